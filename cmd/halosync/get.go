@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/sqlite"
+)
+
+func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file naming the store")
+	dataDir := fs.String("data", ".halosync", "data directory of the embedded store")
+	conn := fs.String("connection", "default", "connection id")
+	ticket := fs.String("ticket", "", "the ticket of a note (KIND action)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	// Accept flags after the positional arguments too: get ticket 42 --connection c.
+	if len(rest) > 2 {
+		if err := fs.Parse(rest[2:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("get takes KIND and ID only; unexpected %q", fs.Args())
+		}
+		rest = rest[:2]
+	}
+	if len(rest) != 2 {
+		return fmt.Errorf("get needs KIND and ID, e.g. `halosync get ticket 4242`")
+	}
+	kind, err := change.ParseKind(rest[0])
+	if err != nil {
+		return err
+	}
+	if kind == change.Action && *ticket == "" {
+		return fmt.Errorf("a note is read with --ticket TICKET")
+	}
+	cfg := &config.Config{} // without --config: the embedded store in --data
+	if *configPath != "" {
+		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
+			return err
+		}
+	}
+	var db *sqlite.DB
+	defer func() {
+		if db != nil {
+			db.Close()
+		}
+	}()
+	store, err := openStore(ctx, cfg, func() (*sqlite.DB, error) {
+		path := dbPath(cfg, *dataDir)
+		// Reading must not create an empty database where serve never ran.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no halosync database at %s: pass the --data (or --config) that serve uses", path)
+		}
+		var err error
+		db, err = sqlite.Open(path)
+		return db, err
+	})
+	if err != nil {
+		return err
+	}
+	o, ok, err := store.Get(ctx, *conn, kind, rest[1], *ticket)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no %s %s in connection %s", kind, rest[1], *conn)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(o)
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/secrets"
+	"github.com/halosync/halosync/internal/sqlite"
+)
+
+// defaultUser is the Basic-auth user of the connection made when no config is given.
+const defaultUser = "halo"
+
+// loadConfig reads --config, or makes the default one-connection config whose generated
+// password is kept in the data dir; password is returned when it was generated.
+func loadConfig(ctx context.Context, path, dataDir string) (cfg *config.Config, password string, err error) {
+	if path != "" {
+		resolver := config.LocalResolver{Next: lazySecrets{}}
+		cfg, err = config.Load(ctx, path, resolver)
+		return cfg, "", err
+	}
+	password, err = defaultPassword(dataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg = &config.Config{Connections: []config.Connection{{
+		ID: "default",
+		Webhook: config.Webhook{Auth: []config.AuthScheme{{
+			Scheme: "basic", Username: defaultUser, Passwords: []string{password},
+		}}},
+	}}}
+	return cfg, password, cfg.Validate()
+}
+
+// defaultPassword reads the data dir's generated password, making it on first use.
+func defaultPassword(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "webhook-password")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read generated password: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("make data dir: %w", err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	p := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep generated password: %w", err)
+	}
+	return p, nil
+}
+
+// lazySecrets resolves secretsmanager: references with the default AWS configuration,
+// loaded only when a config uses one.
+type lazySecrets struct{}
+
+func (lazySecrets) Resolve(ctx context.Context, ref string) (string, error) {
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return "", fmt.Errorf("aws configuration: %w", err)
+	}
+	return secrets.NewResolver(secretsmanager.NewFromConfig(aws)).Resolve(ctx, ref)
+}
+
+// openStore opens the store the config names; db opens the embedded one when it is named.
+func openStore(ctx context.Context, cfg *config.Config, db func() (*sqlite.DB, error)) (localserver.Store, error) {
+	switch cfg.Store.Driver {
+	case "dynamodb":
+		var opts []func(*awsconfig.LoadOptions) error
+		if cfg.Store.Region != "" {
+			opts = append(opts, awsconfig.WithRegion(cfg.Store.Region))
+		}
+		aws, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("aws configuration: %w", err)
+		}
+		return dynamo.New(dynamodb.NewFromConfig(aws), cfg.Store.Table), nil
+	default:
+		d, err := db()
+		if err != nil {
+			return nil, err
+		}
+		return d.Store(), nil
+	}
+}
+
+// dbPath is where the embedded database lives.
+func dbPath(cfg *config.Config, dataDir string) string {
+	if cfg.Store.Driver != "dynamodb" && cfg.Store.Path != "" {
+		return cfg.Store.Path
+	}
+	return filepath.Join(dataDir, "halosync.db")
+}

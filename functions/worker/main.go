@@ -1,0 +1,38 @@
+// Command worker is the change-applying Lambda: SQS → DynamoDB.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/lambdaenv"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/sqsqueue"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+func main() {
+	ctx := context.Background()
+	env := lambdaenv.Read()
+	log := env.Logger()
+	if err := env.Require("TABLE_NAME", "QUEUE_URL"); err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("aws configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	w := worker.New(dynamo.New(dynamodb.NewFromConfig(aws), env.TableName), metrics.NewEMF(os.Stdout), log)
+	slog.SetDefault(log)
+	lambda.Start(awslambda.Worker(w, sqsqueue.New(sqs.NewFromConfig(aws), env.QueueURL), log))
+}

@@ -1,0 +1,108 @@
+package awslambda_test
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storetest"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+type recorder struct{ msgs []queue.Message }
+
+func (r *recorder) Send(_ context.Context, m []queue.Message) error {
+	r.msgs = append(r.msgs, m...)
+	return nil
+}
+
+func TestIngestReadsTheAPIGatewayEvent(t *testing.T) {
+	cfg := &config.Config{Connections: []config.Connection{{ID: "acme", Webhook: config.Webhook{
+		Auth: []config.AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"correct-horse"}}}}}}}
+	q := &recorder{}
+	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"id":"d","event":"ticket updated","object_id":7,"timestamp":"2026-01-01T00:00:00Z"}`
+	e := events.APIGatewayV2HTTPRequest{
+		RawPath: "/webhooks/halo/acme", // no path parameters: the connection comes from the path
+		Headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("halo:correct-horse"))},
+		Body:    base64.StdEncoding.EncodeToString([]byte(body)), IsBase64Encoded: true,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", SourceIP: "203.0.113.1"}},
+	}
+	resp, err := awslambda.Ingest(h)(context.Background(), e)
+	if err != nil || resp.StatusCode != 200 || resp.Headers["content-type"] != "application/json" {
+		t.Fatalf("response %+v, %v", resp, err)
+	}
+	if len(q.msgs) != 1 || q.msgs[0].Attributes["connection"] != "acme" {
+		t.Fatalf("messages %+v", q.msgs)
+	}
+}
+
+type visibility struct{ delays map[string]time.Duration }
+
+func (v *visibility) ChangeVisibility(_ context.Context, receipt string, d time.Duration) error {
+	v.delays[receipt] = d
+	return nil
+}
+
+type flakyStore struct{ *storetest.Memory }
+
+func (f flakyStore) Apply(ctx context.Context, c change.Change) (change.Outcome, error) {
+	if c.ID == "flaky" {
+		return "", context.DeadlineExceeded
+	}
+	return f.Memory.Apply(ctx, c)
+}
+
+func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
+	body := func(id string) string {
+		m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "c", Kind: change.Ticket, ID: id, Op: change.OpUpsert, Version: 5, Fields: map[string]any{"a": 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(m.Body)
+	}
+	store := flakyStore{storetest.NewMemory()}
+	vis := &visibility{delays: map[string]time.Duration{}}
+	log := slog.New(slog.DiscardHandler)
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log), vis, log)
+	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "ok", ReceiptHandle: "r-ok", Body: body("1")},
+		{MessageId: "poison", ReceiptHandle: "r-poison", Body: "{not json", Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "flaky", ReceiptHandle: "r-flaky", Body: body("flaky"), Attributes: map[string]string{"ApproximateReceiveCount": "3"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if len(failed) != 2 || failed[0] != "poison" || failed[1] != "flaky" {
+		t.Fatalf("failures %v, want poison and flaky", failed)
+	}
+	if d, ok := vis.delays["r-poison"]; !ok || d != 0 {
+		t.Fatalf("poison visibility %v (set %v), want 0 so it reaches the dead-letter queue at once", d, ok)
+	}
+	if d := vis.delays["r-flaky"]; d != worker.Backoff(3) {
+		t.Fatalf("flaky retry delay %v, want %v", d, worker.Backoff(3))
+	}
+	if _, ok := vis.delays["r-ok"]; ok {
+		t.Fatal("a processed message had its visibility changed")
+	}
+	if _, ok, _ := store.Get(context.Background(), "c", change.Ticket, "1", ""); !ok {
+		t.Fatal("the good message was not applied")
+	}
+}

@@ -1,0 +1,192 @@
+// Package change defines the one envelope that every source of truth about a Halo object
+// becomes (a webhook delivery or a poll result), the kinds of object halosync mirrors, and
+// the rule by which a change is applied to what is stored: newest version wins, a partial
+// snapshot never erases, an event without a snapshot only marks the object pending.
+package change
+
+import (
+	"fmt"
+	"time"
+)
+
+// Source says where a change came from.
+type Source string
+
+const (
+	SourceWebhook Source = "webhook"
+	SourcePoll    Source = "poll"
+)
+
+// Operation is what happened to the object.
+type Operation string
+
+const (
+	OpUpsert Operation = "upsert"
+	OpDelete Operation = "delete"
+)
+
+// Change is the normalized envelope the worker applies. It is what travels on the queue.
+type Change struct {
+	Connection string    `json:"connection"`
+	Kind       Kind      `json:"kind"`
+	ID         string    `json:"id"`
+	ParentID   string    `json:"parent_id,omitempty"` // the ticket of an action
+	Op         Operation `json:"op"`
+	// Version orders changes of one object: Unix nanoseconds of Halo's own change marker
+	// (ticket last_update, ...) or, where the object carries none, of the delivery timestamp.
+	Version     int64     `json:"version"`
+	VersionFrom string    `json:"version_from"` // the field Version was read from
+	OccurredAt  time.Time `json:"occurred_at"`
+	Source      Source    `json:"source"`
+	DeliveryID  string    `json:"delivery_id,omitempty"`
+	Event       string    `json:"event,omitempty"`
+	// Fields is the object's snapshot as Halo sent it, merged field by field into what is
+	// stored. Nil means the delivery carried no object (event only).
+	Fields map[string]any `json:"fields,omitempty"`
+	// Attributes are routing values carried from the delivery for downstream consumers.
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// HasSnapshot reports whether the change carries object fields.
+func (c Change) HasSnapshot() bool { return c.Fields != nil }
+
+// ClientID is the id of the client the object belongs to, when the snapshot tells.
+func (c Change) ClientID() string {
+	spec, ok := Lookup(c.Kind)
+	if !ok {
+		return ""
+	}
+	if spec.ClientIsSelf {
+		return c.ID
+	}
+	if spec.ClientField == "" || c.Fields == nil {
+		return ""
+	}
+	id, err := CanonicalID(c.Fields[spec.ClientField])
+	if err != nil || id == "" || id == "0" {
+		return ""
+	}
+	return id
+}
+
+// Validate checks the envelope carries everything the store needs.
+func (c Change) Validate() error {
+	if c.Connection == "" {
+		return fmt.Errorf("change: %w: connection is empty", ErrInvalid)
+	}
+	spec, ok := Lookup(c.Kind)
+	if !ok {
+		return fmt.Errorf("change: %w: unknown kind %q", ErrInvalid, c.Kind)
+	}
+	if c.ID == "" {
+		return fmt.Errorf("change: %w: %s id is empty", ErrInvalid, c.Kind)
+	}
+	if spec.Parent != "" && c.ParentID == "" {
+		return fmt.Errorf("change: %w: %s %s has no %s id", ErrInvalid, c.Kind, c.ID, spec.Parent)
+	}
+	if c.Op != OpUpsert && c.Op != OpDelete {
+		return fmt.Errorf("change: %w: unknown operation %q", ErrInvalid, c.Op)
+	}
+	if c.Version <= 0 {
+		return fmt.Errorf("change: %w: version must be positive", ErrInvalid)
+	}
+	return nil
+}
+
+// Outcome is what applying a change did.
+type Outcome string
+
+const (
+	Applied   Outcome = "applied"   // the change is now the stored state
+	Pending   Outcome = "pending"   // an event without a snapshot was recorded as pending
+	Duplicate Outcome = "duplicate" // the stored state already has this version
+	Stale     Outcome = "stale"     // the stored state is newer
+)
+
+// Object is the stored state of one Halo object.
+type Object struct {
+	Connection string `json:"connection"`
+	Kind       Kind   `json:"kind"`
+	ID         string `json:"id"`
+	ParentID   string `json:"parent_id,omitempty"`
+	// Version of the stored fields; 0 when only a pending event has been seen.
+	Version int64 `json:"version"`
+	// PendingVersion is the newest event-only notification seen. The object is pending,
+	// its fields behind Halo, while PendingVersion > Version.
+	PendingVersion int64          `json:"pending_version,omitempty"`
+	Deleted        bool           `json:"deleted"`
+	Fields         map[string]any `json:"fields"`
+	ClientID       string         `json:"client_id,omitempty"`
+	SyncedAt       time.Time      `json:"synced_at"`
+	Source         Source         `json:"source,omitempty"`
+	DeliveryID     string         `json:"delivery_id,omitempty"`
+	Event          string         `json:"event,omitempty"`
+}
+
+// IsPending reports whether Halo announced a version newer than the stored fields.
+func (o Object) IsPending() bool { return o.PendingVersion > o.Version }
+
+// Apply is the reference rule for applying c to stored (nil when nothing is stored yet).
+// It returns the new state and the outcome; when the outcome is Duplicate or Stale the
+// returned object equals the stored one. Every store adapter must behave exactly like
+// this (the store contract suite checks it); adapters that can express it as one
+// conditional write do so instead of calling Apply.
+func Apply(stored *Object, c Change, now time.Time) (Object, Outcome) {
+	var next Object
+	if stored != nil {
+		next = *stored
+		next.Fields = copyFields(stored.Fields)
+	} else {
+		next = Object{Connection: c.Connection, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID, Fields: map[string]any{}}
+	}
+	if o := Compare(c.Version, next.Version); o != Applied {
+		return orEmpty(stored, next), o
+	}
+	if c.Op == OpUpsert && !c.HasSnapshot() {
+		if o := Compare(c.Version, next.PendingVersion); o != Applied {
+			return orEmpty(stored, next), o
+		}
+		next.PendingVersion = c.Version
+		return next, Pending
+	}
+	next.Version = c.Version
+	next.Deleted = c.Op == OpDelete
+	for k, v := range c.Fields {
+		next.Fields[k] = v
+	}
+	if id := c.ClientID(); id != "" {
+		next.ClientID = id
+	}
+	next.SyncedAt = now.UTC()
+	next.Source = c.Source
+	next.DeliveryID = c.DeliveryID
+	next.Event = c.Event
+	return next, Applied
+}
+
+// Compare says what a change of version v does against a stored version.
+func Compare(v, stored int64) Outcome {
+	switch {
+	case v > stored:
+		return Applied
+	case v == stored:
+		return Duplicate
+	default:
+		return Stale
+	}
+}
+
+func orEmpty(stored *Object, next Object) Object {
+	if stored != nil {
+		return *stored
+	}
+	return next
+}
+
+func copyFields(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package change
+
+import "testing"
+
+func TestKeys(t *testing.T) {
+	tests := []struct {
+		name         string
+		kind         Kind
+		id, parentID string
+		pk, sk       string
+	}{
+		{"ticket", Ticket, "42", "", "C#conn#ticket#42", "STATE"},
+		{"action under its ticket", Action, "7", "42", "C#conn#ticket#42", "ACTION#7"},
+		{"client", Client, "12", "", "C#conn#client#12", "STATE"},
+		{"contact", Contact, "301", "", "C#conn#contact#301", "STATE"},
+		{"asset", Asset, "900", "", "C#conn#asset#900", "STATE"},
+		{"parent id ignored for top-level kinds", Ticket, "42", "99", "C#conn#ticket#42", "STATE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PartitionKey("conn", tt.kind, tt.id, tt.parentID); got != tt.pk {
+				t.Errorf("PartitionKey = %q, want %q", got, tt.pk)
+			}
+			if got := SortKey(tt.kind, tt.id); got != tt.sk {
+				t.Errorf("SortKey = %q, want %q", got, tt.sk)
+			}
+		})
+	}
+	// A ticket and its actions share a partition; the ticket's own item sorts apart.
+	if PartitionKey("conn", Action, "7", "42") != PartitionKey("conn", Ticket, "42", "") {
+		t.Error("an action is not stored in its ticket's partition")
+	}
+	if SortKey(Action, "7") == SortKey(Ticket, "42") {
+		t.Error("an action's sort key collides with its ticket's")
+	}
+	// Connections never share a partition.
+	if PartitionKey("a", Ticket, "1", "") == PartitionKey("b", Ticket, "1", "") {
+		t.Error("two connections share a partition")
+	}
+}
+
+func TestClientIndexKeys(t *testing.T) {
+	if got, want := ClientIndexKey("conn", "12"), "C#conn#CLIENT#12"; got != want {
+		t.Errorf("ClientIndexKey = %q, want %q", got, want)
+	}
+	tests := []struct {
+		kind Kind
+		id   string
+		want string
+	}{
+		{Ticket, "42", "ticket#42"},
+		{Contact, "301", "contact#301"},
+		{Asset, "900", "asset#900"},
+		{Client, "12", "client#12"},
+	}
+	for _, tt := range tests {
+		if got := ClientIndexSort(tt.kind, tt.id); got != tt.want {
+			t.Errorf("ClientIndexSort(%q, %q) = %q, want %q", tt.kind, tt.id, got, tt.want)
+		}
+	}
+	// The client index partition never collides with an object's partition.
+	if ClientIndexKey("conn", "12") == PartitionKey("conn", Client, "12", "") {
+		t.Error("client index key collides with the client's own partition key")
+	}
+}

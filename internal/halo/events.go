@@ -1,0 +1,100 @@
+package halo
+
+import (
+	"strings"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// EventRule maps one Halo event name to the kind of object it concerns and what happened.
+type EventRule struct {
+	Kind change.Kind
+	Op   change.Operation
+}
+
+// knownEvents maps Halo's event names (lower case, as deliveries carry them) to kinds and
+// operations. Halo's catalogue is only partly documented (docs/ARCHITECTURE.md, "Events"):
+// names not listed here are resolved by Events.Resolve from the nested object and the
+// words of the name.
+var knownEvents = map[string]EventRule{
+	"new ticket logged":       {change.Ticket, change.OpUpsert},
+	"ticket logged":           {change.Ticket, change.OpUpsert},
+	"ticket created":          {change.Ticket, change.OpUpsert},
+	"ticket updated":          {change.Ticket, change.OpUpsert},
+	"ticket status changed":   {change.Ticket, change.OpUpsert},
+	"ticket reassigned":       {change.Ticket, change.OpUpsert},
+	"ticket priority changed": {change.Ticket, change.OpUpsert},
+	"ticket closed":           {change.Ticket, change.OpUpsert},
+	"ticket re-opened":        {change.Ticket, change.OpUpsert},
+	"ticket reopened":         {change.Ticket, change.OpUpsert},
+	"ticket deleted":          {change.Ticket, change.OpDelete},
+	"action added":            {change.Action, change.OpUpsert},
+	"new action":              {change.Action, change.OpUpsert},
+	"note added":              {change.Action, change.OpUpsert},
+	"action updated":          {change.Action, change.OpUpsert},
+	"action deleted":          {change.Action, change.OpDelete},
+	"client created":          {change.Client, change.OpUpsert},
+	"new client":              {change.Client, change.OpUpsert},
+	"client updated":          {change.Client, change.OpUpsert},
+	"client deleted":          {change.Client, change.OpDelete},
+	"user created":            {change.Contact, change.OpUpsert},
+	"new user":                {change.Contact, change.OpUpsert},
+	"user updated":            {change.Contact, change.OpUpsert},
+	"user deleted":            {change.Contact, change.OpDelete},
+	"contact created":         {change.Contact, change.OpUpsert},
+	"contact updated":         {change.Contact, change.OpUpsert},
+	"contact deleted":         {change.Contact, change.OpDelete},
+	"asset created":           {change.Asset, change.OpUpsert},
+	"new asset":               {change.Asset, change.OpUpsert},
+	"asset updated":           {change.Asset, change.OpUpsert},
+	"asset deleted":           {change.Asset, change.OpDelete},
+}
+
+// Events resolves event names. The zero value knows Halo's names listed above; Extra adds
+// or overrides names (from configuration) without code changes.
+type Events struct {
+	Extra map[string]EventRule
+}
+
+// kindWords are the words of an event name that name a kind, in the order tried.
+var kindWords = []struct {
+	word string
+	kind change.Kind
+}{
+	{"action", change.Action}, {"note", change.Action},
+	{"ticket", change.Ticket},
+	{"client", change.Client}, {"customer", change.Client},
+	{"user", change.Contact}, {"contact", change.Contact},
+	{"asset", change.Asset}, {"device", change.Asset},
+}
+
+// Resolve tells the kind and operation of an event. nestedKind is the kind whose object the
+// delivery nests, if any ("" otherwise); for names it does not know, the nested object
+// decides the kind, then the words of the name, and "deleted"/"removed" in the name makes
+// the operation a delete. ok is false when the kind cannot be told.
+func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
+	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	if r, ok := e.Extra[n]; ok {
+		return r, true
+	}
+	if r, ok := knownEvents[n]; ok {
+		return r, true
+	}
+	rule := EventRule{Op: change.OpUpsert}
+	for _, w := range strings.Fields(n) {
+		if w == "deleted" || w == "delete" || w == "removed" {
+			rule.Op = change.OpDelete
+		}
+	}
+	if nestedKind != "" {
+		rule.Kind = nestedKind
+		return rule, true
+	}
+	for _, w := range kindWords {
+		if strings.Contains(n, w.word) {
+			rule.Kind = w.kind
+			return rule, true
+		}
+	}
+	return EventRule{}, false
+}

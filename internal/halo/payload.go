@@ -1,0 +1,266 @@
+// Package halo decodes what Halo PSA sends and serves: webhook deliveries in each payload
+// shape (full object, small object, event only, batched arrays) and their conversion into
+// change envelopes.
+package halo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// ErrUnreadable marks a delivery body that is not a Halo webhook payload.
+var ErrUnreadable = errors.New("unreadable delivery")
+
+// ErrUnknownEvent marks an event whose kind cannot be told.
+var ErrUnknownEvent = errors.New("unknown event")
+
+// Event is one webhook event as Halo sends it. A delivery holds one, or an array of them
+// when batching is on.
+type Event struct {
+	ID             string // the message id: the delivery's de-duplication key
+	WebhookID      string
+	NotificationID string
+	Name           string // "ticket status changed"
+	ObjectID       string
+	Timestamp      time.Time // zero when absent
+	// Objects holds the nested objects by kind ("ticket" → its fields).
+	Objects map[change.Kind]map[string]any
+	Raw     json.RawMessage
+}
+
+// Decode reads a delivery body: one event object, a JSON array of events (Halo's batching),
+// or {"events": [...]} as some relays wrap batches.
+func Decode(body []byte) ([]Event, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty body", ErrUnreadable)
+	}
+	var raws []json.RawMessage
+	switch trimmed[0] {
+	case '[':
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		}
+	case '{':
+		// The common case, one event: decoded once. A relay's {"events": [...]} wrapper
+		// is recognised by its keys and decoded as a batch.
+		m, err := decodeObject(trimmed)
+		if err != nil {
+			return nil, err
+		}
+		_, hasEvent := m["event"]
+		if _, wrapped := m["events"].([]any); !wrapped || hasEvent {
+			e, err := eventFrom(m, trimmed)
+			if err != nil {
+				return nil, err
+			}
+			return []Event{e}, nil
+		}
+		var wrapper struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		}
+		raws = wrapper.Events
+	default:
+		return nil, fmt.Errorf("%w: body is not a JSON object or array", ErrUnreadable)
+	}
+	events := make([]Event, 0, len(raws))
+	for i, raw := range raws {
+		e, err := decodeEvent(raw)
+		if err != nil {
+			if len(raws) > 1 {
+				return nil, fmt.Errorf("event %d: %w", i, err)
+			}
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+func decodeEvent(raw json.RawMessage) (Event, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return Event{}, err
+	}
+	return eventFrom(m, raw)
+}
+
+// decodeObject decodes one JSON object, keeping numbers exactly as written.
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%w: event is not an object", ErrUnreadable)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the JSON object", ErrUnreadable)
+	}
+	return m, nil
+}
+
+func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
+	e := Event{Raw: raw, Objects: map[change.Kind]map[string]any{}}
+	var err error
+	if e.ID, err = stringField(m, "id"); err != nil {
+		return Event{}, err
+	}
+	if e.WebhookID, err = stringField(m, "webhook_id"); err != nil {
+		return Event{}, err
+	}
+	if e.NotificationID, err = stringField(m, "notification_id"); err != nil {
+		return Event{}, err
+	}
+	if e.ObjectID, err = stringField(m, "object_id"); err != nil {
+		return Event{}, err
+	}
+	name, ok := m["event"].(string)
+	if !ok {
+		return Event{}, fmt.Errorf("%w: \"event\" must be a string naming the event", ErrUnreadable)
+	}
+	e.Name = name
+	switch ts := m["timestamp"].(type) {
+	case nil:
+	case string:
+		t, ok, err := change.ParseHaloTime(ts)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: timestamp: %w", ErrUnreadable, err)
+		}
+		if ok {
+			e.Timestamp = t
+		}
+	default:
+		return Event{}, fmt.Errorf("%w: \"timestamp\" must be a string", ErrUnreadable)
+	}
+	for _, spec := range change.Kinds() {
+		switch obj := m[spec.PayloadKey].(type) {
+		case nil:
+		case map[string]any:
+			e.Objects[spec.Kind] = obj
+		default:
+			return Event{}, fmt.Errorf("%w: %q must be an object", ErrUnreadable, spec.PayloadKey)
+		}
+	}
+	return e, nil
+}
+
+// stringField reads an id-like field given as a string or a number.
+func stringField(m map[string]any, key string) (string, error) {
+	id, err := change.CanonicalID(m[key])
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %w", ErrUnreadable, key, err)
+	}
+	return id, nil
+}
+
+// nestedOrder is the order in which nested objects name the event's kind when its name is
+// not known: the ticket an action belongs to comes first.
+var nestedOrder = []change.Kind{change.Ticket, change.Client, change.Contact, change.Asset, change.Action}
+
+// Changes turns the event into the changes it announces: one for the object the event is
+// about (with its snapshot, or none for an event-only payload) and one for every other
+// object it nests (a ticket event carrying its new note). received stands in for the
+// version when the event carries neither a change marker nor a timestamp.
+func (e Event) Changes(conn string, events Events, received time.Time) ([]change.Change, error) {
+	var nested change.Kind
+	for _, k := range nestedOrder {
+		if _, ok := e.Objects[k]; ok {
+			nested = k
+			break
+		}
+	}
+	rule, ok := events.Resolve(e.Name, nested)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, e.Name)
+	}
+	var out []change.Change
+	primaryDone := false
+	for _, k := range nestedOrder {
+		obj, ok := e.Objects[k]
+		if !ok {
+			continue
+		}
+		op := change.OpUpsert
+		if k == rule.Kind {
+			op, primaryDone = rule.Op, true
+		}
+		c, err := e.change(conn, k, op, obj, received)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if !primaryDone {
+		c, err := e.change(conn, rule.Kind, rule.Op, nil, received)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (e Event) change(conn string, kind change.Kind, op change.Operation, obj map[string]any, received time.Time) (change.Change, error) {
+	spec, _ := change.Lookup(kind)
+	c := change.Change{
+		Connection: conn, Kind: kind, Op: op, Source: change.SourceWebhook,
+		DeliveryID: e.ID, Event: e.Name, OccurredAt: e.Timestamp, Fields: obj,
+	}
+	if c.OccurredAt.IsZero() {
+		c.OccurredAt = received.UTC()
+	}
+	var err error
+	if obj != nil {
+		if c.ID, err = stringField(obj, "id"); err != nil {
+			return change.Change{}, fmt.Errorf("%s: %w", spec.PayloadKey, err)
+		}
+	}
+	if c.ID == "" && (obj == nil || kind != change.Action) {
+		c.ID = e.ObjectID
+	}
+	if c.ID == "" {
+		return change.Change{}, fmt.Errorf("%w: %s event %q names no object id", ErrUnreadable, kind, e.Name)
+	}
+	if spec.Parent != "" {
+		if obj != nil {
+			if c.ParentID, err = stringField(obj, spec.ParentField); err != nil {
+				return change.Change{}, fmt.Errorf("%s: %w", spec.PayloadKey, err)
+			}
+		}
+		if c.ParentID == "" {
+			if parent, ok := e.Objects[spec.Parent]; ok {
+				c.ParentID, _ = stringField(parent, "id")
+			}
+		}
+		if c.ParentID == "" {
+			return change.Change{}, fmt.Errorf("%w: %s %s: no %s id to store it under", ErrUnreadable, kind, c.ID, spec.Parent)
+		}
+	}
+	c.Version, c.VersionFrom = version(spec, obj, e.Timestamp, received)
+	return c, nil
+}
+
+// version picks the change marker: the object's own, else the delivery timestamp, else the
+// time we received it.
+func version(spec change.KindSpec, obj map[string]any, ts, received time.Time) (int64, string) {
+	if s, ok := obj[spec.VersionField].(string); ok {
+		if t, ok, err := change.ParseHaloTime(s); err == nil && ok {
+			return change.VersionOf(t), spec.VersionField
+		}
+	}
+	if !ts.IsZero() {
+		return change.VersionOf(ts), "timestamp"
+	}
+	return change.VersionOf(received), "received"
+}

@@ -1,0 +1,62 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+type discardQueue struct{}
+
+func (discardQueue) Send(context.Context, []queue.Message) error { return nil }
+
+// ticketDelivery is a full-object ticket delivery of about size bytes.
+func ticketDelivery(size int) []byte {
+	ticket := map[string]any{
+		"id": 4242, "summary": "Printer on the 3rd floor is jammed", "status_id": 2, "priority_id": 3,
+		"tickettype_id": 1, "client_id": 12, "client_name": "Contoso Ltd", "site_id": 31, "user_id": 88,
+		"agent_id": 7, "team_id": 2, "team": "Service Desk", "last_update": "2026-09-25T06:41:07.523",
+		"dateoccurred": "2026-09-25T06:30:00", "deleted": false, "hasbeenclosed": false,
+		"customfields": []any{map[string]any{"id": 150, "name": "CFAssetTag", "value": "PRN-0031"}},
+	}
+	delivery := map[string]any{
+		"id": "6f1c2a4e-3b7d-4e0a-9a51-2c8d7e6f5a10", "webhook_id": "0b7e9d3c-1f2a-4c5b-8e6d-7a9b0c1d2e3f",
+		"notification_id": 41, "event": "ticket status changed", "object_id": 4242,
+		"timestamp": "2026-09-25T06:41:08.7895915Z", "ticket": ticket,
+	}
+	base, _ := json.Marshal(delivery)
+	if pad := size - len(base) - len(`,"details":""`); pad > 0 {
+		ticket["details"] = strings.Repeat("Paper jam in tray 2. ", pad/21+1)[:pad]
+	}
+	b, _ := json.Marshal(delivery)
+	return b
+}
+
+func BenchmarkHandle(b *testing.B) {
+	for _, size := range []int{2 << 10, 50 << 10} {
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			cfg := testConfig()
+			cfg.Connections[0].Webhook.MaxBodyBytes = 1 << 20
+			h, err := ingest.New(cfg, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := ingest.Request{Connection: "default", Method: "POST", Body: ticketDelivery(size),
+				Header: map[string]string{"authorization": basic(user, newPass), "content-type": "application/json"}}
+			b.SetBytes(int64(len(req.Body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp := h.Handle(context.Background(), req); resp.Status != 200 {
+					b.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,163 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+type recorder struct {
+	msgs []queue.Message
+	err  error
+}
+
+func (r *recorder) Send(_ context.Context, m []queue.Message) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.msgs = append(r.msgs, m...)
+	return nil
+}
+
+const (
+	user    = "halo"
+	oldPass = "first-secret"
+	newPass = "next-secret"
+)
+
+func testConfig() *config.Config {
+	return &config.Config{Connections: []config.Connection{{
+		ID: "default",
+		Webhook: config.Webhook{
+			MaxBodyBytes: 4096,
+			Auth:         []config.AuthScheme{{Scheme: "basic", Username: user, Passwords: []string{oldPass, newPass}}},
+		},
+	}}}
+}
+
+func basic(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
+
+const ticketBody = `{"id":"d-1","event":"ticket updated","object_id":42,"timestamp":"2026-09-25T06:41:08.7895915Z",
+ "ticket":{"id":42,"summary":"Printer","client_id":12,"last_update":"2026-09-25T06:41:07.523"}}`
+
+func TestHandle(t *testing.T) {
+	good := map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}
+	cases := []struct {
+		name     string
+		req      ingest.Request
+		sendErr  error
+		status   int
+		code     string
+		reason   string
+		enqueued int
+	}{
+		{name: "accepted with the old password", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
+		{name: "accepted with the new password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, newPass)}, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
+		{name: "batched array", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("[" + ticketBody + "," + strings.Replace(ticketBody, `"id":42`, `"id":43`, 1) + "]")}, status: 200, enqueued: 2},
+		{name: "base64 body", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(base64.StdEncoding.EncodeToString([]byte(ticketBody))), Base64: true}, status: 200, enqueued: 1},
+		{name: "no credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
+		{name: "wrong password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, "guess-guess")}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "wrong user", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic("admin", oldPass)}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "malformed credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": "Basic !!!"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_malformed"},
+		{name: "unknown connection", req: ingest.Request{Connection: "other", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 404, code: ingest.CodeUnknownConnection, reason: ingest.CodeUnknownConnection},
+		{name: "GET", req: ingest.Request{Connection: "default", Method: "GET", Header: good}, status: 405, code: ingest.CodeMethodNotAllowed, reason: ingest.CodeMethodNotAllowed},
+		{name: "too large", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: bytes.Repeat([]byte(" "), 4097)}, status: 413, code: ingest.CodeTooLarge, reason: ingest.CodeTooLarge},
+		{name: "too large is refused before authentication", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: bytes.Repeat([]byte(" "), 4097)}, status: 413, code: ingest.CodeTooLarge, reason: ingest.CodeTooLarge},
+		{name: "not JSON", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("hello")}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
+		{name: "empty body", req: ingest.Request{Connection: "default", Method: "POST", Header: good}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
+		{name: "bad base64", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("%%%"), Base64: true}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
+		{name: "unreadable authenticated only after auth", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: []byte("hello")}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
+		{name: "unknown event", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(`{"id":"x","event":"invoice paid","object_id":1}`)}, status: 422, code: ingest.CodeUnknownEvent, reason: ingest.CodeUnknownEvent},
+		{name: "queue down", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, sendErr: errors.New("connection refused"), status: 503, code: ingest.CodeUnavailable, reason: ingest.CodeUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &recorder{err: tc.sendErr}
+			counts := metrics.NewMemory()
+			var logs bytes.Buffer
+			h, err := ingest.New(testConfig(), q, counts, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := h.Handle(context.Background(), tc.req)
+			if resp.Status != tc.status {
+				t.Fatalf("status %d body %s, want %d", resp.Status, resp.Body, tc.status)
+			}
+			if len(q.msgs) != tc.enqueued {
+				t.Fatalf("enqueued %d, want %d", len(q.msgs), tc.enqueued)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(resp.Body, &body); err != nil {
+				t.Fatalf("body %q is not JSON: %v", resp.Body, err)
+			}
+			if tc.status == 200 {
+				if body["status"] != "accepted" || body["changes"] != float64(tc.enqueued) {
+					t.Fatalf("body %s", resp.Body)
+				}
+				if got := counts.Value(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: "default"}); got != 1 {
+					t.Fatalf("accepted count %d", got)
+				}
+				return
+			}
+			if body["error"] != tc.code || body["message"] == "" {
+				t.Fatalf("error body %s, want code %s", resp.Body, tc.code)
+			}
+			conn := tc.req.Connection
+			if tc.code == ingest.CodeUnknownConnection {
+				conn = "_unknown"
+			}
+			if got := counts.Value(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: conn, Label: tc.reason}); got != 1 {
+				t.Fatalf("rejection count for %s = %d; counters %+v", tc.reason, got, counts.Snapshot())
+			}
+			line := logs.String()
+			if strings.Count(line, "\n") != 1 || !strings.Contains(line, `"reason":"`+tc.reason+`"`) {
+				t.Fatalf("want one log line with the reason, got %q", line)
+			}
+			for _, secret := range []string{oldPass, newPass, "guess-guess", "Printer", basic(user, oldPass)} {
+				if strings.Contains(line, secret) {
+					t.Fatalf("log line leaks %q: %s", secret, line)
+				}
+			}
+		})
+	}
+}
+
+func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
+	q := &recorder{}
+	h, _ := ingest.New(testConfig(), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
+		Header: map[string]string{"authorization": basic(user, oldPass)}, Body: []byte(ticketBody)})
+	if resp.Status != 200 || len(q.msgs) != 1 {
+		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
+	}
+	m := q.msgs[0]
+	env, err := queue.Decode(m.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.Change
+	if c.Connection != "default" || c.Kind != change.Ticket || c.ID != "42" || c.DeliveryID != "d-1" || c.Source != change.SourceWebhook {
+		t.Fatalf("change %+v", c)
+	}
+	if c.VersionFrom != "last_update" || c.Fields["summary"] != "Printer" {
+		t.Fatalf("version from %q fields %v", c.VersionFrom, c.Fields)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(env.Raw, &raw); err != nil || raw["event"] != "ticket updated" {
+		t.Fatalf("raw event %s: %v", env.Raw, err)
+	}
+	if m.Attributes["connection"] != "default" || m.Attributes["kind"] != "ticket" || m.Attributes["source"] != "webhook" {
+		t.Fatalf("attributes %v", m.Attributes)
+	}
+}

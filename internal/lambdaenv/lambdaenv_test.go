@@ -1,0 +1,240 @@
+package lambdaenv
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/halosync/halosync/internal/config"
+)
+
+type fakeSSM struct {
+	values map[string]string
+	err    error
+	calls  []string
+	decryp []bool
+}
+
+func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	f.calls = append(f.calls, aws.ToString(in.Name))
+	f.decryp = append(f.decryp, aws.ToBool(in.WithDecryption))
+	if f.err != nil {
+		return nil, f.err
+	}
+	v, ok := f.values[aws.ToString(in.Name)]
+	if !ok {
+		return nil, errors.New("ParameterNotFound")
+	}
+	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(v)}}, nil
+}
+
+type fakeSM struct {
+	secrets map[string]string
+	calls   []string
+}
+
+func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	f.calls = append(f.calls, aws.ToString(in.SecretId))
+	v, ok := f.secrets[aws.ToString(in.SecretId)]
+	if !ok {
+		return nil, errors.New("ResourceNotFoundException")
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
+}
+
+const secretARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:halosync/webhook-AbCdEf"
+
+const ssmDoc = `
+connections:
+  - id: default
+    webhook:
+      auth:
+        - scheme: basic
+          username: halo
+          passwords: ["secretsmanager:` + secretARN + `#password", "secretsmanager:` + secretARN + `#previous"]
+store:
+  driver: dynamodb
+  table: halosync
+`
+
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"QUEUE_URL", "TABLE_NAME", "HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_FILE", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"} {
+		t.Setenv(k, "")
+	}
+}
+
+func TestLoadConfigFromFile(t *testing.T) {
+	clearEnv(t)
+	path := filepath.Join(t.TempDir(), "halosync.yaml")
+	doc := "connections:\n  - id: local\n    webhook:\n      auth:\n        - scheme: basic\n          username: halo\n          passwords: [\"env:HALOSYNC_TEST_PW\"]\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HALOSYNC_CONFIG_FILE", path)
+	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config") // the file wins
+	t.Setenv("HALOSYNC_TEST_PW", "env-secret-value")
+	env := Read()
+	ssmAPI, smAPI := &fakeSSM{}, &fakeSM{}
+	c, err := env.LoadConfig(context.Background(), ssmAPI, smAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Connections[0].ID != "local" || c.Connections[0].Webhook.Auth[0].Passwords[0] != "env-secret-value" {
+		t.Fatalf("config %+v", c.Connections)
+	}
+	if len(ssmAPI.calls) != 0 || len(smAPI.calls) != 0 {
+		t.Fatalf("AWS called: ssm %v sm %v", ssmAPI.calls, smAPI.calls)
+	}
+}
+
+func TestLoadConfigFromSSM(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config")
+	ssmAPI := &fakeSSM{values: map[string]string{"/halosync/config": ssmDoc}}
+	smAPI := &fakeSM{secrets: map[string]string{secretARN: `{"password":"sm-secret-new","previous":"sm-secret-old"}`}}
+	c, err := Read().LoadConfig(context.Background(), ssmAPI, smAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Connections[0].Webhook.Auth[0].Passwords
+	if len(got) != 2 || got[0] != "sm-secret-new" || got[1] != "sm-secret-old" {
+		t.Fatalf("passwords %q", got)
+	}
+	if c.Store.Driver != "dynamodb" || c.Store.Table != "halosync" {
+		t.Fatalf("store %+v", c.Store)
+	}
+	if len(ssmAPI.calls) != 1 || ssmAPI.calls[0] != "/halosync/config" || !ssmAPI.decryp[0] {
+		t.Fatalf("SSM calls %v decryption %v", ssmAPI.calls, ssmAPI.decryp)
+	}
+	if len(smAPI.calls) != 1 || smAPI.calls[0] != secretARN {
+		t.Fatalf("Secrets Manager calls %v, want one for the ARN without the key", smAPI.calls)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := (Env{}).LoadConfig(ctx, &fakeSSM{}, &fakeSM{}); err == nil ||
+		!strings.Contains(err.Error(), "HALOSYNC_CONFIG_PARAMETER") || !strings.Contains(err.Error(), "HALOSYNC_CONFIG_FILE") {
+		t.Fatalf("neither set: %v", err)
+	}
+
+	ssmErr := errors.New("AccessDeniedException")
+	if _, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, &fakeSSM{err: ssmErr}, &fakeSM{}); !errors.Is(err, ssmErr) {
+		t.Fatalf("SSM failure: %v", err)
+	}
+
+	bad := &fakeSSM{values: map[string]string{"/p": "connections: []\n"}}
+	if _, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, bad, &fakeSM{}); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "SSM parameter /p") {
+		t.Fatalf("invalid document: %v", err)
+	}
+
+	missingSecret := &fakeSSM{values: map[string]string{"/p": ssmDoc}}
+	_, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, missingSecret, &fakeSM{secrets: map[string]string{}})
+	if err == nil || !strings.Contains(err.Error(), "passwords[0]") {
+		t.Fatalf("unresolvable secret: %v", err)
+	}
+
+	if _, err := (Env{ConfigFile: filepath.Join(t.TempDir(), "absent.yaml")}).LoadConfig(ctx, &fakeSSM{}, &fakeSM{}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestRead(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync")
+	t.Setenv("TABLE_NAME", "halosync")
+	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config")
+	t.Setenv("HALOSYNC_CONFIG_FILE", "/etc/halosync.yaml")
+	t.Setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+	want := Env{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync", TableName: "halosync",
+		ConfigParameter: "/halosync/config", ConfigFile: "/etc/halosync.yaml", LogLevel: "DEBUG"}
+	if got := Read(); got != want {
+		t.Fatalf("Read = %+v, want %+v", got, want)
+	}
+	t.Setenv("LOG_LEVEL", "warn") // LOG_LEVEL wins over Lambda's
+	if got := Read().LogLevel; got != "warn" {
+		t.Fatalf("LogLevel = %q, want warn", got)
+	}
+}
+
+func TestRequire(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     Env
+		names   []string
+		missing []string
+	}{
+		{"all set", Env{QueueURL: "q", TableName: "t"}, []string{"QUEUE_URL", "TABLE_NAME"}, nil},
+		{"nothing required", Env{}, nil, nil},
+		{"both missing", Env{}, []string{"TABLE_NAME", "QUEUE_URL"}, []string{"TABLE_NAME", "QUEUE_URL"}},
+		{"table missing", Env{QueueURL: "q"}, []string{"QUEUE_URL", "TABLE_NAME"}, []string{"TABLE_NAME"}},
+		{"queue missing", Env{TableName: "t"}, []string{"QUEUE_URL"}, []string{"QUEUE_URL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.env.Require(tt.names...)
+			if tt.missing == nil {
+				if err != nil {
+					t.Fatalf("Require = %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Require = nil")
+			}
+			for _, n := range tt.missing {
+				if !strings.Contains(err.Error(), n) {
+					t.Errorf("error %q does not name %s", err, n)
+				}
+			}
+			for _, n := range tt.names {
+				if !contains(tt.missing, n) && strings.Contains(err.Error(), n) {
+					t.Errorf("error %q names %s, which is set", err, n)
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLoggerLevel(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		level string
+		debug bool
+		info  bool
+	}{
+		{"", false, true},
+		{"debug", true, true},
+		{"DEBUG", true, true},
+		{"warn", false, false},
+		{"nonsense", false, true},
+	}
+	for _, tt := range tests {
+		l := Env{LogLevel: tt.level}.Logger()
+		if got := l.Enabled(ctx, slog.LevelDebug); got != tt.debug {
+			t.Errorf("level %q: debug enabled %v, want %v", tt.level, got, tt.debug)
+		}
+		if got := l.Enabled(ctx, slog.LevelInfo); got != tt.info {
+			t.Errorf("level %q: info enabled %v, want %v", tt.level, got, tt.info)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+// Package localserver runs the whole pipeline on one machine: an HTTP server whose webhook
+// route becomes an API Gateway event for the ingest handler, an embedded queue, and a pump
+// that feeds the queue to the worker handler in SQS-shaped batches, exactly as the event
+// source mapping does in AWS. The handlers are the ones Lambda runs.
+package localserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+// Store is what the server needs of the object store.
+type Store interface {
+	worker.Store
+	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
+}
+
+// Queue is what the server needs of the embedded queue.
+type Queue interface {
+	ingest.Sender
+	Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error)
+	Delete(ctx context.Context, receiptHandles ...string) error
+	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
+}
+
+// QueueStats reports queue depth for the status page, where the queue can tell.
+type QueueStats interface {
+	Stats(ctx context.Context) (visible, inFlight int, err error)
+}
+
+// Server is the local all-in-one server.
+type Server struct {
+	ingest  *ingest.Handler
+	handleI func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+	handleW func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+	store   Store
+	queue   Queue
+	dlq     QueueStats
+	counts  *metrics.Memory
+	log     *slog.Logger
+}
+
+// New wires the server. counts is shared with the handlers so /status shows their counts.
+func New(h *ingest.Handler, w *worker.Worker, s Store, q Queue, dlq QueueStats, counts *metrics.Memory, log *slog.Logger) *Server {
+	return &Server{
+		ingest: h, handleI: awslambda.Ingest(h), handleW: awslambda.Worker(w, q, log),
+		store: s, queue: q, dlq: dlq, counts: counts, log: log,
+	}
+}
+
+// Handler is the HTTP side.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(awslambda.WebhookPathPrefix+"{connection}", s.webhook)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", s.object)
+	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", s.action)
+	return mux
+}
+
+// webhook turns the HTTP request into the API Gateway event Lambda would receive.
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	limit := int64(s.ingest.MaxBodyLimit())
+	// Read one byte past the limit so ingest can tell an oversize body and answer 413.
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": ingest.CodeUnreadable, "message": "the body could not be read"})
+		return
+	}
+	header := make(map[string]string, len(r.Header))
+	for k, v := range r.Header {
+		header[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	sourceIP, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		sourceIP = r.RemoteAddr
+	}
+	e := events.APIGatewayV2HTTPRequest{
+		Version:        "2.0",
+		RouteKey:       "POST " + awslambda.WebhookPathPrefix + "{connection}",
+		RawPath:        r.URL.Path,
+		RawQueryString: r.URL.RawQuery,
+		Headers:        header,
+		PathParameters: map[string]string{"connection": r.PathValue("connection")},
+		Body:           string(body),
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: newID(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: sourceIP, UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	resp, err := s.handleI(r.Context(), e)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "internal error"})
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+func (s *Server) object(w http.ResponseWriter, r *http.Request) {
+	kind, err := change.ParseKind(strings.TrimSuffix(r.PathValue("kinds"), "s"))
+	if err != nil || kind == change.Action {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown_kind", "message": "use tickets, clients, contacts or assets"})
+		return
+	}
+	s.writeObject(w, r, kind, r.PathValue("id"), "")
+}
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	s.writeObject(w, r, change.Action, r.PathValue("id"), r.PathValue("ticket"))
+}
+
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, kind change.Kind, id, parent string) {
+	o, ok, err := s.store.Get(r.Context(), r.PathValue("connection"), kind, id, parent)
+	switch {
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "read object", "kind", kind, "id", id, "error", err.Error())
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "the store could not be read"})
+	case !ok:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": fmt.Sprintf("no %s %s", kind, id)})
+	default:
+		writeJSON(w, http.StatusOK, o)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"counters": s.counts.Snapshot()}
+	if qs, ok := s.queue.(QueueStats); ok {
+		if v, f, err := qs.Stats(r.Context()); err == nil {
+			out["queue"] = map[string]int{"visible": v, "in_flight": f}
+		}
+	}
+	if s.dlq != nil {
+		if v, f, err := s.dlq.Stats(r.Context()); err == nil {
+			out["dead_letter_queue"] = map[string]int{"visible": v, "in_flight": f}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Pump feeds queued messages to the worker handler until ctx ends, as Lambda's SQS event
+// source mapping does: batches of up to ten, messages the handler reports as failed stay
+// on the queue for a later retry, the others are deleted.
+func (s *Server) Pump(ctx context.Context) {
+	for ctx.Err() == nil {
+		msgs, err := s.queue.Receive(ctx, 10, 2*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.ErrorContext(ctx, "receive from queue", "error", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		s.deliver(context.WithoutCancel(ctx), msgs)
+	}
+}
+
+func (s *Server) deliver(ctx context.Context, msgs []queue.Received) {
+	e := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(msgs))}
+	for _, m := range msgs {
+		e.Records = append(e.Records, events.SQSMessage{
+			MessageId:     m.ID,
+			ReceiptHandle: m.ReceiptHandle,
+			Body:          string(m.Body),
+			Attributes: map[string]string{
+				"ApproximateReceiveCount": strconv.Itoa(m.ReceiveCount),
+				"SentTimestamp":           strconv.FormatInt(m.SentAt.UnixMilli(), 10),
+			},
+			EventSource: "aws:sqs",
+		})
+	}
+	resp, err := s.handleW(ctx, e)
+	if err != nil {
+		s.log.ErrorContext(ctx, "worker failed the batch", "error", err.Error())
+		return // every message is retried after its visibility timeout
+	}
+	failed := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+	}
+	var done []string
+	for _, m := range msgs {
+		if !failed[m.ID] {
+			done = append(done, m.ReceiptHandle)
+		}
+	}
+	if err := s.queue.Delete(ctx, done...); err != nil {
+		s.log.ErrorContext(ctx, "delete processed messages", "error", err.Error())
+	}
+}
+
+// Serve listens on addr and runs the pump until ctx ends, then shuts down gracefully.
+// ready, if set, receives the bound address once the server accepts connections.
+func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	pumpCtx, stopPump := context.WithCancel(ctx)
+	defer stopPump()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.Pump(pumpCtx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(shutdown)
+		cancel()
+	}
+	stopPump()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("content-type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,127 @@
+// Package metrics counts what halosync does, per connection: in Lambda as CloudWatch
+// embedded-metric-format log lines (no API call on the hot path), locally in memory for
+// the status page.
+package metrics
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Namespace is the CloudWatch namespace of every halosync metric.
+const Namespace = "halosync"
+
+// Metric names.
+const (
+	DeliveriesAccepted = "DeliveriesAccepted"
+	DeliveriesRejected = "DeliveriesRejected" // label: the reason
+	ChangesEnqueued    = "ChangesEnqueued"
+	ChangesApplied     = "ChangesApplied" // label: the outcome (applied, pending, duplicate, stale)
+	ChangesFailed      = "ChangesFailed"  // label: the reason
+)
+
+// Metric identifies one counter: a name, the connection and an optional label (a reason or
+// an outcome).
+type Metric struct {
+	Name       string `json:"name"`
+	Connection string `json:"connection"`
+	Label      string `json:"label,omitempty"`
+}
+
+// Memory keeps counters in memory. Safe for concurrent use.
+type Memory struct {
+	mu sync.Mutex
+	m  map[Metric]int64
+}
+
+// NewMemory returns empty counters.
+func NewMemory() *Memory { return &Memory{m: map[Metric]int64{}} }
+
+// Count adds n.
+func (c *Memory) Count(m Metric, n int64) {
+	c.mu.Lock()
+	c.m[m] += n
+	c.mu.Unlock()
+}
+
+// Value returns one counter.
+func (c *Memory) Value(m Metric) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[m]
+}
+
+// Entry is one counter and its value.
+type Entry struct {
+	Metric
+	Value int64 `json:"value"`
+}
+
+// Snapshot lists every counter, sorted.
+func (c *Memory) Snapshot() []Entry {
+	c.mu.Lock()
+	out := make([]Entry, 0, len(c.m))
+	for k, v := range c.m {
+		out = append(out, Entry{k, v})
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Connection != b.Connection {
+			return a.Connection < b.Connection
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Label < b.Label
+	})
+	return out
+}
+
+// EMF writes each count as one CloudWatch embedded-metric-format JSON line, with the
+// dimension sets {Connection} and {Connection, Label}. Safe for concurrent use.
+type EMF struct {
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+}
+
+// NewEMF writes to w (os.Stdout in Lambda).
+func NewEMF(w io.Writer) *EMF { return &EMF{w: w, now: time.Now} }
+
+// Count implements the counter.
+func (e *EMF) Count(m Metric, n int64) {
+	dims := [][]string{{"Connection"}}
+	doc := map[string]any{
+		"Connection": m.Connection,
+		m.Name:       n,
+	}
+	if m.Label != "" {
+		dims = append(dims, []string{"Connection", "Label"})
+		doc["Label"] = m.Label
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": e.now().UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  Namespace,
+			"Dimensions": dims,
+			"Metrics":    []any{map[string]string{"Name": m.Name, "Unit": "Count"}},
+		}},
+	}
+	line, err := json.Marshal(doc)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = e.w.Write(append(line, '\n'))
+}
+
+// Discard drops every count.
+type Discard struct{}
+
+// Count implements the counter.
+func (Discard) Count(Metric, int64) {}

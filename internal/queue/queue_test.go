@@ -1,0 +1,77 @@
+package queue_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+func ticket(fields map[string]any) change.Change {
+	return change.Change{Connection: "default", Kind: change.Ticket, ID: "42", Op: change.OpUpsert,
+		Version: 1, Source: change.SourceWebhook, Fields: fields}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	c := ticket(map[string]any{"summary": "a\uFFFEb\uFFFF", "n": json.Number("12.50")})
+	c.Attributes = map[string]string{"team": "noc", "empty": "", "connection": "spoofed"}
+	m, err := queue.Encode(queue.Envelope{Change: c, Raw: json.RawMessage(`{"event":"x"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(m.Body), "\uFFFE") || strings.Contains(string(m.Body), "\uFFFF") || !utf8.Valid(m.Body) {
+		t.Fatalf("body carries characters SQS refuses: %q", m.Body)
+	}
+	if m.Attributes["connection"] != "default" || m.Attributes["team"] != "noc" || m.Attributes["kind"] != "ticket" {
+		t.Fatalf("attributes %v", m.Attributes)
+	}
+	if _, ok := m.Attributes["empty"]; ok {
+		t.Fatal("empty attribute kept; SQS refuses empty values")
+	}
+	e, err := queue.Decode(m.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Change.Fields["summary"] != "a\uFFFEb\uFFFF" || e.Change.Fields["n"] != json.Number("12.50") || string(e.Raw) != `{"event":"x"}` {
+		t.Fatalf("decoded %+v raw %s", e.Change.Fields, e.Raw)
+	}
+}
+
+func TestEncodeLeavesOutTheRawEventWhenTooLarge(t *testing.T) {
+	big := strings.Repeat("x", queue.MaxMessageBytes/2+1000)
+	raw, _ := json.Marshal(map[string]string{"details": big})
+	m, err := queue.Encode(queue.Envelope{Change: ticket(map[string]any{"details": big}), Raw: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := queue.Decode(m.Body)
+	if !e.RawOmitted || e.Raw != nil || e.Change.Fields["details"] != big {
+		t.Fatalf("raw omitted %v, raw %d bytes", e.RawOmitted, len(e.Raw))
+	}
+	size := len(m.Body)
+	for k, v := range m.Attributes {
+		size += len(k) + len(v) + len("String")
+	}
+	if size > queue.MaxMessageBytes {
+		t.Fatalf("message with attributes is %d bytes", size)
+	}
+}
+
+func TestEncodeRefusesAChangeTooLargeForOneMessage(t *testing.T) {
+	_, err := queue.Encode(queue.Envelope{Change: ticket(map[string]any{"details": strings.Repeat("x", queue.MaxMessageBytes)})})
+	if !errors.Is(err, queue.ErrTooLarge) {
+		t.Fatalf("err %v, want ErrTooLarge", err)
+	}
+}
+
+func TestDecodeRefusesInvalidMessages(t *testing.T) {
+	for _, body := range []string{"", "{", `{"change":{}}`, `{"change":{"connection":"c","kind":"ticket","id":"1","op":"upsert","version":0}}`} {
+		if _, err := queue.Decode([]byte(body)); !errors.Is(err, change.ErrInvalid) {
+			t.Errorf("Decode(%q) = %v, want ErrInvalid", body, err)
+		}
+	}
+}

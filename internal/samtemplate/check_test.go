@@ -1,0 +1,1217 @@
+package samtemplate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// This file is the wiring checker: check returns every problem it finds in a template, as
+// "where: what" lines. Its rules are of two kinds: general ones that hold for any template of
+// this project (references resolve, functions build, queues redrive, alarms point at real
+// metrics, policies are least-privilege), and halosync's own contract with its code (the
+// environment variables the functions read, the webhook route, the table's keys, the outputs
+// the README and the CLI use).
+
+// repo gives the checker the files next to the template.
+type repo struct {
+	root     string // the directory holding template.yaml, the Makefile and functions/
+	makefile string // the Makefile's text
+}
+
+// checker accumulates problems.
+type checker struct {
+	t        *template
+	repo     repo
+	problems []string
+}
+
+func (c *checker) addf(where, format string, args ...any) {
+	c.problems = append(c.problems, strings.TrimPrefix(where, ".")+": "+fmt.Sprintf(format, args...))
+}
+
+// check runs every rule on t.
+func check(t *template, r repo) []string {
+	c := &checker{t: t, repo: r}
+	c.checkTop()
+	c.checkReferences()
+	c.checkParameters()
+	c.checkFunctions()
+	c.checkQueues()
+	c.checkEvents()
+	c.checkPolicies()
+	c.checkTable()
+	c.checkConfigDocument()
+	c.checkAlarms()
+	c.checkOutputs()
+	return c.problems
+}
+
+// The names halosync's code and docs rely on.
+const (
+	serverlessTransform = "AWS::Serverless-2016-10-31"
+	webhookRoute        = "POST /webhooks/halo/{connection}"
+	configEnvVar        = "HALOSYNC_CONFIG_PARAMETER"
+)
+
+// wantEnv is each function's environment contract: variable name -> the resource it must name.
+var wantEnv = map[string]map[string]string{
+	"IngestFunction": {"QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
+	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue"},
+}
+
+// wantOutputs are the outputs the README and `halosync` read after a deploy.
+var wantOutputs = []string{"WebhookUrl", "ChangesQueueUrl", "DeadLetterQueueUrl", "TableName", "WebhookSecretArn", "ConfigParameterName"}
+
+// --- template as a whole --------------------------------------------------------------------
+
+func (c *checker) checkTop() {
+	tr := c.t.doc["Transform"]
+	found := false
+	for _, e := range asList(tr) {
+		if s, _ := asString(e); s == serverlessTransform {
+			found = true
+		}
+	}
+	if !found {
+		c.addf("Transform", "is %v, want %s", tr, serverlessTransform)
+	}
+	if len(c.t.section("Resources")) == 0 {
+		c.addf("Resources", "none declared")
+	}
+	for _, id := range sortedKeys(c.t.section("Resources")) {
+		if c.t.typeOf(id) == "" {
+			c.addf("Resources."+id, "has no Type")
+		}
+	}
+}
+
+// --- references -----------------------------------------------------------------------------
+
+// getAttNames are the attributes GetAtt may read, for the resource types this project uses.
+// Types not listed here are not checked attribute by attribute.
+var getAttNames = map[string][]string{
+	"AWS::SQS::Queue":             {"Arn", "QueueName", "QueueUrl"},
+	"AWS::DynamoDB::Table":        {"Arn", "StreamArn"},
+	"AWS::Serverless::Function":   {"Arn"},
+	"AWS::Serverless::HttpApi":    {"ApiEndpoint", "ApiId"},
+	"AWS::Logs::LogGroup":         {"Arn"},
+	"AWS::SNS::Topic":             {"TopicArn", "TopicName"},
+	"AWS::SecretsManager::Secret": {"Id"},
+	"AWS::SSM::Parameter":         {"Type", "Value"},
+	"AWS::CloudWatch::Alarm":      {"Arn"},
+}
+
+// checkReferences: every Ref, GetAtt, Sub ${X} and ${X.Attr}, Fn::If and Condition names
+// something declared; no unknown intrinsic function; DependsOn and resource conditions exist.
+func (c *checker) checkReferences() {
+	for _, sec := range []string{"Globals", "Conditions", "Resources", "Outputs"} {
+		c.checkIntrinsicNames(c.t.doc[sec], sec)
+		for _, tg := range targets(c.t.doc[sec], sec) {
+			switch tg.kind {
+			case "Ref":
+				if !c.t.isResource(tg.name) && !c.t.isParameter(tg.name) && !pseudoParameters[tg.name] {
+					c.addf(tg.path, "refers to %q, which is no resource, parameter or pseudo parameter", tg.name)
+				}
+			case "GetAtt":
+				if !c.t.isResource(tg.name) {
+					c.addf(tg.path, "GetAtt of %q, which is no resource", tg.name)
+					continue
+				}
+				if attrs, known := getAttNames[c.t.typeOf(tg.name)]; known && !contains(attrs, tg.attr) {
+					c.addf(tg.path, "GetAtt %s.%s: a %s has no attribute %q (has %s)", tg.name, tg.attr, c.t.typeOf(tg.name), tg.attr, strings.Join(attrs, ", "))
+				}
+			case "Condition":
+				if !c.t.isCondition(tg.name) {
+					c.addf(tg.path, "condition %q is not declared in Conditions", tg.name)
+				}
+			}
+		}
+	}
+	for _, id := range sortedKeys(c.t.section("Resources")) {
+		res := c.t.resource(id)
+		if cond, ok := res["Condition"]; ok {
+			if s, _ := asString(cond); !c.t.isCondition(s) {
+				c.addf("Resources."+id+".Condition", "condition %v is not declared in Conditions", cond)
+			}
+		}
+		for _, dep := range asList(res["DependsOn"]) {
+			if s, _ := asString(dep); !c.t.isResource(s) {
+				c.addf("Resources."+id+".DependsOn", "%v is no resource", dep)
+			}
+		}
+	}
+	for _, id := range sortedKeys(c.t.section("Outputs")) {
+		if cond, ok := asMap(c.t.section("Outputs")[id])["Condition"]; ok {
+			if s, _ := asString(cond); !c.t.isCondition(s) {
+				c.addf("Outputs."+id+".Condition", "condition %v is not declared in Conditions", cond)
+			}
+		}
+	}
+}
+
+func (c *checker) checkIntrinsicNames(v any, path string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			if strings.HasPrefix(k, "Fn::") && !knownIntrinsics[k] {
+				c.addf(path+"."+k, "unknown intrinsic function %s", k)
+			}
+			c.checkIntrinsicNames(x[k], path+"."+k)
+		}
+	case []any:
+		for i, e := range x {
+			c.checkIntrinsicNames(e, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+// --- parameters -----------------------------------------------------------------------------
+
+func (c *checker) checkParameters() {
+	params := c.t.section("Parameters")
+	for _, name := range sortedKeys(params) {
+		p := asMap(params[name])
+		where := "Parameters." + name
+		if _, ok := p["Type"]; !ok {
+			c.addf(where, "has no Type")
+		}
+		def, hasDefault := p["Default"]
+		if !hasDefault {
+			continue // sam deploy --guided asks for it
+		}
+		defStr := fmt.Sprint(def)
+		if allowed, ok := p["AllowedValues"]; ok {
+			in := false
+			for _, a := range asList(allowed) {
+				if fmt.Sprint(a) == defStr {
+					in = true
+				}
+			}
+			if !in {
+				c.addf(where, "Default %q is not one of AllowedValues %v", defStr, allowed)
+			}
+		}
+		if pat, ok := asString(p["AllowedPattern"]); ok {
+			re, err := regexp.Compile("^(?:" + pat + ")$")
+			if err != nil {
+				c.addf(where, "AllowedPattern does not compile: %v", err)
+			} else if !re.MatchString(defStr) {
+				c.addf(where, "Default %q does not match AllowedPattern %q", defStr, pat)
+			}
+		}
+	}
+	for _, want := range []string{"LogLevel", "AlarmEmail", "ConfigParameterName"} {
+		if params[want] == nil {
+			c.addf("Parameters", "missing %s", want)
+		}
+	}
+	if ll := asMap(params["LogLevel"]); ll != nil {
+		var got []string
+		for _, v := range asList(ll["AllowedValues"]) {
+			got = append(got, fmt.Sprint(v))
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != "DEBUG,ERROR,INFO,WARN" {
+			c.addf("Parameters.LogLevel.AllowedValues", "are %v, want DEBUG, INFO, WARN, ERROR (Lambda's application log levels)", got)
+		}
+	}
+	if ae := asMap(params["AlarmEmail"]); ae != nil {
+		if def, _ := asString(ae["Default"]); def != "" || ae["Default"] == nil {
+			c.addf("Parameters.AlarmEmail", "must default to \"\" (no subscription)")
+		}
+	}
+}
+
+// --- functions ------------------------------------------------------------------------------
+
+// effectiveFunction is a function's properties with the Globals applied the way SAM does:
+// the function's scalars win, maps merge, lists are appended to the global ones.
+func (t *template) effectiveFunction(id string) map[string]any {
+	glob := asMap(get(t.doc, "Globals", "Function"))
+	return mergeGlobals(deepCopy(glob), t.props(id)).(map[string]any)
+}
+
+func mergeGlobals(global, local any) any {
+	gm, gIsMap := global.(map[string]any)
+	lm, lIsMap := local.(map[string]any)
+	if gIsMap && lIsMap {
+		if _, _, isIntrinsic := intrinsic(lm); !isIntrinsic {
+			out := map[string]any{}
+			for k, v := range gm {
+				out[k] = v
+			}
+			for k, v := range lm {
+				if g, ok := out[k]; ok {
+					out[k] = mergeGlobals(g, v)
+				} else {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	gl, gIsList := global.([]any)
+	ll, lIsList := local.([]any)
+	if gIsList && lIsList {
+		return append(append([]any{}, gl...), ll...)
+	}
+	if local == nil {
+		if global == nil {
+			return map[string]any{}
+		}
+		return global
+	}
+	return local
+}
+
+// goarchFor maps a Lambda architecture to the Go architecture its bootstrap must be built for.
+var goarchFor = map[string]string{"arm64": "arm64", "x86_64": "amd64"}
+
+func (c *checker) checkFunctions() {
+	fns := c.t.ofType("AWS::Serverless::Function")
+	if len(fns) == 0 {
+		c.addf("Resources", "no AWS::Serverless::Function")
+	}
+	for id := range wantEnv {
+		if c.t.typeOf(id) != "AWS::Serverless::Function" {
+			c.addf("Resources", "missing function %s", id)
+		}
+	}
+	mk := parseMakefile(c.repo.makefile)
+	for _, id := range fns {
+		where := "Resources." + id
+		p := c.t.effectiveFunction(id)
+		if bm, _ := asString(get(c.t.resource(id), "Metadata", "BuildMethod")); bm != "makefile" {
+			c.addf(where+".Metadata.BuildMethod", "is %q, want makefile (sam build runs make build-%s)", bm, id)
+		}
+		if s, _ := asString(p["Runtime"]); s != "provided.al2023" {
+			c.addf(where+".Runtime", "is %q, want provided.al2023", s)
+		}
+		if s, _ := asString(p["Handler"]); s != "bootstrap" {
+			c.addf(where+".Handler", "is %q, want bootstrap", s)
+		}
+		arch := ""
+		if archs := asList(p["Architectures"]); len(archs) != 1 {
+			c.addf(where+".Architectures", "are %v, want exactly [arm64]", p["Architectures"])
+		} else if arch, _ = asString(archs[0]); arch != "arm64" {
+			c.addf(where+".Architectures", "are %v, want [arm64]", archs)
+		}
+		if s, _ := asString(get(p, "LoggingConfig", "LogFormat")); s != "JSON" {
+			c.addf(where+".LoggingConfig.LogFormat", "is %q, want JSON", s)
+		}
+		if get(p, "LoggingConfig", "ApplicationLogLevel") == nil {
+			c.addf(where+".LoggingConfig.ApplicationLogLevel", "is not set")
+		}
+		if n, ok := asNumber(p["Timeout"]); !ok || n < 1 || n > 900 {
+			c.addf(where+".Timeout", "is %v, want 1..900 seconds", p["Timeout"])
+		}
+		if n, ok := asNumber(p["MemorySize"]); !ok || n < 128 || n > 10240 {
+			c.addf(where+".MemorySize", "is %v, want 128..10240 MB", p["MemorySize"])
+		}
+		codeURI, _ := asString(p["CodeUri"])
+		if codeURI == "" {
+			c.addf(where+".CodeUri", "is not a local directory")
+		} else if _, err := os.Stat(filepath.Join(c.repo.root, codeURI, "Makefile")); err != nil {
+			c.addf(where+".CodeUri", "%q has no Makefile for BuildMethod makefile", codeURI)
+		}
+		c.checkBuildTarget(where, id, arch, mk)
+		c.checkEnvironment(where, id, p)
+	}
+}
+
+// makefile is what the checker needs of a Makefile: variables and explicit targets' recipes.
+type makefile struct {
+	vars    map[string]string
+	recipes map[string]string // target -> recipe, continuation lines joined
+}
+
+var (
+	makeVarLine    = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?=|:=|::=|=)\s*(.*)$`)
+	makeTargetLine = regexp.MustCompile(`^([^\s:=#][^:=#]*):(?:[^=]|$)`)
+	functionDir    = regexp.MustCompile(`(?:^|\s)\./functions/([A-Za-z0-9_-]+)(?:\s|$)`)
+	goarchSetting  = regexp.MustCompile(`\bGOARCH=(\S+)`)
+	makeVarUse     = regexp.MustCompile(`^\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]$`)
+)
+
+func parseMakefile(text string) makefile {
+	mk := makefile{vars: map[string]string{}, recipes: map[string]string{}}
+	lines := strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n")
+	var current []string
+	for _, line := range lines {
+		if strings.HasPrefix(line, "\t") {
+			for _, tgt := range current {
+				mk.recipes[tgt] += strings.TrimSpace(line) + "\n"
+			}
+			continue
+		}
+		current = nil
+		if m := makeVarLine.FindStringSubmatch(line); m != nil {
+			mk.vars[m[1]] = strings.TrimSpace(m[2])
+			continue
+		}
+		if m := makeTargetLine.FindStringSubmatch(line); m != nil {
+			for _, tgt := range strings.Fields(m[1]) {
+				if _, ok := mk.recipes[tgt]; !ok {
+					mk.recipes[tgt] = ""
+				}
+				current = append(current, tgt)
+			}
+		}
+	}
+	return mk
+}
+
+// checkBuildTarget: the Makefile has build-<LogicalId> (what sam build calls for BuildMethod
+// makefile), it builds ./functions/<name> for linux and the function's architecture into
+// $(ARTIFACTS_DIR)/bootstrap, and functions/<name> exists once functions/ does.
+func (c *checker) checkBuildTarget(where, id, arch string, mk makefile) {
+	target := "build-" + id
+	recipe, ok := mk.recipes[target]
+	if !ok {
+		c.addf(where, "the Makefile has no %s: target (sam build runs it for BuildMethod makefile)", target)
+		return
+	}
+	m := functionDir.FindStringSubmatch(recipe)
+	if m == nil {
+		c.addf(where, "Makefile target %s does not build a ./functions/<name> package", target)
+		return
+	}
+	dir := m[1]
+	if !strings.Contains(recipe, "$(ARTIFACTS_DIR)/bootstrap") {
+		c.addf(where, "Makefile target %s does not write $(ARTIFACTS_DIR)/bootstrap", target)
+	}
+	if !strings.Contains(recipe, "GOOS=linux") {
+		c.addf(where, "Makefile target %s does not build for GOOS=linux", target)
+	}
+	if g := goarchSetting.FindStringSubmatch(recipe); g == nil {
+		c.addf(where, "Makefile target %s does not set GOARCH", target)
+	} else {
+		goarch := g[1]
+		if v := makeVarUse.FindStringSubmatch(goarch); v != nil {
+			goarch = mk.vars[v[1]]
+		}
+		if want := goarchFor[arch]; arch != "" && goarch != want {
+			c.addf(where, "Makefile target %s builds GOARCH=%s, the function runs on %s (GOARCH=%s)", target, goarch, arch, want)
+		}
+	}
+	functions := filepath.Join(c.repo.root, "functions")
+	if _, err := os.Stat(functions); err != nil {
+		return // functions/ is not written yet; the target is all there is to check
+	}
+	goFiles, _ := filepath.Glob(filepath.Join(functions, dir, "*.go"))
+	if len(goFiles) == 0 {
+		c.addf(where, "Makefile target %s builds ./functions/%s, which has no Go files", target, dir)
+	}
+}
+
+// checkEnvironment: every variable names a declared resource (or parameter), no secret is put
+// in a plain variable, and the function's contract in wantEnv holds.
+func (c *checker) checkEnvironment(where, id string, p map[string]any) {
+	vars := asMap(get(p, "Environment", "Variables"))
+	for _, name := range sortedKeys(vars) {
+		v := vars[name]
+		w := where + ".Environment.Variables." + name
+		if s, ok := asString(v); ok {
+			if strings.Contains(s, "{{resolve:secretsmanager") || strings.Contains(s, "{{resolve:ssm-secure") {
+				c.addf(w, "puts a secret in a plain environment variable")
+			}
+			continue
+		}
+		tgs := targets(v, w)
+		if len(tgs) == 0 {
+			c.addf(w, "is neither a string nor a reference")
+		}
+		for _, tg := range tgs {
+			if tg.kind == "Ref" && (c.t.isParameter(tg.name) || pseudoParameters[tg.name]) {
+				continue
+			}
+			if !c.t.isResource(tg.name) {
+				c.addf(w, "refers to %q, which is no declared resource", tg.name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(wantEnv[id]) {
+		want := wantEnv[id][name]
+		v, ok := vars[name]
+		if !ok {
+			c.addf(where+".Environment.Variables", "missing %s (the function reads it)", name)
+			continue
+		}
+		if got := c.t.resourceTargets(v); len(got) != 1 || got[0] != want {
+			c.addf(where+".Environment.Variables."+name, "refers to %v, want %s", got, want)
+		}
+	}
+}
+
+// --- queues and event sources ---------------------------------------------------------------
+
+// sqsEvent is one SQS event of one function.
+type sqsEvent struct {
+	function, name, queue string
+	props                 map[string]any
+}
+
+func (c *checker) sqsEvents() []sqsEvent {
+	var out []sqsEvent
+	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
+		events := asMap(c.t.props(fn)["Events"])
+		for _, name := range sortedKeys(events) {
+			ev := asMap(events[name])
+			if typ, _ := asString(ev["Type"]); typ != "SQS" {
+				continue
+			}
+			props := asMap(ev["Properties"])
+			res, attr := "", ""
+			if n, op, ok := intrinsic(props["Queue"]); ok && n == "Fn::GetAtt" {
+				res, attr = getAttOperand(op)
+			}
+			if attr != "Arn" {
+				res = ""
+			}
+			out = append(out, sqsEvent{function: fn, name: name, queue: res, props: props})
+		}
+	}
+	return out
+}
+
+// dlqOf returns the queue a queue's RedrivePolicy sends to, "" if none.
+func (c *checker) dlqOf(queue string) string {
+	rp := asMap(c.t.props(queue)["RedrivePolicy"])
+	if n, op, ok := intrinsic(rp["deadLetterTargetArn"]); ok && n == "Fn::GetAtt" {
+		if res, attr := getAttOperand(op); attr == "Arn" {
+			return res
+		}
+	}
+	return ""
+}
+
+// checkQueues: a queue a function consumes has a RedrivePolicy to a declared queue with
+// maxReceiveCount >= 5, a VisibilityTimeout of at least 6 times each consumer's Timeout (AWS's
+// advice for event source mappings), and a dead-letter queue that keeps messages longer than
+// the queue does. Every queue is encrypted.
+func (c *checker) checkQueues() {
+	queues := c.t.ofType("AWS::SQS::Queue")
+	for _, q := range queues {
+		p := c.t.props(q)
+		if sse, _ := asBool(p["SqsManagedSseEnabled"]); !sse && p["KmsMasterKeyId"] == nil {
+			c.addf("Resources."+q, "is not encrypted (SqsManagedSseEnabled or KmsMasterKeyId)")
+		}
+	}
+	consumers := map[string][]string{}
+	for _, ev := range c.sqsEvents() {
+		if ev.queue != "" {
+			consumers[ev.queue] = append(consumers[ev.queue], ev.function)
+		}
+	}
+	for _, q := range sortedKeys(consumers) {
+		where := "Resources." + q + ".Properties"
+		p := c.t.props(q)
+		rp := asMap(p["RedrivePolicy"])
+		if rp == nil {
+			c.addf(where, "has no RedrivePolicy: a message that always fails would be retried until it expires")
+			continue
+		}
+		dlq := c.dlqOf(q)
+		switch {
+		case dlq == "":
+			c.addf(where+".RedrivePolicy.deadLetterTargetArn", "is not a GetAtt <Queue>.Arn")
+		case c.t.typeOf(dlq) != "AWS::SQS::Queue":
+			c.addf(where+".RedrivePolicy.deadLetterTargetArn", "%s is no declared AWS::SQS::Queue", dlq)
+		case dlq == q:
+			c.addf(where+".RedrivePolicy.deadLetterTargetArn", "is the queue itself")
+		}
+		if n, ok := asNumber(rp["maxReceiveCount"]); !ok || n < 5 {
+			c.addf(where+".RedrivePolicy.maxReceiveCount", "is %v, want at least 5", rp["maxReceiveCount"])
+		}
+		vt, ok := asNumber(p["VisibilityTimeout"])
+		if !ok {
+			vt = 30 // SQS's default
+		}
+		for _, fn := range consumers[q] {
+			if to, ok := asNumber(c.t.effectiveFunction(fn)["Timeout"]); ok && vt < 6*to {
+				c.addf(where+".VisibilityTimeout", "is %v s, want at least 6 x %s's Timeout (%v s) = %v s", vt, fn, to, 6*to)
+			}
+		}
+		if c.t.typeOf(dlq) == "AWS::SQS::Queue" {
+			retention := func(id string) float64 {
+				if n, ok := asNumber(c.t.props(id)["MessageRetentionPeriod"]); ok {
+					return n
+				}
+				return 345600 // SQS's default, 4 days
+			}
+			if retention(dlq) <= retention(q) {
+				c.addf("Resources."+dlq+".Properties.MessageRetentionPeriod", "is %v s, not longer than %s's %v s: a message's age carries over into the DLQ", retention(dlq), q, retention(q))
+			}
+			if retention(q) < 4*86400 {
+				c.addf(where+".MessageRetentionPeriod", "is %v s, want at least 4 days", retention(q))
+			}
+		}
+	}
+}
+
+// checkEvents: each SQS event reads a declared queue (GetAtt .Arn) and reports batch item
+// failures; each HttpApi event is on a declared HttpApi with payload format 2.0; the ingest
+// function serves the webhook route.
+func (c *checker) checkEvents() {
+	for _, ev := range c.sqsEvents() {
+		where := "Resources." + ev.function + ".Properties.Events." + ev.name + ".Properties"
+		if ev.queue == "" || c.t.typeOf(ev.queue) != "AWS::SQS::Queue" {
+			c.addf(where+".Queue", "is not a GetAtt <Queue>.Arn of a declared AWS::SQS::Queue")
+		}
+		reports := false
+		for _, r := range asList(ev.props["FunctionResponseTypes"]) {
+			if s, _ := asString(r); s == "ReportBatchItemFailures" {
+				reports = true
+			}
+		}
+		if !reports {
+			c.addf(where+".FunctionResponseTypes", "lacks ReportBatchItemFailures: one failed change would retry the whole batch")
+		}
+		if n, ok := asNumber(ev.props["BatchSize"]); ok && n > 10 {
+			if w, _ := asNumber(ev.props["MaximumBatchingWindowInSeconds"]); w < 1 {
+				c.addf(where+".BatchSize", "above 10 needs MaximumBatchingWindowInSeconds >= 1")
+			}
+		}
+		if mc := get(ev.props, "ScalingConfig", "MaximumConcurrency"); mc != nil {
+			if n, ok := asNumber(mc); !ok || n < 2 || n > 1000 {
+				c.addf(where+".ScalingConfig.MaximumConcurrency", "is %v, want 2..1000", mc)
+			}
+		}
+	}
+	routes := map[string]string{}
+	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
+		events := asMap(c.t.props(fn)["Events"])
+		for _, name := range sortedKeys(events) {
+			ev := asMap(events[name])
+			if typ, _ := asString(ev["Type"]); typ != "HttpApi" {
+				continue
+			}
+			where := "Resources." + fn + ".Properties.Events." + name + ".Properties"
+			props := asMap(ev["Properties"])
+			api := ""
+			if n, op, ok := intrinsic(props["ApiId"]); ok && n == "Ref" {
+				api, _ = asString(op)
+			}
+			if c.t.typeOf(api) != "AWS::Serverless::HttpApi" {
+				c.addf(where+".ApiId", "is not a Ref to a declared AWS::Serverless::HttpApi (without it SAM makes an implicit API)")
+			}
+			if v, ok := props["PayloadFormatVersion"]; ok && fmt.Sprint(v) != "2.0" {
+				c.addf(where+".PayloadFormatVersion", "is %v, want 2.0", v)
+			}
+			method, _ := asString(props["Method"])
+			path, _ := asString(props["Path"])
+			routes[strings.ToUpper(method)+" "+path] = fn
+		}
+	}
+	if fn := routes[webhookRoute]; fn != "IngestFunction" {
+		c.addf("Resources.IngestFunction.Properties.Events", "no HttpApi event for %s (routes: %v)", webhookRoute, sortedKeys(routes))
+	}
+}
+
+// --- IAM ------------------------------------------------------------------------------------
+
+// samPolicyTemplates are the SAM policy templates this project may use, with the actions each
+// grants on the resource its parameter names (from SAM's policy_templates.json).
+var samPolicyTemplates = map[string][]string{
+	"SQSSendMessagePolicy":                  {"sqs:SendMessage", "sqs:SendMessageBatch"},
+	"SQSPollerPolicy":                       {"sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibilityBatch", "sqs:DeleteMessage", "sqs:DeleteMessageBatch", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+	"SSMParameterReadPolicy":                {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
+	"AWSSecretsManagerGetSecretValuePolicy": {"secretsmanager:GetSecretValue"},
+	"DynamoDBCrudPolicy":                    {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"},
+	"DynamoDBReadPolicy":                    {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
+	"DynamoDBWritePolicy":                   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
+}
+
+// sqsEventActions are what SAM grants a function for an SQS event (it attaches the managed
+// policy AWSLambdaSQSQueueExecutionRole; ChangeMessageVisibility is not in it).
+var sqsEventActions = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+// wantGrants is what halosync's functions do at run time: function -> action -> resource.
+var wantGrants = map[string]map[string]string{
+	"IngestFunction": {
+		"sqs:SendMessage":               "ChangesQueue",
+		"ssm:GetParameter":              "ConfigParameter",
+		"secretsmanager:GetSecretValue": "WebhookSecret",
+	},
+	"WorkerFunction": {
+		"sqs:ReceiveMessage":          "ChangesQueue",
+		"sqs:DeleteMessage":           "ChangesQueue",
+		"sqs:ChangeMessageVisibility": "ChangesQueue", // the worker delays its retries
+		"dynamodb:GetItem":            "Table",
+		"dynamodb:PutItem":            "Table",
+		"dynamodb:UpdateItem":         "Table",
+		"dynamodb:Query":              "Table",
+	},
+}
+
+// deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
+// Halo call (DESIGN §3.4); it verifies, enqueues and answers.
+var deniedServices = map[string][]string{"IngestFunction": {"dynamodb"}}
+
+// grants maps action -> resources a function is granted, from its policy templates, inline
+// statements and SQS events.
+type grants map[string]map[string]bool
+
+func (g grants) add(action string, resources ...string) {
+	if g[action] == nil {
+		g[action] = map[string]bool{}
+	}
+	for _, r := range resources {
+		g[action][r] = true
+	}
+}
+
+func (g grants) on(resource string) bool {
+	for _, rs := range g {
+		if rs[resource] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPolicies: policies are least-privilege. Policy templates take declared resources;
+// inline statements name actions without wildcards and declared resources, never "*". Each
+// function may do what its code does (wantGrants) and reach what its environment and its
+// configuration name, and does not repeat what SAM grants for its SQS events.
+func (c *checker) checkPolicies() {
+	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
+		where := "Resources." + fn + ".Properties.Policies"
+		p := c.t.props(fn)
+		if p["Role"] != nil {
+			c.addf("Resources."+fn+".Properties.Role", "is set: let SAM make the role from Policies, so it is checked here")
+		}
+		g := grants{}
+		for i, pol := range asList(p["Policies"]) {
+			w := fmt.Sprintf("%s[%d]", where, i)
+			switch x := pol.(type) {
+			case string:
+				if strings.Contains(x, "FullAccess") || strings.HasSuffix(x, "AdministratorAccess") || strings.HasSuffix(x, "PowerUserAccess") {
+					c.addf(w, "managed policy %s is not least-privilege", x)
+				}
+			case map[string]any:
+				if _, ok := x["Statement"]; ok {
+					c.checkStatements(w+".Statement", x["Statement"])
+					for _, st := range asList(x["Statement"]) {
+						if e, _ := asString(get(st, "Effect")); e != "Allow" {
+							continue
+						}
+						res := c.t.resourceTargets(get(st, "Resource"))
+						for _, a := range asList(get(st, "Action")) {
+							if as, ok := asString(a); ok {
+								g.add(as, res...)
+							}
+						}
+					}
+					continue
+				}
+				if len(x) != 1 {
+					c.addf(w, "is neither a policy template nor a policy document")
+					continue
+				}
+				for name, params := range x {
+					actions, known := samPolicyTemplates[name]
+					if !known {
+						c.addf(w, "policy template %s is not one this project allows", name)
+						continue
+					}
+					c.checkTemplateParams(w+"."+name, name, params)
+					res := c.t.resourceTargets(params)
+					for _, a := range actions {
+						g.add(a, res...)
+					}
+					if name == "SQSPollerPolicy" {
+						for _, ev := range c.sqsEvents() {
+							if ev.function == fn && len(res) == 1 && res[0] == ev.queue {
+								c.addf(w, "SQSPollerPolicy on %s repeats what SAM grants for the SQS event %s", ev.queue, ev.name)
+							}
+						}
+					}
+				}
+			default:
+				c.addf(w, "cannot be verified (a %T)", pol)
+			}
+		}
+		for _, ev := range c.sqsEvents() {
+			if ev.function == fn && ev.queue != "" {
+				for _, a := range sqsEventActions {
+					g.add(a, ev.queue)
+				}
+			}
+		}
+
+		for _, action := range sortedKeys(wantGrants[fn]) {
+			if res := wantGrants[fn][action]; !g[action][res] {
+				c.addf(where, "%s is not granted %s on %s", fn, action, res)
+			}
+		}
+		for _, action := range sortedKeys(g) {
+			service, _, _ := strings.Cut(action, ":")
+			if contains(deniedServices[fn], service) {
+				c.addf(where, "%s is granted %s, a %s action it must not have", fn, action, service)
+			}
+		}
+		envVars := asMap(get(c.t.effectiveFunction(fn), "Environment", "Variables"))
+		for _, r := range c.t.resourceTargets(envVars) {
+			if !g.on(r) {
+				c.addf(where, "grant nothing on %s, which the function's environment names", r)
+			}
+			if c.t.typeOf(r) == "AWS::SSM::Parameter" {
+				for _, s := range c.t.resourceTargets(c.t.props(r)["Value"]) {
+					if c.t.typeOf(s) == "AWS::SecretsManager::Secret" && !g["secretsmanager:GetSecretValue"][s] {
+						c.addf(where, "grant no secretsmanager:GetSecretValue on %s, which the configuration in %s names", s, r)
+					}
+				}
+			}
+		}
+	}
+	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} {
+		for _, id := range c.t.ofType(typ) {
+			p := c.t.props(id)
+			if doc := asMap(p["PolicyDocument"]); doc != nil {
+				c.checkStatements("Resources."+id+".Properties.PolicyDocument.Statement", doc["Statement"])
+			}
+			for i, pol := range asList(p["Policies"]) {
+				c.checkStatements(fmt.Sprintf("Resources.%s.Properties.Policies[%d].PolicyDocument.Statement", id, i), get(pol, "PolicyDocument", "Statement"))
+			}
+		}
+	}
+}
+
+// checkTemplateParams: every parameter of a policy template names a declared resource (a
+// literal would be a hard-coded name, or "*" a wildcard), and SSMParameterReadPolicy gets the
+// parameter's name without its leading slash, as SAM's ARN pattern needs.
+func (c *checker) checkTemplateParams(where, name string, params any) {
+	pm := asMap(params)
+	if len(pm) == 0 {
+		c.addf(where, "has no parameters")
+	}
+	for _, k := range sortedKeys(pm) {
+		res := c.t.resourceTargets(pm[k])
+		if len(res) == 0 {
+			c.addf(where+"."+k, "is %v, not a reference to a declared resource", pm[k])
+			continue
+		}
+		if name == "SSMParameterReadPolicy" && k == "ParameterName" && c.t.typeOf(res[0]) == "AWS::SSM::Parameter" {
+			got, err := c.t.eval(pm[k])
+			full, err2 := c.t.evalRef(res[0])
+			if err != nil || err2 != nil {
+				c.addf(where+"."+k, "cannot be evaluated: %v %v", err, err2)
+				continue
+			}
+			if want := strings.TrimPrefix(fmt.Sprint(full), "/"); got != want {
+				c.addf(where+"."+k, "evaluates to %q, want %q (SAM writes arn:...:parameter/${ParameterName})", got, want)
+			}
+		}
+	}
+}
+
+func (c *checker) checkStatements(where string, statements any) {
+	if statements == nil {
+		c.addf(where, "no Statement")
+		return
+	}
+	for i, st := range asList(statements) {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		s := asMap(st)
+		if s == nil {
+			c.addf(w, "is not a statement")
+			continue
+		}
+		if e, _ := asString(s["Effect"]); e != "Allow" {
+			continue // a Deny only narrows
+		}
+		for _, k := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+			if _, ok := s[k]; ok {
+				c.addf(w+"."+k, "grants everything but a list: not least-privilege")
+			}
+		}
+		actions := asList(s["Action"])
+		if len(actions) == 0 {
+			c.addf(w+".Action", "is empty")
+		}
+		for _, a := range actions {
+			as, ok := asString(a)
+			if !ok {
+				c.addf(w+".Action", "%v is not a literal action", a)
+				continue
+			}
+			if as == "*" || strings.Contains(as, "*") || !strings.Contains(as, ":") {
+				c.addf(w+".Action", "%q is a wildcard or not a service:Action", as)
+			}
+		}
+		resources := asList(s["Resource"])
+		if len(resources) == 0 {
+			c.addf(w+".Resource", "is empty")
+		}
+		for _, r := range resources {
+			if rs, ok := asString(r); ok {
+				c.addf(w+".Resource", "%q is a literal, not a declared resource (\"*\" is every resource)", rs)
+				continue
+			}
+			if len(c.t.resourceTargets(r)) == 0 {
+				c.addf(w+".Resource", "%v refers to no declared resource", r)
+			}
+		}
+	}
+}
+
+// --- table ----------------------------------------------------------------------------------
+
+func (c *checker) checkTable() {
+	for _, id := range c.t.ofType("AWS::DynamoDB::Table") {
+		p := c.t.props(id)
+		defined := map[string]string{}
+		for _, ad := range asList(p["AttributeDefinitions"]) {
+			n, _ := asString(get(ad, "AttributeName"))
+			typ, _ := asString(get(ad, "AttributeType"))
+			defined[n] = typ
+		}
+		used := map[string]bool{}
+		keys := func(where string, ks any) map[string]string {
+			out := map[string]string{}
+			for _, k := range asList(ks) {
+				n, _ := asString(get(k, "AttributeName"))
+				kt, _ := asString(get(k, "KeyType"))
+				out[kt] = n
+				used[n] = true
+				if _, ok := defined[n]; !ok {
+					c.addf(where, "key %s is not in AttributeDefinitions", n)
+				}
+			}
+			return out
+		}
+		where := "Resources." + id + ".Properties"
+		keys(where+".KeySchema", p["KeySchema"])
+		for i, gsi := range asList(p["GlobalSecondaryIndexes"]) {
+			keys(fmt.Sprintf("%s.GlobalSecondaryIndexes[%d].KeySchema", where, i), get(gsi, "KeySchema"))
+		}
+		for _, n := range sortedKeys(defined) {
+			if !used[n] {
+				c.addf(where+".AttributeDefinitions", "%s is in no key schema (CloudFormation rejects that)", n)
+			}
+		}
+	}
+
+	id := "Table"
+	if c.t.typeOf(id) != "AWS::DynamoDB::Table" {
+		c.addf("Resources", "missing the AWS::DynamoDB::Table %s", id)
+		return
+	}
+	where := "Resources." + id
+	p := c.t.props(id)
+	res := c.t.resource(id)
+	for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+		if s, _ := asString(res[k]); s != "Retain" {
+			c.addf(where+"."+k, "is %q, want Retain: the copy must survive a stack delete or replacement", s)
+		}
+	}
+	if s, _ := asString(p["BillingMode"]); s != "PAY_PER_REQUEST" {
+		c.addf(where+".Properties.BillingMode", "is %q, want PAY_PER_REQUEST", s)
+	}
+	attrType := map[string]string{}
+	for _, ad := range asList(p["AttributeDefinitions"]) {
+		n, _ := asString(get(ad, "AttributeName"))
+		attrType[n], _ = asString(get(ad, "AttributeType"))
+	}
+	keyPair := func(ks any) string {
+		var hash, rng string
+		for _, k := range asList(ks) {
+			n, _ := asString(get(k, "AttributeName"))
+			switch get(k, "KeyType") {
+			case "HASH":
+				hash = n + ":" + attrType[n]
+			case "RANGE":
+				rng = n + ":" + attrType[n]
+			}
+		}
+		return hash + " " + rng
+	}
+	if got := keyPair(p["KeySchema"]); got != "pk:S sk:S" {
+		c.addf(where+".Properties.KeySchema", "is %q, want pk (HASH, S) and sk (RANGE, S)", got)
+	}
+	gsi1 := false
+	for _, gsi := range asList(p["GlobalSecondaryIndexes"]) {
+		if name, _ := asString(get(gsi, "IndexName")); name != "GSI1" {
+			continue
+		}
+		gsi1 = true
+		if got := keyPair(get(gsi, "KeySchema")); got != "gsi1pk:S gsi1sk:S" {
+			c.addf(where+".Properties.GlobalSecondaryIndexes.GSI1", "keys are %q, want gsi1pk (HASH, S) and gsi1sk (RANGE, S)", got)
+		}
+		if s, _ := asString(get(gsi, "Projection", "ProjectionType")); s != "ALL" {
+			c.addf(where+".Properties.GlobalSecondaryIndexes.GSI1.Projection", "is %q, want ALL", s)
+		}
+	}
+	if !gsi1 {
+		c.addf(where+".Properties.GlobalSecondaryIndexes", "has no GSI1")
+	}
+	if b, _ := asBool(get(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled")); !b {
+		c.addf(where+".Properties.PointInTimeRecoverySpecification", "point-in-time recovery is off")
+	}
+	ttlAttr, _ := asString(get(p, "TimeToLiveSpecification", "AttributeName"))
+	ttlOn, _ := asBool(get(p, "TimeToLiveSpecification", "Enabled"))
+	if ttlAttr != "expires_at" || !ttlOn {
+		c.addf(where+".Properties.TimeToLiveSpecification", "is %q enabled %v, want expires_at enabled", ttlAttr, ttlOn)
+	}
+	if b, _ := asBool(get(p, "SSESpecification", "SSEEnabled")); !b {
+		c.addf(where+".Properties.SSESpecification", "SSE is off")
+	}
+}
+
+// --- configuration document -----------------------------------------------------------------
+
+// configDoc is the part of halosync's configuration the template writes.
+type configDoc struct {
+	Connections []struct {
+		ID      string `yaml:"id"`
+		Webhook struct {
+			Auth []struct {
+				Scheme    string   `yaml:"scheme"`
+				Username  string   `yaml:"username"`
+				Passwords []string `yaml:"passwords"`
+			} `yaml:"auth"`
+		} `yaml:"webhook"`
+	} `yaml:"connections"`
+}
+
+// configParameter is the SSM parameter the ingest function's configuration variable names.
+func (c *checker) configParameter() string {
+	v := get(c.t.effectiveFunction("IngestFunction"), "Environment", "Variables", configEnvVar)
+	if r := c.t.resourceTargets(v); len(r) == 1 && c.t.typeOf(r[0]) == "AWS::SSM::Parameter" {
+		return r[0]
+	}
+	return ""
+}
+
+// parseConfig evaluates the configuration parameter's Value and reads it as YAML.
+func (c *checker) parseConfig() (configDoc, error) {
+	var doc configDoc
+	id := c.configParameter()
+	if id == "" {
+		return doc, fmt.Errorf("%s names no AWS::SSM::Parameter", configEnvVar)
+	}
+	v, err := c.t.eval(c.t.props(id)["Value"])
+	if err != nil {
+		return doc, err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return doc, fmt.Errorf("Value is not a string")
+	}
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		return doc, fmt.Errorf("Value is not YAML: %w", err)
+	}
+	return doc, nil
+}
+
+// checkConfigDocument: the configuration in SSM is YAML with at least one connection, and its
+// webhook passwords are Secrets Manager references, never values.
+func (c *checker) checkConfigDocument() {
+	id := c.configParameter()
+	if id == "" {
+		c.addf("Resources.IngestFunction", "%s names no AWS::SSM::Parameter", configEnvVar)
+		return
+	}
+	where := "Resources." + id + ".Properties"
+	if s, _ := asString(c.t.props(id)["Type"]); s != "String" {
+		c.addf(where+".Type", "is %q, want String (secrets live in Secrets Manager)", s)
+	}
+	doc, err := c.parseConfig()
+	if err != nil {
+		c.addf(where+".Value", "%v", err)
+		return
+	}
+	if len(doc.Connections) == 0 {
+		c.addf(where+".Value", "declares no connection")
+	}
+	for i, conn := range doc.Connections {
+		if conn.ID == "" {
+			c.addf(where+".Value", "connection %d has no id", i)
+		}
+		if len(conn.Webhook.Auth) == 0 {
+			c.addf(where+".Value", "connection %q accepts unauthenticated webhooks", conn.ID)
+		}
+		for _, a := range conn.Webhook.Auth {
+			if a.Scheme == "basic" && (a.Username == "" || len(a.Passwords) == 0) {
+				c.addf(where+".Value", "connection %q: basic auth needs a username and a password", conn.ID)
+			}
+			for _, pw := range a.Passwords {
+				if !strings.HasPrefix(pw, "secretsmanager:") {
+					c.addf(where+".Value", "connection %q: a password that is not a secretsmanager: reference", conn.ID)
+				}
+			}
+		}
+	}
+}
+
+// --- alarms ---------------------------------------------------------------------------------
+
+// dimensionRef says what an alarm dimension must refer to: a Ref (attr "") or a GetAtt of attr,
+// of a resource of one of types.
+type dimensionRef struct {
+	attr  string
+	types []string
+}
+
+var alarmDimensions = map[string]dimensionRef{
+	"AWS/SQS QueueName":       {attr: "QueueName", types: []string{"AWS::SQS::Queue"}},
+	"AWS/Lambda FunctionName": {types: []string{"AWS::Serverless::Function", "AWS::Lambda::Function"}},
+	"AWS/ApiGateway ApiId":    {types: []string{"AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"}},
+	"AWS/DynamoDB TableName":  {types: []string{"AWS::DynamoDB::Table"}},
+	"AWS/SNS TopicName":       {attr: "TopicName", types: []string{"AWS::SNS::Topic"}},
+	"AWS/ApiGateway Stage":    {}, // a literal stage name such as $default
+}
+
+// alarmKey identifies what an alarm watches: namespace, metric, and the resource of its dimension.
+type alarmKey struct{ namespace, metric, resource string }
+
+// checkAlarms: each alarm watches a metric of a declared resource (the dimension refers to it
+// the way the namespace needs: a queue by name, a function by name, an API by id), notifies a
+// declared SNS topic and treats missing data as fine; and each part of the flow has its alarm.
+func (c *checker) checkAlarms() {
+	watched := map[alarmKey]bool{}
+	for _, id := range c.t.ofType("AWS::CloudWatch::Alarm") {
+		where := "Resources." + id + ".Properties"
+		p := c.t.props(id)
+		ns, _ := asString(p["Namespace"])
+		metric, _ := asString(p["MetricName"])
+		if ns == "" || metric == "" {
+			c.addf(where, "has no Namespace and MetricName")
+		}
+		dims := asList(p["Dimensions"])
+		if len(dims) == 0 && ns != "" {
+			c.addf(where+".Dimensions", "none: the alarm would watch the whole account's %s %s", ns, metric)
+		}
+		for i, d := range dims {
+			w := fmt.Sprintf("%s.Dimensions[%d]", where, i)
+			name, _ := asString(get(d, "Name"))
+			want, known := alarmDimensions[ns+" "+name]
+			if !known {
+				c.addf(w, "dimension %s is not one the checker knows for %s", name, ns)
+				continue
+			}
+			if len(want.types) == 0 {
+				continue // a literal dimension such as a stage name
+			}
+			tgs := targets(get(d, "Value"), w+".Value")
+			if len(tgs) != 1 {
+				c.addf(w+".Value", "should refer to exactly one resource")
+				continue
+			}
+			tg := tgs[0]
+			switch {
+			case !c.t.isResource(tg.name):
+				c.addf(w+".Value", "refers to %q, which is no resource", tg.name)
+			case !contains(want.types, c.t.typeOf(tg.name)):
+				c.addf(w+".Value", "refers to %s, a %s; %s %s needs a %s", tg.name, c.t.typeOf(tg.name), ns, name, strings.Join(want.types, " or "))
+			case want.attr == "" && tg.kind != "Ref":
+				c.addf(w+".Value", "must be a Ref to %s, not a GetAtt", tg.name)
+			case want.attr != "" && (tg.kind != "GetAtt" || tg.attr != want.attr):
+				c.addf(w+".Value", "must be GetAtt %s.%s (a Ref gives something else)", tg.name, want.attr)
+			default:
+				watched[alarmKey{ns, metric, tg.name}] = true
+			}
+		}
+		actions := asList(p["AlarmActions"])
+		if len(actions) == 0 {
+			c.addf(where+".AlarmActions", "none: nobody would hear of it")
+		}
+		for i, a := range actions {
+			r := c.t.resourceTargets(a)
+			if len(r) != 1 || c.t.typeOf(r[0]) != "AWS::SNS::Topic" {
+				c.addf(fmt.Sprintf("%s.AlarmActions[%d]", where, i), "is not a Ref to a declared AWS::SNS::Topic")
+			}
+		}
+		if s, _ := asString(p["TreatMissingData"]); s != "notBreaching" {
+			c.addf(where+".TreatMissingData", "is %q, want notBreaching", s)
+		}
+	}
+	need := func(k alarmKey, why string) {
+		if !watched[k] {
+			c.addf("Resources", "no alarm on %s %s of %s (%s)", k.namespace, k.metric, k.resource, why)
+		}
+	}
+	for _, ev := range c.sqsEvents() {
+		if ev.queue == "" {
+			continue
+		}
+		need(alarmKey{"AWS/SQS", "ApproximateAgeOfOldestMessage", ev.queue}, "the consumer lags")
+		if dlq := c.dlqOf(ev.queue); dlq != "" {
+			need(alarmKey{"AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq}, "changes failed for good")
+		}
+	}
+	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
+		need(alarmKey{"AWS/Lambda", "Errors", fn}, "the function fails")
+	}
+	for _, api := range c.t.ofType("AWS::Serverless::HttpApi") {
+		need(alarmKey{"AWS/ApiGateway", "5xx", api}, "Halo gets server errors")
+	}
+}
+
+// --- outputs --------------------------------------------------------------------------------
+
+// checkOutputs: the outputs exist, and WebhookUrl is the webhook route on the declared API for
+// a connection the configuration declares.
+func (c *checker) checkOutputs() {
+	outs := c.t.section("Outputs")
+	for _, name := range wantOutputs {
+		if get(outs, name, "Value") == nil {
+			c.addf("Outputs", "missing %s", name)
+		}
+	}
+	v := get(outs, "WebhookUrl", "Value")
+	if v == nil {
+		return
+	}
+	n, op, ok := intrinsic(v)
+	body, _ := subOperand(op)
+	if !ok || n != "Fn::Sub" {
+		c.addf("Outputs.WebhookUrl", "is not a Fn::Sub")
+		return
+	}
+	var api string
+	for _, r := range c.t.resourceTargets(v) {
+		if c.t.typeOf(r) == "AWS::Serverless::HttpApi" {
+			api = r
+		}
+	}
+	if api == "" || !strings.HasPrefix(body, "https://${"+api+"}.execute-api.${AWS::Region}.${AWS::URLSuffix}/") {
+		c.addf("Outputs.WebhookUrl", "%q is not https://${<HttpApi>}.execute-api.${AWS::Region}.${AWS::URLSuffix}/...", body)
+		return
+	}
+	_, path, _ := strings.Cut(webhookRoute, " ")
+	prefix := strings.TrimSuffix(path, "{connection}")
+	i := strings.Index(body, ".${AWS::URLSuffix}")
+	gotPath := body[i+len(".${AWS::URLSuffix}"):]
+	conn, isRoute := strings.CutPrefix(gotPath, prefix)
+	if !isRoute || conn == "" || strings.Contains(conn, "/") {
+		c.addf("Outputs.WebhookUrl", "path %q is not the route %s", gotPath, path)
+		return
+	}
+	doc, err := c.parseConfig()
+	if err != nil {
+		return // reported by checkConfigDocument
+	}
+	for _, cn := range doc.Connections {
+		if cn.ID == conn {
+			return
+		}
+	}
+	c.addf("Outputs.WebhookUrl", "is for connection %q, which the configuration does not declare", conn)
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,648 @@
+package samtemplate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/awslabs/goformation/v7"
+	"github.com/awslabs/goformation/v7/cloudformation/global"
+)
+
+const (
+	repoRoot       = "../.."
+	templatePath   = repoRoot + "/template.yaml"
+	makefilePath   = repoRoot + "/Makefile"
+	samconfigPath  = repoRoot + "/samconfig.toml"
+	templateSource = "template.yaml"
+)
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func loadTemplate(t *testing.T, text string) *template {
+	t.Helper()
+	tp, err := parseTemplate([]byte(text))
+	if err != nil {
+		t.Fatalf("%s: %v", templateSource, err)
+	}
+	return tp
+}
+
+func realRepo(t *testing.T) repo {
+	return repo{root: repoRoot, makefile: readFile(t, makefilePath)}
+}
+
+// TestTemplateParsesWithGoformation: goformation reads template.yaml (it rejects a property
+// its schema does not know, so a misspelt one fails here), sees the same resources of the same
+// types as the wiring checker does, and reads the values we rely on.
+func TestTemplateParsesWithGoformation(t *testing.T) {
+	gf, err := goformation.Open(templatePath)
+	if err != nil {
+		t.Fatalf("goformation.Open: %v", err)
+	}
+	if gf.Transform == nil || gf.Transform.String == nil || *gf.Transform.String != serverlessTransform {
+		t.Errorf("Transform = %+v, want %s", gf.Transform, serverlessTransform)
+	}
+	raw := loadTemplate(t, readFile(t, templatePath))
+	if len(gf.Resources) != len(raw.section("Resources")) {
+		t.Errorf("goformation read %d resources, the YAML has %d", len(gf.Resources), len(raw.section("Resources")))
+	}
+	for id, res := range gf.Resources {
+		if got, want := res.AWSCloudFormationType(), raw.typeOf(id); got != want {
+			t.Errorf("%s: goformation type %s, YAML type %s", id, got, want)
+		}
+	}
+
+	globalFn, ok := gf.Globals["Function"].(*global.Function)
+	if !ok {
+		t.Fatalf("Globals.Function = %T", gf.Globals["Function"])
+	}
+	if globalFn.Runtime == nil || *globalFn.Runtime != "provided.al2023" ||
+		globalFn.Handler == nil || *globalFn.Handler != "bootstrap" ||
+		globalFn.Architectures == nil || !reflect.DeepEqual(*globalFn.Architectures, []string{"arm64"}) {
+		t.Errorf("Globals.Function: runtime %v handler %v architectures %v", deref(globalFn.Runtime), deref(globalFn.Handler), globalFn.Architectures)
+	}
+
+	fns := gf.GetAllServerlessFunctionResources()
+	if len(fns) != 2 {
+		t.Errorf("%d serverless functions, want 2", len(fns))
+	}
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 30} {
+		fn, ok := fns[id]
+		if !ok {
+			t.Errorf("no function %s", id)
+			continue
+		}
+		if fn.Timeout == nil || *fn.Timeout != want {
+			t.Errorf("%s.Timeout = %v, want %d", id, deref(fn.Timeout), want)
+		}
+		if fn.CodeUri == nil || fn.CodeUri.String == nil || *fn.CodeUri.String != "." {
+			t.Errorf("%s.CodeUri = %+v, want .", id, fn.CodeUri)
+		}
+		if fn.AWSCloudFormationMetadata["BuildMethod"] != "makefile" {
+			t.Errorf("%s.Metadata = %v", id, fn.AWSCloudFormationMetadata)
+		}
+	}
+	if ingest, ok := fns["IngestFunction"]; ok {
+		ev, ok := ingest.Events["Webhook"]
+		if !ok || ev.Type != "HttpApi" || ev.Properties == nil || ev.Properties.HttpApiEvent == nil {
+			t.Fatalf("IngestFunction.Events.Webhook = %+v", ev)
+		}
+		h := ev.Properties.HttpApiEvent
+		if deref(h.Method) != "POST" || deref(h.Path) != "/webhooks/halo/{connection}" || deref(h.PayloadFormatVersion) != "2.0" {
+			t.Errorf("webhook event = %s %s payload %s", deref(h.Method), deref(h.Path), deref(h.PayloadFormatVersion))
+		}
+	}
+	if worker, ok := fns["WorkerFunction"]; ok {
+		if ev, ok := worker.Events["Changes"]; !ok || ev.Type != "SQS" {
+			t.Errorf("WorkerFunction.Events.Changes = %+v", ev)
+		}
+	}
+
+	q, err := gf.GetSQSQueueWithName("ChangesQueue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*30 {
+		t.Errorf("ChangesQueue.VisibilityTimeout = %v", deref(q.VisibilityTimeout))
+	}
+	if rp, _ := q.RedrivePolicy.(map[string]any); rp == nil || rp["maxReceiveCount"] != float64(8) {
+		t.Errorf("ChangesQueue.RedrivePolicy = %v", q.RedrivePolicy)
+	}
+
+	table, err := gf.GetDynamoDBTableWithName("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deref(table.BillingMode) != "PAY_PER_REQUEST" ||
+		table.PointInTimeRecoverySpecification == nil || !deref(table.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled) ||
+		table.TimeToLiveSpecification == nil || table.TimeToLiveSpecification.AttributeName == nil || *table.TimeToLiveSpecification.AttributeName != "expires_at" ||
+		len(table.GlobalSecondaryIndexes) != 1 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" {
+		t.Errorf("Table = billing %v pitr %+v ttl %+v gsis %d", deref(table.BillingMode), table.PointInTimeRecoverySpecification, table.TimeToLiveSpecification, len(table.GlobalSecondaryIndexes))
+	}
+
+	alarms := gf.GetAllCloudWatchAlarmResources()
+	if len(alarms) != 5 {
+		t.Errorf("%d alarms, want 5", len(alarms))
+	}
+	for id, a := range alarms {
+		if deref(a.TreatMissingData) != "notBreaching" || len(a.AlarmActions) != 1 {
+			t.Errorf("%s: TreatMissingData %v, %d actions", id, deref(a.TreatMissingData), len(a.AlarmActions))
+		}
+	}
+}
+
+// TestGoformationRejectsMisspeltProperties: what TestTemplateParsesWithGoformation relies on.
+func TestGoformationRejectsMisspeltProperties(t *testing.T) {
+	text := readFile(t, templatePath)
+	for _, edit := range [][2]string{
+		{"VisibilityTimeout: 180", "VisibilityTimout: 180"},
+		{"      MemorySize: 256\n      Timeout: 30", "      MemorySize: 256\n      Timeout: 30\n      Timeot: 30"},
+		{"PointInTimeRecoveryEnabled: true", "PointInTimeRecovery: true"},
+	} {
+		if !strings.Contains(text, edit[0]) {
+			t.Fatalf("template.yaml no longer contains %q: update the case", edit[0])
+		}
+		if _, err := goformation.ParseYAML([]byte(strings.Replace(text, edit[0], edit[1], 1))); err == nil {
+			t.Errorf("goformation accepted %q", edit[1])
+		}
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// TestTemplateWiring runs the wiring checker on template.yaml and the Makefile.
+func TestTemplateWiring(t *testing.T) {
+	tp := loadTemplate(t, readFile(t, templatePath))
+	for _, p := range check(tp, realRepo(t)) {
+		t.Error(p)
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot, "functions")); err != nil {
+		t.Log("functions/ does not exist yet: checked the Makefile targets only")
+	}
+}
+
+// TestShortFormIntrinsics: the loader turns short forms into the long forms CloudFormation
+// means, nested ones included, so the checker sees every reference.
+func TestShortFormIntrinsics(t *testing.T) {
+	tp := loadTemplate(t, `
+A: !Ref X
+B: !GetAtt Q.Arn
+C: !GetAtt [Q, QueueName]
+D: !Sub "${A}-${B.C}-${!Literal}-${AWS::Region}"
+E: !Sub ["${v}", {v: !Ref Y}]
+F: !If [Cond, !Ref Z, !Ref AWS::NoValue]
+G: !Join ["", !Split ["//", !Sub "/${P}"]]
+H: {"Fn::GetAtt": "R.Arn"}
+I: !Select [0, !GetAZs ""]
+J: &anchor {Ref: K}
+L: *anchor
+M: !Condition HasIt
+N: 30
+`)
+	want := map[string]any{
+		"A": map[string]any{"Ref": "X"},
+		"B": map[string]any{"Fn::GetAtt": []any{"Q", "Arn"}},
+		"C": map[string]any{"Fn::GetAtt": []any{"Q", "QueueName"}},
+		"D": map[string]any{"Fn::Sub": "${A}-${B.C}-${!Literal}-${AWS::Region}"},
+		"E": map[string]any{"Fn::Sub": []any{"${v}", map[string]any{"v": map[string]any{"Ref": "Y"}}}},
+		"F": map[string]any{"Fn::If": []any{"Cond", map[string]any{"Ref": "Z"}, map[string]any{"Ref": "AWS::NoValue"}}},
+		"G": map[string]any{"Fn::Join": []any{"", map[string]any{"Fn::Split": []any{"//", map[string]any{"Fn::Sub": "/${P}"}}}}},
+		"H": map[string]any{"Fn::GetAtt": "R.Arn"},
+		"I": map[string]any{"Fn::Select": []any{0, map[string]any{"Fn::GetAZs": ""}}},
+		"J": map[string]any{"Ref": "K"},
+		"L": map[string]any{"Ref": "K"},
+		"M": map[string]any{"Condition": "HasIt"},
+		"N": 30,
+	}
+	if !reflect.DeepEqual(tp.doc, want) {
+		t.Errorf("long form:\n got %#v\nwant %#v", tp.doc, want)
+	}
+
+	var got []string
+	for _, tg := range targets(tp.doc, "") {
+		got = append(got, fmt.Sprintf("%s %s.%s", tg.kind, tg.name, tg.attr))
+	}
+	wantTargets := []string{
+		"Ref X.", "GetAtt Q.Arn", "GetAtt Q.QueueName", "Ref A.", "GetAtt B.C", "Ref AWS::Region.",
+		"Ref Y.", "Condition Cond.", "Ref Z.", "Ref AWS::NoValue.", "Ref P.", "GetAtt R.Arn",
+		"Ref K.", "Ref K.", "Condition HasIt.",
+	}
+	if !reflect.DeepEqual(got, wantTargets) {
+		t.Errorf("targets:\n got %q\nwant %q", got, wantTargets)
+	}
+
+	if _, err := parseTemplate([]byte("Resources:\n  A: {Type: X}\n  A: {Type: Y}\n")); err == nil {
+		t.Error("a duplicated logical id was accepted")
+	}
+}
+
+// TestTemplateEvaluation: the evaluator gives what CloudFormation would, so the checks built on
+// it (the SSM parameter's ARN, the configuration document) check the real values.
+func TestTemplateEvaluation(t *testing.T) {
+	tp := loadTemplate(t, readFile(t, templatePath))
+	policies := asList(tp.props("IngestFunction")["Policies"])
+	var paramName any
+	for _, p := range policies {
+		if v := get(p, "SSMParameterReadPolicy", "ParameterName"); v != nil {
+			paramName = v
+		}
+	}
+	got, err := tp.eval(paramName)
+	if err != nil || got != "halosync/config" {
+		t.Errorf("SSMParameterReadPolicy.ParameterName = %v, %v; want halosync/config", got, err)
+	}
+	c := &checker{t: tp}
+	doc, err := c.parseConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Connections) != 1 || doc.Connections[0].ID != "default" {
+		t.Fatalf("connections = %+v", doc.Connections)
+	}
+	auth := doc.Connections[0].Webhook.Auth
+	if len(auth) != 1 || auth[0].Scheme != "basic" || auth[0].Username != "halo" ||
+		!reflect.DeepEqual(auth[0].Passwords, []string{"secretsmanager:<WebhookSecret>"}) {
+		t.Errorf("webhook auth = %+v", auth)
+	}
+}
+
+// mutation is a broken copy of the template and the problem the checker must report for it.
+type mutation struct {
+	name  string
+	text  [2]string                                 // replace text[0] by text[1] in template.yaml
+	edit  func(t *testing.T, tp *template, r *repo) // change the parsed copy
+	wants []string                                  // each must be in some problem
+}
+
+// TestCheckerFlagsBrokenTemplates: each broken copy of the template gets the problem it has.
+func TestCheckerFlagsBrokenTemplates(t *testing.T) {
+	text := readFile(t, templatePath)
+	good := loadTemplate(t, text)
+	cases := []mutation{
+		{name: "Ref to a missing resource", text: [2]string{"TABLE_NAME: !Ref Table", "TABLE_NAME: !Ref Tabel"},
+			wants: []string{`refers to "Tabel", which is no resource`, "TABLE_NAME: refers to [], want Table"}},
+		{name: "GetAtt of a missing resource", text: [2]string{"Queue: !GetAtt ChangesQueue.Arn", "Queue: !GetAtt ChangeQueue.Arn"},
+			wants: []string{`GetAtt of "ChangeQueue"`, "Events.Changes.Properties.Queue: is not a GetAtt <Queue>.Arn"}},
+		{name: "GetAtt of an attribute the type lacks", text: [2]string{"!GetAtt ChangesDeadLetterQueue.QueueName", "!GetAtt ChangesDeadLetterQueue.Name"},
+			wants: []string{`has no attribute "Name"`}},
+		{name: "Sub of an undeclared name", text: [2]string{`${WebhookSecret}"]`, `${WebhookSecrets}"]`},
+			wants: []string{`refers to "WebhookSecrets"`}},
+		{name: "Sub of an undeclared resource attribute", text: [2]string{`${Table.Arn}/index/*`, `${Tables.Arn}/index/*`},
+			wants: []string{`GetAtt of "Tables"`}},
+		{name: "unknown intrinsic function", text: [2]string{"- !GetAtt Table.Arn", "- !GetAttr Table.Arn"},
+			wants: []string{"unknown intrinsic function Fn::GetAttr"}},
+		{name: "undeclared condition", edit: set(str("NoSuchCondition"), "Resources", "AlarmEmailSubscription", "Condition"),
+			wants: []string{"condition NoSuchCondition is not declared"}},
+		{name: "Fn::If on an undeclared condition", edit: set(map[string]any{"Fn::If": []any{"IsProd", "a", "b"}}, "Resources", "WorkerFunction", "Properties", "Environment", "Variables", "MODE"),
+			wants: []string{`condition "IsProd" is not declared`}},
+		{name: "Condition intrinsic on an undeclared condition", text: [2]string{`HasAlarmEmail: !Not [!Equals [!Ref AlarmEmail, ""]]`, `HasAlarmEmail: !Not [!Condition NoEmail]`},
+			wants: []string{`Conditions.HasAlarmEmail.Fn::Not[0].Condition: condition "NoEmail" is not declared`}},
+		{name: "queue without redrive", edit: del("Resources", "ChangesQueue", "Properties", "RedrivePolicy"),
+			wants: []string{"ChangesQueue.Properties: has no RedrivePolicy"}},
+		{name: "redrive to an undeclared queue", edit: set(getAtt("Nope", "Arn"), "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn"),
+			wants: []string{`GetAtt of "Nope"`, "Nope is no declared AWS::SQS::Queue"}},
+		{name: "redrive to a table", edit: set(getAtt("Table", "Arn"), "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn"),
+			wants: []string{"Table is no declared AWS::SQS::Queue"}},
+		{name: "maxReceiveCount too low", edit: set(3, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
+			wants: []string{"maxReceiveCount: is 3, want at least 5"}},
+		{name: "visibility timeout too short", edit: set(60, "Resources", "ChangesQueue", "Properties", "VisibilityTimeout"),
+			wants: []string{"VisibilityTimeout: is 60 s, want at least 6 x WorkerFunction's Timeout (30 s) = 180 s"}},
+		{name: "worker timeout raised past the queue's visibility", edit: set(60, "Resources", "WorkerFunction", "Properties", "Timeout"),
+			wants: []string{"want at least 6 x WorkerFunction's Timeout (60 s) = 360 s"}},
+		{name: "DLQ forgets before the queue does", edit: set(86400, "Resources", "ChangesDeadLetterQueue", "Properties", "MessageRetentionPeriod"),
+			wants: []string{"not longer than ChangesQueue's"}},
+		{name: "unencrypted queue", edit: del("Resources", "ChangesDeadLetterQueue", "Properties", "SqsManagedSseEnabled"),
+			wants: []string{"ChangesDeadLetterQueue: is not encrypted"}},
+		{name: "no batch item failures", edit: del("Resources", "WorkerFunction", "Properties", "Events", "Changes", "Properties", "FunctionResponseTypes"),
+			wants: []string{"lacks ReportBatchItemFailures"}},
+		{name: "webhook route changed", text: [2]string{"Path: /webhooks/halo/{connection}", "Path: /webhook/{connection}"},
+			wants: []string{"no HttpApi event for POST /webhooks/halo/{connection}"}},
+		{name: "HttpApi event without its API", edit: del("Resources", "IngestFunction", "Properties", "Events", "Webhook", "Properties", "ApiId"),
+			wants: []string{"ApiId: is not a Ref to a declared AWS::Serverless::HttpApi"}},
+		{name: "payload format 1.0", edit: set(str("1.0"), "Resources", "IngestFunction", "Properties", "Events", "Webhook", "Properties", "PayloadFormatVersion"),
+			wants: []string{"PayloadFormatVersion: is 1.0, want 2.0"}},
+		{name: "function not built by make", edit: del("Resources", "WorkerFunction", "Metadata"),
+			wants: []string{`WorkerFunction.Metadata.BuildMethod: is "", want makefile`}},
+		{name: "function missing from the Makefile", edit: editMakefile("build-WorkerFunction:", "build-Worker:"),
+			wants: []string{"the Makefile has no build-WorkerFunction: target"}},
+		{name: "Makefile target builds no function", edit: editMakefile("./functions/worker", "./cmd/worker"),
+			wants: []string{"Makefile target build-WorkerFunction does not build a ./functions/<name> package"}},
+		{name: "Makefile target writes no bootstrap", edit: editMakefile("$(ARTIFACTS_DIR)/bootstrap ./functions/ingest", "bin/ingest ./functions/ingest"),
+			wants: []string{"build-IngestFunction does not write $(ARTIFACTS_DIR)/bootstrap"}},
+		{name: "Makefile builds for the other architecture", edit: editMakefile("GOARCH_LAMBDA ?= arm64", "GOARCH_LAMBDA ?= amd64"),
+			wants: []string{"builds GOARCH=amd64, the function runs on arm64 (GOARCH=arm64)"}},
+		{name: "function directory missing", edit: func(t *testing.T, tp *template, r *repo) {
+			r.root = t.TempDir()
+			writeFile(t, filepath.Join(r.root, "Makefile"), r.makefile)
+			writeFile(t, filepath.Join(r.root, "functions", "ingest", "main.go"), "package main\n")
+		}, wants: []string{"builds ./functions/worker, which has no Go files"}},
+		{name: "x86_64 functions", edit: set([]any{"x86_64"}, "Globals", "Function", "Architectures"),
+			wants: []string{"Architectures: are [x86_64], want [arm64]"}},
+		{name: "architecture added on top of the global one", edit: set([]any{"arm64"}, "Resources", "IngestFunction", "Properties", "Architectures"),
+			wants: []string{"IngestFunction.Architectures: are [arm64 arm64], want exactly [arm64]"}},
+		{name: "text logs", edit: set(str("Text"), "Globals", "Function", "LoggingConfig", "LogFormat"),
+			wants: []string{`LoggingConfig.LogFormat: is "Text", want JSON`}},
+		{name: "another runtime", edit: set(str("go1.x"), "Resources", "WorkerFunction", "Properties", "Runtime"),
+			wants: []string{`WorkerFunction.Runtime: is "go1.x", want provided.al2023`}},
+		{name: "wildcard resource in an inline statement", edit: set(str("*"), "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement", 1, "Resource"),
+			wants: []string{`Statement[1].Resource: "*" is a literal`, "grant nothing on Table", "not granted dynamodb:PutItem on Table"}},
+		{name: "wildcard action", edit: set([]any{"dynamodb:*"}, "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement", 1, "Action"),
+			wants: []string{`"dynamodb:*" is a wildcard`}},
+		{name: "NotAction", edit: set([]any{"iam:PassRole"}, "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement", 0, "NotAction"),
+			wants: []string{"NotAction: grants everything but a list"}},
+		{name: "policy template given a wildcard", edit: set(str("*"), "Resources", "IngestFunction", "Properties", "Policies", 0, "SQSSendMessagePolicy", "QueueName"),
+			wants: []string{"QueueName: is *, not a reference to a declared resource", "grant nothing on ChangesQueue"}},
+		{name: "full-access managed policy", edit: appendTo(str("AmazonDynamoDBFullAccess"), "Resources", "WorkerFunction", "Properties", "Policies"),
+			wants: []string{"managed policy AmazonDynamoDBFullAccess is not least-privilege"}},
+		{name: "SSM parameter name with its leading slash", edit: set(ref("ConfigParameter"), "Resources", "IngestFunction", "Properties", "Policies", 1, "SSMParameterReadPolicy", "ParameterName"),
+			wants: []string{`ParameterName: evaluates to "/halosync/config", want "halosync/config"`}},
+		{name: "ingest cannot send to the queue", edit: delIndex(0, "Resources", "IngestFunction", "Properties", "Policies"),
+			wants: []string{"IngestFunction.Properties.Policies: grant nothing on ChangesQueue", "IngestFunction is not granted sqs:SendMessage on ChangesQueue"}},
+		{name: "ingest cannot read the webhook secret", edit: delIndex(2, "Resources", "IngestFunction", "Properties", "Policies"),
+			wants: []string{"grant no secretsmanager:GetSecretValue on WebhookSecret, which the configuration in ConfigParameter names",
+				"IngestFunction is not granted secretsmanager:GetSecretValue on WebhookSecret"}},
+		{name: "worker cannot delay retries", edit: delIndex(0, "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement"),
+			wants: []string{"WorkerFunction is not granted sqs:ChangeMessageVisibility on ChangesQueue"}},
+		{name: "worker cannot update items", edit: set([]any{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement", 1, "Action"),
+			wants: []string{"WorkerFunction is not granted dynamodb:UpdateItem on Table"}},
+		{name: "ingest given the table", edit: appendTo(map[string]any{"DynamoDBCrudPolicy": map[string]any{"TableName": ref("Table")}}, "Resources", "IngestFunction", "Properties", "Policies"),
+			wants: []string{"IngestFunction is granted dynamodb:PutItem, a dynamodb action it must not have"}},
+		{name: "unknown policy template", edit: appendTo(map[string]any{"AdministratorAccessPolicy": map[string]any{}}, "Resources", "IngestFunction", "Properties", "Policies"),
+			wants: []string{"policy template AdministratorAccessPolicy is not one this project allows"}},
+		{name: "SQS poller policy on top of the SQS event", edit: appendTo(map[string]any{"SQSPollerPolicy": map[string]any{"QueueName": getAtt("ChangesQueue", "QueueName")}}, "Resources", "WorkerFunction", "Properties", "Policies"),
+			wants: []string{"SQSPollerPolicy on ChangesQueue repeats what SAM grants"}},
+		{name: "environment names an undeclared resource", edit: set(ref("Nope"), "Resources", "WorkerFunction", "Properties", "Environment", "Variables", "EXTRA"),
+			wants: []string{"Variables.EXTRA: refers to \"Nope\", which is no declared resource"}},
+		{name: "environment contract broken", edit: set(ref("ChangesQueue"), "Resources", "WorkerFunction", "Properties", "Environment", "Variables", "TABLE_NAME"),
+			wants: []string{"TABLE_NAME: refers to [ChangesQueue], want Table"}},
+		{name: "environment variable missing", edit: del("Resources", "IngestFunction", "Properties", "Environment", "Variables", configEnvVar),
+			wants: []string{"missing HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_PARAMETER names no AWS::SSM::Parameter"}},
+		{name: "secret in a plain environment variable", edit: set(str("{{resolve:secretsmanager:halo}}"), "Resources", "IngestFunction", "Properties", "Environment", "Variables", "PASSWORD"),
+			wants: []string{"puts a secret in a plain environment variable"}},
+		{name: "table without point-in-time recovery", edit: del("Resources", "Table", "Properties", "PointInTimeRecoverySpecification"),
+			wants: []string{"point-in-time recovery is off"}},
+		{name: "table TTL on another attribute", edit: set(str("ttl"), "Resources", "Table", "Properties", "TimeToLiveSpecification", "AttributeName"),
+			wants: []string{`TimeToLiveSpecification: is "ttl" enabled true, want expires_at enabled`}},
+		{name: "table key of another type", edit: set(str("N"), "Resources", "Table", "Properties", "AttributeDefinitions", 0, "AttributeType"),
+			wants: []string{`KeySchema: is "pk:N sk:S"`}},
+		{name: "table provisioned", edit: set(str("PROVISIONED"), "Resources", "Table", "Properties", "BillingMode"),
+			wants: []string{"BillingMode: is \"PROVISIONED\", want PAY_PER_REQUEST"}},
+		{name: "table not retained", edit: del("Resources", "Table", "DeletionPolicy"),
+			wants: []string{"Table.DeletionPolicy: is \"\", want Retain"}},
+		{name: "attribute defined in no key", edit: appendTo(map[string]any{"AttributeName": "extra", "AttributeType": "S"}, "Resources", "Table", "Properties", "AttributeDefinitions"),
+			wants: []string{"extra is in no key schema"}},
+		{name: "GSI1 gone", edit: del("Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
+			wants: []string{"has no GSI1", "gsi1pk is in no key schema"}},
+		{name: "alarm on an undeclared resource", edit: set(ref("Nope"), "Resources", "Api5xxAlarm", "Properties", "Dimensions", 0, "Value"),
+			wants: []string{`Dimensions[0].Value: refers to "Nope", which is no resource`, "no alarm on AWS/ApiGateway 5xx of WebhookApi"}},
+		{name: "alarm on a queue by URL", edit: set(ref("ChangesQueue"), "Resources", "QueueAgeAlarm", "Properties", "Dimensions", 0, "Value"),
+			wants: []string{"must be GetAtt ChangesQueue.QueueName"}},
+		{name: "alarm dimension of the wrong kind", edit: set(ref("Table"), "Resources", "WorkerErrorsAlarm", "Properties", "Dimensions", 0, "Value"),
+			wants: []string{"refers to Table, a AWS::DynamoDB::Table; AWS/Lambda FunctionName needs"}},
+		{name: "alarm without actions", edit: del("Resources", "IngestErrorsAlarm", "Properties", "AlarmActions"),
+			wants: []string{"IngestErrorsAlarm.Properties.AlarmActions: none"}},
+		{name: "alarm notifying a non-topic", edit: set([]any{ref("ChangesQueue")}, "Resources", "IngestErrorsAlarm", "Properties", "AlarmActions"),
+			wants: []string{"AlarmActions[0]: is not a Ref to a declared AWS::SNS::Topic"}},
+		{name: "alarm breaching on missing data", edit: set(str("breaching"), "Resources", "QueueAgeAlarm", "Properties", "TreatMissingData"),
+			wants: []string{`TreatMissingData: is "breaching", want notBreaching`}},
+		{name: "DLQ alarm gone", edit: del("Resources", "DeadLetterQueueAlarm"),
+			wants: []string{"no alarm on AWS/SQS ApproximateNumberOfMessagesVisible of ChangesDeadLetterQueue"}},
+		{name: "output missing", edit: del("Outputs", "DeadLetterQueueUrl"),
+			wants: []string{"Outputs: missing DeadLetterQueueUrl"}},
+		{name: "webhook URL for an undeclared connection", text: [2]string{"/webhooks/halo/default\"", "/webhooks/halo/other\""},
+			wants: []string{`is for connection "other", which the configuration does not declare`}},
+		{name: "webhook URL off the route", text: [2]string{"/webhooks/halo/default\"", "/webhook/default\""},
+			wants: []string{`path "/webhook/default" is not the route`}},
+		{name: "password in the configuration", text: [2]string{`["secretsmanager:${WebhookSecret}"]`, `["hunter2"]`},
+			wants: []string{`connection "default": a password that is not a secretsmanager: reference`}},
+		{name: "configuration that is not YAML", text: [2]string{"      Value: !Sub |\n        connections:", "      Value: !Sub |\n        connections: ["},
+			wants: []string{"Value: Value is not YAML"}},
+		{name: "parameter default outside its pattern", edit: set(str("halosync/config"), "Parameters", "ConfigParameterName", "Default"),
+			wants: []string{`Default "halosync/config" does not match AllowedPattern`}},
+		{name: "no serverless transform", edit: del("Transform"),
+			wants: []string{"Transform: is <nil>"}},
+	}
+	names := map[string]bool{}
+	for _, tc := range cases {
+		if names[tc.name] {
+			t.Fatalf("case %q twice", tc.name)
+		}
+		names[tc.name] = true
+		t.Run(tc.name, func(t *testing.T) {
+			tp, r := good.clone(), realRepo(t)
+			if tc.text[0] != "" {
+				if !strings.Contains(text, tc.text[0]) {
+					t.Fatalf("template.yaml no longer contains %q: update the case", tc.text[0])
+				}
+				tp = loadTemplate(t, strings.Replace(text, tc.text[0], tc.text[1], 1))
+			}
+			if tc.edit != nil {
+				tc.edit(t, tp, &r)
+			}
+			problems := check(tp, r)
+			if len(problems) == 0 {
+				t.Fatal("the checker found nothing wrong")
+			}
+			for _, want := range tc.wants {
+				if !containsProblem(problems, want) {
+					t.Errorf("no problem mentions %q; got:\n  %s", want, strings.Join(problems, "\n  "))
+				}
+			}
+		})
+	}
+}
+
+func containsProblem(problems []string, want string) bool {
+	for _, p := range problems {
+		if strings.Contains(p, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- mutations ------------------------------------------------------------------------------
+
+func str(s string) any            { return s }
+func ref(name string) any         { return map[string]any{"Ref": name} }
+func getAtt(res, attr string) any { return map[string]any{"Fn::GetAtt": []any{res, attr}} }
+
+// parent walks path but its last step, failing the test if the template lacks it (a mutation
+// that silently did nothing would prove nothing).
+func parent(t *testing.T, doc any, path []any) any {
+	t.Helper()
+	cur := doc
+	for i, step := range path[:len(path)-1] {
+		switch k := step.(type) {
+		case string:
+			m := asMap(cur)
+			if m == nil || m[k] == nil {
+				t.Fatalf("template has no %v", path[:i+1])
+			}
+			cur = m[k]
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				t.Fatalf("template has no %v", path[:i+1])
+			}
+			cur = l[k]
+		}
+	}
+	return cur
+}
+
+func set(value any, path ...any) func(*testing.T, *template, *repo) {
+	return func(t *testing.T, tp *template, _ *repo) {
+		t.Helper()
+		switch p := parent(t, tp.doc, path).(type) {
+		case map[string]any:
+			p[path[len(path)-1].(string)] = deepCopy(value)
+		case []any:
+			p[path[len(path)-1].(int)] = deepCopy(value)
+		default:
+			t.Fatalf("cannot set %v", path)
+		}
+	}
+}
+
+func del(path ...any) func(*testing.T, *template, *repo) {
+	return func(t *testing.T, tp *template, _ *repo) {
+		t.Helper()
+		m := asMap(parent(t, tp.doc, path))
+		k := path[len(path)-1].(string)
+		if _, ok := m[k]; !ok {
+			t.Fatalf("template has no %v", path)
+		}
+		delete(m, k)
+	}
+}
+
+// appendTo appends value to the list at path.
+func appendTo(value any, path ...any) func(*testing.T, *template, *repo) {
+	return func(t *testing.T, tp *template, _ *repo) {
+		t.Helper()
+		m := asMap(parent(t, tp.doc, path))
+		k := path[len(path)-1].(string)
+		l, ok := m[k].([]any)
+		if !ok {
+			t.Fatalf("%v is not a list", path)
+		}
+		m[k] = append(l, deepCopy(value))
+	}
+}
+
+// delIndex removes element i of the list at path.
+func delIndex(i int, path ...any) func(*testing.T, *template, *repo) {
+	return func(t *testing.T, tp *template, _ *repo) {
+		t.Helper()
+		m := asMap(parent(t, tp.doc, path))
+		k := path[len(path)-1].(string)
+		l, ok := m[k].([]any)
+		if !ok || i >= len(l) {
+			t.Fatalf("%v has no element %d", path, i)
+		}
+		m[k] = append(append([]any{}, l[:i]...), l[i+1:]...)
+	}
+}
+
+func editMakefile(old, repl string) func(*testing.T, *template, *repo) {
+	return func(t *testing.T, _ *template, r *repo) {
+		t.Helper()
+		if !strings.Contains(r.makefile, old) {
+			t.Fatalf("the Makefile no longer contains %q: update the case", old)
+		}
+		r.makefile = strings.Replace(r.makefile, old, repl, 1)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// --- samconfig.toml -------------------------------------------------------------------------
+
+// TestSamconfig: samconfig.toml parses, names the stack, and gives `sam build`, `sam deploy`
+// and `sam validate` working defaults for this template.
+func TestSamconfig(t *testing.T) {
+	var cfg map[string]any
+	if _, err := toml.DecodeFile(samconfigPath, &cfg); err != nil {
+		t.Fatalf("samconfig.toml: %v", err)
+	}
+	for _, p := range checkSamconfig(cfg, loadTemplate(t, readFile(t, templatePath))) {
+		t.Error(p)
+	}
+
+	broken := map[string]string{
+		"no stack name":        "version = 0.1\n[default.deploy.parameters]\ncapabilities = \"CAPABILITY_IAM\"\nresolve_s3 = true\n",
+		"no IAM capability":    "version = 0.1\n[default.global.parameters]\nstack_name = \"halosync\"\n[default.deploy.parameters]\nresolve_s3 = true\n",
+		"undeclared parameter": "version = 0.1\n[default.global.parameters]\nstack_name = \"halosync\"\n[default.deploy.parameters]\ncapabilities = \"CAPABILITY_IAM\"\nresolve_s3 = true\nparameter_overrides = \"LogLevel=DEBUG Nope=1\"\n",
+	}
+	wants := map[string]string{"no stack name": "stack_name", "no IAM capability": "CAPABILITY_IAM", "undeclared parameter": "Nope"}
+	for name, text := range broken {
+		var bad map[string]any
+		if _, err := toml.Decode(text, &bad); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if problems := checkSamconfig(bad, loadTemplate(t, readFile(t, templatePath))); !containsProblem(problems, wants[name]) {
+			t.Errorf("%s: problems %q do not mention %s", name, problems, wants[name])
+		}
+	}
+}
+
+func checkSamconfig(cfg map[string]any, tp *template) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if v, ok := cfg["version"].(float64); !ok || v != 0.1 {
+		add("version = %v, want 0.1", cfg["version"])
+	}
+	params := func(cmd string) map[string]any { return asMap(get(cfg, "default", cmd, "parameters")) }
+	if s, _ := asString(params("global")["stack_name"]); s != "halosync" {
+		add("default.global.parameters.stack_name = %q, want halosync", s)
+	}
+	deploy := params("deploy")
+	var caps []string
+	switch c := deploy["capabilities"].(type) {
+	case string:
+		caps = strings.Fields(c)
+	case []any:
+		for _, e := range c {
+			caps = append(caps, fmt.Sprint(e))
+		}
+	}
+	if !contains(caps, "CAPABILITY_IAM") && !contains(caps, "CAPABILITY_NAMED_IAM") {
+		add("default.deploy.parameters.capabilities = %v: SAM makes IAM roles, CAPABILITY_IAM is needed", caps)
+	}
+	if len(tp.ofType("AWS::Serverless::Application")) > 0 && !contains(caps, "CAPABILITY_AUTO_EXPAND") {
+		add("nested applications need CAPABILITY_AUTO_EXPAND")
+	}
+	if b, _ := asBool(deploy["resolve_s3"]); !b && deploy["s3_bucket"] == nil {
+		add("default.deploy.parameters: neither resolve_s3 nor s3_bucket: sam deploy has nowhere to upload the code")
+	}
+	if overrides, ok := asString(deploy["parameter_overrides"]); ok {
+		for _, kv := range strings.Fields(overrides) {
+			name, _, _ := strings.Cut(kv, "=")
+			if !tp.isParameter(name) {
+				add("parameter_overrides sets %s, which the template does not declare", name)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return problems // the rest is about the real file's defaults
+	}
+	if b, _ := asBool(deploy["confirm_changeset"]); !b {
+		add("default.deploy.parameters.confirm_changeset is not true")
+	}
+	for _, k := range []string{"cached", "parallel"} {
+		if b, _ := asBool(params("build")[k]); !b {
+			add("default.build.parameters.%s is not true", k)
+		}
+	}
+	if b, _ := asBool(params("validate")["lint"]); !b {
+		add("default.validate.parameters.lint is not true")
+	}
+	return problems
+}

@@ -1,0 +1,258 @@
+// Package sqlite holds the embedded adapters of the local all-in-one server (`halosync
+// serve`): the object store and the durable queues, both in one SQLite database file, on
+// the pure-Go driver modernc.org/sqlite so that CGO_ENABLED=0 builds keep working.
+//
+// The store lays objects out with the DynamoDB keys (change.PartitionKey, change.SortKey
+// and the by-client index keys), so the local and the AWS copies look alike. The queues
+// behave like SQS: at-least-once delivery, visibility timeouts, receipt handles, and
+// redrive to a dead-letter queue after a maximum number of receives.
+//
+// Writes go through one connection and BEGIN IMMEDIATE transactions (the busy timeout
+// covers other processes on the same file); reads use a separate pool and run
+// concurrently with writes thanks to WAL mode. Every commit is synced (synchronous=FULL):
+// once Apply or Send returns, the write survives a crash of the process or the machine.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// ErrClosed is returned by operations on a DB after Close, and by a Receive waiting when
+// the DB is closed.
+var ErrClosed = errors.New("sqlite: database is closed")
+
+// busyTimeoutMillis is how long a connection waits for a lock another process holds
+// before giving up with SQLITE_BUSY.
+const busyTimeoutMillis = 10000
+
+// DB is one SQLite database file holding the object store and any number of queues.
+// It is safe for concurrent use.
+type DB struct {
+	path  string
+	write *sql.DB // exactly one connection: writes are serialised here
+	read  *sql.DB // concurrent readers (query_only)
+
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	mu      sync.Mutex
+	signals map[string]chan struct{} // per queue name, closed and replaced on every send
+}
+
+// Open opens (creating it and its parent directories if needed) the database at path and
+// brings its schema up to date.
+func Open(path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: create parent directory: %w", abs, err)
+	}
+
+	write, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_pragma": {
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			"journal_mode(WAL)",
+			"synchronous(FULL)",
+			"foreign_keys(1)",
+		},
+		"_txlock": {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{}}
+	if err := db.migrate(context.Background()); err != nil {
+		_ = write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+
+	read, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_pragma": {
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			"foreign_keys(1)",
+			"query_only(1)",
+		},
+	}))
+	if err != nil {
+		_ = write.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	db.read = read
+	return db, nil
+}
+
+// dsn builds a file: URI for path, escaped so that any file name works, with the
+// driver's parameters.
+func dsn(path string, params url.Values) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: params.Encode()}
+	return u.String()
+}
+
+// Path is the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the database. A Receive waiting on one of its queues returns ErrClosed.
+// Closing twice is harmless.
+func (db *DB) Close() error {
+	var err error
+	db.closeOnce.Do(func() {
+		close(db.closed)
+		err = errors.Join(db.read.Close(), db.write.Close())
+		if err != nil {
+			err = fmt.Errorf("sqlite: close %s: %w", db.path, err)
+		}
+	})
+	return err
+}
+
+// isClosed reports whether Close was called.
+func (db *DB) isClosed() bool {
+	select {
+	case <-db.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// migrations are the schema steps, in order; step i brings user_version from i to i+1.
+// Each is idempotent (IF NOT EXISTS), so a half-known state is repaired too.
+func migrations() []string {
+	return []string{
+		// 1: objects and queue messages.
+		`
+CREATE TABLE IF NOT EXISTS objects (
+	pk              TEXT    NOT NULL,            -- change.PartitionKey
+	sk              TEXT    NOT NULL,            -- change.SortKey
+	connection      TEXT    NOT NULL,
+	kind            TEXT    NOT NULL,
+	id              TEXT    NOT NULL,
+	parent_id       TEXT    NOT NULL DEFAULT '',
+	version         INTEGER NOT NULL DEFAULT 0,  -- Unix ns of Halo's change marker; 0 = pending marker only
+	pending_version INTEGER NOT NULL DEFAULT 0,
+	deleted         INTEGER NOT NULL DEFAULT 0,  -- tombstone flag
+	fields          TEXT    NOT NULL DEFAULT '{}', -- JSON object, numbers as Halo wrote them
+	client_id       TEXT    NOT NULL DEFAULT '',
+	gsi1pk          TEXT,                        -- change.ClientIndexKey, NULL without a client
+	gsi1sk          TEXT,                        -- change.ClientIndexSort
+	synced_at       TEXT    NOT NULL DEFAULT '', -- RFC 3339 UTC, '' = never
+	source          TEXT    NOT NULL DEFAULT '',
+	delivery_id     TEXT    NOT NULL DEFAULT '',
+	event           TEXT    NOT NULL DEFAULT '',
+	PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS objects_gsi1 ON objects (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS queue_messages (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- send order: oldest first
+	queue         TEXT    NOT NULL,
+	id            TEXT    NOT NULL UNIQUE,
+	body          BLOB    NOT NULL,
+	attributes    TEXT,                              -- JSON object of strings, NULL = none
+	sent_at       INTEGER NOT NULL,                  -- Unix ms
+	visible_at    INTEGER NOT NULL,                  -- Unix ms; receivable when <= now
+	receive_count INTEGER NOT NULL DEFAULT 0,
+	receipt       TEXT    UNIQUE                     -- handle of the latest receive, NULL before
+);
+CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq);
+CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at);
+`,
+	}
+}
+
+// migrate brings the schema up to date in one transaction. The schema version is kept in
+// PRAGMA user_version; a file with a newer version than this code knows is refused rather
+// than misread.
+func (db *DB) migrate(ctx context.Context) error {
+	return db.inWriteTx(ctx, "migrate schema", func(tx *sql.Tx) error {
+		var current int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		steps := migrations()
+		if current > len(steps) {
+			return fmt.Errorf("schema version %d is newer than this halosync knows (%d); upgrade halosync", current, len(steps))
+		}
+		for i := current; i < len(steps); i++ {
+			if _, err := tx.ExecContext(ctx, steps[i]); err != nil {
+				return fmt.Errorf("schema step %d: %w", i+1, err)
+			}
+		}
+		if current != len(steps) {
+			// PRAGMA takes no parameters; the value is our own constant.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(steps))); err != nil {
+				return fmt.Errorf("write schema version: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// inWriteTx runs fn in an immediate transaction on the write connection and commits it;
+// what names the operation in errors. fn's own errors are returned as they are.
+func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	if db.isClosed() {
+		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		if db.isClosed() { // closed meanwhile
+			return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		}
+		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// signal returns the channel that is closed at the next notify of queue name. Take it
+// before looking at the queue, so a send in between is not missed.
+func (db *DB) signal(name string) <-chan struct{} {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	ch, ok := db.signals[name]
+	if !ok {
+		ch = make(chan struct{})
+		db.signals[name] = ch
+	}
+	return ch
+}
+
+// notify wakes every receiver of queue name waiting in this process.
+func (db *DB) notify(name string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if ch, ok := db.signals[name]; ok {
+		close(ch)
+		delete(db.signals, name)
+	}
+}

@@ -1,0 +1,352 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/halosync/halosync/internal/queue"
+)
+
+// ErrUnknownReceipt is returned by ChangeVisibility for a receipt handle that is not the
+// latest of a message still in the queue (it was deleted, moved to the dead-letter queue,
+// or received again since), like SQS's ReceiptHandleIsInvalid.
+var ErrUnknownReceipt = errors.New("sqlite: unknown or stale receipt handle")
+
+const (
+	// DefaultVisibility is the visibility timeout of a queue whose options give none,
+	// SQS's default.
+	DefaultVisibility = 30 * time.Second
+	// MaxReceiveBatch is the most messages one Receive returns, as in SQS.
+	MaxReceiveBatch = 10
+	// recheckInterval bounds a long poll's sleep between looks at the queue, so that a
+	// message sent by another process on the same file is found without an in-process
+	// wake-up.
+	recheckInterval = time.Second
+)
+
+// QueueOptions configure a queue.
+type QueueOptions struct {
+	// Visibility is how long a received message stays invisible to other receivers
+	// before it is delivered again; 0 means DefaultVisibility.
+	Visibility time.Duration
+	// MaxReceive is how many receives a message gets; one that has been received this
+	// often is moved to the DeadLetter queue when it would be received again. 0 means
+	// never. Without a DeadLetter queue the message simply stays (nothing is dropped).
+	MaxReceive int
+	// DeadLetter is the name of another queue in the same DB; empty means none.
+	DeadLetter string
+}
+
+// Queue is a durable queue with SQS semantics: at-least-once delivery, oldest first, each
+// received message invisible for the visibility timeout until it is deleted, and moved
+// to the dead-letter queue after too many receives. The options belong to the handle,
+// not to the stored queue. It is safe for concurrent use.
+type Queue struct {
+	db   *DB
+	name string
+	opts QueueOptions
+}
+
+// Queue returns the queue called name kept in db. Queues need no creation: a name is a
+// queue.
+func (db *DB) Queue(name string, opts QueueOptions) *Queue {
+	if opts.Visibility <= 0 {
+		opts.Visibility = DefaultVisibility
+	}
+	return &Queue{db: db, name: name, opts: opts}
+}
+
+// Name is the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// Send enqueues msgs in one transaction: when it returns nil, every message is on disk
+// and any receiver of this queue waiting in this process is woken. A body larger than
+// queue.MaxMessageBytes is an error wrapping queue.ErrTooLarge, and nothing is sent.
+func (q *Queue) Send(ctx context.Context, msgs []queue.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("send %d message(s) to %s", len(msgs), q.name)
+	type row struct {
+		id    string
+		body  []byte
+		attrs sql.NullString
+	}
+	rows := make([]row, len(msgs))
+	for i, m := range msgs {
+		if len(m.Body) > queue.MaxMessageBytes {
+			return fmt.Errorf("sqlite: %s: message %d is %d bytes, over %d: %w", what, i, len(m.Body), queue.MaxMessageBytes, queue.ErrTooLarge)
+		}
+		rows[i] = row{id: newMessageID(), body: m.Body}
+		if m.Body == nil {
+			rows[i].body = []byte{}
+		}
+		if len(m.Attributes) > 0 {
+			a, err := json.Marshal(m.Attributes)
+			if err != nil {
+				return fmt.Errorf("sqlite: %s: encode attributes of message %d: %w", what, i, err)
+			}
+			rows[i].attrs = sql.NullString{String: string(a), Valid: true}
+		}
+	}
+	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
+			VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		defer stmt.Close()
+		now := time.Now().UnixMilli()
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, q.name, r.id, r.body, r.attrs, now, now); err != nil {
+				return fmt.Errorf("sqlite: %s: insert: %w", what, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q.db.notify(q.name)
+	return nil
+}
+
+// Receive returns up to maxMessages (clamped to 1..MaxReceiveBatch) visible messages, oldest
+// first, each with a fresh receipt handle, its receive count incremented, and invisible
+// for the visibility timeout. When none is visible it waits up to wait for one (a long
+// poll; 0 returns at once). A message already received MaxReceive times is moved to the
+// dead-letter queue instead of being returned. When ctx ends while waiting, Receive
+// returns nothing and ctx's error; messages are only ever returned once they have been
+// committed as received.
+func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]queue.Received, error) {
+	limit := min(MaxReceiveBatch, max(1, maxMessages))
+	deadline := time.Now().Add(wait)
+	for {
+		woken := q.db.signal(q.name) // before looking, so a send meanwhile is not missed
+		got, nextVisible, err := q.receiveOnce(ctx, limit)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, err
+		}
+		if len(got) > 0 {
+			return got, nil
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return nil, nil
+		}
+		pause := min(remaining, recheckInterval)
+		if !nextVisible.IsZero() {
+			pause = min(pause, max(time.Until(nextVisible), time.Millisecond))
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-q.db.closed:
+			timer.Stop()
+			return nil, fmt.Errorf("sqlite: receive from %s: %w", q.name, ErrClosed)
+		case <-woken:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// receiveOnce receives what is visible now, in one transaction. When it finds nothing it
+// also tells when the next in-flight message becomes visible (zero when none is in
+// flight).
+func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]queue.Received, time.Time, error) {
+	what := "receive from " + q.name
+	var (
+		out         []queue.Received
+		nextVisible time.Time
+		movedToDLQ  bool
+	)
+	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		now := time.Now()
+		nowMs := now.UnixMilli()
+		visibleAt := now.Add(q.opts.Visibility).UnixMilli()
+		for len(out) < limit {
+			batch, err := q.visible(ctx, tx, nowMs, limit-len(out))
+			if err != nil {
+				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, m := range batch {
+				if q.opts.MaxReceive > 0 && q.opts.DeadLetter != "" && m.receiveCount >= q.opts.MaxReceive {
+					// SQS redrive: the message keeps its id, body, attributes and sent time.
+					if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+						SET queue = ?, receive_count = 0, visible_at = ?, receipt = NULL WHERE seq = ?`,
+						q.opts.DeadLetter, nowMs, m.seq); err != nil {
+						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
+					}
+					movedToDLQ = true
+					continue
+				}
+				m.ReceiptHandle = newReceiptHandle()
+				m.ReceiveCount = m.receiveCount + 1
+				if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+					SET receive_count = ?, visible_at = ?, receipt = ? WHERE seq = ?`,
+					m.ReceiveCount, visibleAt, m.ReceiptHandle, m.seq); err != nil {
+					return fmt.Errorf("sqlite: %s: mark message %s received: %w", what, m.ID, err)
+				}
+				out = append(out, m.Received)
+			}
+		}
+		if len(out) > 0 {
+			return nil
+		}
+		var next sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(visible_at) FROM queue_messages
+			WHERE queue = ? AND visible_at > ?`, q.name, nowMs).Scan(&next); err != nil {
+			return fmt.Errorf("sqlite: %s: next visible message: %w", what, err)
+		}
+		if next.Valid {
+			nextVisible = time.UnixMilli(next.Int64)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if movedToDLQ {
+		q.db.notify(q.opts.DeadLetter)
+	}
+	return out, nextVisible, nil
+}
+
+// stored is a message as read from the table, before it is marked received.
+type stored struct {
+	queue.Received
+	seq          int64
+	receiveCount int
+}
+
+// visible reads up to limit messages visible at nowMs, oldest first.
+func (q *Queue) visible(ctx context.Context, tx *sql.Tx, nowMs int64, limit int) ([]stored, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, id, body, attributes, sent_at, receive_count
+		FROM queue_messages INDEXED BY queue_messages_order
+		WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?`, q.name, nowMs, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read visible messages: %w", err)
+	}
+	defer rows.Close()
+	var out []stored
+	for rows.Next() {
+		var (
+			m      stored
+			attrs  sql.NullString
+			sentAt int64
+		)
+		if err := rows.Scan(&m.seq, &m.ID, &m.Body, &attrs, &sentAt, &m.receiveCount); err != nil {
+			return nil, fmt.Errorf("read visible messages: %w", err)
+		}
+		m.SentAt = time.UnixMilli(sentAt).UTC()
+		if attrs.Valid {
+			if err := json.Unmarshal([]byte(attrs.String), &m.Attributes); err != nil {
+				return nil, fmt.Errorf("message %s: decode attributes: %w", m.ID, err)
+			}
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read visible messages: %w", err)
+	}
+	return out, nil
+}
+
+// Delete removes the messages received with receiptHandles. A handle that is unknown or
+// stale (the message was received again since, or is already gone) is ignored, as in
+// SQS.
+func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
+	if len(receiptHandles) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
+	return q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		defer stmt.Close()
+		for _, h := range receiptHandles {
+			if _, err := stmt.ExecContext(ctx, q.name, h); err != nil {
+				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ChangeVisibility makes the message received with receiptHandle visible again after
+// timeout from now (0: at once). A handle that is not the message's latest is an error
+// wrapping ErrUnknownReceipt.
+func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error {
+	what := "change visibility in " + q.name
+	if timeout < 0 {
+		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
+	}
+	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
+			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if timeout == 0 {
+		q.db.notify(q.name)
+	}
+	return nil
+}
+
+// Stats counts the queue's messages: visible ones (waiting to be received) and in-flight
+// ones (received, neither deleted nor visible again yet), like SQS's approximate counts.
+func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
+	if q.db.isClosed() {
+		return 0, 0, fmt.Errorf("sqlite: stats of %s: %w", q.name, ErrClosed)
+	}
+	now := time.Now().UnixMilli()
+	err = q.db.read.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0)
+		FROM queue_messages WHERE queue = ?`, now, now, q.name).Scan(&visible, &inFlight)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: stats of %s: %w", q.name, err)
+	}
+	return visible, inFlight, nil
+}
+
+// newMessageID returns a random id in the form of a UUID (version 4), like SQS's.
+func newMessageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails; it aborts the program instead
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// newReceiptHandle returns a fresh random receipt handle (128 random bits).
+func newReceiptHandle() string { return rand.Text() }

@@ -1,0 +1,198 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// Store is the object store: the state of every mirrored Halo object, keyed like the
+// DynamoDB table. It is safe for concurrent use.
+type Store struct {
+	db *DB
+}
+
+// Store returns the object store kept in db.
+func (db *DB) Store() *Store { return &Store{db: db} }
+
+// objectColumns are the columns scanObject reads, in its order.
+const objectColumns = `connection, kind, id, parent_id, version, pending_version, deleted, fields,
+	client_id, synced_at, source, delivery_id, event`
+
+// Apply applies c to the stored object by the rule change.Apply, in one transaction: a
+// newer version is written (fields merged), a duplicate or older one changes nothing, an
+// event without a snapshot records a pending version. An invalid change is an error
+// wrapping change.ErrInvalid.
+func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, error) {
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	what := fmt.Sprintf("apply %s %s %s v%d", c.Connection, c.Kind, c.ID, c.Version)
+	pk, sk := change.PartitionKey(c.Connection, c.Kind, c.ID, c.ParentID), change.SortKey(c.Kind, c.ID)
+	var outcome change.Outcome
+	err := s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		var stored *change.Object
+		row := tx.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE pk = ? AND sk = ?`, pk, sk)
+		o, err := scanObject(row)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("sqlite: %s: read stored object: %w", what, err)
+		default:
+			stored = &o
+		}
+		next, out := change.Apply(stored, c, time.Now())
+		outcome = out
+		if out != change.Applied && out != change.Pending {
+			return nil
+		}
+		return putObject(ctx, tx, what, pk, sk, next)
+	})
+	if err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+// putObject writes o under pk, sk, replacing what is there.
+func putObject(ctx context.Context, tx *sql.Tx, what, pk, sk string, o change.Object) error {
+	fields, err := encodeFields(o.Fields)
+	if err != nil {
+		// A value JSON cannot hold will never fit, however often it is retried.
+		return fmt.Errorf("sqlite: %s: encode fields: %w: %w", what, change.ErrInvalid, err)
+	}
+	var gsi1pk, gsi1sk sql.NullString
+	if o.ClientID != "" {
+		gsi1pk = sql.NullString{String: change.ClientIndexKey(o.Connection, o.ClientID), Valid: true}
+		gsi1sk = sql.NullString{String: change.ClientIndexSort(o.Kind, o.ID), Valid: true}
+	}
+	synced := ""
+	if !o.SyncedAt.IsZero() {
+		synced = o.SyncedAt.UTC().Format(time.RFC3339Nano)
+	}
+	_, err = tx.ExecContext(ctx, `
+INSERT INTO objects (pk, sk, connection, kind, id, parent_id, version, pending_version, deleted, fields,
+	client_id, gsi1pk, gsi1sk, synced_at, source, delivery_id, event)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (pk, sk) DO UPDATE SET
+	connection = excluded.connection, kind = excluded.kind, id = excluded.id, parent_id = excluded.parent_id,
+	version = excluded.version, pending_version = excluded.pending_version, deleted = excluded.deleted,
+	fields = excluded.fields, client_id = excluded.client_id, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
+	synced_at = excluded.synced_at, source = excluded.source, delivery_id = excluded.delivery_id, event = excluded.event`,
+		pk, sk, o.Connection, string(o.Kind), o.ID, o.ParentID, o.Version, o.PendingVersion, o.Deleted, fields,
+		o.ClientID, gsi1pk, gsi1sk, synced, string(o.Source), o.DeliveryID, o.Event)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: write object: %w", what, err)
+	}
+	return nil
+}
+
+// Get returns the stored state of one object (a tombstone included: see Object.Deleted),
+// and false when nothing is stored. parentID is the ticket of an action and ignored for
+// other kinds.
+func (s *Store) Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error) {
+	if s.db.isClosed() {
+		return change.Object{}, false, fmt.Errorf("sqlite: get %s %s %s: %w", conn, kind, id, ErrClosed)
+	}
+	pk, sk := change.PartitionKey(conn, kind, id, parentID), change.SortKey(kind, id)
+	row := s.db.read.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE pk = ? AND sk = ?`, pk, sk)
+	o, err := scanObject(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return change.Object{}, false, nil
+	}
+	if err != nil {
+		return change.Object{}, false, fmt.Errorf("sqlite: get %s %s %s: %w", conn, kind, id, err)
+	}
+	return o, true, nil
+}
+
+// ListByClient returns every object of connection conn that belongs to client clientID,
+// the client itself included, ordered like the DynamoDB by-client index (by
+// "<kind>#<id>", as text). Tombstones are included, as the index holds them too.
+func (s *Store) ListByClient(ctx context.Context, conn, clientID string) ([]change.Object, error) {
+	what := fmt.Sprintf("list %s client %s", conn, clientID)
+	if s.db.isClosed() {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+objectColumns+` FROM objects
+		WHERE gsi1pk = ? ORDER BY gsi1sk`, change.ClientIndexKey(conn, clientID))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []change.Object
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanObject reads one row of objectColumns.
+func scanObject(r scanner) (change.Object, error) {
+	var (
+		o                    change.Object
+		kind, source, fields string
+		synced               string
+	)
+	err := r.Scan(&o.Connection, &kind, &o.ID, &o.ParentID, &o.Version, &o.PendingVersion, &o.Deleted, &fields,
+		&o.ClientID, &synced, &source, &o.DeliveryID, &o.Event)
+	if err != nil {
+		return change.Object{}, err
+	}
+	o.Kind, o.Source = change.Kind(kind), change.Source(source)
+	if o.Fields, err = decodeFields(fields); err != nil {
+		return change.Object{}, fmt.Errorf("stored %s %s: %w", kind, o.ID, err)
+	}
+	if synced != "" {
+		if o.SyncedAt, err = time.Parse(time.RFC3339Nano, synced); err != nil {
+			return change.Object{}, fmt.Errorf("stored %s %s: synced_at: %w", kind, o.ID, err)
+		}
+	}
+	return o, nil
+}
+
+// encodeFields writes fields as a JSON object. Numbers held as json.Number are written
+// exactly as Halo sent them; HTML characters are left unescaped for readability.
+func encodeFields(fields map[string]any) (string, error) {
+	if fields == nil {
+		return "{}", nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fields); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// decodeFields reads a JSON object written by encodeFields, numbers as json.Number.
+func decodeFields(s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil {
+		return nil, fmt.Errorf("decode fields: %w", err)
+	}
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	return fields, nil
+}

@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/storetest"
+)
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return openTestDB(t, filepath.Join(t.TempDir(), "halosync.db")).Store()
+	})
+}
+
+func newTestStore(t *testing.T) (*DB, *Store) {
+	t.Helper()
+	db := openTestDB(t, filepath.Join(t.TempDir(), "halosync.db"))
+	return db, db.Store()
+}
+
+func apply(t *testing.T, s *Store, c change.Change, want change.Outcome) {
+	t.Helper()
+	got, err := s.Apply(context.Background(), c)
+	if err != nil || got != want {
+		t.Fatalf("Apply %s %s v%d = %q, %v; want %q", c.Kind, c.ID, c.Version, got, err, want)
+	}
+}
+
+func upsert(kind change.Kind, id string, version int64, fields map[string]any) change.Change {
+	return change.Change{Connection: "c1", Kind: kind, ID: id, Op: change.OpUpsert, Version: version,
+		Source: change.SourcePoll, Fields: fields}
+}
+
+func TestStoreRejectsInvalidChanges(t *testing.T) {
+	_, s := newTestStore(t)
+	ctx := context.Background()
+	bad := upsert(change.Ticket, "1", 0, map[string]any{"summary": "x"})
+	if _, err := s.Apply(ctx, bad); !errors.Is(err, change.ErrInvalid) {
+		t.Fatalf("version 0: err %v, want change.ErrInvalid", err)
+	}
+	nan := upsert(change.Ticket, "1", 1, map[string]any{"value": math.NaN()})
+	if _, err := s.Apply(ctx, nan); !errors.Is(err, change.ErrInvalid) {
+		t.Fatalf("NaN field: err %v, want change.ErrInvalid", err)
+	}
+	if _, ok, err := s.Get(ctx, "c1", change.Ticket, "1", ""); ok || err != nil {
+		t.Fatalf("a rejected change left state: ok %v err %v", ok, err)
+	}
+}
+
+func TestStoreKeepsNumbersExactlyAsWritten(t *testing.T) {
+	_, s := newTestStore(t)
+	fields := map[string]any{"a": json.Number("12.50"), "b": json.Number("1e3"), "c": json.Number("90071992547409931"),
+		"nested": []any{json.Number("-0.0")}, "html": "<b>&</b>"}
+	apply(t, s, upsert(change.Ticket, "1", 1, fields), change.Applied)
+	o, ok, err := s.Get(context.Background(), "c1", change.Ticket, "1", "")
+	if err != nil || !ok {
+		t.Fatalf("Get: ok %v err %v", ok, err)
+	}
+	if !reflect.DeepEqual(o.Fields, fields) {
+		t.Fatalf("fields = %#v\nwant %#v", o.Fields, fields)
+	}
+}
+
+func TestStoreUsesTheDynamoDBKeys(t *testing.T) {
+	db, s := newTestStore(t)
+	apply(t, s, upsert(change.Ticket, "7", 1, map[string]any{"client_id": json.Number("12")}), change.Applied)
+	note := upsert(change.Action, "3", 1, map[string]any{"note": "n"})
+	note.ParentID = "7"
+	apply(t, s, note, change.Applied)
+
+	rows, err := db.read.Query(`SELECT pk, sk, COALESCE(gsi1pk, '-'), COALESCE(gsi1sk, '-') FROM objects ORDER BY pk, sk`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var pk, sk, g1, g2 string
+		if err := rows.Scan(&pk, &sk, &g1, &g2); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s|%s|%s|%s", pk, sk, g1, g2))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"C#c1#ticket#7|ACTION#3|-|-",
+		"C#c1#ticket#7|STATE|C#c1#CLIENT#12|ticket#7",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rows = %q\nwant %q", got, want)
+	}
+}
+
+func TestStoreListByClient(t *testing.T) {
+	_, s := newTestStore(t)
+	ctx := context.Background()
+	apply(t, s, upsert(change.Client, "12", 1, map[string]any{"name": "Acme"}), change.Applied)
+	apply(t, s, upsert(change.Ticket, "2", 1, map[string]any{"client_id": json.Number("12")}), change.Applied)
+	apply(t, s, upsert(change.Ticket, "10", 1, map[string]any{"client_id": "12"}), change.Applied)
+	apply(t, s, upsert(change.Asset, "5", 1, map[string]any{"client_id": json.Number("12.0")}), change.Applied)
+	apply(t, s, upsert(change.Ticket, "3", 1, map[string]any{"client_id": json.Number("13")}), change.Applied)
+	apply(t, s, upsert(change.Ticket, "4", 1, map[string]any{"client_id": json.Number("0")}), change.Applied)
+	other := upsert(change.Ticket, "2", 1, map[string]any{"client_id": json.Number("12")})
+	other.Connection = "c2"
+	apply(t, s, other, change.Applied)
+	del := upsert(change.Ticket, "10", 2, nil)
+	del.Op = change.OpDelete
+	apply(t, s, del, change.Applied)
+
+	ids := func(client string) []string {
+		t.Helper()
+		objs, err := s.ListByClient(ctx, "c1", client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range objs {
+			out = append(out, fmt.Sprintf("%s#%s deleted=%v", o.Kind, o.ID, o.Deleted))
+		}
+		return out
+	}
+	want := []string{"asset#5 deleted=false", "client#12 deleted=false", "ticket#10 deleted=true", "ticket#2 deleted=false"}
+	if got := ids("12"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("client 12 = %q\nwant %q", got, want)
+	}
+
+	// A ticket moved to another client leaves the old client's list.
+	apply(t, s, upsert(change.Ticket, "2", 2, map[string]any{"client_id": json.Number("13")}), change.Applied)
+	if got := ids("13"); !reflect.DeepEqual(got, []string{"ticket#2 deleted=false", "ticket#3 deleted=false"}) {
+		t.Fatalf("client 13 = %q", got)
+	}
+	if got := ids("99"); len(got) != 0 {
+		t.Fatalf("unknown client = %q", got)
+	}
+}
+
+// BenchmarkStoreApply applies changes of 20 fields: "new" to an ever-growing set of
+// tickets, "update" as newer versions of 1,000 stored tickets (read, merge, write).
+func BenchmarkStoreApply(b *testing.B) {
+	fields := func(i int) map[string]any {
+		return map[string]any{
+			"id": json.Number(fmt.Sprint(i)), "summary": fmt.Sprintf("Printer %d on fire", i),
+			"details":   "The printer on the second floor is on fire again. Please send someone with an extinguisher.",
+			"client_id": json.Number("12"), "client_name": "Acme Ltd", "site_id": json.Number("3"), "site_name": "Head office",
+			"user_id": json.Number("44"), "user_name": "Jane Doe", "agent_id": json.Number("7"), "team": "1st Line",
+			"status_id": json.Number("2"), "priority_id": json.Number("3"), "tickettype_id": json.Number("1"),
+			"category_1": "Hardware>Printer", "dateoccurred": "2025-01-02T10:11:12", "last_update": "2025-01-02T10:11:12.123",
+			"sla_id": json.Number("1"), "estimate": json.Number("1.5"), "customfields": []any{map[string]any{"id": json.Number("1"), "value": "x"}},
+		}
+	}
+	ctx := context.Background()
+	b.Run("new", func(b *testing.B) {
+		db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
+		s := db.Store()
+		i := 0
+		for b.Loop() {
+			i++
+			if out, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil || out != change.Applied {
+				b.Fatalf("Apply = %s, %v", out, err)
+			}
+		}
+	})
+	b.Run("update", func(b *testing.B) {
+		db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
+		s := db.Store()
+		const tickets = 1000
+		for i := range tickets {
+			if _, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			c := upsert(change.Ticket, fmt.Sprint(i%tickets), int64(2+i/tickets), fields(i))
+			if out, err := s.Apply(ctx, c); err != nil || out != change.Applied {
+				b.Fatalf("Apply = %s, %v", out, err)
+			}
+		}
+	})
+}

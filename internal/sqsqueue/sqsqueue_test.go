@@ -1,0 +1,355 @@
+package sqsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/halosync/halosync/internal/awstest"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/queuetest"
+)
+
+var queueSeq atomic.Int64
+
+// newPair creates a fresh, uniquely named queue pair on the SQS stand-in and deletes it
+// when the test ends.
+func newPair(t *testing.T, visibility time.Duration, maxReceive int) (client *sqs.Client, mainURL, dlqURL string) {
+	t.Helper()
+	client = awstest.SQS(t)
+	name := fmt.Sprintf("halosync-test-%d-%d", time.Now().UnixNano(), queueSeq.Add(1))
+	mainURL, dlqURL, err := CreateQueuePair(context.Background(), client, name, visibility, maxReceive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, u := range []string{mainURL, dlqURL} {
+			if _, err := client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(u)}); err != nil {
+				t.Errorf("delete queue %s: %v", u, err)
+			}
+		}
+	})
+	return client, mainURL, dlqURL
+}
+
+func TestQueueContract(t *testing.T) {
+	queuetest.Run(t, func(t *testing.T, o queuetest.Options) (queuetest.Queue, queuetest.Queue) {
+		client, mainURL, dlqURL := newPair(t, o.Visibility, o.MaxReceive)
+		return New(client, mainURL), New(client, dlqURL)
+	})
+}
+
+func TestCreateQueuePair(t *testing.T) {
+	client, mainURL, dlqURL := newPair(t, 45*time.Second, 3)
+	ctx := context.Background()
+	attrs := func(url string) map[string]string {
+		out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes
+	}
+	m, d := attrs(mainURL), attrs(dlqURL)
+	if m["VisibilityTimeout"] != "45" {
+		t.Errorf("visibility timeout %q", m["VisibilityTimeout"])
+	}
+	if want := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":3}`, d["QueueArn"]); m["RedrivePolicy"] != want {
+		t.Errorf("redrive policy %s, want %s", m["RedrivePolicy"], want)
+	}
+	if d["MessageRetentionPeriod"] != "1209600" {
+		t.Errorf("dead-letter retention %q", d["MessageRetentionPeriod"])
+	}
+	if !strings.HasSuffix(dlqURL, DLQSuffix) {
+		t.Errorf("dead-letter queue URL %s", dlqURL)
+	}
+	// Creating the same pair again finds it.
+	name := mainURL[strings.LastIndex(mainURL, "/")+1:]
+	m2, d2, err := CreateQueuePair(ctx, client, name, 45*time.Second, 3)
+	if err != nil || m2 != mainURL || d2 != dlqURL {
+		t.Fatalf("second CreateQueuePair = %s %s, %v", m2, d2, err)
+	}
+	if _, _, err := CreateQueuePair(ctx, client, name, 45*time.Second, 0); err == nil {
+		t.Fatal("max receive 0 accepted")
+	}
+}
+
+// countingSQS counts batch sends on a real client.
+type countingSQS struct {
+	*sqs.Client
+	batches atomic.Int64
+}
+
+func (c *countingSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, o ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	c.batches.Add(1)
+	return c.Client.SendMessageBatch(ctx, in, o...)
+}
+
+func TestSendSplitsBatchesBySize(t *testing.T) {
+	client, url, _ := newPair(t, 30*time.Second, 5)
+	api := &countingSQS{Client: client}
+	q := New(api, url)
+	ctx := context.Background()
+	var msgs []queue.Message
+	for i := range 10 {
+		msgs = append(msgs, queue.Message{Body: []byte(fmt.Sprintf("%d:%s", i, strings.Repeat("x", 100_000))), Attributes: map[string]string{"i": fmt.Sprint(i)}})
+	}
+	// The largest message halosync sends, with attributes on top.
+	msgs = append(msgs, queue.Message{Body: []byte(strings.Repeat("y", queue.MaxMessageBytes)),
+		Attributes: map[string]string{queue.AttrConnection: "default", queue.AttrKind: "ticket", queue.AttrSource: "webhook"}})
+	if err := q.Send(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if n := api.batches.Load(); n < 5 {
+		t.Errorf("11 messages of 100-256 KB went in %d batches; want them split under 256 KiB each", n)
+	}
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < len(msgs) && time.Now().Before(deadline) {
+		r, err := q.Receive(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r {
+			if len(m.Body) < 100_000 {
+				t.Fatalf("message %s body of %d bytes", m.ID, len(m.Body))
+			}
+		}
+		got += len(r)
+	}
+	if got != len(msgs) {
+		t.Fatalf("received %d of %d", got, len(msgs))
+	}
+}
+
+func TestSendBetweenClassicAndCurrentLimits(t *testing.T) {
+	client, url, _ := newPair(t, 30*time.Second, 5)
+	q := New(client, url)
+	ctx := context.Background()
+	// 300 KB: over SQS's classic 256 KiB, within today's 1 MiB (and the stand-in's).
+	big := queue.Message{Body: []byte(strings.Repeat("z", 300_000))}
+	if err := q.Send(ctx, []queue.Message{{Body: []byte("small")}, big}); err != nil {
+		t.Fatal(err)
+	}
+	huge := queue.Message{Body: []byte(strings.Repeat("z", MaxMessageBytes-5)), Attributes: map[string]string{"kind": "ticket"}}
+	err := q.Send(ctx, []queue.Message{{Body: []byte("small")}, huge})
+	if !errors.Is(err, queue.ErrTooLarge) {
+		t.Fatalf("sending a message over 1 MiB with its attributes: %v", err)
+	}
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < 2 && time.Now().Before(deadline) {
+		r, err := q.Receive(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(r)
+	}
+	if rest, _ := q.Receive(ctx, 10, 0); got != 2 || len(rest) != 0 {
+		t.Fatalf("received %d then %d messages; want the 2 of the first Send only", got, len(rest))
+	}
+}
+
+func TestReceiveReturnsWhenCancelledWhileWaiting(t *testing.T) {
+	client, url, _ := newPair(t, 30*time.Second, 5)
+	q := New(client, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	msgs, err := q.Receive(ctx, 10, 20*time.Second)
+	if len(msgs) != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive = %d messages, %v; want none and the context's error", len(msgs), err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a cancelled long poll took %v to return", d)
+	}
+}
+
+// fakeSQS scripts SendMessageBatch answers and records requests.
+type fakeSQS struct {
+	API
+	mu       sync.Mutex
+	sends    []*sqs.SendMessageBatchInput
+	fail     func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry
+	receives []*sqs.ReceiveMessageInput
+	deletes  []*sqs.DeleteMessageBatchInput
+}
+
+func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends = append(f.sends, in)
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		if f.fail != nil {
+			if r := f.fail(len(f.sends), e); r != nil {
+				r.Id = e.Id
+				out.Failed = append(out.Failed, *r)
+				continue
+			}
+		}
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m" + aws.ToString(e.Id))})
+	}
+	return out, nil
+}
+
+func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.receives = append(f.receives, in)
+	return &sqs.ReceiveMessageOutput{Messages: []types.Message{{
+		MessageId: aws.String("id1"), ReceiptHandle: aws.String("rh1"), Body: aws.String("body"),
+		Attributes:        map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1767225600123"},
+		MessageAttributes: map[string]types.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("ticket")}},
+	}}}, nil
+}
+
+func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	f.deletes = append(f.deletes, in)
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		if aws.ToString(e.ReceiptHandle) == "bad" {
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"), SenderFault: true})
+		}
+	}
+	return out, nil
+}
+
+func messages(n int) []queue.Message {
+	var m []queue.Message
+	for i := range n {
+		m = append(m, queue.Message{Body: []byte(fmt.Sprint("m", i)), Attributes: map[string]string{"n": fmt.Sprint(i), "empty": ""}})
+	}
+	return m
+}
+
+func TestSendBatchesAndAttributes(t *testing.T) {
+	f := &fakeSQS{}
+	if err := New(f, "q").Send(context.Background(), messages(23)); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.sends) != 3 || len(f.sends[0].Entries) != 10 || len(f.sends[2].Entries) != 3 {
+		t.Fatalf("23 messages went in %d batches", len(f.sends))
+	}
+	e := f.sends[2].Entries[2]
+	if aws.ToString(e.Id) != "22" || aws.ToString(e.MessageBody) != "m22" {
+		t.Fatalf("entry %s %s", aws.ToString(e.Id), aws.ToString(e.MessageBody))
+	}
+	if a := e.MessageAttributes; len(a) != 1 || aws.ToString(a["n"].DataType) != "String" || aws.ToString(a["n"].StringValue) != "22" {
+		t.Fatalf("attributes %+v (empty values must be left out)", a)
+	}
+	if err := New(f, "q").Send(context.Background(), nil); err != nil || len(f.sends) != 3 {
+		t.Fatalf("sending nothing: %v, %d batches", err, len(f.sends))
+	}
+}
+
+func TestSendRetriesServerFaults(t *testing.T) {
+	f := &fakeSQS{fail: func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry {
+		if call == 1 && (aws.ToString(e.Id) == "1" || aws.ToString(e.Id) == "3") {
+			return &types.BatchResultErrorEntry{Code: aws.String("InternalError"), SenderFault: false}
+		}
+		return nil
+	}}
+	q := New(f, "q")
+	q.retryDelay = time.Millisecond
+	if err := q.Send(context.Background(), messages(5)); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.sends) != 2 || len(f.sends[1].Entries) != 2 || aws.ToString(f.sends[1].Entries[0].Id) != "1" {
+		t.Fatalf("%d requests; the retry carried %d entries", len(f.sends), len(f.sends[len(f.sends)-1].Entries))
+	}
+}
+
+func TestSendGivesUp(t *testing.T) {
+	f := &fakeSQS{fail: func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry {
+		switch aws.ToString(e.Id) {
+		case "0":
+			return &types.BatchResultErrorEntry{Code: aws.String("InternalError")}
+		case "12":
+			return &types.BatchResultErrorEntry{Code: aws.String("InvalidMessageContents"), Message: aws.String("bad char"), SenderFault: true}
+		}
+		return nil
+	}}
+	q := New(f, "q")
+	q.retryDelay = time.Millisecond
+	err := q.Send(context.Background(), messages(15))
+	if err == nil || !strings.Contains(err.Error(), "2 of 15 messages failed") || !strings.Contains(err.Error(), "InternalError") {
+		t.Fatalf("Send = %v", err)
+	}
+	// Batch one: first try and two resends of entry 0; batch two: one try (sender fault).
+	if len(f.sends) != sendAttempts+1 {
+		t.Fatalf("%d requests", len(f.sends))
+	}
+}
+
+func TestSendRejectsUnsendableMessages(t *testing.T) {
+	f := &fakeSQS{}
+	many := map[string]string{}
+	for i := range 11 {
+		many[fmt.Sprint("a", i)] = "v"
+	}
+	for name, m := range map[string]queue.Message{"empty body": {}, "11 attributes": {Body: []byte("x"), Attributes: many}} {
+		if err := New(f, "q").Send(context.Background(), []queue.Message{m}); err == nil {
+			t.Errorf("%s: sent", name)
+		}
+	}
+	if len(f.sends) != 0 {
+		t.Fatalf("%d requests for unsendable messages", len(f.sends))
+	}
+}
+
+func TestReceiveRequest(t *testing.T) {
+	f := &fakeSQS{}
+	q := New(f, "q")
+	ctx := context.Background()
+	for _, c := range []struct {
+		max, wantMax   int
+		wait           time.Duration
+		wantWaitSecond int32
+	}{{0, 1, 0, 0}, {5, 5, 1500 * time.Millisecond, 2}, {50, 10, time.Minute, 20}, {-1, 1, -time.Second, 0}} {
+		msgs, err := q.Receive(ctx, c.max, c.wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := f.receives[len(f.receives)-1]
+		if int(in.MaxNumberOfMessages) != c.wantMax || in.WaitTimeSeconds != c.wantWaitSecond {
+			t.Errorf("Receive(%d, %v) asked for %d messages waiting %d s", c.max, c.wait, in.MaxNumberOfMessages, in.WaitTimeSeconds)
+		}
+		if fmt.Sprint(in.MessageAttributeNames) != "[All]" || len(in.MessageSystemAttributeNames) != 2 {
+			t.Errorf("attribute names %v %v", in.MessageAttributeNames, in.MessageSystemAttributeNames)
+		}
+		m := msgs[0]
+		if m.ID != "id1" || m.ReceiptHandle != "rh1" || string(m.Body) != "body" || m.ReceiveCount != 3 ||
+			!m.SentAt.Equal(time.UnixMilli(1767225600123)) || m.Attributes["kind"] != "ticket" {
+			t.Errorf("received %+v", m)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	n := len(f.receives)
+	if msgs, err := q.Receive(cctx, 10, time.Second); len(msgs) != 0 || !errors.Is(err, context.Canceled) || len(f.receives) != n {
+		t.Fatalf("cancelled Receive = %d messages, %v, %d requests", len(msgs), err, len(f.receives)-n)
+	}
+}
+
+func TestDeleteBatches(t *testing.T) {
+	f := &fakeSQS{}
+	handles := make([]string, 21)
+	for i := range handles {
+		handles[i] = fmt.Sprint("h", i)
+	}
+	handles[20] = "bad"
+	err := New(f, "q").Delete(context.Background(), handles...)
+	if len(f.deletes) != 3 || len(f.deletes[2].Entries) != 1 {
+		t.Fatalf("21 deletes went in %d batches", len(f.deletes))
+	}
+	if err == nil || !strings.Contains(err.Error(), "1 of 21 messages failed") || !strings.Contains(err.Error(), "ReceiptHandleIsInvalid") {
+		t.Fatalf("Delete = %v", err)
+	}
+}

@@ -1,0 +1,93 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storetest"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+func message(t testing.TB, id string, version int64, fields map[string]any) []byte {
+	t.Helper()
+	m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id,
+		Op: change.OpUpsert, Version: version, Source: change.SourceWebhook, Fields: fields}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Body
+}
+
+func TestProcessCountsEveryOutcome(t *testing.T) {
+	store := storetest.NewMemory()
+	counts := metrics.NewMemory()
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	steps := []struct {
+		version int64
+		summary string
+		want    change.Outcome
+	}{
+		{20, "v20", change.Applied},
+		{20, "v20", change.Duplicate},
+		{20, "v20", change.Duplicate},
+		{10, "v10", change.Stale},
+		{30, "v30", change.Applied},
+	}
+	for _, s := range steps {
+		got, err := w.Process(ctx, "m", message(t, "42", s.version, map[string]any{"summary": s.summary}))
+		if err != nil || got != s.want {
+			t.Fatalf("v%d: %s, %v; want %s", s.version, got, err, s.want)
+		}
+	}
+	o, _, _ := store.Get(ctx, "default", change.Ticket, "42", "")
+	if o.Version != 30 || o.Fields["summary"] != "v30" {
+		t.Fatalf("stored %d %v", o.Version, o.Fields["summary"])
+	}
+	for outcome, n := range map[change.Outcome]int64{change.Applied: 2, change.Duplicate: 2, change.Stale: 1} {
+		if got := counts.Value(metrics.Metric{Name: metrics.ChangesApplied, Connection: "default", Label: string(outcome)}); got != n {
+			t.Fatalf("%s counted %d, want %d", outcome, got, n)
+		}
+	}
+}
+
+type failingStore struct{ err error }
+
+func (f failingStore) Apply(context.Context, change.Change) (change.Outcome, error) { return "", f.err }
+
+func TestProcessFailures(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log)
+	if _, err := w.Process(ctx, "m", []byte("not json")); !errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("undecodable message: %v, want permanent", err)
+	}
+	if _, err := w.Process(ctx, "m", []byte(`{"change":{"connection":"default","kind":"invoice","id":"1","op":"upsert","version":1}}`)); !errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("unknown kind: %v, want permanent", err)
+	}
+	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log)
+	_, err := down.Process(ctx, "m", message(t, "1", 1, map[string]any{}))
+	if err == nil || errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("store failure: %v, want a retryable error", err)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	prev := time.Duration(0)
+	for n := 1; n <= 12; n++ {
+		d := worker.Backoff(n)
+		if d < prev || d > 5*time.Minute {
+			t.Fatalf("Backoff(%d) = %v after %v", n, d, prev)
+		}
+		prev = d
+	}
+	if worker.Backoff(1) != 2*time.Second || worker.Backoff(3) != 8*time.Second || worker.Backoff(20) != 5*time.Minute {
+		t.Fatalf("Backoff 1,3,20 = %v %v %v", worker.Backoff(1), worker.Backoff(3), worker.Backoff(20))
+	}
+}

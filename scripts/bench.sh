@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make bench: every Go benchmark, with the stand-ins up for the DynamoDB and SQS adapters.
+# Figures go to stdout and to bench.out; docs/PERFORMANCE.md records them per machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/standins.sh start
+trap 'bash scripts/standins.sh stop' EXIT
+eval "$(bash scripts/standins.sh env)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version)"
+go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./... | tee bench.out
