@@ -145,7 +145,7 @@ func TestSendBetweenClassicAndCurrentLimits(t *testing.T) {
 		t.Fatalf("sending a message over 1 MiB with its attributes: %v", err)
 	}
 	got := 0
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for got < 2 && time.Now().Before(deadline) {
 		r, err := q.Receive(ctx, 10, time.Second)
 		if err != nil {

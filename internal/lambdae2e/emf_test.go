@@ -1,0 +1,158 @@
+package lambdae2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/metrics"
+)
+
+// counts are metric values summed from EMF lines, by metric name, connection and label.
+type counts map[metrics.Metric]int64
+
+func (c counts) String() string {
+	keys := slices.SortedFunc(maps.Keys(c), func(a, b metrics.Metric) int {
+		return strings.Compare(a.Name+"\x00"+a.Connection+"\x00"+a.Label, b.Name+"\x00"+b.Connection+"\x00"+b.Label)
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n  %s{connection=%s label=%s} = %d", k.Name, k.Connection, k.Label, c[k])
+	}
+	return b.String()
+}
+
+// only keeps the counts of one metric name.
+func (c counts) only(name string) counts {
+	out := counts{}
+	for k, v := range c {
+		if k.Name == name {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// emfDoc is the part of a CloudWatch embedded-metric-format document the tests read.
+type emfDoc struct {
+	AWS struct {
+		Timestamp         int64 `json:"Timestamp"`
+		CloudWatchMetrics []struct {
+			Namespace  string     `json:"Namespace"`
+			Dimensions [][]string `json:"Dimensions"`
+			Metrics    []struct {
+				Name string `json:"Name"`
+				Unit string `json:"Unit"`
+			} `json:"Metrics"`
+		} `json:"CloudWatchMetrics"`
+	} `json:"_aws"`
+}
+
+// emfCounts reads every EMF document in a function's output and sums its metrics. Lines
+// that are JSON but not EMF (the slog lines) are skipped; an EMF document that is
+// malformed (a metric without its value, a dimension without its value) is an error.
+func emfCounts(path string) (counts, error) {
+	lines, err := jsonLines(path)
+	if err != nil {
+		return nil, err
+	}
+	out := counts{}
+	for _, line := range lines {
+		raw, ok := line["_aws"]
+		if !ok {
+			continue
+		}
+		var doc emfDoc
+		if err := json.Unmarshal(fmt.Appendf(nil, `{"_aws":%s}`, raw), &doc); err != nil {
+			return nil, fmt.Errorf("EMF document %s: %w", raw, err)
+		}
+		if doc.AWS.Timestamp <= 0 || len(doc.AWS.CloudWatchMetrics) == 0 {
+			return nil, fmt.Errorf("EMF document without Timestamp or CloudWatchMetrics: %s", raw)
+		}
+		dim := func(name string) (string, error) {
+			v, ok := line[name]
+			if !ok {
+				return "", fmt.Errorf("EMF dimension %s has no value in %s", name, raw)
+			}
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return "", fmt.Errorf("EMF dimension %s is not a string: %s", name, v)
+			}
+			return s, nil
+		}
+		for _, cw := range doc.AWS.CloudWatchMetrics {
+			if cw.Namespace != metrics.Namespace {
+				return nil, fmt.Errorf("EMF namespace %q, want %q", cw.Namespace, metrics.Namespace)
+			}
+			var m metrics.Metric
+			for _, set := range cw.Dimensions {
+				for _, d := range set {
+					v, err := dim(d)
+					if err != nil {
+						return nil, err
+					}
+					switch d {
+					case "Connection":
+						m.Connection = v
+					case "Label":
+						m.Label = v
+					default:
+						return nil, fmt.Errorf("unexpected EMF dimension %q", d)
+					}
+				}
+			}
+			for _, metric := range cw.Metrics {
+				var n int64
+				if err := json.Unmarshal(line[metric.Name], &n); err != nil {
+					return nil, fmt.Errorf("EMF metric %s has no integer value in the line: %v", metric.Name, err)
+				}
+				m.Name = metric.Name
+				out[m] += n
+			}
+		}
+	}
+	return out, nil
+}
+
+// awaitCounts polls a function's output until the counts of metric name equal want,
+// bounded: a function's output reaches the file through the emulator, possibly just
+// after the invoke has returned.
+func awaitCounts(t *testing.T, f *function, name string, want counts) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := emfCounts(f.stdout)
+		if err != nil {
+			t.Fatalf("%s output: %v", f.name, err)
+		}
+		got = got.only(name)
+		if maps.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the %s metrics in its EMF output are%s\nwant%s", f.name, name, got, want)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by deadline
+	}
+}
+
+// logRecords returns the function's slog records at level (a JSON line with "level").
+func logRecords(t *testing.T, f *function, level string) []map[string]json.RawMessage {
+	t.Helper()
+	lines, err := jsonLines(f.stdout)
+	if err != nil {
+		t.Fatalf("%s output: %v", f.name, err)
+	}
+	var out []map[string]json.RawMessage
+	for _, l := range lines {
+		var lv string
+		if json.Unmarshal(l["level"], &lv) == nil && lv == level {
+			out = append(out, l)
+		}
+	}
+	return out
+}

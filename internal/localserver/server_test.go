@@ -1,0 +1,780 @@
+package localserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+const (
+	user     = "halo"
+	password = "first-secret"
+	rotated  = "next-secret"
+
+	// pollTimeout bounds every wait for the asynchronous side (queue → worker → store).
+	pollTimeout = 5 * time.Second
+)
+
+func testConfig() *config.Config {
+	return &config.Config{Connections: []config.Connection{{
+		ID: "default",
+		Webhook: config.Webhook{Auth: []config.AuthScheme{{
+			Scheme: "basic", Username: user, Passwords: []string{password, rotated},
+		}}},
+	}}}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is a running local server on the real SQLite adapter, wired as `halosync
+// serve` wires it.
+type testServer struct {
+	url   string
+	queue *sqlite.Queue
+	dlq   *sqlite.Queue
+}
+
+func startServer(t *testing.T, cfg *config.Config) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(logs.String(), 8000))
+		}
+	})
+
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "halosync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	visibility := time.Duration(cfg.Queue.VisibilitySeconds) * time.Second
+	if visibility <= 0 {
+		visibility = 30 * time.Second
+	}
+	maxReceive := cfg.Queue.MaxReceive
+	if maxReceive <= 0 {
+		maxReceive = 5
+	}
+	q := db.Queue("changes", sqlite.QueueOptions{Visibility: visibility, MaxReceive: maxReceive, DeadLetter: "changes-dlq"})
+	dlq := db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: visibility})
+	counts := metrics.NewMemory()
+	h, err := ingest.New(cfg, q, counts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := db.Store()
+	srv := localserver.New(h, worker.New(store, counts, log), store, q, dlq, counts, log)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Serve did not return within 15 s of its context ending")
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq}
+	case err := <-done:
+		t.Fatalf("Serve returned before it was ready: %v", err)
+	case <-time.After(pollTimeout):
+		t.Fatal("the server did not become ready")
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func basic(u, p string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))
+}
+
+// sampleBody returns the Halo delivery held in the `body` field of an events/ file.
+func sampleBody(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Body            string `json:"body"`
+		IsBase64Encoded bool   `json:"isBase64Encoded"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if e.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(e.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return b
+	}
+	return []byte(e.Body)
+}
+
+// editTicket returns body (one event nesting a ticket) with the ticket's fields overridden.
+func editTicket(t *testing.T, body []byte, fields map[string]any) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	tk := m["ticket"].(map[string]any)
+	for k, v := range fields {
+		tk[k] = v
+	}
+	if id, ok := fields["id"]; ok {
+		m["object_id"] = id
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("error body %q: %v", r.body, err)
+	}
+	return e.Error
+}
+
+func do(t *testing.T, method, url, auth string, body []byte) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (s *testServer) deliver(t *testing.T, conn, auth string, body []byte) response {
+	t.Helper()
+	return do(t, http.MethodPost, s.url+"/webhooks/halo/"+conn, auth, body)
+}
+
+// deliverOK posts body with good credentials and fails the test unless it is accepted.
+func (s *testServer) deliverOK(t *testing.T, body []byte) {
+	t.Helper()
+	if r := s.deliver(t, "default", basic(user, password), body); r.status != http.StatusOK {
+		t.Fatalf("delivery answered %d %s, want 200", r.status, r.body)
+	}
+}
+
+// eventually polls cond every 10 ms until it holds or timeout passes; cond returns what it
+// saw, for the failure message.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v; last saw: %s", what, timeout, saw)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// object reads one object from the server's read API.
+func (s *testServer) object(t *testing.T, path string) (change.Object, response) {
+	t.Helper()
+	r := do(t, http.MethodGet, s.url+path, "", nil)
+	var o change.Object
+	if r.status == http.StatusOK {
+		dec := json.NewDecoder(bytes.NewReader(r.body))
+		dec.UseNumber()
+		if err := dec.Decode(&o); err != nil {
+			t.Fatalf("GET %s: %v in %s", path, err, r.body)
+		}
+	}
+	return o, r
+}
+
+// waitObject polls path until it answers 200 and accept (nil: anything) holds.
+func (s *testServer) waitObject(t *testing.T, path string, accept func(change.Object) bool) change.Object {
+	t.Helper()
+	var o change.Object
+	eventually(t, pollTimeout, "GET "+path, func() (bool, string) {
+		var r response
+		o, r = s.object(t, path)
+		return r.status == http.StatusOK && (accept == nil || accept(o)), fmt.Sprintf("%d %s", r.status, r.body)
+	})
+	return o
+}
+
+type queueStats struct {
+	Visible  int `json:"visible"`
+	InFlight int `json:"in_flight"`
+}
+
+type status struct {
+	Counters        []metrics.Entry `json:"counters"`
+	Queue           *queueStats     `json:"queue"`
+	DeadLetterQueue *queueStats     `json:"dead_letter_queue"`
+}
+
+func (st status) count(name, conn, label string) int64 {
+	for _, e := range st.Counters {
+		if e.Name == name && e.Connection == conn && e.Label == label {
+			return e.Value
+		}
+	}
+	return 0
+}
+
+// total sums a counter over every connection and label.
+func (st status) total(name string) int64 {
+	var n int64
+	for _, e := range st.Counters {
+		if e.Name == name {
+			n += e.Value
+		}
+	}
+	return n
+}
+
+func (s *testServer) status(t *testing.T) status {
+	t.Helper()
+	r := do(t, http.MethodGet, s.url+"/status", "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /status: %d %s", r.status, r.body)
+	}
+	var st status
+	if err := json.Unmarshal(r.body, &st); err != nil {
+		t.Fatalf("GET /status: %v in %s", err, r.body)
+	}
+	if st.Queue == nil || st.DeadLetterQueue == nil {
+		t.Fatalf("GET /status shows no queue or dead-letter queue: %s", r.body)
+	}
+	return st
+}
+
+// waitStatus polls /status until cond holds.
+func (s *testServer) waitStatus(t *testing.T, what string, cond func(status) bool) status {
+	t.Helper()
+	var st status
+	eventually(t, pollTimeout, what, func() (bool, string) {
+		st = s.status(t)
+		b, _ := json.Marshal(st)
+		return cond(st), string(b)
+	})
+	return st
+}
+
+func version(s string) int64 {
+	tm, err := time.Parse("2006-01-02T15:04:05.999999999", s)
+	if err != nil {
+		panic(err)
+	}
+	return change.VersionOf(tm)
+}
+
+func TestFullTicketDeliveryIsStored(t *testing.T) {
+	s := startServer(t, testConfig())
+	r := s.deliver(t, "default", basic(user, password), sampleBody(t, "ingest-ticket-full.json"))
+	if r.status != http.StatusOK {
+		t.Fatalf("delivery answered %d %s, want 200", r.status, r.body)
+	}
+	var ack struct {
+		Status  string `json:"status"`
+		Changes int    `json:"changes"`
+	}
+	if err := json.Unmarshal(r.body, &ack); err != nil || ack.Status != "accepted" || ack.Changes != 1 {
+		t.Fatalf("acknowledgement %s (%v), want accepted with 1 change", r.body, err)
+	}
+
+	o := s.waitObject(t, "/connections/default/tickets/4242", nil)
+	want := change.Object{
+		Connection: "default", Kind: change.Ticket, ID: "4242",
+		Version: version("2026-09-25T06:41:07.523"), ClientID: "12",
+		Source: change.SourceWebhook, DeliveryID: "6f1c2a4e-3b7d-4e0a-9a51-2c8d7e6f5a10", Event: "ticket status changed",
+	}
+	got := o
+	got.Fields, got.SyncedAt = nil, time.Time{}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stored ticket\n got %+v\nwant %+v", got, want)
+	}
+	if o.SyncedAt.IsZero() || time.Since(o.SyncedAt) > time.Minute {
+		t.Errorf("synced_at = %v, want about now", o.SyncedAt)
+	}
+	// Every field of the delivery's ticket is stored exactly as Halo wrote it.
+	var sent struct {
+		Ticket map[string]any `json:"ticket"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(sampleBody(t, "ingest-ticket-full.json")))
+	dec.UseNumber()
+	if err := dec.Decode(&sent); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(o.Fields, sent.Ticket) {
+		t.Errorf("stored fields\n got %v\nwant %v", o.Fields, sent.Ticket)
+	}
+	if o.Fields["summary"] != "Printer on the 3rd floor is jammed" || o.Fields["status_id"] != json.Number("2") {
+		t.Errorf("stored fields: summary %#v, status_id %#v", o.Fields["summary"], o.Fields["status_id"])
+	}
+
+	st := s.waitStatus(t, "queue drained", func(st status) bool { return st.Queue.Visible+st.Queue.InFlight == 0 })
+	for _, c := range []struct {
+		name, label string
+		want        int64
+	}{
+		{metrics.DeliveriesAccepted, "", 1},
+		{metrics.ChangesEnqueued, "", 1},
+		{metrics.ChangesApplied, string(change.Applied), 1},
+	} {
+		if got := st.count(c.name, "default", c.label); got != c.want {
+			t.Errorf("counter %s{%s} = %d, want %d", c.name, c.label, got, c.want)
+		}
+	}
+}
+
+func TestDuplicatesAndStaleVersionsKeepTheNewest(t *testing.T) {
+	s := startServer(t, testConfig())
+	newer := sampleBody(t, "ingest-ticket-full.json")
+	const copies = 5
+	for range copies {
+		s.deliverOK(t, newer)
+	}
+	// The older version is sent once the newer one is stored, so it must come out stale.
+	s.waitObject(t, "/connections/default/tickets/4242", nil)
+	older := editTicket(t, newer, map[string]any{"last_update": "2026-09-25T06:00:00.000", "summary": "older summary", "status_id": 1})
+	s.deliverOK(t, older)
+
+	const total = copies + 1
+	st := s.waitStatus(t, "every change processed", func(st status) bool {
+		return st.total(metrics.ChangesApplied) == total && st.Queue.Visible+st.Queue.InFlight == 0
+	})
+	for _, c := range []struct {
+		outcome change.Outcome
+		want    int64
+	}{
+		{change.Applied, 1},
+		{change.Duplicate, copies - 1},
+		{change.Stale, 1},
+		{change.Pending, 0},
+	} {
+		if got := st.count(metrics.ChangesApplied, "default", string(c.outcome)); got != c.want {
+			t.Errorf("ChangesApplied{%s} = %d, want %d", c.outcome, got, c.want)
+		}
+	}
+	if got := st.count(metrics.DeliveriesAccepted, "default", ""); got != total {
+		t.Errorf("DeliveriesAccepted = %d, want %d", got, total)
+	}
+	if got := st.total(metrics.ChangesFailed); got != 0 {
+		t.Errorf("ChangesFailed = %d, want 0", got)
+	}
+
+	o, r := s.object(t, "/connections/default/tickets/4242")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET ticket: %d %s", r.status, r.body)
+	}
+	if o.Version != version("2026-09-25T06:41:07.523") || o.Fields["summary"] != "Printer on the 3rd floor is jammed" || o.Fields["status_id"] != json.Number("2") {
+		t.Errorf("stored ticket is not the newest version: version %d, fields %v", o.Version, o.Fields)
+	}
+}
+
+func TestRotatedPasswordIsAccepted(t *testing.T) {
+	s := startServer(t, testConfig())
+	body := sampleBody(t, "ingest-ticket-small.json")
+	for _, p := range []string{password, rotated} {
+		if r := s.deliver(t, "default", basic(user, p), body); r.status != http.StatusOK {
+			t.Errorf("password %q: %d %s, want 200", p, r.status, r.body)
+		}
+	}
+}
+
+func TestWrongCredentialsEnqueueNothing(t *testing.T) {
+	s := startServer(t, testConfig())
+	body := sampleBody(t, "ingest-ticket-full.json")
+	for _, c := range []struct{ name, auth, reason string }{
+		{"wrong password", basic(user, "not-the-secret"), "credentials_wrong"},
+		{"wrong user", basic("admin", password), "credentials_wrong"},
+		{"no credentials", "", "credentials_missing"},
+		{"not basic", "Bearer " + password, "credentials_malformed"},
+	} {
+		r := s.deliver(t, "default", c.auth, body)
+		if r.status != http.StatusUnauthorized || r.errorCode(t) != ingest.CodeUnauthorized {
+			t.Errorf("%s: %d %s, want 401 unauthorized", c.name, r.status, r.body)
+		}
+		if strings.Contains(string(r.body), password) {
+			t.Errorf("%s: the answer shows the password: %s", c.name, r.body)
+		}
+	}
+	// The rejected deliveries never reached the queue: Send was not called, so nothing is
+	// visible or in flight, and nothing was counted as enqueued or applied.
+	st := s.status(t)
+	if *st.Queue != (queueStats{}) || *st.DeadLetterQueue != (queueStats{}) {
+		t.Errorf("queues after refused deliveries: %+v, dlq %+v; want empty", *st.Queue, *st.DeadLetterQueue)
+	}
+	if st.total(metrics.ChangesEnqueued) != 0 || st.total(metrics.DeliveriesAccepted) != 0 {
+		t.Errorf("refused deliveries counted as accepted: %+v", st.Counters)
+	}
+	if got := st.count(metrics.DeliveriesRejected, "default", "credentials_wrong"); got != 2 {
+		t.Errorf("DeliveriesRejected{credentials_wrong} = %d, want 2", got)
+	}
+
+	// A good delivery afterwards is the only change the worker ever sees.
+	s.deliverOK(t, body)
+	st = s.waitStatus(t, "the good delivery applied", func(st status) bool {
+		return st.count(metrics.ChangesApplied, "default", "applied") == 1 && st.Queue.Visible+st.Queue.InFlight == 0
+	})
+	if got := st.total(metrics.ChangesApplied); got != 1 {
+		t.Errorf("ChangesApplied over every outcome = %d, want 1: %+v", got, st.Counters)
+	}
+}
+
+func TestWebhookRouteRefusals(t *testing.T) {
+	s := startServer(t, testConfig())
+	body := sampleBody(t, "ingest-ticket-full.json")
+	auth := basic(user, password)
+
+	r := s.deliver(t, "nope", auth, body)
+	if r.status != http.StatusNotFound || r.errorCode(t) != ingest.CodeUnknownConnection {
+		t.Errorf("unknown connection: %d %s, want 404 %s", r.status, r.body, ingest.CodeUnknownConnection)
+	}
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		r := do(t, m, s.url+"/webhooks/halo/default", auth, nil)
+		if r.status != http.StatusMethodNotAllowed || r.errorCode(t) != ingest.CodeMethodNotAllowed {
+			t.Errorf("%s on the webhook route: %d %s, want 405 %s", m, r.status, r.body, ingest.CodeMethodNotAllowed)
+		}
+	}
+	r = s.deliver(t, "default", auth, []byte("this is not JSON"))
+	if r.status != http.StatusBadRequest || r.errorCode(t) != ingest.CodeUnreadable {
+		t.Errorf("unreadable body: %d %s, want 400 %s", r.status, r.body, ingest.CodeUnreadable)
+	}
+	r = s.deliver(t, "default", auth, []byte(`{"id":"x","event":"frobnicated","object_id":1}`))
+	if r.status != http.StatusUnprocessableEntity || r.errorCode(t) != ingest.CodeUnknownEvent {
+		t.Errorf("unknown event: %d %s, want 422 %s", r.status, r.body, ingest.CodeUnknownEvent)
+	}
+	st := s.status(t)
+	if st.total(metrics.ChangesEnqueued) != 0 || *st.Queue != (queueStats{}) {
+		t.Errorf("refused deliveries reached the queue: %+v, %+v", *st.Queue, st.Counters)
+	}
+	if got := st.count(metrics.DeliveriesRejected, "_unknown", ingest.CodeUnknownConnection); got != 1 {
+		t.Errorf("DeliveriesRejected{_unknown, unknown_connection} = %d, want 1", got)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	s := startServer(t, testConfig())
+	r := do(t, http.MethodGet, s.url+"/healthz", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /healthz: %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	var h map[string]string
+	if err := json.Unmarshal(r.body, &h); err != nil || h["status"] != "ok" {
+		t.Errorf("GET /healthz body %s (%v), want status ok", r.body, err)
+	}
+	if r := do(t, http.MethodPost, s.url+"/healthz", "", nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz: %d, want 405", r.status)
+	}
+}
+
+func TestReadRoutes(t *testing.T) {
+	s := startServer(t, testConfig())
+	// A ticket event nesting its new note: the note is stored under its ticket.
+	note := []byte(`{"id":"c0000000-0000-4000-8000-000000000001","event":"action added","object_id":4242,` +
+		`"timestamp":"2026-09-25T06:45:00.0000000Z",` +
+		`"ticket":{"id":4242,"summary":"Printer on the 3rd floor is jammed","client_id":12,"last_update":"2026-09-25T06:44:59.000"},` +
+		`"action":{"id":3,"ticket_id":4242,"outcome":"Note","note":"Replaced the pick-up roller.","who":"Alex Agent","last_updated":"2026-09-25T06:44:58.000"}}`)
+	s.deliverOK(t, note)
+
+	a := s.waitObject(t, "/connections/default/tickets/4242/actions/3", nil)
+	if a.Kind != change.Action || a.ID != "3" || a.ParentID != "4242" || a.Fields["note"] != "Replaced the pick-up roller." ||
+		a.Version != version("2026-09-25T06:44:58") {
+		t.Errorf("stored note: %+v", a)
+	}
+	tk := s.waitObject(t, "/connections/default/tickets/4242", nil)
+	if tk.Version != version("2026-09-25T06:44:59") || tk.ClientID != "12" {
+		t.Errorf("stored ticket: %+v", tk)
+	}
+
+	for _, c := range []struct{ path, code string }{
+		{"/connections/default/tickets/9999", "not_found"},
+		{"/connections/default/tickets/9999/actions/3", "not_found"}, // another ticket's note 3
+		{"/connections/default/tickets/4242/actions/4", "not_found"}, // no such note
+		{"/connections/other/tickets/4242", "not_found"},             // another connection
+		{"/connections/default/widgets/4242", "unknown_kind"},        // no such kind
+		{"/connections/default/actions/3", "unknown_kind"},           // notes only under a ticket
+		{"/connections/default/ticket/4242/actions/3", ""},           // no such route
+	} {
+		r := do(t, http.MethodGet, s.url+c.path, "", nil)
+		if r.status != http.StatusNotFound || c.code != "" && r.errorCode(t) != c.code {
+			t.Errorf("GET %s: %d %s, want 404 %s", c.path, r.status, r.body, c.code)
+		}
+	}
+	// Every kind's plural is a read route.
+	for _, kinds := range []string{"clients", "contacts", "assets"} {
+		r := do(t, http.MethodGet, s.url+"/connections/default/"+kinds+"/1", "", nil)
+		if r.status != http.StatusNotFound || r.errorCode(t) != "not_found" {
+			t.Errorf("GET %s/1: %d %s, want 404 not_found", kinds, r.status, r.body)
+		}
+	}
+}
+
+func TestEventOnlyDeliveryMarksPending(t *testing.T) {
+	s := startServer(t, testConfig())
+	s.deliverOK(t, sampleBody(t, "ingest-ticket-event-only.json"))
+	o := s.waitObject(t, "/connections/default/tickets/4244", nil)
+	if o.Version != 0 || o.PendingVersion != version("2026-09-25T07:05:00") || len(o.Fields) != 0 {
+		t.Errorf("event-only ticket: %+v, want pending at the delivery timestamp without fields", o)
+	}
+}
+
+// TestOversizeBodyIsRefusedEarly declares a 64 MiB body, sends only a little more than the
+// limit and then waits for the answer: the server must answer 413 without waiting for the
+// rest of the body.
+func TestOversizeBodyIsRefusedEarly(t *testing.T) {
+	const limit = 4096
+	cfg := testConfig()
+	cfg.Connections[0].Webhook.MaxBodyBytes = limit
+	s := startServer(t, cfg)
+
+	// A body just over the limit, sent in full, is refused too.
+	big := bytes.Repeat([]byte(" "), limit+1)
+	if r := s.deliver(t, "default", basic(user, password), big); r.status != http.StatusRequestEntityTooLarge || r.errorCode(t) != ingest.CodeTooLarge {
+		t.Errorf("body of %d bytes: %d %s, want 413 %s", len(big), r.status, r.body, ingest.CodeTooLarge)
+	}
+	// Exactly the limit is not too large (it is unreadable, being blanks).
+	if r := s.deliver(t, "default", basic(user, password), big[:limit]); r.status != http.StatusBadRequest {
+		t.Errorf("body of exactly %d bytes: %d %s, want 400", limit, r.status, r.body)
+	}
+
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), pollTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(pollTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	const declared = 64 << 20
+	const sent = 16 * limit
+	head := fmt.Sprintf("POST /webhooks/halo/default HTTP/1.1\r\nHost: halosync\r\nAuthorization: %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", basic(user, password), declared)
+	writeErr := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(append([]byte(head), bytes.Repeat([]byte(" "), sent)...))
+		writeErr <- err
+	}()
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	t.Logf("answered in %v", time.Since(start))
+	if err != nil {
+		t.Fatalf("no answer after %d of %d declared bytes: %v", sent, declared, err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), ingest.CodeTooLarge) {
+		t.Errorf("oversize streamed body: %d %s, want 413 %s", resp.StatusCode, b, ingest.CodeTooLarge)
+	}
+	if err := <-writeErr; err != nil {
+		t.Logf("writing the partial body: %v", err)
+	}
+
+	st := s.status(t)
+	if got := st.count(metrics.DeliveriesRejected, "default", ingest.CodeTooLarge); got != 2 {
+		t.Errorf("DeliveriesRejected{body_too_large} = %d, want 2", got)
+	}
+	if st.total(metrics.ChangesEnqueued) != 0 || *st.Queue != (queueStats{}) {
+		t.Errorf("an oversize delivery reached the queue: %+v, %+v", *st.Queue, st.Counters)
+	}
+}
+
+// TestUndecodableMessageGoesToTheDeadLetterQueue puts a message no worker can read
+// straight on the queue: the worker fails it permanently (visible again at once), and
+// after max_receive receives the queue moves it to the dead-letter queue.
+func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
+	const maxReceive = 2
+	cfg := testConfig()
+	cfg.Queue.MaxReceive = maxReceive
+	s := startServer(t, cfg)
+
+	const garbage = "this is not a change message"
+	if err := s.queue.Send(context.Background(), []queue.Message{{Body: []byte(garbage)}}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.waitStatus(t, "message moved to the dead-letter queue", func(st status) bool {
+		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0
+	})
+	if got := st.count(metrics.ChangesFailed, "_unknown", "undecodable"); got != maxReceive {
+		t.Errorf("ChangesFailed{_unknown, undecodable} = %d, want %d (one per receive)", got, maxReceive)
+	}
+	if got := st.total(metrics.ChangesApplied); got != 0 {
+		t.Errorf("ChangesApplied = %d, want 0", got)
+	}
+	msgs, err := s.dlq.Receive(context.Background(), 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || string(msgs[0].Body) != garbage {
+		t.Fatalf("dead-letter queue holds %+v, want the one undecodable message", msgs)
+	}
+
+	// The pipeline still works after a poisoned message.
+	s.deliverOK(t, sampleBody(t, "ingest-ticket-full.json"))
+	s.waitObject(t, "/connections/default/tickets/4242", nil)
+}
+
+// TestInvalidChangeGoesToTheDeadLetterQueue: a well-formed message whose change can never
+// be applied (no version) is also a permanent failure.
+func TestInvalidChangeGoesToTheDeadLetterQueue(t *testing.T) {
+	cfg := testConfig()
+	cfg.Queue.MaxReceive = 1
+	s := startServer(t, cfg)
+	body := []byte(`{"change":{"connection":"default","kind":"ticket","id":"1","op":"upsert","version":0,"source":"webhook"}}`)
+	if err := s.queue.Send(context.Background(), []queue.Message{{Body: body}}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.waitStatus(t, "message moved to the dead-letter queue", func(st status) bool {
+		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0
+	})
+	if st.total(metrics.ChangesFailed) != 1 {
+		t.Errorf("ChangesFailed = %+v, want one failure", st.Counters)
+	}
+}
+
+func TestServeStopsWithItsContext(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "halosync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	counts := metrics.NewMemory()
+	q := db.Queue("changes", sqlite.QueueOptions{MaxReceive: 5, DeadLetter: "changes-dlq"})
+	h, err := ingest.New(testConfig(), q, counts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := localserver.New(h, worker.New(db.Store(), counts, log), db.Store(), q, nil, counts, log)
+
+	// A taken address is an error at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := srv.Serve(context.Background(), ln.Addr().String(), nil); err == nil {
+		t.Fatal("Serve on a taken address succeeded")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case <-time.After(pollTimeout):
+		t.Fatal("not ready")
+	}
+	// Without a dead-letter queue /status still answers, with the queue alone.
+	r := do(t, http.MethodGet, "http://"+addr.String()+"/status", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"queue"`) || strings.Contains(string(r.body), "dead_letter_queue") {
+		t.Errorf("GET /status without a DLQ: %d %s", r.status, r.body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after its context ended: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the server still accepts connections after Serve returned")
+	}
+}
