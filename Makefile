@@ -32,9 +32,10 @@ fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 # build makes one stripped linux bootstrap per function, for Lambda's provided.al2023.
-build: $(foreach f,$(FUNCTIONS),build-$(f))
+build: $(FUNCTIONS:%=build-%)
 
-build-%:
+# A static pattern rule: make searches no implicit rule for a phony target.
+$(FUNCTIONS:%=build-%): build-%:
 	mkdir -p $(BUILD_DIR)/$*
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/$*/bootstrap ./functions/$*

@@ -7,13 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"time"
 
-	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
-	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/sqlite"
-	"github.com/halosync/halosync/internal/worker"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,23 +41,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	visibility := time.Duration(cfg.Queue.VisibilitySeconds) * time.Second
-	if visibility <= 0 {
-		visibility = 30 * time.Second
-	}
-	maxReceive := cfg.Queue.MaxReceive
-	if maxReceive <= 0 {
-		maxReceive = 5
-	}
-	q := db.Queue("changes", sqlite.QueueOptions{Visibility: visibility, MaxReceive: maxReceive, DeadLetter: "changes-dlq"})
-	dlq := db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: visibility})
-
-	counts := metrics.NewMemory()
-	h, err := ingest.New(cfg, q, counts, log)
+	q, dlq := localserver.Queues(db, cfg.Queue)
+	srv, err := localserver.New(cfg, store, q, dlq, log)
 	if err != nil {
 		return err
 	}
-	srv := localserver.New(h, worker.New(store, counts, log), store, q, dlq, counts, log)
 	return srv.Serve(ctx, *addr, func(a net.Addr) {
 		fmt.Fprintf(stdout, "halosync is listening on http://%s\n", a)
 		for _, c := range cfg.Connections {

@@ -40,11 +40,11 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 			SourceIP:   e.RequestContext.HTTP.SourceIP,
 			RequestID:  e.RequestContext.RequestID,
 		})
-		return events.APIGatewayV2HTTPResponse{
-			StatusCode: resp.Status,
-			Headers:    map[string]string{"content-type": "application/json"},
-			Body:       string(resp.Body),
-		}, nil
+		headers := map[string]string{"content-type": "application/json"}
+		for k, v := range resp.Header {
+			headers[k] = v
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: string(resp.Body)}, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -58,6 +59,23 @@ type Store struct {
 type Queue struct {
 	VisibilitySeconds int `yaml:"visibility_seconds"` // default 30
 	MaxReceive        int `yaml:"max_receive"`        // default 5: then the dead-letter queue
+}
+
+// Visibility is how long a received message stays hidden: 30 s unless set.
+func (q Queue) Visibility() time.Duration {
+	if q.VisibilitySeconds > 0 {
+		return time.Duration(q.VisibilitySeconds) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// Receives is how many times a message is received before it moves to the dead-letter
+// queue: 5 unless set.
+func (q Queue) Receives() int {
+	if q.MaxReceive > 0 {
+		return q.MaxReceive
+	}
+	return 5
 }
 
 const (

@@ -45,6 +45,7 @@ type Request struct {
 // Response is the answer to send back.
 type Response struct {
 	Status int
+	Header map[string]string // beyond content-type, which is always JSON
 	Body   []byte
 }
 
@@ -111,7 +112,11 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 			h.log.WarnContext(ctx, "delivery rejected", attrs...)
 		}
 		h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-		return Response{Status: e.Status, Body: errorBody(e)}
+		resp := Response{Status: e.Status, Body: errorBody(e)}
+		if e.Status == http.StatusMethodNotAllowed {
+			resp.Header = map[string]string{"allow": http.MethodPost}
+		}
+		return resp
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.id}, 1)
 	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.id}, int64(n))

@@ -24,9 +24,11 @@ import (
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
 
@@ -61,12 +63,27 @@ type Server struct {
 	log     *slog.Logger
 }
 
-// New wires the server. counts is shared with the handlers so /status shows their counts.
-func New(h *ingest.Handler, w *worker.Worker, s Store, q Queue, dlq QueueStats, counts *metrics.Memory, log *slog.Logger) *Server {
+// New wires the server: the ingest and worker handlers over q and s, counting into
+// counters that /status shows.
+func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger) (*Server, error) {
+	counts := metrics.NewMemory()
+	h, err := ingest.New(cfg, q, counts, log)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(s, counts, log)
 	return &Server{
 		ingest: h, handleI: awslambda.Ingest(h), handleW: awslambda.Worker(w, q, log),
 		store: s, queue: q, dlq: dlq, counts: counts, log: log,
-	}
+	}, nil
+}
+
+// Queues opens the embedded change queue and its dead-letter queue in db, with the
+// configuration's visibility timeout and receive limit.
+func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
+	changes = db.Queue("changes", sqlite.QueueOptions{Visibility: c.Visibility(), MaxReceive: c.Receives(), DeadLetter: "changes-dlq"})
+	deadLetter = db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: c.Visibility()})
+	return changes, deadLetter
 }
 
 // Handler is the HTTP side.
@@ -79,7 +96,19 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", s.object)
 	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", s.action)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A path no route knows gets the JSON error body every other answer has; a known
+		// path asked with another method keeps the router's 405 and its Allow header.
+		if _, pattern := mux.Handler(r); pattern == "" {
+			probe := r.Clone(r.Context())
+			probe.Method = http.MethodGet
+			if _, pattern := mux.Handler(probe); pattern == "" {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such route"})
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // webhook turns the HTTP request into the API Gateway event Lambda would receive.

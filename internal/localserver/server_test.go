@@ -26,7 +26,6 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
-	"github.com/halosync/halosync/internal/worker"
 )
 
 const (
@@ -87,23 +86,11 @@ func startServer(t *testing.T, cfg *config.Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	visibility := time.Duration(cfg.Queue.VisibilitySeconds) * time.Second
-	if visibility <= 0 {
-		visibility = 30 * time.Second
-	}
-	maxReceive := cfg.Queue.MaxReceive
-	if maxReceive <= 0 {
-		maxReceive = 5
-	}
-	q := db.Queue("changes", sqlite.QueueOptions{Visibility: visibility, MaxReceive: maxReceive, DeadLetter: "changes-dlq"})
-	dlq := db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: visibility})
-	counts := metrics.NewMemory()
-	h, err := ingest.New(cfg, q, counts, log)
+	q, dlq := localserver.Queues(db, cfg.Queue)
+	srv, err := localserver.New(cfg, db.Store(), q, dlq, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := db.Store()
-	srv := localserver.New(h, worker.New(store, counts, log), store, q, dlq, counts, log)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
@@ -524,8 +511,8 @@ func TestWebhookRouteRefusals(t *testing.T) {
 	}
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		r := do(t, m, s.url+"/webhooks/halo/default", auth, nil)
-		if r.status != http.StatusMethodNotAllowed || r.errorCode(t) != ingest.CodeMethodNotAllowed {
-			t.Errorf("%s on the webhook route: %d %s, want 405 %s", m, r.status, r.body, ingest.CodeMethodNotAllowed)
+		if r.status != http.StatusMethodNotAllowed || r.errorCode(t) != ingest.CodeMethodNotAllowed || r.header.Get("Allow") != http.MethodPost {
+			t.Errorf("%s on the webhook route: %d %s (Allow %q), want 405 %s, Allow POST", m, r.status, r.body, r.header.Get("Allow"), ingest.CodeMethodNotAllowed)
 		}
 	}
 	r = s.deliver(t, "default", auth, []byte("this is not JSON"))
@@ -586,10 +573,10 @@ func TestReadRoutes(t *testing.T) {
 		{"/connections/other/tickets/4242", "not_found"},             // another connection
 		{"/connections/default/widgets/4242", "unknown_kind"},        // no such kind
 		{"/connections/default/actions/3", "unknown_kind"},           // notes only under a ticket
-		{"/connections/default/ticket/4242/actions/3", ""},           // no such route
+		{"/connections/default/ticket/4242/actions/3", "not_found"},  // no such route
 	} {
 		r := do(t, http.MethodGet, s.url+c.path, "", nil)
-		if r.status != http.StatusNotFound || c.code != "" && r.errorCode(t) != c.code {
+		if r.status != http.StatusNotFound || r.errorCode(t) != c.code {
 			t.Errorf("GET %s: %d %s, want 404 %s", c.path, r.status, r.body, c.code)
 		}
 	}
@@ -731,13 +718,11 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	counts := metrics.NewMemory()
 	q := db.Queue("changes", sqlite.QueueOptions{MaxReceive: 5, DeadLetter: "changes-dlq"})
-	h, err := ingest.New(testConfig(), q, counts, log)
+	srv, err := localserver.New(testConfig(), db.Store(), q, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := localserver.New(h, worker.New(db.Store(), counts, log), db.Store(), q, nil, counts, log)
 
 	// A taken address is an error at once.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
