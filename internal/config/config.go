@@ -7,9 +7,11 @@ package config
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -23,6 +25,17 @@ type Config struct {
 	Connections []Connection `yaml:"connections"`
 	Store       Store        `yaml:"store"`
 	Queue       Queue        `yaml:"queue"`
+	Server      Server       `yaml:"server"`
+}
+
+// Server configures the local server's HTTP side.
+type Server struct {
+	// TrustedProxies lists the CIDRs of proxies whose forwarded-for header is believed;
+	// from any other peer the header is ignored and the peer address is the source.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ForwardedHeader names the header a trusted proxy puts the client address in
+	// (default X-Forwarded-For; its left-most address not itself a trusted proxy is used).
+	ForwardedHeader string `yaml:"forwarded_header"`
 }
 
 // Connection is one Halo tenant.
@@ -35,16 +48,61 @@ type Connection struct {
 type Webhook struct {
 	// Auth lists the accepted authentication schemes; a delivery passes if any accepts it.
 	Auth []AuthScheme `yaml:"auth"`
-	// MaxBodyBytes caps a delivery's size; 0 means DefaultMaxBodyBytes.
+	// AllowIPs, when set, lists the CIDRs deliveries may come from.
+	AllowIPs []string `yaml:"allow_ips"`
+	// MaxBodyBytes caps a delivery's size, as received and after gzip decoding; 0 means
+	// DefaultMaxBodyBytes.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// Filters drop unwanted deliveries before they are queued (the poller applies the same).
+	Filters Filters `yaml:"filters"`
+	// RoutingHeaders names request headers whose values travel with each queued change as
+	// message attributes (for example a team or urgency marker set in Halo).
+	RoutingHeaders []string `yaml:"routing_headers"`
 }
 
-// AuthScheme is one accepted way of authenticating a delivery.
+// AuthScheme is one accepted way of authenticating a delivery. Every secret list holds
+// several secrets at once, for rotation; each may be a secret reference.
 type AuthScheme struct {
-	Scheme string `yaml:"scheme"` // basic
+	Scheme string `yaml:"scheme"` // basic, header, hmac, signed-timestamp, path-secret
+
 	// basic
 	Username  string   `yaml:"username"`
-	Passwords []string `yaml:"passwords"` // several at once, for rotation; may be secret references
+	Passwords []string `yaml:"passwords"`
+
+	// header: a static token in Header (after Prefix, e.g. "Bearer "); hmac: the signature
+	// in Header (after Prefix, e.g. "sha256=")
+	Header string   `yaml:"header"`
+	Prefix string   `yaml:"prefix"`
+	Tokens []string `yaml:"tokens"`
+
+	// hmac: Encoding of the signature, base64 (default) or hex
+	Encoding string `yaml:"encoding"`
+	// hmac, signed-timestamp and path-secret
+	Secrets []string `yaml:"secrets"`
+
+	// signed-timestamp: how far webhook-timestamp may be from now, either way (default 300)
+	ToleranceSeconds int `yaml:"tolerance_seconds"`
+}
+
+// Filters select which deliveries are wanted. An allow list, when set, admits only what it
+// names; a deny list refuses what it names. Values are Halo ids (client, ticket type,
+// priority, status) or event names (case-insensitive).
+type Filters struct {
+	Clients     IDFilter `yaml:"clients"`
+	TicketTypes IDFilter `yaml:"ticket_types"`
+	Priorities  IDFilter `yaml:"priorities"`
+	Statuses    IDFilter `yaml:"statuses"`
+	Events      IDFilter `yaml:"events"`
+	// StatusChangesOnly keeps, of ticket events, only status changes.
+	StatusChangesOnly bool `yaml:"status_changes_only"`
+	// SkipInactive drops objects Halo marks inactive (clients, contacts, assets).
+	SkipInactive bool `yaml:"skip_inactive"`
+}
+
+// IDFilter is an allow and a deny list.
+type IDFilter struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
 }
 
 // Store names where the copy is kept.
@@ -161,6 +219,23 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%w: %s: webhook.auth[%d]: %w", ErrInvalid, where, j, err)
 			}
 		}
+		if _, err := ParseCIDRs(conn.Webhook.AllowIPs); err != nil {
+			return fmt.Errorf("%w: %s: webhook.allow_ips: %w", ErrInvalid, where, err)
+		}
+		for j, h := range conn.Webhook.RoutingHeaders {
+			if !headerName.MatchString(h) {
+				return fmt.Errorf("%w: %s: webhook.routing_headers[%d]: %q is not a header name", ErrInvalid, where, j, h)
+			}
+		}
+		if len(conn.Webhook.RoutingHeaders) > 7 {
+			return fmt.Errorf("%w: %s: webhook.routing_headers: at most 7 (a queued message carries 10 attributes, 3 are halosync's)", ErrInvalid, where)
+		}
+	}
+	if _, err := ParseCIDRs(c.Server.TrustedProxies); err != nil {
+		return fmt.Errorf("%w: server.trusted_proxies: %w", ErrInvalid, err)
+	}
+	if h := c.Server.ForwardedHeader; h != "" && !headerName.MatchString(h) {
+		return fmt.Errorf("%w: server.forwarded_header: %q is not a header name", ErrInvalid, h)
 	}
 	switch c.Store.Driver {
 	case "", "sqlite":
@@ -174,8 +249,74 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// DefaultTolerance is the signed-timestamp window when none is set.
+const DefaultTolerance = 5 * time.Minute
+
+// Tolerance is the signed-timestamp window.
+func (a AuthScheme) Tolerance() time.Duration {
+	if a.ToleranceSeconds > 0 {
+		return time.Duration(a.ToleranceSeconds) * time.Second
+	}
+	return DefaultTolerance
+}
+
+// minSecret is the shortest secret accepted for any scheme.
+const minSecret = 8
+
+func checkSecrets(scheme, field string, secrets []string) error {
+	if len(secrets) == 0 {
+		return fmt.Errorf("%s: %s lists none", scheme, field)
+	}
+	for k, p := range secrets {
+		if len(p) < minSecret {
+			return fmt.Errorf("%s: %s[%d] is shorter than %d characters", scheme, field, k, minSecret)
+		}
+	}
+	return nil
+}
+
+var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+
 func (a AuthScheme) validate() error {
 	switch a.Scheme {
+	case "header", "hmac":
+		if !headerName.MatchString(a.Header) {
+			return fmt.Errorf("%s: header %q is not a header name", a.Scheme, a.Header)
+		}
+		if a.Scheme == "header" {
+			return checkSecrets(a.Scheme, "tokens", a.Tokens)
+		}
+		switch strings.ToLower(a.Encoding) {
+		case "", "base64", "hex":
+		default:
+			return fmt.Errorf("hmac: encoding %q (base64 or hex)", a.Encoding)
+		}
+		return checkSecrets(a.Scheme, "secrets", a.Secrets)
+	case "signed-timestamp":
+		if a.ToleranceSeconds < 0 || a.ToleranceSeconds > 3600 {
+			return fmt.Errorf("signed-timestamp: tolerance_seconds must be between 1 and 3600")
+		}
+		for k, s := range a.Secrets {
+			if _, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_")); err != nil {
+				return fmt.Errorf("signed-timestamp: secrets[%d] is not a whsec_ base64 secret", k)
+			}
+		}
+		return checkSecrets(a.Scheme, "secrets", a.Secrets)
+	case "path-secret":
+		for k, s := range a.Secrets {
+			if strings.ContainsAny(s, "/?#%") {
+				return fmt.Errorf("path-secret: secrets[%d] must be one URL path segment (no / ? # %%)", k)
+			}
+		}
+		if err := checkSecrets(a.Scheme, "secrets", a.Secrets); err != nil {
+			return err
+		}
+		for k, s := range a.Secrets {
+			if len(s) < 16 {
+				return fmt.Errorf("path-secret: secrets[%d] is shorter than 16 characters", k)
+			}
+		}
+		return nil
 	case "basic":
 		if a.Username == "" {
 			return errors.New("basic: username is empty")
@@ -183,20 +324,30 @@ func (a AuthScheme) validate() error {
 		if strings.Contains(a.Username, ":") {
 			return errors.New("basic: username cannot contain ':'")
 		}
-		if len(a.Passwords) == 0 {
-			return errors.New("basic: passwords lists none")
-		}
-		for k, p := range a.Passwords {
-			if len(p) < 8 {
-				return fmt.Errorf("basic: passwords[%d] is shorter than 8 characters", k)
-			}
-		}
-		return nil
+		return checkSecrets(a.Scheme, "passwords", a.Passwords)
 	case "":
 		return errors.New("scheme is missing")
 	default:
-		return fmt.Errorf("unknown scheme %q (basic)", a.Scheme)
+		return fmt.Errorf("unknown scheme %q (basic, header, hmac, signed-timestamp or path-secret)", a.Scheme)
 	}
+}
+
+// ParseCIDRs parses a list of CIDRs; a bare address stands for itself alone.
+func ParseCIDRs(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("[%d] %q is not a CIDR or an address", i, s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Connection returns the connection with the given id.
@@ -221,12 +372,14 @@ func (c *Config) resolve(ctx context.Context, r Resolver) error {
 	for i := range c.Connections {
 		for j := range c.Connections[i].Webhook.Auth {
 			a := &c.Connections[i].Webhook.Auth[j]
-			for k, p := range a.Passwords {
-				v, err := resolveValue(ctx, r, p)
-				if err != nil {
-					return fmt.Errorf("connection %s: webhook.auth[%d].passwords[%d]: %w", c.Connections[i].ID, j, k, err)
+			for field, list := range map[string][]string{"passwords": a.Passwords, "tokens": a.Tokens, "secrets": a.Secrets} {
+				for k, p := range list {
+					v, err := resolveValue(ctx, r, p)
+					if err != nil {
+						return fmt.Errorf("connection %s: webhook.auth[%d].%s[%d]: %w", c.Connections[i].ID, j, field, k, err)
+					}
+					list[k] = v
 				}
-				a.Passwords[k] = v
 			}
 		}
 	}

@@ -131,7 +131,7 @@ func TestParseInvalid(t *testing.T) {
 		{"no passwords", doc("default", "      auth:\n        - scheme: basic\n          username: halo\n", ""), []string{"webhook.auth[0]", "passwords"}},
 		{"no username", doc("default", "      auth:\n        - scheme: basic\n          passwords: [\"first-secret\"]\n", ""), []string{"webhook.auth[0]", "username"}},
 		{"username with colon", doc("default", "      auth:\n        - scheme: basic\n          username: \"ha:lo\"\n          passwords: [\"first-secret\"]\n", ""), []string{"webhook.auth[0]", "':'"}},
-		{"unknown scheme", doc("default", goodAuth+"        - scheme: hmac\n", ""), []string{"connection default", "webhook.auth[1]", `"hmac"`}},
+		{"unknown scheme", doc("default", goodAuth+"        - scheme: digest\n", ""), []string{"connection default", "webhook.auth[1]", `"digest"`}},
 		{"missing scheme", doc("default", "      auth:\n        - username: halo\n          passwords: [\"first-secret\"]\n", ""), []string{"webhook.auth[0]", "scheme is missing"}},
 		{"negative body limit", doc("default", goodAuth+"      max_body_bytes: -1\n", ""), []string{"connection default", "max_body_bytes"}},
 		{"body limit above the ceiling", doc("default", goodAuth+"      max_body_bytes: 5242881\n", ""), []string{"connection default", "max_body_bytes"}},
