@@ -10,15 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/halosync/halosync/internal/config"
 )
 
-// Request is what a scheme may look at: the headers (keys in lower case) and the exact
-// raw body bytes received.
+// Request is what a scheme may look at: the headers (keys in lower case), the exact raw
+// body bytes received, the path segment after the connection id (the path-secret scheme's
+// secret; "" when the URL has none) and the time of receipt.
 type Request struct {
-	Header map[string]string
-	Body   []byte
+	Header     map[string]string
+	Body       []byte
+	PathSecret string
+	Now        time.Time
 }
 
 // Failure reasons, stable for logs and metrics.
