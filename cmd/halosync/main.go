@@ -1,5 +1,5 @@
 // Command halosync is the local side of halosync: `serve` runs the whole pipeline on one
-// machine; `get` prints an object from the copy.
+// machine; `get` prints an object from the copy; `status` shows a running server's counts.
 package main
 
 import (
@@ -19,6 +19,8 @@ Usage:
   halosync serve [--config FILE] [--addr 127.0.0.1:8080] [--data .halosync]
   halosync get   [--config FILE] [--data .halosync] [--connection default] KIND ID
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
+  halosync status [--url http://127.0.0.1:8080] [--json]
+                 (counters of a running server, per connection)
 `
 
 func main() {
@@ -42,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "get":
 		return get(ctx, args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

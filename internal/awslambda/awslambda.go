@@ -27,12 +27,13 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 		for k, v := range e.Headers {
 			header[strings.ToLower(k)] = v
 		}
-		conn := e.PathParameters["connection"]
+		conn, secret := e.PathParameters["connection"], e.PathParameters["secret"]
 		if conn == "" {
-			conn = strings.TrimPrefix(e.RawPath, WebhookPathPrefix)
+			conn, secret, _ = strings.Cut(strings.TrimPrefix(e.RawPath, WebhookPathPrefix), "/")
 		}
 		resp := h.Handle(ctx, ingest.Request{
 			Connection: conn,
+			PathSecret: secret,
 			Method:     e.RequestContext.HTTP.Method,
 			Header:     header,
 			Body:       []byte(e.Body),

@@ -37,7 +37,7 @@ func TestIngestReadsTheAPIGatewayEvent(t *testing.T) {
 	body := `{"id":"d","event":"ticket updated","object_id":7,"timestamp":"2026-01-01T00:00:00Z"}`
 	e := events.APIGatewayV2HTTPRequest{
 		RawPath: "/webhooks/halo/acme", // no path parameters: the connection comes from the path
-		Headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("halo:correct-horse"))},
+		Headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("halo:correct-horse")), "Content-Type": "application/json"},
 		Body:    base64.StdEncoding.EncodeToString([]byte(body)), IsBase64Encoded: true,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", SourceIP: "203.0.113.1"}},
 	}

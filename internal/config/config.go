@@ -34,7 +34,8 @@ type Server struct {
 	// from any other peer the header is ignored and the peer address is the source.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ForwardedHeader names the header a trusted proxy puts the client address in
-	// (default X-Forwarded-For; its left-most address not itself a trusted proxy is used).
+	// (default X-Forwarded-For; read from the right, the first address that is not itself
+	// a trusted proxy is the source).
 	ForwardedHeader string `yaml:"forwarded_header"`
 }
 

@@ -38,13 +38,16 @@ type Event struct {
 func Decode(body []byte) ([]Event, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return nil, fmt.Errorf("%w: empty body", ErrUnreadable)
+		return nil, unreadable(ReasonEmpty, "")
+	}
+	if err := check(trimmed); err != nil {
+		return nil, err
 	}
 	var raws []json.RawMessage
 	switch trimmed[0] {
 	case '[':
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+			return nil, unreadable(ReasonInvalidJSON, "%v", err)
 		}
 	case '{':
 		// The common case, one event: decoded once. A relay's {"events": [...]} wrapper
@@ -65,11 +68,11 @@ func Decode(body []byte) ([]Event, error) {
 			Events []json.RawMessage `json:"events"`
 		}
 		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+			return nil, unreadable(ReasonInvalidJSON, "%v", err)
 		}
 		raws = wrapper.Events
 	default:
-		return nil, fmt.Errorf("%w: body is not a JSON object or array", ErrUnreadable)
+		return nil, unreadable(ReasonNotAnEvent, "the body is not a JSON object or array")
 	}
 	events := make([]Event, 0, len(raws))
 	for i, raw := range raws {
@@ -99,13 +102,13 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		return nil, unreadable(ReasonInvalidJSON, "%v", err)
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%w: event is not an object", ErrUnreadable)
+		return nil, unreadable(ReasonNotAnEvent, "an event is not a JSON object")
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the JSON object", ErrUnreadable)
+		return nil, unreadable(ReasonInvalidJSON, "data after the JSON object")
 	}
 	return m, nil
 }
@@ -127,7 +130,7 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	}
 	name, ok := m["event"].(string)
 	if !ok {
-		return Event{}, fmt.Errorf("%w: \"event\" must be a string naming the event", ErrUnreadable)
+		return Event{}, unreadable(ReasonNotAnEvent, "\"event\" must be a string naming the event")
 	}
 	e.Name = name
 	switch ts := m["timestamp"].(type) {
@@ -135,13 +138,13 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	case string:
 		t, ok, err := change.ParseHaloTime(ts)
 		if err != nil {
-			return Event{}, fmt.Errorf("%w: timestamp: %w", ErrUnreadable, err)
+			return Event{}, unreadable(ReasonNotAnEvent, "timestamp: %v", err)
 		}
 		if ok {
 			e.Timestamp = t
 		}
 	default:
-		return Event{}, fmt.Errorf("%w: \"timestamp\" must be a string", ErrUnreadable)
+		return Event{}, unreadable(ReasonNotAnEvent, "\"timestamp\" must be a string")
 	}
 	for _, spec := range change.Kinds() {
 		switch obj := m[spec.PayloadKey].(type) {
@@ -149,7 +152,7 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 		case map[string]any:
 			e.Objects[spec.Kind] = obj
 		default:
-			return Event{}, fmt.Errorf("%w: %q must be an object", ErrUnreadable, spec.PayloadKey)
+			return Event{}, unreadable(ReasonNotAnEvent, "%q must be an object", spec.PayloadKey)
 		}
 	}
 	return e, nil
@@ -159,7 +162,7 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 func stringField(m map[string]any, key string) (string, error) {
 	id, err := change.CanonicalID(m[key])
 	if err != nil {
-		return "", fmt.Errorf("%w: %q: %w", ErrUnreadable, key, err)
+		return "", unreadable(ReasonNotAnEvent, "%q: %v", key, err)
 	}
 	return id, nil
 }
@@ -230,7 +233,7 @@ func (e Event) change(conn string, kind change.Kind, op change.Operation, obj ma
 		c.ID = e.ObjectID
 	}
 	if c.ID == "" {
-		return change.Change{}, fmt.Errorf("%w: %s event %q names no object id", ErrUnreadable, kind, e.Name)
+		return change.Change{}, unreadable(ReasonNotAnEvent, "%s event %q names no object id", kind, e.Name)
 	}
 	if spec.Parent != "" {
 		if obj != nil {
@@ -244,7 +247,7 @@ func (e Event) change(conn string, kind change.Kind, op change.Operation, obj ma
 			}
 		}
 		if c.ParentID == "" {
-			return change.Change{}, fmt.Errorf("%w: %s %s: no %s id to store it under", ErrUnreadable, kind, c.ID, spec.Parent)
+			return change.Change{}, unreadable(ReasonNotAnEvent, "%s %s: no %s id to store it under", kind, c.ID, spec.Parent)
 		}
 	}
 	c.Version, c.VersionFrom = version(spec, obj, e.Timestamp, received)

@@ -18,6 +18,19 @@ const (
 	CodeUnreadable        = "unreadable_body"
 	CodeUnknownEvent      = "unknown_event"
 	CodeUnavailable       = "unavailable"
+	CodeForbidden         = "forbidden"
+	CodeUnsupportedMedia  = "unsupported_media_type"
+)
+
+// Reasons a refusal is logged and counted by, where finer than its code.
+const (
+	ReasonIPNotAllowed         = "ip_not_allowed"
+	ReasonBadBase64            = "bad_base64"
+	ReasonNoContentType        = "content_type_missing"
+	ReasonNotJSONType          = "content_type_not_json"
+	ReasonEncoding             = "content_encoding_unsupported"
+	ReasonBadGzip              = "bad_gzip"
+	ReasonDecompressedTooLarge = "decompressed_too_large"
 )
 
 // Error is a refusal: the status, a stable code, a message safe to show the sender, and
@@ -47,11 +60,14 @@ func classify(err error) *Error {
 		return e
 	}
 	var ae *auth.Error
+	var de *halo.DecodeError
 	switch {
 	case errors.As(err, &ae):
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong credentials", Reason: ae.Reason, Err: err}
 	case errors.Is(err, halo.ErrUnknownEvent):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownEvent, Message: "the event names no kind of object halosync mirrors", Reason: CodeUnknownEvent, Err: err}
+	case errors.As(err, &de):
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not a Halo webhook payload", Reason: de.Reason, Err: err}
 	case errors.Is(err, halo.ErrUnreadable):
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not a Halo webhook payload", Reason: CodeUnreadable, Err: err}
 	default:

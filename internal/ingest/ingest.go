@@ -1,20 +1,28 @@
-// Package ingest is the webhook endpoint's logic: it authenticates a delivery on its raw
-// bytes, decodes it into changes and enqueues them, answering fast. It makes no Halo API
-// call and writes nothing but the queue.
+// Package ingest is the webhook endpoint's logic: it checks where a delivery comes from,
+// authenticates it on its raw bytes, decodes it into changes, drops the unwanted ones and
+// enqueues the rest, answering fast. It makes no Halo API call and writes nothing but the
+// queue.
 package ingest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/halosync/halosync/internal/auth"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
@@ -30,10 +38,12 @@ type Counter interface {
 	Count(m metrics.Metric, n int64)
 }
 
-// Request is one delivery as received: the connection from the path, the method, headers
-// with lower-case keys, the raw body (already base64-decoded) and the source address.
+// Request is one delivery as received: the connection and the optional secret segment
+// from the path, the method, headers with lower-case keys, the raw body and the source
+// address.
 type Request struct {
 	Connection string
+	PathSecret string // the path segment after the connection id; never logged
 	Method     string
 	Header     map[string]string
 	Body       []byte
@@ -49,10 +59,16 @@ type Response struct {
 	Body   []byte
 }
 
+// maxAttributeValue bounds a routing header's value carried on a message.
+const maxAttributeValue = 256
+
 type connection struct {
 	id        string
 	verifier  auth.Verifier
 	bodyLimit int
+	allow     []netip.Prefix
+	filter    *filter.Rules
+	routing   []string // lower-case header names
 }
 
 // Handler serves deliveries for every configured connection.
@@ -74,7 +90,20 @@ func New(cfg *config.Config, q Sender, c Counter, log *slog.Logger) (*Handler, e
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
 		}
-		h.conns[conn.ID] = connection{id: conn.ID, verifier: v, bodyLimit: conn.Webhook.BodyLimit()}
+		allow, err := config.ParseCIDRs(conn.Webhook.AllowIPs)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: allow_ips: %w", conn.ID, err)
+		}
+		rules, err := filter.New(conn.Webhook.Filters)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: filters: %w", conn.ID, err)
+		}
+		routing := make([]string, 0, len(conn.Webhook.RoutingHeaders))
+		for _, name := range conn.Webhook.RoutingHeaders {
+			routing = append(routing, strings.ToLower(name))
+		}
+		h.conns[conn.ID] = connection{id: conn.ID, verifier: v, bodyLimit: conn.Webhook.BodyLimit(),
+			allow: allow, filter: rules, routing: routing}
 	}
 	return h, nil
 }
@@ -89,6 +118,21 @@ func (h *Handler) MaxBodyLimit() int {
 	return m
 }
 
+// BodyLimit is the body limit of one connection, or MaxBodyLimit for an unknown one.
+func (h *Handler) BodyLimit(conn string) int {
+	if c, ok := h.conns[conn]; ok {
+		return c.bodyLimit
+	}
+	return h.MaxBodyLimit()
+}
+
+// outcome is what an accepted delivery came to.
+type outcome struct {
+	enqueued    int
+	filtered    int
+	deliveryIDs []string
+}
+
 // Handle serves one delivery.
 func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	conn, ok := h.conns[r.Connection]
@@ -96,84 +140,209 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	if !ok {
 		label = h.unknown
 	}
-	n, deliveryIDs, err := h.handle(ctx, conn, ok, r)
+	out, err := h.handle(ctx, conn, ok, r)
 	if err != nil {
-		e := classify(err)
-		attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status, "source_ip", r.SourceIP, "request_id", r.RequestID}
-		if len(deliveryIDs) > 0 {
-			attrs = append(attrs, "delivery_ids", deliveryIDs)
-		}
-		if e.Status >= 500 {
-			h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
-		} else {
-			if e.Err != nil && e.Code != CodeUnauthorized {
-				attrs = append(attrs, "detail", e.Err.Error())
-			}
-			h.log.WarnContext(ctx, "delivery rejected", attrs...)
-		}
-		h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-		resp := Response{Status: e.Status, Body: errorBody(e)}
-		if e.Status == http.StatusMethodNotAllowed {
-			resp.Header = map[string]string{"allow": http.MethodPost}
-		}
-		return resp
+		return h.refuse(ctx, label, r, out.deliveryIDs, err)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.id}, 1)
-	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.id}, int64(n))
-	h.log.InfoContext(ctx, "delivery accepted", "connection", conn.id, "changes", n, "delivery_ids", deliveryIDs, "request_id", r.RequestID)
+	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.id}, int64(out.enqueued))
+	status := "accepted"
+	if out.enqueued == 0 && out.filtered > 0 {
+		status = "filtered"
+	}
+	h.log.InfoContext(ctx, "delivery "+status, "connection", conn.id, "changes", out.enqueued, "filtered", out.filtered,
+		"delivery_ids", out.deliveryIDs, "source_ip", r.SourceIP, "request_id", r.RequestID)
 	body, _ := json.Marshal(struct {
-		Status  string `json:"status"`
-		Changes int    `json:"changes"`
-	}{"accepted", n})
+		Status   string `json:"status"`
+		Changes  int    `json:"changes"`
+		Filtered int    `json:"filtered,omitempty"`
+	}{status, out.enqueued, out.filtered})
 	return Response{Status: http.StatusOK, Body: body}
 }
 
-func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Request) (int, []string, error) {
+// refuse logs and counts a refusal once and builds its answer.
+func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryIDs []string, err error) Response {
+	e := classify(err)
+	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status, "source_ip", r.SourceIP, "request_id", r.RequestID}
+	if len(deliveryIDs) > 0 {
+		attrs = append(attrs, "delivery_ids", deliveryIDs)
+	}
+	if e.Status >= 500 {
+		h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
+	} else {
+		if e.Err != nil && e.Code != CodeUnauthorized {
+			attrs = append(attrs, "detail", e.Err.Error())
+		}
+		h.log.WarnContext(ctx, "delivery rejected", attrs...)
+	}
+	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
+	resp := Response{Status: e.Status, Body: errorBody(e)}
+	if e.Status == http.StatusMethodNotAllowed {
+		resp.Header = map[string]string{"allow": http.MethodPost}
+	}
+	return resp
+}
+
+func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Request) (outcome, error) {
+	var out outcome
 	if !strings.EqualFold(r.Method, http.MethodPost) {
-		return 0, nil, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "deliveries are POSTed", Reason: CodeMethodNotAllowed}
+		return out, refusal(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
 	}
 	if !known {
-		return 0, nil, &Error{Status: http.StatusNotFound, Code: CodeUnknownConnection, Message: "no such connection", Reason: CodeUnknownConnection}
+		return out, refusal(http.StatusNotFound, CodeUnknownConnection, "no such connection", CodeUnknownConnection, nil)
 	}
+	if !allowed(conn.allow, r.SourceIP) {
+		return out, refusal(http.StatusForbidden, CodeForbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+	}
+	raw := r.Body
 	if r.Base64 {
-		decoded, err := base64.StdEncoding.DecodeString(string(r.Body))
+		decoded, err := base64.StdEncoding.DecodeString(string(raw))
 		if err != nil {
-			return 0, nil, &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not valid base64", Reason: CodeUnreadable, Err: err}
+			return out, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid base64", ReasonBadBase64, err)
 		}
-		r.Body = decoded
+		raw = decoded
 	}
-	if len(r.Body) > conn.bodyLimit {
-		return 0, nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
-			Message: fmt.Sprintf("the body exceeds %d bytes", conn.bodyLimit), Reason: CodeTooLarge}
+	if len(raw) > conn.bodyLimit {
+		return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.bodyLimit), CodeTooLarge, nil)
 	}
-	if err := conn.verifier.Verify(auth.Request{Header: r.Header, Body: r.Body}); err != nil {
-		return 0, nil, err
+	if err := mediaType(r.Header); err != nil {
+		return out, err
 	}
-	events, err := halo.Decode(r.Body)
+	gzipped, err := contentEncoding(r.Header)
 	if err != nil {
-		return 0, nil, err
+		return out, err
+	}
+	if err := conn.verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
+		return out, err
+	}
+	body := raw
+	if gzipped {
+		if body, err = gunzip(raw, conn.bodyLimit); err != nil {
+			return out, err
+		}
+	}
+	events, err := halo.Decode(body)
+	if err != nil {
+		return out, err
 	}
 	received := h.now().UTC()
-	ids := make([]string, 0, len(events))
+	attrs := routingAttributes(conn.routing, r.Header)
 	var msgs []queue.Message
 	for _, e := range events {
 		if e.ID != "" {
-			ids = append(ids, e.ID)
+			out.deliveryIDs = append(out.deliveryIDs, e.ID)
 		}
 		changes, err := e.Changes(conn.id, h.events, received)
 		if err != nil {
-			return 0, ids, err
+			return out, err
 		}
-		for _, c := range changes {
+		for i, d := range conn.filter.MatchAll(changes) {
+			c := changes[i]
+			if !d.Keep {
+				out.filtered++
+				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.id, Label: d.Rule}, 1)
+				h.log.DebugContext(ctx, "change filtered", "connection", conn.id, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
+				continue
+			}
+			c.Attributes = attrs
 			m, err := queue.Encode(queue.Envelope{Change: c, Raw: e.Raw, ReceivedAt: received})
 			if err != nil {
-				return 0, ids, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "an object in the delivery is too large to queue", Reason: CodeTooLarge, Err: err}
+				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
 			}
 			msgs = append(msgs, m)
 		}
 	}
-	if err := h.queue.Send(ctx, msgs); err != nil {
-		return 0, ids, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
+	if len(msgs) > 0 {
+		if err := h.queue.Send(ctx, msgs); err != nil {
+			return out, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
+		}
 	}
-	return len(msgs), ids, nil
+	out.enqueued = len(msgs)
+	return out, nil
+}
+
+func refusal(status int, code, message, reason string, err error) *Error {
+	return &Error{Status: status, Code: code, Message: message, Reason: reason, Err: err}
+}
+
+// allowed reports whether ip may deliver: any address when no list is configured.
+func allowed(list []netip.Prefix, ip string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// mediaType accepts JSON content types only: application/json, application/*+json and
+// text/json, with any charset parameter naming UTF-8.
+func mediaType(h map[string]string) error {
+	ct, ok := h["content-type"]
+	if !ok || strings.TrimSpace(ct) == "" {
+		return refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send Content-Type: application/json", ReasonNoContentType, nil)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || mt == "text/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8") {
+			return nil
+		}
+	}
+	return refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only JSON in UTF-8 is accepted", ReasonNotJSONType, nil)
+}
+
+// contentEncoding accepts identity and gzip.
+func contentEncoding(h map[string]string) (gzipped bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(h["content-encoding"])) {
+	case "", "identity":
+		return false, nil
+	case "gzip", "x-gzip":
+		return true, nil
+	default:
+		return false, refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only gzip content encoding is accepted", ReasonEncoding, nil)
+	}
+}
+
+// gunzip decompresses at most limit bytes; more is a refusal, so a small bomb cannot
+// expand into memory.
+func gunzip(raw []byte, limit int) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid gzip", ReasonBadGzip, err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid gzip", ReasonBadGzip, err)
+	}
+	if len(out) > limit {
+		return nil, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes once decompressed", limit), ReasonDecompressedTooLarge, nil)
+	}
+	return out, nil
+}
+
+// routingAttributes picks the configured headers' values for the queued changes.
+func routingAttributes(names []string, h map[string]string) map[string]string {
+	var attrs map[string]string
+	for _, n := range names {
+		v := strings.TrimSpace(h[n])
+		if v == "" {
+			continue
+		}
+		if len(v) > maxAttributeValue {
+			v = strings.ToValidUTF8(v[:maxAttributeValue], "")
+		}
+		if attrs == nil {
+			attrs = make(map[string]string, len(names))
+		}
+		attrs[n] = v
+	}
+	return attrs
 }

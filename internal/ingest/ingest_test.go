@@ -63,21 +63,21 @@ func TestHandle(t *testing.T) {
 		enqueued int
 	}{
 		{name: "accepted with the old password", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
-		{name: "accepted with the new password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, newPass)}, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
+		{name: "accepted with the new password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, newPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
 		{name: "batched array", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("[" + ticketBody + "," + strings.Replace(ticketBody, `"id":42`, `"id":43`, 1) + "]")}, status: 200, enqueued: 2},
 		{name: "base64 body", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(base64.StdEncoding.EncodeToString([]byte(ticketBody))), Base64: true}, status: 200, enqueued: 1},
-		{name: "no credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
-		{name: "wrong password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, "guess-guess")}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
-		{name: "wrong user", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic("admin", oldPass)}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
-		{name: "malformed credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": "Basic !!!"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_malformed"},
+		{name: "no credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
+		{name: "wrong password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, "guess-guess"), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "wrong user", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic("admin", oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "malformed credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": "Basic !!!", "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_malformed"},
 		{name: "unknown connection", req: ingest.Request{Connection: "other", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 404, code: ingest.CodeUnknownConnection, reason: ingest.CodeUnknownConnection},
 		{name: "GET", req: ingest.Request{Connection: "default", Method: "GET", Header: good}, status: 405, code: ingest.CodeMethodNotAllowed, reason: ingest.CodeMethodNotAllowed},
 		{name: "too large", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: bytes.Repeat([]byte(" "), 4097)}, status: 413, code: ingest.CodeTooLarge, reason: ingest.CodeTooLarge},
-		{name: "too large is refused before authentication", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: bytes.Repeat([]byte(" "), 4097)}, status: 413, code: ingest.CodeTooLarge, reason: ingest.CodeTooLarge},
-		{name: "not JSON", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("hello")}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
-		{name: "empty body", req: ingest.Request{Connection: "default", Method: "POST", Header: good}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
-		{name: "bad base64", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("%%%"), Base64: true}, status: 400, code: ingest.CodeUnreadable, reason: ingest.CodeUnreadable},
-		{name: "unreadable authenticated only after auth", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{}, Body: []byte("hello")}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
+		{name: "too large is refused before authentication", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: bytes.Repeat([]byte(" "), 4097)}, status: 413, code: ingest.CodeTooLarge, reason: ingest.CodeTooLarge},
+		{name: "not JSON", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("hello")}, status: 400, code: ingest.CodeUnreadable, reason: "invalid_json"},
+		{name: "empty body", req: ingest.Request{Connection: "default", Method: "POST", Header: good}, status: 400, code: ingest.CodeUnreadable, reason: "empty_body"},
+		{name: "bad base64", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("%%%"), Base64: true}, status: 400, code: ingest.CodeUnreadable, reason: ingest.ReasonBadBase64},
+		{name: "unreadable authenticated only after auth", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: []byte("hello")}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
 		{name: "unknown event", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(`{"id":"x","event":"invoice paid","object_id":1}`)}, status: 422, code: ingest.CodeUnknownEvent, reason: ingest.CodeUnknownEvent},
 		{name: "queue down", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, sendErr: errors.New("connection refused"), status: 503, code: ingest.CodeUnavailable, reason: ingest.CodeUnavailable},
 	}
@@ -137,7 +137,7 @@ func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 	q := &recorder{}
 	h, _ := ingest.New(testConfig(), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
-		Header: map[string]string{"authorization": basic(user, oldPass)}, Body: []byte(ticketBody)})
+		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)})
 	if resp.Status != 200 || len(q.msgs) != 1 {
 		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
 	}

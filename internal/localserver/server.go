@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,14 +54,16 @@ type QueueStats interface {
 
 // Server is the local all-in-one server.
 type Server struct {
-	ingest  *ingest.Handler
-	handleI func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
-	handleW func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
-	store   Store
-	queue   Queue
-	dlq     QueueStats
-	counts  *metrics.Memory
-	log     *slog.Logger
+	trusted   []netip.Prefix
+	forwarded string
+	ingest    *ingest.Handler
+	handleI   func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+	handleW   func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+	store     Store
+	queue     Queue
+	dlq       QueueStats
+	counts    *metrics.Memory
+	log       *slog.Logger
 }
 
 // New wires the server: the ingest and worker handlers over q and s, counting into
@@ -72,7 +75,16 @@ func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger)
 		return nil, err
 	}
 	w := worker.New(s, counts, log)
+	trusted, err := config.ParseCIDRs(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	forwarded := cfg.Server.ForwardedHeader
+	if forwarded == "" {
+		forwarded = "X-Forwarded-For"
+	}
 	return &Server{
+		trusted: trusted, forwarded: forwarded,
 		ingest: h, handleI: awslambda.Ingest(h), handleW: awslambda.Worker(w, q, log),
 		store: s, queue: q, dlq: dlq, counts: counts, log: log,
 	}, nil
@@ -90,6 +102,7 @@ func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(awslambda.WebhookPathPrefix+"{connection}", s.webhook)
+	mux.HandleFunc(awslambda.WebhookPathPrefix+"{connection}/{secret}", s.webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -113,7 +126,7 @@ func (s *Server) Handler() http.Handler {
 
 // webhook turns the HTTP request into the API Gateway event Lambda would receive.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
-	limit := int64(s.ingest.MaxBodyLimit())
+	limit := int64(s.ingest.BodyLimit(r.PathValue("connection")))
 	// Read one byte past the limit so ingest can tell an oversize body and answer 413.
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
@@ -124,22 +137,22 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	for k, v := range r.Header {
 		header[strings.ToLower(k)] = strings.Join(v, ",")
 	}
-	sourceIP, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		sourceIP = r.RemoteAddr
+	route, params := awslambda.WebhookPathPrefix+"{connection}", map[string]string{"connection": r.PathValue("connection")}
+	if secret := r.PathValue("secret"); secret != "" {
+		route, params["secret"] = route+"/{secret}", secret
 	}
 	e := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
-		RouteKey:       "POST " + awslambda.WebhookPathPrefix + "{connection}",
+		RouteKey:       "POST " + route,
 		RawPath:        r.URL.Path,
 		RawQueryString: r.URL.RawQuery,
 		Headers:        header,
-		PathParameters: map[string]string{"connection": r.PathValue("connection")},
+		PathParameters: params,
 		Body:           string(body),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			RequestID: newID(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
-				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: sourceIP, UserAgent: r.UserAgent(),
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: s.sourceIP(r), UserAgent: r.UserAgent(),
 			},
 		},
 	}
@@ -153,6 +166,48 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.WriteString(w, resp.Body)
+}
+
+// sourceIP is the delivery's source address, as API Gateway's sourceIp is: the peer's
+// address, unless the peer is a configured trusted proxy, in which case the forwarded
+// header is read from the right, skipping trusted proxies, to the first address that is
+// not one (the client the nearest untrusted hop connected from).
+func (s *Server) sourceIP(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		peer = r.RemoteAddr
+	}
+	if !s.isTrusted(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values(s.forwarded), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return peer // a garbled header: believe only the connection
+		}
+		if !s.isTrusted(hop) {
+			return hop
+		}
+	}
+	return peer
+}
+
+func (s *Server) isTrusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) object(w http.ResponseWriter, r *http.Request) {

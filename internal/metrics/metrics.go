@@ -19,8 +19,9 @@ const (
 	DeliveriesAccepted = "DeliveriesAccepted"
 	DeliveriesRejected = "DeliveriesRejected" // label: the reason
 	ChangesEnqueued    = "ChangesEnqueued"
-	ChangesApplied     = "ChangesApplied" // label: the outcome (applied, pending, duplicate, stale)
-	ChangesFailed      = "ChangesFailed"  // label: the reason
+	ChangesFiltered    = "ChangesFiltered" // label: the filter rule
+	ChangesApplied     = "ChangesApplied"  // label: the outcome (applied, pending, duplicate, stale)
+	ChangesFailed      = "ChangesFailed"   // label: the reason
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or
