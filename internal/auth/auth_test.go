@@ -130,6 +130,7 @@ func TestVerifierPicksTheMostTellingReason(t *testing.T) {
 	missing := fixed{&Error{Reason: ReasonMissing}}
 	malformed := fixed{&Error{Reason: ReasonMalformed}}
 	wrong := fixed{&Error{Reason: ReasonWrong}}
+	stale := fixed{&Error{Reason: ReasonTimestamp}}
 	accept := fixed{nil}
 	other := fixed{errors.New("boom")}
 	tests := []struct {
@@ -143,6 +144,10 @@ func TestVerifierPicksTheMostTellingReason(t *testing.T) {
 		{"malformed over missing, other order", Verifier{malformed, missing}, ReasonMalformed},
 		{"wrong over all", Verifier{missing, wrong, malformed}, ReasonWrong},
 		{"wrong first", Verifier{wrong, malformed, missing}, ReasonWrong},
+		{"timestamp over wrong", Verifier{wrong, stale, malformed}, ReasonTimestamp},
+		{"timestamp first", Verifier{stale, wrong, missing}, ReasonTimestamp},
+		{"timestamp over missing", Verifier{missing, stale}, ReasonTimestamp},
+		{"acceptance over timestamp", Verifier{stale, accept}, ""},
 		{"any acceptance wins", Verifier{wrong, malformed, accept}, ""},
 		{"acceptance first", Verifier{accept, wrong}, ""},
 		{"a non-*Error failure counts as missing", Verifier{other}, ReasonMissing},
@@ -200,9 +205,9 @@ func TestNew(t *testing.T) {
 		t.Errorf("cross credentials: %q", got)
 	}
 
-	_, err = New([]config.AuthScheme{{Scheme: "basic", Username: user, Passwords: []string{password}}, {Scheme: "hmac"}})
-	if err == nil || !strings.Contains(err.Error(), "auth[1]") || !strings.Contains(err.Error(), `"hmac"`) {
-		t.Fatalf("unknown scheme: err = %v, want it to name auth[1] and \"hmac\"", err)
+	_, err = New([]config.AuthScheme{{Scheme: "basic", Username: user, Passwords: []string{password}}, {Scheme: "oauth"}})
+	if err == nil || !strings.Contains(err.Error(), "auth[1]") || !strings.Contains(err.Error(), `"oauth"`) {
+		t.Fatalf("unknown scheme: err = %v, want it to name auth[1] and \"oauth\"", err)
 	}
 	if _, err := New([]config.AuthScheme{{Scheme: "Basic", Username: user, Passwords: []string{password}}}); err == nil {
 		t.Fatal("scheme names are exact: \"Basic\" accepted")

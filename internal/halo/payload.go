@@ -102,7 +102,7 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, unreadable(ReasonInvalidJSON, "%v", err)
+		return nil, unreadable(ReasonNotAnEvent, "%v", err) // the syntax was checked: a wrong type
 	}
 	if m == nil {
 		return nil, unreadable(ReasonNotAnEvent, "an event is not a JSON object")
