@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -42,7 +43,50 @@ type Server struct {
 // Connection is one Halo tenant.
 type Connection struct {
 	ID      string  `yaml:"id"`
+	Halo    Halo    `yaml:"halo"`
 	Webhook Webhook `yaml:"webhook"`
+	// StoredFields keeps fields out of the copy, per kind (ticket, action, client,
+	// contact, asset): an include list keeps only what it names, an exclude list drops what
+	// it names. Applied before anything is stored.
+	StoredFields map[string]FieldList `yaml:"stored_fields"`
+	// Events maps Halo event names halosync does not know to a kind and operation.
+	Events map[string]EventMapping `yaml:"events"`
+}
+
+// Halo is how halosync reaches a tenant's REST API. Without a BaseURL the connection is
+// webhook-only: event-only deliveries stay pending.
+type Halo struct {
+	BaseURL string `yaml:"base_url"` // https://acme.halopsa.com (the resource server is <base_url>/api)
+	// AuthURL is the authorisation server; empty means discover it from /api/authinfo.
+	AuthURL      string `yaml:"auth_url"`
+	Tenant       string `yaml:"tenant"` // hosted tenants: the token request's tenant parameter
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"` // a secret reference in practice
+	Scope        string `yaml:"scope"`         // default "all"
+	// Budget caps requests to the tenant, shared by everything halosync runs for this
+	// connection: Halo allows about 300 per rolling 5 minutes for the whole tenant.
+	Budget Budget `yaml:"budget"`
+	// TimeoutSeconds bounds one HTTP request (default 30).
+	TimeoutSeconds int `yaml:"timeout_seconds"`
+}
+
+// Budget is a number of requests per window.
+type Budget struct {
+	Requests      int `yaml:"requests"`       // default 250
+	WindowSeconds int `yaml:"window_seconds"` // default 300
+}
+
+// FieldList is an include or an exclude list of field names.
+type FieldList struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// EventMapping names the kind (ticket, action, client, contact, asset) and operation
+// (upsert or delete) of an event.
+type EventMapping struct {
+	Kind string `yaml:"kind"`
+	Op   string `yaml:"op"`
 }
 
 // Webhook configures the inbound webhook endpoint of a connection.
@@ -220,6 +264,22 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%w: %s: webhook.auth[%d]: %w", ErrInvalid, where, j, err)
 			}
 		}
+		if err := conn.Halo.validate(); err != nil {
+			return fmt.Errorf("%w: %s: halo: %w", ErrInvalid, where, err)
+		}
+		for kind, fl := range conn.StoredFields {
+			if !knownKinds[kind] {
+				return fmt.Errorf("%w: %s: stored_fields: unknown kind %q (ticket, action, client, contact, asset)", ErrInvalid, where, kind)
+			}
+			if len(fl.Include) > 0 && len(fl.Exclude) > 0 {
+				return fmt.Errorf("%w: %s: stored_fields.%s: give include or exclude, not both", ErrInvalid, where, kind)
+			}
+		}
+		for name, m := range conn.Events {
+			if !knownKinds[m.Kind] || (m.Op != "upsert" && m.Op != "delete" && m.Op != "") {
+				return fmt.Errorf("%w: %s: events[%q]: kind must be one of ticket, action, client, contact, asset and op upsert or delete", ErrInvalid, where, name)
+			}
+		}
 		if _, err := ParseCIDRs(conn.Webhook.AllowIPs); err != nil {
 			return fmt.Errorf("%w: %s: webhook.allow_ips: %w", ErrInvalid, where, err)
 		}
@@ -333,6 +393,60 @@ func (a AuthScheme) validate() error {
 	}
 }
 
+var knownKinds = map[string]bool{"ticket": true, "action": true, "client": true, "contact": true, "asset": true}
+
+func (h Halo) validate() error {
+	if h.BaseURL == "" {
+		if h.ClientID != "" || h.ClientSecret != "" {
+			return errors.New("client_id and client_secret need a base_url")
+		}
+		return nil
+	}
+	u, err := url.Parse(h.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("base_url %q is not an http(s) URL", h.BaseURL)
+	}
+	if h.AuthURL != "" {
+		if u, err := url.Parse(h.AuthURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("auth_url %q is not an http(s) URL", h.AuthURL)
+		}
+	}
+	if h.ClientID == "" || h.ClientSecret == "" {
+		return errors.New("client_id and client_secret are needed with a base_url")
+	}
+	if h.Budget.Requests < 0 || h.Budget.WindowSeconds < 0 || h.TimeoutSeconds < 0 {
+		return errors.New("budget and timeout_seconds cannot be negative")
+	}
+	return nil
+}
+
+// Configured reports whether the connection can call the Halo API.
+func (h Halo) Configured() bool { return h.BaseURL != "" }
+
+// Count is the budget's request count (default 250).
+func (b Budget) Count() int {
+	if b.Requests > 0 {
+		return b.Requests
+	}
+	return 250
+}
+
+// Window is the budget's window (default 5 minutes).
+func (b Budget) Window() time.Duration {
+	if b.WindowSeconds > 0 {
+		return time.Duration(b.WindowSeconds) * time.Second
+	}
+	return 5 * time.Minute
+}
+
+// Timeout bounds one request (default 30 s).
+func (h Halo) Timeout() time.Duration {
+	if h.TimeoutSeconds > 0 {
+		return time.Duration(h.TimeoutSeconds) * time.Second
+	}
+	return 30 * time.Second
+}
+
 // ParseCIDRs parses a list of CIDRs; a bare address stands for itself alone.
 func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
@@ -371,6 +485,14 @@ func (w Webhook) BodyLimit() int {
 
 func (c *Config) resolve(ctx context.Context, r Resolver) error {
 	for i := range c.Connections {
+		h := &c.Connections[i].Halo
+		for _, f := range []*string{&h.ClientID, &h.ClientSecret} {
+			v, err := resolveValue(ctx, r, *f)
+			if err != nil {
+				return fmt.Errorf("connection %s: halo: %w", c.Connections[i].ID, err)
+			}
+			*f = v
+		}
 		for j := range c.Connections[i].Webhook.Auth {
 			a := &c.Connections[i].Webhook.Auth[j]
 			for field, list := range map[string][]string{"passwords": a.Passwords, "tokens": a.Tokens, "secrets": a.Secrets} {
