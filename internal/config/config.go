@@ -393,7 +393,7 @@ func (a AuthScheme) validate() error {
 	}
 }
 
-var knownKinds = map[string]bool{"ticket": true, "action": true, "client": true, "contact": true, "asset": true}
+var knownKinds = map[string]bool{"ticket": true, "action": true, "client": true, "contact": true, "user": true, "asset": true}
 
 func (h Halo) validate() error {
 	if h.BaseURL == "" {

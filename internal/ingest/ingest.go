@@ -26,6 +26,7 @@ import (
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Sender enqueues messages; it returns only when every message is durably queued.
@@ -68,6 +69,8 @@ type connection struct {
 	bodyLimit int
 	allow     []netip.Prefix
 	filter    *filter.Rules
+	fields    *storedfields.Policy
+	events    halo.Events
 	routing   []string // lower-case header names
 }
 
@@ -77,7 +80,6 @@ type Handler struct {
 	queue   Sender
 	count   Counter
 	log     *slog.Logger
-	events  halo.Events
 	now     func() time.Time
 	unknown string // the connection label for deliveries to no known connection
 }
@@ -98,12 +100,20 @@ func New(cfg *config.Config, q Sender, c Counter, log *slog.Logger) (*Handler, e
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: filters: %w", conn.ID, err)
 		}
+		fields, err := storedfields.New(conn.StoredFields)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
+		}
+		events, err := halo.EventsFromConfig(conn.Events)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
+		}
 		routing := make([]string, 0, len(conn.Webhook.RoutingHeaders))
 		for _, name := range conn.Webhook.RoutingHeaders {
 			routing = append(routing, strings.ToLower(name))
 		}
 		h.conns[conn.ID] = connection{id: conn.ID, verifier: v, bodyLimit: conn.Webhook.BodyLimit(),
-			allow: allow, filter: rules, routing: routing}
+			allow: allow, filter: rules, fields: fields, events: events, routing: routing}
 	}
 	return h, nil
 }
@@ -232,7 +242,7 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 		if e.ID != "" {
 			out.deliveryIDs = append(out.deliveryIDs, e.ID)
 		}
-		changes, err := e.Changes(conn.id, h.events, received)
+		changes, err := e.Changes(conn.id, conn.events, received)
 		if err != nil {
 			return out, err
 		}
@@ -245,7 +255,12 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 				continue
 			}
 			c.Attributes = attrs
-			m, err := queue.Encode(queue.Envelope{Change: c, Raw: e.Raw, ReceivedAt: received})
+			env := queue.Envelope{Change: conn.fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
+			if conn.fields.Applies(c.Kind) {
+				// The raw event holds the fields the policy keeps out of the copy.
+				env.Raw, env.RawOmitted = nil, true
+			}
+			m, err := queue.Encode(env)
 			if err != nil {
 				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
 			}

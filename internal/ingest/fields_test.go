@@ -1,0 +1,60 @@
+package ingest_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+func TestStoredFieldsNeverReachTheQueue(t *testing.T) {
+	cfg := testConfig()
+	cfg.Connections[0].StoredFields = map[string]config.FieldList{"ticket": {Exclude: []string{"details_html"}}}
+	q := &recorder{}
+	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Replace(ticketBody, `"summary":"Printer"`, `"summary":"Printer","details_html":"<p>home address</p>"`, 1)
+	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST", Body: []byte(body),
+		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})
+	if resp.Status != 200 || len(q.msgs) != 1 {
+		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
+	}
+	if strings.Contains(string(q.msgs[0].Body), "home address") {
+		t.Fatalf("an excluded field reached the queue: %s", q.msgs[0].Body)
+	}
+	env, err := queue.Decode(q.msgs[0].Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !env.RawOmitted || env.Change.Fields["summary"] != "Printer" {
+		t.Fatalf("raw omitted %v, fields %v", env.RawOmitted, env.Change.Fields)
+	}
+}
+
+func TestConfiguredEventNames(t *testing.T) {
+	cfg := testConfig()
+	cfg.Connections[0].Events = map[string]config.EventMapping{"Invoice Paid": {Kind: "client", Op: "upsert"}}
+	q := &recorder{}
+	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
+		Body:   []byte(`{"id":"d","event":"invoice paid","object_id":12,"timestamp":"2026-01-01T00:00:00Z"}`),
+		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})
+	if resp.Status != 200 || len(q.msgs) != 1 {
+		t.Fatalf("status %d %s, %d messages", resp.Status, resp.Body, len(q.msgs))
+	}
+	env, _ := queue.Decode(q.msgs[0].Body)
+	if env.Change.Kind != change.Client || env.Change.ID != "12" {
+		t.Fatalf("change %+v", env.Change)
+	}
+}
