@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, store, q, dlq, log)
+	srv, err := localserver.New(cfg, store, q, dlq, log, nil)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/dynamo"
@@ -32,7 +34,19 @@ func main() {
 		log.Error("aws configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	w := worker.New(dynamo.New(dynamodb.NewFromConfig(aws), env.TableName), metrics.NewEMF(os.Stdout), log)
+	var conns map[string]worker.Connection
+	if env.ConfigParameter != "" || env.ConfigFile != "" {
+		cfg, err := env.LoadConfig(ctx, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws))
+		if err != nil {
+			log.Error("configuration", "error", err.Error())
+			os.Exit(1)
+		}
+		if conns, err = worker.ConnectionsFromConfig(cfg, nil); err != nil {
+			log.Error("configuration", "error", err.Error())
+			os.Exit(1)
+		}
+	}
+	w := worker.New(dynamo.New(dynamodb.NewFromConfig(aws), env.TableName), metrics.NewEMF(os.Stdout), log, conns)
 	slog.SetDefault(log)
 	lambda.Start(awslambda.Worker(w, sqsqueue.New(sqs.NewFromConfig(aws), env.QueueURL), log))
 }

@@ -77,7 +77,7 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	store := flakyStore{storetest.NewMemory()}
 	vis := &visibility{delays: map[string]time.Duration{}}
 	log := slog.New(slog.DiscardHandler)
-	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log), vis, log)
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil), vis, log)
 	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "ok", ReceiptHandle: "r-ok", Body: body("1")},
 		{MessageId: "poison", ReceiptHandle: "r-poison", Body: "{not json", Attributes: map[string]string{"ApproximateReceiveCount": "1"}},

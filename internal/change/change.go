@@ -70,7 +70,14 @@ func (c Change) ClientID() string {
 }
 
 // Validate checks the envelope carries everything the store needs.
-func (c Change) Validate() error {
+func (c Change) Validate() error { return c.validate(false) }
+
+// ValidateQueued checks a change as it may travel on the queue: an event-only change of a
+// kind stored under a parent may lack the parent's id, which the worker learns by fetching
+// the object.
+func (c Change) ValidateQueued() error { return c.validate(true) }
+
+func (c Change) validate(queued bool) error {
 	if c.Connection == "" {
 		return fmt.Errorf("change: %w: connection is empty", ErrInvalid)
 	}
@@ -81,7 +88,7 @@ func (c Change) Validate() error {
 	if c.ID == "" {
 		return fmt.Errorf("change: %w: %s id is empty", ErrInvalid, c.Kind)
 	}
-	if spec.Parent != "" && c.ParentID == "" {
+	if spec.Parent != "" && c.ParentID == "" && !(queued && c.Op == OpUpsert && !c.HasSnapshot()) {
 		return fmt.Errorf("change: %w: %s %s has no %s id", ErrInvalid, c.Kind, c.ID, spec.Parent)
 	}
 	if c.Op != OpUpsert && c.Op != OpDelete {

@@ -246,7 +246,7 @@ func (e Event) change(conn string, kind change.Kind, op change.Operation, obj ma
 				c.ParentID, _ = stringField(parent, "id")
 			}
 		}
-		if c.ParentID == "" {
+		if c.ParentID == "" && obj != nil {
 			return change.Change{}, unreadable(ReasonNotAnEvent, "%s %s: no %s id to store it under", kind, c.ID, spec.Parent)
 		}
 	}

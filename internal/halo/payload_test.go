@@ -558,7 +558,6 @@ func TestChangesUnreadable(t *testing.T) {
 	tests := []struct{ name, body string }{
 		{"no object id anywhere", `{"event":"ticket updated"}`},
 		{"nested ticket id is a bool", `{"event":"ticket updated","object_id":42,"ticket":{"id":true}}`},
-		{"event-only action has no ticket to go under", `{"event":"action added","object_id":7}`},
 		{"nested action without id", `{"event":"action added","object_id":42,"ticket":{"id":42},"action":{"note":"x"}}`},
 		{"nested action without any ticket id", `{"event":"action added","object_id":7,"action":{"id":7}}`},
 		{"action ticket_id unreadable", `{"event":"action added","object_id":7,"action":{"id":7,"ticket_id":4.5}}`},
@@ -648,4 +647,27 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEventOnlyActionWithoutTicket: an event-only note names only itself; it travels
+// without its ticket, which the worker learns by fetching the note.
+func TestEventOnlyActionWithoutTicket(t *testing.T) {
+	events, err := Decode([]byte(`{"event":"action added","object_id":7,"timestamp":"2026-09-25T12:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := events[0].Changes("default", Events{}, time.Now())
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Changes = %+v, %v", cs, err)
+	}
+	c := cs[0]
+	if c.Kind != change.Action || c.ID != "7" || c.ParentID != "" || c.HasSnapshot() {
+		t.Fatalf("change %+v", c)
+	}
+	if err := c.ValidateQueued(); err != nil {
+		t.Fatalf("ValidateQueued: %v", err)
+	}
+	if err := c.Validate(); !errors.Is(err, change.ErrInvalid) {
+		t.Fatalf("Validate = %v: a store cannot keep it before its ticket is known", err)
+	}
 }

@@ -16,7 +16,6 @@ const (
 	CodeTooLarge          = "body_too_large"
 	CodeUnauthorized      = "unauthorized"
 	CodeUnreadable        = "unreadable_body"
-	CodeUnknownEvent      = "unknown_event"
 	CodeUnavailable       = "unavailable"
 	CodeForbidden         = "forbidden"
 	CodeUnsupportedMedia  = "unsupported_media_type"
@@ -64,8 +63,6 @@ func classify(err error) *Error {
 	switch {
 	case errors.As(err, &ae):
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong credentials", Reason: ae.Reason, Err: err}
-	case errors.Is(err, halo.ErrUnknownEvent):
-		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownEvent, Message: "the event names no kind of object halosync mirrors", Reason: CodeUnknownEvent, Err: err}
 	case errors.As(err, &de):
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not a Halo webhook payload", Reason: de.Reason, Err: err}
 	case errors.Is(err, halo.ErrUnreadable):

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/auth"
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
@@ -140,6 +141,7 @@ func (h *Handler) BodyLimit(conn string) int {
 type outcome struct {
 	enqueued    int
 	filtered    int
+	unknown     int // of enqueued: events of no known kind
 	deliveryIDs []string
 }
 
@@ -166,7 +168,8 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 		Status   string `json:"status"`
 		Changes  int    `json:"changes"`
 		Filtered int    `json:"filtered,omitempty"`
-	}{status, out.enqueued, out.filtered})
+		Unknown  int    `json:"unknown,omitempty"`
+	}{status, out.enqueued, out.filtered, out.unknown})
 	return Response{Status: http.StatusOK, Body: body}
 }
 
@@ -243,6 +246,20 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 			out.deliveryIDs = append(out.deliveryIDs, e.ID)
 		}
 		changes, err := e.Changes(conn.id, conn.events, received)
+		if errors.Is(err, halo.ErrUnknownEvent) {
+			// Kept, never dropped: the worker resolves it with names configured since, or it
+			// waits in the dead-letter queue, where the alarm reports it.
+			m, err := queue.Encode(queue.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
+				Change: change.Change{Connection: conn.id, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
+			if err != nil {
+				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
+			}
+			out.unknown++
+			h.count.Count(metrics.Metric{Name: metrics.EventsUnknown, Connection: conn.id}, 1)
+			h.log.WarnContext(ctx, "unknown event kept", "connection", conn.id, "event", e.Name, "delivery_id", e.ID)
+			msgs = append(msgs, m)
+			continue
+		}
 		if err != nil {
 			return out, err
 		}

@@ -78,7 +78,7 @@ func TestHandle(t *testing.T) {
 		{name: "empty body", req: ingest.Request{Connection: "default", Method: "POST", Header: good}, status: 400, code: ingest.CodeUnreadable, reason: "empty_body"},
 		{name: "bad base64", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("%%%"), Base64: true}, status: 400, code: ingest.CodeUnreadable, reason: ingest.ReasonBadBase64},
 		{name: "unreadable authenticated only after auth", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: []byte("hello")}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
-		{name: "unknown event", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(`{"id":"x","event":"invoice paid","object_id":1}`)}, status: 422, code: ingest.CodeUnknownEvent, reason: ingest.CodeUnknownEvent},
+		{name: "unknown event is kept", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(`{"id":"x","event":"invoice paid","object_id":1}`)}, status: 200, enqueued: 1},
 		{name: "queue down", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, sendErr: errors.New("connection refused"), status: 503, code: ingest.CodeUnavailable, reason: ingest.CodeUnavailable},
 	}
 	for _, tc := range cases {

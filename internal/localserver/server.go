@@ -36,7 +36,6 @@ import (
 // Store is what the server needs of the object store.
 type Store interface {
 	worker.Store
-	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
 }
 
 // Queue is what the server needs of the embedded queue.
@@ -67,14 +66,19 @@ type Server struct {
 }
 
 // New wires the server: the ingest and worker handlers over q and s, counting into
-// counters that /status shows.
-func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger) (*Server, error) {
+// counters that /status shows. newFetcher makes the Halo API client of a connection that
+// configures one (nil: none, as in tests).
+func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger, newFetcher func(config.Connection) (worker.Fetcher, error)) (*Server, error) {
 	counts := metrics.NewMemory()
 	h, err := ingest.New(cfg, q, counts, log)
 	if err != nil {
 		return nil, err
 	}
-	w := worker.New(s, counts, log)
+	conns, err := worker.ConnectionsFromConfig(cfg, newFetcher)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(s, counts, log, conns)
 	trusted, err := config.ParseCIDRs(cfg.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)

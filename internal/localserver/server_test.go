@@ -87,7 +87,7 @@ func startServer(t *testing.T, cfg *config.Config) *testServer {
 		t.Fatal(err)
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, db.Store(), q, dlq, log)
+	srv, err := localserver.New(cfg, db.Store(), q, dlq, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,10 +519,6 @@ func TestWebhookRouteRefusals(t *testing.T) {
 	if r.status != http.StatusBadRequest || r.errorCode(t) != ingest.CodeUnreadable {
 		t.Errorf("unreadable body: %d %s, want 400 %s", r.status, r.body, ingest.CodeUnreadable)
 	}
-	r = s.deliver(t, "default", auth, []byte(`{"id":"x","event":"frobnicated","object_id":1}`))
-	if r.status != http.StatusUnprocessableEntity || r.errorCode(t) != ingest.CodeUnknownEvent {
-		t.Errorf("unknown event: %d %s, want 422 %s", r.status, r.body, ingest.CodeUnknownEvent)
-	}
 	st := s.status(t)
 	if st.total(metrics.ChangesEnqueued) != 0 || *st.Queue != (queueStats{}) {
 		t.Errorf("refused deliveries reached the queue: %+v, %+v", *st.Queue, st.Counters)
@@ -719,7 +715,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := db.Queue("changes", sqlite.QueueOptions{MaxReceive: 5, DeadLetter: "changes-dlq"})
-	srv, err := localserver.New(testConfig(), db.Store(), q, nil, log)
+	srv, err := localserver.New(testConfig(), db.Store(), q, nil, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -761,5 +757,23 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
 		c.Close()
 		t.Error("the server still accepts connections after Serve returned")
+	}
+}
+
+// TestUnknownEventsAreKept: an event of no known kind is accepted, counted, and kept in
+// the dead-letter queue, where the alarm reports it; nothing is dropped silently.
+func TestUnknownEventsAreKept(t *testing.T) {
+	cfg := testConfig()
+	cfg.Queue.MaxReceive = 1
+	s := startServer(t, cfg)
+	r := s.deliver(t, "default", basic(user, password), []byte(`{"id":"x","event":"frobnicated","object_id":1}`))
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"unknown":1`) {
+		t.Fatalf("unknown event: %d %s, want 200 with unknown 1", r.status, r.body)
+	}
+	st := s.waitStatus(t, "unknown event kept in the dead-letter queue", func(st status) bool {
+		return st.DeadLetterQueue.Visible == 1
+	})
+	if st.count(metrics.EventsUnknown, "default", "") != 1 || st.count(metrics.ChangesFailed, "default", "unknown_event") != 1 {
+		t.Errorf("counters %+v", st.Counters)
 	}
 }

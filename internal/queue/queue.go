@@ -34,7 +34,11 @@ type Received struct {
 // Envelope is the body of a change message: the normalized change and, when it fits, the
 // raw event it was decoded from.
 type Envelope struct {
-	Change     change.Change   `json:"change"`
+	Change change.Change `json:"change"`
+	// Unknown marks an event whose kind halosync could not tell: Change carries only the
+	// connection, event name and delivery id, and Raw the event, so that the worker can
+	// resolve it with names configured since, or keep it in the dead-letter queue.
+	Unknown    bool            `json:"unknown,omitempty"`
 	Raw        json.RawMessage `json:"raw,omitempty"`
 	RawOmitted bool            `json:"raw_omitted,omitempty"`
 	ReceivedAt time.Time       `json:"received_at"`
@@ -106,7 +110,13 @@ func Decode(body []byte) (Envelope, error) {
 	if err := dec.Decode(&e); err != nil {
 		return Envelope{}, fmt.Errorf("decode change message: %w: %w", change.ErrInvalid, err)
 	}
-	if err := e.Change.Validate(); err != nil {
+	if e.Unknown {
+		if e.Change.Connection == "" || len(e.Raw) == 0 {
+			return Envelope{}, fmt.Errorf("decode change message: %w: an unknown event without its connection or raw event", change.ErrInvalid)
+		}
+		return e, nil
+	}
+	if err := e.Change.ValidateQueued(); err != nil {
 		return Envelope{}, err
 	}
 	return e, nil

@@ -15,7 +15,7 @@ import (
 // BenchmarkProcess is the worker's own cost per change (decode, validate, count, log)
 // over an in-memory store; the stores' costs are benchmarked in their packages.
 func BenchmarkProcess(b *testing.B) {
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler))
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
 	fields := map[string]any{}
 	for i := range 20 {
 		fields[fmt.Sprint("field_", i)] = strings.Repeat("x", 40)

@@ -10,13 +10,35 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Store applies a change with the newest-wins rule of change.Apply.
+// Store applies a change with the newest-wins rule of change.Apply, and reads what is
+// stored (to skip a fetch the copy no longer needs).
 type Store interface {
 	Apply(ctx context.Context, c change.Change) (change.Outcome, error)
+	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
+}
+
+// Fetcher reads an object from a connection's Halo API; found is false when Halo no
+// longer has it.
+type Fetcher interface {
+	Fetch(ctx context.Context, kind change.Kind, id string) (fields map[string]any, found bool, err error)
+}
+
+// Connection is what the worker knows of one connection: how to fetch an object an
+// event-only delivery announced (nil: webhook-only, such objects stay pending), which
+// fields to keep, and which changes are wanted.
+type Connection struct {
+	Fetcher Fetcher
+	Fields  *storedfields.Policy
+	Filter  *filter.Rules
+	Events  halo.Events // event names configured for the connection
 }
 
 // Counter counts what the worker does.
@@ -29,11 +51,41 @@ type Worker struct {
 	store Store
 	count Counter
 	log   *slog.Logger
+	conns map[string]Connection
 }
 
-// New returns a worker.
-func New(s Store, c Counter, log *slog.Logger) *Worker {
-	return &Worker{store: s, count: c, log: log}
+// New returns a worker. conns may be nil: no connection fetches, keeps fields back or
+// filters.
+func New(s Store, c Counter, log *slog.Logger, conns map[string]Connection) *Worker {
+	return &Worker{store: s, count: c, log: log, conns: conns}
+}
+
+// ConnectionsFromConfig builds each connection's field policy and filters, and its
+// fetcher with newFetcher for connections that configure the Halo API.
+func ConnectionsFromConfig(cfg *config.Config, newFetcher func(config.Connection) (Fetcher, error)) (map[string]Connection, error) {
+	out := make(map[string]Connection, len(cfg.Connections))
+	for _, c := range cfg.Connections {
+		fields, err := storedfields.New(c.StoredFields)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+		}
+		rules, err := filter.New(c.Webhook.Filters)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: filters: %w", c.ID, err)
+		}
+		events, err := halo.EventsFromConfig(c.Events)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+		}
+		conn := Connection{Fields: fields, Filter: rules, Events: events}
+		if c.Halo.Configured() && newFetcher != nil {
+			if conn.Fetcher, err = newFetcher(c); err != nil {
+				return nil, fmt.Errorf("connection %s: halo: %w", c.ID, err)
+			}
+		}
+		out[c.ID] = conn
+	}
+	return out, nil
 }
 
 // ErrPermanent marks a message that will fail however often it is retried; it is still
@@ -49,7 +101,61 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "error", err.Error())
 		return "", fmt.Errorf("%w: message %s: %w", ErrPermanent, messageID, err)
 	}
-	c := env.Change
+	if env.Unknown {
+		return w.unknown(ctx, messageID, env)
+	}
+	return w.apply(ctx, messageID, env.Change)
+}
+
+// unknown retries an event of no known kind with the connection's configured names: if
+// they now tell its kind, its changes are applied; if not, it fails permanently, so it is
+// kept in the dead-letter queue and the alarm on it reports it.
+func (w *Worker) unknown(ctx context.Context, messageID string, env queue.Envelope) (change.Outcome, error) {
+	conn := env.Change.Connection
+	events, err := halo.Decode(env.Raw)
+	var changes []change.Change
+	for i := 0; err == nil && i < len(events); i++ {
+		var cs []change.Change
+		cs, err = events[i].Changes(conn, w.conns[conn].Events, env.ReceivedAt)
+		changes = append(changes, cs...)
+	}
+	if err != nil {
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_event"}, 1)
+		w.log.ErrorContext(ctx, "unknown event: map its name under the connection's events to keep it", "connection", conn,
+			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID)
+		return "", fmt.Errorf("%w: event %q: %w", ErrPermanent, env.Change.Event, err)
+	}
+	var last change.Outcome
+	for _, c := range changes {
+		if last, err = w.apply(ctx, messageID, c); err != nil {
+			return "", err
+		}
+	}
+	return last, nil
+}
+
+// apply applies one change: fetching the object an event-only change announced, then
+// filtering, cutting fields and writing.
+func (w *Worker) apply(ctx context.Context, messageID string, c change.Change) (change.Outcome, error) {
+	conn := w.conns[c.Connection]
+	if c.Op == change.OpUpsert && !c.HasSnapshot() && conn.Fetcher != nil {
+		fetched, err := w.resolve(ctx, conn.Fetcher, c)
+		if err != nil {
+			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "fetch_error"}, 1)
+			w.log.WarnContext(ctx, "could not fetch the object an event announced", "connection", c.Connection, "kind", c.Kind,
+				"id", c.ID, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
+			return "", fmt.Errorf("fetch %s %s: %w", c.Kind, c.ID, err)
+		}
+		c = fetched
+	}
+	if c.HasSnapshot() && c.Op == change.OpUpsert {
+		if rule, keep := conn.Filter.Match(c); !keep {
+			w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
+			w.log.InfoContext(ctx, "change filtered", "connection", c.Connection, "kind", c.Kind, "id", c.ID, "rule", rule)
+			return change.Outcome("filtered"), nil
+		}
+	}
+	c = conn.Fields.Apply(c)
 	outcome, err := w.store.Apply(ctx, c)
 	if err != nil {
 		reason := "store_error"
@@ -65,6 +171,47 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	w.log.InfoContext(ctx, "change processed", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
 		"version", c.Version, "outcome", outcome, "source", c.Source, "delivery_id", c.DeliveryID, "event", c.Event)
 	return outcome, nil
+}
+
+// resolve turns an event-only change into one with the object's fields, fetched from
+// Halo, unless the copy is already at least as new as the event (a duplicate delivery, or
+// one that came after a newer change): then the change goes on as it is, and the store
+// counts it. An object Halo no longer has becomes a tombstone at the event's version.
+//
+// The fetched object's version is the later of its own change marker and the event's:
+// what Halo returns now includes every change up to the event, so a later change always
+// carries a newer marker, and the pending marker the event may have left is cleared.
+func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (change.Change, error) {
+	stored, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID)
+	if err != nil {
+		return c, fmt.Errorf("read the copy: %w", err)
+	}
+	if ok && stored.Version >= c.Version {
+		return c, nil
+	}
+	fields, found, err := f.Fetch(ctx, c.Kind, c.ID)
+	if err != nil {
+		return c, err
+	}
+	if !found {
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "not_found"}, 1)
+		c.Op = change.OpDelete
+		return c, nil
+	}
+	w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "found"}, 1)
+	spec, _ := change.Lookup(c.Kind)
+	c.Fields = fields
+	if spec.Parent != "" && c.ParentID == "" {
+		if c.ParentID, err = change.CanonicalID(fields[spec.ParentField]); err != nil || c.ParentID == "" {
+			return c, fmt.Errorf("%w: fetched %s %s names no %s", ErrPermanent, c.Kind, c.ID, spec.Parent)
+		}
+	}
+	if s, ok := fields[spec.VersionField].(string); ok {
+		if t, ok, err := change.ParseHaloTime(s); err == nil && ok && change.VersionOf(t) > c.Version {
+			c.Version, c.VersionFrom = change.VersionOf(t), spec.VersionField
+		}
+	}
+	return c, nil
 }
 
 // Backoff is the visibility delay before the n-th retry of a failed message (n ≥ 1):

@@ -27,7 +27,7 @@ func message(t testing.TB, id string, version int64, fields map[string]any) []by
 func TestProcessCountsEveryOutcome(t *testing.T) {
 	store := storetest.NewMemory()
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler))
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil)
 	ctx := context.Background()
 	steps := []struct {
 		version int64
@@ -61,17 +61,21 @@ type failingStore struct{ err error }
 
 func (f failingStore) Apply(context.Context, change.Change) (change.Outcome, error) { return "", f.err }
 
+func (f failingStore) Get(context.Context, string, change.Kind, string, string) (change.Object, bool, error) {
+	return change.Object{}, false, f.err
+}
+
 func TestProcessFailures(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log)
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log, nil)
 	if _, err := w.Process(ctx, "m", []byte("not json")); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("undecodable message: %v, want permanent", err)
 	}
 	if _, err := w.Process(ctx, "m", []byte(`{"change":{"connection":"default","kind":"invoice","id":"1","op":"upsert","version":1}}`)); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("unknown kind: %v, want permanent", err)
 	}
-	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log)
+	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, nil)
 	_, err := down.Process(ctx, "m", message(t, "1", 1, map[string]any{}))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("store failure: %v, want a retryable error", err)

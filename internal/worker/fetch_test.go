@@ -1,0 +1,156 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storedfields"
+	"github.com/halosync/halosync/internal/storetest"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+// fakeHalo answers fetches from a map and counts them.
+type fakeHalo struct {
+	objects map[string]map[string]any
+	err     error
+	calls   int
+}
+
+func (f *fakeHalo) Fetch(_ context.Context, kind change.Kind, id string) (map[string]any, bool, error) {
+	f.calls++
+	if f.err != nil {
+		return nil, false, f.err
+	}
+	o, ok := f.objects[string(kind)+"/"+id]
+	return o, ok, nil
+}
+
+func eventOnly(t testing.TB, kind change.Kind, id string, version int64) []byte {
+	t.Helper()
+	m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: kind, ID: id,
+		Op: change.OpUpsert, Version: version, VersionFrom: "timestamp", Source: change.SourceWebhook, Event: string(kind) + " updated"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Body
+}
+
+// The version of "2026-09-25T06:41:07.523", the fetched ticket's last_update.
+const fetchedVersion int64 = 1790318467523000000
+
+func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
+	ctx := context.Background()
+	halo := &fakeHalo{objects: map[string]map[string]any{
+		"ticket/42": {"id": 42, "summary": "fetched", "client_id": 12, "last_update": "2026-09-25T06:41:07.523", "details_html": "<p>x</p>"},
+		"action/7":  {"id": 7, "ticket_id": 42, "note": "called back", "last_updated": "2026-09-25T06:41:07.523"},
+	}}
+	fields, _ := storedfields.New(map[string]config.FieldList{"ticket": {Exclude: []string{"details_html"}}})
+	store := storetest.NewMemory()
+	counts := metrics.NewMemory()
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo, Fields: fields}})
+
+	// An event older than the object's marker: stored at the marker.
+	if got, err := w.Process(ctx, "m1", eventOnly(t, change.Ticket, "42", fetchedVersion-1000)); err != nil || got != change.Applied {
+		t.Fatalf("first event: %s, %v", got, err)
+	}
+	o, _, _ := store.Get(ctx, "default", change.Ticket, "42", "")
+	if o.Version != fetchedVersion || o.IsPending() || o.Fields["summary"] != "fetched" || o.Fields["details_html"] != nil || o.ClientID != "12" {
+		t.Fatalf("stored %+v", o)
+	}
+	// The same event again: the copy is as new, so no second fetch.
+	if got, err := w.Process(ctx, "m2", eventOnly(t, change.Ticket, "42", fetchedVersion-1000)); err != nil || got != change.Stale || halo.calls != 1 {
+		t.Fatalf("repeat: %s, %v, %d fetches", got, err, halo.calls)
+	}
+	// An event newer than the marker: the fetched state takes the event's version.
+	if got, err := w.Process(ctx, "m3", eventOnly(t, change.Ticket, "42", fetchedVersion+5000)); err != nil || got != change.Applied {
+		t.Fatalf("newer event: %s, %v", got, err)
+	}
+	if o, _, _ = store.Get(ctx, "default", change.Ticket, "42", ""); o.Version != fetchedVersion+5000 || o.IsPending() {
+		t.Fatalf("after newer event: %+v", o)
+	}
+	// A note: its ticket comes from the fetched object.
+	if got, err := w.Process(ctx, "m4", eventOnly(t, change.Action, "7", 1)); err != nil || got != change.Applied {
+		t.Fatalf("note: %s, %v", got, err)
+	}
+	if n, ok, _ := store.Get(ctx, "default", change.Action, "7", "42"); !ok || n.Fields["note"] != "called back" {
+		t.Fatalf("note stored %+v %v", n, ok)
+	}
+	// Gone from Halo: a tombstone.
+	if got, err := w.Process(ctx, "m5", eventOnly(t, change.Ticket, "99", 50)); err != nil || got != change.Applied {
+		t.Fatalf("missing ticket: %s, %v", got, err)
+	}
+	if o, _, _ = store.Get(ctx, "default", change.Ticket, "99", ""); !o.Deleted || o.Version != 50 {
+		t.Fatalf("missing ticket stored %+v", o)
+	}
+	if counts.Value(metrics.Metric{Name: metrics.ChangesFetched, Connection: "default", Label: "found"}) != 3 ||
+		counts.Value(metrics.Metric{Name: metrics.ChangesFetched, Connection: "default", Label: "not_found"}) != 1 {
+		t.Fatalf("fetch counts %+v", counts.Snapshot())
+	}
+}
+
+func TestFetchFailuresAreRetried(t *testing.T) {
+	halo := &fakeHalo{err: errors.New("429 Too Many Requests")}
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo}})
+	_, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10))
+	if err == nil || errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("fetch failure: %v, want a retryable error", err)
+	}
+}
+
+func TestWithoutAFetcherEventsStayPending(t *testing.T) {
+	store := storetest.NewMemory()
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	if got, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10)); err != nil || got != change.Pending {
+		t.Fatalf("%s, %v", got, err)
+	}
+}
+
+func TestFetchedObjectsAreFiltered(t *testing.T) {
+	halo := &fakeHalo{objects: map[string]map[string]any{"ticket/1": {"id": 1, "client_id": 12}}}
+	rules, err := filter.New(config.Filters{Clients: config.IDFilter{Deny: []string{"12"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storetest.NewMemory()
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo, Filter: rules}})
+	if got, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10)); err != nil || got != "filtered" {
+		t.Fatalf("%s, %v", got, err)
+	}
+	if store.Len() != 0 {
+		t.Fatal("a filtered object was stored")
+	}
+}
+
+func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
+	raw := []byte(`{"id":"d1","event":"invoice paid","object_id":12,"timestamp":"2026-01-01T00:00:00Z"}`)
+	m, err := queue.Encode(queue.Envelope{Unknown: true, Raw: raw, Change: change.Change{Connection: "default", Event: "invoice paid", DeliveryID: "d1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storetest.NewMemory()
+	// Without a name for it: a permanent failure, so it is kept in the dead-letter queue.
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	if _, err := w.Process(context.Background(), "m", m.Body); !errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("unknown event: %v, want a permanent failure", err)
+	}
+	// With the name configured since (a replay from the dead-letter queue): applied.
+	conns, err := worker.ConnectionsFromConfig(&config.Config{Connections: []config.Connection{{ID: "default",
+		Events: map[string]config.EventMapping{"Invoice Paid": {Kind: "client"}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), conns)
+	if got, err := w.Process(context.Background(), "m", m.Body); err != nil || got != change.Pending {
+		t.Fatalf("with the name configured: %s, %v", got, err)
+	}
+	if o, ok, _ := store.Get(context.Background(), "default", change.Client, "12", ""); !ok || !o.IsPending() {
+		t.Fatalf("client stored %+v %v", o, ok)
+	}
+}
