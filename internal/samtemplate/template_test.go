@@ -259,7 +259,7 @@ func TestTemplateEvaluation(t *testing.T) {
 	}
 	auth := doc.Connections[0].Webhook.Auth
 	if len(auth) != 1 || auth[0].Scheme != "basic" || auth[0].Username != "halo" ||
-		!reflect.DeepEqual(auth[0].Passwords, []string{"secretsmanager:<WebhookSecret>"}) {
+		!reflect.DeepEqual(auth[0].Passwords, []string{"secretsmanager:<WebhookSecret>#password"}) {
 		t.Errorf("webhook auth = %+v", auth)
 	}
 }
@@ -283,7 +283,7 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{`GetAtt of "ChangeQueue"`, "Events.Changes.Properties.Queue: is not a GetAtt <Queue>.Arn"}},
 		{name: "GetAtt of an attribute the type lacks", text: [2]string{"!GetAtt ChangesDeadLetterQueue.QueueName", "!GetAtt ChangesDeadLetterQueue.Name"},
 			wants: []string{`has no attribute "Name"`}},
-		{name: "Sub of an undeclared name", text: [2]string{`${WebhookSecret}"]`, `${WebhookSecrets}"]`},
+		{name: "Sub of an undeclared name", text: [2]string{`${WebhookSecret}#password"]`, `${WebhookSecrets}#password"]`},
 			wants: []string{`refers to "WebhookSecrets"`}},
 		{name: "Sub of an undeclared resource attribute", text: [2]string{`${Table.Arn}/index/*`, `${Tables.Arn}/index/*`},
 			wants: []string{`GetAtt of "Tables"`}},
@@ -411,7 +411,7 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{`is for connection "other", which the configuration does not declare`}},
 		{name: "webhook URL off the route", text: [2]string{"/webhooks/halo/default\"", "/webhook/default\""},
 			wants: []string{`path "/webhook/default" is not the route`}},
-		{name: "password in the configuration", text: [2]string{`["secretsmanager:${WebhookSecret}"]`, `["hunter2"]`},
+		{name: "password in the configuration", text: [2]string{`["secretsmanager:${WebhookSecret}#password"]`, `["hunter2"]`},
 			wants: []string{`connection "default": a password that is not a secretsmanager: reference`}},
 		{name: "configuration that is not YAML", text: [2]string{"      Value: !Sub |\n        connections:", "      Value: !Sub |\n        connections: ["},
 			wants: []string{"Value: Value is not YAML"}},
