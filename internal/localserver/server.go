@@ -290,7 +290,8 @@ func (s *Server) deliver(ctx context.Context, msgs []queue.Received) {
 				"ApproximateReceiveCount": strconv.Itoa(m.ReceiveCount),
 				"SentTimestamp":           strconv.FormatInt(m.SentAt.UnixMilli(), 10),
 			},
-			EventSource: "aws:sqs",
+			MessageAttributes: messageAttributes(m.Attributes),
+			EventSource:       "aws:sqs",
 		})
 	}
 	resp, err := s.handleW(ctx, e)
@@ -311,6 +312,18 @@ func (s *Server) deliver(ctx context.Context, msgs []queue.Received) {
 	if err := s.queue.Delete(ctx, done...); err != nil {
 		s.log.ErrorContext(ctx, "delete processed messages", "error", err.Error())
 	}
+}
+
+// messageAttributes renders a message's attributes as the event source mapping does.
+func messageAttributes(attrs map[string]string) map[string]events.SQSMessageAttribute {
+	if len(attrs) == 0 {
+		return nil
+	}
+	out := make(map[string]events.SQSMessageAttribute, len(attrs))
+	for k, v := range attrs {
+		out[k] = events.SQSMessageAttribute{StringValue: &v, DataType: "String"}
+	}
+	return out
 }
 
 // Serve listens on addr and runs the pump until ctx ends, then shuts down gracefully.
