@@ -641,7 +641,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("event %d: Changes returned no changes and no error", i)
 			}
 			for j, c := range cs {
-				if err := c.Validate(); err != nil {
+				if err := c.ValidateQueued(); err != nil {
 					t.Fatalf("event %d change %d %+v: %v", i, j, c, err)
 				}
 			}
