@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STATE="$ROOT/.standins"
+STATE="$ROOT/.standins/${DYNAMODB_LOCAL_PORT:-8000}-${FAUXQS_PORT:-4566}" # one state per port pair: several runs side by side
 DDB_PORT="${DYNAMODB_LOCAL_PORT:-8000}"
 SQS_PORT="${FAUXQS_PORT:-4566}"
 START_TIMEOUT="${STANDINS_START_TIMEOUT:-60}" # seconds for both to answer (they start in parallel)
