@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/worker"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,7 +45,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, store, q, dlq, log, nil)
+	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return halo.FromConfig(c.Halo, nil) }
+	srv, err := localserver.New(cfg, store, q, dlq, log, newFetcher)
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/lambdaenv"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/sqsqueue"
 	"github.com/halosync/halosync/internal/worker"
 )
+
+// apiInstances is how many processes may call a tenant's API at once: the worker's SQS
+// event source runs at most 5 (template.yaml, ScalingConfig.MaximumConcurrency), and the
+// poller one.
+const apiInstances = 6
 
 func main() {
 	ctx := context.Background()
@@ -41,7 +48,12 @@ func main() {
 			log.Error("configuration", "error", err.Error())
 			os.Exit(1)
 		}
-		if conns, err = worker.ConnectionsFromConfig(cfg, nil); err != nil {
+		newFetcher := func(c config.Connection) (worker.Fetcher, error) {
+			h := c.Halo // each instance spends its share of the connection's budget
+			h.Budget.Requests = halo.InstanceShare(h.Budget.Count(), apiInstances)
+			return halo.FromConfig(h, nil)
+		}
+		if conns, err = worker.ConnectionsFromConfig(cfg, newFetcher); err != nil {
 			log.Error("configuration", "error", err.Error())
 			os.Exit(1)
 		}

@@ -1,0 +1,20 @@
+package halo
+
+import (
+	"context"
+	"errors"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// Fetch reads one object for the worker: found is false when Halo no longer has it.
+func (c *Client) Fetch(ctx context.Context, kind change.Kind, id string) (map[string]any, bool, error) {
+	obj, err := c.Get(ctx, kind, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return obj, true, nil
+}

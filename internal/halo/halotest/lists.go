@@ -1,0 +1,294 @@
+package halotest
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// params reads a request's query with lower-case names (Halo's parameter names are not
+// case-sensitive); the first value of a repeated parameter wins.
+func params(r *http.Request) map[string]string {
+	out := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		k = strings.ToLower(k)
+		if _, seen := out[k]; !seen && len(vs) > 0 {
+			out[k] = vs[0]
+		}
+	}
+	return out
+}
+
+// flag reads a boolean parameter: true, 1 or yes (any case).
+func flag(p map[string]string, name string) bool {
+	switch strings.ToLower(strings.TrimSpace(p[name])) {
+	case "true", "1", "yes":
+		return true
+	}
+	return false
+}
+
+// query is a parsed list request.
+type query struct {
+	info kindInfo
+	p    map[string]string
+	from time.Time // lastupdatefromdate (zero: none)
+	to   time.Time // lastupdatetodate (zero: none)
+	// ids are the id filters: parameter → canonical id
+	ids map[string]string
+	// actions: startdate / enddate on datetime
+	start, end time.Time
+}
+
+// idFilters are the id-valued filters each kind honours, parameter name = field name.
+func idFilters(k change.Kind) []string {
+	switch k {
+	case change.Ticket:
+		return []string{"client_id", "site_id", "user_id", "agent_id", "team_id", "status_id", "priority_id", "tickettype_id"}
+	case change.Action:
+		return []string{"ticket_id"}
+	case change.Client:
+		return []string{"toplevel_id"}
+	case change.Contact:
+		return []string{"client_id", "site_id"}
+	case change.Asset:
+		return []string{"client_id", "site_id", "assettype_id"}
+	}
+	return nil
+}
+
+// parseDate reads a filter datetime: Halo's forms, with or without a Z.
+func parseDate(name, v string) (time.Time, error) {
+	t, ok, err := change.ParseHaloTime(v)
+	if err != nil || !ok {
+		return time.Time{}, fmt.Errorf("%s: %q is not a date", name, v)
+	}
+	return t, nil
+}
+
+func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
+	q := query{info: info, p: p, ids: map[string]string{}}
+	var err error
+	if info.kind == change.Ticket || (!t.opts.UpdateFilterTicketsOnly && info.kind != change.Action) {
+		if v := p["lastupdatefromdate"]; v != "" {
+			if q.from, err = parseDate("lastupdatefromdate", v); err != nil {
+				return q, err
+			}
+		}
+		if v := p["lastupdatetodate"]; v != "" {
+			if q.to, err = parseDate("lastupdatetodate", v); err != nil {
+				return q, err
+			}
+		}
+	}
+	if info.kind == change.Action {
+		if v := p["startdate"]; v != "" {
+			if q.start, err = parseDate("startdate", v); err != nil {
+				return q, err
+			}
+		}
+		if v := p["enddate"]; v != "" {
+			if q.end, err = parseDate("enddate", v); err != nil {
+				return q, err
+			}
+		}
+	}
+	for _, name := range idFilters(info.kind) {
+		v, ok := p[name]
+		if !ok || v == "" {
+			continue
+		}
+		id, err := change.CanonicalID(v)
+		if err != nil {
+			return q, fmt.Errorf("%s: %q is not an id", name, v)
+		}
+		if _, nerr := strconv.ParseInt(id, 10, 64); nerr != nil {
+			return q, fmt.Errorf("%s: %q is not an id", name, v)
+		}
+		q.ids[name] = id
+	}
+	return q, nil
+}
+
+// match reports whether a record passes the query's filters.
+func (q query) match(r *record) bool {
+	f := r.fields
+	if !q.from.IsZero() && r.marker.Before(q.from) {
+		return false
+	}
+	if !q.to.IsZero() && r.marker.After(q.to) {
+		return false
+	}
+	for name, id := range q.ids {
+		if !sameID(f[name], id) {
+			return false
+		}
+	}
+	switch q.info.kind {
+	case change.Ticket:
+		if truthy(f["deleted"]) != flag(q.p, "deleted") {
+			return false
+		}
+		closed := truthy(f["hasbeenclosed"]) && isClosedStatus(f["status_id"])
+		if flag(q.p, "open_only") && closed {
+			return false
+		}
+		if flag(q.p, "closed_only") && !closed {
+			return false
+		}
+	case change.Action:
+		if !q.start.IsZero() || !q.end.IsZero() {
+			s, _ := f["datetime"].(string)
+			at, ok, err := change.ParseHaloTime(s)
+			if err != nil || !ok {
+				return false
+			}
+			if (!q.start.IsZero() && at.Before(q.start)) || (!q.end.IsZero() && at.After(q.end)) {
+				return false
+			}
+		}
+	case change.Client, change.Contact, change.Asset:
+		inactive := truthy(f["inactive"])
+		if inactive && !flag(q.p, "includeinactive") {
+			return false
+		}
+		if v, ok := q.p["includeactive"]; ok && !inactive && !flag(q.p, "includeactive") && v != "" {
+			return false
+		}
+		if s := strings.TrimSpace(q.p["search"]); s != "" {
+			name, _ := f["name"].(string)
+			if !strings.Contains(strings.ToLower(name), strings.ToLower(s)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// list answers GET /api/<Kind>: {"record_count": N, "<plural>": [...]}.
+//
+// With pageinate=true, page_no (from 1; 0 or less reads as 1) and page_size select a page,
+// and the page holds at most PageCap items whatever page_size asks for: Halo's silent cap.
+// page_no and page_size are echoed as asked. Without pageinate, count=N returns the first
+// N; otherwise everything. record_count is always the number of matches. Results are by
+// id unless order=<field> (orderdesc=true to reverse) says otherwise.
+func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
+	p := params(r)
+	q, err := t.parseQuery(info, p)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	t.mu.Lock()
+	var rows []map[string]any
+	for _, rec := range t.sorted(info.kind) {
+		if q.match(rec) {
+			rows = append(rows, copyMap(rec.fields))
+		}
+	}
+	t.mu.Unlock()
+	if rows == nil {
+		rows = []map[string]any{}
+	}
+	orderRows(rows, p)
+	total := len(rows)
+	env := map[string]any{"record_count": total}
+	if flag(p, "pageinate") {
+		size := atoiDefault(p["page_size"], t.opts.PageCap)
+		no := atoiDefault(p["page_no"], 1)
+		env["page_size"] = size
+		env["page_no"] = no
+		if size <= 0 || size > t.opts.PageCap {
+			size = t.opts.PageCap
+		}
+		if no < 1 {
+			no = 1
+		}
+		start := (no - 1) * size
+		if start > total || start < 0 {
+			start = total
+		}
+		end := min(start+size, total)
+		rows = rows[start:end]
+	} else if n := atoiDefault(p["count"], 0); n > 0 && n < total {
+		rows = rows[:n]
+	}
+	if info.idOnly != "" && flag(p, info.idOnly) {
+		for i, row := range rows {
+			rows[i] = map[string]any{"id": row["id"]}
+		}
+	}
+	env[info.envelope] = rows
+	writeJSON(w, http.StatusOK, env)
+}
+
+// get answers GET /api/<Kind>/<id>: the object (a deleted ticket too, with deleted true),
+// or 404. includedetails and other parameters are ignored: objects are always whole.
+func (t *Tenant) get(w http.ResponseWriter, info kindInfo, idText string) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		notFound(w, fmt.Sprintf("%s %q not found", info.kind, idText))
+		return
+	}
+	t.mu.Lock()
+	rec, ok := t.table(info.kind)[id]
+	var obj map[string]any
+	if ok {
+		obj = copyMap(rec.fields)
+	}
+	t.mu.Unlock()
+	if !ok {
+		notFound(w, fmt.Sprintf("%s %d not found", info.kind, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
+func atoiDefault(s string, def int) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// orderRows sorts rows by the order parameter's field (id when absent), reversed with
+// orderdesc=true; ties keep id order.
+func orderRows(rows []map[string]any, p map[string]string) {
+	field := strings.ToLower(strings.TrimSpace(p["order"]))
+	desc := flag(p, "orderdesc")
+	if field == "" && !desc {
+		return
+	}
+	if field == "" {
+		field = "id"
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		c := compareValues(rows[i][field], rows[j][field])
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+}
+
+// compareValues orders two field values: numbers numerically, anything else as text.
+func compareValues(a, b any) int {
+	fa, oka := toFloat(a)
+	fb, okb := toFloat(b)
+	if oka && okb {
+		switch {
+		case fa < fb:
+			return -1
+		case fa > fb:
+			return 1
+		}
+		return 0
+	}
+	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
