@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -152,5 +154,21 @@ func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 	}
 	if o, ok, _ := store.Get(context.Background(), "default", change.Client, "12", ""); !ok || !o.IsPending() {
 		t.Fatalf("client stored %+v %v", o, ok)
+	}
+}
+
+func TestADeletedFlagMakesATombstone(t *testing.T) {
+	store := storetest.NewMemory()
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	for i, flag := range []any{true, "True", json.Number("1")} {
+		id := fmt.Sprint(100 + i)
+		m, _ := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
+			Version: 10, Source: change.SourcePoll, Fields: map[string]any{"id": id, "deleted": flag, "summary": "gone"}}})
+		if _, err := w.Process(context.Background(), "m", m.Body); err != nil {
+			t.Fatal(err)
+		}
+		if o, _, _ := store.Get(context.Background(), "default", change.Ticket, id, ""); !o.Deleted {
+			t.Errorf("deleted %v: stored %+v, want a tombstone", flag, o)
+		}
 	}
 }

@@ -4,9 +4,11 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -155,6 +157,9 @@ func (w *Worker) apply(ctx context.Context, messageID string, c change.Change) (
 			return change.Outcome("filtered"), nil
 		}
 	}
+	if c.Op == change.OpUpsert && deletedFlag(c.Fields["deleted"]) {
+		c.Op = change.OpDelete // Halo keeps deleted tickets, flagged: the copy keeps a tombstone
+	}
 	c = conn.Fields.Apply(c)
 	outcome, err := w.store.Apply(ctx, c)
 	if err != nil {
@@ -212,6 +217,19 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 		}
 	}
 	return c, nil
+}
+
+// deletedFlag reads Halo's deleted flag: true, "true" or 1.
+func deletedFlag(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "true")
+	case json.Number:
+		return x.String() == "1"
+	}
+	return false
 }
 
 // Backoff is the visibility delay before the n-th retry of a failed message (n ≥ 1):
