@@ -37,22 +37,22 @@ type ChangeType string
 
 // The changes the generator makes, with the event each raises.
 const (
-	NewTicket     ChangeType = "new ticket"         // "new ticket logged"
-	UpdateTicket  ChangeType = "update ticket"      // "ticket updated": priority, type, category, custom field
-	ChangeStatus  ChangeType = "change status"      // "ticket status changed", nesting the status action
-	Reassign      ChangeType = "reassign"           // "ticket reassigned" (agent and team), nesting its action
-	AddNote       ChangeType = "add note"           // "ticket updated", nesting the ticket and the new action
-	DeleteTicket  ChangeType = "delete ticket"      // "ticket deleted" (soft: the ticket stays, deleted)
-	CreateClient  ChangeType = "create client"      // "client created"
-	UpdateClient  ChangeType = "update client"      // "client updated"
-	DeleteClient  ChangeType = "delete client"      // "client deleted" (only a client with nothing under it)
-	CreateUser    ChangeType = "create user"        // "user created"
-	UpdateUser    ChangeType = "update user"        // "user updated"
-	DeleteUser    ChangeType = "delete user"        // "user deleted"
-	CreateAsset   ChangeType = "create asset"       // "asset created"
-	UpdateAsset   ChangeType = "update asset"       // "asset updated"
-	ReassignAsset ChangeType = "reassign asset"     // "asset updated": another user or site
-	DeleteAsset   ChangeType = "delete asset"       // "asset deleted"
+	NewTicket     ChangeType = "new ticket"     // "new ticket logged"
+	UpdateTicket  ChangeType = "update ticket"  // "ticket updated": priority, type, category, custom field
+	ChangeStatus  ChangeType = "change status"  // "ticket status changed", nesting the status action
+	Reassign      ChangeType = "reassign"       // "ticket reassigned" (agent and team), nesting its action
+	AddNote       ChangeType = "add note"       // "ticket updated", nesting the ticket and the new action
+	DeleteTicket  ChangeType = "delete ticket"  // "ticket deleted" (soft: the ticket stays, deleted)
+	CreateClient  ChangeType = "create client"  // "client created"
+	UpdateClient  ChangeType = "update client"  // "client updated"
+	DeleteClient  ChangeType = "delete client"  // "client deleted" (only a client with nothing under it)
+	CreateUser    ChangeType = "create user"    // "user created"
+	UpdateUser    ChangeType = "update user"    // "user updated"
+	DeleteUser    ChangeType = "delete user"    // "user deleted"
+	CreateAsset   ChangeType = "create asset"   // "asset created"
+	UpdateAsset   ChangeType = "update asset"   // "asset updated"
+	ReassignAsset ChangeType = "reassign asset" // "asset updated": another user or site
+	DeleteAsset   ChangeType = "delete asset"   // "asset deleted"
 )
 
 // changeWeights are how often Step picks each change.
@@ -231,7 +231,7 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 		tk.fields["team_id"], tk.fields["team"] = next.team, teamName(next.team)
 		note := fmt.Sprintf("Reassigned from %s to %s", old.name, next.name)
 		a := g.action(tk, now, map[string]any{
-			"outcome": "Reassigned", "outcome_id": int64(8), "note": note, "note_html": "<p>" + note + "</p>",
+			"outcome": "Reassigned", "outcome_id": int64(8), "note": note, "note_html": htmlPara(note),
 			"hiddenfromuser": true, "who": old.name, "who_type": int64(1), "who_agentid": old.id,
 			"actionby_agent_id": old.id, "actionby_user_id": int64(0),
 			"new_agent": next.id, "new_team": next.team, "emailbody": "",
@@ -289,10 +289,11 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 			fmt.Sprintf("Client %s has been updated.", c.fields["name"]), now, c), true
 
 	case DeleteClient:
+		tickets, users, assets := t.perClient(change.Ticket), t.perClient(change.Contact), t.perClient(change.Asset)
 		var empty []*record
 		for _, c := range t.sorted(change.Client) {
 			id := c.fields["id"].(int64)
-			if len(t.clientRecords(change.Ticket, id))+len(t.clientRecords(change.Contact, id))+len(t.clientRecords(change.Asset, id)) == 0 {
+			if tickets[id]+users[id]+assets[id] == 0 {
 				empty = append(empty, c)
 			}
 		}
@@ -382,36 +383,55 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 			fmt.Sprintf("Asset %s has been updated.", a.fields["inventory_number"]), now, a), true
 
 	case ReassignAsset:
-		a, ok := g.pickRecord(change.Asset)
-		if !ok {
+		// An asset issued to a person moves to another of its client's users (and their
+		// site); any other moves to another of its client's sites.
+		users, sites := t.perClient(change.Contact), map[int64]int{}
+		for _, s := range t.sites {
+			sites[s.ClientID]++
+		}
+		var movable []*record
+		for _, a := range t.sorted(change.Asset) {
+			cid, _ := toInt64(a.fields["client_id"])
+			typ, _ := toInt64(a.fields["assettype_id"])
+			if personal(typ) && users[cid] > 1 || sites[cid] > 1 {
+				movable = append(movable, a)
+			}
+		}
+		if len(movable) == 0 {
 			return Event{}, false
 		}
+		a := pick(rng, movable)
 		cid, _ := toInt64(a.fields["client_id"])
 		typ, _ := toInt64(a.fields["assettype_id"])
-		users := t.clientRecords(change.Contact, cid)
-		sites := t.clientSites(cid)
-		switch {
-		case personal(typ) && len(users) > 0 && rng.IntN(3) > 0:
+		if users := t.clientRecords(change.Contact, cid); personal(typ) && len(users) > 1 {
+			cur := int64(-1)
+			if list, _ := a.fields["users"].([]any); len(list) > 0 {
+				if m, ok := list[0].(map[string]any); ok {
+					cur, _ = toInt64(m["id"])
+				}
+			}
 			u := pick(rng, users)
+			for u.fields["id"].(int64) == cur {
+				u = pick(rng, users)
+			}
 			a.fields["users"] = []any{map[string]any{"id": u.fields["id"], "name": u.fields["name"]}}
 			if sid, _ := toInt64(u.fields["site_id"]); t.sites[sid].ID != 0 {
 				s := t.sites[sid]
 				a.fields["site_id"], a.fields["site_name"] = s.ID, s.Name
 			}
-		case len(sites) > 1:
+		} else {
+			sites := t.clientSites(cid)
 			cur, _ := toInt64(a.fields["site_id"])
 			s := pick(rng, sites)
 			for s.ID == cur {
 				s = pick(rng, sites)
 			}
 			a.fields["site_id"], a.fields["site_name"] = s.ID, s.Name
-		default:
-			return Event{}, false
 		}
 		t.bump(change.Asset, a, now)
 		a.fields["last_modified"] = a.fields["dlastupdate"]
 		return g.event("asset updated", change.Asset, change.OpUpsert, a.fields["id"].(int64), pick(rng, agents()).id,
-			fmt.Sprintf("Asset %s has been updated.", a.fields["inventory_number"]), now, a), true
+			fmt.Sprintf("Asset %s has been reassigned.", a.fields["inventory_number"]), now, a), true
 
 	case DeleteAsset:
 		a, ok := g.pickRecord(change.Asset)

@@ -1,6 +1,7 @@
 package halotest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -51,10 +52,14 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	path := strings.ToLower(strings.TrimRight(r.URL.Path, "/"))
 	defer func() {
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
 		t.mu.Lock()
-		t.requests = append(t.requests, Request{
+		t.requests = appendCapped(t.requests, Request{
 			Time: t.now(), Method: r.Method, Path: r.URL.Path,
-			Query: cloneValues(r.URL.Query()), Status: sw.status,
+			Query: cloneValues(r.URL.Query()), Status: status,
 		})
 		t.mu.Unlock()
 	}()
@@ -66,6 +71,10 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case <-r.Context().Done():
 				timer.Stop()
 				sw.status = 499 // the client gave up
+				return
+			case <-t.done:
+				timer.Stop()
+				sw.status = http.StatusServiceUnavailable
 				return
 			}
 		}
@@ -336,8 +345,19 @@ func (t *Tenant) api(w http.ResponseWriter, r *http.Request, parts []string) {
 
 // ---- answers ----
 
+// marshal writes JSON as .NET does: <, > and & as themselves, not \u003c escapes.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

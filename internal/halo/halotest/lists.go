@@ -134,7 +134,7 @@ func (q query) match(r *record) bool {
 		if truthy(f["deleted"]) != flag(q.p, "deleted") {
 			return false
 		}
-		closed := truthy(f["hasbeenclosed"]) && isClosedStatus(f["status_id"])
+		closed := isClosedStatus(f["status_id"])
 		if flag(q.p, "open_only") && closed {
 			return false
 		}
@@ -157,7 +157,7 @@ func (q query) match(r *record) bool {
 		if inactive && !flag(q.p, "includeinactive") {
 			return false
 		}
-		if v, ok := q.p["includeactive"]; ok && !inactive && !flag(q.p, "includeactive") && v != "" {
+		if q.p["includeactive"] != "" && !flag(q.p, "includeactive") && !inactive { // includeactive=false
 			return false
 		}
 		if s := strings.TrimSpace(q.p["search"]); s != "" {

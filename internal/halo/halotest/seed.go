@@ -2,6 +2,7 @@ package halotest
 
 import (
 	"fmt"
+	"html"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -153,7 +154,7 @@ func problems() []problem {
 	}
 }
 
-func noteTexts() []string {
+func agentNotes() []string {
 	return []string{
 		"Called the user, no answer; left a voicemail.",
 		"Remote session started, investigating.",
@@ -161,10 +162,17 @@ func noteTexts() []string {
 		"Ordered a replacement part.",
 		"User confirms the issue is resolved.",
 		"Escalated to second line.",
-		"Applied the latest updates and rebooted.",
+		"Applied the latest updates & rebooted.",
 		"Waiting for the supplier to respond.",
+	}
+}
+
+func userNotes() []string {
+	return []string{
 		"Hi, any update on this please?",
 		"Thanks, that has fixed it.",
+		"It has happened again this morning.",
+		"I'm out of the office until Monday <back 9am>.",
 	}
 }
 
@@ -303,6 +311,17 @@ func (t *Tenant) clientSites(clientID int64) []site {
 	return out
 }
 
+// perClient counts a kind's objects by client id.
+func (t *Tenant) perClient(kind change.Kind) map[int64]int {
+	out := map[int64]int{}
+	for _, r := range t.table(kind) {
+		if id, ok := toInt64(r.fields["client_id"]); ok {
+			out[id]++
+		}
+	}
+	return out
+}
+
 // clientRecords lists a kind's records belonging to a client, by id.
 func (t *Tenant) clientRecords(kind change.Kind, clientID int64) []*record {
 	var out []*record
@@ -365,8 +384,8 @@ func (g *gen) newAsset(clientID int64, at time.Time) *record {
 	status := assetStatuses()[0]
 	return t.upsert(change.Asset, map[string]any{
 		"id": id, "inventory_number": tag,
-		"key_field":        strings.ToUpper(strings.SplitN(g.domain(clientID), ".", 2)[0]) + "-" + tag,
-		"client_id":        clientID, "client_name": g.clientName(clientID),
+		"key_field": strings.ToUpper(strings.SplitN(g.domain(clientID), ".", 2)[0]) + "-" + tag,
+		"client_id": clientID, "client_name": g.clientName(clientID),
 		"site_id": s.ID, "site_name": s.Name,
 		"assettype_id": typ.id, "assettype_name": typ.name,
 		"status_id": status.id, "status_name": status.name, "inactive": false,
@@ -400,7 +419,7 @@ func (g *gen) newTicket(clientID int64, at time.Time) *record {
 	}
 	priority := int64(1 + rng.IntN(4))
 	return t.upsert(change.Ticket, map[string]any{
-		"summary": p.summary, "details": p.details, "details_html": "<p>" + p.details + "</p>",
+		"summary": p.summary, "details": p.details, "details_html": htmlPara(p.details),
 		"status_id": int64(1), "status_name": statusName(1), "priority_id": priority,
 		"tickettype_id": typ.id, "tickettype_name": typ.name, "sla_id": int64(1),
 		"client_id": clientID, "client_name": g.clientName(clientID),
@@ -440,9 +459,12 @@ func (g *gen) action(tk *record, at time.Time, fields map[string]any) *record {
 func (g *gen) addNote(tk *record, at time.Time) *record {
 	rng := g.rng
 	o := pick(rng, noteOutcomes())
-	note := pick(rng, noteTexts())
+	note := pick(rng, agentNotes())
+	if o.byUser {
+		note = pick(rng, userNotes())
+	}
 	f := map[string]any{
-		"outcome": o.name, "outcome_id": o.id, "note": note, "note_html": "<p>" + note + "</p>",
+		"outcome": o.name, "outcome_id": o.id, "note": note, "note_html": htmlPara(note),
 		"hiddenfromuser": o.hidden, "emailbody": "",
 	}
 	if o.byUser {
@@ -480,8 +502,11 @@ func (g *gen) setStatus(tk *record, status int64, by agent, at time.Time) *recor
 	}
 	note := fmt.Sprintf("Status changed from %s to %s", statusName(old), statusName(status))
 	return g.action(tk, at, map[string]any{
-		"outcome": "Status Change", "outcome_id": int64(7), "note": note, "note_html": "<p>" + note + "</p>",
+		"outcome": "Status Change", "outcome_id": int64(7), "note": note, "note_html": htmlPara(note),
 		"hiddenfromuser": true, "who": by.name, "who_type": int64(1), "who_agentid": by.id,
 		"actionby_agent_id": by.id, "actionby_user_id": int64(0), "new_status": status, "emailbody": "",
 	})
 }
+
+// htmlPara is text as a Halo *_html field holds it.
+func htmlPara(text string) string { return "<p>" + html.EscapeString(text) + "</p>" }

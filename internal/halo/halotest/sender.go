@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -240,7 +239,7 @@ func (s *Sender) Stats() Counts {
 	return s.stats
 }
 
-// Deliveries returns the deliveries made so far, in the order made.
+// Deliveries returns the deliveries made so far (the last 10000), in the order made.
 func (s *Sender) Deliveries() []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,12 +271,12 @@ func (s *Sender) body(qs []queued) ([]byte, error) {
 		payloads[i] = q.e.payload(s.opts.PayloadType, s.opts.WebhookID, q.nid, s.opts.SmallFields)
 	}
 	if s.opts.Batch > 0 {
-		return json.Marshal(payloads)
+		return marshal(payloads)
 	}
 	if len(payloads) != 1 {
 		return nil, errors.New("halotest: without batching a delivery holds one event")
 	}
-	return json.Marshal(payloads[0])
+	return marshal(payloads[0])
 }
 
 type delivery struct {
@@ -442,7 +441,7 @@ type result struct {
 // record keeps a delivery in the sender's list and the tenant's WebhookEvent log.
 func (s *Sender) record(d *delivery, hdr http.Header, res result) {
 	s.mu.Lock()
-	s.log = append(s.log, Delivery{
+	s.log = appendCapped(s.log, Delivery{
 		Body: d.body, Header: hdr, Events: len(d.items), Duplicate: d.dup,
 		Dropped: res.dropped, Status: res.status, Err: res.err,
 	})

@@ -111,9 +111,11 @@ type Request struct {
 // Tenant is a fake Halo tenant. It is an http.Handler; New also serves it on a local
 // httptest server. All its methods are safe for concurrent use.
 type Tenant struct {
-	opts Options
-	now  func() time.Time
-	srv  *httptest.Server
+	opts      Options
+	now       func() time.Time
+	srv       *httptest.Server
+	done      chan struct{} // closed by Close: ends injected delays
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	objects  map[change.Kind]map[int64]*record
@@ -164,7 +166,8 @@ func New(opts Options) *Tenant {
 }
 
 // NewHandler makes a fake tenant without starting a server, for mounting its handler
-// elsewhere (the local demo). URL and Close are then no-ops.
+// elsewhere (the local demo): URL is then "" and /api/authinfo names the host the request
+// came to.
 func NewHandler(opts Options) *Tenant {
 	if opts.ClientID == "" {
 		opts.ClientID = "halotest-client"
@@ -193,6 +196,7 @@ func NewHandler(opts Options) *Tenant {
 	t := &Tenant{
 		opts:     opts,
 		now:      func() time.Time { return now().UTC() },
+		done:     make(chan struct{}),
 		objects:  map[change.Kind]map[int64]*record{},
 		nextID:   map[change.Kind]int64{},
 		sites:    map[int64]site{},
@@ -218,11 +222,27 @@ func (t *Tenant) URL() string {
 	return t.srv.URL
 }
 
-// Close stops the tenant's server.
+// Close stops the tenant's server (cutting injected delays short). It may be called more
+// than once.
 func (t *Tenant) Close() {
-	if t.srv != nil {
-		t.srv.Close()
+	t.closeOnce.Do(func() {
+		close(t.done)
+		if t.srv != nil {
+			t.srv.Close()
+		}
+	})
+}
+
+// maxLog bounds the request and delivery logs: the oldest entries go first.
+const maxLog = 10000
+
+// appendCapped appends v, dropping the oldest entries past maxLog.
+func appendCapped[T any](list []T, v T) []T {
+	list = append(list, v)
+	if len(list) > maxLog {
+		list = append(list[:0], list[len(list)-maxLog:]...)
 	}
+	return list
 }
 
 // Options returns the tenant's options with the defaults filled in (the credentials a
@@ -267,7 +287,7 @@ func (t *Tenant) SetWebhookAccess(allowed bool) {
 	t.denyHook = !allowed
 }
 
-// Requests returns the requests received so far, oldest first.
+// Requests returns the requests received so far (the last 10000), oldest first.
 func (t *Tenant) Requests() []Request {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -294,8 +314,10 @@ func (t *Tenant) ResetRequests() {
 // (last_update, last_updated, alastupdate, ulastupdate or dlastupdate) is set to the
 // tenant's clock, or just after its previous value if the clock has not moved past it, so
 // every change of an object raises its marker. time.Time values are stored as Halo
-// writes dates. Ids the fake allocates are int64. Upsert panics on an unknown kind or an
-// id that is not a whole number: those are mistakes in a test.
+// writes dates. Ids the fake allocates are int64. Upsert changes only the object given
+// (an action upserted this way does not touch its ticket; the generator's changes do, as
+// Halo does). The data methods panic on an unknown kind, and Upsert on an id that is not
+// a whole number: those are mistakes in a test.
 func (t *Tenant) Upsert(kind change.Kind, obj map[string]any) map[string]any {
 	t.mu.Lock()
 	defer t.mu.Unlock()

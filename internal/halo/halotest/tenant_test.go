@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,6 +95,7 @@ func (f *fixture) getJSON(path, tok string, into any) {
 	if status != 200 {
 		f.t.Fatalf("GET %s: %d %s", path, status, b)
 	}
+	reflect.ValueOf(into).Elem().SetZero() // json.Unmarshal would merge into old maps
 	if err := json.Unmarshal(b, into); err != nil {
 		f.t.Fatalf("GET %s: %v in %s", path, err, b)
 	}
@@ -352,7 +354,7 @@ func TestGetByID(t *testing.T) {
 }
 
 func TestListFilters(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halotest.Options{TokenTTL: 24 * time.Hour})
 	tok := f.token()
 	// Three tickets an hour apart, one deleted.
 	var tickets []map[string]any

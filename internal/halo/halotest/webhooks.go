@@ -420,7 +420,7 @@ func (t *Tenant) logDelivery(d deliveryLog) {
 	if d.err != "" || d.code < 200 || d.code > 299 {
 		status = DeliveryFailed
 	}
-	t.deliveries = append(t.deliveries, map[string]any{
+	t.deliveries = appendCapped(t.deliveries, map[string]any{
 		"id":                                 t.newUUID("webhookevent"),
 		"webhook_id":                         d.webhookID,
 		"notification_id":                    d.notificationID,
@@ -472,7 +472,7 @@ func headerText(h http.Header) string {
 	return b.String()
 }
 
-// WebhookEvents returns copies of the delivery log, oldest first.
+// WebhookEvents returns copies of the delivery log (the last 10000 deliveries), oldest first.
 func (t *Tenant) WebhookEvents() []map[string]any {
 	t.mu.Lock()
 	defer t.mu.Unlock()
