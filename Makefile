@@ -11,7 +11,7 @@ BUILD_DIR ?= .aws-sam/bootstrap
 	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction
 
 run:
-	$(GO) run ./cmd/halosync serve $(ARGS)
+	$(GO) run ./cmd/halosync serve --demo $(ARGS)
 
 test:
 	bash scripts/test.sh

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
@@ -22,6 +23,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data", ".halosync", "data directory: the embedded store and queue")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	demoMode := fs.Bool("demo", false, "give connections without Halo API settings a simulated Halo tenant that changes and sends webhooks")
+	demoEvery := fs.Duration("demo-every", 2*time.Second, "with --demo: how often the simulated tenant changes something")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +37,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, password, err := loadConfig(ctx, *configPath, *dataDir)
 	if err != nil {
 		return err
+	}
+	var sim *demo
+	if *demoMode {
+		if sim, err = prepareDemo(cfg, *demoEvery, log); err != nil {
+			return err
+		}
+		defer sim.close()
 	}
 	db, err := sqlite.Open(dbPath(cfg, *dataDir))
 	if err != nil {
@@ -59,5 +69,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  Basic auth: user %q, password %q (kept in %s/webhook-password)\n", defaultUser, password, *dataDir)
 		}
 		fmt.Fprintf(stdout, "  read a ticket: http://%s/connections/%s/tickets/{id}\n", a, cfg.Connections[0].ID)
+		if sim != nil {
+			sim.announce(stdout)
+			sim.run(ctx, "http://"+a.String())
+		}
 	})
 }
