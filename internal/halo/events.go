@@ -90,10 +90,13 @@ func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
 		rule.Kind = nestedKind
 		return rule, true
 	}
-	for _, w := range kindWords {
-		if strings.Contains(n, w.word) {
-			rule.Kind = w.kind
-			return rule, true
+	words := strings.Fields(n)
+	for _, kw := range kindWords {
+		for _, w := range words {
+			if w == kw.word || w == kw.word+"s" {
+				rule.Kind = kw.kind
+				return rule, true
+			}
 		}
 	}
 	return EventRule{}, false

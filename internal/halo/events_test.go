@@ -81,3 +81,18 @@ func TestKnownEventsAreConsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestKindWordsAreWholeWords: a kind word counts only as a word of the name (or its
+// plural), not inside another word.
+func TestKindWordsAreWholeWords(t *testing.T) {
+	for name, want := range map[string]bool{
+		"invoice transaction posted": false, // "action" inside "transaction"
+		"superuser promoted":         false, // "user" inside "superuser"
+		"devices imported":           true,
+		"note pinned":                true,
+	} {
+		if _, ok := (Events{}).Resolve(name, ""); ok != want {
+			t.Errorf("Resolve(%q) known = %v, want %v", name, ok, want)
+		}
+	}
+}

@@ -246,11 +246,16 @@ func (e Event) change(conn string, kind change.Kind, op change.Operation, obj ma
 				c.ParentID, _ = stringField(parent, "id")
 			}
 		}
-		if c.ParentID == "" && obj != nil {
+		if c.ParentID == "" && (obj != nil || op == change.OpDelete) {
 			return change.Change{}, unreadable(ReasonNotAnEvent, "%s %s: no %s id to store it under", kind, c.ID, spec.Parent)
 		}
 	}
 	c.Version, c.VersionFrom = version(spec, obj, e.Timestamp, received)
+	if op == change.OpDelete && !e.Timestamp.IsZero() && change.VersionOf(e.Timestamp) > c.Version {
+		// A delete may nest the object as it was, its marker unmoved since the last update:
+		// the deletion happened at the event's time, so the tombstone wins over that update.
+		c.Version, c.VersionFrom = change.VersionOf(e.Timestamp), "timestamp"
+	}
 	return c, nil
 }
 
