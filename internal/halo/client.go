@@ -411,6 +411,9 @@ type ListQuery struct {
 	// MaxPages stops the list with ErrPageLimit after this many pages (default the
 	// client's MaxPages).
 	MaxPages int
+	// StartPage resumes a listing at this page (default 1): a backfill interrupted after
+	// page n resumes at n+1, the objects before it counted as read.
+	StartPage int
 	// Extra parameters are sent as given (order, search, ...); the paging parameters
 	// are the client's and override them.
 	Extra url.Values
@@ -479,6 +482,9 @@ func (c *Client) List(ctx context.Context, kind change.Kind, q ListQuery, fn fun
 		maxPages = c.maxPages
 	}
 	pageNo, got := 1, 0
+	if q.StartPage > 1 {
+		pageNo, got = q.StartPage, (q.StartPage-1)*size
+	}
 	var prevFirst string
 	for pages := 1; ; pages++ {
 		op := fmt.Sprintf("list %s page %d", ep.Envelope, pageNo)

@@ -354,3 +354,29 @@ func sum(ds []time.Duration) time.Duration {
 	}
 	return t
 }
+
+// TestListResumesAtAPage: a listing started at page 3 reads from the 201st object on.
+func TestListResumesAtAPage(t *testing.T) {
+	tenant := halotest.Start(t, halotest.Options{})
+	for i := range 250 {
+		tenant.Upsert(change.Ticket, map[string]any{"id": int64(10000 + i), "summary": "t"})
+	}
+	c, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID, ClientSecret: tenant.Options().ClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	err = c.List(context.Background(), change.Ticket, halo.ListQuery{StartPage: 3}, func(page []map[string]any) error {
+		for _, o := range page {
+			id, _ := change.CanonicalID(o["id"])
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 50 {
+		t.Fatalf("resumed at page 3: %d objects, want the last 50", len(ids))
+	}
+}
