@@ -1,0 +1,311 @@
+// Package poller is halosync's safety net: it asks a connection's Halo API what changed
+// since its stored cursor and feeds the same queue as the webhooks, with the same change
+// envelopes (source "poll"), so the worker stays the only writer. What it finds that the
+// copy lacks is the webhook gap, counted per kind.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+// Lister lists a kind's objects from the Halo API (halo.Client).
+type Lister interface {
+	List(ctx context.Context, kind change.Kind, q halo.ListQuery, fn func(page []map[string]any) error) error
+}
+
+// Sender enqueues changes for the worker.
+type Sender interface {
+	Send(ctx context.Context, msgs []queue.Message) error
+}
+
+// Copy reads what the copy holds, to enqueue only what is newer.
+type Copy interface {
+	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
+}
+
+// Cursors keeps a cursor per connection and kind.
+type Cursors interface {
+	Cursor(ctx context.Context, conn string, kind change.Kind) (Cursor, bool, error)
+	SaveCursor(ctx context.Context, conn string, kind change.Kind, c Cursor) error
+}
+
+// Counter counts what the poller finds.
+type Counter interface {
+	Count(m metrics.Metric, n int64)
+}
+
+// Cursor is how far the poller has read one kind of one connection.
+type Cursor struct {
+	// Watermark: the next incremental read asks for changes since Watermark - Overlap.
+	Watermark time.Time `json:"watermark"`
+	// LastRun is when the kind was last read completely.
+	LastRun time.Time `json:"last_run"`
+	// Backfilled is set once the first full read finished; until then NextPage says
+	// where it resumes and BackfillStarted when it began.
+	Backfilled      bool      `json:"backfilled"`
+	NextPage        int       `json:"next_page,omitempty"`
+	BackfillStarted time.Time `json:"backfill_started,omitempty"`
+}
+
+// Mode is how a kind's changes are found.
+type Mode string
+
+const (
+	// Incremental asks Halo for what changed since the watermark (lastupdatefromdate).
+	Incremental Mode = "incremental"
+	// Scan lists every object and enqueues those newer than the copy: for kinds whose
+	// last-update filter Halo may not honour.
+	Scan Mode = "scan"
+)
+
+// Options tune a poller.
+type Options struct {
+	// Overlap is subtracted from the watermark, against clock skew and late commits
+	// (default 2 minutes).
+	Overlap time.Duration
+	// Modes per kind; default incremental for tickets, scan for the others (Halo's
+	// last-update filter is confirmed for tickets only).
+	Modes map[change.Kind]Mode
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// order is the order kinds are read in: owners before what they own; notes are read with
+// their tickets.
+var order = []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket}
+
+// Poller reads one connection.
+type Poller struct {
+	conn    string
+	halo    Lister
+	queue   Sender
+	copy    Copy
+	cursors Cursors
+	count   Counter
+	log     *slog.Logger
+	opts    Options
+}
+
+// New returns a poller for one connection.
+func New(conn string, l Lister, s Sender, c Copy, cur Cursors, count Counter, log *slog.Logger, opts Options) *Poller {
+	if opts.Overlap <= 0 {
+		opts.Overlap = 2 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Poller{conn: conn, halo: l, queue: s, copy: c, cursors: cur, count: count, log: log, opts: opts}
+}
+
+// Report says what one poll found, per kind.
+type Report struct {
+	Read     map[change.Kind]int // objects Halo returned
+	Enqueued map[change.Kind]int // of them, newer than the copy
+	Gap      map[change.Kind]int // of those, found after the first sync: the webhooks missed them
+}
+
+func (r *Report) add(kind change.Kind, read, enqueued, gap int) {
+	r.Read[kind] += read
+	r.Enqueued[kind] += enqueued
+	r.Gap[kind] += gap
+}
+
+// Poll reads every kind once. A kind that fails keeps its cursor and the others go on;
+// the errors are returned together.
+func (p *Poller) Poll(ctx context.Context) (Report, error) {
+	r := Report{Read: map[change.Kind]int{}, Enqueued: map[change.Kind]int{}, Gap: map[change.Kind]int{}}
+	var errs []error
+	for _, kind := range order {
+		if err := p.pollKind(ctx, kind, &r); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
+			p.log.ErrorContext(ctx, "poll failed", "connection", p.conn, "kind", kind, "error", err.Error())
+		}
+	}
+	for kind, n := range r.Gap {
+		if n > 0 {
+			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Label: string(kind)}, int64(n))
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func (p *Poller) mode(kind change.Kind) Mode {
+	if m, ok := p.opts.Modes[kind]; ok {
+		return m
+	}
+	if kind == change.Ticket {
+		return Incremental
+	}
+	return Scan
+}
+
+func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) error {
+	cur, _, err := p.cursors.Cursor(ctx, p.conn, kind)
+	if err != nil {
+		return fmt.Errorf("read cursor: %w", err)
+	}
+	if !cur.Backfilled {
+		return p.backfill(ctx, kind, cur, r)
+	}
+	started := p.opts.Now()
+	q := halo.ListQuery{IncludeInactive: true}
+	if p.mode(kind) == Incremental {
+		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
+	}
+	newest, err := p.read(ctx, kind, q, true, r)
+	if err != nil {
+		return err
+	}
+	if kind == change.Ticket && p.mode(kind) == Incremental {
+		// Deleted tickets leave the ordinary listing; Halo lists them apart.
+		q.Deleted, q.IncludeInactive = true, false
+		n, err := p.read(ctx, kind, q, true, r)
+		if err != nil {
+			return err
+		}
+		newest = later(newest, n)
+	}
+	cur.Watermark = later(cur.Watermark, earlier(newest, started))
+	cur.LastRun = started
+	return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+}
+
+// backfill reads every object of a kind, page by page, saving its place after each page
+// so a crash or a timeout resumes where it stopped. The watermark is then the time the
+// backfill began: what changed while it ran is read again by the next poll.
+func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *Report) error {
+	if cur.BackfillStarted.IsZero() {
+		cur.BackfillStarted = p.opts.Now()
+	}
+	if cur.NextPage < 1 {
+		cur.NextPage = 1
+	}
+	p.log.InfoContext(ctx, "backfill", "connection", p.conn, "kind", kind, "from_page", cur.NextPage)
+	q := halo.ListQuery{IncludeInactive: true, StartPage: cur.NextPage}
+	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
+		if _, err := p.consider(ctx, kind, page, false, r); err != nil {
+			return err
+		}
+		cur.NextPage++
+		return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+	})
+	if err != nil {
+		return err
+	}
+	cur.Backfilled, cur.NextPage = true, 0
+	cur.Watermark, cur.LastRun = cur.BackfillStarted, p.opts.Now()
+	cur.BackfillStarted = time.Time{}
+	return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+}
+
+// read lists what q selects and considers it; it returns the newest change marker seen.
+func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, gap bool, r *Report) (time.Time, error) {
+	var newest time.Time
+	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
+		n, err := p.consider(ctx, kind, page, gap, r)
+		newest = later(newest, n)
+		return err
+	})
+	return newest, err
+}
+
+// consider enqueues the objects of a page that are newer than the copy, and for tickets
+// reads their notes. gap says whether what is newer counts as missed by the webhooks.
+func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[string]any, gap bool, r *Report) (time.Time, error) {
+	spec, _ := change.Lookup(kind)
+	var newest time.Time
+	var msgs []queue.Message
+	var tickets []string
+	enqueued, missed := 0, 0
+	for _, obj := range page {
+		c, marker, err := p.changeOf(spec, obj)
+		if err != nil {
+			p.log.WarnContext(ctx, "object skipped", "connection", p.conn, "kind", kind, "error", err.Error())
+			continue
+		}
+		newest = later(newest, marker)
+		stored, ok, err := p.copy.Get(ctx, p.conn, kind, c.ID, c.ParentID)
+		if err != nil {
+			return newest, fmt.Errorf("read the copy: %w", err)
+		}
+		if ok && stored.Version >= c.Version {
+			continue
+		}
+		if kind == change.Ticket {
+			// A ticket newer than the copy may have notes the copy lacks; an unchanged one
+			// costs no request.
+			tickets = append(tickets, c.ID)
+		}
+		m, err := queue.Encode(queue.Envelope{Change: c, ReceivedAt: p.opts.Now().UTC()})
+		if err != nil {
+			p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())
+			continue
+		}
+		msgs = append(msgs, m)
+		enqueued++
+		if gap {
+			missed++
+			p.log.InfoContext(ctx, "webhook gap", "connection", p.conn, "kind", kind, "id", c.ID, "version", c.Version, "stored_version", stored.Version)
+		}
+	}
+	if len(msgs) > 0 {
+		if err := p.queue.Send(ctx, msgs); err != nil {
+			return newest, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
+		}
+	}
+	r.add(kind, len(page), enqueued, missed)
+	for _, id := range tickets {
+		if _, err := p.read(ctx, change.Action, halo.ListQuery{TicketID: id}, gap, r); err != nil {
+			return newest, fmt.Errorf("notes of ticket %s: %w", id, err)
+		}
+	}
+	return newest, nil
+}
+
+// changeOf turns a listed object into a change at its own change marker.
+func (p *Poller) changeOf(spec change.KindSpec, obj map[string]any) (change.Change, time.Time, error) {
+	id, err := change.CanonicalID(obj["id"])
+	if err != nil || id == "" {
+		return change.Change{}, time.Time{}, fmt.Errorf("an object without a readable id")
+	}
+	s, _ := obj[spec.VersionField].(string)
+	marker, ok, err := change.ParseHaloTime(s)
+	if err != nil || !ok {
+		return change.Change{}, time.Time{}, fmt.Errorf("%s %s has no %s", spec.Kind, id, spec.VersionField)
+	}
+	c := change.Change{Connection: p.conn, Kind: spec.Kind, ID: id, Op: change.OpUpsert,
+		Version: change.VersionOf(marker), VersionFrom: spec.VersionField, OccurredAt: marker,
+		Source: change.SourcePoll, Fields: obj}
+	if spec.Parent != "" {
+		if c.ParentID, err = change.CanonicalID(obj[spec.ParentField]); err != nil || c.ParentID == "" {
+			return change.Change{}, time.Time{}, fmt.Errorf("%s %s names no %s", spec.Kind, id, spec.Parent)
+		}
+	}
+	return c, marker, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() {
+		return a
+	}
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

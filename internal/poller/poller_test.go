@@ -1,0 +1,264 @@
+package poller_test
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
+	"github.com/halosync/halosync/internal/queue"
+)
+
+// copyFake is the copy as the worker would leave it after applying everything sent: the
+// newest version per object.
+type copyFake struct {
+	mu       sync.Mutex
+	versions map[string]int64
+	sent     []change.Change
+}
+
+func newCopy() *copyFake { return &copyFake{versions: map[string]int64{}} }
+
+func key(kind change.Kind, id, parent string) string { return string(kind) + "/" + parent + "/" + id }
+
+func (c *copyFake) Send(_ context.Context, msgs []queue.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		env, err := queue.Decode(m.Body)
+		if err != nil {
+			return err
+		}
+		ch := env.Change
+		c.sent = append(c.sent, ch)
+		if k := key(ch.Kind, ch.ID, ch.ParentID); ch.Version > c.versions[k] {
+			c.versions[k] = ch.Version
+		}
+	}
+	return nil
+}
+
+func (c *copyFake) Get(_ context.Context, _ string, kind change.Kind, id, parent string) (change.Object, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.versions[key(kind, id, parent)]
+	return change.Object{Kind: kind, ID: id, Version: v}, ok, nil
+}
+
+func (c *copyFake) take() []change.Change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.sent
+	c.sent = nil
+	return out
+}
+
+type cursorsFake struct {
+	mu sync.Mutex
+	m  map[change.Kind]poller.Cursor
+}
+
+func (f *cursorsFake) Cursor(_ context.Context, _ string, kind change.Kind) (poller.Cursor, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.m[kind]
+	return c, ok, nil
+}
+
+func (f *cursorsFake) SaveCursor(_ context.Context, _ string, kind change.Kind, c poller.Cursor) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[kind] = c
+	return nil
+}
+
+type setup struct {
+	tenant  *halotest.Tenant
+	clock   *halotest.Clock
+	copy    *copyFake
+	cursors *cursorsFake
+	counts  *metrics.Memory
+	poller  *poller.Poller
+	rng     *rand.Rand
+}
+
+// newSetup seeds a fake tenant and points a poller at it. skew is how far our clock runs
+// ahead of Halo's (negative: behind).
+func newSetup(t *testing.T, skew time.Duration) *setup {
+	t.Helper()
+	return newSetupWith(t, skew, nil)
+}
+
+func newSetupWith(t *testing.T, skew time.Duration, faults func(*http.Request) *halotest.Fault) *setup {
+	t.Helper()
+	clock := halotest.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now, Faults: faults})
+	rng := rand.New(rand.NewPCG(7, 11))
+	tenant.Seed(rng, 4)
+	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: halo.NewBudget(1_000_000, time.Minute, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &setup{tenant: tenant, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[change.Kind]poller.Cursor{}},
+		counts: metrics.NewMemory(), rng: rng}
+	s.poller = poller.New("default", client, s.copy, s.copy, s.cursors, s.counts, slog.New(slog.DiscardHandler),
+		poller.Options{Now: func() time.Time { return clock.Now().Add(skew) }})
+	return s
+}
+
+func (s *setup) poll(t *testing.T) poller.Report {
+	t.Helper()
+	r, err := s.poller.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// converged checks the copy holds every tenant object at the tenant's version.
+func (s *setup) converged(t *testing.T) {
+	t.Helper()
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
+		spec, _ := change.Lookup(kind)
+		for _, o := range s.tenant.Objects(kind) {
+			id, _ := change.CanonicalID(o["id"])
+			parent := ""
+			if spec.Parent != "" {
+				parent, _ = change.CanonicalID(o[spec.ParentField])
+			}
+			marker, _, _ := change.ParseHaloTime(o[spec.VersionField].(string))
+			got, _, _ := s.copy.Get(context.Background(), "default", kind, id, parent)
+			if got.Version != change.VersionOf(marker) {
+				t.Errorf("%s %s: copy at %d, tenant at %d", kind, id, got.Version, change.VersionOf(marker))
+			}
+		}
+	}
+}
+
+func TestFirstPollBackfillsEveryKind(t *testing.T) {
+	s := newSetup(t, 0)
+	r := s.poll(t)
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
+		if want := s.tenant.Count(kind); r.Enqueued[kind] != want || want == 0 {
+			t.Errorf("%s: enqueued %d of %d", kind, r.Enqueued[kind], want)
+		}
+		if r.Gap[kind] != 0 {
+			t.Errorf("%s: a first sync counted %d as webhook gap", kind, r.Gap[kind])
+		}
+	}
+	s.converged(t)
+	for _, c := range s.copy.take() {
+		if c.Source != change.SourcePoll || c.DeliveryID != "" || !c.HasSnapshot() {
+			t.Fatalf("poll change %+v", c)
+		}
+	}
+}
+
+func TestAQuietPollCostsOneRequestPerKind(t *testing.T) {
+	s := newSetup(t, 0)
+	s.poll(t)
+	s.clock.Advance(15 * time.Minute)
+	s.tenant.ResetRequests()
+	r := s.poll(t)
+	for kind, n := range r.Enqueued {
+		if n != 0 {
+			t.Errorf("%s: %d enqueued when nothing changed", kind, n)
+		}
+	}
+	perPath := map[string]int{}
+	for _, req := range s.tenant.Requests() {
+		perPath[strings.ToLower(req.Path)]++
+	}
+	// Tickets: the changed ones and the deleted ones; the other kinds one listing each.
+	want := map[string]int{"/api/client": 1, "/api/users": 1, "/api/asset": 1, "/api/tickets": 2}
+	for path, n := range want {
+		if perPath[path] != n {
+			t.Errorf("%s: %d requests, want %d (all: %v)", path, perPath[path], n, perPath)
+		}
+	}
+	if len(perPath) != len(want) {
+		t.Errorf("requests to %v, want only %v", perPath, want)
+	}
+}
+
+func TestChangesTheWebhooksMissedAreFoundAndCounted(t *testing.T) {
+	for name, skew := range map[string]time.Duration{"same clock": 0, "Halo 2 minutes behind": 2 * time.Minute, "Halo 2 minutes ahead": -2 * time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			s := newSetup(t, skew)
+			s.poll(t)
+			s.copy.take()
+			// The tenant changes; none of its webhooks arrive.
+			for range 40 {
+				s.clock.Advance(time.Duration(1+s.rng.IntN(20)) * time.Second)
+				s.tenant.Step(s.rng)
+			}
+			s.clock.Advance(30 * time.Second)
+			r := s.poll(t)
+			total := 0
+			for kind, n := range r.Gap {
+				total += n
+				if n != r.Enqueued[kind] {
+					t.Errorf("%s: gap %d, enqueued %d", kind, n, r.Enqueued[kind])
+				}
+				if got := s.counts.Value(metrics.Metric{Name: metrics.WebhookGap, Connection: "default", Label: string(kind)}); got != int64(n) {
+					t.Errorf("%s: gap counted %d, reported %d", kind, got, n)
+				}
+			}
+			if total == 0 {
+				t.Fatal("the poll found none of 40 changes")
+			}
+			s.converged(t)
+			// Changes made while a poll runs are read by the next one.
+			s.tenant.Step(s.rng)
+			s.poll(t)
+			s.converged(t)
+		})
+	}
+}
+
+func TestAnInterruptedBackfillResumesWhereItStopped(t *testing.T) {
+	var failOnce atomic.Bool
+	failOnce.Store(true)
+	s := newSetupWith(t, 0, func(r *http.Request) *halotest.Fault {
+		q := r.URL.Query()
+		if strings.EqualFold(r.URL.Path, "/api/Tickets") && q.Get("page_no") == "2" && q.Get("deleted") == "" && failOnce.CompareAndSwap(true, false) {
+			return &halotest.Fault{Status: http.StatusServiceUnavailable}
+		}
+		return nil
+	})
+	for i := range 230 {
+		s.tenant.Upsert(change.Ticket, map[string]any{"id": int64(50000 + i), "summary": "bulk", "client_id": int64(1)})
+	}
+	if _, err := s.poller.Poll(context.Background()); err == nil {
+		t.Fatal("the poll whose second page of tickets failed reported no error")
+	}
+	cur, _, _ := s.cursors.Cursor(context.Background(), "default", change.Ticket)
+	if cur.Backfilled || cur.NextPage != 2 {
+		t.Fatalf("ticket cursor after the failure: %+v, want the backfill to resume at page 2", cur)
+	}
+	if c, _, _ := s.cursors.Cursor(context.Background(), "default", change.Client); !c.Backfilled {
+		t.Fatalf("clients were not backfilled although their listing succeeded: %+v", c)
+	}
+	s.tenant.ResetRequests()
+	s.poll(t)
+	for _, req := range s.tenant.Requests() {
+		if strings.EqualFold(req.Path, "/api/Tickets") {
+			if p := req.Query.Get("page_no"); p != "2" {
+				t.Fatalf("the resumed backfill began at page %s, want 2", p)
+			}
+			break
+		}
+	}
+	s.converged(t)
+}
