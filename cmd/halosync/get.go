@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
@@ -36,15 +37,21 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rest = rest[:2]
 	}
 	if len(rest) != 2 {
-		return fmt.Errorf("get needs KIND and ID, e.g. `halosync get ticket 4242`")
+		return fmt.Errorf("get needs KIND and ID, e.g. `halosync get ticket 4242`, or `halosync get delivery DELIVERY_ID`")
 	}
-	kind, err := change.ParseKind(rest[0])
-	if err != nil {
-		return err
+	// `get delivery ID` prints a delivery's records, as GET /connections/{c}/deliveries/{id}.
+	delivery := strings.EqualFold(rest[0], "delivery")
+	var kind change.Kind
+	if !delivery {
+		var err error
+		if kind, err = change.ParseKind(rest[0]); err != nil {
+			return err
+		}
+		if kind == change.Action && *ticket == "" {
+			return fmt.Errorf("a note is read with --ticket TICKET")
+		}
 	}
-	if kind == change.Action && *ticket == "" {
-		return fmt.Errorf("a note is read with --ticket TICKET")
-	}
+	var err error
 	cfg := &config.Config{} // without --config: the embedded store in --data
 	if *configPath != "" {
 		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
@@ -70,15 +77,28 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o, ok, err := store.Get(ctx, *conn, kind, rest[1], *ticket)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("no %s %s in connection %s", kind, rest[1], *conn)
+	var out any
+	if delivery {
+		ds, err := store.Deliveries(ctx, *conn, rest[1])
+		if err != nil {
+			return err
+		}
+		if len(ds) == 0 {
+			return fmt.Errorf("no record of delivery %s in connection %s (records are kept %d days)", rest[1], *conn, int(change.DeliveryRetention.Hours()/24))
+		}
+		out = ds
+	} else {
+		o, ok, err := store.Get(ctx, *conn, kind, rest[1], *ticket)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no %s %s in connection %s", kind, rest[1], *conn)
+		}
+		out = o
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(o)
+	return enc.Encode(out)
 }

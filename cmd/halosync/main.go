@@ -18,6 +18,7 @@ const usage = `halosync keeps a copy of a Halo PSA tenant in sync.
 Usage:
   halosync serve [--config FILE] [--addr 127.0.0.1:8080] [--data .halosync]
   halosync get   [--config FILE] [--data .halosync] [--connection default] KIND ID
+                 (or: halosync get delivery DELIVERY_ID: what the worker did with each object)
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
   halosync status [--url http://127.0.0.1:8080] [--json]
                  (counters of a running server, per connection)

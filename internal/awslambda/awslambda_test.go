@@ -59,9 +59,9 @@ func (v *visibility) ChangeVisibility(_ context.Context, receipt string, d time.
 
 type flakyStore struct{ *storetest.Memory }
 
-func (f flakyStore) Apply(ctx context.Context, c change.Change) (change.Outcome, error) {
+func (f flakyStore) Apply(ctx context.Context, c change.Change) (change.Result, error) {
 	if c.ID == "flaky" {
-		return "", context.DeadlineExceeded
+		return change.Result{}, context.DeadlineExceeded
 	}
 	return f.Memory.Apply(ctx, c)
 }

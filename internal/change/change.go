@@ -108,6 +108,9 @@ const (
 	Pending   Outcome = "pending"   // an event without a snapshot was recorded as pending
 	Duplicate Outcome = "duplicate" // the stored state already has this version
 	Stale     Outcome = "stale"     // the stored state is newer
+	// Filtered is the worker's outcome for a change the connection's filters do not want;
+	// no store returns it.
+	Filtered Outcome = "filtered"
 )
 
 // Object is the stored state of one Halo object.
@@ -133,12 +136,26 @@ type Object struct {
 // IsPending reports whether Halo announced a version newer than the stored fields.
 func (o Object) IsPending() bool { return o.PendingVersion > o.Version }
 
+// Result is what applying a change did, as a store reports it.
+type Result struct {
+	Outcome Outcome
+	// Previous holds, for an Applied change to an object that had stored state, the value
+	// each field the change carries had before it: a missing key means the field was not
+	// stored, a nil value that it was null. It is empty (not nil) for an applied change
+	// that carries no fields, and nil when the object had no stored state (nothing, or only
+	// the pending marker an event without a snapshot leaves) or the outcome is not Applied.
+	Previous map[string]any
+}
+
+// Created reports whether an applied change gave the object its first stored state.
+func (r Result) Created() bool { return r.Outcome == Applied && r.Previous == nil }
+
 // Apply is the reference rule for applying c to stored (nil when nothing is stored yet).
-// It returns the new state and the outcome; when the outcome is Duplicate or Stale the
-// returned object equals the stored one. Every store adapter must behave exactly like
-// this (the store contract suite checks it); adapters that can express it as one
-// conditional write do so instead of calling Apply.
-func Apply(stored *Object, c Change, now time.Time) (Object, Outcome) {
+// It returns the new state and what the change did; when the outcome is Duplicate or
+// Stale the returned object equals the stored one. Every store adapter must behave
+// exactly like this, Result.Previous included (the store contract suite checks it);
+// adapters that can express it as one conditional write do so instead of calling Apply.
+func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 	var next Object
 	if stored != nil {
 		next = *stored
@@ -147,14 +164,23 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Outcome) {
 		next = Object{Connection: c.Connection, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID, Fields: map[string]any{}}
 	}
 	if o := Compare(c.Version, next.Version); o != Applied {
-		return orEmpty(stored, next), o
+		return orEmpty(stored, next), Result{Outcome: o}
 	}
 	if c.Op == OpUpsert && !c.HasSnapshot() {
 		if o := Compare(c.Version, next.PendingVersion); o != Applied {
-			return orEmpty(stored, next), o
+			return orEmpty(stored, next), Result{Outcome: o}
 		}
 		next.PendingVersion = c.Version
-		return next, Pending
+		return next, Result{Outcome: Pending}
+	}
+	var previous map[string]any
+	if stored != nil && stored.Version > 0 { // a pending marker (version 0) holds no state
+		previous = make(map[string]any, len(c.Fields))
+		for k := range c.Fields {
+			if v, ok := stored.Fields[k]; ok {
+				previous[k] = v
+			}
+		}
 	}
 	next.Version = c.Version
 	next.Deleted = c.Op == OpDelete
@@ -168,7 +194,7 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Outcome) {
 	next.Source = c.Source
 	next.DeliveryID = c.DeliveryID
 	next.Event = c.Event
-	return next, Applied
+	return next, Result{Outcome: Applied, Previous: previous}
 }
 
 // Compare says what a change of version v does against a stored version.

@@ -210,9 +210,9 @@ func TestApply(t *testing.T) {
 				before = *tt.stored
 				before.Fields = copyFields(tt.stored.Fields)
 			}
-			got, outcome := Apply(tt.stored, tt.change, applyNow)
-			if outcome != tt.outcome {
-				t.Errorf("outcome = %q, want %q", outcome, tt.outcome)
+			got, res := Apply(tt.stored, tt.change, applyNow)
+			if res.Outcome != tt.outcome {
+				t.Errorf("outcome = %q, want %q", res.Outcome, tt.outcome)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("object =\n %+v\nwant\n %+v", got, tt.want)
@@ -281,9 +281,9 @@ func TestApplyClientIDPerKind(t *testing.T) {
 			if got := c.ClientID(); got != tt.want {
 				t.Errorf("Change.ClientID() = %q, want %q", got, tt.want)
 			}
-			obj, outcome := Apply(nil, c, applyNow)
-			if outcome != Applied {
-				t.Fatalf("outcome %q", outcome)
+			obj, res := Apply(nil, c, applyNow)
+			if res.Outcome != Applied {
+				t.Fatalf("outcome %q", res.Outcome)
 			}
 			if obj.ClientID != tt.want {
 				t.Errorf("Object.ClientID = %q, want %q", obj.ClientID, tt.want)

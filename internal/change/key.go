@@ -27,3 +27,14 @@ func ClientIndexKey(conn, clientID string) string { return "C#" + conn + "#CLIEN
 
 // ClientIndexSort is the by-client index sort key: <kind>#<id>.
 func ClientIndexSort(kind Kind, id string) string { return string(kind) + "#" + id }
+
+// DeliveryPartitionKey is a delivery record's partition: C#<conn>#DELIVERY#<deliveryId>.
+// One query on it lists what the delivery did to each object it carried.
+func DeliveryPartitionKey(conn, deliveryID string) string {
+	return "C#" + conn + "#DELIVERY#" + deliveryID
+}
+
+// DeliverySortKey is a delivery record's sort key: <kind>#<id>. A delivery carries one
+// event, so at most one object of a kind (a ticket and its note), and the note's id is
+// unique under that ticket.
+func DeliverySortKey(kind Kind, id string) string { return string(kind) + "#" + id }

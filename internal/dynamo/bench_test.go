@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 )
@@ -65,4 +66,28 @@ func BenchmarkApply(b *testing.B) {
 			b.ReportMetric(float64(api.gets.Load()+api.updates.Load())/float64(i-1), "requests/op")
 		})
 	}
+}
+
+// BenchmarkRecordDelivery measures the worker's second write per webhook change, a
+// delivery record, against DynamoDB Local (skipped without it).
+func BenchmarkRecordDelivery(b *testing.B) {
+	client, name := testTable(b)
+	api := &counting{API: client}
+	s, conn := New(api, name), newConn()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		d := change.Delivery{Connection: conn, DeliveryID: fmt.Sprint("d-", i), Kind: change.Ticket, ID: fmt.Sprint(i % 1000),
+			Op: change.OpUpsert, Event: "ticket reassigned", Source: change.SourceWebhook, Outcome: change.Applied, Version: int64(i),
+			Changed: map[string]change.FieldChange{
+				"agent_id": {From: json.Number("7"), To: json.Number("11")}, "team_id": {From: json.Number("2"), To: json.Number("3")},
+				"last_update": {From: "2025-01-02T10:11:12.123", To: "2025-01-02T10:12:12.123"},
+			},
+			Summary: "reassigned: agent_id 7 → 11, team_id 2 → 3", ReceivedAt: time.Now(), ProcessedAt: time.Now()}
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(api.puts.Load())/float64(i), "requests/op")
 }

@@ -3,7 +3,9 @@
 // with conditional updates so that applying a change behaves exactly like change.Apply —
 // newest version wins, a partial snapshot merges field by field, an event without a
 // snapshot only marks the object pending, a delete leaves a tombstone — in normally one
-// UpdateItem per change, with no read first.
+// UpdateItem per change, with no read first. The same UpdateItem returns the values it
+// overwrote (ReturnValues UPDATED_OLD), which become change.Result.Previous. Delivery
+// records (change.Delivery) are one PutItem each and expire by the table's time to live.
 //
 // # Item layout
 //
@@ -15,6 +17,14 @@
 // exact up to DynamoDB's 38 significant digits (a number beyond, or a field named "", is
 // change.ErrInvalid), but AWS documents that it trims leading and trailing zeros, so a
 // 12.50 may come back as 12.5; DynamoDB Local returns the spelling unchanged.
+//
+// A delivery record's item holds pk (change.DeliveryPartitionKey), sk
+// (change.DeliverySortKey), conn, delivery_id, kind, id, parent_id, op, event, source,
+// outcome, reason, version (N), created (BOOL), changed (M: per field a map of from, to
+// and the flags added and elided, values native as in fields), summary, received_at and
+// processed_at (RFC 3339) and expires_at (N, Unix seconds: processed_at plus
+// change.DeliveryRetention), the attribute the table's time to live deletes by. DynamoDB
+// deletes expired items lazily, within days, so Deliveries filters them out.
 //
 // # How a change is written
 //
@@ -30,6 +40,14 @@
 //     none exists), on condition that both version and pending_version are older.
 //   - A delete sets deleted and version and keeps the stored fields (merging any it
 //     carries): a tombstone, so a late update cannot resurrect the object.
+//
+// Every form but the pending one asks for UPDATED_OLD: the old version (absent or 0: the
+// object had no stored state) and, under fields, the old values of the fields the update
+// set. AWS returns only the nested paths that existed (fields.a, not the whole map);
+// DynamoDB Local returns the whole old fields map whenever one of its keys is set; either
+// way only the change's own fields are read. The touch form (a delete or an empty
+// snapshot) sets the fields map as a whole (if_not_exists), so it gets the whole old map
+// back; such changes are rare. Returned values cost no read capacity.
 package dynamo
 
 import (
@@ -74,6 +92,19 @@ const (
 	attrEvent    = "event"
 )
 
+// Delivery record attributes (beside conn, kind, id, parent_id, version, delivery_id,
+// event and source above).
+const (
+	attrOp          = "op"
+	attrOutcome     = "outcome"
+	attrReason      = "reason"
+	attrCreated     = "created"
+	attrChanged     = "changed"
+	attrSummary     = "summary"
+	attrReceivedAt  = "received_at"
+	attrProcessedAt = "processed_at"
+)
+
 // maxExpression is DynamoDB's limit on the length of an update expression. Placeholders
 // are short and assignments unspaced ("#0.#a1=:a1,"), so about 350 fields fit in one.
 const maxExpression = 4096
@@ -87,6 +118,7 @@ const maxAttempts = 6
 type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
@@ -113,18 +145,20 @@ const (
 	formPending             // event only: pending_version
 )
 
-// Apply writes c as change.Apply describes and says what it did. A change that can never
-// be applied (invalid, or holding values DynamoDB cannot store) is change.ErrInvalid.
-func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, error) {
+// Apply writes c as change.Apply describes and says what it did, with the previous values
+// of the fields an applied change carries. A change that can never be applied (invalid,
+// or holding values DynamoDB cannot store) is change.ErrInvalid.
+func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, error) {
+	var none change.Result
 	if err := c.Validate(); err != nil {
-		return "", err
+		return none, err
 	}
 	key := itemKey(c.Connection, c.Kind, c.ID, c.ParentID)
 	var fields *types.AttributeValueMemberM
 	if len(c.Fields) > 0 {
 		var err error
 		if fields, err = marshalFields(c.Fields); err != nil {
-			return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+			return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 		}
 	}
 	now := s.now().UTC()
@@ -147,7 +181,7 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, err
 			f = formRewrite
 			if old == nil {
 				if old, err = s.getItem(ctx, key); err != nil {
-					return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+					return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 				}
 			}
 			if old == nil {
@@ -156,25 +190,26 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, err
 			in, err = s.update(f, key, c, fields, old, now)
 		}
 		if err != nil {
-			return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+			return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 		}
 		if in == nil { // formRewrite found the outcome in the item it read
 			_, o, err := decide(old, c, now)
 			if err != nil {
-				return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+				return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 			}
-			return o, nil
+			return change.Result{Outcome: o}, nil
 		}
-		_, err = s.client.UpdateItem(ctx, in)
+		out, err := s.client.UpdateItem(ctx, in)
 		if err == nil {
-			if f == formPending {
-				return change.Pending, nil
+			res, err := s.result(f, old, out.Attributes, c, now)
+			if err != nil {
+				return none, fmt.Errorf("dynamo: apply %s: written, but %w", describe(c), err)
 			}
-			return change.Applied, nil
+			return res, nil
 		}
 		var failed *types.ConditionalCheckFailedException
 		if !errors.As(err, &failed) {
-			return "", fmt.Errorf("dynamo: apply %s: update item: %w", describe(c), err)
+			return none, fmt.Errorf("dynamo: apply %s: update item: %w", describe(c), err)
 		}
 		old = failed.Item
 		if len(old) == 0 {
@@ -183,17 +218,17 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, err
 			// unexpected enough to check by reading (a stand-in without ALL_OLD support).
 			if sawNoItem {
 				if old, err = s.getItem(ctx, key); err != nil {
-					return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+					return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 				}
 			}
 			sawNoItem = true
 		}
 		hasFields, o, err := decide(old, c, now)
 		if err != nil {
-			return "", fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
+			return none, fmt.Errorf("dynamo: apply %s: %w", describe(c), err)
 		}
 		if o == change.Duplicate || o == change.Stale {
-			return o, nil
+			return change.Result{Outcome: o}, nil
 		}
 		// The item changed under us (or does not exist yet): try the form that fits it.
 		switch {
@@ -204,23 +239,68 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, err
 			f = formCreate
 		}
 	}
-	return "", fmt.Errorf("dynamo: apply %s: the item kept changing during %d conditional writes", describe(c), maxAttempts)
+	return none, fmt.Errorf("dynamo: apply %s: the item kept changing during %d conditional writes", describe(c), maxAttempts)
+}
+
+// result is what a successful write of form f did: the previous values come from the
+// item read (formRewrite) or from the attributes the update returned (UPDATED_OLD).
+func (s *Store) result(f form, read, returned map[string]types.AttributeValue, c change.Change, now time.Time) (change.Result, error) {
+	switch f {
+	case formPending:
+		return change.Result{Outcome: change.Pending}, nil
+	case formRewrite:
+		stored, err := decodeItem(read)
+		if err != nil {
+			return change.Result{}, err
+		}
+		_, res := change.Apply(&stored, c, now)
+		return res, nil
+	}
+	previous, err := previousValues(returned, c)
+	if err != nil {
+		return change.Result{}, err
+	}
+	return change.Result{Outcome: change.Applied, Previous: previous}, nil
+}
+
+// previousValues reads change.Result.Previous from the attributes an update returned with
+// UPDATED_OLD: no version (no item) or version 0 (a pending marker) means the object had
+// no stored state; else each field of the change found under fields had that value.
+func previousValues(old map[string]types.AttributeValue, c change.Change) (map[string]any, error) {
+	if v, err := getN(old, attrVersion); err != nil || v == 0 {
+		return nil, err
+	}
+	previous := make(map[string]any, len(c.Fields))
+	fields, _ := old[attrFields].(*types.AttributeValueMemberM)
+	if fields == nil {
+		return previous, nil
+	}
+	for k := range c.Fields {
+		if av, ok := fields.Value[k]; ok {
+			v, err := unmarshalValue(av)
+			if err != nil {
+				return nil, fmt.Errorf("previous value of field %q: %w", k, err)
+			}
+			previous[k] = v
+		}
+	}
+	return previous, nil
 }
 
 // decide applies the reference rule to the stored item: what c would do to it, and
 // whether the item has a fields map.
 func decide(item map[string]types.AttributeValue, c change.Change, now time.Time) (hasFields bool, o change.Outcome, err error) {
 	if len(item) == 0 {
-		_, o = change.Apply(nil, c, now)
-		return false, o, nil
+		_, r := change.Apply(nil, c, now)
+		return false, r.Outcome, nil
 	}
 	stored, err := decodeItem(item)
 	if err != nil {
 		return false, "", err
 	}
 	_, hasFields = item[attrFields].(*types.AttributeValueMemberM)
-	_, o = change.Apply(&stored, c, now)
-	return hasFields, o, nil
+	_, r := change.Apply(&stored, c, now)
+	return hasFields, r.Outcome, nil
 }
 
 // errTooLong says a field-by-field update expression would pass DynamoDB's limit.
@@ -285,8 +365,8 @@ func (s *Store) update(f form, key map[string]types.AttributeValue, c change.Cha
 		if err != nil {
 			return nil, err
 		}
-		next, o := change.Apply(&stored, c, now)
-		if o != change.Applied {
+		next, r := change.Apply(&stored, c, now)
+		if r.Outcome != change.Applied {
 			return nil, nil
 		}
 		merged, err := marshalFields(next.Fields)
@@ -304,6 +384,9 @@ func (s *Store) update(f form, key map[string]types.AttributeValue, c change.Cha
 	in := e.input(s.table, key, cond)
 	if f == formMerge && len(*in.UpdateExpression) > maxExpression {
 		return nil, errTooLong
+	}
+	if f != formRewrite { // a rewrite knows the old values from its read
+		in.ReturnValues = types.ReturnValueUpdatedOld
 	}
 	return in, nil
 }

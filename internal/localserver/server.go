@@ -33,9 +33,11 @@ import (
 	"github.com/halosync/halosync/internal/worker"
 )
 
-// Store is what the server needs of the object store.
+// Store is what the server needs of the object store: the worker's side, and reading
+// delivery records.
 type Store interface {
 	worker.Store
+	Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
 }
 
 // Queue is what the server needs of the embedded queue.
@@ -113,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", s.object)
 	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", s.action)
+	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", s.deliveries)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A path no route knows gets the JSON error body every other answer has; a known
 		// path asked with another method keeps the router's 405 and its Allow header.
@@ -237,6 +240,22 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, kind change
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": fmt.Sprintf("no %s %s", kind, id)})
 	default:
 		writeJSON(w, http.StatusOK, o)
+	}
+}
+
+// deliveries answers a delivery's records (change.Delivery, one per object it carried) as a
+// JSON array, 404 when none is kept.
+func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("deliveryId")
+	ds, err := s.store.Deliveries(r.Context(), r.PathValue("connection"), id)
+	switch {
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "read delivery records", "delivery_id", id, "error", err.Error())
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "the store could not be read"})
+	case len(ds) == 0:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": fmt.Sprintf("no record of delivery %s (records are kept %d days)", id, int(change.DeliveryRetention.Hours()/24))})
+	default:
+		writeJSON(w, http.StatusOK, ds)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -47,6 +48,8 @@ type DB struct {
 
 	mu      sync.Mutex
 	signals map[string]chan struct{} // per queue name, closed and replaced on every send
+
+	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -179,6 +182,19 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 );
 CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at);
+`,
+		// 2: delivery records (change.Delivery), keyed like the DynamoDB items.
+		`
+CREATE TABLE IF NOT EXISTS deliveries (
+	pk         TEXT    NOT NULL, -- change.DeliveryPartitionKey
+	sk         TEXT    NOT NULL, -- change.DeliverySortKey
+	outcome    TEXT    NOT NULL,
+	version    INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL, -- Unix seconds; the row is not read after, and deleted by a later write
+	record     TEXT    NOT NULL, -- change.Delivery as JSON, numbers as Halo wrote them
+	PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
 `,
 	}
 }

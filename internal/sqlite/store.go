@@ -28,15 +28,16 @@ const objectColumns = `connection, kind, id, parent_id, version, pending_version
 
 // Apply applies c to the stored object by the rule change.Apply, in one transaction: a
 // newer version is written (fields merged), a duplicate or older one changes nothing, an
-// event without a snapshot records a pending version. An invalid change is an error
-// wrapping change.ErrInvalid.
-func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, error) {
+// event without a snapshot records a pending version. The previous values of the fields
+// an applied change carries come from the row read in the transaction. An invalid change
+// is an error wrapping change.ErrInvalid.
+func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, error) {
 	if err := c.Validate(); err != nil {
-		return "", err
+		return change.Result{}, err
 	}
 	what := fmt.Sprintf("apply %s %s %s v%d", c.Connection, c.Kind, c.ID, c.Version)
 	pk, sk := change.PartitionKey(c.Connection, c.Kind, c.ID, c.ParentID), change.SortKey(c.Kind, c.ID)
-	var outcome change.Outcome
+	var result change.Result
 	err := s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		var stored *change.Object
 		row := tx.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE pk = ? AND sk = ?`, pk, sk)
@@ -48,17 +49,17 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Outcome, err
 		default:
 			stored = &o
 		}
-		next, out := change.Apply(stored, c, time.Now())
-		outcome = out
-		if out != change.Applied && out != change.Pending {
+		next, res := change.Apply(stored, c, time.Now())
+		result = res
+		if res.Outcome != change.Applied && res.Outcome != change.Pending {
 			return nil
 		}
 		return putObject(ctx, tx, what, pk, sk, next)
 	})
 	if err != nil {
-		return "", err
+		return change.Result{}, err
 	}
-	return outcome, nil
+	return result, nil
 }
 
 // putObject writes o under pk, sk, replacing what is there.
@@ -174,10 +175,15 @@ func encodeFields(fields map[string]any) (string, error) {
 	if fields == nil {
 		return "{}", nil
 	}
+	return encodeJSON(fields)
+}
+
+// encodeJSON writes v as encodeFields does.
+func encodeJSON(v any) (string, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(fields); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
@@ -195,4 +201,87 @@ func decodeFields(s string) (map[string]any, error) {
 		fields = map[string]any{}
 	}
 	return fields, nil
+}
+
+// expiredCleanupEvery is how often RecordDelivery deletes expired delivery records: on
+// the first write after the database is opened and every this many writes after, in the
+// same transaction. Deliveries never returns an expired record, so the cleanup only
+// bounds the table: at the worker's pace it holds about a week of records plus those of
+// this many writes.
+const expiredCleanupEvery = 256
+
+// RecordDelivery stores what one delivery did to one object, replacing the record stored
+// for the same delivery and object as change.Delivery.Replaces allows. The record expires
+// change.DeliveryRetention after d.ProcessedAt.
+func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("record delivery %s %s %s %s", d.Connection, d.DeliveryID, d.Kind, d.ID)
+	if !d.ReceivedAt.IsZero() {
+		d.ReceivedAt = d.ReceivedAt.UTC()
+	}
+	d.ProcessedAt = d.ProcessedAt.UTC()
+	record, err := encodeJSON(d)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: encode: %w: %w", what, change.ErrInvalid, err)
+	}
+	now := time.Now()
+	weak := d.Outcome == change.Duplicate || d.Outcome == change.Stale
+	cleanup := s.db.deliveryWrites.Add(1)%expiredCleanupEvery == 1
+	return s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		if cleanup {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE expires_at <= ?`, now.Unix()); err != nil {
+				return fmt.Errorf("sqlite: %s: delete expired records: %w", what, err)
+			}
+		}
+		// change.Delivery.Replaces: a duplicate or stale record keeps an unexpired record
+		// of the same version that says the delivery applied it or marked it pending.
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO deliveries (pk, sk, outcome, version, expires_at, record) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (pk, sk) DO UPDATE SET
+	outcome = excluded.outcome, version = excluded.version, expires_at = excluded.expires_at, record = excluded.record
+WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.version
+	AND deliveries.outcome IN (?, ?))`,
+			change.DeliveryPartitionKey(d.Connection, d.DeliveryID), change.DeliverySortKey(d.Kind, d.ID),
+			string(d.Outcome), d.Version, d.ExpiresAt().Unix(), record,
+			weak, d.ProcessedAt.Unix(), string(change.Applied), string(change.Pending))
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// Deliveries returns the unexpired records of one delivery, one per object it carried,
+// ordered by sort key (<kind>#<id>); none when the delivery is unknown.
+func (s *Store) Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error) {
+	what := fmt.Sprintf("read delivery %s %s", conn, deliveryID)
+	if s.db.isClosed() {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT record FROM deliveries WHERE pk = ? AND expires_at > ? ORDER BY sk`,
+		change.DeliveryPartitionKey(conn, deliveryID), time.Now().Unix())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []change.Delivery
+	for rows.Next() {
+		var record string
+		if err := rows.Scan(&record); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(record))
+		dec.UseNumber()
+		var d change.Delivery
+		if err := dec.Decode(&d); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: decode record: %w", what, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/storetest"
@@ -29,8 +30,8 @@ func newTestStore(t *testing.T) (*DB, *Store) {
 func apply(t *testing.T, s *Store, c change.Change, want change.Outcome) {
 	t.Helper()
 	got, err := s.Apply(context.Background(), c)
-	if err != nil || got != want {
-		t.Fatalf("Apply %s %s v%d = %q, %v; want %q", c.Kind, c.ID, c.Version, got, err, want)
+	if err != nil || got.Outcome != want {
+		t.Fatalf("Apply %s %s v%d = %q, %v; want %q", c.Kind, c.ID, c.Version, got.Outcome, err, want)
 	}
 }
 
@@ -165,8 +166,8 @@ func BenchmarkStoreApply(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			if out, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil || out != change.Applied {
-				b.Fatalf("Apply = %s, %v", out, err)
+			if out, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil || out.Outcome != change.Applied {
+				b.Fatalf("Apply = %s, %v", out.Outcome, err)
 			}
 		}
 	})
@@ -183,9 +184,97 @@ func BenchmarkStoreApply(b *testing.B) {
 		for b.Loop() {
 			i++
 			c := upsert(change.Ticket, fmt.Sprint(i%tickets), int64(2+i/tickets), fields(i))
-			if out, err := s.Apply(ctx, c); err != nil || out != change.Applied {
-				b.Fatalf("Apply = %s, %v", out, err)
+			if out, err := s.Apply(ctx, c); err != nil || out.Outcome != change.Applied {
+				b.Fatalf("Apply = %s, %v", out.Outcome, err)
 			}
 		}
 	})
+}
+
+func TestDeliveryRecordKeys(t *testing.T) {
+	db, s := newTestStore(t)
+	now := time.Now()
+	for _, d := range []change.Delivery{
+		{Connection: "c1", DeliveryID: "d-1", Kind: change.Ticket, ID: "42", Outcome: change.Applied, Version: 3, ProcessedAt: now},
+		{Connection: "c1", DeliveryID: "d-1", Kind: change.Action, ID: "7", ParentID: "42", Outcome: change.Applied, Version: 4, ProcessedAt: now},
+	} {
+		if err := s.RecordDelivery(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.read.Query(`SELECT pk, sk, outcome, version, expires_at FROM deliveries ORDER BY pk, sk`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var pk, sk, outcome string
+		var version, expires int64
+		if err := rows.Scan(&pk, &sk, &outcome, &version, &expires); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s|%s|%s|%d|%v", pk, sk, outcome, version, expires == now.Add(change.DeliveryRetention).Unix()))
+	}
+	want := []string{"C#c1#DELIVERY#d-1|action#7|applied|4|true", "C#c1#DELIVERY#d-1|ticket#42|applied|3|true"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rows = %q\nwant %q", got, want)
+	}
+}
+
+// TestExpiredDeliveriesAreDeleted: the first write after opening and every
+// expiredCleanupEvery-th write after it delete the expired records.
+func TestExpiredDeliveriesAreDeleted(t *testing.T) {
+	db, s := newTestStore(t)
+	ctx := context.Background()
+	record := func(id string, processed time.Time) {
+		t.Helper()
+		d := change.Delivery{Connection: "c1", DeliveryID: "d-" + id, Kind: change.Ticket, ID: id, Outcome: change.Applied, Version: 1, ProcessedAt: processed}
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func() (n int) {
+		t.Helper()
+		if err := db.read.QueryRow(`SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	record("old", time.Now().Add(-change.DeliveryRetention-time.Minute)) // write 1 cleans first, then inserts
+	for i := range expiredCleanupEvery - 1 {                             // writes 2 to expiredCleanupEvery
+		record(fmt.Sprint(i), time.Now())
+	}
+	if n := rows(); n != expiredCleanupEvery {
+		t.Fatalf("%d rows before the cleanup, want %d", n, expiredCleanupEvery)
+	}
+	if got, err := s.Deliveries(ctx, "c1", "d-old"); err != nil || len(got) != 0 {
+		t.Fatalf("an expired record is read: %v, %v", got, err)
+	}
+	record("next", time.Now()) // the cleanup write
+	if n := rows(); n != expiredCleanupEvery {
+		t.Fatalf("%d rows after the cleanup, want %d (the expired one gone, one added)", n, expiredCleanupEvery)
+	}
+}
+
+// BenchmarkRecordDelivery writes delivery records of a reassigned ticket: the worker's
+// second write per webhook change.
+func BenchmarkRecordDelivery(b *testing.B) {
+	db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
+	s := db.Store()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		d := change.Delivery{Connection: "c1", DeliveryID: fmt.Sprint("d-", i), Kind: change.Ticket, ID: fmt.Sprint(i % 1000),
+			Op: change.OpUpsert, Event: "ticket reassigned", Source: change.SourceWebhook, Outcome: change.Applied, Version: int64(i),
+			Changed: map[string]change.FieldChange{
+				"agent_id": {From: json.Number("7"), To: json.Number("11")}, "team_id": {From: json.Number("2"), To: json.Number("3")},
+				"last_update": {From: "2025-01-02T10:11:12.123", To: "2025-01-02T10:12:12.123"},
+			},
+			Summary: "reassigned: agent_id 7 → 11, team_id 2 → 3", ReceivedAt: time.Now(), ProcessedAt: time.Now()}
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,5 +1,7 @@
 // Package storetest is the contract every object store adapter must pass: the embedded
-// SQLite store and the DynamoDB store behave alike, exactly as change.Apply describes.
+// SQLite store and the DynamoDB store behave alike, exactly as change.Apply describes
+// (the outcome and the previous values it reports included), and keep delivery records
+// alike (change.Delivery: keys, expiry, change.Delivery.Replaces).
 package storetest
 
 import (
@@ -16,8 +18,10 @@ import (
 
 // Store is the port under test.
 type Store interface {
-	Apply(ctx context.Context, c change.Change) (change.Outcome, error)
+	Apply(ctx context.Context, c change.Change) (change.Result, error)
 	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
+	RecordDelivery(ctx context.Context, d change.Delivery) error
+	Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
 }
 
 // Run runs the contract against the store newStore returns. Each subtest asks for its own
@@ -209,6 +213,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("after concurrent writes: version %d summary %v", o.Version, o.Fields["summary"])
 		}
 	})
+
+	runPrevious(t, newStore, conn)
+	runDeliveries(t, newStore, conn)
 }
 
 func ticket(conn, id string, version int64, fields map[string]any) change.Change {
@@ -216,15 +223,19 @@ func ticket(conn, id string, version int64, fields map[string]any) change.Change
 		VersionFrom: "last_update", Source: change.SourceWebhook, Event: "ticket updated", Fields: fields}
 }
 
-func mustApply(t *testing.T, s Store, c change.Change, want change.Outcome) {
+func mustApply(t *testing.T, s Store, c change.Change, want change.Outcome) change.Result {
 	t.Helper()
 	got, err := s.Apply(context.Background(), c)
 	if err != nil {
 		t.Fatalf("Apply %s %s v%d: %v", c.Kind, c.ID, c.Version, err)
 	}
-	if got != want {
-		t.Fatalf("Apply %s %s v%d = %s, want %s", c.Kind, c.ID, c.Version, got, want)
+	if got.Outcome != want {
+		t.Fatalf("Apply %s %s v%d = %s, want %s", c.Kind, c.ID, c.Version, got.Outcome, want)
 	}
+	if want != change.Applied && got.Previous != nil {
+		t.Fatalf("Apply %s %s v%d = %s with previous values %v; only applied changes have them", c.Kind, c.ID, c.Version, got.Outcome, got.Previous)
+	}
+	return got
 }
 
 func mustGet(t *testing.T, s Store, conn string, kind change.Kind, id, parent string) change.Object {

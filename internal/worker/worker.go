@@ -1,5 +1,7 @@
 // Package worker applies queued changes to the store: one conditional write per change,
-// newest version wins, duplicates and stale changes are acknowledged and counted.
+// newest version wins, duplicates and stale changes are acknowledged and counted. A change
+// that came with a delivery id (a webhook's) also gets its delivery record: what the
+// delivery did to the object, one put.
 package worker
 
 import (
@@ -20,11 +22,13 @@ import (
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Store applies a change with the newest-wins rule of change.Apply, and reads what is
-// stored (to skip a fetch the copy no longer needs).
+// Store applies a change with the newest-wins rule of change.Apply (reporting the values
+// it replaced), reads what is stored (to skip a fetch the copy no longer needs), and keeps
+// delivery records.
 type Store interface {
-	Apply(ctx context.Context, c change.Change) (change.Outcome, error)
+	Apply(ctx context.Context, c change.Change) (change.Result, error)
 	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
+	RecordDelivery(ctx context.Context, d change.Delivery) error
 }
 
 // Fetcher reads an object from a connection's Halo API; found is false when Halo no
@@ -54,12 +58,13 @@ type Worker struct {
 	count Counter
 	log   *slog.Logger
 	conns map[string]Connection
+	now   func() time.Time
 }
 
 // New returns a worker. conns may be nil: no connection fetches, keeps fields back or
 // filters.
 func New(s Store, c Counter, log *slog.Logger, conns map[string]Connection) *Worker {
-	return &Worker{store: s, count: c, log: log, conns: conns}
+	return &Worker{store: s, count: c, log: log, conns: conns, now: time.Now}
 }
 
 // ConnectionsFromConfig builds each connection's field policy and filters, and its
@@ -106,7 +111,7 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	if env.Unknown {
 		return w.unknown(ctx, messageID, env)
 	}
-	return w.apply(ctx, messageID, env.Change)
+	return w.apply(ctx, messageID, env.Change, env.ReceivedAt)
 }
 
 // unknown retries an event of no known kind with the connection's configured names: if
@@ -129,7 +134,7 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env queue.Envelo
 	}
 	var last change.Outcome
 	for _, c := range changes {
-		if last, err = w.apply(ctx, messageID, c); err != nil {
+		if last, err = w.apply(ctx, messageID, c, env.ReceivedAt); err != nil {
 			return "", err
 		}
 	}
@@ -137,8 +142,8 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env queue.Envelo
 }
 
 // apply applies one change: fetching the object an event-only change announced, then
-// filtering, cutting fields and writing.
-func (w *Worker) apply(ctx context.Context, messageID string, c change.Change) (change.Outcome, error) {
+// filtering, cutting fields and writing, then recording what the delivery did.
+func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, receivedAt time.Time) (change.Outcome, error) {
 	conn := w.conns[c.Connection]
 	if c.Op == change.OpUpsert && !c.HasSnapshot() && conn.Fetcher != nil {
 		fetched, err := w.resolve(ctx, conn.Fetcher, c)
@@ -154,14 +159,15 @@ func (w *Worker) apply(ctx context.Context, messageID string, c change.Change) (
 		if rule, keep := conn.Filter.Match(c); !keep {
 			w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
 			w.log.InfoContext(ctx, "change filtered", "connection", c.Connection, "kind", c.Kind, "id", c.ID, "rule", rule)
-			return change.Outcome("filtered"), nil
+			w.record(ctx, messageID, c, change.Result{Outcome: change.Filtered}, rule, receivedAt)
+			return change.Filtered, nil
 		}
 	}
 	if c.Op == change.OpUpsert && deletedFlag(c.Fields["deleted"]) {
 		c.Op = change.OpDelete // Halo keeps deleted tickets, flagged: the copy keeps a tombstone
 	}
 	c = conn.Fields.Apply(c)
-	outcome, err := w.store.Apply(ctx, c)
+	res, err := w.store.Apply(ctx, c)
 	if err != nil {
 		reason := "store_error"
 		if errors.Is(err, change.ErrInvalid) {
@@ -172,10 +178,42 @@ func (w *Worker) apply(ctx context.Context, messageID string, c change.Change) (
 			"version", c.Version, "delivery_id", c.DeliveryID, "message_id", messageID, "reason", reason, "error", err.Error())
 		return "", fmt.Errorf("apply %s %s: %w", c.Kind, c.ID, err)
 	}
-	w.count.Count(metrics.Metric{Name: metrics.ChangesApplied, Connection: c.Connection, Label: string(outcome)}, 1)
-	w.log.InfoContext(ctx, "change processed", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
-		"version", c.Version, "outcome", outcome, "source", c.Source, "delivery_id", c.DeliveryID, "event", c.Event)
-	return outcome, nil
+	w.count.Count(metrics.Metric{Name: metrics.ChangesApplied, Connection: c.Connection, Label: string(res.Outcome)}, 1)
+	attrs := []any{"connection", c.Connection, "kind", c.Kind, "id", c.ID, "version", c.Version, "outcome", res.Outcome,
+		"source", c.Source, "delivery_id", c.DeliveryID, "event", c.Event}
+	if summary := w.record(ctx, messageID, c, res, "", receivedAt); summary != "" {
+		attrs = append(attrs, "summary", summary)
+	}
+	w.log.InfoContext(ctx, "change processed", attrs...)
+	return res.Outcome, nil
+}
+
+// record writes the delivery record of a change that came with a delivery id (webhooks;
+// poll results have none): its outcome, whatever it is, and for an applied change the
+// fields whose value it changed (change.NewDelivery). It is the change's second write,
+// one put after the conditional state write.
+//
+// A failure to record is logged and counted (ChangesFailed, label delivery_record) but
+// does not fail the message: the state is already written, and processing the message
+// again would only find its change stored, a duplicate, and could not tell what it had
+// changed. The record is an account of deliveries, not part of the copy.
+//
+// It returns the record's summary, "" when there is no record.
+func (w *Worker) record(ctx context.Context, messageID string, c change.Change, res change.Result, reason string, receivedAt time.Time) string {
+	if c.DeliveryID == "" {
+		return ""
+	}
+	d := change.NewDelivery(c, res, receivedAt, w.now())
+	if reason != "" {
+		d.Reason = reason
+		d.Summary = d.Summarize()
+	}
+	if err := w.store.RecordDelivery(ctx, d); err != nil {
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "delivery_record"}, 1)
+		w.log.WarnContext(ctx, "delivery record not written; the change is applied", "connection", c.Connection, "kind", c.Kind,
+			"id", c.ID, "version", c.Version, "outcome", res.Outcome, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
+	}
+	return d.Summary
 }
 
 // resolve turns an event-only change into one with the object's fields, fetched from

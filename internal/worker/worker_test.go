@@ -59,7 +59,11 @@ func TestProcessCountsEveryOutcome(t *testing.T) {
 
 type failingStore struct{ err error }
 
-func (f failingStore) Apply(context.Context, change.Change) (change.Outcome, error) { return "", f.err }
+func (f failingStore) Apply(context.Context, change.Change) (change.Result, error) {
+	return change.Result{}, f.err
+}
+
+func (f failingStore) RecordDelivery(context.Context, change.Delivery) error { return f.err }
 
 func (f failingStore) Get(context.Context, string, change.Kind, string, string) (change.Object, bool, error) {
 	return change.Object{}, false, f.err
