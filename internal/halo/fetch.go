@@ -18,3 +18,13 @@ func (c *Client) Fetch(ctx context.Context, kind change.Kind, id string) (map[st
 	}
 	return obj, true, nil
 }
+
+// FetchNotes lists a ticket's notes (GET /api/Actions?ticket_id=).
+func (c *Client) FetchNotes(ctx context.Context, ticketID string) ([]map[string]any, error) {
+	var notes []map[string]any
+	err := c.List(ctx, change.Action, ListQuery{TicketID: ticketID}, func(page []map[string]any) error {
+		notes = append(notes, page...)
+		return nil
+	})
+	return notes, err
+}

@@ -32,12 +32,9 @@ package localserver_test
 // connection, one full (Basic authentication) and one event-only (Halo's signed body,
 // HMAC-SHA256 in Token), each batching, duplicating about one delivery in five and
 // reordering within windows, and dropping none (lost deliveries are the poller's job).
-// Each event goes to one of them at random, except the events that nest a new note (a note
-// added, a status change, a reassignment): those always go to the full webhook. An
-// event-only delivery of a ticket event names only the ticket, and the worker fetches only
-// the object an event names (GET /api/Tickets/{id} carries no actions), so a note
-// announced that way is never copied: a gap in the product, which this run does not hide
-// by accident but avoids on purpose. Small payloads ("small object with key fields only")
+// Each event goes to one of them at random. An event-only ticket event that stands for a
+// note added, a status change or a reassignment carries neither the ticket nor the note:
+// the worker fetches the ticket and lists its notes. Small payloads ("small object with key fields only")
 // are left out: they carry a cut of the fields (a small ticket has no last_update, so it
 // is versioned by the delivery timestamp) and are never fetched, so whenever an object's
 // last change arrives small the copy keeps stale values of the fields it leaves out; they
@@ -213,7 +210,7 @@ func (r *convergeRun) tick() {
 // raised queues an event for its webhook.
 func (r *convergeRun) raised(e halotest.Event) {
 	se := sentEvent{Event: e, payload: halotest.PayloadFull}
-	if e.Objects[change.Action] == nil && r.mix.IntN(2) == 0 {
+	if r.mix.IntN(2) == 0 {
 		se.payload = halotest.PayloadEventOnly
 	}
 	r.sent = append(r.sent, se)
@@ -602,9 +599,11 @@ func TestConvergesWithTheTenant(t *testing.T) {
 	if got := st.count(metrics.DeliveriesAccepted, "default", ""); got != int64(cr.flushed.Sent) {
 		t.Errorf("DeliveriesAccepted = %d, want %d (every delivery made, duplicates included)", got, cr.flushed.Sent)
 	}
+	// Every enqueued change was processed; an event-only ticket change also brings the
+	// ticket's notes, each processed on its own.
 	enqueued, processed := st.count(metrics.ChangesEnqueued, "default", ""), st.total(metrics.ChangesApplied)
-	if enqueued == 0 || processed != enqueued {
-		t.Errorf("ChangesEnqueued = %d, ChangesApplied over every outcome = %d; want them equal and not 0", enqueued, processed)
+	if enqueued == 0 || processed < enqueued {
+		t.Errorf("ChangesEnqueued = %d, ChangesApplied over every outcome = %d; want at least as many and not 0", enqueued, processed)
 	}
 	for _, c := range []struct{ name, label string }{
 		{metrics.ChangesApplied, string(change.Applied)},

@@ -233,17 +233,18 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			continue
 		}
 		newest = later(newest, marker)
+		if kind == change.Ticket {
+			// Every ticket Halo lists as changed may have notes the copy lacks, even one the
+			// copy holds at its newest version: the webhook that carried the ticket's
+			// latest change carried only that change's note.
+			tickets = append(tickets, c.ID)
+		}
 		stored, ok, err := p.copy.Get(ctx, p.conn, kind, c.ID, c.ParentID)
 		if err != nil {
 			return newest, fmt.Errorf("read the copy: %w", err)
 		}
 		if ok && stored.Version >= c.Version {
 			continue
-		}
-		if kind == change.Ticket {
-			// A ticket newer than the copy may have notes the copy lacks; an unchanged one
-			// costs no request.
-			tickets = append(tickets, c.ID)
 		}
 		m, err := queue.Encode(queue.Envelope{Change: c, ReceivedAt: p.opts.Now().UTC()})
 		if err != nil {

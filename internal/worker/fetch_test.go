@@ -21,8 +21,16 @@ import (
 // fakeHalo answers fetches from a map and counts them.
 type fakeHalo struct {
 	objects map[string]map[string]any
+	notes   map[string][]map[string]any // by ticket id
 	err     error
 	calls   int
+}
+
+func (f *fakeHalo) FetchNotes(_ context.Context, ticketID string) ([]map[string]any, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.notes[ticketID], nil
 }
 
 func (f *fakeHalo) Fetch(_ context.Context, kind change.Kind, id string) (map[string]any, bool, error) {
@@ -170,5 +178,32 @@ func TestADeletedFlagMakesATombstone(t *testing.T) {
 		if o, _, _ := store.Get(context.Background(), "default", change.Ticket, id, ""); !o.Deleted {
 			t.Errorf("deleted %v: stored %+v, want a tombstone", flag, o)
 		}
+	}
+}
+
+// TestAnEventOnlyTicketEventBringsItsNotes: a note added (or a status change or a
+// reassignment, which add notes) announced by an event-only ticket event reaches the copy.
+func TestAnEventOnlyTicketEventBringsItsNotes(t *testing.T) {
+	halo := &fakeHalo{
+		objects: map[string]map[string]any{"ticket/42": {"id": 42, "summary": "s", "last_update": "2026-09-25T06:41:07.523"}},
+		notes: map[string][]map[string]any{"42": {
+			{"id": 1, "ticket_id": 42, "note": "first", "last_updated": "2026-09-25T06:00:00"},
+			{"id": 2, "ticket_id": 42, "note": "second", "last_updated": "2026-09-25T06:41:07.523"},
+			{"id": 3, "ticket_id": 42, "note": "no marker"},
+		}},
+	}
+	store := storetest.NewMemory()
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo}})
+	if _, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "42", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for id, note := range map[string]string{"1": "first", "2": "second"} {
+		o, ok, _ := store.Get(context.Background(), "default", change.Action, id, "42")
+		if !ok || o.Fields["note"] != note {
+			t.Errorf("note %s: %+v %v", id, o, ok)
+		}
+	}
+	if _, ok, _ := store.Get(context.Background(), "default", change.Action, "3", "42"); ok {
+		t.Error("a note without a change marker was stored")
 	}
 }

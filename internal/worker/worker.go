@@ -31,10 +31,11 @@ type Store interface {
 	RecordDelivery(ctx context.Context, d change.Delivery) error
 }
 
-// Fetcher reads an object from a connection's Halo API; found is false when Halo no
-// longer has it.
+// Fetcher reads from a connection's Halo API: one object (found is false when Halo no
+// longer has it), and a ticket's notes.
 type Fetcher interface {
 	Fetch(ctx context.Context, kind change.Kind, id string) (fields map[string]any, found bool, err error)
+	FetchNotes(ctx context.Context, ticketID string) ([]map[string]any, error)
 }
 
 // Connection is what the worker knows of one connection: how to fetch an object an
@@ -146,15 +147,32 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env queue.Envelo
 func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, receivedAt time.Time) (change.Outcome, error) {
 	conn := w.conns[c.Connection]
 	if c.Op == change.OpUpsert && !c.HasSnapshot() && conn.Fetcher != nil {
-		fetched, err := w.resolve(ctx, conn.Fetcher, c)
+		fetched, notes, err := w.resolve(ctx, conn.Fetcher, c)
 		if err != nil {
 			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "fetch_error"}, 1)
 			w.log.WarnContext(ctx, "could not fetch the object an event announced", "connection", c.Connection, "kind", c.Kind,
 				"id", c.ID, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 			return "", fmt.Errorf("fetch %s %s: %w", c.Kind, c.ID, err)
 		}
-		c = fetched
+		outcome, err := w.write(ctx, messageID, fetched, receivedAt)
+		if err != nil {
+			return "", err
+		}
+		// An event-only ticket event may be a note added, a status change or a
+		// reassignment, each of which adds a note the event does not carry.
+		for _, n := range notes {
+			if _, err := w.write(ctx, messageID, n, receivedAt); err != nil {
+				return "", err
+			}
+		}
+		return outcome, nil
 	}
+	return w.write(ctx, messageID, c, receivedAt)
+}
+
+// write filters, cuts and writes one change, and records what it did.
+func (w *Worker) write(ctx context.Context, messageID string, c change.Change, receivedAt time.Time) (change.Outcome, error) {
+	conn := w.conns[c.Connection]
 	if c.HasSnapshot() && c.Op == change.OpUpsert {
 		if rule, keep := conn.Filter.Match(c); !keep {
 			w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
@@ -223,30 +241,35 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 //
 // The fetched object's version is the later of its own change marker and the event's:
 // what Halo returns now includes every change up to the event, so a later change always
-// carries a newer marker, and the pending marker the event may have left is cleared.
-func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (change.Change, error) {
+// carries a newer marker, and the pending marker the event may have left is cleared. For a
+// ticket it also reads the ticket's notes: the event may be a note added, a status change
+// or a reassignment, which add notes the event does not carry; the store keeps the newer.
+func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (change.Change, []change.Change, error) {
 	stored, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID)
 	if err != nil {
-		return c, fmt.Errorf("read the copy: %w", err)
+		return c, nil, fmt.Errorf("read the copy: %w", err)
 	}
 	if ok && stored.Version >= c.Version {
-		return c, nil
+		// The ticket itself is as new as the event, but a note the event announced may not
+		// be: a later change to the ticket, delivered first, carries only its own note.
+		notes, err := w.notes(ctx, f, c)
+		return c, notes, err
 	}
 	fields, found, err := f.Fetch(ctx, c.Kind, c.ID)
 	if err != nil {
-		return c, err
+		return c, nil, err
 	}
 	if !found {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "not_found"}, 1)
 		c.Op = change.OpDelete
-		return c, nil
+		return c, nil, nil
 	}
 	w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "found"}, 1)
 	spec, _ := change.Lookup(c.Kind)
 	c.Fields = fields
 	if spec.Parent != "" && c.ParentID == "" {
 		if c.ParentID, err = change.CanonicalID(fields[spec.ParentField]); err != nil || c.ParentID == "" {
-			return c, fmt.Errorf("%w: fetched %s %s names no %s", ErrPermanent, c.Kind, c.ID, spec.Parent)
+			return c, nil, fmt.Errorf("%w: fetched %s %s names no %s", ErrPermanent, c.Kind, c.ID, spec.Parent)
 		}
 	}
 	if s, ok := fields[spec.VersionField].(string); ok {
@@ -254,7 +277,34 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 			c.Version, c.VersionFrom = change.VersionOf(t), spec.VersionField
 		}
 	}
-	return c, nil
+	notes, err := w.notes(ctx, f, c)
+	return c, notes, err
+}
+
+// notes lists a ticket's notes as changes (none for other kinds); the store keeps what is
+// newer than the copy.
+func (w *Worker) notes(ctx context.Context, f Fetcher, c change.Change) ([]change.Change, error) {
+	if c.Kind != change.Ticket {
+		return nil, nil
+	}
+	listed, err := f.FetchNotes(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("notes of ticket %s: %w", c.ID, err)
+	}
+	notes := make([]change.Change, 0, len(listed))
+	actions, _ := change.Lookup(change.Action)
+	for _, n := range listed {
+		id, err := change.CanonicalID(n["id"])
+		s, _ := n[actions.VersionField].(string)
+		t, ok, terr := change.ParseHaloTime(s)
+		if err != nil || id == "" || terr != nil || !ok {
+			continue // a note without id or marker cannot be ordered; the poller reconciles
+		}
+		notes = append(notes, change.Change{Connection: c.Connection, Kind: change.Action, ID: id, ParentID: c.ID,
+			Op: change.OpUpsert, Version: change.VersionOf(t), VersionFrom: actions.VersionField, OccurredAt: t,
+			Source: c.Source, DeliveryID: c.DeliveryID, Event: c.Event, Fields: n})
+	}
+	return notes, nil
 }
 
 // deletedFlag reads Halo's deleted flag: true, "true" or 1.
