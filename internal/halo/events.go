@@ -1,6 +1,7 @@
 package halo
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/halosync/halosync/internal/change"
@@ -100,4 +101,20 @@ func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
 		}
 	}
 	return EventRule{}, false
+}
+
+// KnownEvents lists Halo's event names halosync knows, sorted, with their rules.
+func KnownEvents() []NamedRule {
+	out := make([]NamedRule, 0, len(knownEvents))
+	for name, r := range knownEvents {
+		out = append(out, NamedRule{Name: name, EventRule: r})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// NamedRule is an event name and its rule.
+type NamedRule struct {
+	Name string
+	EventRule
 }
