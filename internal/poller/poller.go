@@ -6,6 +6,7 @@ package poller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,10 +33,12 @@ type Copy interface {
 	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
 }
 
-// Cursors keeps a cursor per connection and kind.
+// Cursors keeps the poller's state per connection: one document per name (a kind's
+// cursor, or the schedule's state), stored as the store's cursor items
+// (C#<conn>#CURSOR, <name>). The store keeps the bytes; the poller owns their meaning.
 type Cursors interface {
-	Cursor(ctx context.Context, conn string, kind change.Kind) (Cursor, bool, error)
-	SaveCursor(ctx context.Context, conn string, kind change.Kind, c Cursor) error
+	LoadCursor(ctx context.Context, conn, name string) ([]byte, bool, error)
+	SaveCursor(ctx context.Context, conn, name string, doc []byte) error
 }
 
 // Counter counts what the poller finds.
@@ -148,8 +151,34 @@ func (p *Poller) mode(kind change.Kind) Mode {
 	return Scan
 }
 
+// cursor reads a kind's cursor; a missing one is the zero cursor (a first sync).
+func (p *Poller) cursor(ctx context.Context, kind change.Kind) (Cursor, error) {
+	var c Cursor
+	doc, ok, err := p.cursors.LoadCursor(ctx, p.conn, string(kind))
+	if err != nil || !ok {
+		return c, err
+	}
+	if err := json.Unmarshal(doc, &c); err != nil {
+		return Cursor{}, fmt.Errorf("cursor of %s: %w", kind, err)
+	}
+	return c, nil
+}
+
+func (p *Poller) saveCursor(ctx context.Context, kind change.Kind, c Cursor) error {
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return p.cursors.SaveCursor(ctx, p.conn, string(kind), doc)
+}
+
+// Cursor returns a kind's cursor, for status and tests.
+func (p *Poller) Cursor(ctx context.Context, kind change.Kind) (Cursor, error) {
+	return p.cursor(ctx, kind)
+}
+
 func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) error {
-	cur, _, err := p.cursors.Cursor(ctx, p.conn, kind)
+	cur, err := p.cursor(ctx, kind)
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
@@ -176,7 +205,7 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	}
 	cur.Watermark = later(cur.Watermark, earlier(newest, started))
 	cur.LastRun = started
-	return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+	return p.saveCursor(ctx, kind, cur)
 }
 
 // backfill reads every object of a kind, page by page, saving its place after each page
@@ -196,7 +225,7 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 			return err
 		}
 		cur.NextPage++
-		return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+		return p.saveCursor(ctx, kind, cur)
 	})
 	if err != nil {
 		return err
@@ -204,7 +233,7 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 	cur.Backfilled, cur.NextPage = true, 0
 	cur.Watermark, cur.LastRun = cur.BackfillStarted, p.opts.Now()
 	cur.BackfillStarted = time.Time{}
-	return p.cursors.SaveCursor(ctx, p.conn, kind, cur)
+	return p.saveCursor(ctx, kind, cur)
 }
 
 // read lists what q selects and considers it; it returns the newest change marker seen.

@@ -65,20 +65,20 @@ func (c *copyFake) take() []change.Change {
 
 type cursorsFake struct {
 	mu sync.Mutex
-	m  map[change.Kind]poller.Cursor
+	m  map[string][]byte
 }
 
-func (f *cursorsFake) Cursor(_ context.Context, _ string, kind change.Kind) (poller.Cursor, bool, error) {
+func (f *cursorsFake) LoadCursor(_ context.Context, _ string, name string) ([]byte, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c, ok := f.m[kind]
+	c, ok := f.m[name]
 	return c, ok, nil
 }
 
-func (f *cursorsFake) SaveCursor(_ context.Context, _ string, kind change.Kind, c poller.Cursor) error {
+func (f *cursorsFake) SaveCursor(_ context.Context, _ string, name string, doc []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.m[kind] = c
+	f.m[name] = doc
 	return nil
 }
 
@@ -110,7 +110,7 @@ func newSetupWith(t *testing.T, skew time.Duration, faults func(*http.Request) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{tenant: tenant, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[change.Kind]poller.Cursor{}},
+	s := &setup{tenant: tenant, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[string][]byte{}},
 		counts: metrics.NewMemory(), rng: rng}
 	s.poller = poller.New("default", client, s.copy, s.copy, s.cursors, s.counts, slog.New(slog.DiscardHandler),
 		poller.Options{Now: func() time.Time { return clock.Now().Add(skew) }})
@@ -243,11 +243,11 @@ func TestAnInterruptedBackfillResumesWhereItStopped(t *testing.T) {
 	if _, err := s.poller.Poll(context.Background()); err == nil {
 		t.Fatal("the poll whose second page of tickets failed reported no error")
 	}
-	cur, _, _ := s.cursors.Cursor(context.Background(), "default", change.Ticket)
+	cur, _ := s.poller.Cursor(context.Background(), change.Ticket)
 	if cur.Backfilled || cur.NextPage != 2 {
 		t.Fatalf("ticket cursor after the failure: %+v, want the backfill to resume at page 2", cur)
 	}
-	if c, _, _ := s.cursors.Cursor(context.Background(), "default", change.Client); !c.Backfilled {
+	if c, _ := s.poller.Cursor(context.Background(), change.Client); !c.Backfilled {
 		t.Fatalf("clients were not backfilled although their listing succeeded: %+v", c)
 	}
 	s.tenant.ResetRequests()
