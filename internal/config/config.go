@@ -51,6 +51,29 @@ type Connection struct {
 	StoredFields map[string]FieldList `yaml:"stored_fields"`
 	// Events maps Halo event names halosync does not know to a kind and operation.
 	Events map[string]EventMapping `yaml:"events"`
+	// Poll configures the poller for connections with halo: settings.
+	Poll Poll `yaml:"poll"`
+}
+
+// Poll configures how a connection is polled.
+type Poll struct {
+	// Mode: hybrid (default: webhooks, and a poll every interval), webhook (webhooks, and
+	// only the daily reconcile), poll (no webhooks: a poll every interval).
+	Mode string `yaml:"mode"`
+	// IntervalMinutes between polls (default 15 in hybrid, 5 in poll mode).
+	IntervalMinutes int `yaml:"interval_minutes"`
+	// FallbackMinutes between polls while the webhooks look unhealthy (default 1).
+	FallbackMinutes int `yaml:"fallback_minutes"`
+	// SilenceMinutes without a webhook delivery, while the poller finds changes, after
+	// which the webhooks count as unhealthy (default 10).
+	SilenceMinutes int `yaml:"silence_minutes"`
+	// OverlapSeconds re-read before each cursor, against clock skew (default 120).
+	OverlapSeconds int `yaml:"overlap_seconds"`
+	// ReconcileHours between reconciles of id lists, which find deletes (default 24).
+	ReconcileHours int `yaml:"reconcile_hours"`
+	// Kinds: incremental or scan per kind (default: incremental for tickets, scan for the
+	// others, since Halo's last-update filter is confirmed for tickets only).
+	Kinds map[string]string `yaml:"kinds"`
 }
 
 // Halo is how halosync reaches a tenant's REST API. Without a BaseURL the connection is
@@ -274,6 +297,19 @@ func (c *Config) Validate() error {
 			if len(fl.Include) > 0 && len(fl.Exclude) > 0 {
 				return fmt.Errorf("%w: %s: stored_fields.%s: give include or exclude, not both", ErrInvalid, where, kind)
 			}
+		}
+		switch conn.Poll.Mode {
+		case "", "hybrid", "webhook", "poll":
+		default:
+			return fmt.Errorf("%w: %s: poll.mode %q (hybrid, webhook or poll)", ErrInvalid, where, conn.Poll.Mode)
+		}
+		for kind, mode := range conn.Poll.Kinds {
+			if !knownKinds[kind] || (mode != "incremental" && mode != "scan") {
+				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind ticket, client, contact or asset; incremental or scan", ErrInvalid, where, kind)
+			}
+		}
+		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 {
+			return fmt.Errorf("%w: %s: poll: intervals cannot be negative", ErrInvalid, where)
 		}
 		for name, m := range conn.Events {
 			if !knownKinds[m.Kind] || (m.Op != "upsert" && m.Op != "delete" && m.Op != "") {

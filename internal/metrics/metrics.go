@@ -20,6 +20,7 @@ const (
 	DeliveriesRejected = "DeliveriesRejected" // label: the reason
 	ChangesEnqueued    = "ChangesEnqueued"
 	WebhookGap         = "WebhookGap"      // label: the kind; changes the poller found that the webhooks missed
+	PollFallback       = "PollFallback"    // label: engaged or recovered
 	EventsUnknown      = "EventsUnknown"   // events of no known kind, kept for the dead-letter queue
 	ChangesFiltered    = "ChangesFiltered" // label: the filter rule
 	ChangesApplied     = "ChangesApplied"  // label: the outcome (applied, pending, duplicate, stale)

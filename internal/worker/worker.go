@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -18,6 +19,7 @@ import (
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storedfields"
 )
@@ -60,7 +62,13 @@ type Worker struct {
 	log   *slog.Logger
 	conns map[string]Connection
 	now   func() time.Time
+
+	beatMu sync.Mutex
+	beats  map[string]time.Time // per connection: when this process last wrote the heartbeat
 }
+
+// heartbeatEvery bounds how often a process records that webhooks are arriving.
+const heartbeatEvery = 30 * time.Second
 
 // New returns a worker. conns may be nil: no connection fetches, keeps fields back or
 // filters.
@@ -203,6 +211,9 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 		attrs = append(attrs, "summary", summary)
 	}
 	w.log.InfoContext(ctx, "change processed", attrs...)
+	if c.Source == change.SourceWebhook && res.Outcome != change.Filtered {
+		w.heartbeat(ctx, c.Connection)
+	}
 	return res.Outcome, nil
 }
 
@@ -305,6 +316,30 @@ func (w *Worker) notes(ctx context.Context, f Fetcher, c change.Change) ([]chang
 			Source: c.Source, DeliveryID: c.DeliveryID, Event: c.Event, Fields: n})
 	}
 	return notes, nil
+}
+
+// heartbeat records, at most every heartbeatEvery per connection and process, that a
+// webhook change was applied: the poller's measure of the webhooks' health. A store that
+// keeps no cursors, or a failed write, only costs the poller that measure.
+func (w *Worker) heartbeat(ctx context.Context, conn string) {
+	cursors, ok := w.store.(poller.Cursors)
+	if !ok {
+		return
+	}
+	now := w.now()
+	w.beatMu.Lock()
+	if now.Sub(w.beats[conn]) < heartbeatEvery {
+		w.beatMu.Unlock()
+		return
+	}
+	if w.beats == nil {
+		w.beats = map[string]time.Time{}
+	}
+	w.beats[conn] = now
+	w.beatMu.Unlock()
+	if err := poller.Heartbeat(ctx, cursors, conn, now); err != nil {
+		w.log.WarnContext(ctx, "could not record the webhook heartbeat", "connection", conn, "error", err.Error())
+	}
 }
 
 // deletedFlag reads Halo's deleted flag: true, "true" or 1.

@@ -1,0 +1,201 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/metrics"
+)
+
+// Plan is when a connection is polled, from its poll: settings.
+type Plan struct {
+	Mode      string        // hybrid, webhook or poll
+	Interval  time.Duration // between polls (hybrid, poll)
+	Fallback  time.Duration // between polls while the webhooks look unhealthy (hybrid)
+	Silence   time.Duration // no webhook delivery this long, while Halo changes: unhealthy
+	Reconcile time.Duration // between reconciles of id lists
+}
+
+// PlanOf reads a connection's settings, with the defaults documented in config.Poll.
+func PlanOf(p config.Poll) Plan {
+	plan := Plan{Mode: p.Mode, Fallback: time.Minute, Silence: 10 * time.Minute, Reconcile: 24 * time.Hour}
+	if plan.Mode == "" {
+		plan.Mode = "hybrid"
+	}
+	plan.Interval = 15 * time.Minute
+	if plan.Mode == "poll" {
+		plan.Interval = 5 * time.Minute
+	}
+	if p.IntervalMinutes > 0 {
+		plan.Interval = time.Duration(p.IntervalMinutes) * time.Minute
+	}
+	if p.FallbackMinutes > 0 {
+		plan.Fallback = time.Duration(p.FallbackMinutes) * time.Minute
+	}
+	if p.SilenceMinutes > 0 {
+		plan.Silence = time.Duration(p.SilenceMinutes) * time.Minute
+	}
+	if p.ReconcileHours > 0 {
+		plan.Reconcile = time.Duration(p.ReconcileHours) * time.Hour
+	}
+	return plan
+}
+
+// OptionsOf reads a connection's poller options (overlap, modes per kind).
+func OptionsOf(p config.Poll) Options {
+	o := Options{Overlap: time.Duration(p.OverlapSeconds) * time.Second, Modes: map[change.Kind]Mode{}}
+	for name, mode := range p.Kinds {
+		if kind, err := change.ParseKind(name); err == nil {
+			o.Modes[kind] = Mode(mode)
+		}
+	}
+	return o
+}
+
+// State is the schedule's memory of a connection, kept beside the cursors.
+type State struct {
+	LastPoll  time.Time `json:"last_poll"`
+	Fallback  bool      `json:"fallback"`          // polling at the fallback interval
+	Switched  time.Time `json:"switched,omitzero"` // when Fallback last changed
+	LastFound time.Time `json:"last_found,omitzero"`
+}
+
+const (
+	stateName   = "_schedule"
+	webhookName = "_webhook" // the worker's heartbeat: when a webhook change was last applied
+)
+
+// Due reports whether a poll is due now. In webhook mode only the first sync is polled
+// for; the daily reconcile is separate.
+func (p Plan) Due(now time.Time, s State, backfilled bool) bool {
+	if !backfilled {
+		return true
+	}
+	switch {
+	case p.Mode == "webhook":
+		return false
+	case p.Mode == "hybrid" && s.Fallback:
+		return !now.Before(s.LastPoll.Add(p.Fallback))
+	default:
+		return !now.Before(s.LastPoll.Add(p.Interval))
+	}
+}
+
+// After updates the state after a poll that found newer objects or not, given when a
+// webhook change was last applied. In hybrid mode the webhooks look unhealthy when none
+// was applied for Silence while Halo changed (this poll, or one within Silence, found
+// changes the copy lacked): polls then come at the fallback interval, until a webhook
+// change is applied again. It returns "engaged" or "recovered" when that switches.
+func (p Plan) After(now time.Time, s State, found bool, lastWebhook time.Time) (State, string) {
+	s.LastPoll = now
+	if found {
+		s.LastFound = now
+	}
+	if p.Mode != "hybrid" {
+		return s, ""
+	}
+	silent := now.Sub(lastWebhook) > p.Silence
+	active := !s.LastFound.IsZero() && now.Sub(s.LastFound) <= p.Silence
+	switch {
+	case !s.Fallback && silent && active:
+		s.Fallback, s.Switched = true, now
+		return s, "engaged"
+	case s.Fallback && lastWebhook.After(s.Switched):
+		s.Fallback, s.Switched = false, now
+		return s, "recovered"
+	}
+	return s, ""
+}
+
+// Runner polls a connection when its plan says so, keeping the schedule's state in the
+// store beside the cursors.
+type Runner struct {
+	Poller *Poller
+	Plan   Plan
+}
+
+// Run polls if due (or always, when force is set) and returns whether it polled.
+func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
+	p := r.Poller
+	now := p.opts.Now()
+	s, err := r.state(ctx)
+	if err != nil {
+		return false, Report{}, err
+	}
+	backfilled := true
+	for _, kind := range order {
+		c, err := p.cursor(ctx, kind)
+		if err != nil {
+			return false, Report{}, err
+		}
+		backfilled = backfilled && c.Backfilled
+	}
+	if !force && !r.Plan.Due(now, s, backfilled) {
+		return false, Report{}, nil
+	}
+	rep, err := p.Poll(ctx)
+	found := false
+	for _, n := range rep.Gap {
+		found = found || n > 0
+	}
+	last, lerr := LastWebhook(ctx, p.cursors, p.conn)
+	if lerr != nil {
+		return true, rep, lerr
+	}
+	next, switched := r.Plan.After(now, s, found, last)
+	if switched != "" {
+		p.count.Count(metrics.Metric{Name: metrics.PollFallback, Connection: p.conn, Label: switched}, 1)
+		p.log.WarnContext(ctx, "webhook fallback "+switched, "connection", p.conn, "last_webhook", last, "fallback_interval", r.Plan.Fallback.String())
+	}
+	if serr := r.save(ctx, next); serr != nil && err == nil {
+		err = serr
+	}
+	return true, rep, err
+}
+
+func (r Runner) state(ctx context.Context) (State, error) {
+	var s State
+	doc, ok, err := r.Poller.cursors.LoadCursor(ctx, r.Poller.conn, stateName)
+	if err != nil || !ok {
+		return s, err
+	}
+	if err := json.Unmarshal(doc, &s); err != nil {
+		return State{}, fmt.Errorf("schedule state: %w", err)
+	}
+	return s, nil
+}
+
+func (r Runner) save(ctx context.Context, s State) error {
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return r.Poller.cursors.SaveCursor(ctx, r.Poller.conn, stateName, doc)
+}
+
+// LastWebhook reads when a webhook change was last applied (the worker's heartbeat).
+func LastWebhook(ctx context.Context, c Cursors, conn string) (time.Time, error) {
+	doc, ok, err := c.LoadCursor(ctx, conn, webhookName)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	var hb struct {
+		At time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(doc, &hb); err != nil {
+		return time.Time{}, fmt.Errorf("webhook heartbeat: %w", err)
+	}
+	return hb.At, nil
+}
+
+// Heartbeat records that a webhook change was applied at t.
+func Heartbeat(ctx context.Context, c Cursors, conn string, t time.Time) error {
+	doc, _ := json.Marshal(struct {
+		At time.Time `json:"at"`
+	}{t.UTC()})
+	return c.SaveCursor(ctx, conn, webhookName, doc)
+}
