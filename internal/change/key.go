@@ -38,3 +38,37 @@ func DeliveryPartitionKey(conn, deliveryID string) string {
 // event, so at most one object of a kind (a ticket and its note), and the note's id is
 // unique under that ticket.
 func DeliverySortKey(kind Kind, id string) string { return string(kind) + "#" + id }
+
+// KindIndexKey is the by-kind index partition (DynamoDB GSI2's gsi2pk):
+// C#<conn>#KIND#<kind>. Every object item of a kind (tombstones and pending markers too)
+// carries it, so one query lists the ids a connection stores of that kind.
+func KindIndexKey(conn string, kind Kind) string { return "C#" + conn + "#KIND#" + string(kind) }
+
+// KindIndexSort is the by-kind index sort key (gsi2sk): the id, or <parentId>#<id> for
+// kinds stored under a parent (a note: <ticketId>#<actionId>), so a note's id is unique
+// within the kind and a ticket's notes sort together.
+func KindIndexSort(kind Kind, id, parentID string) string {
+	if spec, ok := Lookup(kind); ok && spec.Parent != "" {
+		return parentID + "#" + id
+	}
+	return id
+}
+
+// CursorPartitionKey is the partition of a connection's poller state: C#<conn>#CURSOR.
+// Its items are the poller's documents, one per name (CursorSortKey).
+func CursorPartitionKey(conn string) string { return "C#" + conn + "#CURSOR" }
+
+// CursorSortKey is a poller document's sort key: its name (a kind, or the schedule's
+// state), as the poller chose it.
+func CursorSortKey(name string) string { return name }
+
+// StoredID names one object a store holds: what the poller's reconcile compares with
+// Halo's id list to find deletes the webhooks missed. ParentID is set for kinds stored
+// under a parent (a note's ticket). Deleted marks a tombstone: the object is known deleted,
+// so a reconcile has nothing to do for it. A pending marker (an event seen, no state
+// yet) is listed as a live object.
+type StoredID struct {
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id,omitempty"`
+	Deleted  bool   `json:"deleted,omitempty"`
+}

@@ -1,6 +1,9 @@
 package change
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestKeys(t *testing.T) {
 	tests := []struct {
@@ -61,5 +64,35 @@ func TestClientIndexKeys(t *testing.T) {
 	// The client index partition never collides with an object's partition.
 	if ClientIndexKey("conn", "12") == PartitionKey("conn", Client, "12", "") {
 		t.Error("client index key collides with the client's own partition key")
+	}
+}
+
+func TestKindIndexKeys(t *testing.T) {
+	if got, want := KindIndexKey("conn", Ticket), "C#conn#KIND#ticket"; got != want {
+		t.Errorf("KindIndexKey = %q, want %q", got, want)
+	}
+	if got, want := KindIndexSort(Ticket, "42", "7"), "42"; got != want {
+		t.Errorf("KindIndexSort(ticket) = %q, want %q", got, want)
+	}
+	if got, want := KindIndexSort(Action, "3", "42"), "42#3"; got != want {
+		t.Errorf("KindIndexSort(action) = %q, want %q", got, want)
+	}
+	if KindIndexKey("a", Ticket) == KindIndexKey("b", Ticket) || KindIndexKey("a", Ticket) == KindIndexKey("a", Action) {
+		t.Error("kind index partitions collide")
+	}
+}
+
+func TestCursorKeys(t *testing.T) {
+	if got, want := CursorPartitionKey("conn"), "C#conn#CURSOR"; got != want {
+		t.Errorf("CursorPartitionKey = %q, want %q", got, want)
+	}
+	if got, want := CursorSortKey("ticket"), "ticket"; got != want {
+		t.Errorf("CursorSortKey = %q, want %q", got, want)
+	}
+	// Kinds are lower case, so no object partition (C#<conn>#<kind>#<id>) is a cursor's.
+	for _, k := range Kinds() {
+		if strings.HasPrefix(CursorPartitionKey("conn"), "C#conn#"+string(k.Kind)+"#") {
+			t.Errorf("cursor partition collides with the %s partitions", k.Kind)
+		}
 	}
 }

@@ -19,13 +19,14 @@ const (
 	DeliveriesAccepted = "DeliveriesAccepted"
 	DeliveriesRejected = "DeliveriesRejected" // label: the reason
 	ChangesEnqueued    = "ChangesEnqueued"
-	WebhookGap         = "WebhookGap"      // label: the kind; changes the poller found that the webhooks missed
-	PollFallback       = "PollFallback"    // label: engaged or recovered
-	EventsUnknown      = "EventsUnknown"   // events of no known kind, kept for the dead-letter queue
-	ChangesFiltered    = "ChangesFiltered" // label: the filter rule
-	ChangesApplied     = "ChangesApplied"  // label: the outcome (applied, pending, duplicate, stale)
-	ChangesFailed      = "ChangesFailed"   // label: the reason
-	ChangesFetched     = "ChangesFetched"  // label: found or not_found (an event-only delivery resolved)
+	WebhookGap         = "WebhookGap"       // label: the kind; changes the poller found that the webhooks missed
+	PollFallback       = "PollFallback"     // label: engaged or recovered
+	ReconcileRefused   = "ReconcileRefused" // label: the kind; Halo listed too few objects to believe
+	EventsUnknown      = "EventsUnknown"    // events of no known kind, kept for the dead-letter queue
+	ChangesFiltered    = "ChangesFiltered"  // label: the filter rule
+	ChangesApplied     = "ChangesApplied"   // label: the outcome (applied, pending, duplicate, stale)
+	ChangesFailed      = "ChangesFailed"    // label: the reason
+	ChangesFetched     = "ChangesFetched"   // label: found or not_found (an event-only delivery resolved)
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or

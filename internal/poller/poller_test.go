@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/halo/halotest"
 	"github.com/halosync/halosync/internal/metrics"
@@ -24,10 +26,29 @@ import (
 type copyFake struct {
 	mu       sync.Mutex
 	versions map[string]int64
+	deleted  map[string]bool
+	ids      map[string]change.StoredID
+	kinds    map[string]change.Kind
 	sent     []change.Change
 }
 
-func newCopy() *copyFake { return &copyFake{versions: map[string]int64{}} }
+func newCopy() *copyFake {
+	return &copyFake{versions: map[string]int64{}, deleted: map[string]bool{}, ids: map[string]change.StoredID{}, kinds: map[string]change.Kind{}}
+}
+
+// StoredIDs lists the copy's ids of a kind, tombstones marked.
+func (c *copyFake) StoredIDs(_ context.Context, _ string, kind change.Kind, fn func([]change.StoredID) error) error {
+	c.mu.Lock()
+	var ids []change.StoredID
+	for k, id := range c.ids {
+		if c.kinds[k] == kind {
+			id.Deleted = c.deleted[k]
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	return fn(ids)
+}
 
 func key(kind change.Kind, id, parent string) string { return string(kind) + "/" + parent + "/" + id }
 
@@ -43,6 +64,9 @@ func (c *copyFake) Send(_ context.Context, msgs []queue.Message) error {
 		c.sent = append(c.sent, ch)
 		if k := key(ch.Kind, ch.ID, ch.ParentID); ch.Version > c.versions[k] {
 			c.versions[k] = ch.Version
+			c.deleted[k] = ch.Op == change.OpDelete || ch.Fields["deleted"] == true
+			c.ids[k] = change.StoredID{ID: ch.ID, ParentID: ch.ParentID}
+			c.kinds[k] = ch.Kind
 		}
 	}
 	return nil
@@ -261,4 +285,60 @@ func TestAnInterruptedBackfillResumesWhereItStopped(t *testing.T) {
 		}
 	}
 	s.converged(t)
+}
+
+// TestDeletesOfEveryKindAreFound: tickets Halo flags deleted come with the incremental
+// read; clients, contacts and assets Halo deletes outright are found by the reconcile of
+// id lists.
+func TestDeletesOfEveryKindAreFound(t *testing.T) {
+	s := newSetup(t, 0)
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(config.Poll{}), Stored: s.copy}
+	ctx := context.Background()
+	if _, _, err := r.Run(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	gone := map[change.Kind]string{}
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
+		objs := s.tenant.Objects(kind)
+		id, _ := change.CanonicalID(objs[len(objs)-1]["id"])
+		n, _ := strconv.ParseInt(id, 10, 64)
+		if !s.tenant.Delete(kind, n) {
+			t.Fatalf("could not delete %s %s", kind, id)
+		}
+		gone[kind] = id
+	}
+	s.clock.Advance(25 * time.Hour) // a poll and the daily reconcile are due
+	if _, _, err := r.Run(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for kind, id := range gone {
+		k := key(kind, id, "")
+		if !s.copy.deleted[k] {
+			t.Errorf("%s %s deleted in Halo is not a tombstone in the copy", kind, id)
+		}
+	}
+	if n := s.counts.Value(metrics.Metric{Name: metrics.WebhookGap, Connection: "default", Label: "client"}); n != 1 {
+		t.Errorf("client deletes counted as gap: %d", n)
+	}
+}
+
+// TestReconcileRefusesImplausibleDeletes: a Halo that suddenly lists almost nothing (a
+// permission lost, a filter ignored) does not empty the copy.
+func TestReconcileRefusesImplausibleDeletes(t *testing.T) {
+	s := newSetup(t, 0)
+	if _, err := s.poller.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range s.tenant.Objects(change.Asset) {
+		n, _ := change.CanonicalID(o["id"])
+		id, _ := strconv.ParseInt(n, 10, 64)
+		s.tenant.Delete(change.Asset, id)
+	}
+	deleted, err := s.poller.Reconcile(context.Background(), s.copy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted[change.Asset] != 0 || s.counts.Value(metrics.Metric{Name: metrics.ReconcileRefused, Connection: "default", Label: "asset"}) != 1 {
+		t.Fatalf("deleted %v; counters %+v", deleted, s.counts.Snapshot())
+	}
 }

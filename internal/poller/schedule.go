@@ -62,6 +62,8 @@ type State struct {
 	Fallback  bool      `json:"fallback"`          // polling at the fallback interval
 	Switched  time.Time `json:"switched,omitzero"` // when Fallback last changed
 	LastFound time.Time `json:"last_found,omitzero"`
+	// LastReconcile is when the id lists were last compared.
+	LastReconcile time.Time `json:"last_reconcile,omitzero"`
 }
 
 const (
@@ -111,14 +113,17 @@ func (p Plan) After(now time.Time, s State, found bool, lastWebhook time.Time) (
 	return s, ""
 }
 
-// Runner polls a connection when its plan says so, keeping the schedule's state in the
-// store beside the cursors.
+// Runner polls a connection when its plan says so, and reconciles it daily, keeping the
+// schedule's state in the store beside the cursors.
 type Runner struct {
 	Poller *Poller
 	Plan   Plan
+	// Stored lists the copy's ids for the reconcile; nil: no reconcile.
+	Stored StoredIDs
 }
 
-// Run polls if due (or always, when force is set) and returns whether it polled.
+// Run polls if due (or always, when force is set), then reconciles if that is due, and
+// returns whether it polled.
 func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 	p := r.Poller
 	now := p.opts.Now()
@@ -134,27 +139,39 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 		}
 		backfilled = backfilled && c.Backfilled
 	}
-	if !force && !r.Plan.Due(now, s, backfilled) {
+	poll := force || r.Plan.Due(now, s, backfilled)
+	reconcile := backfilled && r.Stored != nil && r.Plan.reconcileDue(now, s)
+	if !poll && !reconcile {
 		return false, Report{}, nil
 	}
-	rep, err := p.Poll(ctx)
-	found := false
-	for _, n := range rep.Gap {
-		found = found || n > 0
+	var rep Report
+	next := s
+	if poll {
+		rep, err = p.Poll(ctx)
+		found := false
+		for _, n := range rep.Gap {
+			found = found || n > 0
+		}
+		last, lerr := LastWebhook(ctx, p.cursors, p.conn)
+		if lerr != nil {
+			return true, rep, lerr
+		}
+		var switched string
+		next, switched = r.Plan.After(now, s, found, last)
+		if switched != "" {
+			p.count.Count(metrics.Metric{Name: metrics.PollFallback, Connection: p.conn, Label: switched}, 1)
+			p.log.WarnContext(ctx, "webhook fallback "+switched, "connection", p.conn, "last_webhook", last, "fallback_interval", r.Plan.Fallback.String())
+		}
 	}
-	last, lerr := LastWebhook(ctx, p.cursors, p.conn)
-	if lerr != nil {
-		return true, rep, lerr
-	}
-	next, switched := r.Plan.After(now, s, found, last)
-	if switched != "" {
-		p.count.Count(metrics.Metric{Name: metrics.PollFallback, Connection: p.conn, Label: switched}, 1)
-		p.log.WarnContext(ctx, "webhook fallback "+switched, "connection", p.conn, "last_webhook", last, "fallback_interval", r.Plan.Fallback.String())
+	if err == nil && reconcile {
+		if _, err = p.Reconcile(ctx, r.Stored); err == nil {
+			next.LastReconcile = now
+		}
 	}
 	if serr := r.save(ctx, next); serr != nil && err == nil {
 		err = serr
 	}
-	return true, rep, err
+	return poll, rep, err
 }
 
 func (r Runner) state(ctx context.Context) (State, error) {
