@@ -2,13 +2,13 @@
 # starting the local AWS stand-ins it needs. See README.md.
 
 GO        ?= go
-FUNCTIONS := ingest worker
+FUNCTIONS := ingest worker poller
 GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
 BUILD_DIR ?= .aws-sam/bootstrap
 
 .PHONY: run test unit lint bench fuzz build clean deploy standins-start standins-stop \
-	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction
+	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction
 
 run:
 	$(GO) run ./cmd/halosync serve --demo $(ARGS)
@@ -48,6 +48,10 @@ build-IngestFunction:
 build-WorkerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/worker
+
+build-PollerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/poller
 
 deploy:
 	sam build && sam deploy

@@ -1,6 +1,7 @@
 // Package events holds the sample Lambda events for `sam local invoke -e events/<file>`.
 // This test keeps every file valid: each decodes into its aws-lambda-go type and runs
-// through the real handler with the example configuration.
+// through the real handler with the example configuration (the poller's, whose example
+// connection has no halo: settings, against a fake Halo tenant).
 package events_test
 
 import (
@@ -9,19 +10,25 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/halo/halotest"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
@@ -113,13 +120,73 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				if !ok || o.Fields["summary"] == nil {
 					t.Fatalf("ticket 4242 not stored with its fields: %+v", o)
 				}
+			case strings.HasPrefix(f, "poller-"):
+				var e events.EventBridgeEvent
+				decodeStrict(t, f, &e)
+				runPollerEvent(t, e, cfg, log)
 			default:
-				t.Fatalf("%s: name must start with ingest- or worker-", f)
+				t.Fatalf("%s: name must start with ingest-, worker- or poller-", f)
 			}
 			seen++
 		})
 	}
 	if seen != len(files) {
 		t.Fatalf("%d of %d files ran", seen, len(files))
+	}
+}
+
+// runPollerEvent runs a scheduled event through the poller function's handler: the
+// example's connection, given halo: settings pointing at a seeded fake tenant, is polled
+// with the example's (default) poll settings, the in-memory store as its copy and cursors,
+// and what it enqueues is applied by the worker. The first run backfills every object; the
+// same event again is not due (hybrid mode polls every 15 minutes).
+func runPollerEvent(t *testing.T, e events.EventBridgeEvent, cfg *config.Config, log *slog.Logger) {
+	t.Helper()
+	if e.DetailType != "Scheduled Event" || e.Source != "aws.events" || e.Time.IsZero() || len(e.Resources) != 1 {
+		t.Fatalf("not a scheduled event as EventBridge sends it: %+v", e)
+	}
+	tenant := halotest.Start(t, halotest.Options{})
+	tenant.Seed(rand.New(rand.NewPCG(1, 2)), 2)
+	conn := cfg.Connections[0]
+	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, Budget: halo.NewBudget(100000, time.Minute, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storetest.NewMemory()
+	q := &sent{}
+	opts, err := poller.OptionsOf(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := poller.New(conn.ID, client, q, store, store, metrics.Discard{}, log, opts)
+	h := awslambda.Poller([]awslambda.PollTarget{{Connection: conn.ID, Runner: poller.Runner{Poller: p, Plan: poller.PlanOf(conn.Poll), Stored: store}}},
+		metrics.Discard{}, log, awslambda.PollerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := h(ctx, e)
+	if err != nil || len(res.Connections) != 1 || !res.Connections[0].Polled || res.EventID != e.ID {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	w := worker.New(store, metrics.Discard{}, log, nil)
+	for i, m := range q.msgs {
+		if _, err := w.Process(ctx, "poll-"+strconv.Itoa(i), m.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
+		n := tenant.Count(kind)
+		total += n
+		if got := res.Connections[0].Enqueued[kind]; got != n {
+			t.Errorf("%s: enqueued %d of the tenant's %d", kind, got, n)
+		}
+	}
+	if store.Len() != total || len(q.msgs) != total {
+		t.Errorf("the copy holds %d objects, %d enqueued; the tenant has %d", store.Len(), len(q.msgs), total)
+	}
+	res, err = h(ctx, e)
+	if err != nil || len(res.Connections) != 1 || res.Connections[0].Polled {
+		t.Fatalf("the same event a moment later: %+v, %v; want the connection not due", res, err)
 	}
 }

@@ -20,6 +20,8 @@ Usage:
   halosync get   [--config FILE] [--data .halosync] [--connection default] KIND ID
                  (or: halosync get delivery DELIVERY_ID: what the worker did with each object)
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
+  halosync sync --full [--connection C] [--config FILE] [--data .halosync]
+                 (the next poll reads every object again)
   halosync status [--url http://127.0.0.1:8080] [--json]
                  (counters of a running server, per connection)
 `
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return get(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "sync":
+		return syncCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

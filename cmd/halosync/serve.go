@@ -12,9 +12,17 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
+
+// pollStore is what the poller needs of the store: both adapters provide it.
+type pollStore interface {
+	poller.Copy
+	poller.Cursors
+	poller.StoredIDs
+}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -25,6 +33,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	demoMode := fs.Bool("demo", false, "give connections without Halo API settings a simulated Halo tenant that changes and sends webhooks")
 	demoEvery := fs.Duration("demo-every", 2*time.Second, "with --demo: how often the simulated tenant changes something")
+	pollEvery := fs.Duration("poll-every", 30*time.Second, "how often to look whether a connection's poll is due (its plan sets the interval)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +64,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return halo.FromConfig(c.Halo, nil) }
+	// One Halo client per connection, shared by the worker's fetches and the poller, so
+	// they spend one request budget.
+	clients := map[string]*halo.Client{}
+	for _, c := range cfg.Connections {
+		if c.Halo.Configured() {
+			if clients[c.ID], err = halo.FromConfig(c.Halo, nil); err != nil {
+				return fmt.Errorf("connection %s: %w", c.ID, err)
+			}
+		}
+	}
+	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return clients[c.ID], nil }
 	srv, err := localserver.New(cfg, store, q, dlq, log, newFetcher)
 	if err != nil {
 		return err
+	}
+	if ps, ok := store.(pollStore); ok {
+		runners := map[string]poller.Runner{}
+		for _, c := range cfg.Connections {
+			if cl := clients[c.ID]; cl != nil {
+				opts, err := poller.OptionsOf(c)
+				if err != nil {
+					return fmt.Errorf("connection %s: %w", c.ID, err)
+				}
+				p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
+				runners[c.ID] = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps}
+			}
+		}
+		srv.SetPollers(runners, *pollEvery)
 	}
 	return srv.Serve(ctx, *addr, func(a net.Addr) {
 		fmt.Fprintf(stdout, "halosync is listening on http://%s\n", a)

@@ -1,6 +1,7 @@
 // Package awslambda adapts the handlers to aws-lambda-go's event types: API Gateway HTTP
-// API (payload 2.0) requests for ingest and SQS batches for the worker. Lambda, the
-// runtime interface emulator and the local server all go through these same functions.
+// API (payload 2.0) requests for ingest, SQS batches for the worker, and the EventBridge
+// scheduled event for the poller (poller.go). Lambda, the runtime interface emulator and
+// the local server all go through these same functions.
 package awslambda
 
 import (

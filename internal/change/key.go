@@ -1,6 +1,11 @@
 package change
 
-import "strings"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // Keys are the storage keys of the data model (docs/ARCHITECTURE.md, "Data model"). Every
 // store adapter uses them, so the local and the DynamoDB copies are laid out alike.
@@ -71,4 +76,40 @@ type StoredID struct {
 	ID       string `json:"id"`
 	ParentID string `json:"parent_id,omitempty"`
 	Deleted  bool   `json:"deleted,omitempty"`
+}
+
+// ValidateCursorKey is the check every store makes of a poller document's key: a
+// connection and a name, both non-empty (DynamoDB refuses empty key strings). Its error
+// wraps ErrInvalid.
+func ValidateCursorKey(conn, name string) error {
+	if conn == "" || name == "" {
+		return fmt.Errorf("cursor %q of connection %q: %w: connection and name must not be empty", name, conn, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateCursor is the check every store makes before saving a poller document: its key
+// (ValidateCursorKey), and one valid JSON value, so that it is UTF-8 text every store
+// keeps byte for byte (a DynamoDB string, an SQLite TEXT). Its error wraps ErrInvalid.
+func ValidateCursor(conn, name string, doc []byte) error {
+	if err := ValidateCursorKey(conn, name); err != nil {
+		return err
+	}
+	// json.Valid lets invalid UTF-8 inside strings pass; neither store could keep it.
+	if !json.Valid(doc) || !utf8.Valid(doc) {
+		return fmt.Errorf("cursor %q of connection %q: %w: the document is not valid JSON in UTF-8", name, conn, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateKindListing is the check every store makes before listing the ids of a kind:
+// a connection, and a kind Lookup knows. Its error wraps ErrInvalid.
+func ValidateKindListing(conn string, kind Kind) error {
+	if conn == "" {
+		return fmt.Errorf("stored ids: %w: connection is empty", ErrInvalid)
+	}
+	if _, ok := Lookup(kind); !ok {
+		return fmt.Errorf("stored ids of connection %q: %w: unknown kind %q", conn, ErrInvalid, kind)
+	}
+	return nil
 }

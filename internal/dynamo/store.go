@@ -1,17 +1,21 @@
 // Package dynamo is halosync's object store on DynamoDB: one table laid out as the data
-// model describes (change.PartitionKey, change.SortKey, the by-client index GSI1), written
+// model describes (change.PartitionKey, change.SortKey, the by-client index GSI1, the
+// by-kind index GSI2), written
 // with conditional updates so that applying a change behaves exactly like change.Apply —
 // newest version wins, a partial snapshot merges field by field, an event without a
 // snapshot only marks the object pending, a delete leaves a tombstone — in normally one
 // UpdateItem per change, with no read first. The same UpdateItem returns the values it
 // overwrote (ReturnValues UPDATED_OLD), which become change.Result.Previous. Delivery
 // records (change.Delivery) are one PutItem each and expire by the table's time to live.
+// The poller's cursor documents are one PutItem each; the ids of a kind, for its
+// reconcile, are read from GSI2 (StoredIDs).
 //
 // # Item layout
 //
 // An object's item holds pk, sk, conn, kind, id, parent_id, version (N), pending_version
 // (N), deleted (BOOL), fields (M), client_id, gsi1pk and gsi1sk (when the client is
-// known), synced_at (RFC 3339), source, delivery_id and event. Fields are stored as native
+// known), gsi2pk and gsi2sk (change.KindIndexKey and change.KindIndexSort, always), synced_at
+// (RFC 3339), source, delivery_id and event. Fields are stored as native
 // DynamoDB values (S, N, BOOL, NULL, M, L), so they can be read and queried in place;
 // numbers are written as Halo spelled them and read back as json.Number. The value is
 // exact up to DynamoDB's 38 significant digits (a number beyond, or a field named "", is
@@ -25,6 +29,20 @@
 // processed_at (RFC 3339) and expires_at (N, Unix seconds: processed_at plus
 // change.DeliveryRetention), the attribute the table's time to live deletes by. DynamoDB
 // deletes expired items lazily, within days, so Deliveries filters them out.
+//
+// A cursor's item holds pk (change.CursorPartitionKey), sk (change.CursorSortKey: the
+// document's name), conn, doc (S: the poller's JSON document, byte for byte) and
+// updated_at (RFC 3339).
+//
+// # The by-kind index
+//
+// GSI2 (gsi2pk = C#<conn>#KIND#<kind>, gsi2sk = <id>, or <ticketId>#<actionId> for notes)
+// projects deleted and parent_id beside the keys, so listing a kind reads a few dozen
+// bytes per object, whatever its fields. Every write of an object's state sets both keys
+// in the same UpdateItem (no extra request): an object enters the index with its first
+// write, a pending marker included. Items written before the index existed carry no
+// gsi2 attributes and are not in it until their next applied or pending write; halosync
+// was not released before GSI2, so nothing backfills them.
 //
 // # How a change is written
 //
@@ -71,9 +89,15 @@ const (
 	AttrSortKey      = "sk"         // table sort key (S)
 	AttrGSI1PK       = "gsi1pk"     // by-client index partition key (S)
 	AttrGSI1SK       = "gsi1sk"     // by-client index sort key (S)
+	AttrGSI2PK       = "gsi2pk"     // by-kind index partition key (S)
+	AttrGSI2SK       = "gsi2sk"     // by-kind index sort key (S)
 	AttrExpiresAt    = "expires_at" // TTL attribute (N, Unix seconds) of expiring items
 	IndexGSI1        = "GSI1"       // the by-client index
+	IndexGSI2        = "GSI2"       // the by-kind index
 )
+
+// GSI2Projected are the attributes GSI2 projects beside the keys (INCLUDE).
+var GSI2Projected = []string{attrDeleted, attrParentID}
 
 // Object item attributes.
 const (
@@ -124,9 +148,10 @@ type API interface {
 
 // Store is the object store on one DynamoDB table. It is safe for concurrent use.
 type Store struct {
-	client API
-	table  string
-	now    func() time.Time
+	client   API
+	table    string
+	now      func() time.Time
+	pageSize int32 // StoredIDs' Query limit; 0: DynamoDB's 1 MB pages
 }
 
 // New returns the store on table.
@@ -320,6 +345,9 @@ func (s *Store) update(f form, key map[string]types.AttributeValue, c change.Cha
 	if c.ParentID != "" {
 		e.set(attrParentID, str(c.ParentID))
 	}
+	// The by-kind index, constant for a key too: every state write puts the item in it.
+	e.set(AttrGSI2PK, str(change.KindIndexKey(c.Connection, c.Kind)))
+	e.set(AttrGSI2SK, str(change.KindIndexSort(c.Kind, c.ID, c.ParentID)))
 
 	if f == formPending {
 		pPending := e.name(attrPending)

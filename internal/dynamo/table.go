@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,8 +22,10 @@ type TableAPI interface {
 }
 
 // TableInput is the table halosync uses, as template.yaml declares it: string keys pk and
-// sk, the by-client index GSI1 on gsi1pk and gsi1sk projecting every attribute, on-demand
-// billing. (Time to live on expires_at is a separate call; see CreateTable.)
+// sk, the by-client index GSI1 on gsi1pk and gsi1sk projecting every attribute, the
+// by-kind index GSI2 on gsi2pk and gsi2sk projecting deleted and parent_id
+// (GSI2Projected), on-demand billing. (Time to live on expires_at is a separate call; see
+// CreateTable.)
 func TableInput(name string) *dynamodb.CreateTableInput {
 	str := func(n string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
@@ -34,21 +37,31 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		}
 	}
 	return &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{str(AttrPartitionKey), str(AttrSortKey), str(AttrGSI1PK), str(AttrGSI1SK)},
-		KeySchema:            key(AttrPartitionKey, AttrSortKey),
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			str(AttrPartitionKey), str(AttrSortKey), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK),
+		},
+		KeySchema: key(AttrPartitionKey, AttrSortKey),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(IndexGSI1),
 			KeySchema:  key(AttrGSI1PK, AttrGSI1SK),
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName: aws.String(IndexGSI2),
+			KeySchema: key(AttrGSI2PK, AttrGSI2SK),
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionTypeInclude,
+				NonKeyAttributes: append([]string(nil), GSI2Projected...),
+			},
 		}},
 	}
 }
 
 // CreateTable creates the table (TableInput) unless it exists, waits until it is active
-// and turns on time to live on expires_at. It is for tests and local use; in AWS the
-// template creates the table.
+// and turns on time to live on expires_at. A table that exists without one of
+// TableInput's indexes (made by an older halosync) is an error that says so: the store
+// would fail on it. It is for tests and local use; in AWS the template creates the table.
 func CreateTable(ctx context.Context, client TableAPI, name string) error {
 	_, err := client.CreateTable(ctx, TableInput(name))
 	var inUse *types.ResourceInUseException
@@ -59,8 +72,12 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 		o.MinDelay = 100 * time.Millisecond
 		o.MaxDelay = 5 * time.Second
 	})
-	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
+	described, err := waiter.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute)
+	if err != nil {
 		return fmt.Errorf("dynamo: create table %s: wait until active: %w", name, err)
+	}
+	if err := hasIndexes(described.Table); err != nil {
+		return fmt.Errorf("dynamo: create table %s: %w", name, err)
 	}
 	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 	if err != nil {
@@ -76,6 +93,27 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("dynamo: create table %s: enable time to live on %s: %w", name, AttrExpiresAt, err)
+	}
+	return nil
+}
+
+// hasIndexes says which of TableInput's global secondary indexes an existing table lacks.
+func hasIndexes(t *types.TableDescription) error {
+	have := map[string]bool{}
+	if t != nil {
+		for _, gsi := range t.GlobalSecondaryIndexes {
+			have[aws.ToString(gsi.IndexName)] = true
+		}
+	}
+	var missing []string
+	for _, gsi := range TableInput("").GlobalSecondaryIndexes {
+		if n := aws.ToString(gsi.IndexName); !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the table exists without the index %s that this halosync needs; delete it or add the index as dynamo.TableInput declares it",
+			strings.Join(missing, ", "))
 	}
 	return nil
 }

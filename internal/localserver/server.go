@@ -28,6 +28,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
@@ -65,6 +66,18 @@ type Server struct {
 	dlq       QueueStats
 	counts    *metrics.Memory
 	log       *slog.Logger
+
+	pollers   map[string]poller.Runner
+	pollEvery time.Duration
+}
+
+// Counts are the server's counters; the pollers count into them too.
+func (s *Server) Counts() *metrics.Memory { return s.counts }
+
+// SetPollers has Serve run these connections' pollers, looking every interval whether a
+// poll is due.
+func (s *Server) SetPollers(runners map[string]poller.Runner, every time.Duration) {
+	s.pollers, s.pollEvery = runners, every
 }
 
 // New wires the server: the ingest and worker handlers over q and s, counting into
@@ -356,10 +369,14 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	var wg sync.WaitGroup
 	pumpCtx, stopPump := context.WithCancel(ctx)
 	defer stopPump()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.Pump(pumpCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.Poll(pumpCtx, s.pollers, s.pollEvery)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

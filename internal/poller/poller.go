@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Lister lists a kind's objects from the Halo API (halo.Client).
@@ -80,6 +82,8 @@ type Options struct {
 	Modes map[change.Kind]Mode
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Fields is the connection's stored-fields policy, applied before anything is queued.
+	Fields *storedfields.Policy
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -114,6 +118,9 @@ type Report struct {
 	Read     map[change.Kind]int // objects Halo returned
 	Enqueued map[change.Kind]int // of them, newer than the copy
 	Gap      map[change.Kind]int // of those, found after the first sync: the webhooks missed them
+	// Deleted holds the ids of objects enqueued as deleted (tickets Halo flags), so a
+	// reconcile in the same run does not tombstone them a second time.
+	Deleted map[change.Kind]map[string]bool
 }
 
 func (r *Report) add(kind change.Kind, read, enqueued, gap int) {
@@ -125,7 +132,8 @@ func (r *Report) add(kind change.Kind, read, enqueued, gap int) {
 // Poll reads every kind once. A kind that fails keeps its cursor and the others go on;
 // the errors are returned together.
 func (p *Poller) Poll(ctx context.Context) (Report, error) {
-	r := Report{Read: map[change.Kind]int{}, Enqueued: map[change.Kind]int{}, Gap: map[change.Kind]int{}}
+	r := Report{Read: map[change.Kind]int{}, Enqueued: map[change.Kind]int{}, Gap: map[change.Kind]int{},
+		Deleted: map[change.Kind]map[string]bool{}}
 	var errs []error
 	for _, kind := range order {
 		if err := p.pollKind(ctx, kind, &r); err != nil {
@@ -275,7 +283,13 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		if ok && stored.Version >= c.Version {
 			continue
 		}
-		m, err := queue.Encode(queue.Envelope{Change: c, ReceivedAt: p.opts.Now().UTC()})
+		if deletedFlag(c.Fields["deleted"]) {
+			if r.Deleted[kind] == nil {
+				r.Deleted[kind] = map[string]bool{}
+			}
+			r.Deleted[kind][c.ID] = true
+		}
+		m, err := queue.Encode(queue.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: p.opts.Now().UTC()})
 		if err != nil {
 			p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())
 			continue
@@ -321,6 +335,19 @@ func (p *Poller) changeOf(spec change.KindSpec, obj map[string]any) (change.Chan
 		}
 	}
 	return c, marker, nil
+}
+
+// deletedFlag reads Halo's deleted flag: true, "true" or 1.
+func deletedFlag(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "true")
+	case json.Number:
+		return x.String() == "1"
+	}
+	return false
 }
 
 func later(a, b time.Time) time.Time {

@@ -24,6 +24,8 @@ import (
 // copyFake is the copy as the worker would leave it after applying everything sent: the
 // newest version per object.
 type copyFake struct {
+	hold     bool // like a worker that has not run yet: what is sent is applied by apply
+	held     []change.Change
 	mu       sync.Mutex
 	versions map[string]int64
 	deleted  map[string]bool
@@ -62,14 +64,32 @@ func (c *copyFake) Send(_ context.Context, msgs []queue.Message) error {
 		}
 		ch := env.Change
 		c.sent = append(c.sent, ch)
-		if k := key(ch.Kind, ch.ID, ch.ParentID); ch.Version > c.versions[k] {
-			c.versions[k] = ch.Version
-			c.deleted[k] = ch.Op == change.OpDelete || ch.Fields["deleted"] == true
-			c.ids[k] = change.StoredID{ID: ch.ID, ParentID: ch.ParentID}
-			c.kinds[k] = ch.Kind
+		if c.hold {
+			c.held = append(c.held, ch)
+			continue
 		}
+		c.store(ch)
 	}
 	return nil
+}
+
+// apply applies what was held.
+func (c *copyFake) apply() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.held {
+		c.store(ch)
+	}
+	c.held, c.hold = nil, false
+}
+
+func (c *copyFake) store(ch change.Change) {
+	if k := key(ch.Kind, ch.ID, ch.ParentID); ch.Version > c.versions[k] {
+		c.versions[k] = ch.Version
+		c.deleted[k] = ch.Op == change.OpDelete || ch.Fields["deleted"] == true
+		c.ids[k] = change.StoredID{ID: ch.ID, ParentID: ch.ParentID}
+		c.kinds[k] = ch.Kind
+	}
 }
 
 func (c *copyFake) Get(_ context.Context, _ string, kind change.Kind, id, parent string) (change.Object, bool, error) {
@@ -297,6 +317,7 @@ func TestDeletesOfEveryKindAreFound(t *testing.T) {
 	if _, _, err := r.Run(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	s.copy.take()
 	gone := map[change.Kind]string{}
 	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
 		objs := s.tenant.Objects(kind)
@@ -308,14 +329,27 @@ func TestDeletesOfEveryKindAreFound(t *testing.T) {
 		gone[kind] = id
 	}
 	s.clock.Advance(25 * time.Hour) // a poll and the daily reconcile are due
+	s.copy.hold = true              // the worker applies the poll's changes only after the run
 	if _, _, err := r.Run(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	s.copy.apply()
 	for kind, id := range gone {
 		k := key(kind, id, "")
 		if !s.copy.deleted[k] {
 			t.Errorf("%s %s deleted in Halo is not a tombstone in the copy", kind, id)
 		}
+	}
+	// The deleted ticket came with the poll's deleted=true read; the reconcile right
+	// after it in the same run does not delete it a second time.
+	deletes := 0
+	for _, c := range s.copy.take() {
+		if c.Kind == change.Ticket && c.ID == gone[change.Ticket] && (c.Op == change.OpDelete || c.Fields["deleted"] == true) {
+			deletes++
+		}
+	}
+	if deletes != 1 {
+		t.Errorf("the deleted ticket was enqueued %d times, want once", deletes)
 	}
 	if n := s.counts.Value(metrics.Metric{Name: metrics.WebhookGap, Connection: "default", Label: "client"}); n != 1 {
 		t.Errorf("client deletes counted as gap: %d", n)
@@ -334,11 +368,46 @@ func TestReconcileRefusesImplausibleDeletes(t *testing.T) {
 		id, _ := strconv.ParseInt(n, 10, 64)
 		s.tenant.Delete(change.Asset, id)
 	}
-	deleted, err := s.poller.Reconcile(context.Background(), s.copy)
+	deleted, err := s.poller.Reconcile(context.Background(), s.copy, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if deleted[change.Asset] != 0 || s.counts.Value(metrics.Metric{Name: metrics.ReconcileRefused, Connection: "default", Label: "asset"}) != 1 {
 		t.Fatalf("deleted %v; counters %+v", deleted, s.counts.Snapshot())
+	}
+}
+
+// TestPolledObjectsKeepExcludedFieldsOut: the connection's stored_fields apply before a
+// polled object is queued, as for webhook deliveries.
+func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
+	clock := halotest.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now})
+	tenant.Seed(rand.New(rand.NewPCG(3, 4)), 2)
+	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, Budget: halo.NewBudget(1_000_000, time.Minute, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := poller.OptionsOf(config.Connection{ID: "default", StoredFields: map[string]config.FieldList{"ticket": {Exclude: []string{"summary"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Now = clock.Now
+	c := newCopy()
+	p := poller.New("default", client, c, c, &cursorsFake{m: map[string][]byte{}}, metrics.NewMemory(), slog.New(slog.DiscardHandler), opts)
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tickets := 0
+	for _, ch := range c.take() {
+		if ch.Kind == change.Ticket {
+			tickets++
+			if _, ok := ch.Fields["summary"]; ok {
+				t.Fatalf("ticket %s queued with an excluded field", ch.ID)
+			}
+		}
+	}
+	if tickets == 0 {
+		t.Fatal("no ticket polled")
 	}
 }

@@ -26,11 +26,14 @@ const maxDeleteShare = 0.5
 // tombstone for each object Halo no longer has: the deletes no webhook reported (Halo
 // sends no delete event for some kinds, and hard deletes leave no trace in its lists).
 // Notes are not reconciled: that would cost a listing per ticket.
-func (p *Poller) Reconcile(ctx context.Context, stored StoredIDs) (map[change.Kind]int, error) {
+//
+// known holds, per kind, ids already enqueued as deleted in this run (Report.Deleted):
+// the copy does not show them yet, and they are not deleted twice.
+func (p *Poller) Reconcile(ctx context.Context, stored StoredIDs, known map[change.Kind]map[string]bool) (map[change.Kind]int, error) {
 	deleted := map[change.Kind]int{}
 	var errs []error
 	for _, kind := range order {
-		n, err := p.reconcileKind(ctx, stored, kind)
+		n, err := p.reconcileKind(ctx, stored, kind, known[kind])
 		deleted[kind] = n
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile %s: %w", kind, err))
@@ -39,7 +42,7 @@ func (p *Poller) Reconcile(ctx context.Context, stored StoredIDs) (map[change.Ki
 	return deleted, errors.Join(errs...)
 }
 
-func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind change.Kind) (int, error) {
+func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind change.Kind, known map[string]bool) (int, error) {
 	inHalo := map[string]bool{}
 	err := p.halo.List(ctx, kind, halo.ListQuery{IDOnly: true, IncludeInactive: true}, func(page []map[string]any) error {
 		for _, o := range page {
@@ -60,7 +63,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 				continue
 			}
 			live++
-			if !inHalo[s.ID] {
+			if !inHalo[s.ID] && !known[s.ID] {
 				gone = append(gone, s)
 			}
 		}

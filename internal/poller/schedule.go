@@ -9,6 +9,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Plan is when a connection is polled, from its poll: settings.
@@ -45,15 +46,20 @@ func PlanOf(p config.Poll) Plan {
 	return plan
 }
 
-// OptionsOf reads a connection's poller options (overlap, modes per kind).
-func OptionsOf(p config.Poll) Options {
-	o := Options{Overlap: time.Duration(p.OverlapSeconds) * time.Second, Modes: map[change.Kind]Mode{}}
-	for name, mode := range p.Kinds {
+// OptionsOf reads a connection's poller options: overlap, modes per kind, and its
+// stored-fields policy.
+func OptionsOf(c config.Connection) (Options, error) {
+	fields, err := storedfields.New(c.StoredFields)
+	if err != nil {
+		return Options{}, err
+	}
+	o := Options{Overlap: time.Duration(c.Poll.OverlapSeconds) * time.Second, Modes: map[change.Kind]Mode{}, Fields: fields}
+	for name, mode := range c.Poll.Kinds {
 		if kind, err := change.ParseKind(name); err == nil {
 			o.Modes[kind] = Mode(mode)
 		}
 	}
-	return o
+	return o, nil
 }
 
 // State is the schedule's memory of a connection, kept beside the cursors.
@@ -164,7 +170,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 		}
 	}
 	if err == nil && reconcile {
-		if _, err = p.Reconcile(ctx, r.Stored); err == nil {
+		if _, err = p.Reconcile(ctx, r.Stored, rep.Deleted); err == nil {
 			next.LastReconcile = now
 		}
 	}
@@ -215,4 +221,16 @@ func Heartbeat(ctx context.Context, c Cursors, conn string, t time.Time) error {
 		At time.Time `json:"at"`
 	}{t.UTC()})
 	return c.SaveCursor(ctx, conn, webhookName, doc)
+}
+
+// Restart forgets a connection's cursors and schedule, so its next poll is a full first
+// sync (halosync sync --full). Objects already in the copy stay; the sync enqueues only
+// what is newer than them.
+func Restart(ctx context.Context, c Cursors, conn string) error {
+	for _, kind := range order {
+		if err := c.SaveCursor(ctx, conn, string(kind), []byte("{}")); err != nil {
+			return fmt.Errorf("reset the %s cursor: %w", kind, err)
+		}
+	}
+	return c.SaveCursor(ctx, conn, stateName, []byte("{}"))
 }

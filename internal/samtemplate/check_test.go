@@ -6,9 +6,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
+
+	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
 )
 
 // This file is the wiring checker: check returns every problem it finds in a template, as
@@ -44,6 +53,7 @@ func check(t *template, r repo) []string {
 	c.checkFunctions()
 	c.checkQueues()
 	c.checkEvents()
+	c.checkSchedules()
 	c.checkPolicies()
 	c.checkTable()
 	c.checkConfigDocument()
@@ -63,7 +73,12 @@ const (
 var wantEnv = map[string]map[string]string{
 	"IngestFunction": {"QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue"},
+	"PollerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 }
+
+// pollerFunction is the function the schedule runs: it must run at least as often as the
+// poller's plans may ask (poller.PlanOf), one run at a time.
+const pollerFunction = "PollerFunction"
 
 // wantOutputs are the outputs the README and `halosync` read after a deploy.
 var wantOutputs = []string{"WebhookUrl", "ChangesQueueUrl", "DeadLetterQueueUrl", "TableName", "WebhookSecretArn", "ConfigParameterName"}
@@ -614,6 +629,104 @@ func (c *checker) checkEvents() {
 	}
 }
 
+// --- schedules ------------------------------------------------------------------------------
+
+var (
+	rateExpr = regexp.MustCompile(`^rate\((\d+) (minutes?|hours?|days?)\)$`)
+	cronExpr = regexp.MustCompile(`^cron\((\S+ ){5}\S+\)$`)
+)
+
+// schedulePeriod reads an EventBridge schedule expression: rate(N unit), singular for 1 and
+// plural otherwise as EventBridge insists, or cron(six fields), whose period is not worked
+// out (0).
+func schedulePeriod(expr string) (time.Duration, error) {
+	if cronExpr.MatchString(expr) {
+		return 0, nil
+	}
+	m := rateExpr.FindStringSubmatch(expr)
+	if m == nil {
+		return 0, fmt.Errorf("not rate(N unit) or cron(six fields)")
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("the rate must be a positive whole number")
+	}
+	unit := strings.TrimSuffix(m[2], "s")
+	if (n == 1) != (unit == m[2]) {
+		return 0, fmt.Errorf("EventBridge wants the singular unit for 1 and the plural otherwise")
+	}
+	d := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[unit]
+	return time.Duration(n) * d, nil
+}
+
+// scheduleEvents lists a function's Schedule and ScheduleV2 events: name -> expression.
+func (c *checker) scheduleEvents(fn string) map[string]any {
+	out := map[string]any{}
+	events := asMap(c.t.props(fn)["Events"])
+	for _, name := range sortedKeys(events) {
+		ev := asMap(events[name])
+		switch typ, _ := asString(ev["Type"]); typ {
+		case "Schedule":
+			out[name] = get(ev, "Properties", "Schedule")
+		case "ScheduleV2":
+			out[name] = get(ev, "Properties", "ScheduleExpression")
+		}
+	}
+	return out
+}
+
+// checkSchedules: every schedule expression is one EventBridge accepts; a scheduled
+// function runs one invocation at a time (ReservedConcurrentExecutions 1: two runs would
+// read and write the same cursors), does not retry a failed run (the next tick is the
+// retry) and drops a tick throttled behind a running one instead of keeping it for Lambda's
+// default 6 hours. The poller function has a rate schedule at least as frequent as the
+// shortest interval its plans ask for (hybrid mode's fallback).
+func (c *checker) checkSchedules() {
+	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
+		where := "Resources." + fn + ".Properties"
+		schedules := c.scheduleEvents(fn)
+		shortest := time.Duration(0)
+		for _, name := range sortedKeys(schedules) {
+			expr, _ := asString(schedules[name])
+			period, err := schedulePeriod(expr)
+			if err != nil {
+				c.addf(where+".Events."+name, "schedule %q: %v", expr, err)
+				continue
+			}
+			if period > 0 && (shortest == 0 || period < shortest) {
+				shortest = period
+			}
+		}
+		if len(schedules) == 0 {
+			if fn == pollerFunction {
+				c.addf(where+".Events", "no Schedule event: nothing runs the poller")
+			}
+			continue
+		}
+		p := c.t.effectiveFunction(fn)
+		if n, ok := asNumber(p["ReservedConcurrentExecutions"]); !ok || n != 1 {
+			c.addf(where+".ReservedConcurrentExecutions", "is %v, want 1: a scheduled run must not overlap the one before (Timeout %v s)", p["ReservedConcurrentExecutions"], p["Timeout"])
+		}
+		eic := get(p, "EventInvokeConfig")
+		if n, ok := asNumber(get(eic, "MaximumRetryAttempts")); !ok || n != 0 {
+			c.addf(where+".EventInvokeConfig.MaximumRetryAttempts", "is %v, want 0: the next tick retries a failed run (Lambda's default retries it twice more)", get(eic, "MaximumRetryAttempts"))
+		}
+		maxAge := max(60, shortest.Seconds())
+		if n, ok := asNumber(get(eic, "MaximumEventAgeInSeconds")); !ok || n > maxAge {
+			c.addf(where+".EventInvokeConfig.MaximumEventAgeInSeconds", "is %v, want at most %v s: a tick throttled behind a running one would otherwise be kept up to 6 hours and run late", get(eic, "MaximumEventAgeInSeconds"), maxAge)
+		}
+		if fn == pollerFunction {
+			want := poller.PlanOf(config.Poll{}).Fallback
+			switch {
+			case shortest == 0:
+				c.addf(where+".Events", "the poller's schedule is no rate(...): the check cannot tell whether it runs every %v", want)
+			case shortest > want:
+				c.addf(where+".Events", "the poller runs every %v, but its plans may ask for a poll every %v (poller.PlanOf: hybrid mode's fallback)", shortest, want)
+			}
+		}
+	}
+}
+
 // --- IAM ------------------------------------------------------------------------------------
 
 // samPolicyTemplates are the SAM policy templates this project may use, with the actions each
@@ -648,11 +761,27 @@ var wantGrants = map[string]map[string]string{
 		"dynamodb:UpdateItem":         "Table",
 		"dynamodb:Query":              "Table",
 	},
+	"PollerFunction": {
+		"sqs:SendMessage":               "ChangesQueue", // what it finds goes to the worker
+		"dynamodb:GetItem":              "Table",        // the copy's versions, its cursors
+		"dynamodb:PutItem":              "Table",        // its cursors and schedule state
+		"dynamodb:UpdateItem":           "Table",
+		"dynamodb:Query":                "Table", // stored ids, through the indexes
+		"ssm:GetParameter":              "ConfigParameter",
+		"secretsmanager:GetSecretValue": "WebhookSecret", // the Halo API credentials
+	},
 }
 
 // deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
 // Halo call (DESIGN §3.4); it verifies, enqueues and answers.
 var deniedServices = map[string][]string{"IngestFunction": {"dynamodb"}}
+
+// deniedActions are actions a function must not have: the poller only enqueues (the worker
+// consumes the queue and is the only writer of object state, DESIGN §3.1), and lists ids by
+// index queries, never by scanning every tenant's items.
+var deniedActions = map[string][]string{
+	"PollerFunction": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"},
+}
 
 // grants maps action -> resources a function is granted, from its policy templates, inline
 // statements and SQS events.
@@ -755,6 +884,9 @@ func (c *checker) checkPolicies() {
 			service, _, _ := strings.Cut(action, ":")
 			if contains(deniedServices[fn], service) {
 				c.addf(where, "%s is granted %s, a %s action it must not have", fn, action, service)
+			}
+			if contains(deniedActions[fn], action) {
+				c.addf(where, "%s is granted %s, which it must not have", fn, action)
 			}
 		}
 		envVars := asMap(get(c.t.effectiveFunction(fn), "Environment", "Variables"))
@@ -936,21 +1068,58 @@ func (c *checker) checkTable() {
 	if got := keyPair(p["KeySchema"]); got != "pk:S sk:S" {
 		c.addf(where+".Properties.KeySchema", "is %q, want pk (HASH, S) and sk (RANGE, S)", got)
 	}
-	gsi1 := false
+	// The indexes are the store's (dynamo.TableInput, which the tests' tables are made
+	// from): the same names, keys, types and projections, and no other.
+	code := dynamo.TableInput("")
+	codeType := map[string]string{}
+	for _, ad := range code.AttributeDefinitions {
+		codeType[aws.ToString(ad.AttributeName)] = string(ad.AttributeType)
+	}
+	declared := map[string]any{}
 	for _, gsi := range asList(p["GlobalSecondaryIndexes"]) {
-		if name, _ := asString(get(gsi, "IndexName")); name != "GSI1" {
+		name, _ := asString(get(gsi, "IndexName"))
+		declared[name] = gsi
+	}
+	for _, want := range code.GlobalSecondaryIndexes {
+		name := aws.ToString(want.IndexName)
+		gsi, ok := declared[name]
+		delete(declared, name)
+		if !ok {
+			c.addf(where+".Properties.GlobalSecondaryIndexes", "has no %s", name)
 			continue
 		}
-		gsi1 = true
-		if got := keyPair(get(gsi, "KeySchema")); got != "gsi1pk:S gsi1sk:S" {
-			c.addf(where+".Properties.GlobalSecondaryIndexes.GSI1", "keys are %q, want gsi1pk (HASH, S) and gsi1sk (RANGE, S)", got)
+		at := where + ".Properties.GlobalSecondaryIndexes." + name
+		var hash, rng string
+		for _, k := range want.KeySchema {
+			n := aws.ToString(k.AttributeName)
+			if k.KeyType == "HASH" {
+				hash = n
+			} else {
+				rng = n
+			}
 		}
-		if s, _ := asString(get(gsi, "Projection", "ProjectionType")); s != "ALL" {
-			c.addf(where+".Properties.GlobalSecondaryIndexes.GSI1.Projection", "is %q, want ALL", s)
+		wantKeys := hash + ":" + codeType[hash] + " " + rng + ":" + codeType[rng]
+		if got := keyPair(get(gsi, "KeySchema")); got != wantKeys {
+			c.addf(at, "keys are %q, want %s (HASH, %s) and %s (RANGE, %s)", got, hash, codeType[hash], rng, codeType[rng])
+		}
+		wantType := string(want.Projection.ProjectionType)
+		if s, _ := asString(get(gsi, "Projection", "ProjectionType")); s != wantType {
+			c.addf(at+".Projection", "is %q, want %s", s, wantType)
+		}
+		var got []string
+		for _, a := range asList(get(gsi, "Projection", "NonKeyAttributes")) {
+			n, _ := asString(a)
+			got = append(got, n)
+		}
+		wantAttrs := append([]string(nil), want.Projection.NonKeyAttributes...)
+		sort.Strings(got)
+		sort.Strings(wantAttrs)
+		if strings.Join(got, ",") != strings.Join(wantAttrs, ",") {
+			c.addf(at+".Projection.NonKeyAttributes", "projects %v, want %v (what the store reads)", got, wantAttrs)
 		}
 	}
-	if !gsi1 {
-		c.addf(where+".Properties.GlobalSecondaryIndexes", "has no GSI1")
+	for _, name := range sortedKeys(declared) {
+		c.addf(where+".Properties.GlobalSecondaryIndexes", "declares %s, which dynamo.TableInput has not (an index no code reads still costs a write per item)", name)
 	}
 	if b, _ := asBool(get(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled")); !b {
 		c.addf(where+".Properties.PointInTimeRecoverySpecification", "point-in-time recovery is off")
@@ -1069,14 +1238,74 @@ var alarmDimensions = map[string]dimensionRef{
 	"AWS/ApiGateway Stage":    {}, // a literal stage name such as $default
 }
 
-// alarmKey identifies what an alarm watches: namespace, metric, and the resource of its dimension.
+// alarmKey identifies what an alarm watches: namespace, metric, and the resource of its
+// dimension (for halosync's own metrics: the connection).
 type alarmKey struct{ namespace, metric, resource string }
+
+// emittedMetrics are the metrics halosync's code writes as EMF lines (namespace
+// metrics.Namespace), each with the dimension sets {Connection} and {Connection, Label}.
+var emittedMetrics = []string{
+	metrics.DeliveriesAccepted, metrics.DeliveriesRejected, metrics.ChangesEnqueued, metrics.WebhookGap,
+	metrics.PollFallback, metrics.EventsUnknown, metrics.ChangesFiltered, metrics.ChangesApplied,
+	metrics.ChangesFailed, metrics.ChangesFetched, awslambda.PollsFailed,
+}
+
+// checkCustomAlarm checks an alarm on one of halosync's own metrics: a metric the code
+// writes, on one of the dimension sets the EMF lines publish (an alarm matches dimensions
+// exactly), for a connection the configuration declares, named literally or by a template
+// parameter (its default is checked). It returns the connection.
+func (c *checker) checkCustomAlarm(where, metric string, dims []any) (string, bool) {
+	if !contains(emittedMetrics, metric) {
+		c.addf(where+".MetricName", "%s is no metric halosync writes in namespace %s", metric, metrics.Namespace)
+	}
+	var names []string
+	var connValue any
+	for i, d := range dims {
+		name, _ := asString(get(d, "Name"))
+		names = append(names, name)
+		switch name {
+		case "Connection":
+			connValue = get(d, "Value")
+		case "Label":
+			if _, ok := asString(get(d, "Value")); !ok {
+				c.addf(fmt.Sprintf("%s.Dimensions[%d].Value", where, i), "a Label is a literal: a reason, an outcome or a kind")
+			}
+		}
+	}
+	sort.Strings(names)
+	if set := strings.Join(names, ","); set != "Connection" && set != "Connection,Label" {
+		c.addf(where+".Dimensions", "are {%s}: halosync's EMF lines publish {Connection} and {Connection, Label}, and an alarm matches dimensions exactly", strings.Join(names, ", "))
+		return "", false
+	}
+	if len(c.t.resourceTargets(connValue)) > 0 {
+		c.addf(where+".Dimensions.Connection", "refers to a resource; it must be a connection id, literal or a parameter")
+		return "", false
+	}
+	v, err := c.t.eval(connValue)
+	conn, isString := v.(string)
+	if err != nil || !isString || conn == "" {
+		c.addf(where+".Dimensions.Connection", "is %v (%v), not a connection id", connValue, err)
+		return "", false
+	}
+	doc, err := c.parseConfig()
+	if err != nil {
+		return conn, true // reported by checkConfigDocument
+	}
+	for _, cn := range doc.Connections {
+		if cn.ID == conn {
+			return conn, true
+		}
+	}
+	c.addf(where+".Dimensions.Connection", "is %q, which the configuration does not declare", conn)
+	return "", false
+}
 
 // checkAlarms: each alarm watches a metric of a declared resource (the dimension refers to it
 // the way the namespace needs: a queue by name, a function by name, an API by id), notifies a
 // declared SNS topic and treats missing data as fine; and each part of the flow has its alarm.
 func (c *checker) checkAlarms() {
 	watched := map[alarmKey]bool{}
+	watchedCustom := map[string]bool{} // halosync's metrics alarmed on, for some connection
 	for _, id := range c.t.ofType("AWS::CloudWatch::Alarm") {
 		where := "Resources." + id + ".Properties"
 		p := c.t.props(id)
@@ -1088,6 +1317,13 @@ func (c *checker) checkAlarms() {
 		dims := asList(p["Dimensions"])
 		if len(dims) == 0 && ns != "" {
 			c.addf(where+".Dimensions", "none: the alarm would watch the whole account's %s %s", ns, metric)
+		}
+		if ns == metrics.Namespace && len(dims) > 0 {
+			if conn, ok := c.checkCustomAlarm(where, metric, dims); ok {
+				watched[alarmKey{ns, metric, conn}] = true
+				watchedCustom[metric] = true
+			}
+			dims = nil // checked
 		}
 		for i, d := range dims {
 			w := fmt.Sprintf("%s.Dimensions[%d]", where, i)
@@ -1152,6 +1388,9 @@ func (c *checker) checkAlarms() {
 	}
 	for _, api := range c.t.ofType("AWS::Serverless::HttpApi") {
 		need(alarmKey{"AWS/ApiGateway", "5xx", api}, "Halo gets server errors")
+	}
+	if c.t.typeOf(pollerFunction) == "AWS::Serverless::Function" && !watchedCustom[metrics.WebhookGap] {
+		c.addf("Resources", "no alarm on %s %s of any declared connection (the webhooks miss changes)", metrics.Namespace, metrics.WebhookGap)
 	}
 }
 

@@ -75,10 +75,10 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	fns := gf.GetAllServerlessFunctionResources()
-	if len(fns) != 2 {
-		t.Errorf("%d serverless functions, want 2", len(fns))
+	if len(fns) != 3 {
+		t.Errorf("%d serverless functions, want 3", len(fns))
 	}
-	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 30} {
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 30, "PollerFunction": 300} {
 		fn, ok := fns[id]
 		if !ok {
 			t.Errorf("no function %s", id)
@@ -109,6 +109,24 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 			t.Errorf("WorkerFunction.Events.Changes = %+v", ev)
 		}
 	}
+	if p, ok := fns["PollerFunction"]; ok {
+		// goformation reads an event's properties as the first type they fit, silently: a
+		// property a Schedule event does not have leaves ScheduleEvent nil.
+		ev, ok := p.Events["Schedule"]
+		if !ok || ev.Type != "Schedule" || ev.Properties == nil || ev.Properties.ScheduleEvent == nil ||
+			ev.Properties.ScheduleEvent.Schedule != "rate(1 minute)" {
+			t.Errorf("PollerFunction.Events.Schedule = %+v", ev)
+		}
+		if deref(p.ReservedConcurrentExecutions) != 1 {
+			t.Errorf("PollerFunction.ReservedConcurrentExecutions = %v, want 1", deref(p.ReservedConcurrentExecutions))
+		}
+		if eic := p.EventInvokeConfig; eic == nil || eic.MaximumRetryAttempts == nil || *eic.MaximumRetryAttempts != 0 || deref(eic.MaximumEventAgeInSeconds) != 60 {
+			t.Errorf("PollerFunction.EventInvokeConfig = %+v", eic)
+		}
+		if deref(p.MemorySize) != 256 {
+			t.Errorf("PollerFunction.MemorySize = %v", deref(p.MemorySize))
+		}
+	}
 
 	q, err := gf.GetSQSQueueWithName("ChangesQueue")
 	if err != nil {
@@ -128,13 +146,18 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if deref(table.BillingMode) != "PAY_PER_REQUEST" ||
 		table.PointInTimeRecoverySpecification == nil || !deref(table.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled) ||
 		table.TimeToLiveSpecification == nil || table.TimeToLiveSpecification.AttributeName == nil || *table.TimeToLiveSpecification.AttributeName != "expires_at" ||
-		len(table.GlobalSecondaryIndexes) != 1 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" {
+		len(table.GlobalSecondaryIndexes) != 2 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" || table.GlobalSecondaryIndexes[1].IndexName != "GSI2" {
 		t.Errorf("Table = billing %v pitr %+v ttl %+v gsis %d", deref(table.BillingMode), table.PointInTimeRecoverySpecification, table.TimeToLiveSpecification, len(table.GlobalSecondaryIndexes))
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 5 {
-		t.Errorf("%d alarms, want 5", len(alarms))
+	if len(alarms) != 7 {
+		t.Errorf("%d alarms, want 7", len(alarms))
+	}
+	if gap, ok := alarms["WebhookGapAlarm"]; !ok || deref(gap.Namespace) != "halosync" || deref(gap.MetricName) != "WebhookGap" ||
+		deref(gap.Statistic) != "Sum" || deref(gap.Period) != 900 || gap.Threshold == nil || *gap.Threshold != 0 ||
+		len(gap.Dimensions) != 1 || gap.Dimensions[0].Name != "Connection" || gap.Dimensions[0].Value != "default" {
+		t.Errorf("WebhookGapAlarm = %+v", gap)
 	}
 	for id, a := range alarms {
 		if deref(a.TreatMissingData) != "notBreaching" || len(a.AlarmActions) != 1 {
@@ -391,6 +414,17 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"extra is in no key schema"}},
 		{name: "GSI1 gone", edit: del("Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
 			wants: []string{"has no GSI1", "gsi1pk is in no key schema"}},
+		{name: "GSI2 gone", edit: delIndex(1, "Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
+			wants: []string{"GlobalSecondaryIndexes: has no GSI2", "gsi2pk is in no key schema", "gsi2sk is in no key schema"}},
+		{name: "GSI2 keyed on another attribute", edit: set(str("gsi1sk"), "Resources", "Table", "Properties", "GlobalSecondaryIndexes", 1, "KeySchema", 1, "AttributeName"),
+			wants: []string{`GSI2: keys are "gsi2pk:S gsi1sk:S", want gsi2pk (HASH, S) and gsi2sk (RANGE, S)`, "gsi2sk is in no key schema"}},
+		{name: "GSI2 projecting everything", edit: set(map[string]any{"ProjectionType": "ALL"}, "Resources", "Table", "Properties", "GlobalSecondaryIndexes", 1, "Projection"),
+			wants: []string{`GSI2.Projection: is "ALL", want INCLUDE`, "GSI2.Projection.NonKeyAttributes: projects [], want [deleted parent_id]"}},
+		{name: "GSI2 without the parent id", edit: delIndex(1, "Resources", "Table", "Properties", "GlobalSecondaryIndexes", 1, "Projection", "NonKeyAttributes"),
+			wants: []string{"projects [deleted], want [deleted parent_id]"}},
+		{name: "an index no code reads", edit: appendTo(map[string]any{"IndexName": "GSI3", "KeySchema": []any{map[string]any{"AttributeName": "gsi2pk", "KeyType": "HASH"}},
+			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"}}, "Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
+			wants: []string{"declares GSI3, which dynamo.TableInput has not"}},
 		{name: "alarm on an undeclared resource", edit: set(ref("Nope"), "Resources", "Api5xxAlarm", "Properties", "Dimensions", 0, "Value"),
 			wants: []string{`Dimensions[0].Value: refers to "Nope", which is no resource`, "no alarm on AWS/ApiGateway 5xx of WebhookApi"}},
 		{name: "alarm on a queue by URL", edit: set(ref("ChangesQueue"), "Resources", "QueueAgeAlarm", "Properties", "Dimensions", 0, "Value"),
@@ -417,6 +451,48 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"Value: Value is not YAML"}},
 		{name: "parameter default outside its pattern", edit: set(str("halosync/config"), "Parameters", "ConfigParameterName", "Default"),
 			wants: []string{`Default "halosync/config" does not match AllowedPattern`}},
+		{name: "poller runs overlap", edit: del("Resources", "PollerFunction", "Properties", "ReservedConcurrentExecutions"),
+			wants: []string{"PollerFunction.Properties.ReservedConcurrentExecutions: is <nil>, want 1"}},
+		{name: "poller retries a failed run", edit: set(2, "Resources", "PollerFunction", "Properties", "EventInvokeConfig", "MaximumRetryAttempts"),
+			wants: []string{"MaximumRetryAttempts: is 2, want 0"}},
+		{name: "throttled ticks kept for hours", edit: del("Resources", "PollerFunction", "Properties", "EventInvokeConfig"),
+			wants: []string{"MaximumEventAgeInSeconds: is <nil>, want at most 60 s", "MaximumRetryAttempts: is <nil>, want 0"}},
+		{name: "schedule EventBridge refuses", text: [2]string{"rate(1 minute)", "rate(1 minutes)"},
+			wants: []string{`schedule "rate(1 minutes)": EventBridge wants the singular unit`}},
+		{name: "schedule that is no expression", text: [2]string{"rate(1 minute)", "every minute"},
+			wants: []string{`schedule "every minute": not rate(N unit) or cron(six fields)`}},
+		{name: "poller runs less often than its plans ask", text: [2]string{"rate(1 minute)", "rate(15 minutes)"},
+			wants: []string{"the poller runs every 15m0s, but its plans may ask for a poll every 1m0s"}},
+		{name: "poller without its schedule", edit: del("Resources", "PollerFunction", "Properties", "Events"),
+			wants: []string{"no Schedule event: nothing runs the poller"}},
+		{name: "poller cannot enqueue", edit: delIndex(0, "Resources", "PollerFunction", "Properties", "Policies"),
+			wants: []string{"PollerFunction is not granted sqs:SendMessage on ChangesQueue", "PollerFunction.Properties.Policies: grant nothing on ChangesQueue"}},
+		{name: "poller cannot keep its cursors", edit: set([]any{"dynamodb:GetItem", "dynamodb:Query"}, "Resources", "PollerFunction", "Properties", "Policies", 1, "Statement", 0, "Action"),
+			wants: []string{"PollerFunction is not granted dynamodb:PutItem on Table", "PollerFunction is not granted dynamodb:UpdateItem on Table"}},
+		{name: "poller cannot read the Halo credentials", edit: delIndex(3, "Resources", "PollerFunction", "Properties", "Policies"),
+			wants: []string{"PollerFunction is not granted secretsmanager:GetSecretValue on WebhookSecret"}},
+		{name: "poller consumes the queue", edit: appendTo(map[string]any{"SQSPollerPolicy": map[string]any{"QueueName": getAtt("ChangesQueue", "QueueName")}}, "Resources", "PollerFunction", "Properties", "Policies"),
+			wants: []string{"PollerFunction is granted sqs:ReceiveMessage, which it must not have", "PollerFunction is granted sqs:DeleteMessage, which it must not have"}},
+		{name: "poller may delete and scan", edit: appendTo(map[string]any{"DynamoDBCrudPolicy": map[string]any{"TableName": ref("Table")}}, "Resources", "PollerFunction", "Properties", "Policies"),
+			wants: []string{"PollerFunction is granted dynamodb:DeleteItem, which it must not have", "PollerFunction is granted dynamodb:Scan, which it must not have"}},
+		{name: "poller environment without the table", edit: del("Resources", "PollerFunction", "Properties", "Environment", "Variables", "TABLE_NAME"),
+			wants: []string{"PollerFunction.Environment.Variables: missing TABLE_NAME"}},
+		{name: "poller missing from the Makefile", edit: editMakefile("build-PollerFunction:", "build-Poller:"),
+			wants: []string{"the Makefile has no build-PollerFunction: target"}},
+		{name: "poller errors alarm gone", edit: del("Resources", "PollerErrorsAlarm"),
+			wants: []string{"no alarm on AWS/Lambda Errors of PollerFunction"}},
+		{name: "webhook gap alarm gone", edit: del("Resources", "WebhookGapAlarm"),
+			wants: []string{"no alarm on halosync WebhookGap of any declared connection"}},
+		{name: "webhook gap alarm on an undeclared connection", edit: set(str("other"), "Parameters", "AlarmConnection", "Default"),
+			wants: []string{`WebhookGapAlarm.Properties.Dimensions.Connection: is "other", which the configuration does not declare`, "no alarm on halosync WebhookGap"}},
+		{name: "webhook gap alarm on a metric halosync does not write", edit: set(str("WebhookGaps"), "Resources", "WebhookGapAlarm", "Properties", "MetricName"),
+			wants: []string{"MetricName: WebhookGaps is no metric halosync writes", "no alarm on halosync WebhookGap"}},
+		{name: "webhook gap alarm on dimensions EMF does not publish", edit: appendTo(map[string]any{"Name": "Kind", "Value": "ticket"}, "Resources", "WebhookGapAlarm", "Properties", "Dimensions"),
+			wants: []string{"Dimensions: are {Connection, Kind}: halosync's EMF lines publish {Connection} and {Connection, Label}"}},
+		{name: "webhook gap alarm without dimensions", edit: del("Resources", "WebhookGapAlarm", "Properties", "Dimensions"),
+			wants: []string{"none: the alarm would watch the whole account's halosync WebhookGap", "no alarm on halosync WebhookGap"}},
+		{name: "webhook gap alarm on a resource", edit: set(ref("Table"), "Resources", "WebhookGapAlarm", "Properties", "Dimensions", 0, "Value"),
+			wants: []string{"Dimensions.Connection: refers to a resource"}},
 		{name: "no serverless transform", edit: del("Transform"),
 			wants: []string{"Transform: is <nil>"}},
 	}

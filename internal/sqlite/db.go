@@ -3,7 +3,9 @@
 // the pure-Go driver modernc.org/sqlite so that CGO_ENABLED=0 builds keep working.
 //
 // The store lays objects out with the DynamoDB keys (change.PartitionKey, change.SortKey
-// and the by-client index keys), so the local and the AWS copies look alike. The queues
+// and the by-client index keys), so the local and the AWS copies look alike; the poller's
+// documents are kept under the cursor keys (change.CursorPartitionKey), and an index on
+// (connection, kind, parent_id, id) plays DynamoDB's by-kind index GSI2. The queues
 // behave like SQS: at-least-once delivery, visibility timeouts, receipt handles, and
 // redrive to a dead-letter queue after a maximum number of receives.
 //
@@ -195,6 +197,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	PRIMARY KEY (pk, sk)
 );
 CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
+`,
+		// 3: the poller's documents, and listing a kind's ids for its reconcile.
+		`
+CREATE TABLE IF NOT EXISTS cursors (
+	pk         TEXT NOT NULL, -- change.CursorPartitionKey
+	sk         TEXT NOT NULL, -- change.CursorSortKey: the document's name
+	doc        TEXT NOT NULL, -- the poller's JSON document, byte for byte
+	updated_at TEXT NOT NULL, -- RFC 3339 UTC
+	PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS objects_kind ON objects (connection, kind, parent_id, id, deleted); -- covers StoredIDs
 `,
 	}
 }

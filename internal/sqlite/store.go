@@ -16,11 +16,15 @@ import (
 // Store is the object store: the state of every mirrored Halo object, keyed like the
 // DynamoDB table. It is safe for concurrent use.
 type Store struct {
-	db *DB
+	db       *DB
+	pageSize int // ids per StoredIDs page
 }
 
+// storedIDsPage is how many ids StoredIDs hands its callback at a time.
+const storedIDsPage = 1000
+
 // Store returns the object store kept in db.
-func (db *DB) Store() *Store { return &Store{db: db} }
+func (db *DB) Store() *Store { return &Store{db: db, pageSize: storedIDsPage} }
 
 // objectColumns are the columns scanObject reads, in its order.
 const objectColumns = `connection, kind, id, parent_id, version, pending_version, deleted, fields,
@@ -284,4 +288,115 @@ func (s *Store) Deliveries(ctx context.Context, conn, deliveryID string) ([]chan
 		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return out, nil
+}
+
+// LoadCursor returns the poller document saved under conn and name, byte for byte, and
+// false when none is.
+func (s *Store) LoadCursor(ctx context.Context, conn, name string) ([]byte, bool, error) {
+	what := fmt.Sprintf("load cursor %s %s", conn, name)
+	if err := change.ValidateCursorKey(conn, name); err != nil {
+		return nil, false, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	if s.db.isClosed() {
+		return nil, false, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	}
+	var doc string
+	err := s.db.read.QueryRowContext(ctx, `SELECT doc FROM cursors WHERE pk = ? AND sk = ?`,
+		change.CursorPartitionKey(conn), change.CursorSortKey(name)).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return []byte(doc), true, nil
+}
+
+// SaveCursor stores doc under conn and name, replacing what is there (a plain put: one
+// connection's poller runs alone), with the time it was saved. doc must be valid JSON
+// (change.ValidateCursor).
+func (s *Store) SaveCursor(ctx context.Context, conn, name string, doc []byte) error {
+	what := fmt.Sprintf("save cursor %s %s", conn, name)
+	if err := change.ValidateCursor(conn, name, doc); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO cursors (pk, sk, doc, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (pk, sk) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`,
+			change.CursorPartitionKey(conn), change.CursorSortKey(name), string(doc), time.Now().UTC().Format(time.RFC3339Nano))
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// StoredIDs calls fn with every object of kind stored in conn, tombstones (Deleted) and
+// pending markers included, a page at a time, ordered by parent id and id as text (the
+// order of DynamoDB's by-kind index for Halo's numeric ids). Each page is its own read
+// (keyset paging on the objects_kind index), so no read stays open while fn runs: fn may
+// write to the database, and an object written meanwhile may or may not be listed. An
+// error from fn ends the listing and is returned as it is.
+func (s *Store) StoredIDs(ctx context.Context, conn string, kind change.Kind, fn func(ids []change.StoredID) error) error {
+	what := fmt.Sprintf("list %s %s ids", conn, kind)
+	if err := change.ValidateKindListing(conn, kind); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	size := s.pageSize
+	if size <= 0 {
+		size = storedIDsPage
+	}
+	var afterParent, afterID string
+	first := true
+	for {
+		if s.db.isClosed() {
+			return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		}
+		page, err := s.storedIDsPage(ctx, conn, kind, first, afterParent, afterID, size)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		last := page[len(page)-1]
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(page) < size {
+			return nil
+		}
+		first, afterParent, afterID = false, last.ParentID, last.ID
+	}
+}
+
+// The two page queries of StoredIDs; both seek in the objects_kind index.
+const (
+	storedIDsFirst = `SELECT id, parent_id, deleted FROM objects WHERE connection = ? AND kind = ?
+		ORDER BY parent_id, id LIMIT ?`
+	storedIDsNext = `SELECT id, parent_id, deleted FROM objects WHERE connection = ? AND kind = ? AND (parent_id, id) > (?, ?)
+		ORDER BY parent_id, id LIMIT ?`
+)
+
+// storedIDsPage reads up to size ids after (afterParent, afterID), or from the start.
+func (s *Store) storedIDsPage(ctx context.Context, conn string, kind change.Kind, first bool, afterParent, afterID string, size int) ([]change.StoredID, error) {
+	q, args := storedIDsFirst, []any{conn, string(kind), size}
+	if !first {
+		q, args = storedIDsNext, []any{conn, string(kind), afterParent, afterID, size}
+	}
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := make([]change.StoredID, 0, size)
+	for rows.Next() {
+		var id change.StoredID
+		if err := rows.Scan(&id.ID, &id.ParentID, &id.Deleted); err != nil {
+			return nil, err
+		}
+		page = append(page, id)
+	}
+	return page, rows.Err()
 }

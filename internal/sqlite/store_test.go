@@ -17,7 +17,9 @@ import (
 
 func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		return openTestDB(t, filepath.Join(t.TempDir(), "halosync.db")).Store()
+		s := openTestDB(t, filepath.Join(t.TempDir(), "halosync.db")).Store()
+		s.pageSize = 64 // so that the contract's listing needs several pages
+		return s
 	})
 }
 
@@ -276,5 +278,66 @@ func BenchmarkRecordDelivery(b *testing.B) {
 		if err := s.RecordDelivery(ctx, d); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestStoredIDsPages(t *testing.T) {
+	for _, n := range []int{0, 6, 7, 28, 30} {
+		t.Run(fmt.Sprint(n, " ids"), func(t *testing.T) {
+			_, s := newTestStore(t)
+			s.pageSize = 7
+			for i := range n {
+				apply(t, s, upsert(change.Ticket, fmt.Sprint(i), 1, map[string]any{"n": "x"}), change.Applied)
+			}
+			var sizes []int
+			total := 0
+			err := s.StoredIDs(context.Background(), "c1", change.Ticket, func(ids []change.StoredID) error {
+				sizes = append(sizes, len(ids))
+				total += len(ids)
+				// The listing holds no read open while the callback writes (the reconcile
+				// enqueues into the same database).
+				apply(t, s, upsert(change.Client, fmt.Sprint(len(sizes)), 1, map[string]any{"n": "x"}), change.Applied)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int
+			for left := n; left > 0; left -= 7 {
+				want = append(want, min(7, left))
+			}
+			if total != n || fmt.Sprint(sizes) != fmt.Sprint(want) {
+				t.Fatalf("pages %v (%d ids), want %v", sizes, total, want)
+			}
+		})
+	}
+}
+
+func TestCursorRows(t *testing.T) {
+	db, s := newTestStore(t)
+	ctx := context.Background()
+	before := time.Now().Add(-time.Second)
+	if err := s.SaveCursor(ctx, "c1", "ticket", []byte(`{"a": 1}`)); err != nil {
+		t.Fatal(err)
+	}
+	var pk, sk, doc, updated string
+	if err := db.read.QueryRowContext(ctx, `SELECT pk, sk, doc, updated_at FROM cursors`).Scan(&pk, &sk, &doc, &updated); err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, updated)
+	if pk != "C#c1#CURSOR" || sk != "ticket" || doc != `{"a": 1}` || err != nil || at.Before(before) || at.Location() != time.UTC {
+		t.Fatalf("row = %q %q %q %q (%v)", pk, sk, doc, updated, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCursor(ctx, "c1", "ticket", []byte(`{}`)); !errors.Is(err, ErrClosed) {
+		t.Errorf("SaveCursor after Close = %v", err)
+	}
+	if _, _, err := s.LoadCursor(ctx, "c1", "ticket"); !errors.Is(err, ErrClosed) {
+		t.Errorf("LoadCursor after Close = %v", err)
+	}
+	if err := s.StoredIDs(ctx, "c1", change.Ticket, func([]change.StoredID) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("StoredIDs after Close = %v", err)
 	}
 }

@@ -12,14 +12,22 @@ import (
 // Memory is an in-memory store for tests of the packages that use a store. It passes the
 // same contract as the real adapters.
 type Memory struct {
+	// PageSize is how many ids StoredIDs hands fn at a time (default 100). Set it before
+	// use.
+	PageSize int
+
 	mu         sync.Mutex
 	objects    map[[2]string]change.Object
 	deliveries map[[2]string]change.Delivery
+	cursors    map[[2]string][]byte
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{objects: map[[2]string]change.Object{}, deliveries: map[[2]string]change.Delivery{}}
+	return &Memory{
+		objects: map[[2]string]change.Object{}, deliveries: map[[2]string]change.Delivery{},
+		cursors: map[[2]string][]byte{},
+	}
 }
 
 func key(conn string, kind change.Kind, id, parent string) [2]string {
@@ -90,6 +98,68 @@ func (m *Memory) Deliveries(_ context.Context, conn, deliveryID string) ([]chang
 		out = append(out, byKey[k])
 	}
 	return out, nil
+}
+
+// LoadCursor implements the poller's cursor port: the document saved under conn and
+// name, byte for byte, and false when none is.
+func (m *Memory) LoadCursor(_ context.Context, conn, name string) ([]byte, bool, error) {
+	if err := change.ValidateCursorKey(conn, name); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	doc, ok := m.cursors[[2]string{change.CursorPartitionKey(conn), change.CursorSortKey(name)}]
+	if !ok {
+		return nil, false, nil
+	}
+	return append([]byte(nil), doc...), true, nil
+}
+
+// SaveCursor implements the poller's cursor port: doc replaces what is saved under conn
+// and name.
+func (m *Memory) SaveCursor(_ context.Context, conn, name string, doc []byte) error {
+	if err := change.ValidateCursor(conn, name, doc); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cursors[[2]string{change.CursorPartitionKey(conn), change.CursorSortKey(name)}] = append([]byte(nil), doc...)
+	return nil
+}
+
+// StoredIDs implements the reconcile's port: every object of kind stored in conn,
+// tombstones and pending markers included, in pages of at most PageSize, ordered by the
+// by-kind index sort key (change.KindIndexSort). The pages are taken from one snapshot.
+func (m *Memory) StoredIDs(ctx context.Context, conn string, kind change.Kind, fn func(ids []change.StoredID) error) error {
+	if err := change.ValidateKindListing(conn, kind); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	var ids []change.StoredID
+	for _, o := range m.objects {
+		if o.Connection == conn && o.Kind == kind {
+			ids = append(ids, change.StoredID{ID: o.ID, ParentID: o.ParentID, Deleted: o.Deleted})
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(ids, func(i, j int) bool {
+		return change.KindIndexSort(kind, ids[i].ID, ids[i].ParentID) < change.KindIndexSort(kind, ids[j].ID, ids[j].ParentID)
+	})
+	size := m.PageSize
+	if size <= 0 {
+		size = 100
+	}
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(size, len(ids))
+		if err := fn(ids[:n:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // Len is the number of stored objects.

@@ -1,7 +1,9 @@
 // Package storetest is the contract every object store adapter must pass: the embedded
 // SQLite store and the DynamoDB store behave alike, exactly as change.Apply describes
-// (the outcome and the previous values it reports included), and keep delivery records
-// alike (change.Delivery: keys, expiry, change.Delivery.Replaces).
+// (the outcome and the previous values it reports included), keep delivery records
+// alike (change.Delivery: keys, expiry, change.Delivery.Replaces), keep the poller's
+// cursor documents byte for byte, and list the ids stored of a kind (tombstones marked)
+// for the poller's reconcile.
 package storetest
 
 import (
@@ -22,6 +24,11 @@ type Store interface {
 	Get(ctx context.Context, conn string, kind change.Kind, id, parentID string) (change.Object, bool, error)
 	RecordDelivery(ctx context.Context, d change.Delivery) error
 	Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
+	// The poller's state: one opaque JSON document per connection and name.
+	LoadCursor(ctx context.Context, conn, name string) ([]byte, bool, error)
+	SaveCursor(ctx context.Context, conn, name string, doc []byte) error
+	// StoredIDs calls fn with every id stored of a kind in a connection, page by page.
+	StoredIDs(ctx context.Context, conn string, kind change.Kind, fn func(ids []change.StoredID) error) error
 }
 
 // Run runs the contract against the store newStore returns. Each subtest asks for its own
@@ -216,6 +223,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 
 	runPrevious(t, newStore, conn)
 	runDeliveries(t, newStore, conn)
+	runCursors(t, newStore, conn)
+	runStoredIDs(t, newStore, conn)
 }
 
 func ticket(conn, id string, version int64, fields map[string]any) change.Change {
