@@ -198,14 +198,14 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if p.mode(kind) == Incremental {
 		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
 	}
-	newest, err := p.read(ctx, kind, q, true, r)
+	newest, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark}, r)
 	if err != nil {
 		return err
 	}
 	if kind == change.Ticket && p.mode(kind) == Incremental {
 		// Deleted tickets leave the ordinary listing; Halo lists them apart.
 		q.Deleted, q.IncludeInactive = true, false
-		n, err := p.read(ctx, kind, q, true, r)
+		n, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark}, r)
 		if err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 	p.log.InfoContext(ctx, "backfill", "connection", p.conn, "kind", kind, "from_page", cur.NextPage)
 	q := halo.ListQuery{IncludeInactive: true, StartPage: cur.NextPage}
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
-		if _, err := p.consider(ctx, kind, page, false, r); err != nil {
+		if _, err := p.consider(ctx, kind, page, pass{}, r); err != nil {
 			return err
 		}
 		cur.NextPage++
@@ -244,11 +244,19 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 	return p.saveCursor(ctx, kind, cur)
 }
 
+// pass says how a read counts what it finds: gap, whether what is newer than the copy
+// was missed by the webhooks (not during a first sync); notesSince, from which change
+// marker on a listed ticket's notes are read even when the ticket itself is current.
+type pass struct {
+	gap        bool
+	notesSince time.Time
+}
+
 // read lists what q selects and considers it; it returns the newest change marker seen.
-func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, gap bool, r *Report) (time.Time, error) {
+func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, ps pass, r *Report) (time.Time, error) {
 	var newest time.Time
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
-		n, err := p.consider(ctx, kind, page, gap, r)
+		n, err := p.consider(ctx, kind, page, ps, r)
 		newest = later(newest, n)
 		return err
 	})
@@ -257,7 +265,7 @@ func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, g
 
 // consider enqueues the objects of a page that are newer than the copy, and for tickets
 // reads their notes. gap says whether what is newer counts as missed by the webhooks.
-func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[string]any, gap bool, r *Report) (time.Time, error) {
+func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[string]any, ps pass, r *Report) (time.Time, error) {
 	spec, _ := change.Lookup(kind)
 	var newest time.Time
 	var msgs []queue.Message
@@ -270,17 +278,19 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			continue
 		}
 		newest = later(newest, marker)
-		if kind == change.Ticket {
-			// Every ticket Halo lists as changed may have notes the copy lacks, even one the
-			// copy holds at its newest version: the webhook that carried the ticket's
-			// latest change carried only that change's note.
-			tickets = append(tickets, c.ID)
-		}
 		stored, ok, err := p.copy.Get(ctx, p.conn, kind, c.ID, c.ParentID)
 		if err != nil {
 			return newest, fmt.Errorf("read the copy: %w", err)
 		}
-		if ok && stored.Version >= c.Version {
+		current := ok && stored.Version >= c.Version
+		if kind == change.Ticket && !deletedFlag(c.Fields["deleted"]) && (!current || marker.After(ps.notesSince)) {
+			// A ticket changed since the last read may have notes the copy lacks even when
+			// the copy holds the ticket itself: the webhook that carried the ticket's
+			// latest change carried only that change's note. Tickets re-read only for the
+			// overlap cost no note listing.
+			tickets = append(tickets, c.ID)
+		}
+		if current {
 			continue
 		}
 		if deletedFlag(c.Fields["deleted"]) {
@@ -296,7 +306,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		}
 		msgs = append(msgs, m)
 		enqueued++
-		if gap {
+		if ps.gap {
 			missed++
 			p.log.InfoContext(ctx, "webhook gap", "connection", p.conn, "kind", kind, "id", c.ID, "version", c.Version, "stored_version", stored.Version)
 		}
@@ -308,7 +318,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 	}
 	r.add(kind, len(page), enqueued, missed)
 	for _, id := range tickets {
-		if _, err := p.read(ctx, change.Action, halo.ListQuery{TicketID: id}, gap, r); err != nil {
+		if _, err := p.read(ctx, change.Action, halo.ListQuery{TicketID: id}, pass{gap: ps.gap}, r); err != nil {
 			return newest, fmt.Errorf("notes of ticket %s: %w", id, err)
 		}
 	}

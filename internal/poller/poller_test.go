@@ -138,12 +138,12 @@ type setup struct {
 
 // newSetup seeds a fake tenant and points a poller at it. skew is how far our clock runs
 // ahead of Halo's (negative: behind).
-func newSetup(t *testing.T, skew time.Duration) *setup {
+func newSetup(t testing.TB, skew time.Duration) *setup {
 	t.Helper()
 	return newSetupWith(t, skew, nil)
 }
 
-func newSetupWith(t *testing.T, skew time.Duration, faults func(*http.Request) *halotest.Fault) *setup {
+func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halotest.Fault) *setup {
 	t.Helper()
 	clock := halotest.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
 	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now, Faults: faults})
