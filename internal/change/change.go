@@ -5,7 +5,9 @@
 package change
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -222,4 +224,18 @@ func copyFields(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// Deleted reads Halo's deleted flag on an object's fields (tickets keep it when deleted):
+// true, "true" in any case, or 1.
+func (c Change) Deleted() bool {
+	switch x := c.Fields["deleted"].(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "true")
+	case json.Number:
+		return x.String() == "1"
+	}
+	return false
 }

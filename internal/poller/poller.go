@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -283,7 +282,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			return newest, fmt.Errorf("read the copy: %w", err)
 		}
 		current := ok && stored.Version >= c.Version
-		if kind == change.Ticket && !deletedFlag(c.Fields["deleted"]) && (!current || marker.After(ps.notesSince)) {
+		if kind == change.Ticket && !c.Deleted() && (!current || marker.After(ps.notesSince)) {
 			// A ticket changed since the last read may have notes the copy lacks even when
 			// the copy holds the ticket itself: the webhook that carried the ticket's
 			// latest change carried only that change's note. Tickets re-read only for the
@@ -293,7 +292,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		if current {
 			continue
 		}
-		if deletedFlag(c.Fields["deleted"]) {
+		if c.Deleted() {
 			if r.Deleted[kind] == nil {
 				r.Deleted[kind] = map[string]bool{}
 			}
@@ -345,19 +344,6 @@ func (p *Poller) changeOf(spec change.KindSpec, obj map[string]any) (change.Chan
 		}
 	}
 	return c, marker, nil
-}
-
-// deletedFlag reads Halo's deleted flag: true, "true" or 1.
-func deletedFlag(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case string:
-		return strings.EqualFold(x, "true")
-	case json.Number:
-		return x.String() == "1"
-	}
-	return false
 }
 
 func later(a, b time.Time) time.Time {

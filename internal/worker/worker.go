@@ -6,11 +6,9 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,7 +187,7 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 			return change.Filtered, nil
 		}
 	}
-	if c.Op == change.OpUpsert && deletedFlag(c.Fields["deleted"]) {
+	if c.Op == change.OpUpsert && c.Deleted() {
 		c.Op = change.OpDelete // Halo keeps deleted tickets, flagged: the copy keeps a tombstone
 	}
 	c = conn.Fields.Apply(c)
@@ -340,19 +338,6 @@ func (w *Worker) heartbeat(ctx context.Context, conn string) {
 	if err := poller.Heartbeat(ctx, cursors, conn, now); err != nil {
 		w.log.WarnContext(ctx, "could not record the webhook heartbeat", "connection", conn, "error", err.Error())
 	}
-}
-
-// deletedFlag reads Halo's deleted flag: true, "true" or 1.
-func deletedFlag(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case string:
-		return strings.EqualFold(x, "true")
-	case json.Number:
-		return x.String() == "1"
-	}
-	return false
 }
 
 // Backoff is the visibility delay before the n-th retry of a failed message (n ≥ 1):
