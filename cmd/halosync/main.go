@@ -24,6 +24,8 @@ Usage:
                  (the next poll reads every object again)
   halosync status [--url http://127.0.0.1:8080] [--json]
                  (counters of a running server, per connection)
+  halosync webhooks apply|status|test|replay|remove|events|secret --config FILE [--connection C]
+                 (our webhook in Halo: create, check, test, replay, remove; docs/WEBHOOKS.md)
 `
 
 func main() {
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "sync":
 		return syncCmd(ctx, args[1:], stdout, stderr)
+	case "webhooks":
+		return webhooksCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,237 @@
+// Package webhooks keeps halosync's webhook in Halo for each connection that configures
+// webhook.manage: the plan that makes Halo's webhook configuration match ours and its
+// application (apply, idempotent), the webhook's status and what its recent deliveries in
+// Halo's log say, the periodic check that re-enables or re-applies a disabled or drifted
+// webhook (Repairer), the replay of failed deliveries from Halo's log through our endpoint,
+// test deliveries, and removal.
+//
+// Halo keeps no owner on a webhook: ours is the one named "<name_prefix>:<connection>",
+// exactly, and nothing here changes or deletes a webhook with another name, or a
+// subscription that does not name our webhook.
+//
+// The package talks to Halo through API (*halo.Client implements it) and to our own
+// endpoint over HTTP (Endpoint); it imports no AWS code. Secrets are never logged or put
+// in errors; a plan shows a changed secret by its fingerprint only.
+package webhooks
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/halo"
+)
+
+// API is what this package needs of Halo's webhook management API.
+type API interface {
+	Webhooks(ctx context.Context) ([]halo.Webhook, error)
+	SaveWebhook(ctx context.Context, s halo.WebhookSpec) (halo.Webhook, error)
+	EnableWebhook(ctx context.Context, id string) (halo.Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
+	TestWebhook(ctx context.Context, id string) error
+	Notifications(ctx context.Context, webhookID string) ([]halo.Notification, error)
+	Subscribe(ctx context.Context, webhookID string, events []halo.NotificationSpec) ([]halo.Notification, error)
+	DeleteNotification(ctx context.Context, id string) error
+	WebhookEvents(ctx context.Context, webhookID string, fn func(page []halo.WebhookEvent) error) error
+}
+
+var _ API = (*halo.Client)(nil)
+
+// Auth methods of the managed webhook.
+const (
+	AuthBasic = "basic" // HTTP Basic (Halo's authentication_type 1)
+	AuthHMAC  = "hmac"  // signed body: base64 HMAC-SHA256 of the body in a header (type 3)
+)
+
+// Auth is how Halo authenticates the managed webhook's deliveries, secret included.
+type Auth struct {
+	Method   string // AuthBasic or AuthHMAC
+	Username string // basic
+	Header   string // hmac: the header carrying the signature (Token)
+	Secret   string // the password or signing secret; never printed
+}
+
+// String describes the authentication without its secret.
+func (a Auth) String() string {
+	if a.Method == AuthHMAC {
+		return fmt.Sprintf("signed body in %s", a.Header)
+	}
+	return fmt.Sprintf("Basic, user %q", a.Username)
+}
+
+// GoString leaves the secret out of %#v too.
+func (a Auth) GoString() string { return "webhooks.Auth{" + a.String() + "}" }
+
+// haloType is Halo's authentication_type for the method.
+func (a Auth) haloType() int {
+	if a.Method == AuthHMAC {
+		return halo.WebhookAuthSignedBody
+	}
+	return halo.WebhookAuthBasic
+}
+
+// Fingerprint identifies the secret without revealing it: 12 hex digits of an HMAC keyed
+// with the secret. It is written into the webhook's note, so that a changed secret shows
+// even when Halo does not answer the password.
+func (a Auth) Fingerprint() string {
+	mac := hmac.New(sha256.New, []byte(a.Secret))
+	mac.Write([]byte("halosync webhook secret fingerprint"))
+	return hex.EncodeToString(mac.Sum(nil))[:12]
+}
+
+// Headers are the headers that authenticate body as Halo sends it: Basic credentials, or
+// the body's signature.
+func (a Auth) Headers(body []byte) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	if a.Method == AuthHMAC {
+		mac := hmac.New(sha256.New, []byte(a.Secret))
+		mac.Write(body)
+		h.Set(a.Header, base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		return h
+	}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Secret)))
+	return h
+}
+
+// Event is one event subscription: a name for people and Halo's event number.
+type Event struct {
+	Name string `json:"name"`
+	No   int    `json:"eventno"`
+}
+
+// Spec is the managed webhook as a connection's configuration wants it.
+type Spec struct {
+	Connection string
+	Name       string // <prefix>:<connection>, how ours is recognised
+	URL        string
+	Auth       Auth
+	Events     []Event
+	// PayloadType and AutoDisableAttempts are set in Halo only when configured.
+	PayloadType         *int
+	AutoDisableAttempts *int
+	BatchMethod         int
+	BatchDelaySeconds   int
+	BatchLimit          int
+	// Repair is the periodic check's mode (config.RepairReEnable, RepairReapply,
+	// RepairOff) and CheckPeriod the least time between two checks.
+	Repair      string
+	CheckPeriod time.Duration
+}
+
+// String describes the Spec without its secret.
+func (s Spec) String() string {
+	return fmt.Sprintf("webhooks.Spec{Connection: %q, Name: %q, URL: %q, Auth: %s, Events: %v}", s.Connection, s.Name, s.URL, s.Auth, s.Events)
+}
+
+// GoString leaves the secret out of %#v too.
+func (s Spec) GoString() string { return s.String() }
+
+// Note is the webhook's note in Halo: who manages it, and the secret's fingerprint.
+func (s Spec) Note() string {
+	return fmt.Sprintf("Managed by halosync for connection %s: changes made here are undone by `halosync webhooks apply`. secret-fingerprint=%s",
+		s.Connection, s.Auth.Fingerprint())
+}
+
+var noteFingerprint = regexp.MustCompile(`secret-fingerprint=([0-9a-f]{8,64})`)
+
+// fingerprintIn reads the secret fingerprint a note carries ("" without one).
+func fingerprintIn(note string) string {
+	if m := noteFingerprint.FindStringSubmatch(note); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// haloSpec is the Halo write that makes a webhook match s (id "" creates it).
+func (s Spec) haloSpec(id string) halo.WebhookSpec {
+	hs := halo.WebhookSpec{
+		ID: id, Name: s.Name, URL: s.URL, Note: s.Note(),
+		AuthenticationType: s.Auth.haloType(),
+		BasicPassword:      s.Auth.Secret,
+		PayloadType:        s.PayloadType, AutoDisableAttempts: s.AutoDisableAttempts,
+		BatchMethod: s.BatchMethod, BatchDelaySeconds: s.BatchDelaySeconds, BatchLimit: s.BatchLimit,
+	}
+	if s.Auth.Method == AuthHMAC {
+		hs.AuthenticationHeader = s.Auth.Header
+	} else {
+		hs.BasicUsername = s.Auth.Username
+	}
+	return hs
+}
+
+// ErrNotManaged: the connection has no webhook.manage block.
+var ErrNotManaged = errors.New("the connection does not manage its webhook (no webhook.manage)")
+
+// SpecFromConfig builds a connection's Spec from its (resolved) configuration. The secret
+// is the last one of the auth scheme the webhook uses (see ManagedSecretRef).
+func SpecFromConfig(conn config.Connection) (Spec, error) {
+	m := conn.Webhook.Manage
+	if m == nil {
+		return Spec{}, fmt.Errorf("connection %s: %w", conn.ID, ErrNotManaged)
+	}
+	scheme, secret, ok := managedEntry(conn)
+	if !ok {
+		return Spec{}, fmt.Errorf("connection %s: webhook.manage.auth %s: webhook.auth has no usable %s scheme", conn.ID, m.AuthMethod(), m.AuthMethod())
+	}
+	if secret == "" || config.IsReference(secret) {
+		return Spec{}, fmt.Errorf("connection %s: the webhook secret is empty or an unresolved reference", conn.ID)
+	}
+	s := Spec{
+		Connection: conn.ID, Name: m.WebhookName(conn.ID), URL: strings.TrimSpace(m.URL),
+		PayloadType: m.PayloadType, AutoDisableAttempts: m.AutoDisableAttempts,
+		BatchMethod: m.Batching.BatchCode(), Repair: m.RepairMode(), CheckPeriod: m.CheckPeriod(),
+	}
+	if s.BatchMethod != 0 {
+		s.BatchDelaySeconds, s.BatchLimit = m.Batching.DelaySeconds, m.Batching.Limit
+	}
+	if m.AuthMethod() == AuthHMAC {
+		header := scheme.Header
+		if header == "" {
+			header = "Token"
+		}
+		s.Auth = Auth{Method: AuthHMAC, Header: header, Secret: secret}
+	} else {
+		s.Auth = Auth{Method: AuthBasic, Username: scheme.Username, Secret: secret}
+	}
+	for _, e := range m.EventList() {
+		s.Events = append(s.Events, Event{Name: strings.ToLower(strings.Join(strings.Fields(e.Name), " ")), No: e.EventNo})
+	}
+	return s, nil
+}
+
+// ManagedSecretRef is where the managed webhook's secret is read from, as the
+// configuration writes it (a reference such as file:PATH or secretsmanager:ID#KEY, or a
+// literal): the last password of the first basic scheme, or the last secret of the first
+// hmac scheme Halo can sign for. Rotating means adding a new last entry. Pass the
+// configuration as written (unresolved) to learn the reference.
+func ManagedSecretRef(conn config.Connection) (string, bool) {
+	_, ref, ok := managedEntry(conn)
+	return ref, ok
+}
+
+func managedEntry(conn config.Connection) (config.AuthScheme, string, bool) {
+	m := conn.Webhook.Manage
+	if m == nil {
+		return config.AuthScheme{}, "", false
+	}
+	for _, a := range conn.Webhook.Auth {
+		switch {
+		case m.AuthMethod() == AuthBasic && a.Scheme == "basic" && len(a.Passwords) > 0:
+			return a, a.Passwords[len(a.Passwords)-1], true
+		case m.AuthMethod() == AuthHMAC && a.Scheme == "hmac" && a.Prefix == "" &&
+			(a.Encoding == "" || strings.EqualFold(a.Encoding, "base64")) && len(a.Secrets) > 0:
+			return a, a.Secrets[len(a.Secrets)-1], true
+		}
+	}
+	return config.AuthScheme{}, "", false
+}
