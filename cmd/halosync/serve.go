@@ -14,6 +14,7 @@ import (
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/webhooks"
 	"github.com/halosync/halosync/internal/worker"
 )
 
@@ -88,7 +89,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return fmt.Errorf("connection %s: %w", c.ID, err)
 				}
 				p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
-				runners[c.ID] = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps}
+				check, err := webhooks.CheckFor(c, cl, srv.Counts(), log)
+				if err != nil {
+					return fmt.Errorf("connection %s: %w", c.ID, err)
+				}
+				runners[c.ID] = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps, Webhook: check}
 			}
 		}
 		srv.SetPollers(runners, *pollEvery)

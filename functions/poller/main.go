@@ -22,6 +22,7 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqsqueue"
+	"github.com/halosync/halosync/internal/webhooks"
 )
 
 // apiInstances is how many processes may call a tenant's API at once, as the worker counts
@@ -70,7 +71,11 @@ func main() {
 			fatal("configuration", err)
 		}
 		p := poller.New(c.ID, client, queue, store, store, count, log, opts)
-		run := poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: store}
+		check, err := webhooks.CheckFor(c, client, count, log)
+		if err != nil {
+			fatal("configuration", err)
+		}
+		run := poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: store, Webhook: check}
 		targets = append(targets, awslambda.PollTarget{Connection: c.ID, Runner: run})
 	}
 	slog.SetDefault(log)

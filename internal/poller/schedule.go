@@ -126,6 +126,10 @@ type Runner struct {
 	Plan   Plan
 	// Stored lists the copy's ids for the reconcile; nil: no reconcile.
 	Stored StoredIDs
+	// Webhook checks (and repairs, as configured) the connection's webhook in Halo on
+	// each run; nil: the webhook is not managed. A check that finds it unhealthy
+	// (disabled, missing) engages the fallback at once.
+	Webhook func(ctx context.Context) (checked, healthy bool)
 }
 
 // Run polls if due (or always, when force is set), then reconciles if that is due, and
@@ -162,8 +166,16 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 		if lerr != nil {
 			return true, rep, lerr
 		}
+		unhealthy := false
+		if r.Webhook != nil {
+			checked, healthy := r.Webhook(ctx)
+			unhealthy = checked && !healthy
+		}
 		var switched string
 		next, switched = r.Plan.After(now, s, found, last)
+		if unhealthy && !next.Fallback && r.Plan.Mode == "hybrid" {
+			next.Fallback, next.Switched, switched = true, now, "engaged"
+		}
 		if switched != "" {
 			p.count.Count(metrics.Metric{Name: metrics.PollFallback, Connection: p.conn, Label: switched}, 1)
 			p.log.WarnContext(ctx, "webhook fallback "+switched, "connection", p.conn, "last_webhook", last, "fallback_interval", r.Plan.Fallback.String())

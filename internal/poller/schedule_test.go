@@ -136,3 +136,31 @@ func TestRunnerFallsBackWhenWebhooksStopAndReturns(t *testing.T) {
 		t.Fatal("still polling every minute after the webhooks recovered")
 	}
 }
+
+// TestADisabledWebhookEngagesTheFallbackAtOnce: when the webhook check finds Halo's
+// webhook disabled or missing, the next poll comes at the fallback interval.
+func TestADisabledWebhookEngagesTheFallbackAtOnce(t *testing.T) {
+	s := newSetup(t, 0)
+	healthy := true
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(config.Poll{}),
+		Webhook: func(context.Context) (bool, bool) { return true, healthy }}
+	ctx := context.Background()
+	if _, _, err := r.Run(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := poller.Heartbeat(ctx, s.cursors, "default", s.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	healthy = false
+	s.clock.Advance(15 * time.Minute)
+	if polled, _, err := r.Run(ctx, false); err != nil || !polled {
+		t.Fatalf("polled %v, %v", polled, err)
+	}
+	if n := s.counts.Value(metrics.Metric{Name: metrics.PollFallback, Connection: "default", Label: "engaged"}); n != 1 {
+		t.Fatalf("fallback engaged %d times", n)
+	}
+	s.clock.Advance(time.Minute)
+	if polled, _, _ := r.Run(ctx, false); !polled {
+		t.Fatal("no poll a minute later with the webhook disabled")
+	}
+}

@@ -159,3 +159,24 @@ func (r *Repairer) now() time.Time {
 	}
 	return r.Now()
 }
+
+// CheckFor returns the poller's webhook check for a connection, or nil when its webhook is
+// not managed (no webhook.manage): each run of the connection's poller checks, at most
+// every CheckPeriod, and repairs as configured; a failed check counts as not checked.
+func CheckFor(conn config.Connection, api API, count Counter, log *slog.Logger) (func(context.Context) (checked, healthy bool), error) {
+	if conn.Webhook.Manage == nil {
+		return nil, nil
+	}
+	spec, err := SpecFromConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repairer{Manager: &Manager{API: api, Log: log}, Spec: spec, Count: count, Log: log}
+	return func(ctx context.Context) (bool, bool) {
+		rep, err := r.Check(ctx)
+		if err != nil || !rep.Checked {
+			return false, false
+		}
+		return true, rep.Healthy
+	}, nil
+}

@@ -563,3 +563,30 @@ func TestRepairer(t *testing.T) {
 		t.Fatal("the log holds the secret")
 	}
 }
+
+// TestCheckForThePoller: the poller's check of a managed webhook re-enables a disabled one
+// and reports it unhealthy (the poller then falls back at once); an unmanaged connection
+// has no check.
+func TestCheckForThePoller(t *testing.T) {
+	s := newSetup(t, halotest.Options{}, manageYAML)
+	id := s.apply()
+	conn := config.Connection{ID: "acme"}
+	if check, err := webhooks.CheckFor(conn, s.client, nil, nil); err != nil || check != nil {
+		t.Fatalf("unmanaged connection: %v, %v", check != nil, err)
+	}
+	conn.Webhook = config.Webhook{Manage: &config.WebhookManage{URL: endpoint}, Auth: []config.AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"an-old-password-1", "a-new-password-22"}}}}
+	s.raw("/api/Webhook", `[{"id":"`+id+`","active":false,"disabled":true}]`)
+	check, err := webhooks.CheckFor(conn, s.client, metrics.NewMemory(), nil)
+	if err != nil || check == nil {
+		t.Fatalf("managed connection: %v", err)
+	}
+	if checked, healthy := check(context.Background()); !checked || healthy {
+		t.Fatalf("disabled webhook: checked %v healthy %v", checked, healthy)
+	}
+	if w, _ := s.tenant.Webhook(id); text(w["active"]) != "true" {
+		t.Fatalf("the check did not re-enable the webhook: %v", w)
+	}
+	if checked, _ := check(context.Background()); checked {
+		t.Fatal("checked again within the check period")
+	}
+}
