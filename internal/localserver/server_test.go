@@ -667,8 +667,10 @@ func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
 	if err := s.queue.Send(context.Background(), []queue.Message{{Body: []byte(garbage)}}); err != nil {
 		t.Fatal(err)
 	}
+	// Counters are read before the queues in one /status: wait for both to show it.
 	st := s.waitStatus(t, "message moved to the dead-letter queue", func(st status) bool {
-		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0
+		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0 &&
+			st.count(metrics.ChangesFailed, "_unknown", "undecodable") >= maxReceive
 	})
 	if got := st.count(metrics.ChangesFailed, "_unknown", "undecodable"); got != maxReceive {
 		t.Errorf("ChangesFailed{_unknown, undecodable} = %d, want %d (one per receive)", got, maxReceive)
@@ -699,8 +701,10 @@ func TestInvalidChangeGoesToTheDeadLetterQueue(t *testing.T) {
 	if err := s.queue.Send(context.Background(), []queue.Message{{Body: body}}); err != nil {
 		t.Fatal(err)
 	}
-	st := s.waitStatus(t, "message moved to the dead-letter queue", func(st status) bool {
-		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0
+	// /status reads the counters and then the queues: wait for both, since one snapshot may
+	// catch the message in the dead-letter queue before the counters it was read after.
+	st := s.waitStatus(t, "message moved to the dead-letter queue and its failure counted", func(st status) bool {
+		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0 && st.total(metrics.ChangesFailed) > 0
 	})
 	if st.total(metrics.ChangesFailed) != 1 {
 		t.Errorf("ChangesFailed = %+v, want one failure", st.Counters)
@@ -771,7 +775,7 @@ func TestUnknownEventsAreKept(t *testing.T) {
 		t.Fatalf("unknown event: %d %s, want 200 with unknown 1", r.status, r.body)
 	}
 	st := s.waitStatus(t, "unknown event kept in the dead-letter queue", func(st status) bool {
-		return st.DeadLetterQueue.Visible == 1
+		return st.DeadLetterQueue.Visible == 1 && st.count(metrics.ChangesFailed, "default", "unknown_event") > 0
 	})
 	if st.count(metrics.EventsUnknown, "default", "") != 1 || st.count(metrics.ChangesFailed, "default", "unknown_event") != 1 {
 		t.Errorf("counters %+v", st.Counters)

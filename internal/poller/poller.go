@@ -19,9 +19,11 @@ import (
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Lister lists a kind's objects from the Halo API (halo.Client).
+// Lister reads a kind's objects from the Halo API (halo.Client): lists them, or gets one
+// (halo.ErrNotFound when Halo no longer has it).
 type Lister interface {
 	List(ctx context.Context, kind change.Kind, q halo.ListQuery, fn func(page []map[string]any) error) error
+	Get(ctx context.Context, kind change.Kind, id string) (map[string]any, error)
 }
 
 // Sender enqueues changes for the worker.
@@ -282,7 +284,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			return newest, fmt.Errorf("read the copy: %w", err)
 		}
 		current := ok && stored.Version >= c.Version
-		if kind == change.Ticket && !c.Deleted() && (!current || marker.After(ps.notesSince)) {
+		if kind == change.Ticket && (!current || marker.After(ps.notesSince)) {
 			// A ticket changed since the last read may have notes the copy lacks even when
 			// the copy holds the ticket itself: the webhook that carried the ticket's
 			// latest change carried only that change's note. Tickets re-read only for the
