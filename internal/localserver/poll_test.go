@@ -855,8 +855,8 @@ func TestPollFindsDeletesOfEveryKind(t *testing.T) {
 			t.Errorf("%s %s, deleted in Halo: the copy holds %+v (%v, %v); want a tombstone", kind, id, o, ok, err)
 		}
 	}
-	if rep.Gap[change.Ticket] != 1 || !rep.Deleted[change.Ticket][deleted[change.Ticket]] {
-		t.Errorf("the poll: gap %v, deleted %v; want the deleted ticket %s", rep.Gap, rep.Deleted, deleted[change.Ticket])
+	if rep.Gap[change.Ticket] != 1 || !rep.Queued[change.Ticket][deleted[change.Ticket]] {
+		t.Errorf("the poll: gap %v, queued %v; want the deleted ticket %s", rep.Gap, rep.Queued, deleted[change.Ticket])
 	}
 	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
 		if got := st.count(metrics.WebhookGap, plConn, string(kind)); got != 1 {

@@ -119,9 +119,10 @@ type Report struct {
 	Read     map[change.Kind]int // objects Halo returned
 	Enqueued map[change.Kind]int // of them, newer than the copy
 	Gap      map[change.Kind]int // of those, found after the first sync: the webhooks missed them
-	// Deleted holds the ids of objects enqueued as deleted (tickets Halo flags), so a
-	// reconcile in the same run does not tombstone them a second time.
-	Deleted map[change.Kind]map[string]bool
+	// Queued holds the ids of every object the poll enqueued, so a reconcile in the same
+	// run, which sees the copy before the worker applied them, neither fetches them again
+	// nor tombstones them a second time.
+	Queued map[change.Kind]map[string]bool
 }
 
 func (r *Report) add(kind change.Kind, read, enqueued, gap int) {
@@ -134,7 +135,7 @@ func (r *Report) add(kind change.Kind, read, enqueued, gap int) {
 // the errors are returned together.
 func (p *Poller) Poll(ctx context.Context) (Report, error) {
 	r := Report{Read: map[change.Kind]int{}, Enqueued: map[change.Kind]int{}, Gap: map[change.Kind]int{},
-		Deleted: map[change.Kind]map[string]bool{}}
+		Queued: map[change.Kind]map[string]bool{}}
 	var errs []error
 	for _, kind := range order {
 		if err := p.pollKind(ctx, kind, &r); err != nil {
@@ -294,12 +295,10 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		if current {
 			continue
 		}
-		if c.Deleted() {
-			if r.Deleted[kind] == nil {
-				r.Deleted[kind] = map[string]bool{}
-			}
-			r.Deleted[kind][c.ID] = true
+		if r.Queued[kind] == nil {
+			r.Queued[kind] = map[string]bool{}
 		}
+		r.Queued[kind][c.ID] = true
 		m, err := queue.Encode(queue.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: p.opts.Now().UTC()})
 		if err != nil {
 			p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())

@@ -31,8 +31,8 @@ const maxDeleteShare = 0.5
 // skip a live object and list one that the copy learnt of after the listing. Notes are not
 // reconciled: that would cost a listing per ticket.
 //
-// known holds, per kind, ids already enqueued as deleted in this run (Report.Deleted):
-// the copy does not show them yet, and they are not deleted twice.
+// known holds, per kind, ids the same run's poll already enqueued (Report.Queued): the copy
+// does not show them yet, and they are neither fetched nor deleted twice.
 func (p *Poller) Reconcile(ctx context.Context, stored StoredIDs, known map[change.Kind]map[string]bool) (map[change.Kind]int, error) {
 	fixed := map[change.Kind]int{}
 	var errs []error
@@ -82,7 +82,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 		}
 	}
 	for id := range inHalo {
-		if _, ok := inCopy[id]; !ok {
+		if _, ok := inCopy[id]; !ok && !known[id] {
 			missing = append(missing, id)
 		}
 	}

@@ -182,7 +182,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 		}
 	}
 	if err == nil && reconcile {
-		if _, err = p.Reconcile(ctx, r.Stored, rep.Deleted); err == nil {
+		if _, err = p.Reconcile(ctx, r.Stored, rep.Queued); err == nil {
 			next.LastReconcile = now
 		}
 	}
