@@ -17,8 +17,13 @@ go test -count=1 -v ./... >"$log" 2>&1 || status=$?
 # One line per top-level test and per package.
 grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' "$log" || true
 if [ "$status" -ne 0 ]; then
-  echo "--- test output (tail) ---"
-  tail -n 300 "$log"
+  # Each failed top-level test's own output, from its === RUN to its --- FAIL, without the
+  # product's JSON log lines; then the build errors and panics, if any.
+  for name in $(grep -oE '^--- FAIL: [^ ]+' "$log" | awk '{print $3}'); do
+    echo "--- output of $name ---"
+    awk -v n="$name" '$0 == "=== RUN   " n {on=1} on && $0 !~ /^[[:space:]]*\{/ {print} on && index($0, "--- FAIL: " n " ") == 1 {exit}' "$log" | tail -n 150
+  done
+  grep -nE '^(#|FAIL|panic:|.*\.go:[0-9]+:[0-9]+: )' "$log" | head -n 60
   exit "$status"
 fi
 if grep -qE '^\s*--- SKIP' "$log"; then
