@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
@@ -15,6 +16,14 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 	mustPost(t, p.url, "default", basic("halo", p.password), s["ticket-full"].body, http.StatusOK)
 	mustPost(t, p.url, "default", basic("halo", "not-the-password"), s["ticket-full"].body, http.StatusUnauthorized)
 	waitObject(t, p.url, "/connections/default/tickets/4242", nil)
+	// The pump deletes a message after the worker applied it: wait for the queue to drain.
+	deadline := time.Now().Add(10 * time.Second)
+	for q := status(t, p.url).Queue; q.Visible+q.InFlight > 0; q = status(t, p.url).Queue {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue did not drain: %+v", q)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	out, errOut, code := runCLI(t, nil, "status", "--url", p.url)
 	if code != 0 {

@@ -17,7 +17,7 @@ package lambdae2e
 //    change marker is newer than the copy's version, the tickets Halo deleted among them,
 //    counted as WebhookGap per kind), and the reconcile that follows (the first since the
 //    backfill) leaves tombstones for the hard deletes whose webhooks were lost. Once
-//    applied, the copy equals the tenant exactly (compareCopy, as the convergence run
+//    applied, the copy equals the tenant exactly (converge.Compare, as the convergence run
 //    compares).
 //
 // Hard deletes the copy never heard of (an object created and deleted with both webhooks
@@ -43,6 +43,7 @@ import (
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halo/halotest/converge"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -119,7 +120,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 		}
 	}
 	p.runUntil(pollerDrain, "the backfill applied", func() bool { return s.depth(t, s.qURL) == 0 })
-	wantConverged(t, expectations(t, tenant, nil), nil, get)
+	converge.WantConverged(t, converge.Expectations(t, tenant, nil), nil, get)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -133,11 +134,11 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 		Tenant: tenant, HTTPClient: &http.Client{Timeout: 30 * time.Second},
 	})
 	clock.Set(later(clock.Now(), time.Now().UTC()))
-	var sent []sentEvent
+	var sent []converge.SentEvent
 	for range pollerSteps {
 		clock.Advance(time.Second + time.Duration(rng.Int64N(int64(20*time.Second))))
 		e := tenant.Step(rng)
-		sent = append(sent, sentEvent{Event: e, payload: halotest.PayloadFull})
+		sent = append(sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
 		sender.Send(e)
 	}
 	// And, whatever the random steps did, two hard deletes whose deliveries are lost for
@@ -149,7 +150,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 		if !ok {
 			t.Fatalf("the tenant has nothing to %s", ct)
 		}
-		sent = append(sent, sentEvent{Event: e, payload: halotest.PayloadFull})
+		sent = append(sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
 		lost.Send(e)
 	}
 	clock.Advance(2 * time.Second) // Halo delivers after it raised the events
@@ -165,28 +166,28 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	// What the copy lacks now: every object whose tenant change marker is newer than the
 	// copy's version (the poll's gap), and every hard delete whose object the copy still
 	// holds alive (the reconcile's).
-	exps := expectations(t, tenant, sent)
+	exps := converge.Expectations(t, tenant, sent)
 	wantGap := map[change.Kind]int{}
-	wantDeletes := map[key]bool{}
-	deletedTickets := map[key]bool{} // the tickets Halo deleted that the copy does not show deleted yet
-	var kept []expectation
+	wantDeletes := map[converge.Key]bool{}
+	deletedTickets := map[converge.Key]bool{} // the tickets Halo deleted that the copy does not show deleted yet
+	var kept []converge.Expectation
 	for _, x := range exps {
-		o, ok, err := get(x.kind, x.id, x.parentID)
+		o, ok, err := get(x.Kind, x.ID, x.ParentID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch {
-		case x.fields == nil: // a hard delete
+		case x.Fields == nil: // a hard delete
 			if !ok {
 				continue // the copy never heard of it
 			}
 			if !o.Deleted {
-				wantDeletes[x.key] = true
+				wantDeletes[x.Key] = true
 			}
-		case !ok || o.Version < x.marker:
-			wantGap[x.kind]++
-			if x.deleted {
-				deletedTickets[x.key] = true
+		case !ok || o.Version < x.Marker:
+			wantGap[x.Kind]++
+			if x.Deleted {
+				deletedTickets[x.Key] = true
 			}
 		}
 		kept = append(kept, x)
@@ -211,14 +212,14 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 		}
 	}
 	p.runUntil(pollerDrain, "the poll's changes applied", func() bool { return s.depth(t, s.qURL) == 0 })
-	wantConverged(t, exps, sent, get)
+	converge.WantConverged(t, exps, sent, get)
 	wantTableHoldsOnly(t, s, exps)
 
 	// The reconcile (after the poll, in the same run) tombstones every hard delete the copy
 	// still held alive. It may also tombstone a ticket Halo deleted that the poll has just
 	// found and enqueued: the worker has not applied that yet, and Halo's id list leaves
 	// deleted tickets out.
-	reconciled := map[key]bool{}
+	reconciled := map[converge.Key]bool{}
 	for _, r := range logRecords(t, pollerFn, "INFO") {
 		var msg, kind, id string
 		_ = json.Unmarshal(r["msg"], &msg)
@@ -227,7 +228,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 		}
 		_ = json.Unmarshal(r["kind"], &kind)
 		_ = json.Unmarshal(r["id"], &id)
-		reconciled[key{kind: change.Kind(kind), id: id}] = true
+		reconciled[converge.Key{Kind: change.Kind(kind), ID: id}] = true
 	}
 	for k := range wantDeletes {
 		if !reconciled[k] {

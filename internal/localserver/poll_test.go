@@ -62,6 +62,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halo/halotest/converge"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
@@ -139,7 +140,7 @@ type plHarness struct {
 	rng     *rand.Rand
 	sleeper *tenantSleeper // nil: the client is halo.FromConfig's, as serve makes it
 	faults  atomic.Pointer[func(*http.Request) *halotest.Fault]
-	sent    []sentEvent // every event the tenant raised, delivered or not
+	sent    []converge.SentEvent // every event the tenant raised, delivered or not
 }
 
 func newPlHarness(t *testing.T, o plSetup) *plHarness {
@@ -187,14 +188,14 @@ func (h *plHarness) do(ct halotest.ChangeType) halotest.Event {
 	if !ok {
 		h.t.Fatalf("the tenant has nothing to %s", ct)
 	}
-	h.sent = append(h.sent, sentEvent{Event: e, payload: halotest.PayloadFull})
+	h.sent = append(h.sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
 	return e
 }
 
 // step makes one random change and records its event, delivered by payload.
 func (h *plHarness) step(payload halotest.PayloadType) halotest.Event {
 	e := h.tenant.Step(h.rng)
-	h.sent = append(h.sent, sentEvent{Event: e, payload: payload})
+	h.sent = append(h.sent, converge.SentEvent{Event: e, Payload: payload})
 	return e
 }
 
@@ -491,13 +492,13 @@ func (s *plServer) schedule() poller.State {
 // every event the harness recorded), leaving out hard deletes the copy never heard of
 // (created and deleted with both webhooks lost: nothing still knows of them), and checks
 // that the copy holds nothing else.
-func (s *plServer) converged(extra ...expectation) {
+func (s *plServer) converged(extra ...converge.Expectation) {
 	t := s.h.t
 	t.Helper()
-	var exps []expectation
+	var exps []converge.Expectation
 	for _, x := range s.expected() {
-		if x.fields == nil {
-			if _, ok, err := s.get(x.kind, x.id, x.parentID); err != nil {
+		if x.Fields == nil {
+			if _, ok, err := s.get(x.Kind, x.ID, x.ParentID); err != nil {
 				t.Fatal(err)
 			} else if !ok {
 				continue
@@ -506,36 +507,36 @@ func (s *plServer) converged(extra ...expectation) {
 		exps = append(exps, x)
 	}
 	exps = append(exps, extra...)
-	wantConverged(t, exps, s.h.sent, s.get)
+	converge.WantConverged(t, exps, s.h.sent, s.get)
 	wantNothingElse(t, s.h.path, exps)
 }
 
 // expected is what the copy must hold: the convergence run's expectations over every
 // event the harness recorded.
-func (s *plServer) expected() []expectation {
+func (s *plServer) expected() []converge.Expectation {
 	s.h.t.Helper()
-	return expectations(s.h.t, s.h.tenant, s.h.sent)
+	return converge.Expectations(s.h.t, s.h.tenant, s.h.sent)
 }
 
 // lacking is what the copy lacks now: per kind, the objects whose tenant change marker is
 // newer than the copy's version (or that it does not hold): the gap the next poll must
 // find; and the hard-deleted objects it still holds alive: the reconcile's.
-func (s *plServer) lacking() (map[change.Kind]int, map[key]bool) {
+func (s *plServer) lacking() (map[change.Kind]int, map[converge.Key]bool) {
 	t := s.h.t
 	t.Helper()
-	gap, alive := map[change.Kind]int{}, map[key]bool{}
+	gap, alive := map[change.Kind]int{}, map[converge.Key]bool{}
 	for _, x := range s.expected() {
-		o, ok, err := s.get(x.kind, x.id, x.parentID)
+		o, ok, err := s.get(x.Kind, x.ID, x.ParentID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch {
-		case x.fields == nil:
+		case x.Fields == nil:
 			if ok && !o.Deleted {
-				alive[x.key] = true
+				alive[x.Key] = true
 			}
-		case !ok || o.Version < x.marker:
-			gap[x.kind]++
+		case !ok || o.Version < x.Marker:
+			gap[x.Kind]++
 		}
 	}
 	return gap, alive
@@ -662,7 +663,7 @@ func TestPollFindsWhatTheWebhooksLost(t *testing.T) {
 	for _, kind := range plKinds {
 		want := int64(gap[kind])
 		for k := range alive {
-			if k.kind == kind {
+			if k.Kind == kind {
 				want++
 			}
 		}
@@ -874,9 +875,9 @@ func TestPollFindsDeletesOfEveryKind(t *testing.T) {
 	if err != nil || !ok || o.Deleted {
 		t.Errorf("note %s of ticket %s: %+v %v %v; want it still alive in the copy (notes are not reconciled)", noteID, noteTicket, o, ok, err)
 	}
-	k := key{kind: change.Action, id: noteID, parentID: noteTicket}
+	k := converge.Key{Kind: change.Action, ID: noteID, ParentID: noteTicket}
 	marker := change.VersionOf(mustHaloTime(t, note["last_updated"]))
-	s.converged(expectation{key: k, fields: note, compareFields: true, marker: marker})
+	s.converged(converge.Expectation{Key: k, Fields: note, CompareFields: true, Marker: marker})
 
 	// A later delete: not found by the polls before the next reconcile, a day after the first.
 	h.clock.Advance(time.Minute)
@@ -896,7 +897,7 @@ func TestPollFindsDeletesOfEveryKind(t *testing.T) {
 	if o, ok, _ := s.get(change.Asset, laterID, ""); !ok || !o.Deleted {
 		t.Errorf("asset %s, deleted in Halo: after the next day's reconcile the copy holds %+v", laterID, o)
 	}
-	s.converged(expectation{key: k, fields: note, compareFields: true, marker: marker})
+	s.converged(converge.Expectation{Key: k, Fields: note, CompareFields: true, Marker: marker})
 }
 
 // ---- (d) paging ----
@@ -1244,7 +1245,7 @@ func TestPollChangingLists(t *testing.T) {
 		h.setFaults(func(r *http.Request) *halotest.Fault {
 			if isPage(r, change.Ticket, 2) {
 				once.Do(func() {
-					h.sent = append(h.sent, sentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), payload: halotest.PayloadFull})
+					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halotest.PayloadFull})
 				})
 			}
 			return nil
@@ -1276,7 +1277,7 @@ func TestPollChangingLists(t *testing.T) {
 		note := h.do(halotest.AddNote) // its webhook is lost
 		h.clock.Advance(time.Minute)
 		del := h.deleteTicket(note.ObjectID)
-		h.sent = append(h.sent, sentEvent{Event: del, payload: halotest.PayloadFull})
+		h.sent = append(h.sent, converge.SentEvent{Event: del, Payload: halotest.PayloadFull})
 		snd := h.sender(s, halotest.PayloadFull, 0, 141)
 		snd.Send(del)
 		h.clock.Advance(time.Second)
@@ -1304,7 +1305,7 @@ func TestPollChangingLists(t *testing.T) {
 			q := r.URL.Query()
 			if strings.EqualFold(r.URL.Path, listPath(change.Ticket)) && q.Get("ticketidonly") == "true" && q.Get("page_no") == "2" {
 				once.Do(func() {
-					h.sent = append(h.sent, sentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), payload: halotest.PayloadFull})
+					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halotest.PayloadFull})
 				})
 			}
 			return nil
