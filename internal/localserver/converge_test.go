@@ -10,12 +10,9 @@ package localserver_test
 // various lags.
 
 import (
-	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,9 +22,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/halo/halotest/converge"
-	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
 
@@ -43,12 +38,15 @@ func TestConvergesWithTheTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "halosync.db")
-	s := runServeWithFetcher(t, cfg, path)
+	// serve's wiring: localserver.Queues, the SQLite store and the Halo API client made by
+	// halo.FromConfig.
+	s := startServer(t, cfg, onFile(path), logTo(slog.LevelInfo, 8000),
+		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return halo.FromConfig(c.Halo, nil) }))
 	cr := converge.NewRun(t, tenant, clock, s.url+"/webhooks/halo/default")
 
 	start := time.Now()
 	cr.Run(func() {}) // the pump works while the tenant keeps changing
-	st := s.waitDrained(t)
+	st := s.waitStatus(t, converge.Drain, "the queue drained", drained)
 	t.Logf("generated, delivered and drained in %v", time.Since(start).Round(time.Millisecond))
 
 	exps := converge.Expectations(t, tenant, cr.Sent)
@@ -95,74 +93,6 @@ func TestConvergesWithTheTenant(t *testing.T) {
 		}
 	}
 	t.Logf("enqueued %d changes; %s", enqueued, strings.Join(summary, " "))
-}
-
-// convergeServer is a local server wired as `halosync serve` wires it, fetcher included.
-type convergeServer struct {
-	*testServer
-	store *sqlite.Store
-}
-
-// runServeWithFetcher starts the server on the SQLite file at path with serve's wiring:
-// localserver.Queues, the SQLite store and the Halo API client made by halo.FromConfig.
-func runServeWithFetcher(t *testing.T, cfg *config.Config, path string) convergeServer {
-	t.Helper()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), 8000))
-		}
-	})
-	db, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, dlq := localserver.Queues(db, cfg.Queue)
-	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return halo.FromConfig(c.Halo, nil) }
-	srv, err := localserver.New(cfg, db.Store(), q, dlq, log, newFetcher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Serve did not return within 15 s of its context ending")
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return convergeServer{testServer: &testServer{url: "http://" + a.String(), queue: q, dlq: dlq}, store: db.Store()}
-	case err := <-done:
-		t.Fatalf("Serve returned before it was ready: %v", err)
-	case <-time.After(pollTimeout):
-		t.Fatal("the server did not become ready")
-	}
-	return convergeServer{}
-}
-
-// waitDrained polls /status until nothing is visible or in flight on the queue.
-func (s convergeServer) waitDrained(t *testing.T) status {
-	t.Helper()
-	var st status
-	eventually(t, converge.Drain, "the queue drained", func() (bool, string) {
-		st = s.status(t)
-		b, _ := json.Marshal(st)
-		return drained(st), string(b)
-	})
-	return st
 }
 
 // wantNothingElse checks that the copy holds no object beyond the expected ones, reading

@@ -92,7 +92,7 @@ func TestDeliveryRecordsAreServed(t *testing.T) {
 	s.deliverOK(t, redeliver(t, full, reassign, "ticket reassigned", map[string]any{
 		"agent_id": 11, "agent_name": "Sam Agent", "team_id": 3, "team": "Network", "last_update": "2026-09-25T06:45:00.000",
 	}))
-	s.waitStatus(t, "the retry processed", func(st status) bool { return st.count("ChangesApplied", "default", "duplicate") > before })
+	s.waitStatus(t, pollTimeout, "the retry processed", func(st status) bool { return st.count("ChangesApplied", "default", "duplicate") > before })
 	if ds, _ := s.deliveries(t, "default", reassign); len(ds) != 1 || ds[0].Outcome != change.Applied || ds[0].Summary != d.Summary {
 		t.Fatalf("after a retry: %+v", ds)
 	}

@@ -16,9 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -340,7 +338,7 @@ func TestEverySchemeAcceptsBothSecretsOverHTTP(t *testing.T) {
 		}
 	}
 	s.wantStored(t, accepted)
-	st = s.waitStatus(t, "every accepted change applied", func(st status) bool {
+	st = s.waitStatus(t, pollTimeout, "every accepted change applied", func(st status) bool {
 		return drained(st) && st.total(metrics.ChangesApplied) == int64(len(accepted))
 	})
 	if *st.DeadLetterQueue != (queueStats{}) {
@@ -356,70 +354,6 @@ func TestEverySchemeAcceptsBothSecretsOverHTTP(t *testing.T) {
 		}
 	}
 	s.wantNotStored(t, refused)
-}
-
-// restartable is a local server on a given SQLite file that a test can stop and start again.
-type restartable struct {
-	*testServer
-	stop func()
-}
-
-// runServer starts the server as `halosync serve` wires it, on the SQLite file at path;
-// wrap, if set, wraps the change queue. stop (also run when the test ends) shuts it down
-// and closes the database, so another server can open the same file.
-func runServer(t *testing.T, cfg *config.Config, path string, wrap func(*sqlite.Queue) localserver.Queue) restartable {
-	t.Helper()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), 8000))
-		}
-	})
-	db, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, dlq := localserver.Queues(db, cfg.Queue)
-	var changes localserver.Queue = q
-	if wrap != nil {
-		changes = wrap(q)
-	}
-	srv, err := localserver.New(cfg, db.Store(), changes, dlq, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Error("Serve did not return within 15 s of its context ending")
-			}
-			if err := db.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case a := <-ready:
-		return restartable{testServer: &testServer{url: "http://" + a.String(), queue: q, dlq: dlq}, stop: stop}
-	case err := <-done:
-		t.Fatalf("Serve returned before it was ready: %v", err)
-	case <-time.After(pollTimeout):
-		t.Fatal("the server did not become ready")
-	}
-	return restartable{}
 }
 
 // TestSecretRotationLosesNoDelivery rotates every scheme's secret as the README says:
@@ -441,9 +375,9 @@ func TestSecretRotationLosesNoDelivery(t *testing.T) {
 	}
 	var accepted, refused []delivered
 	id := 7000
-	var last restartable
+	var last *testServer
 	for p, ph := range phases {
-		s := runServer(t, edgeConfig(t, ph.secrets, "", ""), path, nil)
+		s := startServer(t, edgeConfig(t, ph.secrets, "", ""), onFile(path))
 		for _, sc := range edgeSchemes {
 			for _, c := range []struct {
 				which  string
@@ -482,7 +416,7 @@ func TestSecretRotationLosesNoDelivery(t *testing.T) {
 
 	// The last server, on the same file, has every accepted delivery stored: none lost.
 	last.wantStored(t, accepted)
-	st := last.waitStatus(t, "the queue drained", drained)
+	st := last.waitStatus(t, pollTimeout, "the queue drained", drained)
 	if *st.DeadLetterQueue != (queueStats{}) {
 		t.Errorf("dead-letter queue %+v, want empty", *st.DeadLetterQueue)
 	}
@@ -553,7 +487,7 @@ func TestAllowIPsOverHTTP(t *testing.T) {
 		wantRejected[c.trusted]++
 	}
 	for trusted, s := range servers {
-		st := s.waitStatus(t, "the queue drained", drained)
+		st := s.waitStatus(t, pollTimeout, "the queue drained", drained)
 		if got := st.count(metrics.DeliveriesRejected, "office", ingest.ReasonIPNotAllowed); got != wantRejected[trusted] {
 			t.Errorf("server trusting a proxy %v: DeliveriesRejected{office, %s} = %d, want %d", trusted, ingest.ReasonIPNotAllowed, got, wantRejected[trusted])
 		}
@@ -614,7 +548,7 @@ func TestGzipOverHTTP(t *testing.T) {
 	wantRefused(t, "a gzip bomb", r, http.StatusRequestEntityTooLarge, ingest.CodeTooLarge)
 
 	s.wantStored(t, accepted)
-	st := s.waitStatus(t, "the queue drained", drained)
+	st := s.waitStatus(t, pollTimeout, "the queue drained", drained)
 	if got := st.count(metrics.DeliveriesRejected, "zipped", ingest.ReasonDecompressedTooLarge); got != 1 {
 		t.Errorf("DeliveriesRejected{zipped, %s} = %d, want 1", ingest.ReasonDecompressedTooLarge, got)
 	}
@@ -672,11 +606,11 @@ const routedConns = `  - id: routed
 // other headers do not.
 func TestRoutingHeadersTravelThroughTheEmbeddedQueue(t *testing.T) {
 	var rec *receivedLog
-	s := runServer(t, edgeConfig(t, bothSecrets, routedConns, ""), filepath.Join(t.TempDir(), "halosync.db"),
-		func(q *sqlite.Queue) localserver.Queue {
+	s := startServer(t, edgeConfig(t, bothSecrets, routedConns, ""),
+		wrappingQueue(func(q *sqlite.Queue) localserver.Queue {
 			rec = &receivedLog{Queue: q}
 			return rec
-		})
+		}))
 	auth := basic(edgeUser, basicOld)
 	withTeam := delivered{conn: "routed", id: 9101, summary: "with a team"}
 	wantAccepted(t, withTeam.summary, s.post(t, "routed", "", http.Header{

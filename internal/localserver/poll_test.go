@@ -46,7 +46,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -334,10 +333,8 @@ type plStore interface {
 type plServer struct {
 	*testServer
 	h      *plHarness
-	store  *sqlite.Store
 	beats  *heartbeatClock
 	runner poller.Runner
-	stop   func()
 }
 
 // start runs the server as serve wires it (see the file's comment for the differences).
@@ -345,78 +342,37 @@ type plServer struct {
 func (h *plHarness) start() *plServer {
 	t := h.t
 	t.Helper()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), 6000))
-		}
-	})
-	db, err := sqlite.Open(h.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := db.Store()
-	q, dlq := localserver.Queues(db, h.cfg.Queue)
 	clients := map[string]*halo.Client{}
 	for _, c := range h.cfg.Connections {
 		if c.Halo.Configured() {
+			var err error
 			if clients[c.ID], err = h.client(c); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return clients[c.ID], nil }
-	beats := &heartbeatClock{Store: store, now: h.now}
-	srv, err := localserver.New(h.cfg, beats, q, dlq, log, newFetcher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ps plStore = store
-	var runner poller.Runner
-	for _, c := range h.cfg.Connections {
-		if cl := clients[c.ID]; cl != nil {
-			opts, err := poller.OptionsOf(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.Now = h.now
-			p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
-			runner = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps}
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve: %v", err)
+	s := &plServer{h: h}
+	s.testServer = startServer(t, h.cfg, onFile(h.path), logTo(slog.LevelInfo, 6000),
+		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return clients[c.ID], nil }),
+		wrappingStore(func(store *sqlite.Store) localserver.Store {
+			s.beats = &heartbeatClock{Store: store, now: h.now}
+			return s.beats
+		}),
+		withPollers(func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger) {
+			var ps plStore = store
+			for _, c := range h.cfg.Connections {
+				if cl := clients[c.ID]; cl != nil {
+					opts, err := poller.OptionsOf(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					opts.Now = h.now
+					p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
+					s.runner = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps}
 				}
-			case <-time.After(15 * time.Second):
-				t.Error("Serve did not return within 15 s of its context ending")
 			}
-			if err := db.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case a := <-ready:
-		return &plServer{testServer: &testServer{url: "http://" + a.String(), queue: q, dlq: dlq},
-			h: h, store: store, beats: beats, runner: runner, stop: stop}
-	case err := <-done:
-		t.Fatalf("Serve returned before it was ready: %v", err)
-	case <-time.After(pollTimeout):
-		t.Fatal("the server did not become ready")
-	}
-	return nil
+		}))
+	return s
 }
 
 // run runs the connection's runner once, as serve's loop does on a tick (force false).
@@ -449,13 +405,7 @@ func (s *plServer) notDue(what string) {
 func (s *plServer) drain() status {
 	t := s.h.t
 	t.Helper()
-	var st status
-	eventually(t, plDrain, "the queue drained", func() (bool, string) {
-		st = s.status(t)
-		b, _ := json.Marshal(st)
-		return drained(st), string(b)
-	})
-	return st
+	return s.waitStatus(t, plDrain, "the queue drained", drained)
 }
 
 func (s *plServer) get(kind change.Kind, id, parentID string) (change.Object, bool, error) {

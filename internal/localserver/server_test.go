@@ -26,6 +26,7 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/worker"
 )
 
 const (
@@ -70,49 +71,120 @@ type testServer struct {
 	url   string
 	queue *sqlite.Queue
 	dlq   *sqlite.Queue
+	store *sqlite.Store
+	// stop (also run when the test ends) shuts the server down and closes the database,
+	// so another server can open the same file.
+	stop func()
 }
 
-func startServer(t *testing.T, cfg *config.Config) *testServer {
+// serverSetup is what differs between the tests' servers; startServer's options set it.
+type serverSetup struct {
+	path       string // the SQLite file; "" is a new one in t.TempDir()
+	wrapQueue  func(*sqlite.Queue) localserver.Queue
+	wrapStore  func(*sqlite.Store) localserver.Store
+	newFetcher func(config.Connection) (worker.Fetcher, error)
+	pollers    func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger)
+	logLevel   slog.Level
+	logTail    int // how much of the log a failed test shows
+}
+
+type serverOption func(*serverSetup)
+
+// onFile runs the server on an existing (or to-be-shared) SQLite file, for restarts.
+func onFile(path string) serverOption { return func(s *serverSetup) { s.path = path } }
+
+// wrappingQueue wraps the change queue the server is given.
+func wrappingQueue(wrap func(*sqlite.Queue) localserver.Queue) serverOption {
+	return func(s *serverSetup) { s.wrapQueue = wrap }
+}
+
+// wrappingStore wraps the store the server is given.
+func wrappingStore(wrap func(*sqlite.Store) localserver.Store) serverOption {
+	return func(s *serverSetup) { s.wrapStore = wrap }
+}
+
+// withFetcher gives the server a fetcher factory for event-only changes.
+func withFetcher(f func(config.Connection) (worker.Fetcher, error)) serverOption {
+	return func(s *serverSetup) { s.newFetcher = f }
+}
+
+// withPollers runs make once the server is built and before it serves, to set up pollers
+// on its queue, store, counters and log.
+func withPollers(make func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger)) serverOption {
+	return func(s *serverSetup) { s.pollers = make }
+}
+
+// logTo sets the server log's level and how much of it a failed test shows.
+func logTo(level slog.Level, tailChars int) serverOption {
+	return func(s *serverSetup) { s.logLevel, s.logTail = level, tailChars }
+}
+
+// startServer starts the server as `halosync serve` wires it (localserver.Queues and the
+// SQLite store), shaped by opts.
+func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testServer {
 	t.Helper()
+	o := serverSetup{logLevel: slog.LevelDebug, logTail: 8000}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.path == "" {
+		o.path = filepath.Join(t.TempDir(), "halosync.db")
+	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: o.logLevel}))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), 8000))
+			t.Logf("server log:\n%s", tail(logs.String(), o.logTail))
 		}
 	})
 
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "halosync.db"))
+	db, err := sqlite.Open(o.path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := db.Store()
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, db.Store(), q, dlq, log, nil)
+	var changes localserver.Queue = q
+	if o.wrapQueue != nil {
+		changes = o.wrapQueue(q)
+	}
+	var st localserver.Store = store
+	if o.wrapStore != nil {
+		st = o.wrapStore(store)
+	}
+	srv, err := localserver.New(cfg, st, changes, dlq, log, o.newFetcher)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.pollers != nil {
+		o.pollers(srv, q, store, log)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("Serve did not return within 15 s of its context ending")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("Serve did not return within 15 s of its context ending")
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+			if err := db.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case a := <-ready:
-		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq}
+		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq, store: store, stop: stop}
 	case err := <-done:
 		t.Fatalf("Serve returned before it was ready: %v", err)
 	case <-time.After(pollTimeout):
@@ -326,11 +398,11 @@ func (s *testServer) status(t *testing.T) status {
 	return st
 }
 
-// waitStatus polls /status until cond holds.
-func (s *testServer) waitStatus(t *testing.T, what string, cond func(status) bool) status {
+// waitStatus polls /status until cond holds, for at most timeout.
+func (s *testServer) waitStatus(t *testing.T, timeout time.Duration, what string, cond func(status) bool) status {
 	t.Helper()
 	var st status
-	eventually(t, pollTimeout, what, func() (bool, string) {
+	eventually(t, timeout, what, func() (bool, string) {
 		st = s.status(t)
 		b, _ := json.Marshal(st)
 		return cond(st), string(b)
@@ -390,7 +462,7 @@ func TestFullTicketDeliveryIsStored(t *testing.T) {
 		t.Errorf("stored fields: summary %#v, status_id %#v", o.Fields["summary"], o.Fields["status_id"])
 	}
 
-	st := s.waitStatus(t, "queue drained", func(st status) bool { return st.Queue.Visible+st.Queue.InFlight == 0 })
+	st := s.waitStatus(t, pollTimeout, "queue drained", func(st status) bool { return st.Queue.Visible+st.Queue.InFlight == 0 })
 	for _, c := range []struct {
 		name, label string
 		want        int64
@@ -418,7 +490,7 @@ func TestDuplicatesAndStaleVersionsKeepTheNewest(t *testing.T) {
 	s.deliverOK(t, older)
 
 	const total = copies + 1
-	st := s.waitStatus(t, "every change processed", func(st status) bool {
+	st := s.waitStatus(t, pollTimeout, "every change processed", func(st status) bool {
 		return st.total(metrics.ChangesApplied) == total && st.Queue.Visible+st.Queue.InFlight == 0
 	})
 	for _, c := range []struct {
@@ -492,7 +564,7 @@ func TestWrongCredentialsEnqueueNothing(t *testing.T) {
 
 	// A good delivery afterwards is the only change the worker ever sees.
 	s.deliverOK(t, body)
-	st = s.waitStatus(t, "the good delivery applied", func(st status) bool {
+	st = s.waitStatus(t, pollTimeout, "the good delivery applied", func(st status) bool {
 		return st.count(metrics.ChangesApplied, "default", "applied") == 1 && st.Queue.Visible+st.Queue.InFlight == 0
 	})
 	if got := st.total(metrics.ChangesApplied); got != 1 {
@@ -668,7 +740,7 @@ func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Counters are read before the queues in one /status: wait for both to show it.
-	st := s.waitStatus(t, "message moved to the dead-letter queue", func(st status) bool {
+	st := s.waitStatus(t, pollTimeout, "message moved to the dead-letter queue", func(st status) bool {
 		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0 &&
 			st.count(metrics.ChangesFailed, "_unknown", "undecodable") >= maxReceive
 	})
@@ -703,7 +775,7 @@ func TestInvalidChangeGoesToTheDeadLetterQueue(t *testing.T) {
 	}
 	// /status reads the counters and then the queues: wait for both, since one snapshot may
 	// catch the message in the dead-letter queue before the counters it was read after.
-	st := s.waitStatus(t, "message moved to the dead-letter queue and its failure counted", func(st status) bool {
+	st := s.waitStatus(t, pollTimeout, "message moved to the dead-letter queue and its failure counted", func(st status) bool {
 		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0 && st.total(metrics.ChangesFailed) > 0
 	})
 	if st.total(metrics.ChangesFailed) != 1 {
@@ -774,7 +846,7 @@ func TestUnknownEventsAreKept(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"unknown":1`) {
 		t.Fatalf("unknown event: %d %s, want 200 with unknown 1", r.status, r.body)
 	}
-	st := s.waitStatus(t, "unknown event kept in the dead-letter queue", func(st status) bool {
+	st := s.waitStatus(t, pollTimeout, "unknown event kept in the dead-letter queue", func(st status) bool {
 		return st.DeadLetterQueue.Visible == 1 && st.count(metrics.ChangesFailed, "default", "unknown_event") > 0
 	})
 	if st.count(metrics.EventsUnknown, "default", "") != 1 || st.count(metrics.ChangesFailed, "default", "unknown_event") != 1 {
