@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/queue"
@@ -73,7 +74,7 @@ func BenchmarkHandleByScheme(b *testing.B) {
 	}{
 		{conn: "basic", header: with(jsonCT, "authorization", basic(user, newPass))},
 		{conn: "token", header: with(jsonCT, "authorization", "Bearer "+tokenNew)},
-		{conn: "signed", header: with(jsonCT, "token", hmacB64(hmacNew, body))},
+		{conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacNew, body))},
 		{conn: "stdwh", header: stdSign(whsecNew, "msg_1", time.Now(), body)},
 		{conn: "path", secret: pathNew, header: jsonCT},
 	}

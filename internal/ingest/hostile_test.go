@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -17,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
@@ -57,29 +54,10 @@ func edgeConfig() *config.Config {
 	}}
 }
 
-func hmacB64(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
-func hmacHex(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// stdSign returns Standard Webhooks headers for body, signed with a whsec_ secret.
+// stdSign returns Standard Webhooks headers for body, signed with a whsec_ secret, with a
+// JSON content type.
 func stdSign(secret, id string, ts time.Time, body []byte) map[string]string {
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%s.%s", id, stamp, body)
-	return map[string]string{
-		"webhook-id": id, "webhook-timestamp": stamp,
-		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)),
-		"content-type":      "application/json",
-	}
+	return with(authtest.StandardWebhooks(secret, id, ts, body), "content-type", "application/json")
 }
 
 func gz(b []byte) []byte {
@@ -147,21 +125,21 @@ func TestHostileDeliveries(t *testing.T) {
 		{name: "basic: password of another connection's scheme", conn: "basic", header: with(jsonCT, "authorization", basic(user, tokenOld)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// HMAC of the body
 		{name: "hmac: no signature", conn: "signed", header: jsonCT, status: 401, code: "unauthorized", reason: "credentials_missing"},
-		{name: "hmac: tampered body", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, body)), body: bytes.Replace(body, []byte("Printer"), []byte("Printes"), 1), status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "hmac: body re-serialized after signing", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, body)), body: reserialized, status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "hmac: hex where base64 is configured", conn: "signed", header: with(jsonCT, "token", hmacHex(hmacOld, body)), status: 401, code: "unauthorized"},
-		{name: "hmac: base64 where hex is configured", conn: "signedhex", header: with(jsonCT, "x-signature", "sha256="+hmacB64(hmacOld, body)), status: 401, code: "unauthorized"},
-		{name: "hmac: prefix missing", conn: "signedhex", header: with(jsonCT, "x-signature", hmacHex(hmacOld, body)), status: 401, code: "unauthorized"},
-		{name: "hmac: unknown secret", conn: "signed", header: with(jsonCT, "token", hmacB64("a-secret-nobody-set", body)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "hmac: truncated signature", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, body)[:20]), status: 401, code: "unauthorized"},
-		{name: "hmac: signature of the gzip body's content", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, body), "content-encoding", "gzip"), body: gz(body), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "hmac: tampered body", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body)), body: bytes.Replace(body, []byte("Printer"), []byte("Printes"), 1), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "hmac: body re-serialized after signing", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body)), body: reserialized, status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "hmac: hex where base64 is configured", conn: "signed", header: with(jsonCT, "token", authtest.HMACHex(hmacOld, body)), status: 401, code: "unauthorized"},
+		{name: "hmac: base64 where hex is configured", conn: "signedhex", header: with(jsonCT, "x-signature", "sha256="+authtest.HMACBase64(hmacOld, body)), status: 401, code: "unauthorized"},
+		{name: "hmac: prefix missing", conn: "signedhex", header: with(jsonCT, "x-signature", authtest.HMACHex(hmacOld, body)), status: 401, code: "unauthorized"},
+		{name: "hmac: unknown secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64("a-secret-nobody-set", body)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "hmac: truncated signature", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body)[:20]), status: 401, code: "unauthorized"},
+		{name: "hmac: signature of the gzip body's content", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body), "content-encoding", "gzip"), body: gz(body), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// Standard Webhooks
 		{name: "signed timestamp: too old", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now.Add(-10*time.Minute), body), status: 401, code: "unauthorized", reason: "timestamp_out_of_window"},
 		{name: "signed timestamp: in the future", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now.Add(10*time.Minute), body), status: 401, code: "unauthorized", reason: "timestamp_out_of_window"},
 		{name: "signed timestamp: not a number", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now, body), "webhook-timestamp", "yesterday"), status: 401, code: "unauthorized"},
 		{name: "signed timestamp: no id", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now, body), "webhook-id", ""), status: 401, code: "unauthorized"},
 		{name: "signed timestamp: signature of another message id", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now, body), "webhook-id", "msg_2"), status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "signed timestamp: only a v2 signature", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now, body), "webhook-signature", "v2,"+hmacB64("x", body)), status: 401, code: "unauthorized"},
+		{name: "signed timestamp: only a v2 signature", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now, body), "webhook-signature", "v2,"+authtest.HMACBase64("x", body)), status: 401, code: "unauthorized"},
 		{name: "signed timestamp: replayed body under a new timestamp", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now.Add(-10*time.Minute), body), "webhook-timestamp", strconv.FormatInt(now.Unix(), 10)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// Header token
 		{name: "header: wrong token", conn: "token", header: with(jsonCT, "authorization", "Bearer not-the-token-at-all"), status: 401, code: "unauthorized", reason: "credentials_wrong"},
@@ -288,10 +266,10 @@ func TestGenuineDeliveries(t *testing.T) {
 	}{
 		{name: "basic, old password", conn: "basic", header: basicOK},
 		{name: "basic, new password", conn: "basic", header: with(jsonCT, "authorization", basic(user, newPass))},
-		{name: "hmac, old secret", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, body))},
-		{name: "hmac, new secret", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacNew, body))},
-		{name: "hmac hex with prefix", conn: "signedhex", header: with(jsonCT, "x-signature", "sha256="+hmacHex(hmacNew, body))},
-		{name: "hmac over the gzip bytes received", conn: "signed", header: with(jsonCT, "token", hmacB64(hmacOld, gz(body)), "content-encoding", "gzip"), body: gz(body)},
+		{name: "hmac, old secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body))},
+		{name: "hmac, new secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacNew, body))},
+		{name: "hmac hex with prefix", conn: "signedhex", header: with(jsonCT, "x-signature", "sha256="+authtest.HMACHex(hmacNew, body))},
+		{name: "hmac over the gzip bytes received", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, gz(body)), "content-encoding", "gzip"), body: gz(body)},
 		{name: "signed timestamp, old secret", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now, body)},
 		{name: "signed timestamp, new secret, 4 minutes old", conn: "stdwh", header: stdSign(whsecNew, "msg_2", now.Add(-4*time.Minute), body)},
 		{name: "header token, old", conn: "token", header: with(jsonCT, "authorization", "Bearer "+tokenOld)},

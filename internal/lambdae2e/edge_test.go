@@ -5,10 +5,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -16,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
@@ -118,51 +115,24 @@ func edgeSchemes() []edgeScheme {
 	seq := 0
 	return []edgeScheme{
 		{"basic", basicOld, basicNew, wrongSecret, func(s string, _ []byte) (string, map[string]string) {
-			return "", map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(edgeUser+":"+s))}
+			return "", map[string]string{"authorization": authtest.Basic(edgeUser, s)}
 		}},
 		{"bearer", tokenOld, tokenNew, wrongSecret, func(s string, _ []byte) (string, map[string]string) {
 			return "", map[string]string{"authorization": "Bearer " + s}
 		}},
 		{"hmac", hmacOld, hmacNew, wrongSecret, func(s string, body []byte) (string, map[string]string) {
-			return "", map[string]string{"token": hmacB64(s, body)}
+			return "", map[string]string{"token": authtest.HMACBase64(s, body)}
 		}},
 		{"hmachex", hmacOld, hmacNew, wrongSecret, func(s string, body []byte) (string, map[string]string) {
-			return "", map[string]string{"x-signature": "sha256=" + hmacHex(s, body)}
+			return "", map[string]string{"x-signature": "sha256=" + authtest.HMACHex(s, body)}
 		}},
 		{"stdwh", whsecOld, whsecNew, whsecWrong, func(s string, body []byte) (string, map[string]string) {
 			seq++
-			return "", stdSign(s, fmt.Sprintf("msg_edge_%d", seq), time.Now(), body)
+			return "", authtest.StandardWebhooks(s, fmt.Sprintf("msg_edge_%d", seq), time.Now(), body)
 		}},
 		{"path", pathOld, pathNew, pathWrong, func(s string, _ []byte) (string, map[string]string) {
 			return s, map[string]string{}
 		}},
-	}
-}
-
-func hmacB64(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
-func hmacHex(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// stdSign returns Standard Webhooks headers for body, signed with a whsec_ secret.
-func stdSign(secret, id string, ts time.Time, body []byte) map[string]string {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		panic(err)
-	}
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%s.%s", id, stamp, body)
-	return map[string]string{
-		"webhook-id": id, "webhook-timestamp": stamp,
-		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)),
 	}
 }
 
@@ -386,7 +356,7 @@ func TestEverySchemeThroughTheEmulator(t *testing.T) {
 	a := accepted{conn: "hmac", id: 6100, summary: "gzip, base64-encoded by API Gateway"}
 	zipped := gz(t, edgeTicket(a.id, a.summary))
 	s.send(t, fn, a.summary, delivery{conn: "hmac", body: zipped, base64: true,
-		header: map[string]string{"token": hmacB64(hmacNew, zipped), "content-encoding": "gzip"}}, http.StatusOK, "")
+		header: map[string]string{"token": authtest.HMACBase64(hmacNew, zipped), "content-encoding": "gzip"}}, http.StatusOK, "")
 	ok = append(ok, a)
 
 	// The path secret read from rawPath when API Gateway gives no path parameters.

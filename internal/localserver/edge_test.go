@@ -9,10 +9,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
@@ -92,7 +90,7 @@ var edgeSchemes = []edgeScheme{
 			return "- scheme: hmac\n  header: Token\n  secrets: " + yamlList(s)
 		},
 		sign: func(secret string, body []byte) (string, http.Header) {
-			return "", http.Header{"Token": {hmacB64(secret, body)}}
+			return "", http.Header{"Token": {authtest.HMACBase64(secret, body)}}
 		},
 	},
 	{
@@ -101,7 +99,7 @@ var edgeSchemes = []edgeScheme{
 			return "- scheme: hmac\n  header: X-Signature\n  prefix: \"sha256=\"\n  encoding: hex\n  secrets: " + yamlList(s)
 		},
 		sign: func(secret string, body []byte) (string, http.Header) {
-			return "", http.Header{"X-Signature": {"sha256=" + hmacHex(secret, body)}}
+			return "", http.Header{"X-Signature": {"sha256=" + authtest.HMACHex(secret, body)}}
 		},
 	},
 	{
@@ -110,7 +108,11 @@ var edgeSchemes = []edgeScheme{
 			return "- scheme: signed-timestamp\n  secrets: " + yamlList(s)
 		},
 		sign: func(secret string, body []byte) (string, http.Header) {
-			return "", stdSign(secret, fmt.Sprintf("msg_edge_%d", stdMsgSeq.Add(1)), time.Now(), body)
+			h := http.Header{}
+			for k, v := range authtest.StandardWebhooks(secret, fmt.Sprintf("msg_edge_%d", stdMsgSeq.Add(1)), time.Now(), body) {
+				h.Set(k, v)
+			}
+			return "", h
 		},
 	},
 	{
@@ -128,33 +130,6 @@ func yamlList(s []string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-func hmacB64(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
-func hmacHex(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// stdSign returns Standard Webhooks headers for body, signed with a whsec_ secret.
-func stdSign(secret, id string, ts time.Time, body []byte) http.Header {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		panic(err)
-	}
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%s.%s", id, stamp, body)
-	return http.Header{
-		"Webhook-Id": {id}, "Webhook-Timestamp": {stamp},
-		"Webhook-Signature": {"v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))},
-	}
 }
 
 func gz(t *testing.T, b []byte) []byte {
@@ -531,12 +506,12 @@ func TestGzipOverHTTP(t *testing.T) {
 
 	d = delivered{conn: "hmac", id: 9002, summary: "gzip signed by HMAC over the compressed bytes"}
 	zipped := gz(t, edgeTicket(d.id, d.summary))
-	r = s.post(t, d.conn, "", gzipped(http.Header{"Token": {hmacB64(hmacNew, zipped)}}), zipped)
+	r = s.post(t, d.conn, "", gzipped(http.Header{"Token": {authtest.HMACBase64(hmacNew, zipped)}}), zipped)
 	wantAccepted(t, d.summary, r, 1)
 	accepted = append(accepted, d)
 
 	plain := edgeTicket(9003, "gzip signed over the decompressed bytes")
-	r = s.post(t, "hmac", "", gzipped(http.Header{"Token": {hmacB64(hmacNew, plain)}}), gz(t, plain))
+	r = s.post(t, "hmac", "", gzipped(http.Header{"Token": {authtest.HMACBase64(hmacNew, plain)}}), gz(t, plain))
 	wantRefused(t, "an HMAC of the decompressed body", r, http.StatusUnauthorized, ingest.CodeUnauthorized)
 
 	// A bomb: small enough as received, far over the limit once decompressed.
