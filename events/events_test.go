@@ -24,12 +24,13 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -49,10 +50,10 @@ var want = map[string]struct {
 
 type sent struct {
 	mu   sync.Mutex
-	msgs []queue.Message
+	msgs []message.Message
 }
 
-func (s *sent) Send(_ context.Context, m []queue.Message) error {
+func (s *sent) Send(_ context.Context, m []message.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.msgs = append(s.msgs, m...)
@@ -145,11 +146,11 @@ func runPollerEvent(t *testing.T, e events.EventBridgeEvent, cfg *config.Config,
 	if e.DetailType != "Scheduled Event" || e.Source != "aws.events" || e.Time.IsZero() || len(e.Resources) != 1 {
 		t.Fatalf("not a scheduled event as EventBridge sends it: %+v", e)
 	}
-	tenant := halotest.Start(t, halotest.Options{})
+	tenant := halotest.Start(t, halosim.Options{})
 	tenant.Seed(rand.New(rand.NewPCG(1, 2)), 2)
 	conn := cfg.Connections[0]
-	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
-		ClientSecret: tenant.Options().ClientSecret, Budget: halo.NewBudget(100000, time.Minute, nil)})
+	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, Budget: haloapi.NewBudget(100000, time.Minute, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
 )
 
 // demo gives every connection that has no Halo API settings a simulated Halo tenant: it
@@ -26,7 +26,7 @@ type demo struct {
 
 type demoTenant struct {
 	conn     string
-	tenant   *halotest.Tenant
+	tenant   *halosim.Tenant
 	user     string
 	password string
 }
@@ -49,8 +49,8 @@ func prepareDemo(cfg *config.Config, every time.Duration, log *slog.Logger) (*de
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		opts := halotest.Options{ClientID: "halosync-demo", ClientSecret: hex.EncodeToString(secret)}
-		t := halotest.New(opts)
+		opts := halosim.Options{ClientID: "halosync-demo", ClientSecret: hex.EncodeToString(secret)}
+		t := halosim.New(opts)
 		t.Seed(mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))), 3)
 		c.Halo = config.Halo{BaseURL: t.URL(), ClientID: opts.ClientID, ClientSecret: opts.ClientSecret}
 		d.tenants = append(d.tenants, demoTenant{conn: c.ID, tenant: t, user: user, password: password})
@@ -81,10 +81,10 @@ func (d *demo) run(ctx context.Context, serverURL string) {
 	for i, t := range d.tenants {
 		rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
 		url := serverURL + "/webhooks/halo/" + t.conn
-		full := halotest.NewSender(halotest.SenderOptions{URL: url, Auth: halotest.BasicAuth(t.user, t.password),
-			PayloadType: halotest.PayloadFull, Tenant: t.tenant, Rand: mrand.New(mrand.NewPCG(1, uint64(i)))})
-		eventOnly := halotest.NewSender(halotest.SenderOptions{URL: url, Auth: halotest.BasicAuth(t.user, t.password),
-			PayloadType: halotest.PayloadEventOnly, Tenant: t.tenant, Rand: mrand.New(mrand.NewPCG(2, uint64(i)))})
+		full := halosim.NewSender(halosim.SenderOptions{URL: url, Auth: halosim.BasicAuth(t.user, t.password),
+			PayloadType: halosim.PayloadFull, Tenant: t.tenant, Rand: mrand.New(mrand.NewPCG(1, uint64(i)))})
+		eventOnly := halosim.NewSender(halosim.SenderOptions{URL: url, Auth: halosim.BasicAuth(t.user, t.password),
+			PayloadType: halosim.PayloadEventOnly, Tenant: t.tenant, Rand: mrand.New(mrand.NewPCG(2, uint64(i)))})
 		go func() {
 			ticker := time.NewTicker(d.every)
 			defer ticker.Stop()

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 )
 
 // TestServePollsTheTenantAndSyncRestarts: serve polls a connection's Halo on its own
 // schedule (the same poller as in AWS): the first poll backfills every object; `sync
 // --full` makes the next poll read everything again.
 func TestServePollsTheTenantAndSyncRestarts(t *testing.T) {
-	tenant := halotest.Start(t, halotest.Options{})
+	tenant := halotest.Start(t, halosim.Options{})
 	tenant.Seed(rand.New(rand.NewPCG(1, 2)), 3)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "halosync.yaml")

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
@@ -67,10 +67,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	q, dlq := localserver.Queues(db, cfg.Queue)
 	// One Halo client per connection, shared by the worker's fetches and the poller, so
 	// they spend one request budget.
-	clients := map[string]*halo.Client{}
+	clients := map[string]*haloapi.Client{}
 	for _, c := range cfg.Connections {
 		if c.Halo.Configured() {
-			if clients[c.ID], err = halo.FromConfig(c.Halo, nil); err != nil {
+			if clients[c.ID], err = haloapi.FromConfig(c.Halo, nil); err != nil {
 				return fmt.Errorf("connection %s: %w", c.ID, err)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/secrets"
 	"github.com/halosync/halosync/internal/webhooks"
 )
@@ -138,7 +138,7 @@ func loadManaged(ctx context.Context, path, only string, generate bool) ([]manag
 		if err != nil {
 			return nil, err
 		}
-		client, err := halo.FromConfig(c.Halo, nil)
+		client, err := haloapi.FromConfig(c.Halo, nil)
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
 		}
@@ -247,7 +247,7 @@ func each(ms []managed, stderr io.Writer, fn func(m managed) error) error {
 			}
 			fmt.Fprintln(stderr, msg)
 			switch {
-			case !errors.Is(err, halo.ErrForbidden):
+			case !errors.Is(err, haloapi.ErrForbidden):
 			case errors.Is(err, webhooks.ErrPartial):
 				fmt.Fprintf(stderr, "  (part of the change was made; grant the rights above and run apply again to finish it)\n")
 			case errors.Is(err, webhooks.ErrLeftBehind):
@@ -563,7 +563,7 @@ func webhooksEvents(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !ok {
 		return fmt.Errorf("no connection %q in %s", *h.connection, *h.configPath)
 	}
-	client, err := halo.FromConfig(conn.Halo, nil)
+	client, err := haloapi.FromConfig(conn.Halo, nil)
 	if err != nil {
 		return fmt.Errorf("connection %s: %w", conn.ID, err)
 	}

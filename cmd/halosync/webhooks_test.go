@@ -16,7 +16,8 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 )
 
 func freePort(t *testing.T) int {
@@ -48,7 +49,7 @@ func serveAt(t *testing.T, port int, args ...string) *proc {
 // Halo's log into the copy; test reports an accepted delivery; remove deletes only ours;
 // without the rights, apply says what to grant. No secret is ever printed.
 func TestWebhooksCommands(t *testing.T) {
-	tenant := halotest.Start(t, halotest.Options{})
+	tenant := halotest.Start(t, halosim.Options{})
 	rng := rand.New(rand.NewPCG(11, 12))
 	tenant.Seed(rng, 3)
 	dir := t.TempDir()
@@ -126,14 +127,14 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 
 	// Deliveries through the webhook Halo now has.
-	sender, err := tenant.WebhookSender(id, halotest.SenderOptions{PayloadType: halotest.PayloadFull})
+	sender, err := tenant.WebhookSender(id, halosim.SenderOptions{PayloadType: halosim.PayloadFull})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deliver := func(n int) []int64 {
 		var ids []int64
 		for i := 0; i < n; i++ {
-			e, ok := tenant.Do(rng, halotest.NewTicket)
+			e, ok := tenant.Do(rng, halosim.NewTicket)
 			if !ok {
 				t.Fatal("no ticket made")
 			}

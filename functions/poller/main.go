@@ -17,7 +17,7 @@ import (
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/dynamo"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/lambdaenv"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
@@ -59,8 +59,8 @@ func main() {
 			continue
 		}
 		h := c.Halo // this instance spends its share of the connection's budget
-		h.Budget.Requests = halo.InstanceShare(h.Budget.Count(), apiInstances)
-		client, err := halo.FromConfig(h, nil)
+		h.Budget.Requests = haloapi.InstanceShare(h.Budget.Count(), apiInstances)
+		client, err := haloapi.FromConfig(h, nil)
 		if err != nil {
 			fatal("configuration", err)
 		}

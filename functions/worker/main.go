@@ -16,7 +16,7 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/dynamo"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/lambdaenv"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/sqsqueue"
@@ -50,8 +50,8 @@ func main() {
 		}
 		newFetcher := func(c config.Connection) (worker.Fetcher, error) {
 			h := c.Halo // each instance spends its share of the connection's budget
-			h.Budget.Requests = halo.InstanceShare(h.Budget.Count(), apiInstances)
-			return halo.FromConfig(h, nil)
+			h.Budget.Requests = haloapi.InstanceShare(h.Budget.Count(), apiInstances)
+			return haloapi.FromConfig(h, nil)
 		}
 		if conns, err = worker.ConnectionsFromConfig(cfg, newFetcher); err != nil {
 			log.Error("configuration", "error", err.Error())

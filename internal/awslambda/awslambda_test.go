@@ -13,15 +13,15 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
 
-type recorder struct{ msgs []queue.Message }
+type recorder struct{ msgs []message.Message }
 
-func (r *recorder) Send(_ context.Context, m []queue.Message) error {
+func (r *recorder) Send(_ context.Context, m []message.Message) error {
 	r.msgs = append(r.msgs, m...)
 	return nil
 }
@@ -68,7 +68,7 @@ func (f flakyStore) Apply(ctx context.Context, c change.Change) (change.Result, 
 
 func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	body := func(id string) string {
-		m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "c", Kind: change.Ticket, ID: id, Op: change.OpUpsert, Version: 5, Fields: map[string]any{"a": 1}}})
+		m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "c", Kind: change.Ticket, ID: id, Op: change.OpUpsert, Version: 5, Fields: map[string]any{"a": 1}}})
 		if err != nil {
 			t.Fatal(err)
 		}

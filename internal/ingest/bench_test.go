@@ -11,13 +11,13 @@ import (
 
 	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 type discardQueue struct{}
 
-func (discardQueue) Send(context.Context, []queue.Message) error { return nil }
+func (discardQueue) Send(context.Context, []message.Message) error { return nil }
 
 // ticketDelivery is a full-object ticket delivery of about size bytes.
 func ticketDelivery(size int) []byte {

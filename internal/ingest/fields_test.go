@@ -9,8 +9,8 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 func TestStoredFieldsNeverReachTheQueue(t *testing.T) {
@@ -30,7 +30,7 @@ func TestStoredFieldsNeverReachTheQueue(t *testing.T) {
 	if strings.Contains(string(q.msgs[0].Body), "home address") {
 		t.Fatalf("an excluded field reached the queue: %s", q.msgs[0].Body)
 	}
-	env, err := queue.Decode(q.msgs[0].Body)
+	env, err := message.Decode(q.msgs[0].Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestConfiguredEventNames(t *testing.T) {
 	if resp.Status != 200 || len(q.msgs) != 1 {
 		t.Fatalf("status %d %s, %d messages", resp.Status, resp.Body, len(q.msgs))
 	}
-	env, _ := queue.Decode(q.msgs[0].Body)
+	env, _ := message.Decode(q.msgs[0].Body)
 	if env.Change.Kind != change.Client || env.Change.ID != "12" {
 		t.Fatalf("change %+v", env.Change)
 	}

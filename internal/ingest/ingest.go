@@ -25,14 +25,14 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Sender enqueues messages; it returns only when every message is durably queued.
 type Sender interface {
-	Send(ctx context.Context, msgs []queue.Message) error
+	Send(ctx context.Context, msgs []message.Message) error
 }
 
 // Counter counts what ingest does.
@@ -240,7 +240,7 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 	}
 	received := h.now().UTC()
 	attrs := routingAttributes(conn.routing, r.Header)
-	var msgs []queue.Message
+	var msgs []message.Message
 	for _, e := range events {
 		if e.ID != "" {
 			out.deliveryIDs = append(out.deliveryIDs, e.ID)
@@ -249,7 +249,7 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 		if errors.Is(err, halo.ErrUnknownEvent) {
 			// Kept, never dropped: the worker resolves it with names configured since, or it
 			// waits in the dead-letter queue, where the alarm reports it.
-			m, err := queue.Encode(queue.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
+			m, err := message.Encode(message.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
 				Change: change.Change{Connection: conn.id, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
 			if err != nil {
 				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
@@ -272,12 +272,12 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 				continue
 			}
 			c.Attributes = attrs
-			env := queue.Envelope{Change: conn.fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
+			env := message.Envelope{Change: conn.fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
 			if conn.fields.Applies(c.Kind) {
 				// The raw event holds the fields the policy keeps out of the copy.
 				env.Raw, env.RawOmitted = nil, true
 			}
-			m, err := queue.Encode(env)
+			m, err := message.Encode(env)
 			if err != nil {
 				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
 			}

@@ -13,16 +13,16 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 type recorder struct {
-	msgs []queue.Message
+	msgs []message.Message
 	err  error
 }
 
-func (r *recorder) Send(_ context.Context, m []queue.Message) error {
+func (r *recorder) Send(_ context.Context, m []message.Message) error {
 	if r.err != nil {
 		return r.err
 	}
@@ -142,7 +142,7 @@ func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
 	}
 	m := q.msgs[0]
-	env, err := queue.Decode(m.Body)
+	env, err := message.Decode(m.Body)
 	if err != nil {
 		t.Fatal(err)
 	}

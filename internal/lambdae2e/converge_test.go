@@ -35,7 +35,7 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest/converge"
+	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/metrics"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 // conn is the connection of the sample events (halosync.example.yaml's only one).
@@ -280,13 +280,13 @@ func TestPoisonMessageGoesToTheDLQ(t *testing.T) {
 
 	s.post(t, "ingest-ticket-full.json", sampleEvent(t, "ingest-ticket-full.json"), http.StatusOK, 1)
 	poison := `{"change": {"connection": "default", "kind": "ticket", "id": 4242` // cut short
-	if err := s.queue.Send(ctx, []queue.Message{{Body: []byte(poison), Attributes: map[string]string{queue.AttrConnection: conn}}}); err != nil {
+	if err := s.queue.Send(ctx, []message.Message{{Body: []byte(poison), Attributes: map[string]string{message.AttrConnection: conn}}}); err != nil {
 		t.Fatal(err)
 	}
 	s.post(t, "ingest-ticket-batch.json", sampleEvent(t, "ingest-ticket-batch.json"), http.StatusOK, 3)
 	const good = 4
 
-	var inDLQ []queue.Received
+	var inDLQ []message.Received
 	p := s.player
 	p.runUntil(60*time.Second, "the poison message in the dead-letter queue and the good changes applied", func() bool {
 		// SQS moves a message to the dead-letter queue when a receive from the main

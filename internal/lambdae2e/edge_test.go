@@ -25,8 +25,8 @@ import (
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 // The edge connections' secrets: an old and a new one per scheme, and one nobody set.
@@ -282,7 +282,7 @@ type attributeLog struct {
 	body  map[string][]byte
 }
 
-func (a *attributeLog) Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error) {
+func (a *attributeLog) Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error) {
 	msgs, err := a.consumer.Receive(ctx, max, wait)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -299,7 +299,7 @@ func (a *attributeLog) ofTicket(t *testing.T, id int) []map[string]string {
 	defer a.mu.Unlock()
 	var out []map[string]string
 	for mid, b := range a.body {
-		var e queue.Envelope
+		var e message.Envelope
 		if err := json.Unmarshal(b, &e); err != nil {
 			t.Fatalf("message %s is not an envelope: %v: %s", mid, err, b)
 		}
@@ -413,7 +413,7 @@ func TestEverySchemeThroughTheEmulator(t *testing.T) {
 	}
 
 	got := rec.ofTicket(t, routed.id)
-	want := map[string]string{queue.AttrConnection: "routed", queue.AttrKind: "ticket", queue.AttrSource: "webhook", "x-team": "noc"}
+	want := map[string]string{message.AttrConnection: "routed", message.AttrKind: "ticket", message.AttrSource: "webhook", "x-team": "noc"}
 	if len(got) != 1 || !maps.Equal(got[0], want) {
 		t.Errorf("the routed ticket's messages carried attributes %v, want one with %v", got, want)
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/awstest"
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 )
 
 // consumer is the part of the SQS adapter the player uses.
 type consumer interface {
-	Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error)
+	Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error)
 	Delete(ctx context.Context, receiptHandles ...string) error
 }
 
@@ -72,7 +72,7 @@ func (p *esmPlayer) poll(ctx context.Context) int {
 		return 0
 	}
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(msgs))}
-	byID := map[string]queue.Received{}
+	byID := map[string]message.Received{}
 	for _, m := range msgs {
 		ev.Records = append(ev.Records, p.record(m))
 		byID[m.ID] = m
@@ -106,7 +106,7 @@ func (p *esmPlayer) poll(ctx context.Context) int {
 }
 
 // record is one message as Lambda hands it to the function.
-func (p *esmPlayer) record(m queue.Received) events.SQSMessage {
+func (p *esmPlayer) record(m message.Received) events.SQSMessage {
 	sum := md5.Sum(m.Body)
 	attrs := make(map[string]events.SQSMessageAttribute, len(m.Attributes))
 	for k, v := range m.Attributes {

@@ -56,9 +56,10 @@ import (
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
-	"github.com/halosync/halosync/internal/halo/halotest/converge"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/poller"
 )
 
@@ -91,7 +92,7 @@ func scConnection(id, tenantURL, poll string) string {
 type pollScenario struct {
 	t      *testing.T
 	s      *stack
-	tenant *halotest.Tenant
+	tenant *halosim.Tenant
 	worker *function
 	poller *function
 	player *esmPlayer
@@ -102,7 +103,7 @@ type pollScenario struct {
 // startPollScenario deploys a stack configured by the connections given (YAML list
 // items, scConnection), starts the worker and the poller, whose warm-up invoke (the sample
 // scheduled event) is the first run.
-func startPollScenario(t *testing.T, label string, tenant *halotest.Tenant, connections ...string) *pollScenario {
+func startPollScenario(t *testing.T, label string, tenant *halosim.Tenant, connections ...string) *pollScenario {
 	t.Helper()
 	s := newStack(t, label)
 	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
@@ -188,7 +189,7 @@ func (sc *pollScenario) cursor(kind change.Kind) poller.Cursor {
 }
 
 // wantBackfill checks that a run read and enqueued every object of the tenant.
-func wantBackfill(t *testing.T, cr awslambda.ConnectionResult, tenant *halotest.Tenant) {
+func wantBackfill(t *testing.T, cr awslambda.ConnectionResult, tenant *halosim.Tenant) {
 	t.Helper()
 	if !cr.Polled || cr.Error != "" || len(cr.Gap) != 0 {
 		t.Fatalf("the backfill: %+v; want the connection polled, without error or webhook gap", cr)
@@ -204,13 +205,13 @@ func wantBackfill(t *testing.T, cr awslambda.ConnectionResult, tenant *halotest.
 
 // scList is one list request the tenant served.
 type scList struct {
-	halotest.Request
+	halosim.Request
 	page, size int
 }
 
 // scLists returns the list requests of a kind whose query satisfies match (nil: all), in
 // the order received.
-func scLists(tenant *halotest.Tenant, kind change.Kind, match func(q map[string][]string) bool) []scList {
+func scLists(tenant *halosim.Tenant, kind change.Kind, match func(q map[string][]string) bool) []scList {
 	path := scListPath(kind)
 	var out []scList
 	for _, r := range tenant.Requests() {
@@ -237,7 +238,7 @@ func scBackfillList(q map[string][]string) bool {
 
 // scListPath is the API path of a kind's listing, as the client writes it.
 func scListPath(kind change.Kind) string {
-	ep, _ := halo.EndpointOf(kind)
+	ep, _ := haloapi.EndpointOf(kind)
 	return "/api/" + ep.Path
 }
 
@@ -261,10 +262,10 @@ func scPages(ls []scList) string {
 
 // scTicketsTo logs new tickets (their events delivered nowhere: the backfill finds them)
 // until the tenant holds n.
-func scTicketsTo(t *testing.T, tenant *halotest.Tenant, rng *rand.Rand, n int) {
+func scTicketsTo(t *testing.T, tenant *halosim.Tenant, rng *rand.Rand, n int) {
 	t.Helper()
 	for tenant.Count(change.Ticket) < n {
-		if _, ok := tenant.Do(rng, halotest.NewTicket); !ok {
+		if _, ok := tenant.Do(rng, halosim.NewTicket); !ok {
 			t.Fatal("the tenant cannot log a ticket")
 		}
 	}
@@ -277,7 +278,7 @@ func scTicketsTo(t *testing.T, tenant *halotest.Tenant, rng *rand.Rand, n int) {
 // every object, and once the mapping has run the copy holds them all.
 func TestPollScenarioPagesThroughTheCap(t *testing.T) {
 	t.Parallel()
-	tenant := halotest.Start(t, halotest.Options{PageCap: 100})
+	tenant := halotest.Start(t, halosim.Options{PageCap: 100})
 	rng := rand.New(rand.NewPCG(pollerSeed, 11))
 	tenant.Seed(rng, 2)
 	scTicketsTo(t, tenant, rng, 251)
@@ -310,7 +311,7 @@ func TestPollScenarioPagesThroughTheCap(t *testing.T) {
 // completes within its invoke and the copy equals the tenant.
 func TestPollScenarioRidesOutA429Storm(t *testing.T) {
 	t.Parallel()
-	tenant := halotest.Start(t, halotest.Options{RateLimit: 8, RateWindow: 2 * time.Second, SendRetryAfter: true})
+	tenant := halotest.Start(t, halosim.Options{RateLimit: 8, RateWindow: 2 * time.Second, SendRetryAfter: true})
 	rng := rand.New(rand.NewPCG(pollerSeed, 12))
 	tenant.Seed(rng, 3)
 	sc := startPollScenario(t, "poll429", tenant, scConnection(conn, tenant.URL(), ""))
@@ -349,16 +350,16 @@ func TestPollScenarioRidesOutA429Storm(t *testing.T) {
 func TestPollScenarioResumesAfterAFailedPage(t *testing.T) {
 	t.Parallel()
 	var failed atomic.Bool
-	tenant := halotest.Start(t, halotest.Options{Faults: func(r *http.Request) *halotest.Fault {
+	tenant := halotest.Start(t, halosim.Options{Faults: func(r *http.Request) *halosim.Fault {
 		if scIsPage(r, change.Ticket, 2) && failed.CompareAndSwap(false, true) {
-			return &halotest.Fault{Status: http.StatusBadRequest, Body: `{"error":"the page could not be read"}`}
+			return &halosim.Fault{Status: http.StatusBadRequest, Body: `{"error":"the page could not be read"}`}
 		}
 		return nil
 	}})
 	rng := rand.New(rand.NewPCG(pollerSeed, 13))
 	tenant.Seed(rng, 2)
 	scTicketsTo(t, tenant, rng, 250)
-	spare := halotest.Start(t, halotest.Options{})
+	spare := halotest.Start(t, halosim.Options{})
 	sc := startPollScenario(t, "pollresume", tenant,
 		scConnection(conn, tenant.URL(), ""), scConnection("spare", spare.URL(), ""))
 
@@ -426,10 +427,10 @@ func TestPollScenarioSkewLosesNothing(t *testing.T) {
 	for _, skew := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
 		t.Run(fmt.Sprintf("halo %+v", skew), func(t *testing.T) {
 			t.Parallel()
-			var hook atomic.Pointer[func(*http.Request) *halotest.Fault]
-			tenant := halotest.Start(t, halotest.Options{
+			var hook atomic.Pointer[func(*http.Request) *halosim.Fault]
+			tenant := halotest.Start(t, halosim.Options{
 				Clock: func() time.Time { return time.Now().Add(skew) },
-				Faults: func(r *http.Request) *halotest.Fault {
+				Faults: func(r *http.Request) *halosim.Fault {
 					if f := hook.Load(); f != nil {
 						return (*f)(r)
 					}
@@ -441,15 +442,15 @@ func TestPollScenarioSkewLosesNothing(t *testing.T) {
 			var mu sync.Mutex
 			rng := rand.New(rand.NewPCG(pollerSeed, 14))
 			var sent []converge.SentEvent
-			changes := []halotest.ChangeType{halotest.UpdateTicket, halotest.AddNote, halotest.ChangeStatus, halotest.NewTicket,
-				halotest.Reassign, halotest.UpdateClient, halotest.CreateUser, halotest.UpdateUser, halotest.CreateAsset,
-				halotest.UpdateAsset, halotest.DeleteTicket}
+			changes := []halosim.ChangeType{halosim.UpdateTicket, halosim.AddNote, halosim.ChangeStatus, halosim.NewTicket,
+				halosim.Reassign, halosim.UpdateClient, halosim.CreateUser, halosim.UpdateUser, halosim.CreateAsset,
+				halosim.UpdateAsset, halosim.DeleteTicket}
 			some := func(n int) {
 				mu.Lock()
 				defer mu.Unlock()
 				for range n {
 					if e, ok := tenant.Do(rng, changes[rng.IntN(len(changes))]); ok {
-						sent = append(sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
+						sent = append(sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
 					}
 				}
 			}
@@ -468,7 +469,7 @@ func TestPollScenarioSkewLosesNothing(t *testing.T) {
 			some(6) // just before the poll
 			var before, between atomic.Int32
 			var during sync.Once
-			f := func(r *http.Request) *halotest.Fault {
+			f := func(r *http.Request) *halosim.Fault {
 				q := r.URL.Query()
 				if r.Method != http.MethodGet || !strings.EqualFold(r.URL.Path, scListPath(change.Ticket)) || q.Get("lastupdatefromdate") == "" {
 					return nil

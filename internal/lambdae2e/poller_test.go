@@ -42,8 +42,9 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
-	"github.com/halosync/halosync/internal/halo/halotest/converge"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -82,8 +83,8 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	s := newStack(t, "poller")
 	// The tenant's clock starts at ours and only moves on: Halo's clock is not behind ours
 	// by more than the poller's overlap (2 minutes).
-	clock := halotest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now})
+	clock := halosim.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now})
 	rng := rand.New(rand.NewPCG(pollerSeed, 1))
 	tenant.Seed(rng, pollerClients)
 	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
@@ -128,9 +129,9 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	// 2. The tenant changes; its webhook loses some of the deliveries.
 	gw := httptest.NewServer(&apiGateway{t: t, fn: ingestFn})
 	t.Cleanup(gw.Close)
-	sender := halotest.NewSender(halotest.SenderOptions{
-		URL: gw.URL + awslambda.WebhookPathPrefix + conn, Auth: halotest.BasicAuth("halo", pollerWebhookPw),
-		PayloadType: halotest.PayloadFull, DropRate: pollerDropRate, Rand: rand.New(rand.NewPCG(pollerSeed, 2)),
+	sender := halosim.NewSender(halosim.SenderOptions{
+		URL: gw.URL + awslambda.WebhookPathPrefix + conn, Auth: halosim.BasicAuth("halo", pollerWebhookPw),
+		PayloadType: halosim.PayloadFull, DropRate: pollerDropRate, Rand: rand.New(rand.NewPCG(pollerSeed, 2)),
 		Tenant: tenant, HTTPClient: &http.Client{Timeout: 30 * time.Second},
 	})
 	clock.Set(later(clock.Now(), time.Now().UTC()))
@@ -138,19 +139,19 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	for range pollerSteps {
 		clock.Advance(time.Second + time.Duration(rng.Int64N(int64(20*time.Second))))
 		e := tenant.Step(rng)
-		sent = append(sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
+		sent = append(sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
 		sender.Send(e)
 	}
 	// And, whatever the random steps did, two hard deletes whose deliveries are lost for
 	// certain: only the reconcile can find them.
-	lost := halotest.NewSender(halotest.SenderOptions{URL: gw.URL, PayloadType: halotest.PayloadFull, DropRate: 1, Tenant: tenant})
-	for _, ct := range []halotest.ChangeType{halotest.DeleteUser, halotest.DeleteAsset} {
+	lost := halosim.NewSender(halosim.SenderOptions{URL: gw.URL, PayloadType: halosim.PayloadFull, DropRate: 1, Tenant: tenant})
+	for _, ct := range []halosim.ChangeType{halosim.DeleteUser, halosim.DeleteAsset} {
 		clock.Advance(time.Second)
 		e, ok := tenant.Do(rng, ct)
 		if !ok {
 			t.Fatalf("the tenant has nothing to %s", ct)
 		}
-		sent = append(sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
+		sent = append(sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
 		lost.Send(e)
 	}
 	clock.Advance(2 * time.Second) // Halo delivers after it raised the events

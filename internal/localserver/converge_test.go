@@ -20,8 +20,8 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest/converge"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -39,9 +39,9 @@ func TestConvergesWithTheTenant(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "halosync.db")
 	// serve's wiring: localserver.Queues, the SQLite store and the Halo API client made by
-	// halo.FromConfig.
+	// haloapi.FromConfig.
 	s := startServer(t, cfg, onFile(path), logTo(slog.LevelInfo, 8000),
-		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return halo.FromConfig(c.Halo, nil) }))
+		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return haloapi.FromConfig(c.Halo, nil) }))
 	cr := converge.NewRun(t, tenant, clock, s.url+"/webhooks/halo/default")
 
 	start := time.Now()

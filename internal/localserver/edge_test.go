@@ -27,8 +27,8 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
@@ -538,10 +538,10 @@ func TestGzipOverHTTP(t *testing.T) {
 type receivedLog struct {
 	*sqlite.Queue
 	mu   sync.Mutex
-	msgs []queue.Received
+	msgs []message.Received
 }
 
-func (r *receivedLog) Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error) {
+func (r *receivedLog) Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error) {
 	msgs, err := r.Queue.Receive(ctx, max, wait)
 	r.mu.Lock()
 	r.msgs = append(r.msgs, msgs...)
@@ -556,7 +556,7 @@ func (r *receivedLog) attributesOf(t *testing.T, id int) []map[string]string {
 	defer r.mu.Unlock()
 	var out []map[string]string
 	for _, m := range r.msgs {
-		var e queue.Envelope
+		var e message.Envelope
 		if err := json.Unmarshal(m.Body, &e); err != nil {
 			t.Fatalf("a received message is not an envelope: %v: %s", err, m.Body)
 		}
@@ -596,7 +596,7 @@ func TestRoutingHeadersTravelThroughTheEmbeddedQueue(t *testing.T) {
 		edgeTicket(without.id, without.summary)), 1)
 	s.wantStored(t, []delivered{withTeam, without})
 
-	base := map[string]string{queue.AttrConnection: "routed", queue.AttrKind: "ticket", queue.AttrSource: "webhook"}
+	base := map[string]string{message.AttrConnection: "routed", message.AttrKind: "ticket", message.AttrSource: "webhook"}
 	for _, c := range []struct {
 		d    delivered
 		want map[string]string

@@ -4,7 +4,7 @@ package localserver_test
 // a temporary directory, the worker pump, the HTTP server) with a connection whose halo:
 // settings point at a fake Halo tenant (halotest) on a clock the test controls, webhook
 // deliveries made over real HTTP by halotest senders, and the poller built exactly as
-// cmd/halosync/serve.go builds it: one halo.Client per connection, shared by the worker's
+// cmd/halosync/serve.go builds it: one haloapi.Client per connection, shared by the worker's
 // fetches and the poller, poller.OptionsOf and poller.PlanOf of the connection, the SQLite
 // store as the poller's copy, cursors and stored-id listing, the server's counters.
 // internal/lambdae2e/poller_test.go runs the poller through the emulated Lambda path.
@@ -33,7 +33,7 @@ package localserver_test
 //     fallback scenario restarts the server where it needs a second (see
 //     TestPollFallbackEngagesAndRecovers).
 //   - Where the client's backoff would sleep for real (429 with Retry-After, retried 5xx),
-//     the client is made as halo.FromConfig makes it but with a clock whose sleeps move the
+//     the client is made as haloapi.FromConfig makes it but with a clock whose sleeps move the
 //     tenant's clock on (tenantSleeper); serve's FromConfig has no clock to inject.
 //
 // TestPollChangingLists holds the cases the scenarios found: lists that change while they
@@ -59,9 +59,10 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
-	"github.com/halosync/halosync/internal/halo/halotest/converge"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
@@ -119,9 +120,9 @@ func plConfig(tenantURL, poll string) string {
 
 // plSetup shapes a scenario.
 type plSetup struct {
-	tenant halotest.Options // Clock, Faults and TenantName are the harness's
-	poll   string           // the connection's poll: section
-	skew   time.Duration    // the poller's clock minus the tenant's
+	tenant halosim.Options // Clock, Faults and TenantName are the harness's
+	poll   string          // the connection's poll: section
+	skew   time.Duration   // the poller's clock minus the tenant's
 	// fakeSleep makes the Halo client sleep on the tenant's clock (tenantSleeper).
 	fakeSleep bool
 	seed      uint64
@@ -131,25 +132,25 @@ type plSetup struct {
 // outlives one run of the server.
 type plHarness struct {
 	t       *testing.T
-	tenant  *halotest.Tenant
-	clock   *halotest.Clock
+	tenant  *halosim.Tenant
+	clock   *halosim.Clock
 	skew    time.Duration
 	cfg     *config.Config
 	path    string
 	rng     *rand.Rand
-	sleeper *tenantSleeper // nil: the client is halo.FromConfig's, as serve makes it
-	faults  atomic.Pointer[func(*http.Request) *halotest.Fault]
+	sleeper *tenantSleeper // nil: the client is haloapi.FromConfig's, as serve makes it
+	faults  atomic.Pointer[func(*http.Request) *halosim.Fault]
 	sent    []converge.SentEvent // every event the tenant raised, delivered or not
 }
 
 func newPlHarness(t *testing.T, o plSetup) *plHarness {
 	t.Helper()
-	clock := halotest.NewClock(plStart)
+	clock := halosim.NewClock(plStart)
 	h := &plHarness{t: t, clock: clock, skew: o.skew, rng: rand.New(rand.NewPCG(plSeed, o.seed))}
 	opts := o.tenant
 	opts.TenantName = plTenantName
 	opts.Clock = clock.Now
-	opts.Faults = func(r *http.Request) *halotest.Fault {
+	opts.Faults = func(r *http.Request) *halosim.Fault {
 		if f := h.faults.Load(); f != nil {
 			return (*f)(r)
 		}
@@ -172,7 +173,7 @@ func newPlHarness(t *testing.T, o plSetup) *plHarness {
 func (h *plHarness) now() time.Time { return h.clock.Now().Add(h.skew) }
 
 // setFaults has the tenant ask f about every request (nil: no faults).
-func (h *plHarness) setFaults(f func(*http.Request) *halotest.Fault) {
+func (h *plHarness) setFaults(f func(*http.Request) *halosim.Fault) {
 	if f == nil {
 		h.faults.Store(nil)
 		return
@@ -181,18 +182,18 @@ func (h *plHarness) setFaults(f func(*http.Request) *halotest.Fault) {
 }
 
 // do makes one change of a type, at the tenant's clock, and records its event.
-func (h *plHarness) do(ct halotest.ChangeType) halotest.Event {
+func (h *plHarness) do(ct halosim.ChangeType) halosim.Event {
 	h.t.Helper()
 	e, ok := h.tenant.Do(h.rng, ct)
 	if !ok {
 		h.t.Fatalf("the tenant has nothing to %s", ct)
 	}
-	h.sent = append(h.sent, converge.SentEvent{Event: e, Payload: halotest.PayloadFull})
+	h.sent = append(h.sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
 	return e
 }
 
 // step makes one random change and records its event, delivered by payload.
-func (h *plHarness) step(payload halotest.PayloadType) halotest.Event {
+func (h *plHarness) step(payload halosim.PayloadType) halosim.Event {
 	e := h.tenant.Step(h.rng)
 	h.sent = append(h.sent, converge.SentEvent{Event: e, Payload: payload})
 	return e
@@ -204,31 +205,31 @@ func (h *plHarness) ticketsTo(n int) {
 	h.t.Helper()
 	for h.tenant.Count(change.Ticket) < n {
 		h.clock.Advance(time.Second)
-		h.do(halotest.NewTicket)
+		h.do(halosim.NewTicket)
 	}
 }
 
-// client makes the connection's Halo client: halo.FromConfig's, or the same options with
+// client makes the connection's Halo client: haloapi.FromConfig's, or the same options with
 // the tenant-sleeping clock.
-func (h *plHarness) client(c config.Connection) (*halo.Client, error) {
+func (h *plHarness) client(c config.Connection) (*haloapi.Client, error) {
 	if h.sleeper == nil {
-		return halo.FromConfig(c.Halo, nil)
+		return haloapi.FromConfig(c.Halo, nil)
 	}
-	return halo.NewClient(halo.ClientOptions{
+	return haloapi.NewClient(haloapi.ClientOptions{
 		BaseURL: c.Halo.BaseURL, AuthURL: c.Halo.AuthURL, Tenant: c.Halo.Tenant,
 		ClientID: c.Halo.ClientID, ClientSecret: c.Halo.ClientSecret, Scope: c.Halo.Scope,
-		Budget:  halo.NewBudget(c.Halo.Budget.Count(), c.Halo.Budget.Window(), h.sleeper),
+		Budget:  haloapi.NewBudget(c.Halo.Budget.Count(), c.Halo.Budget.Window(), h.sleeper),
 		Timeout: c.Halo.Timeout(), Clock: h.sleeper,
 	})
 }
 
 // sender makes a webhook delivering to s, losing a share of its deliveries.
-func (h *plHarness) sender(s *plServer, pt halotest.PayloadType, drop float64, seed uint64) *halotest.Sender {
-	auth := halotest.BasicAuth("halo", plWebhookPw)
-	if pt == halotest.PayloadEventOnly {
-		auth = halotest.HMACAuth(plHMAC)
+func (h *plHarness) sender(s *plServer, pt halosim.PayloadType, drop float64, seed uint64) *halosim.Sender {
+	auth := halosim.BasicAuth("halo", plWebhookPw)
+	if pt == halosim.PayloadEventOnly {
+		auth = halosim.HMACAuth(plHMAC)
 	}
-	return halotest.NewSender(halotest.SenderOptions{
+	return halosim.NewSender(halosim.SenderOptions{
 		URL: s.url + "/webhooks/halo/" + plConn, Auth: auth, PayloadType: pt, Reorder: 4,
 		DuplicateRate: 0.1, DropRate: drop, Rand: rand.New(rand.NewPCG(plSeed, seed)), Tenant: h.tenant,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
@@ -237,11 +238,11 @@ func (h *plHarness) sender(s *plServer, pt halotest.PayloadType, drop float64, s
 
 // flush delivers what the senders hold and fails the test unless every delivery made was
 // accepted; it returns the sum of their counts.
-func (h *plHarness) flush(senders ...*halotest.Sender) halotest.Counts {
+func (h *plHarness) flush(senders ...*halosim.Sender) halosim.Counts {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(h.t.Context(), plDrain)
 	defer cancel()
-	var sum halotest.Counts
+	var sum halosim.Counts
 	for _, s := range senders {
 		c, err := s.Flush(ctx)
 		if err != nil || c.Failed != 0 {
@@ -254,10 +255,10 @@ func (h *plHarness) flush(senders ...*halotest.Sender) halotest.Counts {
 	return sum
 }
 
-// tenantSleeper is a halo.Clock on the poller's clock whose sleeps move the tenant's clock
+// tenantSleeper is a haloapi.Clock on the poller's clock whose sleeps move the tenant's clock
 // on: a client's backoff costs no real time, and the tenant's rate window moves with it.
 type tenantSleeper struct {
-	clock *halotest.Clock
+	clock *halosim.Clock
 	skew  time.Duration
 	mu    sync.Mutex
 	slept []time.Duration
@@ -342,7 +343,7 @@ type plServer struct {
 func (h *plHarness) start() *plServer {
 	t := h.t
 	t.Helper()
-	clients := map[string]*halo.Client{}
+	clients := map[string]*haloapi.Client{}
 	for _, c := range h.cfg.Connections {
 		if c.Halo.Configured() {
 			var err error
@@ -496,13 +497,13 @@ func (s *plServer) lacking() (map[change.Kind]int, map[converge.Key]bool) {
 
 // plList is one list request the tenant served.
 type plList struct {
-	halotest.Request
+	halosim.Request
 	page, size int
 }
 
 // lists returns the list requests of a path (/api/Tickets, ...) whose query satisfies
 // match (nil: all), in the order received.
-func lists(tenant *halotest.Tenant, path string, match func(q url.Values) bool) []plList {
+func lists(tenant *halosim.Tenant, path string, match func(q url.Values) bool) []plList {
 	var out []plList
 	for _, r := range tenant.Requests() {
 		if r.Method != http.MethodGet || !strings.EqualFold(r.Path, path) || (match != nil && !match(r.Query)) {
@@ -528,7 +529,7 @@ func idOnlyList(q url.Values) bool {
 
 // listPath is the API path of a kind's listing, as the client writes it.
 func listPath(kind change.Kind) string {
-	ep, _ := halo.EndpointOf(kind)
+	ep, _ := haloapi.EndpointOf(kind)
 	return "/api/" + ep.Path
 }
 
@@ -575,14 +576,14 @@ func TestPollFindsWhatTheWebhooksLost(t *testing.T) {
 		t.FailNow()
 	}
 
-	full := h.sender(s, halotest.PayloadFull, 0.3, 11)
-	eventOnly := h.sender(s, halotest.PayloadEventOnly, 0.3, 12)
-	var delivered halotest.Counts
+	full := h.sender(s, halosim.PayloadFull, 0.3, 11)
+	eventOnly := h.sender(s, halosim.PayloadEventOnly, 0.3, 12)
+	var delivered halosim.Counts
 	for i := range 240 {
 		h.clock.Advance(time.Duration(1+h.rng.IntN(8)) * time.Second)
-		pt, snd := halotest.PayloadFull, full
+		pt, snd := halosim.PayloadFull, full
 		if h.rng.IntN(2) == 0 {
-			pt, snd = halotest.PayloadEventOnly, eventOnly
+			pt, snd = halosim.PayloadEventOnly, eventOnly
 		}
 		snd.Send(h.step(pt))
 		if i%20 == 19 {
@@ -660,13 +661,13 @@ func TestPollFallbackEngagesAndRecovers(t *testing.T) {
 	s.poll(false) // the backfill
 	s.drain()
 	t0 := h.now()
-	mk := func(snd *halotest.Sender) {
+	mk := func(snd *halosim.Sender) {
 		h.clock.Advance(20 * time.Second)
-		snd.Send(h.step(halotest.PayloadFull))
+		snd.Send(h.step(halosim.PayloadFull))
 	}
 
 	// 1. Webhooks flowing.
-	flowing := h.sender(s, halotest.PayloadFull, 0.3, 21)
+	flowing := h.sender(s, halosim.PayloadFull, 0.3, 21)
 	h.clock.Advance(time.Minute)
 	s.notDue("a minute after the backfill") // (the first reconcile runs here)
 	for range 36 {
@@ -703,7 +704,7 @@ func TestPollFallbackEngagesAndRecovers(t *testing.T) {
 	// 2. Restart; the webhooks stop.
 	s.stop()
 	s = h.start()
-	stopped := h.sender(s, halotest.PayloadFull, 0, 22) // holds its events until flushed
+	stopped := h.sender(s, halosim.PayloadFull, 0, 22) // holds its events until flushed
 	for range 40 {
 		mk(stopped) // until 15 minutes after the last poll
 	}
@@ -774,15 +775,15 @@ func TestPollFindsDeletesOfEveryKind(t *testing.T) {
 
 	// A client with nothing under it (only such a client can be deleted), delivered.
 	h.clock.Advance(time.Minute)
-	snd := h.sender(s, halotest.PayloadFull, 0, 31)
-	snd.Send(h.do(halotest.CreateClient))
+	snd := h.sender(s, halosim.PayloadFull, 0, 31)
+	snd.Send(h.do(halosim.CreateClient))
 	h.clock.Advance(time.Second)
 	h.flush(snd)
 	s.drain()
 
 	// The deletes; no webhook delivers them.
 	deleted := map[change.Kind]string{}
-	for _, ct := range []halotest.ChangeType{halotest.DeleteClient, halotest.DeleteUser, halotest.DeleteAsset, halotest.DeleteTicket} {
+	for _, ct := range []halosim.ChangeType{halosim.DeleteClient, halosim.DeleteUser, halosim.DeleteAsset, halosim.DeleteTicket} {
 		h.clock.Advance(10 * time.Second)
 		e := h.do(ct)
 		id := strconv.FormatInt(e.ObjectID, 10)
@@ -831,7 +832,7 @@ func TestPollFindsDeletesOfEveryKind(t *testing.T) {
 
 	// A later delete: not found by the polls before the next reconcile, a day after the first.
 	h.clock.Advance(time.Minute)
-	later := h.do(halotest.DeleteAsset)
+	later := h.do(halosim.DeleteAsset)
 	laterID := strconv.FormatInt(later.ObjectID, 10)
 	h.clock.Advance(15 * time.Minute)
 	s.poll(false)
@@ -863,7 +864,7 @@ func TestPollBackfillPagesThroughTheCap(t *testing.T) {
 	for _, pageCap := range []int{100, 40} {
 		t.Run(fmt.Sprintf("cap %d", pageCap), func(t *testing.T) {
 			t.Parallel()
-			h := newPlHarness(t, plSetup{seed: 4, tenant: halotest.Options{PageCap: pageCap}})
+			h := newPlHarness(t, plSetup{seed: 4, tenant: halosim.Options{PageCap: pageCap}})
 			h.tenant.Seed(h.rng, 10)
 			h.ticketsTo(301)
 			s := h.start()
@@ -930,9 +931,9 @@ func TestPollBackfillPagesThroughTheCap(t *testing.T) {
 func TestPollBackfillRidesOutA429Storm(t *testing.T) {
 	t.Parallel()
 	h := newPlHarness(t, plSetup{seed: 5, fakeSleep: true,
-		tenant: halotest.Options{RateLimit: 10, SendRetryAfter: true}})
+		tenant: halosim.Options{RateLimit: 10, SendRetryAfter: true}})
 	h.tenant.Seed(h.rng, 16)
-	h.setFaults(func(*http.Request) *halotest.Fault {
+	h.setFaults(func(*http.Request) *halosim.Fault {
 		h.clock.Advance(time.Second)
 		return nil
 	})
@@ -996,21 +997,21 @@ func TestPollBackfillResumesAfterAFailedPage(t *testing.T) {
 		h.tenant.Seed(h.rng, 6)
 		h.ticketsTo(250)
 		var faulted atomic.Int64
-		h.setFaults(func(r *http.Request) *halotest.Fault {
+		h.setFaults(func(r *http.Request) *halosim.Fault {
 			if isPage(r, change.Ticket, 2) {
 				faulted.Add(1)
-				f := halotest.ServerError(http.StatusServiceUnavailable)
+				f := halosim.ServerError(http.StatusServiceUnavailable)
 				return &f
 			}
 			return nil
 		})
 		s := h.start()
 		polled, rep, err := s.run(false)
-		if !polled || err == nil || !errors.Is(err, halo.ErrUnavailable) || !strings.Contains(err.Error(), "ticket:") {
+		if !polled || err == nil || !errors.Is(err, haloapi.ErrUnavailable) || !strings.Contains(err.Error(), "ticket:") {
 			t.Fatalf("the first run: polled %v, error %v; want the tickets' page 2 unavailable", polled, err)
 		}
-		if n := faulted.Load(); n != 1+int64(halo.DefaultMaxRetries) {
-			t.Errorf("page 2 was asked for %d times, want %d (one and the client's retries)", n, 1+halo.DefaultMaxRetries)
+		if n := faulted.Load(); n != 1+int64(haloapi.DefaultMaxRetries) {
+			t.Errorf("page 2 was asked for %d times, want %d (one and the client's retries)", n, 1+haloapi.DefaultMaxRetries)
 		}
 		h.setFaults(nil)
 		resumeAndConverge(t, h, s, rep)
@@ -1023,10 +1024,10 @@ func TestPollBackfillResumesAfterAFailedPage(t *testing.T) {
 		s := h.start()
 		ctx, crash := context.WithCancel(context.Background())
 		defer crash()
-		h.setFaults(func(r *http.Request) *halotest.Fault {
+		h.setFaults(func(r *http.Request) *halosim.Fault {
 			if isPage(r, change.Ticket, 2) {
 				crash() // the process dies while it waits for page 2
-				f := halotest.Slow(time.Minute)
+				f := halosim.Slow(time.Minute)
 				return &f
 			}
 			return nil
@@ -1069,7 +1070,7 @@ func resumeAndConverge(t *testing.T, h *plHarness, s *plServer, first poller.Rep
 		h.tenant.Upsert(change.Ticket, map[string]any{"id": id, "summary": fmt.Sprintf("changed while the backfill was stuck (%d)", i)})
 	}
 	h.clock.Advance(30 * time.Second)
-	h.do(halotest.NewTicket)
+	h.do(halosim.NewTicket)
 	h.clock.Advance(time.Minute)
 
 	h.tenant.ResetRequests()
@@ -1108,9 +1109,9 @@ func TestPollSkewLosesNothing(t *testing.T) {
 				poll: "    poll:\n      kinds: {client: incremental, contact: incremental, asset: incremental}\n"})
 			h.tenant.Seed(h.rng, 5)
 			s := h.start()
-			changes := []halotest.ChangeType{halotest.UpdateTicket, halotest.AddNote, halotest.ChangeStatus, halotest.NewTicket,
-				halotest.Reassign, halotest.UpdateClient, halotest.CreateUser, halotest.UpdateUser, halotest.CreateAsset,
-				halotest.UpdateAsset, halotest.DeleteTicket}
+			changes := []halosim.ChangeType{halosim.UpdateTicket, halosim.AddNote, halosim.ChangeStatus, halosim.NewTicket,
+				halosim.Reassign, halosim.UpdateClient, halosim.CreateUser, halosim.UpdateUser, halosim.CreateAsset,
+				halosim.UpdateAsset, halosim.DeleteTicket}
 			some := func(n int) {
 				for range n {
 					h.do(changes[h.rng.IntN(len(changes))])
@@ -1118,10 +1119,10 @@ func TestPollSkewLosesNothing(t *testing.T) {
 			}
 			// While the backfill runs, when it asks for tickets: the kinds it has read change.
 			var once sync.Once
-			h.setFaults(func(r *http.Request) *halotest.Fault {
+			h.setFaults(func(r *http.Request) *halosim.Fault {
 				if isPage(r, change.Ticket, 1) {
 					once.Do(func() {
-						for _, ct := range []halotest.ChangeType{halotest.UpdateClient, halotest.UpdateUser, halotest.UpdateAsset, halotest.CreateUser} {
+						for _, ct := range []halosim.ChangeType{halosim.UpdateClient, halosim.UpdateUser, halosim.UpdateAsset, halosim.CreateUser} {
 							h.do(ct)
 						}
 					})
@@ -1143,7 +1144,7 @@ func TestPollSkewLosesNothing(t *testing.T) {
 				some(2) // the same instant the poll begins
 				var during sync.Once
 				var before, between atomic.Int32
-				h.setFaults(func(r *http.Request) *halotest.Fault {
+				h.setFaults(func(r *http.Request) *halosim.Fault {
 					q := r.URL.Query()
 					if !strings.EqualFold(r.URL.Path, listPath(change.Ticket)) || q.Get("lastupdatefromdate") == "" {
 						return nil
@@ -1192,10 +1193,10 @@ func TestPollChangingLists(t *testing.T) {
 		h.clock.Advance(time.Hour) // no ticket in the next poll's overlap
 		tickets := h.tenant.Objects(change.Ticket)
 		var once sync.Once
-		h.setFaults(func(r *http.Request) *halotest.Fault {
+		h.setFaults(func(r *http.Request) *halosim.Fault {
 			if isPage(r, change.Ticket, 2) {
 				once.Do(func() {
-					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halotest.PayloadFull})
+					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halosim.PayloadFull})
 				})
 			}
 			return nil
@@ -1224,11 +1225,11 @@ func TestPollChangingLists(t *testing.T) {
 		s.poll(false)
 		s.drain()
 		h.clock.Advance(time.Minute)
-		note := h.do(halotest.AddNote) // its webhook is lost
+		note := h.do(halosim.AddNote) // its webhook is lost
 		h.clock.Advance(time.Minute)
 		del := h.deleteTicket(note.ObjectID)
-		h.sent = append(h.sent, converge.SentEvent{Event: del, Payload: halotest.PayloadFull})
-		snd := h.sender(s, halotest.PayloadFull, 0, 141)
+		h.sent = append(h.sent, converge.SentEvent{Event: del, Payload: halosim.PayloadFull})
+		snd := h.sender(s, halosim.PayloadFull, 0, 141)
 		snd.Send(del)
 		h.clock.Advance(time.Second)
 		h.flush(snd)
@@ -1251,11 +1252,11 @@ func TestPollChangingLists(t *testing.T) {
 		s.poll(false)
 		s.drain()
 		var once sync.Once
-		h.setFaults(func(r *http.Request) *halotest.Fault {
+		h.setFaults(func(r *http.Request) *halosim.Fault {
 			q := r.URL.Query()
 			if strings.EqualFold(r.URL.Path, listPath(change.Ticket)) && q.Get("ticketidonly") == "true" && q.Get("page_no") == "2" {
 				once.Do(func() {
-					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halotest.PayloadFull})
+					h.sent = append(h.sent, converge.SentEvent{Event: h.deleteTicket(tickets[0]["id"].(int64)), Payload: halosim.PayloadFull})
 				})
 			}
 			return nil
@@ -1285,13 +1286,13 @@ func TestPollChangingLists(t *testing.T) {
 		s := h.start()
 		s.poll(false)
 		s.drain()
-		snd := h.sender(s, halotest.PayloadFull, 0, 111)
+		snd := h.sender(s, halosim.PayloadFull, 0, 111)
 		var created string
 		s.runner.Stored = storedIDsHook{inner: s.runner.Stored, before: func(kind change.Kind) {
 			if kind != change.Ticket || created != "" {
 				return
 			}
-			e := h.do(halotest.NewTicket)
+			e := h.do(halosim.NewTicket)
 			created = strconv.FormatInt(e.ObjectID, 10)
 			snd.Send(e)
 			h.flush(snd)
@@ -1310,7 +1311,7 @@ func TestPollChangingLists(t *testing.T) {
 	})
 }
 
-func (h *plHarness) deleteTicket(id int64) halotest.Event {
+func (h *plHarness) deleteTicket(id int64) halosim.Event {
 	if !h.tenant.Delete(change.Ticket, id) {
 		h.t.Errorf("no ticket %d to delete", id)
 	}
@@ -1318,7 +1319,7 @@ func (h *plHarness) deleteTicket(id int64) halotest.Event {
 	uuid := func() string {
 		return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", h.rng.Uint32(), h.rng.IntN(1<<16), h.rng.IntN(1<<12), h.rng.IntN(1<<12), h.rng.Int64N(1<<48))
 	}
-	return halotest.Event{ID: uuid(), EscMsgID: uuid(), Name: "ticket deleted", EventNo: halotest.EventNumber("ticket deleted"),
+	return halosim.Event{ID: uuid(), EscMsgID: uuid(), Name: "ticket deleted", EventNo: halosim.EventNumber("ticket deleted"),
 		Kind: change.Ticket, Op: change.OpDelete, ObjectID: id, AgentID: 2, Message: fmt.Sprintf("Ticket ID: %07d has been deleted.", id),
 		Timestamp: h.clock.Now().Add(100 * time.Nanosecond), Objects: map[change.Kind]map[string]any{change.Ticket: obj}}
 }

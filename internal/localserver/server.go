@@ -27,9 +27,9 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -44,7 +44,7 @@ type Store interface {
 // Queue is what the server needs of the embedded queue.
 type Queue interface {
 	ingest.Sender
-	Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error)
+	Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error)
 	Delete(ctx context.Context, receiptHandles ...string) error
 	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
@@ -311,7 +311,7 @@ func (s *Server) Pump(ctx context.Context) {
 	}
 }
 
-func (s *Server) deliver(ctx context.Context, msgs []queue.Received) {
+func (s *Server) deliver(ctx context.Context, msgs []message.Received) {
 	e := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(msgs))}
 	for _, m := range msgs {
 		e.Records = append(e.Records, events.SQSMessage{

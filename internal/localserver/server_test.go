@@ -23,8 +23,8 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -736,7 +736,7 @@ func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
 	s := startServer(t, cfg)
 
 	const garbage = "this is not a change message"
-	if err := s.queue.Send(context.Background(), []queue.Message{{Body: []byte(garbage)}}); err != nil {
+	if err := s.queue.Send(context.Background(), []message.Message{{Body: []byte(garbage)}}); err != nil {
 		t.Fatal(err)
 	}
 	// Counters are read before the queues in one /status: wait for both to show it.
@@ -770,7 +770,7 @@ func TestInvalidChangeGoesToTheDeadLetterQueue(t *testing.T) {
 	cfg.Queue.MaxReceive = 1
 	s := startServer(t, cfg)
 	body := []byte(`{"change":{"connection":"default","kind":"ticket","id":"1","op":"upsert","version":0,"source":"webhook"}}`)
-	if err := s.queue.Send(context.Background(), []queue.Message{{Body: body}}); err != nil {
+	if err := s.queue.Send(context.Background(), []message.Message{{Body: body}}); err != nil {
 		t.Fatal(err)
 	}
 	// /status reads the counters and then the queues: wait for both, since one snapshot may

@@ -13,22 +13,22 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Lister reads a kind's objects from the Halo API (halo.Client): lists them, or gets one
-// (halo.ErrNotFound when Halo no longer has it).
+// Lister reads a kind's objects from the Halo API (haloapi.Client): lists them, or gets one
+// (haloapi.ErrNotFound when Halo no longer has it).
 type Lister interface {
-	List(ctx context.Context, kind change.Kind, q halo.ListQuery, fn func(page []map[string]any) error) error
+	List(ctx context.Context, kind change.Kind, q haloapi.ListQuery, fn func(page []map[string]any) error) error
 	Get(ctx context.Context, kind change.Kind, id string) (map[string]any, error)
 }
 
 // Sender enqueues changes for the worker.
 type Sender interface {
-	Send(ctx context.Context, msgs []queue.Message) error
+	Send(ctx context.Context, msgs []message.Message) error
 }
 
 // Copy reads what the copy holds, to enqueue only what is newer.
@@ -196,7 +196,7 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 		return p.backfill(ctx, kind, cur, r)
 	}
 	started := p.opts.Now()
-	q := halo.ListQuery{IncludeInactive: true}
+	q := haloapi.ListQuery{IncludeInactive: true}
 	if p.mode(kind) == Incremental {
 		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
 	}
@@ -229,7 +229,7 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 		cur.NextPage = 1
 	}
 	p.log.InfoContext(ctx, "backfill", "connection", p.conn, "kind", kind, "from_page", cur.NextPage)
-	q := halo.ListQuery{IncludeInactive: true, StartPage: cur.NextPage}
+	q := haloapi.ListQuery{IncludeInactive: true, StartPage: cur.NextPage}
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
 		if _, err := p.consider(ctx, kind, page, pass{}, r); err != nil {
 			return err
@@ -255,7 +255,7 @@ type pass struct {
 }
 
 // read lists what q selects and considers it; it returns the newest change marker seen.
-func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, ps pass, r *Report) (time.Time, error) {
+func (p *Poller) read(ctx context.Context, kind change.Kind, q haloapi.ListQuery, ps pass, r *Report) (time.Time, error) {
 	var newest time.Time
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
 		n, err := p.consider(ctx, kind, page, ps, r)
@@ -270,7 +270,7 @@ func (p *Poller) read(ctx context.Context, kind change.Kind, q halo.ListQuery, p
 func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[string]any, ps pass, r *Report) (time.Time, error) {
 	spec, _ := change.Lookup(kind)
 	var newest time.Time
-	var msgs []queue.Message
+	var msgs []message.Message
 	var tickets []string
 	enqueued, missed := 0, 0
 	for _, obj := range page {
@@ -299,7 +299,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			r.Queued[kind] = map[string]bool{}
 		}
 		r.Queued[kind][c.ID] = true
-		m, err := queue.Encode(queue.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: p.opts.Now().UTC()})
+		m, err := message.Encode(message.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: p.opts.Now().UTC()})
 		if err != nil {
 			p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())
 			continue
@@ -318,7 +318,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 	}
 	r.add(kind, len(page), enqueued, missed)
 	for _, id := range tickets {
-		if _, err := p.read(ctx, change.Action, halo.ListQuery{TicketID: id}, pass{gap: ps.gap}, r); err != nil {
+		if _, err := p.read(ctx, change.Action, haloapi.ListQuery{TicketID: id}, pass{gap: ps.gap}, r); err != nil {
 			return newest, fmt.Errorf("notes of ticket %s: %w", id, err)
 		}
 	}

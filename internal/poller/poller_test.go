@@ -14,11 +14,12 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 // copyFake is the copy as the worker would leave it after applying everything sent: the
@@ -54,11 +55,11 @@ func (c *copyFake) StoredIDs(_ context.Context, _ string, kind change.Kind, fn f
 
 func key(kind change.Kind, id, parent string) string { return string(kind) + "/" + parent + "/" + id }
 
-func (c *copyFake) Send(_ context.Context, msgs []queue.Message) error {
+func (c *copyFake) Send(_ context.Context, msgs []message.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range msgs {
-		env, err := queue.Decode(m.Body)
+		env, err := message.Decode(m.Body)
 		if err != nil {
 			return err
 		}
@@ -127,8 +128,8 @@ func (f *cursorsFake) SaveCursor(_ context.Context, _ string, name string, doc [
 }
 
 type setup struct {
-	tenant  *halotest.Tenant
-	clock   *halotest.Clock
+	tenant  *halosim.Tenant
+	clock   *halosim.Clock
 	copy    *copyFake
 	cursors *cursorsFake
 	counts  *metrics.Memory
@@ -143,14 +144,14 @@ func newSetup(t testing.TB, skew time.Duration) *setup {
 	return newSetupWith(t, skew, nil)
 }
 
-func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halotest.Fault) *setup {
+func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halosim.Fault) *setup {
 	t.Helper()
-	clock := halotest.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now, Faults: faults})
+	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults})
 	rng := rand.New(rand.NewPCG(7, 11))
 	tenant.Seed(rng, 4)
-	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
-		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: halo.NewBudget(1_000_000, time.Minute, nil)})
+	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +275,10 @@ func TestChangesTheWebhooksMissedAreFoundAndCounted(t *testing.T) {
 func TestAnInterruptedBackfillResumesWhereItStopped(t *testing.T) {
 	var failOnce atomic.Bool
 	failOnce.Store(true)
-	s := newSetupWith(t, 0, func(r *http.Request) *halotest.Fault {
+	s := newSetupWith(t, 0, func(r *http.Request) *halosim.Fault {
 		q := r.URL.Query()
 		if strings.EqualFold(r.URL.Path, "/api/Tickets") && q.Get("page_no") == "2" && q.Get("deleted") == "" && failOnce.CompareAndSwap(true, false) {
-			return &halotest.Fault{Status: http.StatusServiceUnavailable}
+			return &halosim.Fault{Status: http.StatusServiceUnavailable}
 		}
 		return nil
 	})
@@ -380,11 +381,11 @@ func TestReconcileRefusesImplausibleDeletes(t *testing.T) {
 // TestPolledObjectsKeepExcludedFieldsOut: the connection's stored_fields apply before a
 // polled object is queued, as for webhook deliveries.
 func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
-	clock := halotest.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halotest.Options{Clock: clock.Now})
+	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now})
 	tenant.Seed(rand.New(rand.NewPCG(3, 4)), 2)
-	client, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
-		ClientSecret: tenant.Options().ClientSecret, Budget: halo.NewBudget(1_000_000, time.Minute, nil)})
+	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

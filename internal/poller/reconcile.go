@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 )
 
 // StoredIDs lists every id the copy holds of a kind, page by page.
@@ -64,7 +64,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 		return 0, fmt.Errorf("list the copy: %w", err)
 	}
 	inHalo := map[string]bool{}
-	err = p.halo.List(ctx, kind, halo.ListQuery{IDOnly: true, IncludeInactive: true}, func(page []map[string]any) error {
+	err = p.halo.List(ctx, kind, haloapi.ListQuery{IDOnly: true, IncludeInactive: true}, func(page []map[string]any) error {
 		for _, o := range page {
 			if id, err := change.CanonicalID(o["id"]); err == nil && id != "" {
 				inHalo[id] = true
@@ -94,12 +94,12 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 	}
 	spec, _ := change.Lookup(kind)
 	now := p.opts.Now()
-	var msgs []queue.Message
+	var msgs []message.Message
 	for _, id := range append(gone, missing...) {
 		obj, err := p.halo.Get(ctx, kind, id)
 		var c change.Change
 		switch {
-		case errors.Is(err, halo.ErrNotFound):
+		case errors.Is(err, haloapi.ErrNotFound):
 			c = change.Change{Connection: p.conn, Kind: kind, ID: id, ParentID: inCopy[id].ParentID, Op: change.OpDelete,
 				VersionFrom: "reconcile", OccurredAt: now.UTC(), Source: change.SourcePoll}
 			c.Version = change.VersionOf(now)
@@ -124,7 +124,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 			}
 			p.log.InfoContext(ctx, "reconcile: missing from the copy", "connection", p.conn, "kind", kind, "id", id)
 		}
-		m, err := queue.Encode(queue.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: now.UTC()})
+		m, err := message.Encode(message.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: now.UTC()})
 		if err != nil {
 			return 0, err
 		}

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 )
 
 // Queue is the port under test.
 type Queue interface {
-	Send(ctx context.Context, msgs []queue.Message) error
-	Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Received, error)
+	Send(ctx context.Context, msgs []message.Message) error
+	Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error)
 	Delete(ctx context.Context, receiptHandles ...string) error
 	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
@@ -36,9 +36,9 @@ func Run(t *testing.T, newQueues Factory) {
 
 	t.Run("messages round-trip with attributes, in batches larger than ten", func(t *testing.T) {
 		q, _ := newQueues(t, Options{Visibility: 30 * time.Second, MaxReceive: 5})
-		var sent []queue.Message
+		var sent []message.Message
 		for i := range 25 {
-			sent = append(sent, queue.Message{
+			sent = append(sent, message.Message{
 				Body:       []byte(fmt.Sprintf(`{"n":%d,"text":"héllo ✓"}`, i)),
 				Attributes: map[string]string{"connection": "default", "n": fmt.Sprint(i)},
 			})
@@ -154,7 +154,7 @@ func Run(t *testing.T, newQueues Factory) {
 	t.Run("a long poll returns a message sent while it waits", func(t *testing.T) {
 		q, _ := newQueues(t, Options{Visibility: 30 * time.Second, MaxReceive: 5})
 		type result struct {
-			msgs []queue.Received
+			msgs []message.Received
 			err  error
 		}
 		done := make(chan result, 1)
@@ -192,15 +192,15 @@ func Run(t *testing.T, newQueues Factory) {
 
 func send(t *testing.T, q Queue, body string) {
 	t.Helper()
-	if err := q.Send(context.Background(), []queue.Message{{Body: []byte(body)}}); err != nil {
+	if err := q.Send(context.Background(), []message.Message{{Body: []byte(body)}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // receiveN polls until n messages arrived or the deadline passed.
-func receiveN(t *testing.T, q Queue, n int, within time.Duration) []queue.Received {
+func receiveN(t *testing.T, q Queue, n int, within time.Duration) []message.Received {
 	t.Helper()
-	var got []queue.Received
+	var got []message.Received
 	deadline := time.Now().Add(within)
 	for len(got) < n && time.Now().Before(deadline) {
 		msgs, err := q.Receive(context.Background(), 10, time.Second)

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 )
 
 // ErrUnknownReceipt is returned by ChangeVisibility for a receipt handle that is not the
@@ -67,8 +67,8 @@ func (q *Queue) Name() string { return q.name }
 
 // Send enqueues msgs in one transaction: when it returns nil, every message is on disk
 // and any receiver of this queue waiting in this process is woken. A body larger than
-// queue.MaxMessageBytes is an error wrapping queue.ErrTooLarge, and nothing is sent.
-func (q *Queue) Send(ctx context.Context, msgs []queue.Message) error {
+// message.MaxMessageBytes is an error wrapping message.ErrTooLarge, and nothing is sent.
+func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -80,8 +80,8 @@ func (q *Queue) Send(ctx context.Context, msgs []queue.Message) error {
 	}
 	rows := make([]row, len(msgs))
 	for i, m := range msgs {
-		if len(m.Body) > queue.MaxMessageBytes {
-			return fmt.Errorf("sqlite: %s: message %d is %d bytes, over %d: %w", what, i, len(m.Body), queue.MaxMessageBytes, queue.ErrTooLarge)
+		if len(m.Body) > message.MaxMessageBytes {
+			return fmt.Errorf("sqlite: %s: message %d is %d bytes, over %d: %w", what, i, len(m.Body), message.MaxMessageBytes, message.ErrTooLarge)
 		}
 		rows[i] = row{id: newMessageID(), body: m.Body}
 		if m.Body == nil {
@@ -124,7 +124,7 @@ func (q *Queue) Send(ctx context.Context, msgs []queue.Message) error {
 // dead-letter queue instead of being returned. When ctx ends while waiting, Receive
 // returns nothing and ctx's error; messages are only ever returned once they have been
 // committed as received.
-func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]queue.Received, error) {
+func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]message.Received, error) {
 	limit := min(MaxReceiveBatch, max(1, maxMessages))
 	deadline := time.Now().Add(wait)
 	for {
@@ -165,10 +165,10 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 // receiveOnce receives what is visible now, in one transaction. When it finds nothing it
 // also tells when the next in-flight message becomes visible (zero when none is in
 // flight).
-func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]queue.Received, time.Time, error) {
+func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received, time.Time, error) {
 	what := "receive from " + q.name
 	var (
-		out         []queue.Received
+		out         []message.Received
 		nextVisible time.Time
 		movedToDLQ  bool
 	)
@@ -229,7 +229,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]queue.Received, t
 
 // stored is a message as read from the table, before it is marked received.
 type stored struct {
-	queue.Received
+	message.Received
 	seq          int64
 	receiveCount int
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/queuetest"
 )
 
@@ -28,9 +28,9 @@ func TestQueueContract(t *testing.T) {
 
 func sendBodies(t *testing.T, q *Queue, bodies ...string) {
 	t.Helper()
-	var msgs []queue.Message
+	var msgs []message.Message
 	for _, b := range bodies {
-		msgs = append(msgs, queue.Message{Body: []byte(b), Attributes: map[string]string{"body": b}})
+		msgs = append(msgs, message.Message{Body: []byte(b), Attributes: map[string]string{"body": b}})
 	}
 	if err := q.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
@@ -38,9 +38,9 @@ func sendBodies(t *testing.T, q *Queue, bodies ...string) {
 }
 
 // receiveAll long-polls q until it has received n messages or within has passed.
-func receiveAll(t *testing.T, q *Queue, n int, within time.Duration) []queue.Received {
+func receiveAll(t *testing.T, q *Queue, n int, within time.Duration) []message.Received {
 	t.Helper()
-	var got []queue.Received
+	var got []message.Received
 	deadline := time.Now().Add(within)
 	for len(got) < n && time.Now().Before(deadline) {
 		msgs, err := q.Receive(context.Background(), 10, 500*time.Millisecond)
@@ -55,7 +55,7 @@ func receiveAll(t *testing.T, q *Queue, n int, within time.Duration) []queue.Rec
 	return got
 }
 
-func bodiesOf(msgs []queue.Received) []string {
+func bodiesOf(msgs []message.Received) []string {
 	var out []string
 	for _, m := range msgs {
 		out = append(out, string(m.Body))
@@ -204,7 +204,7 @@ func sendUntilKilled(path string) error {
 	}
 	q := db.Queue("changes", QueueOptions{})
 	for i := range 5 {
-		if err := q.Send(context.Background(), []queue.Message{{Body: []byte(fmt.Sprint("m", i))}}); err != nil {
+		if err := q.Send(context.Background(), []message.Message{{Body: []byte(fmt.Sprint("m", i))}}); err != nil {
 			return err
 		}
 	}
@@ -224,7 +224,7 @@ func TestQueueRedriveKeepsTheMessage(t *testing.T) {
 	}
 
 	// A receiver of the dead-letter queue waiting in this process is woken by the move.
-	done := make(chan []queue.Received, 1)
+	done := make(chan []message.Received, 1)
 	go func() {
 		msgs, _ := dlq.Receive(context.Background(), 10, 10*time.Second)
 		done <- msgs
@@ -303,10 +303,10 @@ func TestQueueReceiveClampsAndOrders(t *testing.T) {
 func TestQueueRejectsOversizedMessages(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "halosync.db"))
 	q := db.Queue("changes", QueueOptions{})
-	big := make([]byte, queue.MaxMessageBytes+1)
-	err := q.Send(context.Background(), []queue.Message{{Body: []byte("fine")}, {Body: big}})
-	if !errors.Is(err, queue.ErrTooLarge) {
-		t.Fatalf("Send of %d bytes: %v, want queue.ErrTooLarge", len(big), err)
+	big := make([]byte, message.MaxMessageBytes+1)
+	err := q.Send(context.Background(), []message.Message{{Body: []byte("fine")}, {Body: big}})
+	if !errors.Is(err, message.ErrTooLarge) {
+		t.Fatalf("Send of %d bytes: %v, want message.ErrTooLarge", len(big), err)
 	}
 	if v, f := stats(t, q); v != 0 || f != 0 {
 		t.Fatalf("a rejected batch was partly sent: %d visible, %d in flight", v, f)
@@ -338,7 +338,7 @@ func TestQueueCloseEndsALongPoll(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("long poll still waiting 10s after Close")
 	}
-	if err := q.Send(context.Background(), []queue.Message{{Body: []byte("x")}}); !errors.Is(err, ErrClosed) {
+	if err := q.Send(context.Background(), []message.Message{{Body: []byte("x")}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after Close: %v, want ErrClosed", err)
 	}
 }
@@ -371,9 +371,9 @@ func BenchmarkQueueSendReceiveDelete(b *testing.B) {
 			db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
 			q := db.Queue("changes", QueueOptions{Visibility: time.Minute})
 			ctx := context.Background()
-			msgs := make([]queue.Message, batch)
+			msgs := make([]message.Message, batch)
 			for i := range msgs {
-				msgs[i] = queue.Message{Body: []byte(`{"change":{"connection":"default","kind":"ticket","id":"4242","op":"upsert","version":1}}`),
+				msgs[i] = message.Message{Body: []byte(`{"change":{"connection":"default","kind":"ticket","id":"4242","op":"upsert","version":1}}`),
 					Attributes: map[string]string{"connection": "default", "kind": "ticket", "source": "webhook"}}
 			}
 			for b.Loop() {

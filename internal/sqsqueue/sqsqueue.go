@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 )
 
 // SQS limits.
@@ -28,10 +28,10 @@ const (
 	// maxBatchBytes bounds the summed size of one SendMessageBatch. SQS allows 1 MiB
 	// since 2025, 256 KiB before; the smaller keeps any SQS-compatible queue happy, and a
 	// message larger than that alone is sent in a batch of its own.
-	maxBatchBytes = queue.MaxMessageBytes
+	maxBatchBytes = message.MaxMessageBytes
 	// MaxMessageBytes is the largest message SQS accepts (body and attributes), and the
 	// stand-in's default. A queue may set a lower MaximumMessageSize; halosync's own
-	// messages stay under queue.MaxMessageBytes of body.
+	// messages stay under message.MaxMessageBytes of body.
 	MaxMessageBytes = 1 << 20
 	// maxWait is the longest long poll SQS allows.
 	maxWait = 20 * time.Second
@@ -69,11 +69,11 @@ func (q *Queue) URL() string { return q.url }
 
 // Send sends msgs in batches (at most ten messages and 256 KiB a batch), each attribute
 // as a String message attribute; attributes with an empty value are left out, since SQS
-// rejects them. A message SQS can never take (empty, over 1 MiB: queue.ErrTooLarge, more
+// rejects them. A message SQS can never take (empty, over 1 MiB: message.ErrTooLarge, more
 // than ten attributes) fails the whole Send before anything is sent. Entries SQS failed on its side are resent a few times. Delivery is at
 // least once: when Send fails, some messages may have been sent, and sending them again
 // makes duplicates, which consumers must tolerate (the store does).
-func (q *Queue) Send(ctx context.Context, msgs []queue.Message) error {
+func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	var entries []types.SendMessageBatchRequestEntry
 	for i, m := range msgs {
 		e, err := entry(i, m)
@@ -168,7 +168,7 @@ func entryError(f types.BatchResultErrorEntry) error {
 }
 
 // entry makes the batch entry of message i; its id is the message's index in the Send.
-func entry(i int, m queue.Message) (types.SendMessageBatchRequestEntry, error) {
+func entry(i int, m message.Message) (types.SendMessageBatchRequestEntry, error) {
 	e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(m.Body))}
 	if len(m.Body) == 0 {
 		return e, fmt.Errorf("message %d has an empty body, which SQS rejects", i)
@@ -186,7 +186,7 @@ func entry(i int, m queue.Message) (types.SendMessageBatchRequestEntry, error) {
 		return e, fmt.Errorf("message %d has %d attributes; SQS allows %d", i, len(e.MessageAttributes), MaxAttributes)
 	}
 	if size := entrySize(e); size > MaxMessageBytes {
-		return e, fmt.Errorf("message %d is %d bytes with its attributes, over SQS's %d: %w", i, size, MaxMessageBytes, queue.ErrTooLarge)
+		return e, fmt.Errorf("message %d is %d bytes with its attributes, over SQS's %d: %w", i, size, MaxMessageBytes, message.ErrTooLarge)
 	}
 	return e, nil
 }
@@ -205,7 +205,7 @@ func entrySize(e types.SendMessageBatchRequestEntry) int {
 // attributes, receive count and sent time. When ctx ends, Receive returns at once with
 // no messages and ctx's error; a message SQS handed out meanwhile is redelivered after
 // its visibility timeout.
-func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]queue.Received, error) {
+func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]message.Received, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sqs receive from %s: %w", q.url, err)
 	}
@@ -224,9 +224,9 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("sqs receive from %s: %w", q.url, err)
 	}
-	msgs := make([]queue.Received, 0, len(out.Messages))
+	msgs := make([]message.Received, 0, len(out.Messages))
 	for _, m := range out.Messages {
-		r := queue.Received{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
+		r := message.Received{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
 		if len(m.MessageAttributes) > 0 {
 			r.Attributes = make(map[string]string, len(m.MessageAttributes))
 			for k, v := range m.MessageAttributes {

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/halosync/halosync/internal/awstest"
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/queuetest"
 )
 
@@ -98,13 +98,13 @@ func TestSendSplitsBatchesBySize(t *testing.T) {
 	api := &countingSQS{Client: client}
 	q := New(api, url)
 	ctx := context.Background()
-	var msgs []queue.Message
+	var msgs []message.Message
 	for i := range 10 {
-		msgs = append(msgs, queue.Message{Body: []byte(fmt.Sprintf("%d:%s", i, strings.Repeat("x", 100_000))), Attributes: map[string]string{"i": fmt.Sprint(i)}})
+		msgs = append(msgs, message.Message{Body: []byte(fmt.Sprintf("%d:%s", i, strings.Repeat("x", 100_000))), Attributes: map[string]string{"i": fmt.Sprint(i)}})
 	}
 	// The largest message halosync sends, with attributes on top.
-	msgs = append(msgs, queue.Message{Body: []byte(strings.Repeat("y", queue.MaxMessageBytes)),
-		Attributes: map[string]string{queue.AttrConnection: "default", queue.AttrKind: "ticket", queue.AttrSource: "webhook"}})
+	msgs = append(msgs, message.Message{Body: []byte(strings.Repeat("y", message.MaxMessageBytes)),
+		Attributes: map[string]string{message.AttrConnection: "default", message.AttrKind: "ticket", message.AttrSource: "webhook"}})
 	if err := q.Send(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +135,13 @@ func TestSendBetweenClassicAndCurrentLimits(t *testing.T) {
 	q := New(client, url)
 	ctx := context.Background()
 	// 300 KB: over SQS's classic 256 KiB, within today's 1 MiB (and the stand-in's).
-	big := queue.Message{Body: []byte(strings.Repeat("z", 300_000))}
-	if err := q.Send(ctx, []queue.Message{{Body: []byte("small")}, big}); err != nil {
+	big := message.Message{Body: []byte(strings.Repeat("z", 300_000))}
+	if err := q.Send(ctx, []message.Message{{Body: []byte("small")}, big}); err != nil {
 		t.Fatal(err)
 	}
-	huge := queue.Message{Body: []byte(strings.Repeat("z", MaxMessageBytes-5)), Attributes: map[string]string{"kind": "ticket"}}
-	err := q.Send(ctx, []queue.Message{{Body: []byte("small")}, huge})
-	if !errors.Is(err, queue.ErrTooLarge) {
+	huge := message.Message{Body: []byte(strings.Repeat("z", MaxMessageBytes-5)), Attributes: map[string]string{"kind": "ticket"}}
+	err := q.Send(ctx, []message.Message{{Body: []byte("small")}, huge})
+	if !errors.Is(err, message.ErrTooLarge) {
 		t.Fatalf("sending a message over 1 MiB with its attributes: %v", err)
 	}
 	got := 0
@@ -221,10 +221,10 @@ func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBat
 	return out, nil
 }
 
-func messages(n int) []queue.Message {
-	var m []queue.Message
+func messages(n int) []message.Message {
+	var m []message.Message
 	for i := range n {
-		m = append(m, queue.Message{Body: []byte(fmt.Sprint("m", i)), Attributes: map[string]string{"n": fmt.Sprint(i), "empty": ""}})
+		m = append(m, message.Message{Body: []byte(fmt.Sprint("m", i)), Attributes: map[string]string{"n": fmt.Sprint(i), "empty": ""}})
 	}
 	return m
 }
@@ -294,8 +294,8 @@ func TestSendRejectsUnsendableMessages(t *testing.T) {
 	for i := range 11 {
 		many[fmt.Sprint("a", i)] = "v"
 	}
-	for name, m := range map[string]queue.Message{"empty body": {}, "11 attributes": {Body: []byte("x"), Attributes: many}} {
-		if err := New(f, "q").Send(context.Background(), []queue.Message{m}); err == nil {
+	for name, m := range map[string]message.Message{"empty body": {}, "11 attributes": {Body: []byte("x"), Attributes: many}} {
+		if err := New(f, "q").Send(context.Background(), []message.Message{m}); err == nil {
 			t.Errorf("%s: sent", name)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/webhooks"
@@ -78,10 +78,10 @@ func startOurs(t *testing.T) *ours {
 }
 
 // ticketEvents makes ticket changes of the kinds the webhook is subscribed to.
-func ticketEvents(t *testing.T, tn *halotest.Tenant, rng *rand.Rand, n int) []halotest.Event {
+func ticketEvents(t *testing.T, tn *halosim.Tenant, rng *rand.Rand, n int) []halosim.Event {
 	t.Helper()
-	kinds := []halotest.ChangeType{halotest.NewTicket, halotest.ChangeStatus, halotest.AddNote, halotest.UpdateTicket}
-	var out []halotest.Event
+	kinds := []halosim.ChangeType{halosim.NewTicket, halosim.ChangeStatus, halosim.AddNote, halosim.UpdateTicket}
+	var out []halosim.Event
 	for i := 0; i < n; i++ {
 		e, ok := tn.Do(rng, kinds[i%len(kinds)])
 		if !ok {
@@ -97,20 +97,20 @@ func ticketEvents(t *testing.T, tn *halotest.Tenant, rng *rand.Rand, n int) []ha
 // every ticket as Halo has it. Status tells the outage from the log first.
 func TestReplayConvergesTheCopy(t *testing.T) {
 	o := startOurs(t)
-	s := newSetup(t, halotest.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1))
+	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1))
 	s.mgr.Probe = webhooks.ProbeSpec(nil)
 	started := time.Now().Add(-time.Minute)
 	id := s.apply()
 	rng := rand.New(rand.NewPCG(6, 7))
 	s.tenant.Seed(rng, 3)
-	sender, err := s.tenant.WebhookSender(id, halotest.SenderOptions{PayloadType: halotest.PayloadFull})
+	sender, err := s.tenant.WebhookSender(id, halosim.SenderOptions{PayloadType: halosim.PayloadFull})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	// deliver flushes after each event: one delivery per event (a batch of one, as the
 	// webhook batches), so the log has one entry per event.
-	deliver := func(events []halotest.Event) (c halotest.Counts) {
+	deliver := func(events []halosim.Event) (c halosim.Counts) {
 		for _, e := range events {
 			sender.Send(e)
 			n, err := sender.Flush(ctx)
@@ -195,7 +195,7 @@ func TestReplayConvergesTheCopy(t *testing.T) {
 // halosTest plays Halo's test delivery: asked for one, the tenant delivers an event
 // through the webhook (the fake itself ignores _test).
 type halosTest struct {
-	*halo.Client
+	*haloapi.Client
 	send func()
 }
 
@@ -211,7 +211,7 @@ func (h halosTest) TestWebhook(ctx context.Context, id string) error {
 // when Halo logs none, a signed sample is sent from here instead.
 func TestTestDelivery(t *testing.T) {
 	o := startOurs(t)
-	s := newSetup(t, halotest.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1))
+	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1))
 	ctx := context.Background()
 	quick := webhooks.TestOptions{Wait: 50 * time.Millisecond, Every: 10 * time.Millisecond}
 	if _, err := s.mgr.Test(ctx, s.spec, webhooks.EndpointFor(s.spec), quick); err == nil || !strings.Contains(err.Error(), "apply") {
@@ -226,7 +226,7 @@ func TestTestDelivery(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(8, 9))
 	s.tenant.Seed(rng, 2)
-	sender, err := s.tenant.WebhookSender(id, halotest.SenderOptions{})
+	sender, err := s.tenant.WebhookSender(id, halosim.SenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +247,14 @@ func TestTestDelivery(t *testing.T) {
 		t.Fatalf("fallback, refused: %+v %v", r, err)
 	}
 	s.tenant.SetWebhookAccess(false)
-	if _, err := s.mgr.Test(ctx, s.spec, webhooks.EndpointFor(s.spec), quick); !errors.Is(err, halo.ErrForbidden) {
+	if _, err := s.mgr.Test(ctx, s.spec, webhooks.EndpointFor(s.spec), quick); !errors.Is(err, haloapi.ErrForbidden) {
 		t.Fatalf("forbidden: %v", err)
 	}
 }
 
 // TestStatus: a healthy webhook, then one Halo disabled and someone edited.
 func TestStatus(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	ctx := context.Background()
 	st, err := s.mgr.Status(ctx, s.spec, time.Time{})
 	if err != nil || st.Exists || st.Healthy || len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "webhooks apply") {
@@ -287,7 +287,7 @@ func TestStatus(t *testing.T) {
 // (authentication_type 3, Token), and the deliveries Halo then signs pass our endpoint.
 func TestSignedBodyWebhook(t *testing.T) {
 	o := startOurs(t)
-	s := newSetup(t, halotest.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1)+"        auth: hmac\n")
+	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, o.url, 1)+"        auth: hmac\n")
 	s.mgr.Probe = webhooks.ProbeSpec(nil)
 	id := s.apply()
 	w, _ := s.tenant.Webhook(id)
@@ -296,7 +296,7 @@ func TestSignedBodyWebhook(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(4, 5))
 	s.tenant.Seed(rng, 2)
-	sender, err := s.tenant.WebhookSender(id, halotest.SenderOptions{})
+	sender, err := s.tenant.WebhookSender(id, halosim.SenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // Manager reads and changes a tenant's webhook configuration for one connection at a
@@ -60,8 +60,8 @@ type Plan struct {
 	SecretChange bool `json:"secret_change,omitempty"`
 	// Subscribe are events to add; Unsubscribe are subscriptions of our webhook to remove
 	// (events no longer wanted, and second subscriptions to one event).
-	Subscribe   []Event             `json:"subscribe,omitempty"`
-	Unsubscribe []halo.Notification `json:"unsubscribe,omitempty"`
+	Subscribe   []Event                `json:"subscribe,omitempty"`
+	Unsubscribe []haloapi.Notification `json:"unsubscribe,omitempty"`
 	// Duplicates are further webhooks with our name (a create that was retried); they are
 	// deleted.
 	Duplicates []string `json:"duplicates,omitempty"`
@@ -114,8 +114,8 @@ func (p Plan) Lines() []string {
 // space aside; "HALOSYNC:acme" is someone else's). The one kept is the first that apply
 // wrote (its note carries a secret fingerprint), else the first; the others are
 // duplicates.
-func ours(all []halo.Webhook, name string) (*halo.Webhook, []halo.Webhook) {
-	var named []halo.Webhook
+func ours(all []haloapi.Webhook, name string) (*haloapi.Webhook, []haloapi.Webhook) {
+	var named []haloapi.Webhook
 	for _, w := range all {
 		if strings.TrimSpace(w.Name) == name {
 			named = append(named, w)
@@ -143,7 +143,7 @@ func (m *Manager) Plan(ctx context.Context, s Spec) (Plan, error) {
 }
 
 // plan is Plan, also returning our webhook as read (nil when there is none).
-func (m *Manager) plan(ctx context.Context, s Spec) (Plan, *halo.Webhook, error) {
+func (m *Manager) plan(ctx context.Context, s Spec) (Plan, *haloapi.Webhook, error) {
 	all, err := m.API.Webhooks(ctx)
 	if err != nil {
 		return Plan{}, nil, fmt.Errorf("connection %s: %w", s.Connection, err)
@@ -172,7 +172,7 @@ func (m *Manager) plan(ctx context.Context, s Spec) (Plan, *halo.Webhook, error)
 // compare lists the fields of w that differ from s, and whether the secret does. A field
 // Halo's answer does not carry is not compared (it cannot be known), so that apply stays
 // idempotent on a tenant that answers fewer fields.
-func compare(s Spec, w halo.Webhook) ([]FieldChange, bool) {
+func compare(s Spec, w haloapi.Webhook) ([]FieldChange, bool) {
 	var out []FieldChange
 	has := func(k string) bool {
 		for f := range w.Fields {
@@ -190,12 +190,12 @@ func compare(s Spec, w halo.Webhook) ([]FieldChange, bool) {
 	if w.URL != s.URL {
 		out = append(out, FieldChange{"url", strconv.Quote(w.URL), strconv.Quote(s.URL)})
 	}
-	num("type", w.Type, halo.WebhookTypeOutbound)
-	num("method", w.Method, halo.WebhookMethodPost)
+	num("type", w.Type, haloapi.WebhookTypeOutbound)
+	num("method", w.Method, haloapi.WebhookMethodPost)
 	if has("content_type") {
 		mt, _, err := mime.ParseMediaType(w.ContentType)
-		if err != nil || mt != halo.WebhookContentType {
-			out = append(out, FieldChange{"content_type", strconv.Quote(w.ContentType), strconv.Quote(halo.WebhookContentType)})
+		if err != nil || mt != haloapi.WebhookContentType {
+			out = append(out, FieldChange{"content_type", strconv.Quote(w.ContentType), strconv.Quote(haloapi.WebhookContentType)})
 		}
 	}
 	num("authentication_type", w.AuthenticationType, s.Auth.haloType())
@@ -236,7 +236,7 @@ func compare(s Spec, w halo.Webhook) ([]FieldChange, bool) {
 // secretDiffers tells whether Halo's webhook holds another secret than ours: by the
 // password itself when Halo answers it unmasked, else by the fingerprint in the note (a
 // webhook without one counts as different: it was not set by us).
-func secretDiffers(a Auth, w halo.Webhook) bool {
+func secretDiffers(a Auth, w haloapi.Webhook) bool {
 	if p := w.BasicPassword; p != "" && strings.Trim(p, "*•") != "" {
 		return subtle.ConstantTimeCompare([]byte(p), []byte(a.Secret)) != 1
 	}
@@ -244,7 +244,7 @@ func secretDiffers(a Auth, w halo.Webhook) bool {
 }
 
 // compareEvents works out the subscriptions to add and remove.
-func compareEvents(want []Event, have []halo.Notification) (add []Event, remove []halo.Notification) {
+func compareEvents(want []Event, have []haloapi.Notification) (add []Event, remove []haloapi.Notification) {
 	wanted := map[int]bool{}
 	for _, e := range want {
 		wanted[e.No] = true
@@ -266,10 +266,10 @@ func compareEvents(want []Event, have []halo.Notification) (add []Event, remove 
 	return add, remove
 }
 
-func notificationSpecs(events []Event) []halo.NotificationSpec {
-	out := make([]halo.NotificationSpec, 0, len(events))
+func notificationSpecs(events []Event) []haloapi.NotificationSpec {
+	out := make([]haloapi.NotificationSpec, 0, len(events))
 	for _, e := range events {
-		out = append(out, halo.NotificationSpec{EventNo: e.No, Name: "halosync: " + e.Name})
+		out = append(out, haloapi.NotificationSpec{EventNo: e.No, Name: "halosync: " + e.Name})
 	}
 	return out
 }
@@ -330,14 +330,14 @@ func (m *Manager) Apply(ctx context.Context, p Plan) (string, error) {
 		done++
 	}
 	for _, n := range p.Unsubscribe {
-		if err := m.API.DeleteNotification(ctx, n.ID); err != nil && !errors.Is(err, halo.ErrNotFound) {
+		if err := m.API.DeleteNotification(ctx, n.ID); err != nil && !errors.Is(err, haloapi.ErrNotFound) {
 			return id, partial(err)
 		}
 		m.log().InfoContext(ctx, "webhook unsubscribed", "connection", s.Connection, "webhook_id", id, "notification_id", n.ID, "eventno", n.EventNo)
 		done++
 	}
 	for _, dup := range p.Duplicates {
-		if err := m.API.DeleteWebhook(ctx, dup); err != nil && !errors.Is(err, halo.ErrNotFound) {
+		if err := m.API.DeleteWebhook(ctx, dup); err != nil && !errors.Is(err, haloapi.ErrNotFound) {
 			return id, partial(err)
 		}
 		m.log().InfoContext(ctx, "duplicate webhook deleted", "connection", s.Connection, "webhook_id", dup)
@@ -376,11 +376,11 @@ func (m *Manager) undoCreate(ctx context.Context, s Spec, id string, cause error
 		for _, d := range dups {
 			ids = append(ids, d.ID)
 		}
-	} else if !errors.Is(cause, halo.ErrForbidden) {
+	} else if !errors.Is(cause, haloapi.ErrForbidden) {
 		return fmt.Errorf("%w (%w? could not check whether Halo made webhook %q anyway: %v; delete it in Halo if it is there)", cause, ErrLeftBehind, s.Name, err)
 	}
 	for _, x := range ids {
-		if err := m.API.DeleteWebhook(ctx, x); err != nil && !errors.Is(err, halo.ErrNotFound) {
+		if err := m.API.DeleteWebhook(ctx, x); err != nil && !errors.Is(err, haloapi.ErrNotFound) {
 			return fmt.Errorf("%w (%w: %s named %q could not be deleted: %v; delete it in Halo)", cause, ErrLeftBehind, x, s.Name, err)
 		}
 		m.log().WarnContext(ctx, "half-created webhook deleted", "connection", s.Connection, "webhook_id", x)
@@ -411,7 +411,7 @@ func (m *Manager) Remove(ctx context.Context, s Spec, dryRun bool) (Removal, err
 	if w == nil {
 		return r, nil
 	}
-	for _, x := range append([]halo.Webhook{*w}, dups...) {
+	for _, x := range append([]haloapi.Webhook{*w}, dups...) {
 		subs, err := m.API.Notifications(ctx, x.ID)
 		if err != nil {
 			return r, fmt.Errorf("connection %s: %w", s.Connection, err)
@@ -422,7 +422,7 @@ func (m *Manager) Remove(ctx context.Context, s Spec, dryRun bool) (Removal, err
 			continue
 		}
 		// The webhook first: it never stays with its subscriptions gone.
-		if err := m.API.DeleteWebhook(ctx, x.ID); err != nil && !errors.Is(err, halo.ErrNotFound) {
+		if err := m.API.DeleteWebhook(ctx, x.ID); err != nil && !errors.Is(err, haloapi.ErrNotFound) {
 			return r, fmt.Errorf("connection %s: %w", s.Connection, err)
 		}
 		left, err := m.API.Notifications(ctx, x.ID)
@@ -430,7 +430,7 @@ func (m *Manager) Remove(ctx context.Context, s Spec, dryRun bool) (Removal, err
 			return r, fmt.Errorf("connection %s: webhook %s deleted, but its subscriptions could not be listed: %w", s.Connection, x.ID, err)
 		}
 		for _, n := range left {
-			if err := m.API.DeleteNotification(ctx, n.ID); err != nil && !errors.Is(err, halo.ErrNotFound) {
+			if err := m.API.DeleteNotification(ctx, n.ID); err != nil && !errors.Is(err, haloapi.ErrNotFound) {
 				return r, fmt.Errorf("connection %s: webhook %s deleted, but not its notification %s: %w", s.Connection, x.ID, n.ID, err)
 			}
 		}

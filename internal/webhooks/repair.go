@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -133,7 +133,7 @@ func (r *Repairer) CheckNow(ctx context.Context) (RepairReport, error) {
 
 func (r *Repairer) failed(ctx context.Context, err error) {
 	label := "error"
-	if errors.Is(err, halo.ErrForbidden) {
+	if errors.Is(err, haloapi.ErrForbidden) {
 		label = "forbidden"
 	}
 	r.count(MetricCheckFailed, label)

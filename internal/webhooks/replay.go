@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // ReplayOptions selects the failed deliveries Replay sends again.
@@ -71,8 +71,8 @@ func (m *Manager) Replay(ctx context.Context, s Spec, d Deliverer, o ReplayOptio
 	selected := map[[32]byte]bool{}
 	var todo []candidate
 	var failedWithBody []candidate
-	for _, x := range append([]halo.Webhook{*w}, dups...) {
-		err := m.readLog(ctx, x.ID, o.Since, func(e halo.WebhookEvent) {
+	for _, x := range append([]haloapi.Webhook{*w}, dups...) {
+		err := m.readLog(ctx, x.ID, o.Since, func(e haloapi.WebhookEvent) {
 			if !o.Until.IsZero() && e.Timestamp.After(o.Until) {
 				return
 			}

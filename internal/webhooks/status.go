@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // Status is the managed webhook's state in Halo and what its recent deliveries say.
@@ -142,7 +142,7 @@ func otherFields(cs []FieldChange) []string {
 func (m *Manager) deliveryStats(ctx context.Context, webhookID string, since time.Time) (DeliveryStats, error) {
 	ds := DeliveryStats{Since: since.UTC()}
 	var lastFailure time.Time
-	err := m.readLog(ctx, webhookID, since, func(e halo.WebhookEvent) {
+	err := m.readLog(ctx, webhookID, since, func(e haloapi.WebhookEvent) {
 		if e.Succeeded() {
 			ds.Succeeded++
 			if ds.LastSuccess == nil || e.Timestamp.After(*ds.LastSuccess) {
@@ -166,7 +166,7 @@ func (m *Manager) deliveryStats(ctx context.Context, webhookID string, since tim
 }
 
 // failureText is a short account of a failed delivery: its error, else its HTTP status.
-func failureText(e halo.WebhookEvent) string {
+func failureText(e haloapi.WebhookEvent) string {
 	s := strings.Join(strings.Fields(e.Error), " ")
 	if e.ResponseStatus != 0 {
 		if s == "" {
@@ -190,10 +190,10 @@ var errTruncated = errors.New("log truncated")
 // included). Halo is asked for the newest first; when a page comes back in that order and
 // wholly older than since, the reading stops. It reads at most LogPages pages and then
 // returns errTruncated.
-func (m *Manager) readLog(ctx context.Context, webhookID string, since time.Time, fn func(halo.WebhookEvent)) error {
+func (m *Manager) readLog(ctx context.Context, webhookID string, since time.Time, fn func(haloapi.WebhookEvent)) error {
 	pages := 0
 	truncated := false
-	err := m.API.WebhookEvents(ctx, webhookID, func(page []halo.WebhookEvent) error {
+	err := m.API.WebhookEvents(ctx, webhookID, func(page []haloapi.WebhookEvent) error {
 		pages++
 		older, descending := 0, true
 		for i, e := range page {
@@ -207,11 +207,11 @@ func (m *Manager) readLog(ctx context.Context, webhookID string, since time.Time
 			fn(e)
 		}
 		if descending && older == len(page) {
-			return halo.ErrStopPaging
+			return haloapi.ErrStopPaging
 		}
 		if pages >= LogPages {
 			truncated = true
-			return halo.ErrStopPaging
+			return haloapi.ErrStopPaging
 		}
 		return nil
 	})

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // TestReport tells how a test delivery went.
@@ -61,16 +61,16 @@ func (m *Manager) Test(ctx context.Context, s Spec, d Deliverer, o TestOptions) 
 	}
 	r.WebhookID = w.ID
 	before := map[string]bool{}
-	if err := m.API.WebhookEvents(ctx, w.ID, func(page []halo.WebhookEvent) error {
+	if err := m.API.WebhookEvents(ctx, w.ID, func(page []haloapi.WebhookEvent) error {
 		for _, e := range page {
 			before[e.ID] = true
 		}
-		return halo.ErrStopPaging
+		return haloapi.ErrStopPaging
 	}); err != nil {
 		return r, fmt.Errorf("connection %s: %w", s.Connection, err)
 	}
 	if err := m.API.TestWebhook(ctx, w.ID); err != nil {
-		if errors.Is(err, halo.ErrForbidden) {
+		if errors.Is(err, haloapi.ErrForbidden) {
 			return r, fmt.Errorf("connection %s: %w", s.Connection, err)
 		}
 		r.HaloTest = "refused: " + err.Error()
@@ -114,16 +114,16 @@ func (m *Manager) Test(ctx context.Context, s Spec, d Deliverer, o TestOptions) 
 }
 
 // newEntry looks for a log entry of the webhook not in before: the newest page only.
-func (m *Manager) newEntry(ctx context.Context, webhookID string, before map[string]bool) (halo.WebhookEvent, bool, error) {
-	var found halo.WebhookEvent
+func (m *Manager) newEntry(ctx context.Context, webhookID string, before map[string]bool) (haloapi.WebhookEvent, bool, error) {
+	var found haloapi.WebhookEvent
 	ok := false
-	err := m.API.WebhookEvents(ctx, webhookID, func(page []halo.WebhookEvent) error {
+	err := m.API.WebhookEvents(ctx, webhookID, func(page []haloapi.WebhookEvent) error {
 		for _, e := range page {
 			if !before[e.ID] && (!ok || e.Timestamp.After(found.Timestamp)) {
 				found, ok = e, true
 			}
 		}
-		return halo.ErrStopPaging
+		return haloapi.ErrStopPaging
 	})
 	return found, ok, err
 }

@@ -12,19 +12,19 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/webhooks"
 )
 
 // memAPI answers webhooks as a tenant that masks passwords and leaves fields out might.
 type memAPI struct {
 	webhooks.API // nil: calls not overridden panic
-	hooks        []halo.Webhook
-	subs         []halo.Notification
+	hooks        []haloapi.Webhook
+	subs         []haloapi.Notification
 }
 
-func (m *memAPI) Webhooks(context.Context) ([]halo.Webhook, error) { return m.hooks, nil }
-func (m *memAPI) Notifications(_ context.Context, id string) ([]halo.Notification, error) {
+func (m *memAPI) Webhooks(context.Context) ([]haloapi.Webhook, error) { return m.hooks, nil }
+func (m *memAPI) Notifications(_ context.Context, id string) ([]haloapi.Notification, error) {
 	return m.subs, nil
 }
 
@@ -102,12 +102,12 @@ func TestSpecFromConfig(t *testing.T) {
 // fingerprint; fields it does not answer are not compared, so apply stays idempotent.
 func TestCompareMaskedAndMissing(t *testing.T) {
 	s := specOf(t, "basic")
-	w := halo.Webhook{
+	w := haloapi.Webhook{
 		ID: "w1", Name: s.Name, URL: s.URL, Active: true, AuthenticationType: 1, BasicUsername: "halo",
 		BasicPassword: "********", Note: s.Note(),
 		Fields: map[string]any{"id": "w1", "name": s.Name, "url": s.URL, "active": true, "authentication_type": 1},
 	}
-	api := &memAPI{hooks: []halo.Webhook{w}, subs: []halo.Notification{{ID: "9", WebhookID: "w1", EventNo: 61}}}
+	api := &memAPI{hooks: []haloapi.Webhook{w}, subs: []haloapi.Notification{{ID: "9", WebhookID: "w1", EventNo: 61}}}
 	m := &webhooks.Manager{API: api}
 	p, err := m.Plan(context.Background(), s)
 	if err != nil || p.Changes() {

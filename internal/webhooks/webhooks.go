@@ -9,7 +9,7 @@
 // exactly, and nothing here changes or deletes a webhook with another name, or a
 // subscription that does not name our webhook.
 //
-// The package talks to Halo through API (*halo.Client implements it) and to our own
+// The package talks to Halo through API (*haloapi.Client implements it) and to our own
 // endpoint over HTTP (Endpoint); it imports no AWS code. Secrets are never logged or put
 // in errors; a plan shows a changed secret by its fingerprint only.
 package webhooks
@@ -28,23 +28,23 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // API is what this package needs of Halo's webhook management API.
 type API interface {
-	Webhooks(ctx context.Context) ([]halo.Webhook, error)
-	SaveWebhook(ctx context.Context, s halo.WebhookSpec) (halo.Webhook, error)
-	EnableWebhook(ctx context.Context, id string) (halo.Webhook, error)
+	Webhooks(ctx context.Context) ([]haloapi.Webhook, error)
+	SaveWebhook(ctx context.Context, s haloapi.WebhookSpec) (haloapi.Webhook, error)
+	EnableWebhook(ctx context.Context, id string) (haloapi.Webhook, error)
 	DeleteWebhook(ctx context.Context, id string) error
 	TestWebhook(ctx context.Context, id string) error
-	Notifications(ctx context.Context, webhookID string) ([]halo.Notification, error)
-	Subscribe(ctx context.Context, webhookID string, events []halo.NotificationSpec) ([]halo.Notification, error)
+	Notifications(ctx context.Context, webhookID string) ([]haloapi.Notification, error)
+	Subscribe(ctx context.Context, webhookID string, events []haloapi.NotificationSpec) ([]haloapi.Notification, error)
 	DeleteNotification(ctx context.Context, id string) error
-	WebhookEvents(ctx context.Context, webhookID string, fn func(page []halo.WebhookEvent) error) error
+	WebhookEvents(ctx context.Context, webhookID string, fn func(page []haloapi.WebhookEvent) error) error
 }
 
-var _ API = (*halo.Client)(nil)
+var _ API = (*haloapi.Client)(nil)
 
 // Auth methods of the managed webhook.
 const (
@@ -74,9 +74,9 @@ func (a Auth) GoString() string { return "webhooks.Auth{" + a.String() + "}" }
 // haloType is Halo's authentication_type for the method.
 func (a Auth) haloType() int {
 	if a.Method == AuthHMAC {
-		return halo.WebhookAuthSignedBody
+		return haloapi.WebhookAuthSignedBody
 	}
-	return halo.WebhookAuthBasic
+	return haloapi.WebhookAuthBasic
 }
 
 // Fingerprint identifies the secret without revealing it: 12 hex digits of an HMAC keyed
@@ -153,8 +153,8 @@ func fingerprintIn(note string) string {
 }
 
 // haloSpec is the Halo write that makes a webhook match s (id "" creates it).
-func (s Spec) haloSpec(id string) halo.WebhookSpec {
-	hs := halo.WebhookSpec{
+func (s Spec) haloSpec(id string) haloapi.WebhookSpec {
+	hs := haloapi.WebhookSpec{
 		ID: id, Name: s.Name, URL: s.URL, Note: s.Note(),
 		AuthenticationType: s.Auth.haloType(),
 		BasicPassword:      s.Auth.Secret,

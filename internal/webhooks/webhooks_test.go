@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/webhooks"
 )
@@ -32,8 +33,8 @@ const (
 // setup is a fake tenant, a client of it, and the connection's Spec as parsed from YAML.
 type setup struct {
 	t      *testing.T
-	tenant *halotest.Tenant
-	client *halo.Client
+	tenant *halosim.Tenant
+	client *haloapi.Client
 	spec   webhooks.Spec
 	mgr    *webhooks.Manager
 }
@@ -50,7 +51,7 @@ const manageYAML = `
         payload_type: 0
 `
 
-func newSetup(t *testing.T, opts halotest.Options, manage string) *setup {
+func newSetup(t *testing.T, opts halosim.Options, manage string) *setup {
 	t.Helper()
 	tn := halotest.Start(t, opts)
 	doc := fmt.Sprintf(`connections:
@@ -75,9 +76,9 @@ func newSetup(t *testing.T, opts halotest.Options, manage string) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := halo.NewClient(halo.ClientOptions{
+	c, err := haloapi.NewClient(haloapi.ClientOptions{
 		BaseURL: tn.URL(), ClientID: tn.Options().ClientID, ClientSecret: tn.Options().ClientSecret,
-		Budget: halo.NewBudget(100000, time.Minute, nil), MaxRetries: -1,
+		Budget: haloapi.NewBudget(100000, time.Minute, nil), MaxRetries: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func eventNos(ns []map[string]any) []string {
 // configuration's URL, authentication, payload and batching, and subscribed to every
 // configured event; the numbers of known events come from the catalogue.
 func TestApplyFromNothing(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	p := s.plan()
 	if !p.Create || !p.SecretChange || len(p.Subscribe) != 3 || !p.Changes() {
 		t.Fatalf("plan %+v", p)
@@ -208,7 +209,7 @@ func TestApplyFromNothing(t *testing.T) {
 
 // TestApplyTwiceChangesNothing: a second apply plans nothing and sends no write.
 func TestApplyTwiceChangesNothing(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	id := s.apply()
 	before := s.tenant.Webhooks()
 	s.tenant.ResetRequests()
@@ -230,7 +231,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 // TestDriftRepaired: changes made in Halo (URL, user, password, events, a second webhook
 // of our name) are planned and undone, after which nothing is left to do.
 func TestDriftRepaired(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	id := s.apply()
 	ns := s.tenant.Notifications(id)
 	s.raw("/api/Webhook", `[{"id":"`+id+`","url":"https://evil.test/x","basic_username":"admin","basic_password":"changed-in-halo","batch_method":0}]`)
@@ -279,7 +280,7 @@ func TestDriftRepaired(t *testing.T) {
 }
 
 // foreign makes webhooks that are not ours, some named like ours, with subscriptions.
-func foreign(t *testing.T, tn *halotest.Tenant) {
+func foreign(t *testing.T, tn *halosim.Tenant) {
 	t.Helper()
 	for _, name := range []string{"someone else", "halosync:other", "halosync:acme-old", "HALOSYNC:ACME", "halosync:acme:2"} {
 		id := tn.AddWebhook(map[string]any{"name": name, "url": endpoint, "active": true, "authentication_type": 1, "basic_username": "halo", "basic_password": "theirs"})
@@ -295,7 +296,7 @@ func foreign(t *testing.T, tn *halotest.Tenant) {
 // TestForeignWebhooksUntouched: apply, drift repair, repair and remove leave every webhook
 // with another name, and its subscriptions, exactly as they were.
 func TestForeignWebhooksUntouched(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	foreign(t, s.tenant)
 	before, beforeN := s.tenant.Webhooks(), s.tenant.Notifications("")
 	id := s.apply()
@@ -318,7 +319,7 @@ func TestForeignWebhooksUntouched(t *testing.T) {
 
 // TestRemove deletes our webhook and its subscriptions only; a dry run deletes nothing.
 func TestRemove(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	foreign(t, s.tenant)
 	id := s.apply()
 	r, err := s.mgr.Remove(context.Background(), s.spec, true)
@@ -346,9 +347,9 @@ func TestRemove(t *testing.T) {
 // read with an error that names what to grant; a refusal part way through a create
 // deletes what was made, so nothing half-created is left.
 func TestPermissionErrors(t *testing.T) {
-	s := newSetup(t, halotest.Options{DenyWebhookManagement: true}, manageYAML)
+	s := newSetup(t, halosim.Options{DenyWebhookManagement: true}, manageYAML)
 	_, err := s.mgr.Plan(context.Background(), s.spec)
-	if !errors.Is(err, halo.ErrForbidden) || !strings.Contains(err.Error(), "connection acme") ||
+	if !errors.Is(err, haloapi.ErrForbidden) || !strings.Contains(err.Error(), "connection acme") ||
 		!strings.Contains(err.Error(), "Webhooks") || !strings.Contains(err.Error(), `scope "all"`) {
 		t.Fatalf("plan: %v", err)
 	}
@@ -363,7 +364,7 @@ func TestPermissionErrors(t *testing.T) {
 			return err
 		},
 	} {
-		if err := op(); !errors.Is(err, halo.ErrForbidden) {
+		if err := op(); !errors.Is(err, haloapi.ErrForbidden) {
 			t.Fatalf("err = %v", err)
 		}
 	}
@@ -371,17 +372,17 @@ func TestPermissionErrors(t *testing.T) {
 
 	// The webhook is made, then subscribing it is refused: it is deleted again.
 	p := s.plan()
-	s.tenant.FailNext(1, halotest.Fault{Status: http.StatusForbidden, Body: `{"error":"you do not have permission to manage notifications"}`, Path: "/api/notification"})
+	s.tenant.FailNext(1, halosim.Fault{Status: http.StatusForbidden, Body: `{"error":"you do not have permission to manage notifications"}`, Path: "/api/notification"})
 	_, err = s.mgr.Apply(context.Background(), p)
-	if !errors.Is(err, halo.ErrForbidden) || !strings.Contains(err.Error(), "nothing was left behind") {
+	if !errors.Is(err, haloapi.ErrForbidden) || !strings.Contains(err.Error(), "nothing was left behind") {
 		t.Fatalf("apply: %v", err)
 	}
 	if n := len(s.tenant.Webhooks()); n != 0 {
 		t.Fatalf("%d webhooks left behind", n)
 	}
 	// The create itself is refused.
-	s.tenant.FailNext(1, halotest.Fault{Status: http.StatusForbidden, Path: "/api/webhook"})
-	if _, err := s.mgr.Apply(context.Background(), p); !errors.Is(err, halo.ErrForbidden) {
+	s.tenant.FailNext(1, halosim.Fault{Status: http.StatusForbidden, Path: "/api/webhook"})
+	if _, err := s.mgr.Apply(context.Background(), p); !errors.Is(err, haloapi.ErrForbidden) {
 		t.Fatalf("apply: %v", err)
 	}
 	if n := len(s.tenant.Webhooks()) + len(s.tenant.Notifications("")); n != 0 {
@@ -398,7 +399,7 @@ func TestPermissionErrors(t *testing.T) {
 	}
 	// The delete that undoes a create is refused too: the error says what is left.
 	stuck := &webhooks.Manager{API: noDelete{s.client}}
-	s.tenant.FailNext(1, halotest.Fault{Status: http.StatusForbidden, Path: "/api/notification"})
+	s.tenant.FailNext(1, halosim.Fault{Status: http.StatusForbidden, Path: "/api/notification"})
 	if _, err := stuck.Apply(context.Background(), p); !errors.Is(err, webhooks.ErrLeftBehind) || !strings.Contains(err.Error(), "delete it in Halo") {
 		t.Fatalf("undo refused: %v", err)
 	}
@@ -418,8 +419,8 @@ func TestPermissionErrors(t *testing.T) {
 		}
 	}
 	p = s.plan()
-	s.tenant.FailNext(1, halotest.Fault{Status: http.StatusForbidden, Path: "/api/notification"})
-	if _, err := s.mgr.Apply(context.Background(), p); !errors.Is(err, webhooks.ErrPartial) || !errors.Is(err, halo.ErrForbidden) {
+	s.tenant.FailNext(1, halosim.Fault{Status: http.StatusForbidden, Path: "/api/notification"})
+	if _, err := s.mgr.Apply(context.Background(), p); !errors.Is(err, webhooks.ErrPartial) || !errors.Is(err, haloapi.ErrForbidden) {
 		t.Fatalf("partial: %v", err)
 	}
 	if w, _ := s.tenant.Webhook(id); text(w["url"]) != endpoint {
@@ -432,20 +433,20 @@ func TestPermissionErrors(t *testing.T) {
 }
 
 // noDelete refuses deletes.
-type noDelete struct{ *halo.Client }
+type noDelete struct{ *haloapi.Client }
 
 func (noDelete) DeleteWebhook(context.Context, string) error {
 	return errors.New("halo: delete webhook: forbidden (HTTP 403)")
 }
 
 // lostAnswer saves webhooks but reports a failure, as when Halo's answer is lost.
-type lostAnswer struct{ *halo.Client }
+type lostAnswer struct{ *haloapi.Client }
 
-func (l lostAnswer) SaveWebhook(ctx context.Context, s halo.WebhookSpec) (halo.Webhook, error) {
+func (l lostAnswer) SaveWebhook(ctx context.Context, s haloapi.WebhookSpec) (haloapi.Webhook, error) {
 	if _, err := l.Client.SaveWebhook(ctx, s); err != nil {
-		return halo.Webhook{}, err
+		return haloapi.Webhook{}, err
 	}
-	return halo.Webhook{}, errors.New("no answer within 30s")
+	return haloapi.Webhook{}, errors.New("no answer within 30s")
 }
 
 // TestProbeGuardsTheSecret: Halo is not given credentials our endpoint refuses.
@@ -460,7 +461,7 @@ func TestProbeGuardsTheSecret(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	s := newSetup(t, halotest.Options{}, strings.Replace(manageYAML, endpoint, srv.URL+"/webhooks/halo/acme", 1))
+	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, srv.URL+"/webhooks/halo/acme", 1))
 	s.mgr.Probe = webhooks.ProbeSpec(nil)
 	_, err := s.mgr.Apply(context.Background(), s.plan())
 	if !errors.Is(err, webhooks.ErrSecretRefused) || !strings.Contains(err.Error(), "Halo was not changed") || strings.Contains(err.Error(), secret) {
@@ -493,7 +494,7 @@ func TestProbeGuardsTheSecret(t *testing.T) {
 // TestRepairer: an auto-disabled webhook is re-enabled, counted and logged; off only
 // reports; reapply undoes drift and recreates a deleted webhook; checks are spaced.
 func TestRepairer(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	id := s.apply()
 	s.raw("/api/Webhook", `[{"id":"`+id+`","active":false,"disabled":true,"url":"https://evil.test/"}]`)
 	counts := metrics.NewMemory()
@@ -548,7 +549,7 @@ func TestRepairer(t *testing.T) {
 	}
 
 	s.tenant.SetWebhookAccess(false)
-	if _, err := r.CheckNow(context.Background()); !errors.Is(err, halo.ErrForbidden) {
+	if _, err := r.CheckNow(context.Background()); !errors.Is(err, haloapi.ErrForbidden) {
 		t.Fatalf("forbidden: %v", err)
 	}
 	if n := counts.Value(metrics.Metric{Name: webhooks.MetricCheckFailed, Connection: "acme", Label: "forbidden"}); n != 1 {
@@ -568,7 +569,7 @@ func TestRepairer(t *testing.T) {
 // and reports it unhealthy (the poller then falls back at once); an unmanaged connection
 // has no check.
 func TestCheckForThePoller(t *testing.T) {
-	s := newSetup(t, halotest.Options{}, manageYAML)
+	s := newSetup(t, halosim.Options{}, manageYAML)
 	id := s.apply()
 	conn := config.Connection{ID: "acme"}
 	if check, err := webhooks.CheckFor(conn, s.client, nil, nil); err != nil || check != nil {

@@ -23,7 +23,7 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	bodies := make([][]byte, 1000)
 	for i := range bodies {
-		bodies[i] = message(b, fmt.Sprint(i%100), int64(i+1), fields)
+		bodies[i] = ticketMessage(b, fmt.Sprint(i%100), int64(i+1), fields)
 	}
 	b.ReportAllocs()
 	i := 0

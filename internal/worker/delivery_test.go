@@ -11,8 +11,8 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -22,7 +22,7 @@ var received = time.Date(2026, 9, 25, 6, 41, 8, 0, time.UTC)
 // webhook is a queued change as ingest makes it from a delivery: numbers as json.Number.
 func webhook(t testing.TB, kind change.Kind, id, deliveryID, event string, version int64, fields map[string]any) []byte {
 	t.Helper()
-	m, err := queue.Encode(queue.Envelope{ReceivedAt: received, Change: change.Change{Connection: "default", Kind: kind, ID: id,
+	m, err := message.Encode(message.Envelope{ReceivedAt: received, Change: change.Change{Connection: "default", Kind: kind, ID: id,
 		Op: change.OpUpsert, Version: version, VersionFrom: "last_update", Source: change.SourceWebhook,
 		DeliveryID: deliveryID, Event: event, Fields: fields}})
 	if err != nil {
@@ -155,7 +155,7 @@ func TestEveryOutcomeIsRecorded(t *testing.T) {
 	}
 
 	// A poll result has no delivery id, so no record.
-	m, _ := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: "43", Op: change.OpUpsert,
+	m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: "43", Op: change.OpUpsert,
 		Version: 1, Source: change.SourcePoll, Fields: map[string]any{"a": 1}}})
 	process(t, w, m.Body, change.Applied)
 	if ds, _ := store.Deliveries(context.Background(), "default", ""); len(ds) != 0 {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -51,7 +51,7 @@ func TestEveryKnownEventReachesTheCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range changes {
-				m, err := queue.Encode(queue.Envelope{Change: c, Raw: events[0].Raw, ReceivedAt: received})
+				m, err := message.Encode(message.Envelope{Change: c, Raw: events[0].Raw, ReceivedAt: received})
 				if err != nil {
 					t.Fatal(err)
 				}

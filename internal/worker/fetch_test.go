@@ -11,8 +11,8 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storedfields"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
@@ -44,7 +44,7 @@ func (f *fakeHalo) Fetch(_ context.Context, kind change.Kind, id string) (map[st
 
 func eventOnly(t testing.TB, kind change.Kind, id string, version int64) []byte {
 	t.Helper()
-	m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: kind, ID: id,
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: kind, ID: id,
 		Op: change.OpUpsert, Version: version, VersionFrom: "timestamp", Source: change.SourceWebhook, Event: string(kind) + " updated"}})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestFetchedObjectsAreFiltered(t *testing.T) {
 
 func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 	raw := []byte(`{"id":"d1","event":"invoice paid","object_id":12,"timestamp":"2026-01-01T00:00:00Z"}`)
-	m, err := queue.Encode(queue.Envelope{Unknown: true, Raw: raw, Change: change.Change{Connection: "default", Event: "invoice paid", DeliveryID: "d1"}})
+	m, err := message.Encode(message.Envelope{Unknown: true, Raw: raw, Change: change.Change{Connection: "default", Event: "invoice paid", DeliveryID: "d1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestADeletedFlagMakesATombstone(t *testing.T) {
 	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
 	for i, flag := range []any{true, "True", json.Number("1")} {
 		id := fmt.Sprint(100 + i)
-		m, _ := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
+		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
 			Version: 10, Source: change.SourcePoll, Fields: map[string]any{"id": id, "deleted": flag, "summary": "gone"}}})
 		if _, err := w.Process(context.Background(), "m", m.Body); err != nil {
 			t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -40,7 +40,7 @@ func TestWebhookChangesLeaveAHeartbeat(t *testing.T) {
 	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
 	ctx := context.Background()
 	send := func(source change.Source, id string) {
-		m, _ := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
+		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
 			Version: 5, Source: source, Fields: map[string]any{"id": id}}})
 		if _, err := w.Process(ctx, "m", m.Body); err != nil {
 			t.Fatal(err)

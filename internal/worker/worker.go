@@ -16,9 +16,9 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
@@ -109,7 +109,7 @@ var ErrPermanent = errors.New("permanent failure")
 
 // Process applies one message body and returns the outcome.
 func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (change.Outcome, error) {
-	env, err := queue.Decode(body)
+	env, err := message.Decode(body)
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "undecodable"}, 1)
 		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "error", err.Error())
@@ -124,7 +124,7 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 // unknown retries an event of no known kind with the connection's configured names: if
 // they now tell its kind, its changes are applied; if not, it fails permanently, so it is
 // kept in the dead-letter queue and the alarm on it reports it.
-func (w *Worker) unknown(ctx context.Context, messageID string, env queue.Envelope) (change.Outcome, error) {
+func (w *Worker) unknown(ctx context.Context, messageID string, env message.Envelope) (change.Outcome, error) {
 	conn := env.Change.Connection
 	events, err := halo.Decode(env.Raw)
 	var changes []change.Change

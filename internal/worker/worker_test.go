@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/queue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
 
-func message(t testing.TB, id string, version int64, fields map[string]any) []byte {
+func ticketMessage(t testing.TB, id string, version int64, fields map[string]any) []byte {
 	t.Helper()
-	m, err := queue.Encode(queue.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id,
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id,
 		Op: change.OpUpsert, Version: version, Source: change.SourceWebhook, Fields: fields}})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestProcessCountsEveryOutcome(t *testing.T) {
 		{30, "v30", change.Applied},
 	}
 	for _, s := range steps {
-		got, err := w.Process(ctx, "m", message(t, "42", s.version, map[string]any{"summary": s.summary}))
+		got, err := w.Process(ctx, "m", ticketMessage(t, "42", s.version, map[string]any{"summary": s.summary}))
 		if err != nil || got != s.want {
 			t.Fatalf("v%d: %s, %v; want %s", s.version, got, err, s.want)
 		}
@@ -80,7 +80,7 @@ func TestProcessFailures(t *testing.T) {
 		t.Fatalf("unknown kind: %v, want permanent", err)
 	}
 	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, nil)
-	_, err := down.Process(ctx, "m", message(t, "1", 1, map[string]any{}))
+	_, err := down.Process(ctx, "m", ticketMessage(t, "1", 1, map[string]any{}))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("store failure: %v, want a retryable error", err)
 	}

@@ -1,4 +1,4 @@
-package halotest_test
+package halosim_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
 )
 
 // receiver is a webhook endpoint recording what it is sent.
@@ -53,14 +53,14 @@ func (r *receiver) received() ([][]byte, []http.Header) {
 
 // seeded makes a seeded tenant on a fake clock.
 func seeded(t *testing.T, seed uint64) (*fixture, *rand.Rand) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	rng := rand.New(rand.NewPCG(seed, 7))
 	f.Seed(rng, 5)
 	return f, rng
 }
 
 func TestGeneratorEventsDecode(t *testing.T) {
-	for _, pt := range []halotest.PayloadType{halotest.PayloadFull, halotest.PayloadSmall, halotest.PayloadEventOnly} {
+	for _, pt := range []halosim.PayloadType{halosim.PayloadFull, halosim.PayloadSmall, halosim.PayloadEventOnly} {
 		t.Run(pt.String(), func(t *testing.T) {
 			f, rng := seeded(t, 1)
 			seen := map[string]int{}
@@ -96,12 +96,12 @@ func TestGeneratorEventsDecode(t *testing.T) {
 				if primary.Kind != e.Kind || primary.Op != e.Op || primary.ID != strconv.FormatInt(e.ObjectID, 10) {
 					t.Fatalf("step %d %q: primary change %s %s %s, want %s %s %d", i, e.Name, primary.Kind, primary.Op, primary.ID, e.Kind, e.Op, e.ObjectID)
 				}
-				if pt != halotest.PayloadEventOnly && e.Op == change.OpUpsert && !primary.HasSnapshot() {
+				if pt != halosim.PayloadEventOnly && e.Op == change.OpUpsert && !primary.HasSnapshot() {
 					t.Fatalf("step %d %q: no snapshot", i, e.Name)
 				}
 				// A full payload's version is the object's marker; a delete's may be its
 				// event's time, when that is later (the tombstone must win).
-				if spec, _ := change.Lookup(e.Kind); pt == halotest.PayloadFull && primary.HasSnapshot() && primary.VersionFrom != spec.VersionField &&
+				if spec, _ := change.Lookup(e.Kind); pt == halosim.PayloadFull && primary.HasSnapshot() && primary.VersionFrom != spec.VersionField &&
 					!(e.Op == change.OpDelete && primary.VersionFrom == "timestamp") {
 					t.Fatalf("step %d %q: version from %s", i, e.Name, primary.VersionFrom)
 				}
@@ -168,7 +168,7 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 		for range 200 {
 			f.clock.Advance(time.Second)
 			e := f.Step(rng)
-			b, _ := json.Marshal(e.Payload(halotest.PayloadFull, "w", 1))
+			b, _ := json.Marshal(e.Payload(halosim.PayloadFull, "w", 1))
 			out.Write(b)
 		}
 		return out.Bytes()
@@ -179,43 +179,43 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 }
 
 func TestDo(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	rng := rand.New(rand.NewPCG(4, 4))
-	if _, ok := f.Do(rng, halotest.AddNote); ok {
+	if _, ok := f.Do(rng, halosim.AddNote); ok {
 		t.Fatal("a note without tickets")
 	}
-	for _, ct := range halotest.ChangeTypes() {
-		if ct == halotest.DeleteClient {
+	for _, ct := range halosim.ChangeTypes() {
+		if ct == halosim.DeleteClient {
 			continue // needs an empty client: made below
 		}
-		if _, ok := f.Do(rng, halotest.CreateClient); !ok {
+		if _, ok := f.Do(rng, halosim.CreateClient); !ok {
 			t.Fatal("create client")
 		}
-		f.Do(rng, halotest.CreateUser)
-		f.Do(rng, halotest.NewTicket)
-		f.Do(rng, halotest.CreateAsset)
+		f.Do(rng, halosim.CreateUser)
+		f.Do(rng, halosim.NewTicket)
+		f.Do(rng, halosim.CreateAsset)
 		if e, ok := f.Do(rng, ct); !ok || e.Name == "" {
 			t.Fatalf("%s: %v %+v", ct, ok, e)
 		}
 	}
-	e, ok := f.Do(rng, halotest.CreateClient)
+	e, ok := f.Do(rng, halosim.CreateClient)
 	if !ok {
 		t.Fatal("create client")
 	}
-	if d, ok := f.Do(rng, halotest.DeleteClient); !ok || d.ObjectID != e.ObjectID || d.Name != "client deleted" {
+	if d, ok := f.Do(rng, halosim.DeleteClient); !ok || d.ObjectID != e.ObjectID || d.Name != "client deleted" {
 		t.Fatalf("delete client: %v %+v", ok, d)
 	}
 }
 
 // sendAll makes n events and flushes them through a sender.
-func sendAll(t *testing.T, n int, o halotest.SenderOptions) (*halotest.Sender, halotest.Counts, []halotest.Event) {
+func sendAll(t *testing.T, n int, o halosim.SenderOptions) (*halosim.Sender, halosim.Counts, []halosim.Event) {
 	t.Helper()
 	f, rng := seeded(t, 5)
 	events := f.Run(rng, n)
 	if o.Tenant == nil {
 		o.Tenant = f.Tenant
 	}
-	s := halotest.NewSender(o)
+	s := halosim.NewSender(o)
 	if got := s.Send(events...); got != n {
 		t.Fatalf("queued %d of %d", got, n)
 	}
@@ -246,8 +246,8 @@ func messageIDs(t *testing.T, bodies [][]byte) []string {
 
 func TestSenderPlain(t *testing.T) {
 	r := newReceiver(t)
-	s, c, events := sendAll(t, 20, halotest.SenderOptions{URL: r.URL})
-	if c != (halotest.Counts{Sent: 20}) {
+	s, c, events := sendAll(t, 20, halosim.SenderOptions{URL: r.URL})
+	if c != (halosim.Counts{Sent: 20}) {
 		t.Fatalf("counts %+v", c)
 	}
 	bodies, heads := r.received()
@@ -285,7 +285,7 @@ func TestSenderPlain(t *testing.T) {
 
 func TestSenderBatch(t *testing.T) {
 	r := newReceiver(t)
-	_, c, events := sendAll(t, 10, halotest.SenderOptions{URL: r.URL, Batch: 3, PayloadType: halotest.PayloadSmall})
+	_, c, events := sendAll(t, 10, halosim.SenderOptions{URL: r.URL, Batch: 3, PayloadType: halosim.PayloadSmall})
 	if c.Sent != 4 {
 		t.Fatalf("counts %+v", c)
 	}
@@ -308,15 +308,15 @@ func TestSenderBatch(t *testing.T) {
 
 func TestSenderDropAndDuplicate(t *testing.T) {
 	r := newReceiver(t)
-	_, c, _ := sendAll(t, 10, halotest.SenderOptions{URL: r.URL, DropRate: 1})
-	if bodies, _ := r.received(); c != (halotest.Counts{Dropped: 10}) || len(bodies) != 0 {
+	_, c, _ := sendAll(t, 10, halosim.SenderOptions{URL: r.URL, DropRate: 1})
+	if bodies, _ := r.received(); c != (halosim.Counts{Dropped: 10}) || len(bodies) != 0 {
 		t.Fatalf("DropRate 1: %+v, %d received", c, len(bodies))
 	}
 
 	r = newReceiver(t)
-	_, c, events := sendAll(t, 10, halotest.SenderOptions{URL: r.URL, DuplicateRate: 1})
+	_, c, events := sendAll(t, 10, halosim.SenderOptions{URL: r.URL, DuplicateRate: 1})
 	bodies, _ := r.received()
-	if c != (halotest.Counts{Sent: 20, Duplicated: 10}) || len(bodies) != 20 {
+	if c != (halosim.Counts{Sent: 20, Duplicated: 10}) || len(bodies) != 20 {
 		t.Fatalf("DuplicateRate 1: %+v, %d received", c, len(bodies))
 	}
 	for i := range events {
@@ -327,7 +327,7 @@ func TestSenderDropAndDuplicate(t *testing.T) {
 
 	r = newReceiver(t)
 	rng := rand.New(rand.NewPCG(9, 9))
-	_, c, events = sendAll(t, 200, halotest.SenderOptions{URL: r.URL, DropRate: 0.2, DuplicateRate: 0.2, Reorder: 5, Rand: rng})
+	_, c, events = sendAll(t, 200, halosim.SenderOptions{URL: r.URL, DropRate: 0.2, DuplicateRate: 0.2, Reorder: 5, Rand: rng})
 	bodies, _ = r.received()
 	if c.Dropped == 0 || c.Duplicated == 0 || c.Sent+c.Dropped != 200+c.Duplicated || len(bodies) != c.Sent {
 		t.Fatalf("mixed: %+v, %d received", c, len(bodies))
@@ -365,7 +365,7 @@ func TestSenderAuth(t *testing.T) {
 	}
 	t.Run("basic", func(t *testing.T) {
 		r := newReceiver(t)
-		sendAll(t, 3, halotest.SenderOptions{URL: r.URL, Auth: halotest.BasicAuth("halo", "first-secret")})
+		sendAll(t, 3, halosim.SenderOptions{URL: r.URL, Auth: halosim.BasicAuth("halo", "first-secret")})
 		bodies, heads := r.received()
 		good := config.AuthScheme{Scheme: "basic", Username: "halo", Passwords: []string{"first-secret"}}
 		bad := config.AuthScheme{Scheme: "basic", Username: "halo", Passwords: []string{"other"}}
@@ -380,7 +380,7 @@ func TestSenderAuth(t *testing.T) {
 	})
 	t.Run("hmac", func(t *testing.T) {
 		r := newReceiver(t)
-		sendAll(t, 3, halotest.SenderOptions{URL: r.URL, Auth: halotest.HMACAuth("signing-key"), Batch: 2})
+		sendAll(t, 3, halosim.SenderOptions{URL: r.URL, Auth: halosim.HMACAuth("signing-key"), Batch: 2})
 		bodies, heads := r.received()
 		good := config.AuthScheme{Scheme: "hmac", Header: "Token", Secrets: []string{"signing-key"}}
 		bad := config.AuthScheme{Scheme: "hmac", Header: "Token", Secrets: []string{"other-key"}}
@@ -404,7 +404,7 @@ func TestSenderAuth(t *testing.T) {
 func TestSenderLogsDeliveries(t *testing.T) {
 	r := newReceiver(t)
 	r.status = 500
-	s, c, _ := sendAll(t, 3, halotest.SenderOptions{URL: r.URL, Auth: halotest.BasicAuth("halo", "pw"), DropRate: 0.5, Rand: rand.New(rand.NewPCG(1, 1))})
+	s, c, _ := sendAll(t, 3, halosim.SenderOptions{URL: r.URL, Auth: halosim.BasicAuth("halo", "pw"), DropRate: 0.5, Rand: rand.New(rand.NewPCG(1, 1))})
 	if c.Failed+c.Dropped != 3 || c.Sent != 0 {
 		t.Fatalf("counts %+v", c)
 	}
@@ -413,8 +413,8 @@ func TestSenderLogsDeliveries(t *testing.T) {
 		t.Fatalf("%d deliveries", len(ten))
 	}
 	// The log, through the API, paged.
-	f := newFixture(t, halotest.Options{})
-	s = halotest.NewSender(halotest.SenderOptions{URL: r.URL, Tenant: f.Tenant, Auth: halotest.BasicAuth("halo", "pw")})
+	f := newFixture(t, halosim.Options{})
+	s = halosim.NewSender(halosim.SenderOptions{URL: r.URL, Tenant: f.Tenant, Auth: halosim.BasicAuth("halo", "pw")})
 	rng := rand.New(rand.NewPCG(2, 2))
 	f.Seed(rng, 2)
 	s.Send(f.Run(rng, 5)...)
@@ -428,7 +428,7 @@ func TestSenderLogsDeliveries(t *testing.T) {
 		t.Fatalf("page 3 of the log: %v", log)
 	}
 	e := log[0]
-	if e["status"] != float64(halotest.DeliveryFailed) || e["responsestatus"] != float64(500) || e["requestbody"] == "" {
+	if e["status"] != float64(halosim.DeliveryFailed) || e["responsestatus"] != float64(500) || e["requestbody"] == "" {
 		t.Fatalf("log entry %v", e)
 	}
 	if strings.Contains(e["requestheaders"].(string), "Basic ") {
@@ -438,7 +438,7 @@ func TestSenderLogsDeliveries(t *testing.T) {
 	if len(all) != 5 {
 		t.Fatalf("%d log entries", len(all))
 	}
-	wrapped := newFixture(t, halotest.Options{EnvelopeManagementLists: true})
+	wrapped := newFixture(t, halosim.Options{EnvelopeManagementLists: true})
 	var env struct {
 		RecordCount   int              `json:"record_count"`
 		WebhookEvents []map[string]any `json:"webhookevents"`
@@ -456,11 +456,11 @@ func TestWebhookSender(t *testing.T) {
 		"name": "halosync", "url": r.URL, "authentication_type": 3, "authentication_header": "Token",
 		"basic_password": "k", "active": true,
 	})
-	nid, err := f.Subscribe(id, halotest.EventNumber("ticket status changed"))
+	nid, err := f.Subscribe(id, halosim.EventNumber("ticket status changed"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.WebhookSender(id, halotest.SenderOptions{})
+	s, err := f.WebhookSender(id, halosim.SenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestWebhookSender(t *testing.T) {
 func TestFlushCancelled(t *testing.T) {
 	r := newReceiver(t)
 	f, rng := seeded(t, 7)
-	s := halotest.NewSender(halotest.SenderOptions{URL: r.URL, Tenant: f.Tenant, Delay: time.Hour})
+	s := halosim.NewSender(halosim.SenderOptions{URL: r.URL, Tenant: f.Tenant, Delay: time.Hour})
 	s.Send(f.Run(rng, 4)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()

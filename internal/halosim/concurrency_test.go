@@ -1,4 +1,4 @@
-package halotest_test
+package halosim_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
 )
 
 // TestConcurrentUse runs the generator, the API, the data API and a sender at once (for
@@ -18,7 +18,7 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	f, rng := seeded(t, 11)
 	r := newReceiver(t)
-	s := halotest.NewSender(halotest.SenderOptions{URL: r.URL, Tenant: f.Tenant, Batch: 4})
+	s := halosim.NewSender(halosim.SenderOptions{URL: r.URL, Tenant: f.Tenant, Batch: 4})
 	tok := f.token()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -85,7 +85,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestNewHandlerMounted(t *testing.T) {
-	ten := halotest.NewHandler(halotest.Options{})
+	ten := halosim.NewHandler(halosim.Options{})
 	srv := httptest.NewServer(ten)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/authinfo")
@@ -103,8 +103,8 @@ func TestNewHandlerMounted(t *testing.T) {
 }
 
 func TestCloseEndsInjectedDelays(t *testing.T) {
-	ten := halotest.New(halotest.Options{})
-	ten.FailNext(1, halotest.Slow(time.Hour))
+	ten := halosim.New(halosim.Options{})
+	ten.FailNext(1, halosim.Slow(time.Hour))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

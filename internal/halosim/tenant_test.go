@@ -1,4 +1,4 @@
-package halotest_test
+package halosim_test
 
 import (
 	"bytes"
@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 )
 
 // start is the fixed time the tests' clocks start at.
@@ -23,14 +24,14 @@ var start = time.Date(2026, 9, 25, 6, 0, 0, 0, time.UTC)
 
 // fixture is a tenant on a fake clock with a helper to call it.
 type fixture struct {
-	*halotest.Tenant
-	clock *halotest.Clock
+	*halosim.Tenant
+	clock *halosim.Clock
 	t     *testing.T
 }
 
-func newFixture(t *testing.T, o halotest.Options) *fixture {
+func newFixture(t *testing.T, o halosim.Options) *fixture {
 	t.Helper()
-	clock := halotest.NewClock(start)
+	clock := halosim.NewClock(start)
 	o.Clock = clock.Now
 	return &fixture{Tenant: halotest.Start(t, o), clock: clock, t: t}
 }
@@ -120,7 +121,7 @@ func ids(rows []map[string]any) []int64 {
 }
 
 func TestAuthInfoAndToken(t *testing.T) {
-	f := newFixture(t, halotest.Options{TenantName: "acme", ClientID: "cid", ClientSecret: "s3cret"})
+	f := newFixture(t, halosim.Options{TenantName: "acme", ClientID: "cid", ClientSecret: "s3cret"})
 	var info map[string]any
 	f.getJSON("/api/authinfo", "", &info)
 	if info["auth_url"] != f.URL()+"/auth" || info["tenant_id"] != "acme" {
@@ -165,7 +166,7 @@ func TestAuthInfoAndToken(t *testing.T) {
 }
 
 func TestAPINeedsAValidToken(t *testing.T) {
-	f := newFixture(t, halotest.Options{TokenTTL: 10 * time.Minute})
+	f := newFixture(t, halosim.Options{TokenTTL: 10 * time.Minute})
 	f.Upsert(change.Ticket, map[string]any{"summary": "x"})
 	if status, h, _ := f.do(http.MethodGet, "/api/Tickets", "", nil); status != 401 || h.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no token: %d", status)
@@ -193,7 +194,7 @@ func TestAPINeedsAValidToken(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
-	f := newFixture(t, halotest.Options{GrantedScopes: []string{"read:tickets", "read:customers"}})
+	f := newFixture(t, halosim.Options{GrantedScopes: []string{"read:tickets", "read:customers"}})
 	if status, m := f.tokenReq("", f.creds("all")); status != 400 || m["error"] != "invalid_scope" {
 		t.Fatalf("a scope not granted: %d %v", status, m)
 	}
@@ -209,7 +210,7 @@ func TestScopes(t *testing.T) {
 }
 
 func TestPagingCapAndRecordCount(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	for i := range 250 {
 		f.Upsert(change.Ticket, map[string]any{"summary": fmt.Sprintf("ticket %d", i)})
 	}
@@ -271,7 +272,7 @@ func TestPagingCapAndRecordCount(t *testing.T) {
 		t.Fatalf("case-insensitive parameters: %d items", len(p.Tickets))
 	}
 	// A smaller cap.
-	g := newFixture(t, halotest.Options{PageCap: 10})
+	g := newFixture(t, halosim.Options{PageCap: 10})
 	for range 25 {
 		g.Upsert(change.Client, map[string]any{"name": "c"})
 	}
@@ -282,7 +283,7 @@ func TestPagingCapAndRecordCount(t *testing.T) {
 }
 
 func TestDatesAndMarkers(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	f.clock.Set(time.Date(2026, 8, 1, 6, 30, 0, 123e6, time.UTC))
 	tk := f.Upsert(change.Ticket, map[string]any{"summary": "x", "datecleared": time.Time{}, "dateoccurred": time.Date(2026, 8, 1, 6, 0, 0, 0, time.UTC)})
 	if tk["last_update"] != "2026-08-01T06:30:00.123" || tk["datecleared"] != "1900-01-01T00:00:00" || tk["dateoccurred"] != "2026-08-01T06:00:00" {
@@ -319,7 +320,7 @@ func TestDatesAndMarkers(t *testing.T) {
 }
 
 func TestGetByID(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	tok := f.token()
 	tk := f.Upsert(change.Ticket, map[string]any{"summary": "x"})
 	c := f.Upsert(change.Client, map[string]any{"name": "Contoso"})
@@ -354,7 +355,7 @@ func TestGetByID(t *testing.T) {
 }
 
 func TestListFilters(t *testing.T) {
-	f := newFixture(t, halotest.Options{TokenTTL: 24 * time.Hour})
+	f := newFixture(t, halosim.Options{TokenTTL: 24 * time.Hour})
 	tok := f.token()
 	// Three tickets an hour apart, one deleted.
 	var tickets []map[string]any
@@ -442,7 +443,7 @@ func TestListFilters(t *testing.T) {
 	}
 
 	// The other possibility: the update filters work on tickets only.
-	g := newFixture(t, halotest.Options{UpdateFilterTicketsOnly: true})
+	g := newFixture(t, halosim.Options{UpdateFilterTicketsOnly: true})
 	g.Upsert(change.Client, map[string]any{"name": "Contoso"})
 	g.getJSON("/api/Client?lastupdatefromdate=2030-01-01T00:00:00", g.token(), &p)
 	if len(p.Clients) != 1 {
@@ -453,7 +454,7 @@ func TestListFilters(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	for _, retryAfter := range []bool{false, true} {
 		t.Run(fmt.Sprint("RetryAfter=", retryAfter), func(t *testing.T) {
-			f := newFixture(t, halotest.Options{RateLimit: 3, RateWindow: time.Minute, SendRetryAfter: retryAfter})
+			f := newFixture(t, halosim.Options{RateLimit: 3, RateWindow: time.Minute, SendRetryAfter: retryAfter})
 			tok := f.token() // the first of 3
 			f.clock.Advance(20 * time.Second)
 			for range 2 {
@@ -480,16 +481,16 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	tok := f.token()
-	f.FailNext(2, halotest.ServerError(503))
+	f.FailNext(2, halosim.ServerError(503))
 	for i, want := range []int{503, 503, 200} {
 		if status, _, _ := f.do(http.MethodGet, "/api/Tickets", tok, nil); status != want {
 			t.Fatalf("request %d: %d, want %d", i, status, want)
 		}
 	}
 	// A 401 with a valid token; the token endpoint is not affected, so a refresh works.
-	f.FailNext(1, halotest.Unauthorized())
+	f.FailNext(1, halosim.Unauthorized())
 	if status, m := f.tokenReq("", f.creds("all")); status != 200 {
 		t.Fatalf("token during an API fault: %d %v", status, m)
 	}
@@ -499,15 +500,15 @@ func TestFaults(t *testing.T) {
 	if status, _, _ := f.do(http.MethodGet, "/api/Tickets", tok, nil); status != 200 {
 		t.Fatalf("after the 401: %d", status)
 	}
-	f.FailNext(1, halotest.Slow(50*time.Millisecond))
+	f.FailNext(1, halosim.Slow(50*time.Millisecond))
 	began := time.Now()
 	if status, _, _ := f.do(http.MethodGet, "/api/Tickets", tok, nil); status != 200 || time.Since(began) < 50*time.Millisecond {
 		t.Fatalf("slow: %d after %v", status, time.Since(began))
 	}
 	// The hook.
-	g := newFixture(t, halotest.Options{Faults: func(r *http.Request) *halotest.Fault {
+	g := newFixture(t, halosim.Options{Faults: func(r *http.Request) *halosim.Fault {
 		if strings.Contains(r.URL.RawQuery, "boom") {
-			return &halotest.Fault{Status: 502}
+			return &halosim.Fault{Status: 502}
 		}
 		return nil
 	}})
@@ -523,7 +524,7 @@ func TestFaults(t *testing.T) {
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestWebhookManagement(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	tok := f.token()
 	status, _, b := f.do(http.MethodGet, "/api/Webhook", tok, nil)
 	if status != 200 || strings.TrimSpace(string(b)) != "[]" {
@@ -601,7 +602,7 @@ func TestWebhookManagement(t *testing.T) {
 }
 
 func TestSeed(t *testing.T) {
-	f := newFixture(t, halotest.Options{})
+	f := newFixture(t, halosim.Options{})
 	f.Seed(rand.New(rand.NewPCG(1, 2)), 8)
 	if n := f.Count(change.Client); n != 8 {
 		t.Fatalf("%d clients", n)
@@ -630,7 +631,7 @@ func TestSeed(t *testing.T) {
 		}
 	}
 	// Seeding is deterministic.
-	g := newFixture(t, halotest.Options{})
+	g := newFixture(t, halosim.Options{})
 	g.Seed(rand.New(rand.NewPCG(1, 2)), 8)
 	a, _ := json.Marshal(f.Objects(change.Ticket))
 	b, _ := json.Marshal(g.Objects(change.Ticket))

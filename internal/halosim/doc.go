@@ -1,6 +1,7 @@
-// Package halotest is an in-process fake Halo PSA tenant, for tests and for the local demo.
+// Package halosim is a simulated Halo PSA tenant in process: the local demo runs on it, and
+// every Halo-facing test.
 //
-// A Tenant serves Halo's REST API on a local httptest server (New, or NewHandler to mount
+// A Tenant serves Halo's REST API on a local HTTP server (New, or NewHandler to mount
 // it elsewhere) with the shapes and quirks known of real tenants:
 //
 //   - discovery: GET /api/authinfo answers auth_url and tenant_id;
@@ -39,4 +40,4 @@
 // Where Halo's behaviour is unconfirmed the fake picks one answer and its documentation
 // says so; an option switches to the other where one exists (UpdateFilterTicketsOnly,
 // EnvelopeManagementLists, SendRetryAfter).
-package halotest
+package halosim

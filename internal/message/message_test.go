@@ -1,4 +1,4 @@
-package queue_test
+package message_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/queue"
+	"github.com/halosync/halosync/internal/message"
 )
 
 func ticket(fields map[string]any) change.Change {
@@ -19,7 +19,7 @@ func ticket(fields map[string]any) change.Change {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	c := ticket(map[string]any{"summary": "a\uFFFEb\uFFFF", "n": json.Number("12.50")})
 	c.Attributes = map[string]string{"team": "noc", "empty": "", "connection": "spoofed"}
-	m, err := queue.Encode(queue.Envelope{Change: c, Raw: json.RawMessage(`{"event":"x"}`)})
+	m, err := message.Encode(message.Envelope{Change: c, Raw: json.RawMessage(`{"event":"x"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if _, ok := m.Attributes["empty"]; ok {
 		t.Fatal("empty attribute kept; SQS refuses empty values")
 	}
-	e, err := queue.Decode(m.Body)
+	e, err := message.Decode(m.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +42,13 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 }
 
 func TestEncodeLeavesOutTheRawEventWhenTooLarge(t *testing.T) {
-	big := strings.Repeat("x", queue.MaxMessageBytes/2+1000)
+	big := strings.Repeat("x", message.MaxMessageBytes/2+1000)
 	raw, _ := json.Marshal(map[string]string{"details": big})
-	m, err := queue.Encode(queue.Envelope{Change: ticket(map[string]any{"details": big}), Raw: raw})
+	m, err := message.Encode(message.Envelope{Change: ticket(map[string]any{"details": big}), Raw: raw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _ := queue.Decode(m.Body)
+	e, _ := message.Decode(m.Body)
 	if !e.RawOmitted || e.Raw != nil || e.Change.Fields["details"] != big {
 		t.Fatalf("raw omitted %v, raw %d bytes", e.RawOmitted, len(e.Raw))
 	}
@@ -56,21 +56,21 @@ func TestEncodeLeavesOutTheRawEventWhenTooLarge(t *testing.T) {
 	for k, v := range m.Attributes {
 		size += len(k) + len(v) + len("String")
 	}
-	if size > queue.MaxMessageBytes {
+	if size > message.MaxMessageBytes {
 		t.Fatalf("message with attributes is %d bytes", size)
 	}
 }
 
 func TestEncodeRefusesAChangeTooLargeForOneMessage(t *testing.T) {
-	_, err := queue.Encode(queue.Envelope{Change: ticket(map[string]any{"details": strings.Repeat("x", queue.MaxMessageBytes)})})
-	if !errors.Is(err, queue.ErrTooLarge) {
+	_, err := message.Encode(message.Envelope{Change: ticket(map[string]any{"details": strings.Repeat("x", message.MaxMessageBytes)})})
+	if !errors.Is(err, message.ErrTooLarge) {
 		t.Fatalf("err %v, want ErrTooLarge", err)
 	}
 }
 
 func TestDecodeRefusesInvalidMessages(t *testing.T) {
 	for _, body := range []string{"", "{", `{"change":{}}`, `{"change":{"connection":"c","kind":"ticket","id":"1","op":"upsert","version":0}}`} {
-		if _, err := queue.Decode([]byte(body)); !errors.Is(err, change.ErrInvalid) {
+		if _, err := message.Decode([]byte(body)); !errors.Is(err, change.ErrInvalid) {
 			t.Errorf("Decode(%q) = %v, want ErrInvalid", body, err)
 		}
 	}

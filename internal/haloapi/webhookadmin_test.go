@@ -1,4 +1,4 @@
-package halo_test
+package haloapi_test
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
 )
 
 const hookSecret = "a-webhook-secret-value-1234"
 
-func hookSpec(name string) halo.WebhookSpec {
+func hookSpec(name string) haloapi.WebhookSpec {
 	pt := 2
-	return halo.WebhookSpec{
+	return haloapi.WebhookSpec{
 		Name: name, URL: "https://example.test/webhooks/halo/acme", Note: "ours",
-		AuthenticationType: halo.WebhookAuthBasic, BasicUsername: "halo", BasicPassword: hookSecret,
+		AuthenticationType: haloapi.WebhookAuthBasic, BasicUsername: "halo", BasicPassword: hookSecret,
 		PayloadType: &pt,
 	}
 }
@@ -30,7 +30,7 @@ func hookSpec(name string) halo.WebhookSpec {
 // TestWebhookLifecycle: create, list, update, enable, subscribe, list subscriptions,
 // delete a subscription, delete the webhook, against the fake tenant.
 func TestWebhookLifecycle(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{})
+	tn, clk := fakeTenant(t, halosim.Options{})
 	c := fakeClient(t, tn, clk, nil)
 	ctx := context.Background()
 
@@ -77,7 +77,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		t.Fatalf("enable: %+v %v", w, err)
 	}
 
-	subs, err := c.Subscribe(ctx, w.ID, []halo.NotificationSpec{{EventNo: 61, Name: "ticket updated"}, {EventNo: 3, Name: "status"}})
+	subs, err := c.Subscribe(ctx, w.ID, []haloapi.NotificationSpec{{EventNo: 61, Name: "ticket updated"}, {EventNo: 3, Name: "status"}})
 	if err != nil || len(subs) != 2 || subs[0].EventNo != 61 || subs[0].WebhookID != w.ID || subs[0].ID == "" {
 		t.Fatalf("subscribe: %+v %v", subs, err)
 	}
@@ -95,7 +95,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	if err := c.DeleteNotification(ctx, got[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteNotification(ctx, got[0].ID); !errors.Is(err, halo.ErrNotFound) {
+	if err := c.DeleteNotification(ctx, got[0].ID); !errors.Is(err, haloapi.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	if err := c.TestWebhook(ctx, w.ID); err != nil {
@@ -104,7 +104,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	if err := c.DeleteWebhook(ctx, w.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteWebhook(ctx, w.ID); !errors.Is(err, halo.ErrNotFound) {
+	if err := c.DeleteWebhook(ctx, w.ID); !errors.Is(err, haloapi.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	if _, ok := tn.Webhook(other); !ok || len(tn.Notifications(other)) != 1 {
@@ -115,22 +115,22 @@ func TestWebhookLifecycle(t *testing.T) {
 // TestWebhookForbidden: a 403 is ErrForbidden and says what to grant, for a role without
 // the right and for a token without the scope.
 func TestWebhookForbidden(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{DenyWebhookManagement: true})
+	tn, clk := fakeTenant(t, halosim.Options{DenyWebhookManagement: true})
 	c := fakeClient(t, tn, clk, nil)
 	_, err := c.Webhooks(context.Background())
-	if !errors.Is(err, halo.ErrForbidden) || !strings.Contains(err.Error(), "Configuration > Integrations > Webhooks") || !strings.Contains(err.Error(), "HTTP 403") {
+	if !errors.Is(err, haloapi.ErrForbidden) || !strings.Contains(err.Error(), "Configuration > Integrations > Webhooks") || !strings.Contains(err.Error(), "HTTP 403") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := c.SaveWebhook(context.Background(), hookSpec("x")); !errors.Is(err, halo.ErrForbidden) {
+	if _, err := c.SaveWebhook(context.Background(), hookSpec("x")); !errors.Is(err, haloapi.ErrForbidden) {
 		t.Fatalf("save: %v", err)
 	}
 	if len(tn.Webhooks()) != 0 {
 		t.Fatal("a refused save made a webhook")
 	}
 
-	scoped, clk2 := fakeTenant(t, halotest.Options{})
-	c2 := fakeClient(t, scoped, clk2, func(o *halo.ClientOptions) { o.Scope = "read:tickets" })
-	if _, err := c2.Webhooks(context.Background()); !errors.Is(err, halo.ErrForbidden) || !strings.Contains(err.Error(), `scope \"all\"`) && !strings.Contains(err.Error(), `scope "all"`) {
+	scoped, clk2 := fakeTenant(t, halosim.Options{})
+	c2 := fakeClient(t, scoped, clk2, func(o *haloapi.ClientOptions) { o.Scope = "read:tickets" })
+	if _, err := c2.Webhooks(context.Background()); !errors.Is(err, haloapi.ErrForbidden) || !strings.Contains(err.Error(), `scope \"all\"`) && !strings.Contains(err.Error(), `scope "all"`) {
 		t.Fatalf("scoped: %v", err)
 	}
 }
@@ -138,11 +138,11 @@ func TestWebhookForbidden(t *testing.T) {
 // TestWebhookErrorsHideTheSecret: Halo echoing the password in a refusal does not put it
 // in the error.
 func TestWebhookErrorsHideTheSecret(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{})
-	tn.FailNext(1, halotest.Fault{Status: 400, Body: `{"message":"password ` + hookSecret + ` is not allowed"}`, Path: "/api/webhook"})
+	tn, clk := fakeTenant(t, halosim.Options{})
+	tn.FailNext(1, halosim.Fault{Status: 400, Body: `{"message":"password ` + hookSecret + ` is not allowed"}`, Path: "/api/webhook"})
 	c := fakeClient(t, tn, clk, nil)
 	_, err := c.SaveWebhook(context.Background(), hookSpec("halosync:acme"))
-	if err == nil || !errors.Is(err, halo.ErrPermanent) || strings.Contains(err.Error(), hookSecret) || !strings.Contains(err.Error(), "[secret]") {
+	if err == nil || !errors.Is(err, haloapi.ErrPermanent) || strings.Contains(err.Error(), hookSecret) || !strings.Contains(err.Error(), "[secret]") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -151,7 +151,7 @@ func TestWebhookErrorsHideTheSecret(t *testing.T) {
 // first, bare arrays and envelopes alike, and ErrStopPaging ends it quietly.
 func TestWebhookEventsPages(t *testing.T) {
 	for _, envelope := range []bool{false, true} {
-		tn, clk := fakeTenant(t, halotest.Options{EnvelopeManagementLists: envelope})
+		tn, clk := fakeTenant(t, halosim.Options{EnvelopeManagementLists: envelope})
 		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.Header.Get("Authorization"), "Basic") {
 				w.WriteHeader(200)
@@ -163,7 +163,7 @@ func TestWebhookEventsPages(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		tn.Seed(rng, 3)
 		id := tn.AddWebhook(map[string]any{"name": "h", "url": rcv.URL, "active": true, "authentication_type": 1, "basic_username": "u", "basic_password": "p"})
-		s, err := tn.WebhookSender(id, halotest.SenderOptions{DropRate: 0.2, Rand: rand.New(rand.NewPCG(3, 4))})
+		s, err := tn.WebhookSender(id, halosim.SenderOptions{DropRate: 0.2, Rand: rand.New(rand.NewPCG(3, 4))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,9 +173,9 @@ func TestWebhookEventsPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := fakeClient(t, tn, clk, nil)
-		var all []halo.WebhookEvent
+		var all []haloapi.WebhookEvent
 		pages := 0
-		if err := c.WebhookEvents(context.Background(), id, func(p []halo.WebhookEvent) error {
+		if err := c.WebhookEvents(context.Background(), id, func(p []haloapi.WebhookEvent) error {
 			pages++
 			all = append(all, p...)
 			return nil
@@ -204,7 +204,7 @@ func TestWebhookEventsPages(t *testing.T) {
 			t.Fatalf("%d succeeded (sent %d), %d bodies", ok, counts.Sent, bodies)
 		}
 		pages = 0
-		if err := c.WebhookEvents(context.Background(), id, func([]halo.WebhookEvent) error { pages++; return halo.ErrStopPaging }); err != nil || pages != 1 {
+		if err := c.WebhookEvents(context.Background(), id, func([]haloapi.WebhookEvent) error { pages++; return haloapi.ErrStopPaging }); err != nil || pages != 1 {
 			t.Fatalf("ErrStopPaging: %d pages, %v", pages, err)
 		}
 	}
@@ -225,7 +225,7 @@ func TestNotificationsOnlyOurs(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, err := halo.NewClient(halo.ClientOptions{BaseURL: srv.URL, AuthURL: srv.URL + "/auth", ClientID: "id", ClientSecret: "secret"})
+	c, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: srv.URL, AuthURL: srv.URL + "/auth", ClientID: "id", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,11 +237,11 @@ func TestNotificationsOnlyOurs(t *testing.T) {
 
 func jsonText(v any) string { return fmt.Sprint(v) }
 
-func fmtGo(w halo.Webhook) string { return fmt.Sprintf("%#v %v %+v %s", w, w, w, w) }
+func fmtGo(w haloapi.Webhook) string { return fmt.Sprintf("%#v %v %+v %s", w, w, w, w) }
 
 // postJSON POSTs a raw array to the fake's /api/Webhook with a token of its own, as
 // another Halo user (or Halo itself, disabling a webhook) would.
-func postJSON(t *testing.T, tn *halotest.Tenant, _ *halo.Client, body string) {
+func postJSON(t *testing.T, tn *halosim.Tenant, _ *haloapi.Client, body string) {
 	t.Helper()
 	o := tn.Options()
 	resp, err := http.PostForm(tn.URL()+"/auth/token", url.Values{

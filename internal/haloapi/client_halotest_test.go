@@ -1,4 +1,4 @@
-package halo_test
+package haloapi_test
 
 import (
 	"context"
@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 )
 
 // tenantClock drives the client from the fake tenant's clock: the client's sleeps (backoff,
 // Retry-After, budget waits) move the tenant's time on, so rate windows roll and tokens
 // expire without real waiting.
 type tenantClock struct {
-	c      *halotest.Clock
+	c      *halosim.Clock
 	mu     sync.Mutex
 	sleeps []time.Duration
 }
@@ -46,33 +47,33 @@ func (k *tenantClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), k.sleeps...)
 }
 
-func fakeTenant(t *testing.T, opts halotest.Options) (*halotest.Tenant, *tenantClock) {
+func fakeTenant(t *testing.T, opts halosim.Options) (*halosim.Tenant, *tenantClock) {
 	t.Helper()
-	clk := &tenantClock{c: halotest.NewClock(time.Date(2026, 8, 1, 6, 30, 0, 0, time.UTC))}
+	clk := &tenantClock{c: halosim.NewClock(time.Date(2026, 8, 1, 6, 30, 0, 0, time.UTC))}
 	opts.Clock = clk.Now
-	tn := halotest.New(opts)
+	tn := halosim.New(opts)
 	t.Cleanup(tn.Close)
 	return tn, clk
 }
 
-func fakeClient(t *testing.T, tn *halotest.Tenant, clk halo.Clock, mod func(*halo.ClientOptions)) *halo.Client {
+func fakeClient(t *testing.T, tn *halosim.Tenant, clk haloapi.Clock, mod func(*haloapi.ClientOptions)) *haloapi.Client {
 	t.Helper()
 	o := tn.Options()
-	opts := halo.ClientOptions{
+	opts := haloapi.ClientOptions{
 		BaseURL: tn.URL(), ClientID: o.ClientID, ClientSecret: o.ClientSecret,
 		Clock: clk, MaxRetries: 10,
 	}
 	if mod != nil {
 		mod(&opts)
 	}
-	c, err := halo.NewClient(opts)
+	c, err := haloapi.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func addTickets(tn *halotest.Tenant, n int) []string {
+func addTickets(tn *halosim.Tenant, n int) []string {
 	ids := make([]string, n)
 	for i := range n {
 		obj := tn.Upsert(change.Ticket, map[string]any{"summary": fmt.Sprintf("ticket %d", i), "client_id": 12})
@@ -81,7 +82,7 @@ func addTickets(tn *halotest.Tenant, n int) []string {
 	return ids
 }
 
-func listIDs(t *testing.T, c *halo.Client, kind change.Kind, q halo.ListQuery) []string {
+func listIDs(t *testing.T, c *haloapi.Client, kind change.Kind, q haloapi.ListQuery) []string {
 	t.Helper()
 	var ids []string
 	err := c.List(context.Background(), kind, q, func(page []map[string]any) error {
@@ -100,8 +101,8 @@ func listIDs(t *testing.T, c *halo.Client, kind change.Kind, q halo.ListQuery) [
 	return ids
 }
 
-func requestsTo(tn *halotest.Tenant, path string) []halotest.Request {
-	var out []halotest.Request
+func requestsTo(tn *halosim.Tenant, path string) []halosim.Request {
+	var out []halosim.Request
 	for _, r := range tn.Requests() {
 		if strings.EqualFold(r.Path, path) {
 			out = append(out, r)
@@ -110,7 +111,7 @@ func requestsTo(tn *halotest.Tenant, path string) []halotest.Request {
 	return out
 }
 
-func statuses(rs []halotest.Request) map[int]int {
+func statuses(rs []halosim.Request) map[int]int {
 	out := map[int]int{}
 	for _, r := range rs {
 		out[r.Status]++
@@ -119,11 +120,11 @@ func statuses(rs []halotest.Request) map[int]int {
 }
 
 func TestFakeTenantPagingWithCap(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{TenantName: "acme"})
+	tn, clk := fakeTenant(t, halosim.Options{TenantName: "acme"})
 	want := addTickets(tn, 250)
 	c := fakeClient(t, tn, clk, nil)
 
-	got := listIDs(t, c, change.Ticket, halo.ListQuery{})
+	got := listIDs(t, c, change.Ticket, haloapi.ListQuery{})
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("listed %d tickets, want the %d stored, in order", len(got), len(want))
 	}
@@ -139,7 +140,7 @@ func TestFakeTenantPagingWithCap(t *testing.T) {
 
 	// Asking for 1000 a page: Halo answers 100 and record_count 250; the client carries on.
 	tn.ResetRequests()
-	got = listIDs(t, c, change.Ticket, halo.ListQuery{PageSize: 1000})
+	got = listIDs(t, c, change.Ticket, haloapi.ListQuery{PageSize: 1000})
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("with page_size=1000: listed %d tickets, want %d", len(got), len(want))
 	}
@@ -153,7 +154,7 @@ func TestFakeTenantPagingWithCap(t *testing.T) {
 
 	// Id-only listings, the update filter, deleted tickets, one ticket.
 	var idOnly []map[string]any
-	if err := c.List(context.Background(), change.Ticket, halo.ListQuery{IDOnly: true}, func(p []map[string]any) error {
+	if err := c.List(context.Background(), change.Ticket, haloapi.ListQuery{IDOnly: true}, func(p []map[string]any) error {
 		idOnly = append(idOnly, p...)
 		return nil
 	}); err != nil {
@@ -168,25 +169,25 @@ func TestFakeTenantPagingWithCap(t *testing.T) {
 		n, _ := strconv.ParseInt(id, 10, 64)
 		tn.Upsert(change.Ticket, map[string]any{"id": n, "summary": "changed"})
 	}
-	if got := listIDs(t, c, change.Ticket, halo.ListQuery{UpdatedFrom: since}); fmt.Sprint(got) != fmt.Sprint(want[:10]) {
+	if got := listIDs(t, c, change.Ticket, haloapi.ListQuery{UpdatedFrom: since}); fmt.Sprint(got) != fmt.Sprint(want[:10]) {
 		t.Fatalf("updated since %v: %v", since, got)
 	}
 	deleted, _ := strconv.ParseInt(want[5], 10, 64)
 	tn.Delete(change.Ticket, deleted)
-	if got := listIDs(t, c, change.Ticket, halo.ListQuery{Deleted: true}); fmt.Sprint(got) != "["+want[5]+"]" {
+	if got := listIDs(t, c, change.Ticket, haloapi.ListQuery{Deleted: true}); fmt.Sprint(got) != "["+want[5]+"]" {
 		t.Fatalf("deleted: %v", got)
 	}
 	obj, err := c.Get(context.Background(), change.Ticket, want[0])
 	if err != nil || obj["summary"] != "changed" {
 		t.Fatalf("get: %v %v", obj, err)
 	}
-	if _, err := c.Get(context.Background(), change.Ticket, "999999"); !errors.Is(err, halo.ErrNotFound) {
+	if _, err := c.Get(context.Background(), change.Ticket, "999999"); !errors.Is(err, haloapi.ErrNotFound) {
 		t.Fatalf("get a missing ticket: %v", err)
 	}
 }
 
 func TestFakeTenantTokens(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{TenantName: "acme", TokenTTL: 2 * time.Minute})
+	tn, clk := fakeTenant(t, halosim.Options{TenantName: "acme", TokenTTL: 2 * time.Minute})
 	ids := addTickets(tn, 3)
 	c := fakeClient(t, tn, clk, nil)
 	get := func() error {
@@ -217,10 +218,10 @@ func TestFakeTenantTokens(t *testing.T) {
 		t.Fatalf("%d token requests, want 3", n)
 	}
 	// Every token refused: one renewal, then ErrAuth.
-	tn.FailNext(5, halotest.Unauthorized())
+	tn.FailNext(5, halosim.Unauthorized())
 	tn.ResetRequests()
 	err := get()
-	if !errors.Is(err, halo.ErrAuth) {
+	if !errors.Is(err, haloapi.ErrAuth) {
 		t.Fatalf("err = %v, want ErrAuth", err)
 	}
 	if api, tok := len(requestsTo(tn, "/api/Tickets/"+ids[0])), len(requestsTo(tn, "/auth/token")); api != 2 || tok != 1 {
@@ -232,20 +233,20 @@ func TestFakeTenantTokens(t *testing.T) {
 func TestFakeTenantTokenRefusals(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		opts halotest.Options
-		mod  func(*halo.ClientOptions)
+		opts halosim.Options
+		mod  func(*haloapi.ClientOptions)
 		code string
 	}{
-		{"scope", halotest.Options{GrantedScopes: []string{"read:tickets"}}, nil, "invalid_scope"},
-		{"secret", halotest.Options{}, func(o *halo.ClientOptions) { o.ClientSecret = "not-the-secret" }, "invalid_client"},
-		{"tenant", halotest.Options{TenantName: "acme"}, func(o *halo.ClientOptions) { o.Tenant = "other" }, "invalid_request"},
+		{"scope", halosim.Options{GrantedScopes: []string{"read:tickets"}}, nil, "invalid_scope"},
+		{"secret", halosim.Options{}, func(o *haloapi.ClientOptions) { o.ClientSecret = "not-the-secret" }, "invalid_client"},
+		{"tenant", halosim.Options{TenantName: "acme"}, func(o *haloapi.ClientOptions) { o.Tenant = "other" }, "invalid_request"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tn, clk := fakeTenant(t, c.opts)
 			cl := fakeClient(t, tn, clk, c.mod)
 			_, err := cl.Get(context.Background(), change.Ticket, "4200")
-			var he *halo.Error
-			if !errors.Is(err, halo.ErrAuth) || !errors.As(err, &he) || he.Code != c.code {
+			var he *haloapi.Error
+			if !errors.Is(err, haloapi.ErrAuth) || !errors.As(err, &he) || he.Code != c.code {
 				t.Fatalf("err = %v", err)
 			}
 			if strings.Contains(err.Error(), tn.Options().ClientSecret) {
@@ -254,9 +255,9 @@ func TestFakeTenantTokenRefusals(t *testing.T) {
 		})
 	}
 	// The scope the application does hold works.
-	tn, clk := fakeTenant(t, halotest.Options{GrantedScopes: []string{"read:tickets"}})
+	tn, clk := fakeTenant(t, halosim.Options{GrantedScopes: []string{"read:tickets"}})
 	addTickets(tn, 1)
-	cl := fakeClient(t, tn, clk, func(o *halo.ClientOptions) { o.Scope = "read:tickets" })
+	cl := fakeClient(t, tn, clk, func(o *haloapi.ClientOptions) { o.Scope = "read:tickets" })
 	if _, err := cl.Get(context.Background(), change.Ticket, "4200"); err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +268,10 @@ func TestFakeTenantTokenRefusals(t *testing.T) {
 func TestFakeTenant429Storm(t *testing.T) {
 	for _, retryAfter := range []bool{false, true} {
 		t.Run(fmt.Sprintf("retry-after=%v", retryAfter), func(t *testing.T) {
-			tn, clk := fakeTenant(t, halotest.Options{RateLimit: 20, RateWindow: time.Minute, SendRetryAfter: retryAfter})
+			tn, clk := fakeTenant(t, halosim.Options{RateLimit: 20, RateWindow: time.Minute, SendRetryAfter: retryAfter})
 			ids := addTickets(tn, 450)
-			c := fakeClient(t, tn, clk, func(o *halo.ClientOptions) {
-				o.Budget = halo.NewBudget(1000, time.Minute, clk) // far over Halo's limit
+			c := fakeClient(t, tn, clk, func(o *haloapi.ClientOptions) {
+				o.Budget = haloapi.NewBudget(1000, time.Minute, clk) // far over Halo's limit
 				o.MaxRetries = 20
 			})
 			var wg sync.WaitGroup
@@ -286,7 +287,7 @@ func TestFakeTenant429Storm(t *testing.T) {
 					}
 				}()
 			}
-			got := listIDs(t, c, change.Ticket, halo.ListQuery{})
+			got := listIDs(t, c, change.Ticket, haloapi.ListQuery{})
 			wg.Wait()
 			if len(got) != 450 {
 				t.Fatalf("listed %d tickets", len(got))
@@ -307,10 +308,10 @@ func TestFakeTenant429Storm(t *testing.T) {
 	}
 
 	t.Run("budget sized to the limit", func(t *testing.T) {
-		tn, clk := fakeTenant(t, halotest.Options{RateLimit: 20, RateWindow: time.Minute})
+		tn, clk := fakeTenant(t, halosim.Options{RateLimit: 20, RateWindow: time.Minute})
 		addTickets(tn, 450)
-		c := fakeClient(t, tn, clk, func(o *halo.ClientOptions) { o.Budget = halo.NewBudget(20, time.Minute, clk) })
-		if got := listIDs(t, c, change.Ticket, halo.ListQuery{}); len(got) != 450 {
+		c := fakeClient(t, tn, clk, func(o *haloapi.ClientOptions) { o.Budget = haloapi.NewBudget(20, time.Minute, clk) })
+		if got := listIDs(t, c, change.Ticket, haloapi.ListQuery{}); len(got) != 450 {
 			t.Fatalf("listed %d", len(got))
 		}
 		for range 40 {
@@ -325,23 +326,23 @@ func TestFakeTenant429Storm(t *testing.T) {
 }
 
 func TestFakeTenantFaults(t *testing.T) {
-	tn, clk := fakeTenant(t, halotest.Options{})
+	tn, clk := fakeTenant(t, halosim.Options{})
 	ids := addTickets(tn, 1)
-	c := fakeClient(t, tn, clk, func(o *halo.ClientOptions) {
+	c := fakeClient(t, tn, clk, func(o *haloapi.ClientOptions) {
 		o.MaxRetries = 3
 		o.Timeout = 100 * time.Millisecond
 	})
-	tn.FailNext(3, halotest.Fault{Status: http.StatusServiceUnavailable, Path: "/api/tickets"})
+	tn.FailNext(3, halosim.Fault{Status: http.StatusServiceUnavailable, Path: "/api/tickets"})
 	if _, err := c.Get(context.Background(), change.Ticket, ids[0]); err != nil {
 		t.Fatalf("three 503s then success: %v", err)
 	}
-	tn.FailNext(1, halotest.Fault{Delay: time.Hour, Path: "/api/tickets"})
+	tn.FailNext(1, halosim.Fault{Delay: time.Hour, Path: "/api/tickets"})
 	if _, err := c.Get(context.Background(), change.Ticket, ids[0]); err != nil {
 		t.Fatalf("a hung request then success: %v", err)
 	}
-	tn.FailNext(10, halotest.Fault{Status: http.StatusInternalServerError, Path: "/api/tickets"})
+	tn.FailNext(10, halosim.Fault{Status: http.StatusInternalServerError, Path: "/api/tickets"})
 	_, err := c.Get(context.Background(), change.Ticket, ids[0])
-	if !errors.Is(err, halo.ErrUnavailable) || !halo.Retryable(err) {
+	if !errors.Is(err, haloapi.ErrUnavailable) || !haloapi.Retryable(err) {
 		t.Fatalf("err = %v", err)
 	}
 	tn.ClearFaults()
@@ -357,16 +358,16 @@ func sum(ds []time.Duration) time.Duration {
 
 // TestListResumesAtAPage: a listing started at page 3 reads from the 201st object on.
 func TestListResumesAtAPage(t *testing.T) {
-	tenant := halotest.Start(t, halotest.Options{})
+	tenant := halotest.Start(t, halosim.Options{})
 	for i := range 250 {
 		tenant.Upsert(change.Ticket, map[string]any{"id": int64(10000 + i), "summary": "t"})
 	}
-	c, err := halo.NewClient(halo.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID, ClientSecret: tenant.Options().ClientSecret})
+	c, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID, ClientSecret: tenant.Options().ClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	err = c.List(context.Background(), change.Ticket, halo.ListQuery{StartPage: 3}, func(page []map[string]any) error {
+	err = c.List(context.Background(), change.Ticket, haloapi.ListQuery{StartPage: 3}, func(page []map[string]any) error {
 		for _, o := range page {
 			id, _ := change.CanonicalID(o["id"])
 			ids = append(ids, id)

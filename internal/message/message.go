@@ -1,6 +1,7 @@
-// Package queue holds the message shapes that travel between ingest, the poller and the
-// worker, whichever queue carries them (SQS in AWS, the embedded queue locally).
-package queue
+// Package message encodes and decodes the change messages that travel between ingest, the
+// poller and the worker, whichever queue carries them (SQS in AWS, the embedded queue
+// locally).
+package message
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package halotest
+package halosim
 
 import (
 	"sync"

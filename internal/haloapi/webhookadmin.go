@@ -1,4 +1,4 @@
-package halo
+package haloapi
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func (w Webhook) Enabled() bool { return w.Active && !w.Disabled }
 
 // String leaves the secret out, should the webhook be printed.
 func (w Webhook) String() string {
-	return fmt.Sprintf("halo.Webhook{ID: %q, Name: %q, URL: %q, Active: %t, Disabled: %t}", w.ID, w.Name, w.URL, w.Active, w.Disabled)
+	return fmt.Sprintf("haloapi.Webhook{ID: %q, Name: %q, URL: %q, Active: %t, Disabled: %t}", w.ID, w.Name, w.URL, w.Active, w.Disabled)
 }
 
 // GoString leaves the secret out of %#v too.
@@ -110,7 +110,7 @@ type WebhookSpec struct {
 
 // String leaves the secret out.
 func (s WebhookSpec) String() string {
-	return fmt.Sprintf("halo.WebhookSpec{ID: %q, Name: %q, URL: %q}", s.ID, s.Name, s.URL)
+	return fmt.Sprintf("haloapi.WebhookSpec{ID: %q, Name: %q, URL: %q}", s.ID, s.Name, s.URL)
 }
 
 // GoString leaves the secret out of %#v too.

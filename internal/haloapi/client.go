@@ -1,4 +1,4 @@
-package halo
+package haloapi
 
 import (
 	"bytes"
@@ -173,7 +173,7 @@ type ClientOptions struct {
 
 // String leaves the secret out, should the options be printed.
 func (o ClientOptions) String() string {
-	return fmt.Sprintf("halo.ClientOptions{BaseURL: %q, AuthURL: %q, Tenant: %q, ClientID: %q, Scope: %q}", o.BaseURL, o.AuthURL, o.Tenant, o.ClientID, o.Scope)
+	return fmt.Sprintf("haloapi.ClientOptions{BaseURL: %q, AuthURL: %q, Tenant: %q, ClientID: %q, Scope: %q}", o.BaseURL, o.AuthURL, o.Tenant, o.ClientID, o.Scope)
 }
 
 // GoString leaves the secret out of %#v too.
@@ -220,7 +220,7 @@ type tokenCall struct {
 }
 
 // String leaves the secret out, should the client be printed.
-func (c *Client) String() string { return "halo.Client{" + c.base + "}" }
+func (c *Client) String() string { return "haloapi.Client{" + c.base + "}" }
 
 // NewClient checks the options and returns a client. It makes no request: the first call
 // discovers the auth server if needed and fetches a token.

@@ -39,7 +39,7 @@
 // last change arrives small the copy keeps stale values of the fields it leaves out; they
 // cannot converge exactly, by design.
 //
-// The clock. The tenant runs on a halotest.Clock: a second to two minutes between
+// The clock. The tenant runs on a halosim.Clock: a second to two minutes between
 // changes, or, for a third of them, under two milliseconds (bursts), and one to five
 // seconds before each flush of the webhooks (Halo delivers after it raised the event), so
 // that no fetch reads the tenant at a time before the event it answers: a fake event's
@@ -65,7 +65,8 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halo/halotest"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 )
 
 // The run's shape.
@@ -85,11 +86,11 @@ const (
 // convergeStart is the starting data set, made through the generator's changes (each
 // raises its event) in this order.
 var convergeStart = []struct {
-	ct halotest.ChangeType
+	ct halosim.ChangeType
 	n  int
 }{
-	{halotest.CreateClient, 6}, {halotest.CreateUser, 16}, {halotest.CreateAsset, 12},
-	{halotest.NewTicket, 20}, {halotest.AddNote, 24}, {halotest.ChangeStatus, 8},
+	{halosim.CreateClient, 6}, {halosim.CreateUser, 16}, {halosim.CreateAsset, 12},
+	{halosim.NewTicket, 20}, {halosim.AddNote, 24}, {halosim.ChangeStatus, 8},
 }
 
 // Config is the connection: both webhooks' authentication and the tenant's API
@@ -119,8 +120,8 @@ queue:
 
 // SentEvent is one event the tenant raised and how it was delivered.
 type SentEvent struct {
-	halotest.Event
-	Payload halotest.PayloadType
+	halosim.Event
+	Payload halosim.PayloadType
 }
 
 // What names the change an event stands for, finer than its name: a note added and an
@@ -136,41 +137,41 @@ func (e SentEvent) What() string {
 }
 
 // everyChange maps each change the run must make at least once to the generator's change.
-var everyChange = map[string]halotest.ChangeType{
-	"new ticket logged": halotest.NewTicket, "ticket updated": halotest.UpdateTicket,
-	"note added": halotest.AddNote, "ticket status changed": halotest.ChangeStatus,
-	"ticket reassigned": halotest.Reassign, "ticket deleted": halotest.DeleteTicket,
-	"client created": halotest.CreateClient, "client updated": halotest.UpdateClient,
-	"client deleted": halotest.DeleteClient, "user created": halotest.CreateUser,
-	"user updated": halotest.UpdateUser, "user deleted": halotest.DeleteUser,
-	"asset created": halotest.CreateAsset, "asset updated": halotest.UpdateAsset,
-	"asset reassigned": halotest.ReassignAsset, "asset deleted": halotest.DeleteAsset,
+var everyChange = map[string]halosim.ChangeType{
+	"new ticket logged": halosim.NewTicket, "ticket updated": halosim.UpdateTicket,
+	"note added": halosim.AddNote, "ticket status changed": halosim.ChangeStatus,
+	"ticket reassigned": halosim.Reassign, "ticket deleted": halosim.DeleteTicket,
+	"client created": halosim.CreateClient, "client updated": halosim.UpdateClient,
+	"client deleted": halosim.DeleteClient, "user created": halosim.CreateUser,
+	"user updated": halosim.UpdateUser, "user deleted": halosim.DeleteUser,
+	"asset created": halosim.CreateAsset, "asset updated": halosim.UpdateAsset,
+	"asset reassigned": halosim.ReassignAsset, "asset deleted": halosim.DeleteAsset,
 }
 
 // Run drives the tenant and the two webhooks.
 type Run struct {
 	t         *testing.T
-	tenant    *halotest.Tenant
-	clock     *halotest.Clock
+	tenant    *halosim.Tenant
+	clock     *halosim.Clock
 	gen       *rand.Rand // the generator's changes and the clock
 	mix       *rand.Rand // which webhook sends an event
-	full      *halotest.Sender
-	eventOnly *halotest.Sender
+	full      *halosim.Sender
+	eventOnly *halosim.Sender
 	Sent      []SentEvent
 	pending   []SentEvent // raised, not yet flushed
-	Flushed   halotest.Counts
+	Flushed   halosim.Counts
 }
 
 // NewTenant starts the fake tenant on its own clock.
-func NewTenant(t *testing.T) (*halotest.Tenant, *halotest.Clock) {
-	clock := halotest.NewClock(time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC))
-	return halotest.Start(t, halotest.Options{TenantName: convergeTenant, Clock: clock.Now}), clock
+func NewTenant(t *testing.T) (*halosim.Tenant, *halosim.Clock) {
+	clock := halosim.NewClock(time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC))
+	return halotest.Start(t, halosim.Options{TenantName: convergeTenant, Clock: clock.Now}), clock
 }
 
 // NewRun makes the two webhooks' senders, delivering to url.
-func NewRun(t *testing.T, tenant *halotest.Tenant, clock *halotest.Clock, url string) *Run {
-	sender := func(pt halotest.PayloadType, auth halotest.SenderAuth, seed uint64) *halotest.Sender {
-		return halotest.NewSender(halotest.SenderOptions{
+func NewRun(t *testing.T, tenant *halosim.Tenant, clock *halosim.Clock, url string) *Run {
+	sender := func(pt halosim.PayloadType, auth halosim.SenderAuth, seed uint64) *halosim.Sender {
+		return halosim.NewSender(halosim.SenderOptions{
 			URL: url, Auth: auth, PayloadType: pt, Batch: convergeBatch, Reorder: convergeReorder,
 			DuplicateRate: convergeDuplicate, Rand: rand.New(rand.NewPCG(convergeSeed, seed)), Tenant: tenant,
 			HTTPClient: &http.Client{Timeout: 30 * time.Second},
@@ -180,8 +181,8 @@ func NewRun(t *testing.T, tenant *halotest.Tenant, clock *halotest.Clock, url st
 		t: t, tenant: tenant, clock: clock,
 		gen:       rand.New(rand.NewPCG(convergeSeed, 1)),
 		mix:       rand.New(rand.NewPCG(convergeSeed, 2)),
-		full:      sender(halotest.PayloadFull, halotest.BasicAuth("halo", convergeWebhookPw), 3),
-		eventOnly: sender(halotest.PayloadEventOnly, halotest.HMACAuth(convergeHMAC), 4),
+		full:      sender(halosim.PayloadFull, halosim.BasicAuth("halo", convergeWebhookPw), 3),
+		eventOnly: sender(halosim.PayloadEventOnly, halosim.HMACAuth(convergeHMAC), 4),
 	}
 }
 
@@ -198,10 +199,10 @@ func (r *Run) tick() {
 }
 
 // raised queues an event for its webhook.
-func (r *Run) raised(e halotest.Event) {
-	se := SentEvent{Event: e, Payload: halotest.PayloadFull}
+func (r *Run) raised(e halosim.Event) {
+	se := SentEvent{Event: e, Payload: halosim.PayloadFull}
 	if r.mix.IntN(2) == 0 {
-		se.Payload = halotest.PayloadEventOnly
+		se.Payload = halosim.PayloadEventOnly
 	}
 	r.Sent = append(r.Sent, se)
 	r.pending = append(r.pending, se)
@@ -209,7 +210,7 @@ func (r *Run) raised(e halotest.Event) {
 
 // do makes one change of a given type, failing the test when the tenant has nothing to
 // make it on.
-func (r *Run) do(ct halotest.ChangeType) {
+func (r *Run) do(ct halosim.ChangeType) {
 	r.t.Helper()
 	r.tick()
 	e, ok := r.tenant.Do(r.gen, ct)
@@ -229,7 +230,7 @@ func (r *Run) step() {
 func (r *Run) flush() {
 	r.t.Helper()
 	for _, e := range r.pending {
-		if e.Payload == halotest.PayloadFull {
+		if e.Payload == halosim.PayloadFull {
 			r.full.Send(e.Event)
 		} else {
 			r.eventOnly.Send(e.Event)
@@ -243,9 +244,9 @@ func (r *Run) flush() {
 	ctx, cancel := context.WithTimeout(r.t.Context(), Drain)
 	defer cancel()
 	var wg sync.WaitGroup
-	counts := make([]halotest.Counts, 2)
+	counts := make([]halosim.Counts, 2)
 	errs := make([]error, 2)
-	for i, s := range []*halotest.Sender{r.full, r.eventOnly} {
+	for i, s := range []*halosim.Sender{r.full, r.eventOnly} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -293,8 +294,8 @@ func (r *Run) Run(between func()) {
 			continue
 		}
 		ct := everyChange[what]
-		if ct == halotest.DeleteClient {
-			r.do(halotest.CreateClient) // a client with nothing under it, to delete
+		if ct == halosim.DeleteClient {
+			r.do(halosim.CreateClient) // a client with nothing under it, to delete
 		}
 		r.do(ct)
 	}
@@ -336,9 +337,9 @@ type Expectation struct {
 
 // Expectations lists what the copy must hold: every object of the tenant and every
 // object it hard-deleted, with the events that told of them.
-func Expectations(t *testing.T, tenant *halotest.Tenant, sent []SentEvent) []Expectation {
+func Expectations(t *testing.T, tenant *halosim.Tenant, sent []SentEvent) []Expectation {
 	t.Helper()
-	deletedBy := map[Key]halotest.PayloadType{}
+	deletedBy := map[Key]halosim.PayloadType{}
 	for _, e := range sent {
 		if e.Op == change.OpDelete {
 			deletedBy[Key{Kind: e.Kind, ID: strconv.FormatInt(e.ObjectID, 10)}] = e.Payload
@@ -369,7 +370,7 @@ func Expectations(t *testing.T, tenant *halotest.Tenant, sent []SentEvent) []Exp
 				if !ok {
 					t.Fatalf("ticket %s is deleted in the tenant, but no event said so", id)
 				}
-				x.Deleted, x.CompareFields = true, pt == halotest.PayloadFull
+				x.Deleted, x.CompareFields = true, pt == halosim.PayloadFull
 			}
 			out = append(out, x)
 		}

@@ -1,4 +1,4 @@
-package halotest
+package halosim
 
 import (
 	"crypto/sha256"
@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -109,11 +109,12 @@ type Request struct {
 }
 
 // Tenant is a fake Halo tenant. It is an http.Handler; New also serves it on a local
-// httptest server. All its methods are safe for concurrent use.
+// HTTP server. All its methods are safe for concurrent use.
 type Tenant struct {
 	opts      Options
 	now       func() time.Time
-	srv       *httptest.Server
+	srv       *http.Server
+	url       string
 	done      chan struct{} // closed by Close: ends injected delays
 	closeOnce sync.Once
 
@@ -158,10 +159,17 @@ type queuedFault struct {
 	n int
 }
 
-// New starts a fake tenant on a local HTTP server. Close it when done.
+// New starts a fake tenant on a local HTTP server (a free port on the loopback address).
+// Close it when done. It panics if no port can be had, as there is nothing to serve on.
 func New(opts Options) *Tenant {
 	t := NewHandler(opts)
-	t.srv = httptest.NewServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("halosim: listen on a local port: %v", err))
+	}
+	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+	t.url = "http://" + ln.Addr().String()
+	go func() { _ = t.srv.Serve(ln) }()
 	return t
 }
 
@@ -216,10 +224,7 @@ func NewHandler(opts Options) *Tenant {
 // URL is the tenant's base URL: the API is under URL()+"/api", the authorisation server
 // under URL()+"/auth". It is "" for a tenant made by NewHandler.
 func (t *Tenant) URL() string {
-	if t.srv == nil {
-		return ""
-	}
-	return t.srv.URL
+	return t.url
 }
 
 // Close stops the tenant's server (cutting injected delays short). It may be called more

@@ -1,4 +1,4 @@
-package halo
+package haloapi
 
 import (
 	"context"
