@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,13 +25,14 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/poller"
+	"github.com/halosync/halosync/internal/pipeline"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -95,10 +97,11 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				var e events.APIGatewayV2HTTPRequest
 				decodeStrict(t, f, &e)
 				q := &sent{}
-				h, err := ingest.New(cfg, q, metrics.Discard{}, log)
+				conns, err := connection.CompileAll(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
+				h := ingest.New(conns, q, metrics.Discard{}, log)
 				resp, err := awslambda.Ingest(h)(context.Background(), e)
 				if err != nil || resp.StatusCode != w.status {
 					t.Fatalf("status %d err %v body %s; want %d", resp.StatusCode, err, resp.Body, w.status)
@@ -110,7 +113,7 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				var e events.SQSEvent
 				decodeStrict(t, f, &e)
 				store := storetest.NewMemory()
-				resp, err := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil), nil, log)(context.Background(), e)
+				resp, err := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil, nil), nil)(context.Background(), e)
 				if err != nil || len(resp.BatchItemFailures) != 0 {
 					t.Fatalf("failures %v err %v", resp.BatchItemFailures, err)
 				}
@@ -148,7 +151,6 @@ func runPollerEvent(t *testing.T, e events.EventBridgeEvent, cfg *config.Config,
 	}
 	tenant := halotest.Start(t, halosim.Options{})
 	tenant.Seed(rand.New(rand.NewPCG(1, 2)), 2)
-	conn := cfg.Connections[0]
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
 		ClientSecret: tenant.Options().ClientSecret, Budget: haloapi.NewBudget(100000, time.Minute, nil)})
 	if err != nil {
@@ -156,20 +158,22 @@ func runPollerEvent(t *testing.T, e events.EventBridgeEvent, cfg *config.Config,
 	}
 	store := storetest.NewMemory()
 	q := &sent{}
-	opts, err := poller.OptionsOf(conn)
+	withHalo := *cfg
+	withHalo.Connections = slices.Clone(cfg.Connections)
+	withHalo.Connections[0].Halo = config.Halo{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID, ClientSecret: tenant.Options().ClientSecret}
+	p, err := pipeline.Build(&withHalo, pipeline.Ports{Store: store, Queue: q, Count: metrics.Discard{}, Log: log,
+		HaloClient: func(*connection.Connection) (*haloapi.Client, error) { return client, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := poller.New(conn.ID, client, q, store, store, metrics.Discard{}, log, opts)
-	h := awslambda.Poller([]awslambda.PollTarget{{Connection: conn.ID, Runner: poller.Runner{Poller: p, Plan: poller.PlanOf(conn.Poll), Stored: store}}},
-		metrics.Discard{}, log, awslambda.PollerOptions{})
+	h := awslambda.Poller(p.Poller, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := h(ctx, e)
 	if err != nil || len(res.Connections) != 1 || !res.Connections[0].Polled || res.EventID != e.ID {
 		t.Fatalf("first run: %+v, %v", res, err)
 	}
-	w := worker.New(store, metrics.Discard{}, log, nil)
+	w := p.Worker
 	for i, m := range q.msgs {
 		if _, err := w.Process(ctx, "poll-"+strconv.Itoa(i), m.Body); err != nil {
 			t.Fatal(err)

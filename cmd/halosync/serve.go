@@ -9,21 +9,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/localserver"
-	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
-	"github.com/halosync/halosync/internal/webhooks"
-	"github.com/halosync/halosync/internal/worker"
 )
-
-// pollStore is what the poller needs of the store: both adapters provide it.
-type pollStore interface {
-	poller.Copy
-	poller.Cursors
-	poller.StoredIDs
-}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -65,38 +53,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	// One Halo client per connection, shared by the worker's fetches and the poller, so
-	// they spend one request budget.
-	clients := map[string]*haloapi.Client{}
-	for _, c := range cfg.Connections {
-		if c.Halo.Configured() {
-			if clients[c.ID], err = haloapi.FromConfig(c.Halo, nil); err != nil {
-				return fmt.Errorf("connection %s: %w", c.ID, err)
-			}
-		}
-	}
-	newFetcher := func(c config.Connection) (worker.Fetcher, error) { return clients[c.ID], nil }
-	srv, err := localserver.New(cfg, store, q, dlq, log, newFetcher)
+	srv, err := localserver.New(cfg, localserver.Options{Store: store, Queue: q, DeadLetter: dlq, Log: log, PollEvery: *pollEvery})
 	if err != nil {
 		return err
-	}
-	if ps, ok := store.(pollStore); ok {
-		runners := map[string]poller.Runner{}
-		for _, c := range cfg.Connections {
-			if cl := clients[c.ID]; cl != nil {
-				opts, err := poller.OptionsOf(c)
-				if err != nil {
-					return fmt.Errorf("connection %s: %w", c.ID, err)
-				}
-				p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
-				check, err := webhooks.CheckFor(c, cl, srv.Counts(), log)
-				if err != nil {
-					return fmt.Errorf("connection %s: %w", c.ID, err)
-				}
-				runners[c.ID] = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps, Webhook: check}
-			}
-		}
-		srv.SetPollers(runners, *pollEvery)
 	}
 	return srv.Serve(ctx, *addr, func(a net.Addr) {
 		fmt.Fprintf(stdout, "halosync is listening on http://%s\n", a)

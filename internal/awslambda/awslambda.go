@@ -1,25 +1,20 @@
-// Package awslambda adapts the handlers to aws-lambda-go's event types: API Gateway HTTP
-// API (payload 2.0) requests for ingest, SQS batches for the worker, and the EventBridge
-// scheduled event for the poller (poller.go). Lambda, the runtime interface emulator and
-// the local server all go through these same functions.
+// Package awslambda adapts aws-lambda-go's event types to the handlers: API Gateway HTTP
+// API (payload 2.0) requests to ingest, SQS batches to the worker's batch policy, and the
+// EventBridge scheduled event to the poller's run loop. Lambda and the runtime interface
+// emulator go through these functions; the local server calls the handlers directly.
 package awslambda
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/worker"
 )
-
-// WebhookPathPrefix is the route prefix; the connection id follows it.
-const WebhookPathPrefix = "/webhooks/halo/"
 
 // Ingest returns the API Gateway handler for the webhook route.
 func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -30,7 +25,7 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 		}
 		conn, secret := e.PathParameters["connection"], e.PathParameters["secret"]
 		if conn == "" {
-			conn, secret, _ = strings.Cut(strings.TrimPrefix(e.RawPath, WebhookPathPrefix), "/")
+			conn, secret, _ = strings.Cut(strings.TrimPrefix(e.RawPath, ingest.PathPrefix), "/")
 		}
 		resp := h.Handle(ctx, ingest.Request{
 			Connection: conn,
@@ -50,34 +45,20 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 	}
 }
 
-// Visibility delays a failed message's next delivery.
-type Visibility interface {
-	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
-}
-
-// Worker returns the SQS batch handler. Each failed message is reported in
-// batchItemFailures (the event source mapping needs ReportBatchItemFailures) so only it is
-// retried; when vis is set, its next delivery is delayed by worker.Backoff, and a
-// permanently failing one is made visible at once so it reaches the dead-letter queue
-// without waiting.
-func Worker(w *worker.Worker, vis Visibility, log *slog.Logger) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+// Worker returns the SQS batch handler: the worker's batch policy (worker.HandleBatch)
+// over the event's records. Each failed message is reported in batchItemFailures (the
+// event source mapping needs ReportBatchItemFailures) so only it is retried; vis, when
+// set, delays its retry.
+func Worker(w *worker.Worker, vis worker.Retrier) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
-		var resp events.SQSEventResponse
+		msgs := make([]message.Received, 0, len(e.Records))
 		for _, m := range e.Records {
-			if _, err := w.Process(ctx, m.MessageId, []byte(m.Body)); err != nil {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-				if vis == nil || m.ReceiptHandle == "" {
-					continue
-				}
-				delay := time.Duration(0)
-				if !errors.Is(err, worker.ErrPermanent) {
-					n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-					delay = worker.Backoff(max(n, 1))
-				}
-				if verr := vis.ChangeVisibility(ctx, m.ReceiptHandle, delay); verr != nil {
-					log.WarnContext(ctx, "could not delay retry", "message_id", m.MessageId, "error", verr.Error())
-				}
-			}
+			n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+			msgs = append(msgs, message.Received{ID: m.MessageId, Body: []byte(m.Body), ReceiptHandle: m.ReceiptHandle, ReceiveCount: n})
+		}
+		var resp events.SQSEventResponse
+		for _, id := range w.HandleBatch(ctx, msgs, vis) {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
 		}
 		return resp, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -30,10 +31,11 @@ func TestIngestReadsTheAPIGatewayEvent(t *testing.T) {
 	cfg := &config.Config{Connections: []config.Connection{{ID: "acme", Webhook: config.Webhook{
 		Auth: []config.AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"correct-horse"}}}}}}}
 	q := &recorder{}
-	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	conns, err := connection.CompileAll(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := ingest.New(conns, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	body := `{"id":"d","event":"ticket updated","object_id":7,"timestamp":"2026-01-01T00:00:00Z"}`
 	e := events.APIGatewayV2HTTPRequest{
 		RawPath: "/webhooks/halo/acme", // no path parameters: the connection comes from the path
@@ -77,7 +79,7 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	store := flakyStore{storetest.NewMemory()}
 	vis := &visibility{delays: map[string]time.Duration{}}
 	log := slog.New(slog.DiscardHandler)
-	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil), vis, log)
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil, nil), vis)
 	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "ok", ReceiptHandle: "r-ok", Body: body("1")},
 		{MessageId: "poison", ReceiptHandle: "r-poison", Body: "{not json", Attributes: map[string]string{"ApproximateReceiveCount": "1"}},

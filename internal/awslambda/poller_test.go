@@ -83,11 +83,11 @@ var scheduled = events.EventBridgeEvent{
 	Time: time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC), Detail: json.RawMessage(`{}`),
 }
 
-func targets(runners ...*fakeRunner) []awslambda.PollTarget {
+func targets(runners ...*fakeRunner) []poller.Target {
 	names := []string{"a", "b", "c", "d"}
-	var out []awslambda.PollTarget
+	var out []poller.Target
 	for i, r := range runners {
-		out = append(out, awslambda.PollTarget{Connection: names[i], Runner: r})
+		out = append(out, poller.Target{Connection: names[i], Runner: r})
 	}
 	return out
 }
@@ -105,7 +105,7 @@ func TestPollerSlicesTheInvocationsTime(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), clock.Now().Add(60*time.Second))
 	defer cancel()
 	counts := metrics.NewMemory()
-	h := awslambda.Poller(targets(a, b, c), counts, quiet(), awslambda.PollerOptions{Margin: 10 * time.Second, Now: clock.Now})
+	h := awslambda.Poller(poller.NewSchedule(targets(a, b, c), counts, quiet(), poller.RunOptions{Margin: 10 * time.Second, Now: clock.Now}), quiet())
 	res, err := h(ctx, scheduled)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestPollerMarginIsAtMostAFifth(t *testing.T) {
 	a := &fakeRunner{clock: clock, due: true}
 	ctx, cancel := context.WithDeadline(context.Background(), clock.Now().Add(10*time.Second))
 	defer cancel()
-	res, err := awslambda.Poller(targets(a), metrics.NewMemory(), quiet(), awslambda.PollerOptions{Margin: 30 * time.Second, Now: clock.Now})(ctx, scheduled)
+	res, err := awslambda.Poller(poller.NewSchedule(targets(a), metrics.NewMemory(), quiet(), poller.RunOptions{Margin: 30 * time.Second, Now: clock.Now}), quiet())(ctx, scheduled)
 	if err != nil || res.Connections[0].BudgetMS != 8000 {
 		t.Fatalf("%+v %v; want a budget of 8 s of 10", res, err)
 	}
@@ -159,7 +159,7 @@ func TestPollerMarginIsAtMostAFifth(t *testing.T) {
 // TestPollerWithoutADeadline: no deadline (a local run), no slicing.
 func TestPollerWithoutADeadline(t *testing.T) {
 	a := &fakeRunner{due: true}
-	res, err := awslambda.Poller(targets(a), metrics.NewMemory(), quiet(), awslambda.PollerOptions{})(context.Background(), scheduled)
+	res, err := awslambda.Poller(poller.NewSchedule(targets(a), metrics.NewMemory(), quiet(), poller.RunOptions{}), quiet())(context.Background(), scheduled)
 	if err != nil || res.Connections[0].BudgetMS != 0 || a.deadline[0] != -1 {
 		t.Fatalf("%+v %v, deadline %v", res, err, a.deadline)
 	}
@@ -172,7 +172,7 @@ func TestAFailingConnectionDoesNotStopTheOthers(t *testing.T) {
 	b := &fakeRunner{due: true, report: report(1, 1, 0)}
 	c := &fakeRunner{due: false}
 	counts := metrics.NewMemory()
-	res, err := awslambda.Poller(targets(a, b, c), counts, quiet(), awslambda.PollerOptions{})(context.Background(), scheduled)
+	res, err := awslambda.Poller(poller.NewSchedule(targets(a, b, c), counts, quiet(), poller.RunOptions{}), quiet())(context.Background(), scheduled)
 	if err != nil {
 		t.Fatalf("one failed connection of three failed the invocation: %v", err)
 	}
@@ -182,7 +182,7 @@ func TestAFailingConnectionDoesNotStopTheOthers(t *testing.T) {
 	if b.runs != 1 || c.runs != 1 {
 		t.Errorf("runs after the failure: b %d, c %d", b.runs, c.runs)
 	}
-	if got := counts.Value(metrics.Metric{Name: awslambda.PollsFailed, Connection: "a", Label: "error"}); got != 1 {
+	if got := counts.Value(metrics.Metric{Name: metrics.PollsFailed, Connection: "a", Label: "error"}); got != 1 {
 		t.Errorf("PollsFailed{a, error} = %d: %v", got, counts.Snapshot())
 	}
 	if len(counts.Snapshot()) != 1 {
@@ -196,19 +196,19 @@ func TestEveryConnectionFailingFailsTheInvocation(t *testing.T) {
 	a := &fakeRunner{due: true, err: errors.New("boom")}
 	b := &fakeRunner{due: false}
 	c := &fakeRunner{due: true, err: errors.New("bang")}
-	res, err := awslambda.Poller(targets(a, b, c), metrics.NewMemory(), quiet(), awslambda.PollerOptions{})(context.Background(), scheduled)
-	if !errors.Is(err, awslambda.ErrEveryPollFailed) {
+	res, err := awslambda.Poller(poller.NewSchedule(targets(a, b, c), metrics.NewMemory(), quiet(), poller.RunOptions{}), quiet())(context.Background(), scheduled)
+	if !errors.Is(err, poller.ErrEveryPollFailed) {
 		t.Fatalf("err %v, want ErrEveryPollFailed", err)
 	}
 	if len(res.Connections) != 3 {
 		t.Errorf("results %+v", res.Connections)
 	}
 	// Nothing due: nothing failed.
-	if _, err := awslambda.Poller(targets(&fakeRunner{}), metrics.NewMemory(), quiet(), awslambda.PollerOptions{})(context.Background(), scheduled); err != nil {
+	if _, err := awslambda.Poller(poller.NewSchedule(targets(&fakeRunner{}), metrics.NewMemory(), quiet(), poller.RunOptions{}), quiet())(context.Background(), scheduled); err != nil {
 		t.Errorf("a run with nothing due failed: %v", err)
 	}
 	// No connection to poll at all (every one webhook-only).
-	if res, err := awslambda.Poller(nil, metrics.NewMemory(), quiet(), awslambda.PollerOptions{})(context.Background(), scheduled); err != nil || len(res.Connections) != 0 {
+	if res, err := awslambda.Poller(poller.NewSchedule(nil, metrics.NewMemory(), quiet(), poller.RunOptions{}), quiet())(context.Background(), scheduled); err != nil || len(res.Connections) != 0 {
 		t.Errorf("a run without connections: %+v %v", res, err)
 	}
 }
@@ -226,18 +226,18 @@ func TestAConnectionThatOverrunsItsShare(t *testing.T) {
 	defer cancel()
 	counts := metrics.NewMemory()
 	start := time.Now()
-	res, err := awslambda.Poller(targets(slow, next), counts, quiet(), awslambda.PollerOptions{Now: clock.Now})(ctx, scheduled)
+	res, err := awslambda.Poller(poller.NewSchedule(targets(slow, next), counts, quiet(), poller.RunOptions{Now: clock.Now}), quiet())(ctx, scheduled)
 	if took := time.Since(start); took > 450*time.Millisecond {
 		t.Errorf("the run took %v: the slow connection was not stopped at its share", took)
 	}
-	if !errors.Is(err, awslambda.ErrEveryPollFailed) {
+	if !errors.Is(err, poller.ErrEveryPollFailed) {
 		t.Fatalf("err %v", err)
 	}
 	if next.runs != 0 || res.Connections[1].Error == "" {
 		t.Errorf("the connection with no time left ran %d times: %+v", next.runs, res.Connections[1])
 	}
 	for conn, label := range map[string]string{"a": "timeout", "b": "no_time"} {
-		if got := counts.Value(metrics.Metric{Name: awslambda.PollsFailed, Connection: conn, Label: label}); got != 1 {
+		if got := counts.Value(metrics.Metric{Name: metrics.PollsFailed, Connection: conn, Label: label}); got != 1 {
 			t.Errorf("PollsFailed{%s, %s} = %d: %v", conn, label, got, counts.Snapshot())
 		}
 	}
@@ -247,7 +247,7 @@ func TestAConnectionThatOverrunsItsShare(t *testing.T) {
 // polls the named connections whether due or not; anything else in it is refused.
 func TestAManualInvocationMayForceAndPick(t *testing.T) {
 	a, b, c := &fakeRunner{}, &fakeRunner{}, &fakeRunner{}
-	h := awslambda.Poller(targets(a, b, c), metrics.NewMemory(), quiet(), awslambda.PollerOptions{})
+	h := awslambda.Poller(poller.NewSchedule(targets(a, b, c), metrics.NewMemory(), quiet(), poller.RunOptions{}), quiet())
 	ev := scheduled
 	ev.Detail = json.RawMessage(`{"force": true, "connections": ["c", "a"]}`)
 	res, err := h(context.Background(), ev)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/auth/authtest"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -46,10 +47,11 @@ func BenchmarkHandle(b *testing.B) {
 		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
 			cfg := testConfig()
 			cfg.Connections[0].Webhook.MaxBodyBytes = 1 << 20
-			h, err := ingest.New(cfg, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
+			conns, err := connection.CompileAll(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
+			h := ingest.New(conns, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
 			req := ingest.Request{Connection: "default", Method: "POST", Body: ticketDelivery(size),
 				Header: map[string]string{"authorization": basic(user, newPass), "content-type": "application/json"}}
 			b.SetBytes(int64(len(req.Body)))
@@ -84,10 +86,11 @@ func BenchmarkHandleByScheme(b *testing.B) {
 	}
 	for _, s := range schemes {
 		b.Run(s.conn, func(b *testing.B) {
-			h, err := ingest.New(cfg, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
+			conns, err := connection.CompileAll(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
+			h := ingest.New(conns, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
 			req := ingest.Request{Connection: s.conn, PathSecret: s.secret, Method: "POST", Header: s.header, Body: body}
 			b.ReportAllocs()
 			for b.Loop() {

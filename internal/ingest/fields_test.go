@@ -8,6 +8,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -17,10 +18,11 @@ func TestStoredFieldsNeverReachTheQueue(t *testing.T) {
 	cfg := testConfig()
 	cfg.Connections[0].StoredFields = map[string]config.FieldList{"ticket": {Exclude: []string{"details_html"}}}
 	q := &recorder{}
-	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	conns, err := connection.CompileAll(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := ingest.New(conns, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	body := strings.Replace(ticketBody, `"summary":"Printer"`, `"summary":"Printer","details_html":"<p>home address</p>"`, 1)
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST", Body: []byte(body),
 		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})
@@ -43,10 +45,11 @@ func TestConfiguredEventNames(t *testing.T) {
 	cfg := testConfig()
 	cfg.Connections[0].Events = map[string]config.EventMapping{"Invoice Paid": {Kind: "client", Op: "upsert"}}
 	q := &recorder{}
-	h, err := ingest.New(cfg, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	conns, err := connection.CompileAll(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := ingest.New(conns, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
 		Body:   []byte(`{"id":"d","event":"invoice paid","object_id":12,"timestamp":"2026-01-01T00:00:00Z"}`),
 		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -196,10 +197,11 @@ func TestHostileDeliveries(t *testing.T) {
 			q := &recorder{}
 			counts := metrics.NewMemory()
 			var logs bytes.Buffer
-			h, err := ingest.New(edgeConfig(), q, counts, slog.New(slog.NewJSONHandler(&logs, nil)))
+			conns, err := connection.CompileAll(edgeConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
+			h := ingest.New(conns, q, counts, slog.New(slog.NewJSONHandler(&logs, nil)))
 			req := ingest.Request{Connection: tc.conn, PathSecret: tc.secret, Method: "POST", Header: tc.header, Body: tc.body, Base64: tc.b64, SourceIP: "203.0.113.9"}
 			if tc.method != "" {
 				req.Method = tc.method
@@ -288,10 +290,11 @@ func TestGenuineDeliveries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &recorder{}
 			counts := metrics.NewMemory()
-			h, err := ingest.New(edgeConfig(), q, counts, slog.New(slog.DiscardHandler))
+			conns, err := connection.CompileAll(edgeConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
+			h := ingest.New(conns, q, counts, slog.New(slog.DiscardHandler))
 			req := ingest.Request{Connection: tc.conn, PathSecret: tc.secret, Method: "POST", Header: tc.header, Body: tc.body, SourceIP: "203.0.113.9"}
 			if tc.body == nil {
 				req.Body = body

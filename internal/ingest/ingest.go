@@ -22,13 +22,15 @@ import (
 
 	"github.com/halosync/halosync/internal/auth"
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/storedfields"
 )
+
+// PathPrefix is the webhook route's prefix; the connection id follows it, then, for the
+// path-secret scheme, the secret.
+const PathPrefix = "/webhooks/halo/"
 
 // Sender enqueues messages; it returns only when every message is durably queued.
 type Sender interface {
@@ -64,20 +66,9 @@ type Response struct {
 // maxAttributeValue bounds a routing header's value carried on a message.
 const maxAttributeValue = 256
 
-type connection struct {
-	id        string
-	verifier  auth.Verifier
-	bodyLimit int
-	allow     []netip.Prefix
-	filter    *filter.Rules
-	fields    *storedfields.Policy
-	events    halo.Events
-	routing   []string // lower-case header names
-}
-
 // Handler serves deliveries for every configured connection.
 type Handler struct {
-	conns   map[string]connection
+	conns   map[string]*connection.Connection
 	queue   Sender
 	count   Counter
 	log     *slog.Logger
@@ -85,38 +76,13 @@ type Handler struct {
 	unknown string // the connection label for deliveries to no known connection
 }
 
-// New builds the handler from the configuration, once per process.
-func New(cfg *config.Config, q Sender, c Counter, log *slog.Logger) (*Handler, error) {
-	h := &Handler{conns: map[string]connection{}, queue: q, count: c, log: log, now: time.Now, unknown: "_unknown"}
-	for _, conn := range cfg.Connections {
-		v, err := auth.New(conn.Webhook.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
-		}
-		allow, err := config.ParseCIDRs(conn.Webhook.AllowIPs)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: allow_ips: %w", conn.ID, err)
-		}
-		rules, err := filter.New(conn.Webhook.Filters)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: filters: %w", conn.ID, err)
-		}
-		fields, err := storedfields.New(conn.StoredFields)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
-		}
-		events, err := halo.EventsFromConfig(conn.Events)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: %w", conn.ID, err)
-		}
-		routing := make([]string, 0, len(conn.Webhook.RoutingHeaders))
-		for _, name := range conn.Webhook.RoutingHeaders {
-			routing = append(routing, strings.ToLower(name))
-		}
-		h.conns[conn.ID] = connection{id: conn.ID, verifier: v, bodyLimit: conn.Webhook.BodyLimit(),
-			allow: allow, filter: rules, fields: fields, events: events, routing: routing}
+// New builds the handler over the compiled connections, once per process.
+func New(conns connection.Set, q Sender, c Counter, log *slog.Logger) *Handler {
+	h := &Handler{conns: make(map[string]*connection.Connection, len(conns)), queue: q, count: c, log: log, now: time.Now, unknown: "_unknown"}
+	for _, conn := range conns {
+		h.conns[conn.ID] = conn
 	}
-	return h, nil
+	return h
 }
 
 // MaxBodyLimit is the largest body limit of any connection: what a transport may read
@@ -124,7 +90,7 @@ func New(cfg *config.Config, q Sender, c Counter, log *slog.Logger) (*Handler, e
 func (h *Handler) MaxBodyLimit() int {
 	m := 0
 	for _, c := range h.conns {
-		m = max(m, c.bodyLimit)
+		m = max(m, c.BodyLimit)
 	}
 	return m
 }
@@ -132,7 +98,7 @@ func (h *Handler) MaxBodyLimit() int {
 // BodyLimit is the body limit of one connection, or MaxBodyLimit for an unknown one.
 func (h *Handler) BodyLimit(conn string) int {
 	if c, ok := h.conns[conn]; ok {
-		return c.bodyLimit
+		return c.BodyLimit
 	}
 	return h.MaxBodyLimit()
 }
@@ -156,13 +122,13 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	if err != nil {
 		return h.refuse(ctx, label, r, out.deliveryIDs, err)
 	}
-	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.id}, 1)
-	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.id}, int64(out.enqueued))
+	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.ID}, 1)
+	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.ID}, int64(out.enqueued))
 	status := "accepted"
 	if out.enqueued == 0 && out.filtered > 0 {
 		status = "filtered"
 	}
-	h.log.InfoContext(ctx, "delivery "+status, "connection", conn.id, "changes", out.enqueued, "filtered", out.filtered,
+	h.log.InfoContext(ctx, "delivery "+status, "connection", conn.ID, "changes", out.enqueued, "filtered", out.filtered,
 		"delivery_ids", out.deliveryIDs, "source_ip", r.SourceIP, "request_id", r.RequestID)
 	body, _ := json.Marshal(struct {
 		Status   string `json:"status"`
@@ -196,7 +162,7 @@ func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryI
 	return resp
 }
 
-func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Request) (outcome, error) {
+func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
 	var out outcome
 	if !strings.EqualFold(r.Method, http.MethodPost) {
 		return out, refusal(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
@@ -204,7 +170,7 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 	if !known {
 		return out, refusal(http.StatusNotFound, CodeUnknownConnection, "no such connection", CodeUnknownConnection, nil)
 	}
-	if !allowed(conn.allow, r.SourceIP) {
+	if !allowed(conn.AllowIPs, r.SourceIP) {
 		return out, refusal(http.StatusForbidden, CodeForbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
 	}
 	raw := r.Body
@@ -215,8 +181,8 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 		}
 		raw = decoded
 	}
-	if len(raw) > conn.bodyLimit {
-		return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.bodyLimit), CodeTooLarge, nil)
+	if len(raw) > conn.BodyLimit {
+		return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
 	}
 	if err := mediaType(r.Header); err != nil {
 		return out, err
@@ -225,12 +191,12 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 	if err != nil {
 		return out, err
 	}
-	if err := conn.verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
+	if err := conn.Verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
 		return out, err
 	}
 	body := raw
 	if gzipped {
-		if body, err = gunzip(raw, conn.bodyLimit); err != nil {
+		if body, err = gunzip(raw, conn.BodyLimit); err != nil {
 			return out, err
 		}
 	}
@@ -239,41 +205,41 @@ func (h *Handler) handle(ctx context.Context, conn connection, known bool, r Req
 		return out, err
 	}
 	received := h.now().UTC()
-	attrs := routingAttributes(conn.routing, r.Header)
+	attrs := routingAttributes(conn.Routing, r.Header)
 	var msgs []message.Message
 	for _, e := range events {
 		if e.ID != "" {
 			out.deliveryIDs = append(out.deliveryIDs, e.ID)
 		}
-		changes, err := e.Changes(conn.id, conn.events, received)
+		changes, err := e.Changes(conn.ID, conn.Events, received)
 		if errors.Is(err, halo.ErrUnknownEvent) {
 			// Kept, never dropped: the worker resolves it with names configured since, or it
 			// waits in the dead-letter queue, where the alarm reports it.
 			m, err := message.Encode(message.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
-				Change: change.Change{Connection: conn.id, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
+				Change: change.Change{Connection: conn.ID, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
 			if err != nil {
 				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
 			}
 			out.unknown++
-			h.count.Count(metrics.Metric{Name: metrics.EventsUnknown, Connection: conn.id}, 1)
-			h.log.WarnContext(ctx, "unknown event kept", "connection", conn.id, "event", e.Name, "delivery_id", e.ID)
+			h.count.Count(metrics.Metric{Name: metrics.EventsUnknown, Connection: conn.ID}, 1)
+			h.log.WarnContext(ctx, "unknown event kept", "connection", conn.ID, "event", e.Name, "delivery_id", e.ID)
 			msgs = append(msgs, m)
 			continue
 		}
 		if err != nil {
 			return out, err
 		}
-		for i, d := range conn.filter.MatchAll(changes) {
+		for i, d := range conn.Filter.MatchAll(changes) {
 			c := changes[i]
 			if !d.Keep {
 				out.filtered++
-				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.id, Label: d.Rule}, 1)
-				h.log.DebugContext(ctx, "change filtered", "connection", conn.id, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
+				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.ID, Label: d.Rule}, 1)
+				h.log.DebugContext(ctx, "change filtered", "connection", conn.ID, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
 				continue
 			}
 			c.Attributes = attrs
-			env := message.Envelope{Change: conn.fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
-			if conn.fields.Applies(c.Kind) {
+			env := message.Envelope{Change: conn.Fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
+			if conn.Fields.Applies(c.Kind) {
 				// The raw event holds the fields the policy keeps out of the copy.
 				env.Raw, env.RawOmitted = nil, true
 			}

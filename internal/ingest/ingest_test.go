@@ -12,6 +12,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -86,10 +87,11 @@ func TestHandle(t *testing.T) {
 			q := &recorder{err: tc.sendErr}
 			counts := metrics.NewMemory()
 			var logs bytes.Buffer
-			h, err := ingest.New(testConfig(), q, counts, slog.New(slog.NewJSONHandler(&logs, nil)))
+			conns, err := connection.CompileAll(testConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
+			h := ingest.New(conns, q, counts, slog.New(slog.NewJSONHandler(&logs, nil)))
 			resp := h.Handle(context.Background(), tc.req)
 			if resp.Status != tc.status {
 				t.Fatalf("status %d body %s, want %d", resp.Status, resp.Body, tc.status)
@@ -135,7 +137,7 @@ func TestHandle(t *testing.T) {
 
 func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 	q := &recorder{}
-	h, _ := ingest.New(testConfig(), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	h := ingest.New(connection.MustCompileAll(testConfig()), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
 		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)})
 	if resp.Status != 200 || len(q.msgs) != 1 {

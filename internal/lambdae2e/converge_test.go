@@ -32,10 +32,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/halotest/converge"
+	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -58,7 +58,7 @@ func TestConvergesThroughTheEmulator(t *testing.T) {
 
 	gw := httptest.NewServer(&apiGateway{t: t, fn: ingestFn})
 	t.Cleanup(gw.Close)
-	cr := converge.NewRun(t, tenant, clock, gw.URL+awslambda.WebhookPathPrefix+"default")
+	cr := converge.NewRun(t, tenant, clock, gw.URL+ingest.PathPrefix+"default")
 	p := newPlayer(t, s.queue, workerFn, s.player.arn)
 	p.wait = 200 * time.Millisecond
 
@@ -185,14 +185,14 @@ func (g *apiGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	route := awslambda.WebhookPathPrefix + "{connection}"
+	route := ingest.PathPrefix + "{connection}"
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seq++
 	ev := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: r.Method + " " + route, RawPath: r.URL.Path, RawQueryString: r.URL.RawQuery,
 		Headers:        header,
-		PathParameters: map[string]string{"connection": strings.TrimPrefix(r.URL.Path, awslambda.WebhookPathPrefix)},
+		PathParameters: map[string]string{"connection": strings.TrimPrefix(r.URL.Path, ingest.PathPrefix)},
 		Body:           string(body),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			RequestID: fmt.Sprintf("req-converge-%d", g.seq), Stage: "$default", RouteKey: r.Method + " " + route,

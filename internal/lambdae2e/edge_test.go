@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/auth/authtest"
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/ingest"
@@ -175,8 +174,8 @@ var edgeRequestSeq atomic.Int64
 // event is the API Gateway HTTP API (payload 2.0) event of d, for the route
 // POST /webhooks/halo/{connection} (or .../{connection}/{secret}).
 func (d delivery) event() events.APIGatewayV2HTTPRequest {
-	route := awslambda.WebhookPathPrefix + "{connection}"
-	path := awslambda.WebhookPathPrefix + d.conn
+	route := ingest.PathPrefix + "{connection}"
+	path := ingest.PathPrefix + d.conn
 	params := map[string]string{"connection": d.conn}
 	if d.pathSecret != "" {
 		route += "/{secret}"

@@ -125,7 +125,7 @@ func startPollScenario(t *testing.T, label string, tenant *halosim.Tenant, conne
 }
 
 // result returns what a run did for the connection id.
-func (sc *pollScenario) result(res awslambda.PollResult, id string) awslambda.ConnectionResult {
+func (sc *pollScenario) result(res awslambda.PollResult, id string) poller.ConnectionResult {
 	sc.t.Helper()
 	for _, cr := range res.Connections {
 		if cr.Connection == id {
@@ -133,12 +133,12 @@ func (sc *pollScenario) result(res awslambda.PollResult, id string) awslambda.Co
 		}
 	}
 	sc.t.Fatalf("the run %+v has no result for connection %s", res, id)
-	return awslambda.ConnectionResult{}
+	return poller.ConnectionResult{}
 }
 
 // force invokes the poller with a manual event forcing a poll of every connection, and
 // returns what it did for conn.
-func (sc *pollScenario) force() awslambda.ConnectionResult {
+func (sc *pollScenario) force() poller.ConnectionResult {
 	sc.t.Helper()
 	ev := sc.event
 	ev.ID, ev.Time = "forced-"+strconv.FormatInt(time.Now().UnixNano(), 36), time.Now().UTC().Truncate(time.Second)
@@ -189,7 +189,7 @@ func (sc *pollScenario) cursor(kind change.Kind) poller.Cursor {
 }
 
 // wantBackfill checks that a run read and enqueued every object of the tenant.
-func wantBackfill(t *testing.T, cr awslambda.ConnectionResult, tenant *halosim.Tenant) {
+func wantBackfill(t *testing.T, cr poller.ConnectionResult, tenant *halosim.Tenant) {
 	t.Helper()
 	if !cr.Polled || cr.Error != "" || len(cr.Gap) != 0 {
 		t.Fatalf("the backfill: %+v; want the connection polled, without error or webhook gap", cr)

@@ -45,6 +45,7 @@ import (
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/halotest/converge"
+	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -130,7 +131,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	gw := httptest.NewServer(&apiGateway{t: t, fn: ingestFn})
 	t.Cleanup(gw.Close)
 	sender := halosim.NewSender(halosim.SenderOptions{
-		URL: gw.URL + awslambda.WebhookPathPrefix + conn, Auth: halosim.BasicAuth("halo", pollerWebhookPw),
+		URL: gw.URL + ingest.PathPrefix + conn, Auth: halosim.BasicAuth("halo", pollerWebhookPw),
 		PayloadType: halosim.PayloadFull, DropRate: pollerDropRate, Rand: rand.New(rand.NewPCG(pollerSeed, 2)),
 		Tenant: tenant, HTTPClient: &http.Client{Timeout: 30 * time.Second},
 	})
@@ -253,7 +254,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 			t.Errorf("WebhookGap{%s} = %d in the EMF output, the poll reported %d", kind, got, n)
 		}
 	}
-	if failed := emf.only(awslambda.PollsFailed); len(failed) != 0 {
+	if failed := emf.only(metrics.PollsFailed); len(failed) != 0 {
 		t.Errorf("PollsFailed:%s", failed)
 	}
 	for id, n := range p.failures {

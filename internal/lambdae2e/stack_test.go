@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/sqsqueue"
 )
 
@@ -137,11 +137,11 @@ func newStack(t *testing.T, label string) *stack {
 // warmupIngest is the ingest warm-up invoke: a GET to no connection.
 var warmupIngest = events.APIGatewayV2HTTPRequest{
 	Version:  "2.0",
-	RouteKey: "GET " + awslambda.WebhookPathPrefix,
-	RawPath:  awslambda.WebhookPathPrefix,
+	RouteKey: "GET " + ingest.PathPrefix,
+	RawPath:  ingest.PathPrefix,
 	RequestContext: events.APIGatewayV2HTTPRequestContext{
 		RequestID: "warm-up",
-		HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: http.MethodGet, Path: awslambda.WebhookPathPrefix, SourceIP: "127.0.0.1"},
+		HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: http.MethodGet, Path: ingest.PathPrefix, SourceIP: "127.0.0.1"},
 	},
 }
 

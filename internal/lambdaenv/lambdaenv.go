@@ -1,5 +1,6 @@
-// Package lambdaenv reads a Lambda function's settings from its environment, once, into a
-// struct, and loads the configuration document from where they say.
+// Package lambdaenv starts a Lambda function: it reads the function's settings from its
+// environment once, loads the configuration document from where they say (SSM Parameter
+// Store, secrets from Secrets Manager), and builds the pipeline over SQS and DynamoDB.
 package lambdaenv
 
 import (
@@ -10,8 +11,18 @@ import (
 	"os"
 	"strings"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/pipeline"
 	"github.com/halosync/halosync/internal/secrets"
+	"github.com/halosync/halosync/internal/sqsqueue"
 	"github.com/halosync/halosync/internal/ssmparam"
 )
 
@@ -87,4 +98,80 @@ func (e Env) LoadConfig(ctx context.Context, ssm ssmparam.API, sm secrets.API) (
 	default:
 		return nil, errors.New("environment: set HALOSYNC_CONFIG_PARAMETER (or HALOSYNC_CONFIG_FILE)")
 	}
+}
+
+// apiInstances is how many processes may call a tenant's API at once: the worker's SQS
+// event source runs at most 5 (template.yaml, ScalingConfig.MaximumConcurrency), and the
+// poller one (ReservedConcurrentExecutions: 1). Each spends an equal share of the budget.
+const apiInstances = 6
+
+// Role is what one function needs of its environment.
+type Role struct {
+	Name string
+	// Store: the function reads and writes the copy (TABLE_NAME).
+	Store bool
+	// ConfigOptional: without HALOSYNC_CONFIG_PARAMETER or HALOSYNC_CONFIG_FILE the
+	// function runs with no connection settings (the worker then applies changes
+	// unfiltered and fetches nothing).
+	ConfigOptional bool
+}
+
+// The three functions.
+var (
+	Ingest = Role{Name: "ingest"}
+	Worker = Role{Name: "worker", Store: true, ConfigOptional: true}
+	Poller = Role{Name: "poller", Store: true}
+)
+
+// Function is one function's wiring, built once per cold start.
+type Function struct {
+	Env      Env
+	Log      *slog.Logger
+	Queue    *sqsqueue.Queue
+	Pipeline *pipeline.Pipeline
+}
+
+// Start reads the environment, loads the configuration and builds the role's pipeline
+// over SQS and, for roles with a store, DynamoDB, counting in CloudWatch's embedded metric
+// format on stdout. A function that cannot start logs why and exits: Lambda reports the
+// failed init and retries it.
+func Start(r Role) *Function {
+	env := Read()
+	log := env.Logger()
+	f, err := env.build(context.Background(), r, log)
+	if err != nil {
+		log.Error("configuration", "function", r.Name, "error", err.Error())
+		os.Exit(1)
+	}
+	slog.SetDefault(log)
+	return f
+}
+
+func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, error) {
+	required := []string{"QUEUE_URL"}
+	if r.Store {
+		required = append(required, "TABLE_NAME")
+	}
+	if err := e.Require(required...); err != nil {
+		return nil, err
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	cfg := &config.Config{}
+	if !r.ConfigOptional || e.ConfigParameter != "" || e.ConfigFile != "" {
+		if cfg, err = e.LoadConfig(ctx, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws)); err != nil {
+			return nil, err
+		}
+	}
+	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqs.NewFromConfig(aws), e.QueueURL)}
+	ports := pipeline.Ports{Queue: f.Queue, Count: metrics.NewEMF(os.Stdout), Log: log, APIInstances: apiInstances}
+	if r.Store {
+		ports.Store = dynamo.New(dynamodb.NewFromConfig(aws), e.TableName)
+	}
+	if f.Pipeline, err = pipeline.Build(cfg, ports); err != nil {
+		return nil, err
+	}
+	return f, nil
 }

@@ -20,10 +20,10 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/worker"
 )
 
 // ---- the serve path ----
@@ -41,7 +41,7 @@ func TestConvergesWithTheTenant(t *testing.T) {
 	// serve's wiring: localserver.Queues, the SQLite store and the Halo API client made by
 	// haloapi.FromConfig.
 	s := startServer(t, cfg, onFile(path), logTo(slog.LevelInfo, 8000),
-		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return haloapi.FromConfig(c.Halo, nil) }))
+		withHaloClient(func(c *connection.Connection) (*haloapi.Client, error) { return haloapi.FromConfig(c.Config.Halo, nil) }))
 	cr := converge.NewRun(t, tenant, clock, s.url+"/webhooks/halo/default")
 
 	start := time.Now()

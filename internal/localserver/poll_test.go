@@ -59,6 +59,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
@@ -67,7 +68,6 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
-	"github.com/halosync/halosync/internal/worker"
 )
 
 const (
@@ -354,19 +354,16 @@ func (h *plHarness) start() *plServer {
 	}
 	s := &plServer{h: h}
 	s.testServer = startServer(t, h.cfg, onFile(h.path), logTo(slog.LevelInfo, 6000),
-		withFetcher(func(c config.Connection) (worker.Fetcher, error) { return clients[c.ID], nil }),
+		withHaloClient(func(c *connection.Connection) (*haloapi.Client, error) { return clients[c.ID], nil }),
 		wrappingStore(func(store *sqlite.Store) localserver.Store {
 			s.beats = &heartbeatClock{Store: store, now: h.now}
 			return s.beats
 		}),
 		withPollers(func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger) {
 			var ps plStore = store
-			for _, c := range h.cfg.Connections {
+			for _, c := range srv.Pipeline().Connections {
 				if cl := clients[c.ID]; cl != nil {
-					opts, err := poller.OptionsOf(c)
-					if err != nil {
-						t.Fatal(err)
-					}
+					opts := poller.OptionsOf(c)
 					opts.Now = h.now
 					p := poller.New(c.ID, cl, q, ps, ps, srv.Counts(), log, opts)
 					s.runner = poller.Runner{Poller: p, Plan: poller.PlanOf(c.Poll), Stored: ps}

@@ -1,7 +1,8 @@
-// Package localserver runs the whole pipeline on one machine: an HTTP server whose webhook
-// route becomes an API Gateway event for the ingest handler, an embedded queue, and a pump
-// that feeds the queue to the worker handler in SQS-shaped batches, exactly as the event
-// source mapping does in AWS. The handlers are the ones Lambda runs.
+// Package localserver runs the whole pipeline on one machine (`halosync serve`): an HTTP
+// server whose webhook route hands each request to the ingest handler, an embedded queue,
+// a pump that feeds queued batches to the worker's batch policy as the SQS event source
+// mapping does in AWS, and the poller's run loop on a ticker. The handlers are the ones
+// the Lambda functions run (internal/pipeline builds both).
 package localserver
 
 import (
@@ -16,37 +17,35 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/poller"
+	"github.com/halosync/halosync/internal/pipeline"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
 
-// Store is what the server needs of the object store: the worker's side, and reading
+// Store is what the server needs of the object store: the pipeline's side, and reading
 // delivery records.
 type Store interface {
-	worker.Store
+	pipeline.Store
 	Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
 }
 
 // Queue is what the server needs of the embedded queue.
 type Queue interface {
 	ingest.Sender
+	worker.Retrier
 	Receive(ctx context.Context, max int, wait time.Duration) ([]message.Received, error)
 	Delete(ctx context.Context, receiptHandles ...string) error
-	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
 
 // QueueStats reports queue depth for the status page, where the queue can tell.
@@ -54,46 +53,48 @@ type QueueStats interface {
 	Stats(ctx context.Context) (visible, inFlight int, err error)
 }
 
+// Options are the adapters and settings the server runs with.
+type Options struct {
+	Store      Store
+	Queue      Queue
+	DeadLetter QueueStats // nil: not shown
+	Log        *slog.Logger
+	// PollEvery is how often the poller's run loop looks whether a connection's poll is
+	// due (its plan sets the interval); 0: no polling.
+	PollEvery time.Duration
+	// HaloClient and Now are passed to the pipeline (pipeline.Ports).
+	HaloClient func(c *connection.Connection) (*haloapi.Client, error)
+	Now        func() time.Time
+}
+
 // Server is the local all-in-one server.
 type Server struct {
 	trusted   []netip.Prefix
 	forwarded string
-	ingest    *ingest.Handler
-	handleI   func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
-	handleW   func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+	pipeline  *pipeline.Pipeline
 	store     Store
 	queue     Queue
 	dlq       QueueStats
 	counts    *metrics.Memory
 	log       *slog.Logger
-
-	pollers   map[string]poller.Runner
 	pollEvery time.Duration
 }
 
-// Counts are the server's counters; the pollers count into them too.
+// Counts are the server's counters: ingest, the worker and the poller count into them.
 func (s *Server) Counts() *metrics.Memory { return s.counts }
 
-// SetPollers has Serve run these connections' pollers, looking every interval whether a
-// poll is due.
-func (s *Server) SetPollers(runners map[string]poller.Runner, every time.Duration) {
-	s.pollers, s.pollEvery = runners, every
-}
+// Pipeline is the server's handlers.
+func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipeline }
 
-// New wires the server: the ingest and worker handlers over q and s, counting into
-// counters that /status shows. newFetcher makes the Halo API client of a connection that
-// configures one (nil: none, as in tests).
-func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger, newFetcher func(config.Connection) (worker.Fetcher, error)) (*Server, error) {
+// New builds the pipeline over the store and queue it is given, counting into counters
+// that /status shows; the whole Halo request budget of each connection is this process's.
+func New(cfg *config.Config, o Options) (*Server, error) {
 	counts := metrics.NewMemory()
-	h, err := ingest.New(cfg, q, counts, log)
+	p, err := pipeline.Build(cfg, pipeline.Ports{Store: o.Store, Queue: o.Queue, Count: counts, Log: o.Log,
+		HaloClient: o.HaloClient, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}
-	conns, err := worker.ConnectionsFromConfig(cfg, newFetcher)
-	if err != nil {
-		return nil, err
-	}
-	w := worker.New(s, counts, log, conns)
 	trusted, err := config.ParseCIDRs(cfg.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
@@ -103,9 +104,8 @@ func New(cfg *config.Config, s Store, q Queue, dlq QueueStats, log *slog.Logger,
 		forwarded = "X-Forwarded-For"
 	}
 	return &Server{
-		trusted: trusted, forwarded: forwarded,
-		ingest: h, handleI: awslambda.Ingest(h), handleW: awslambda.Worker(w, q, log),
-		store: s, queue: q, dlq: dlq, counts: counts, log: log,
+		trusted: trusted, forwarded: forwarded, pipeline: p,
+		store: o.Store, queue: o.Queue, dlq: o.DeadLetter, counts: counts, log: o.Log, pollEvery: o.PollEvery,
 	}, nil
 }
 
@@ -120,8 +120,8 @@ func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
 // Handler is the HTTP side.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(awslambda.WebhookPathPrefix+"{connection}", s.webhook)
-	mux.HandleFunc(awslambda.WebhookPathPrefix+"{connection}/{secret}", s.webhook)
+	mux.HandleFunc(ingest.PathPrefix+"{connection}", s.webhook)
+	mux.HandleFunc(ingest.PathPrefix+"{connection}/{secret}", s.webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -144,11 +144,12 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// webhook turns the HTTP request into the API Gateway event Lambda would receive.
+// webhook hands the request to the ingest handler as it came: the raw body (up to one
+// byte past the connection's limit, so ingest can tell an oversize body), the headers,
+// and the source address.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
-	limit := int64(s.ingest.BodyLimit(r.PathValue("connection")))
-	// Read one byte past the limit so ingest can tell an oversize body and answer 413.
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	conn := r.PathValue("connection")
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.pipeline.Ingest.BodyLimit(conn))+1))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": ingest.CodeUnreadable, "message": "the body could not be read"})
 		return
@@ -157,35 +158,21 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	for k, v := range r.Header {
 		header[strings.ToLower(k)] = strings.Join(v, ",")
 	}
-	route, params := awslambda.WebhookPathPrefix+"{connection}", map[string]string{"connection": r.PathValue("connection")}
-	if secret := r.PathValue("secret"); secret != "" {
-		route, params["secret"] = route+"/{secret}", secret
-	}
-	e := events.APIGatewayV2HTTPRequest{
-		Version:        "2.0",
-		RouteKey:       "POST " + route,
-		RawPath:        r.URL.Path,
-		RawQueryString: r.URL.RawQuery,
-		Headers:        header,
-		PathParameters: params,
-		Body:           string(body),
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: newID(),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
-				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: s.sourceIP(r), UserAgent: r.UserAgent(),
-			},
-		},
-	}
-	resp, err := s.handleI(r.Context(), e)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "internal error"})
-		return
-	}
-	for k, v := range resp.Headers {
+	resp := s.pipeline.Ingest.Handle(r.Context(), ingest.Request{
+		Connection: conn,
+		PathSecret: r.PathValue("secret"),
+		Method:     r.Method,
+		Header:     header,
+		Body:       body,
+		SourceIP:   s.sourceIP(r),
+		RequestID:  newID(),
+	})
+	w.Header().Set("content-type", "application/json")
+	for k, v := range resp.Header {
 		w.Header().Set(k, v)
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.WriteString(w, resp.Body)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 }
 
 // sourceIP is the delivery's source address, as API Gateway's sourceIp is: the peer's
@@ -287,9 +274,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// Pump feeds queued messages to the worker handler until ctx ends, as Lambda's SQS event
-// source mapping does: batches of up to ten, messages the handler reports as failed stay
-// on the queue for a later retry, the others are deleted.
+// Pump feeds queued messages to the worker until ctx ends, as Lambda's SQS event source
+// mapping does: batches of up to ten to the worker's batch policy; messages it reports as
+// failed stay on the queue for a later retry, the others are deleted.
 func (s *Server) Pump(ctx context.Context) {
 	for ctx.Err() == nil {
 		msgs, err := s.queue.Receive(ctx, 10, 2*time.Second)
@@ -312,28 +299,9 @@ func (s *Server) Pump(ctx context.Context) {
 }
 
 func (s *Server) deliver(ctx context.Context, msgs []message.Received) {
-	e := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(msgs))}
-	for _, m := range msgs {
-		e.Records = append(e.Records, events.SQSMessage{
-			MessageId:     m.ID,
-			ReceiptHandle: m.ReceiptHandle,
-			Body:          string(m.Body),
-			Attributes: map[string]string{
-				"ApproximateReceiveCount": strconv.Itoa(m.ReceiveCount),
-				"SentTimestamp":           strconv.FormatInt(m.SentAt.UnixMilli(), 10),
-			},
-			MessageAttributes: messageAttributes(m.Attributes),
-			EventSource:       "aws:sqs",
-		})
-	}
-	resp, err := s.handleW(ctx, e)
-	if err != nil {
-		s.log.ErrorContext(ctx, "worker failed the batch", "error", err.Error())
-		return // every message is retried after its visibility timeout
-	}
 	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
+	for _, id := range s.pipeline.Worker.HandleBatch(ctx, msgs, s.queue) {
+		failed[id] = true
 	}
 	var done []string
 	for _, m := range msgs {
@@ -344,18 +312,6 @@ func (s *Server) deliver(ctx context.Context, msgs []message.Received) {
 	if err := s.queue.Delete(ctx, done...); err != nil {
 		s.log.ErrorContext(ctx, "delete processed messages", "error", err.Error())
 	}
-}
-
-// messageAttributes renders a message's attributes as the event source mapping does.
-func messageAttributes(attrs map[string]string) map[string]events.SQSMessageAttribute {
-	if len(attrs) == 0 {
-		return nil
-	}
-	out := make(map[string]events.SQSMessageAttribute, len(attrs))
-	for k, v := range attrs {
-		out[k] = events.SQSMessageAttribute{StringValue: &v, DataType: "String"}
-	}
-	return out
 }
 
 // Serve listens on addr and runs the pump until ctx ends, then shuts down gracefully.
@@ -376,7 +332,7 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	}()
 	go func() {
 		defer wg.Done()
-		s.Poll(pumpCtx, s.pollers, s.pollEvery)
+		s.Poll(pumpCtx, s.pollEvery)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

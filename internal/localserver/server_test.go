@@ -21,12 +21,13 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/sqlite"
-	"github.com/halosync/halosync/internal/worker"
 )
 
 const (
@@ -82,7 +83,7 @@ type serverSetup struct {
 	path       string // the SQLite file; "" is a new one in t.TempDir()
 	wrapQueue  func(*sqlite.Queue) localserver.Queue
 	wrapStore  func(*sqlite.Store) localserver.Store
-	newFetcher func(config.Connection) (worker.Fetcher, error)
+	haloClient func(*connection.Connection) (*haloapi.Client, error)
 	pollers    func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger)
 	logLevel   slog.Level
 	logTail    int // how much of the log a failed test shows
@@ -103,9 +104,10 @@ func wrappingStore(wrap func(*sqlite.Store) localserver.Store) serverOption {
 	return func(s *serverSetup) { s.wrapStore = wrap }
 }
 
-// withFetcher gives the server a fetcher factory for event-only changes.
-func withFetcher(f func(config.Connection) (worker.Fetcher, error)) serverOption {
-	return func(s *serverSetup) { s.newFetcher = f }
+// withHaloClient gives the server the Halo API client of each connection with halo:
+// settings.
+func withHaloClient(f func(*connection.Connection) (*haloapi.Client, error)) serverOption {
+	return func(s *serverSetup) { s.haloClient = f }
 }
 
 // withPollers runs make once the server is built and before it serves, to set up pollers
@@ -152,7 +154,7 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	if o.wrapStore != nil {
 		st = o.wrapStore(store)
 	}
-	srv, err := localserver.New(cfg, st, changes, dlq, log, o.newFetcher)
+	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -791,7 +793,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := db.Queue("changes", sqlite.QueueOptions{MaxReceive: 5, DeadLetter: "changes-dlq"})
-	srv, err := localserver.New(testConfig(), db.Store(), q, nil, log, nil)
+	srv, err := localserver.New(testConfig(), localserver.Options{Store: db.Store(), Queue: q, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ const (
 	ChangesApplied     = "ChangesApplied"   // label: the outcome (applied, pending, duplicate, stale)
 	ChangesFailed      = "ChangesFailed"    // label: the reason
 	ChangesFetched     = "ChangesFetched"   // label: found or not_found (an event-only delivery resolved)
+	PollsFailed        = "PollsFailed"      // label: error, timeout (ran out of its share of the run), no_time (none left)
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -85,6 +87,8 @@ type Options struct {
 	Now func() time.Time
 	// Fields is the connection's stored-fields policy, applied before anything is queued.
 	Fields *storedfields.Policy
+	// Filter is the connection's filters, applied to what is read before it is queued.
+	Filter *filter.Rules
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -106,7 +110,7 @@ type Poller struct {
 // New returns a poller for one connection.
 func New(conn string, l Lister, s Sender, c Copy, cur Cursors, count Counter, log *slog.Logger, opts Options) *Poller {
 	if opts.Overlap <= 0 {
-		opts.Overlap = 2 * time.Minute
+		opts.Overlap = connection.DefaultOverlap
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -280,6 +284,9 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			continue
 		}
 		newest = later(newest, marker)
+		if !p.wanted(ctx, c) {
+			continue
+		}
 		stored, ok, err := p.copy.Get(ctx, p.conn, kind, c.ID, c.ParentID)
 		if err != nil {
 			return newest, fmt.Errorf("read the copy: %w", err)
@@ -323,6 +330,18 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		}
 	}
 	return newest, nil
+}
+
+// wanted applies the connection's filters to a change read from Halo: this is where a
+// polled change enters, so it is judged here and nowhere else (docs/ARCHITECTURE.md,
+// "Filters and stored fields"). A filtered ticket's notes are not listed.
+func (p *Poller) wanted(ctx context.Context, c change.Change) bool {
+	rule, keep := p.opts.Filter.Match(c)
+	if !keep {
+		p.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: p.conn, Label: rule}, 1)
+		p.log.DebugContext(ctx, "change filtered", "connection", p.conn, "kind", c.Kind, "id", c.ID, "rule", rule)
+	}
+	return keep
 }
 
 // changeOf turns a listed object into a change at its own change marker.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
@@ -313,7 +314,7 @@ func TestAnInterruptedBackfillResumesWhereItStopped(t *testing.T) {
 // id lists.
 func TestDeletesOfEveryKindAreFound(t *testing.T) {
 	s := newSetup(t, 0)
-	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(config.Poll{}), Stored: s.copy}
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(connection.PollOf(config.Poll{})), Stored: s.copy}
 	ctx := context.Background()
 	if _, _, err := r.Run(ctx, false); err != nil {
 		t.Fatal(err)
@@ -389,10 +390,11 @@ func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := poller.OptionsOf(config.Connection{ID: "default", StoredFields: map[string]config.FieldList{"ticket": {Exclude: []string{"summary"}}}})
+	conn, err := connection.Compile(config.Connection{ID: "default", StoredFields: map[string]config.FieldList{"ticket": {Exclude: []string{"summary"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := poller.OptionsOf(conn)
 	opts.Now = clock.Now
 	c := newCopy()
 	p := poller.New("default", client, c, c, &cursorsFake{m: map[string][]byte{}}, metrics.NewMemory(), slog.New(slog.DiscardHandler), opts)

@@ -122,6 +122,9 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 			} else if ok && stored.Version >= c.Version && !c.Deleted() {
 				continue // listed by mistake, or already brought in: nothing to do
 			}
+			if !p.wanted(ctx, c) {
+				continue
+			}
 			p.log.InfoContext(ctx, "reconcile: missing from the copy", "connection", p.conn, "kind", kind, "id", id)
 		}
 		m, err := message.Encode(message.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: now.UTC()})

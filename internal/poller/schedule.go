@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/metrics"
-	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Plan is when a connection is polled, from its poll: settings.
@@ -21,45 +20,19 @@ type Plan struct {
 	Reconcile time.Duration // between reconciles of id lists
 }
 
-// PlanOf reads a connection's settings, with the defaults documented in config.Poll.
-func PlanOf(p config.Poll) Plan {
-	plan := Plan{Mode: p.Mode, Fallback: time.Minute, Silence: 10 * time.Minute, Reconcile: 24 * time.Hour}
-	if plan.Mode == "" {
-		plan.Mode = "hybrid"
-	}
-	plan.Interval = 15 * time.Minute
-	if plan.Mode == "poll" {
-		plan.Interval = 5 * time.Minute
-	}
-	if p.IntervalMinutes > 0 {
-		plan.Interval = time.Duration(p.IntervalMinutes) * time.Minute
-	}
-	if p.FallbackMinutes > 0 {
-		plan.Fallback = time.Duration(p.FallbackMinutes) * time.Minute
-	}
-	if p.SilenceMinutes > 0 {
-		plan.Silence = time.Duration(p.SilenceMinutes) * time.Minute
-	}
-	if p.ReconcileHours > 0 {
-		plan.Reconcile = time.Duration(p.ReconcileHours) * time.Hour
-	}
-	return plan
+// PlanOf is a connection's compiled poll settings as the schedule reads them.
+func PlanOf(p connection.Poll) Plan {
+	return Plan{Mode: p.Mode, Interval: p.Interval, Fallback: p.Fallback, Silence: p.Silence, Reconcile: p.Reconcile}
 }
 
-// OptionsOf reads a connection's poller options: overlap, modes per kind, and its
-// stored-fields policy.
-func OptionsOf(c config.Connection) (Options, error) {
-	fields, err := storedfields.New(c.StoredFields)
-	if err != nil {
-		return Options{}, err
+// OptionsOf is a connection's poller options: overlap, modes per kind, filters and
+// stored fields, compiled.
+func OptionsOf(c *connection.Connection) Options {
+	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter}
+	for kind, mode := range c.Poll.Kinds {
+		o.Modes[kind] = Mode(mode)
 	}
-	o := Options{Overlap: time.Duration(c.Poll.OverlapSeconds) * time.Second, Modes: map[change.Kind]Mode{}, Fields: fields}
-	for name, mode := range c.Poll.Kinds {
-		if kind, err := change.ParseKind(name); err == nil {
-			o.Modes[kind] = Mode(mode)
-		}
-	}
-	return o, nil
+	return o
 }
 
 // State is the schedule's memory of a connection, kept beside the cursors.

@@ -6,19 +6,20 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 )
 
 func TestPlanDefaults(t *testing.T) {
-	h := poller.PlanOf(config.Poll{})
+	h := poller.PlanOf(connection.PollOf(config.Poll{}))
 	if h.Mode != "hybrid" || h.Interval != 15*time.Minute || h.Fallback != time.Minute || h.Silence != 10*time.Minute || h.Reconcile != 24*time.Hour {
 		t.Fatalf("hybrid defaults %+v", h)
 	}
-	if p := poller.PlanOf(config.Poll{Mode: "poll"}); p.Interval != 5*time.Minute {
+	if p := poller.PlanOf(connection.PollOf(config.Poll{Mode: "poll"})); p.Interval != 5*time.Minute {
 		t.Fatalf("poll mode interval %v", p.Interval)
 	}
-	if p := poller.PlanOf(config.Poll{Mode: "poll", IntervalMinutes: 2, FallbackMinutes: 3}); p.Interval != 2*time.Minute || p.Fallback != 3*time.Minute {
+	if p := poller.PlanOf(connection.PollOf(config.Poll{Mode: "poll", IntervalMinutes: 2, FallbackMinutes: 3})); p.Interval != 2*time.Minute || p.Fallback != 3*time.Minute {
 		t.Fatalf("configured %+v", p)
 	}
 }
@@ -34,13 +35,13 @@ func TestDue(t *testing.T) {
 		backfilled bool
 		want       bool
 	}{
-		{"first sync in any mode", poller.PlanOf(config.Poll{Mode: "webhook"}), poller.State{}, false, true},
-		{"webhook mode after the first sync", poller.PlanOf(config.Poll{Mode: "webhook"}), poller.State{}, true, false},
-		{"hybrid, 2 of 15 minutes", poller.PlanOf(config.Poll{}), last, true, false},
-		{"hybrid in fallback, 2 of 1 minute", poller.PlanOf(config.Poll{}), fallback, true, true},
-		{"poll mode, 2 of 5 minutes", poller.PlanOf(config.Poll{Mode: "poll"}), last, true, false},
-		{"poll mode, 2 of 2 minutes", poller.PlanOf(config.Poll{Mode: "poll", IntervalMinutes: 2}), last, true, true},
-		{"never polled", poller.PlanOf(config.Poll{}), poller.State{}, true, true},
+		{"first sync in any mode", poller.PlanOf(connection.PollOf(config.Poll{Mode: "webhook"})), poller.State{}, false, true},
+		{"webhook mode after the first sync", poller.PlanOf(connection.PollOf(config.Poll{Mode: "webhook"})), poller.State{}, true, false},
+		{"hybrid, 2 of 15 minutes", poller.PlanOf(connection.PollOf(config.Poll{})), last, true, false},
+		{"hybrid in fallback, 2 of 1 minute", poller.PlanOf(connection.PollOf(config.Poll{})), fallback, true, true},
+		{"poll mode, 2 of 5 minutes", poller.PlanOf(connection.PollOf(config.Poll{Mode: "poll"})), last, true, false},
+		{"poll mode, 2 of 2 minutes", poller.PlanOf(connection.PollOf(config.Poll{Mode: "poll", IntervalMinutes: 2})), last, true, true},
+		{"never polled", poller.PlanOf(connection.PollOf(config.Poll{})), poller.State{}, true, true},
 	}
 	for _, c := range cases {
 		if got := c.plan.Due(now, c.state, c.backfilled); got != c.want {
@@ -50,7 +51,7 @@ func TestDue(t *testing.T) {
 }
 
 func TestFallbackEngagesAndRecovers(t *testing.T) {
-	plan := poller.PlanOf(config.Poll{})
+	plan := poller.PlanOf(connection.PollOf(config.Poll{}))
 	t0 := time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC)
 	lastWebhook := t0
 	var s poller.State
@@ -78,7 +79,7 @@ func TestFallbackEngagesAndRecovers(t *testing.T) {
 		t.Fatalf("webhooks back: %+v %q", s, switched)
 	}
 	// Poll mode never falls back: it polls at its interval anyway.
-	if s, switched = poller.PlanOf(config.Poll{Mode: "poll"}).After(t0.Add(30*time.Minute), poller.State{}, true, time.Time{}); s.Fallback || switched != "" {
+	if s, switched = poller.PlanOf(connection.PollOf(config.Poll{Mode: "poll"})).After(t0.Add(30*time.Minute), poller.State{}, true, time.Time{}); s.Fallback || switched != "" {
 		t.Fatalf("poll mode: %+v %q", s, switched)
 	}
 }
@@ -88,7 +89,7 @@ func TestFallbackEngagesAndRecovers(t *testing.T) {
 // and recovers once a webhook change is applied again.
 func TestRunnerFallsBackWhenWebhooksStopAndReturns(t *testing.T) {
 	s := newSetup(t, 0)
-	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(config.Poll{})}
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(connection.PollOf(config.Poll{}))}
 	ctx := context.Background()
 	run := func() bool {
 		t.Helper()
@@ -142,7 +143,7 @@ func TestRunnerFallsBackWhenWebhooksStopAndReturns(t *testing.T) {
 func TestADisabledWebhookEngagesTheFallbackAtOnce(t *testing.T) {
 	s := newSetup(t, 0)
 	healthy := true
-	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(config.Poll{}),
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(connection.PollOf(config.Poll{})),
 		Webhook: func(context.Context) (bool, bool) { return true, healthy }}
 	ctx := context.Background()
 	if _, _, err := r.Run(ctx, false); err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
 
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
@@ -716,7 +716,7 @@ func (c *checker) checkSchedules() {
 			c.addf(where+".EventInvokeConfig.MaximumEventAgeInSeconds", "is %v, want at most %v s: a tick throttled behind a running one would otherwise be kept up to 6 hours and run late", get(eic, "MaximumEventAgeInSeconds"), maxAge)
 		}
 		if fn == pollerFunction {
-			want := poller.PlanOf(config.Poll{}).Fallback
+			want := poller.PlanOf(connection.PollOf(config.Poll{})).Fallback
 			switch {
 			case shortest == 0:
 				c.addf(where+".Events", "the poller's schedule is no rate(...): the check cannot tell whether it runs every %v", want)
@@ -1247,7 +1247,7 @@ type alarmKey struct{ namespace, metric, resource string }
 var emittedMetrics = []string{
 	metrics.DeliveriesAccepted, metrics.DeliveriesRejected, metrics.ChangesEnqueued, metrics.WebhookGap,
 	metrics.PollFallback, metrics.EventsUnknown, metrics.ChangesFiltered, metrics.ChangesApplied,
-	metrics.ChangesFailed, metrics.ChangesFetched, awslambda.PollsFailed,
+	metrics.ChangesFailed, metrics.ChangesFetched, metrics.PollsFailed,
 }
 
 // checkCustomAlarm checks an alarm on one of halosync's own metrics: a metric the code

@@ -55,7 +55,7 @@ func startOurs(t *testing.T) *ours {
 	}
 	t.Cleanup(func() { db.Close() })
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, db.Store(), q, dlq, slog.New(slog.DiscardHandler), nil)
+	srv, err := localserver.New(cfg, localserver.Options{Store: db.Store(), Queue: q, DeadLetter: dlq, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 // BenchmarkProcess is the worker's own cost per change (decode, validate, count, log)
 // over an in-memory store; the stores' costs are benchmarked in their packages.
 func BenchmarkProcess(b *testing.B) {
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	fields := map[string]any{}
 	for i := range 20 {
 		fields[fmt.Sprint("field_", i)] = strings.Repeat("x", 40)
@@ -42,7 +42,7 @@ func BenchmarkProcess(b *testing.B) {
 // rather than turn into duplicates.
 func BenchmarkProcessWithDeliveryRecord(b *testing.B) {
 	newWorker := func() *worker.Worker {
-		return worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+		return worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	}
 	w := newWorker()
 	bodies := make([][]byte, 1000)

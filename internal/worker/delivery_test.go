@@ -10,6 +10,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -58,7 +59,7 @@ func wantChanged(t *testing.T, d change.Delivery, want string) {
 
 func TestTicketReassignedIsShownInItsDeliveryRecord(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	process(t, w, webhook(t, change.Ticket, "42", "d-new", "ticket logged", 10, map[string]any{
 		"id": 42, "summary": "Printer on fire", "agent_id": 7, "team_id": 2, "team": "1st Line", "status_id": 1,
 		"client_id": 12, "last_update": "2026-09-25T06:00:00",
@@ -94,7 +95,7 @@ func TestTicketReassignedIsShownInItsDeliveryRecord(t *testing.T) {
 
 func TestAssetMovedIsShownInItsDeliveryRecord(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	process(t, w, webhook(t, change.Asset, "900", "d-1", "asset created", 10, map[string]any{
 		"id": 900, "inventory_number": "LT-0042", "user_id": 5, "site_id": 1, "client_id": 12, "dlastupdate": "2026-09-25T06:00:00",
 	}), change.Applied)
@@ -123,7 +124,7 @@ func TestAssetMovedIsShownInItsDeliveryRecord(t *testing.T) {
 
 func TestEveryOutcomeIsRecorded(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	first := webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"status_id": 1})
 	process(t, w, first, change.Applied)
 
@@ -168,9 +169,12 @@ func TestFilteredDeliveriesAreRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A webhook's snapshot is filtered at ingest; the worker filters what it fetches for an
+	// event-only delivery, and records that delivery as filtered.
+	halo := &fakeHalo{objects: map[string]map[string]any{"ticket/42": {"id": 42, "client_id": 12, "last_update": "2026-09-25T06:41:07.523"}}}
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Filter: rules}})
-	process(t, w, webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"client_id": 12}), change.Filtered)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default", Filter: rules}}, map[string]worker.Fetcher{"default": halo})
+	process(t, w, webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, nil), change.Filtered)
 	d := onlyDelivery(t, store, "d-1")
 	if d.Outcome != change.Filtered || d.Reason == "" || d.Summary != "filtered: "+d.Reason {
 		t.Fatalf("filtered delivery's record = %+v", d)
@@ -190,7 +194,7 @@ func (recordFails) RecordDelivery(context.Context, change.Delivery) error {
 func TestARecordThatCannotBeWrittenDoesNotFailTheMessage(t *testing.T) {
 	store := recordFails{storetest.NewMemory()}
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil, nil)
 	process(t, w, webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"status_id": 1}), change.Applied)
 	if o, ok, _ := store.Get(context.Background(), "default", change.Ticket, "42", ""); !ok || o.Version != 20 {
 		t.Fatalf("state %+v, %v", o, ok)

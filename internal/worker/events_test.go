@@ -37,7 +37,7 @@ func TestEveryKnownEventReachesTheCopy(t *testing.T) {
 	for _, ev := range halo.KnownEvents() {
 		t.Run(ev.Name, func(t *testing.T) {
 			store := storetest.NewMemory()
-			w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+			w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 			spec, _ := change.Lookup(ev.Kind)
 			body := map[string]any{"id": "d-" + ev.Name, "event": ev.Name, "object_id": 7, "timestamp": "2026-09-25T06:41:08.7895915Z",
 				spec.PayloadKey: objectOf(ev.Kind, "2026-09-25T06:41:07.523")}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -64,7 +65,7 @@ func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
 	fields, _ := storedfields.New(map[string]config.FieldList{"ticket": {Exclude: []string{"details_html"}}})
 	store := storetest.NewMemory()
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo, Fields: fields}})
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default", Fields: fields}}, map[string]worker.Fetcher{"default": halo})
 
 	// An event older than the object's marker: stored at the marker.
 	if got, err := w.Process(ctx, "m1", eventOnly(t, change.Ticket, "42", fetchedVersion-1000)); err != nil || got != change.Applied {
@@ -107,7 +108,7 @@ func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
 
 func TestFetchFailuresAreRetried(t *testing.T) {
 	halo := &fakeHalo{err: errors.New("429 Too Many Requests")}
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo}})
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, map[string]worker.Fetcher{"default": halo})
 	_, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("fetch failure: %v, want a retryable error", err)
@@ -116,7 +117,7 @@ func TestFetchFailuresAreRetried(t *testing.T) {
 
 func TestWithoutAFetcherEventsStayPending(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	if got, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10)); err != nil || got != change.Pending {
 		t.Fatalf("%s, %v", got, err)
 	}
@@ -129,7 +130,7 @@ func TestFetchedObjectsAreFiltered(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo, Filter: rules}})
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default", Filter: rules}}, map[string]worker.Fetcher{"default": halo})
 	if got, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10)); err != nil || got != "filtered" {
 		t.Fatalf("%s, %v", got, err)
 	}
@@ -146,17 +147,17 @@ func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 	}
 	store := storetest.NewMemory()
 	// Without a name for it: a permanent failure, so it is kept in the dead-letter queue.
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	if _, err := w.Process(context.Background(), "m", m.Body); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("unknown event: %v, want a permanent failure", err)
 	}
 	// With the name configured since (a replay from the dead-letter queue): applied.
-	conns, err := worker.ConnectionsFromConfig(&config.Config{Connections: []config.Connection{{ID: "default",
-		Events: map[string]config.EventMapping{"Invoice Paid": {Kind: "client"}}}}}, nil)
+	conns, err := connection.CompileAll(&config.Config{Connections: []config.Connection{{ID: "default",
+		Events: map[string]config.EventMapping{"Invoice Paid": {Kind: "client"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w = worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), conns)
+	w = worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), conns, nil)
 	if got, err := w.Process(context.Background(), "m", m.Body); err != nil || got != change.Pending {
 		t.Fatalf("with the name configured: %s, %v", got, err)
 	}
@@ -167,7 +168,7 @@ func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 
 func TestADeletedFlagMakesATombstone(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	for i, flag := range []any{true, "True", json.Number("1")} {
 		id := fmt.Sprint(100 + i)
 		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,
@@ -193,7 +194,7 @@ func TestAnEventOnlyTicketEventBringsItsNotes(t *testing.T) {
 		}},
 	}
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), map[string]worker.Connection{"default": {Fetcher: halo}})
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, map[string]worker.Fetcher{"default": halo})
 	if _, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "42", 1)); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func (c *cursorStore) SaveCursor(_ context.Context, conn, name string, doc []byt
 
 func TestWebhookChangesLeaveAHeartbeat(t *testing.T) {
 	store := &cursorStore{Memory: storetest.NewMemory(), docs: map[string][]byte{}}
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
 	ctx := context.Background()
 	send := func(source change.Source, id string) {
 		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,

@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/config"
-	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
-	"github.com/halosync/halosync/internal/storedfields"
 )
 
 // Store applies a change with the newest-wins rule of change.Apply (reporting the values
@@ -38,16 +36,6 @@ type Fetcher interface {
 	FetchNotes(ctx context.Context, ticketID string) ([]map[string]any, error)
 }
 
-// Connection is what the worker knows of one connection: how to fetch an object an
-// event-only delivery announced (nil: webhook-only, such objects stay pending), which
-// fields to keep, and which changes are wanted.
-type Connection struct {
-	Fetcher Fetcher
-	Fields  *storedfields.Policy
-	Filter  *filter.Rules
-	Events  halo.Events // event names configured for the connection
-}
-
 // Counter counts what the worker does.
 type Counter interface {
 	Count(m metrics.Metric, n int64)
@@ -55,11 +43,12 @@ type Counter interface {
 
 // Worker processes change messages.
 type Worker struct {
-	store Store
-	count Counter
-	log   *slog.Logger
-	conns map[string]Connection
-	now   func() time.Time
+	store    Store
+	count    Counter
+	log      *slog.Logger
+	conns    map[string]*connection.Connection
+	fetchers map[string]Fetcher
+	now      func() time.Time
 
 	beatMu sync.Mutex
 	beats  map[string]time.Time // per connection: when this process last wrote the heartbeat
@@ -68,38 +57,24 @@ type Worker struct {
 // heartbeatEvery bounds how often a process records that webhooks are arriving.
 const heartbeatEvery = 30 * time.Second
 
-// New returns a worker. conns may be nil: no connection fetches, keeps fields back or
-// filters.
-func New(s Store, c Counter, log *slog.Logger, conns map[string]Connection) *Worker {
-	return &Worker{store: s, count: c, log: log, conns: conns, now: time.Now}
+// New returns a worker over the compiled connections. fetchers holds the Halo API client
+// of each connection that configures one: an event-only delivery for a connection without
+// one stays pending until a webhook or the poller brings the object.
+func New(s Store, c Counter, log *slog.Logger, conns connection.Set, fetchers map[string]Fetcher) *Worker {
+	w := &Worker{store: s, count: c, log: log, conns: make(map[string]*connection.Connection, len(conns)), fetchers: fetchers, now: time.Now}
+	for _, conn := range conns {
+		w.conns[conn.ID] = conn
+	}
+	return w
 }
 
-// ConnectionsFromConfig builds each connection's field policy and filters, and its
-// fetcher with newFetcher for connections that configure the Halo API.
-func ConnectionsFromConfig(cfg *config.Config, newFetcher func(config.Connection) (Fetcher, error)) (map[string]Connection, error) {
-	out := make(map[string]Connection, len(cfg.Connections))
-	for _, c := range cfg.Connections {
-		fields, err := storedfields.New(c.StoredFields)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
-		}
-		rules, err := filter.New(c.Webhook.Filters)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: filters: %w", c.ID, err)
-		}
-		events, err := halo.EventsFromConfig(c.Events)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
-		}
-		conn := Connection{Fields: fields, Filter: rules, Events: events}
-		if c.Halo.Configured() && newFetcher != nil {
-			if conn.Fetcher, err = newFetcher(c); err != nil {
-				return nil, fmt.Errorf("connection %s: halo: %w", c.ID, err)
-			}
-		}
-		out[c.ID] = conn
+// connection returns a connection's compiled settings; an unknown one (a message queued
+// before its connection was removed) gets none: nothing filtered or cut.
+func (w *Worker) connection(id string) *connection.Connection {
+	if c, ok := w.conns[id]; ok {
+		return c
 	}
-	return out, nil
+	return &connection.Connection{ID: id}
 }
 
 // ErrPermanent marks a message that will fail however often it is retried; it is still
@@ -118,7 +93,7 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	if env.Unknown {
 		return w.unknown(ctx, messageID, env)
 	}
-	return w.apply(ctx, messageID, env.Change, env.ReceivedAt)
+	return w.apply(ctx, messageID, env.Change, env.ReceivedAt, false)
 }
 
 // unknown retries an event of no known kind with the connection's configured names: if
@@ -130,7 +105,7 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 	var changes []change.Change
 	for i := 0; err == nil && i < len(events); i++ {
 		var cs []change.Change
-		cs, err = events[i].Changes(conn, w.conns[conn].Events, env.ReceivedAt)
+		cs, err = events[i].Changes(conn, w.connection(conn).Events, env.ReceivedAt)
 		changes = append(changes, cs...)
 	}
 	if err != nil {
@@ -141,7 +116,9 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 	}
 	var last change.Outcome
 	for _, c := range changes {
-		if last, err = w.apply(ctx, messageID, c, env.ReceivedAt); err != nil {
+		// Decoded here, not at ingest: this is where these changes enter, so they are
+		// filtered and cut here (docs/ARCHITECTURE.md, "Filters and stored fields").
+		if last, err = w.apply(ctx, messageID, c, env.ReceivedAt, true); err != nil {
 			return "", err
 		}
 	}
@@ -149,48 +126,54 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 }
 
 // apply applies one change: fetching the object an event-only change announced, then
-// filtering, cutting fields and writing, then recording what the delivery did.
-func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, receivedAt time.Time) (change.Outcome, error) {
-	conn := w.conns[c.Connection]
-	if c.Op == change.OpUpsert && !c.HasSnapshot() && conn.Fetcher != nil {
-		fetched, notes, err := w.resolve(ctx, conn.Fetcher, c)
+// writing it, then recording what the delivery did. A change enters the copy's rules
+// (filters, stored fields) once, where it enters halosync: a webhook's at ingest, a
+// poll's in the poller, and here what the worker brings in itself (entering: fetched
+// objects and notes, and events decoded here).
+func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, receivedAt time.Time, entering bool) (change.Outcome, error) {
+	fetcher := w.fetchers[c.Connection]
+	if c.Op == change.OpUpsert && !c.HasSnapshot() && fetcher != nil {
+		fetched, notes, err := w.resolve(ctx, fetcher, c)
 		if err != nil {
 			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "fetch_error"}, 1)
 			w.log.WarnContext(ctx, "could not fetch the object an event announced", "connection", c.Connection, "kind", c.Kind,
 				"id", c.ID, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 			return "", fmt.Errorf("fetch %s %s: %w", c.Kind, c.ID, err)
 		}
-		outcome, err := w.write(ctx, messageID, fetched, receivedAt)
+		outcome, err := w.write(ctx, messageID, fetched, receivedAt, true)
 		if err != nil {
 			return "", err
 		}
 		// An event-only ticket event may be a note added, a status change or a
 		// reassignment, each of which adds a note the event does not carry.
 		for _, n := range notes {
-			if _, err := w.write(ctx, messageID, n, receivedAt); err != nil {
+			if _, err := w.write(ctx, messageID, n, receivedAt, true); err != nil {
 				return "", err
 			}
 		}
 		return outcome, nil
 	}
-	return w.write(ctx, messageID, c, receivedAt)
+	return w.write(ctx, messageID, c, receivedAt, entering)
 }
 
-// write filters, cuts and writes one change, and records what it did.
-func (w *Worker) write(ctx context.Context, messageID string, c change.Change, receivedAt time.Time) (change.Outcome, error) {
-	conn := w.conns[c.Connection]
-	if c.HasSnapshot() && c.Op == change.OpUpsert {
-		if rule, keep := conn.Filter.Match(c); !keep {
-			w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
-			w.log.InfoContext(ctx, "change filtered", "connection", c.Connection, "kind", c.Kind, "id", c.ID, "rule", rule)
-			w.record(ctx, messageID, c, change.Result{Outcome: change.Filtered}, rule, receivedAt)
-			return change.Filtered, nil
+// write writes one change, and records what it did; a change entering here is first
+// filtered and cut to the stored fields.
+func (w *Worker) write(ctx context.Context, messageID string, c change.Change, receivedAt time.Time, entering bool) (change.Outcome, error) {
+	if entering {
+		conn := w.connection(c.Connection)
+		if c.HasSnapshot() && c.Op == change.OpUpsert {
+			if rule, keep := conn.Filter.Match(c); !keep {
+				w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
+				w.log.InfoContext(ctx, "change filtered", "connection", c.Connection, "kind", c.Kind, "id", c.ID, "rule", rule)
+				w.record(ctx, messageID, c, change.Result{Outcome: change.Filtered}, rule, receivedAt)
+				return change.Filtered, nil
+			}
 		}
+		c = conn.Fields.Apply(c)
 	}
 	if c.Op == change.OpUpsert && c.Deleted() {
 		c.Op = change.OpDelete // Halo keeps deleted tickets, flagged: the copy keeps a tombstone
 	}
-	c = conn.Fields.Apply(c)
 	res, err := w.store.Apply(ctx, c)
 	if err != nil {
 		reason := "store_error"

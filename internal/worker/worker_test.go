@@ -27,7 +27,7 @@ func ticketMessage(t testing.TB, id string, version int64, fields map[string]any
 func TestProcessCountsEveryOutcome(t *testing.T) {
 	store := storetest.NewMemory()
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil)
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil, nil)
 	ctx := context.Background()
 	steps := []struct {
 		version int64
@@ -72,14 +72,14 @@ func (f failingStore) Get(context.Context, string, change.Kind, string, string) 
 func TestProcessFailures(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log, nil)
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log, nil, nil)
 	if _, err := w.Process(ctx, "m", []byte("not json")); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("undecodable message: %v, want permanent", err)
 	}
 	if _, err := w.Process(ctx, "m", []byte(`{"change":{"connection":"default","kind":"invoice","id":"1","op":"upsert","version":1}}`)); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("unknown kind: %v, want permanent", err)
 	}
-	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, nil)
+	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, nil, nil)
 	_, err := down.Process(ctx, "m", ticketMessage(t, "1", 1, map[string]any{}))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("store failure: %v, want a retryable error", err)

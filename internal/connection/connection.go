@@ -1,0 +1,159 @@
+// Package connection compiles a configured connection, once, into what ingest, the worker
+// and the poller use: its authentication, source allowlist, filters, stored fields, event
+// table and poll plan, with every default applied here (docs/ARCHITECTURE.md,
+// "Connections").
+package connection
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/halosync/halosync/internal/auth"
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/filter"
+	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/storedfields"
+)
+
+// Connection is one connection's settings, compiled.
+type Connection struct {
+	ID string
+	// Config is the connection as configured: its Halo API settings and webhook
+	// management are read from here by the packages that own them.
+	Config config.Connection
+
+	Verifier  auth.Verifier
+	AllowIPs  []netip.Prefix // empty: any source
+	BodyLimit int            // bytes, as received and decompressed
+	Routing   []string       // routing header names, lower case
+
+	Filter *filter.Rules
+	Fields *storedfields.Policy
+	Events halo.Events // Halo's known event names plus the configured ones
+	Poll   Poll
+}
+
+// Poll is when and how a connection is polled.
+type Poll struct {
+	Mode      string        // hybrid, webhook or poll
+	Interval  time.Duration // between polls (hybrid, poll)
+	Fallback  time.Duration // between polls while the webhooks look unhealthy (hybrid)
+	Silence   time.Duration // no webhook change this long, while Halo changes: unhealthy
+	Reconcile time.Duration // between reconciles of id lists
+	Overlap   time.Duration // re-read before each cursor, against clock skew
+	// Kinds says how each kind's changes are found: "incremental" or "scan"; a kind not
+	// named takes the poller's default for it.
+	Kinds map[change.Kind]string
+}
+
+// Defaults of the poll: settings (config.Poll documents them).
+const (
+	DefaultOverlap        = 2 * time.Minute
+	defaultHybridInterval = 15 * time.Minute
+	defaultPollInterval   = 5 * time.Minute
+	defaultFallback       = time.Minute
+	defaultSilence        = 10 * time.Minute
+	defaultReconcile      = 24 * time.Hour
+)
+
+// PollOf applies the defaults to a connection's poll: settings.
+func PollOf(p config.Poll) Poll {
+	out := Poll{Mode: p.Mode, Interval: defaultHybridInterval, Fallback: defaultFallback, Silence: defaultSilence,
+		Reconcile: defaultReconcile, Overlap: DefaultOverlap, Kinds: map[change.Kind]string{}}
+	if out.Mode == "" {
+		out.Mode = "hybrid"
+	}
+	if out.Mode == "poll" {
+		out.Interval = defaultPollInterval
+	}
+	if p.IntervalMinutes > 0 {
+		out.Interval = time.Duration(p.IntervalMinutes) * time.Minute
+	}
+	if p.FallbackMinutes > 0 {
+		out.Fallback = time.Duration(p.FallbackMinutes) * time.Minute
+	}
+	if p.SilenceMinutes > 0 {
+		out.Silence = time.Duration(p.SilenceMinutes) * time.Minute
+	}
+	if p.ReconcileHours > 0 {
+		out.Reconcile = time.Duration(p.ReconcileHours) * time.Hour
+	}
+	if p.OverlapSeconds > 0 {
+		out.Overlap = time.Duration(p.OverlapSeconds) * time.Second
+	}
+	for name, mode := range p.Kinds {
+		if kind, err := change.ParseKind(name); err == nil {
+			out.Kinds[kind] = mode
+		}
+	}
+	return out
+}
+
+// Compile compiles one connection.
+func Compile(c config.Connection) (*Connection, error) {
+	v, err := auth.New(c.Webhook.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+	}
+	allow, err := config.ParseCIDRs(c.Webhook.AllowIPs)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: allow_ips: %w", c.ID, err)
+	}
+	rules, err := filter.New(c.Webhook.Filters)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: filters: %w", c.ID, err)
+	}
+	fields, err := storedfields.New(c.StoredFields)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+	}
+	events, err := halo.EventsFromConfig(c.Events)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+	}
+	routing := make([]string, 0, len(c.Webhook.RoutingHeaders))
+	for _, name := range c.Webhook.RoutingHeaders {
+		routing = append(routing, strings.ToLower(name))
+	}
+	return &Connection{ID: c.ID, Config: c, Verifier: v, AllowIPs: allow, BodyLimit: c.Webhook.BodyLimit(),
+		Routing: routing, Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll)}, nil
+}
+
+// Set is every connection of a configuration, in its order.
+type Set []*Connection
+
+// CompileAll compiles every connection of cfg.
+func CompileAll(cfg *config.Config) (Set, error) {
+	out := make(Set, 0, len(cfg.Connections))
+	for _, c := range cfg.Connections {
+		cc, err := Compile(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cc)
+	}
+	return out, nil
+}
+
+// Get returns the connection with the given id.
+func (s Set) Get(id string) (*Connection, bool) {
+	for _, c := range s {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// MustCompileAll compiles cfg, panicking on an error: for configurations a program
+// builds itself, already known to be valid.
+func MustCompileAll(cfg *config.Config) Set {
+	s, err := CompileAll(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
