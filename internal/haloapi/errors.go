@@ -91,18 +91,27 @@ func (e *Error) Unwrap() []error {
 
 // apiStatus turns a final API answer into nil (2xx) or the error it means.
 func apiStatus(op string, kind change.Kind, r *response) error {
+	return answerError(op, r, " and may read "+string(kind)+"s",
+		ErrPermanent, "forbidden: the application's scopes or its agent's permissions do not allow this")
+}
+
+// answerError turns a final answer into nil (2xx) or the error it means. Reading objects
+// and managing webhooks differ only in what a 401 and a 403 tell the operator to check:
+// unauthorized is added to the 401's detail, forbidden and forbiddenDetail make the 403.
+func answerError(op string, r *response, unauthorized string, forbidden error, forbiddenDetail string) error {
+	e := &Error{Op: op, Status: r.status, Attempts: r.attempts}
 	switch {
 	case r.status >= 200 && r.status < 300:
 		return nil
 	case r.status == http.StatusNotFound:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrNotFound}
+		e.class = ErrNotFound
 	case r.status == http.StatusUnauthorized:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrAuth,
-			Detail: "Halo refused a freshly issued token: check that the API application's login agent is active and may read " + string(kind) + "s"}
+		e.class = ErrAuth
+		e.Detail = "Halo refused a freshly issued token: check that the API application's login agent is active" + unauthorized
 	case r.status == http.StatusForbidden:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrPermanent,
-			Detail: "forbidden: the application's scopes or its agent's permissions do not allow this" + haloSays(r.body)}
+		e.class, e.Detail = forbidden, forbiddenDetail+haloSays(r.body)
 	default:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrPermanent, Detail: strings.TrimPrefix(haloSays(r.body), "; ")}
+		e.class, e.Detail = ErrPermanent, strings.TrimPrefix(haloSays(r.body), "; ")
 	}
+	return e
 }

@@ -439,21 +439,9 @@ func (c *Client) hookDelete(ctx context.Context, op, path string) error {
 }
 
 // hookStatus turns a final management answer into nil (2xx) or the error it means; a 403
-// names what to grant.
+// is ErrForbidden and names what to grant.
 func hookStatus(op string, r *response) error {
-	switch {
-	case r.status >= 200 && r.status < 300:
-		return nil
-	case r.status == http.StatusNotFound:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrNotFound}
-	case r.status == http.StatusUnauthorized:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrAuth,
-			Detail: "Halo refused a freshly issued token: check that the API application's login agent is active"}
-	case r.status == http.StatusForbidden:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrForbidden, Detail: PermissionHint + haloSays(r.body)}
-	default:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrPermanent, Detail: strings.TrimPrefix(haloSays(r.body), "; ")}
-	}
+	return answerError(op, r, "", ErrForbidden, PermissionHint)
 }
 
 // redactError cuts a secret out of an error's text (Halo might echo a refused body).
