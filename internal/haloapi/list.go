@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -94,73 +93,10 @@ func (c *Client) List(ctx context.Context, kind change.Kind, q ListQuery, fn fun
 	if err != nil {
 		return &Error{Op: "list " + ep.Envelope, class: ErrPermanent, Detail: err.Error()}
 	}
-	size := q.PageSize
-	if size <= 0 {
-		size = DefaultPageSize
-	}
-	maxPages := q.MaxPages
-	if maxPages <= 0 {
-		maxPages = c.maxPages
-	}
-	pageNo, got := 1, 0
-	if q.StartPage > 1 {
-		pageNo, got = q.StartPage, (q.StartPage-1)*size
-	}
-	var prevFirst string
-	for pages := 1; ; pages++ {
-		op := fmt.Sprintf("list %s page %d", ep.Envelope, pageNo)
-		if pages > maxPages {
-			return &Error{Op: op, class: ErrPageLimit, Detail: fmt.Sprintf("stopped after %d pages (%d objects)", maxPages, got)}
-		}
-		params.Set(ParamPaginate, "true")
-		params.Set(ParamPageSize, strconv.Itoa(size))
-		params.Set(ParamPageNo, strconv.Itoa(pageNo))
-		resp, err := c.send(ctx, op, true, getRequest(c.base+"/api/"+ep.Path+"?"+params.Encode()))
-		if err != nil {
-			return err
-		}
-		if err := apiStatus(op, kind, resp); err != nil {
-			return err
-		}
-		page, count, bare, err := decodePage(resp.body, ep.Envelope)
-		if err != nil {
-			return &Error{Op: op, Status: resp.status, class: ErrBadResponse, cause: err}
-		}
-		if len(page) > 0 {
-			first := firstID(page)
-			if pages > 1 && first != "" && first == prevFirst {
-				return &Error{Op: op, class: ErrBadResponse, Detail: "the page repeats the previous one: Halo ignored page_no"}
-			}
-			prevFirst = first
-			if err := fn(page); err != nil {
-				return fmt.Errorf("halo: %s: %w", op, err)
-			}
-		}
-		got += len(page)
-		switch {
-		case bare, len(page) == 0:
-			return nil
-		case count >= 0 && got >= count:
-			return nil
-		case len(page) < size:
-			if count < 0 {
-				return nil // a short page and no count: the last page
-			}
-			// record_count says more: the server capped the page. Carry on with its page
-			// size, from the next object, when the objects so far fill whole pages of it.
-			if got%len(page) == 0 {
-				size = len(page)
-				pageNo = got/size + 1
-			} else {
-				pageNo++
-			}
-		default:
-			pageNo++
-		}
-	}
-}
-
-func firstID(page []map[string]any) string {
-	id, _ := change.CanonicalID(page[0]["id"])
-	return id
+	return c.listPages(ctx, listing{
+		op: "list " + ep.Envelope, path: ep.Path, params: params, envelope: ep.Envelope,
+		status:   func(op string, r *response) error { return apiStatus(op, kind, r) },
+		mode:     bareComplete,
+		pageSize: q.PageSize, firstPage: q.StartPage, maxPages: q.MaxPages,
+	}, fn)
 }
