@@ -14,12 +14,9 @@ import (
 	"github.com/halosync/halosync/internal/config"
 )
 
-// The Halo REST client: OAuth2 client credentials, a per-connection request budget,
-// retries with jittered exponential backoff, and Halo's paging quirks (halo-facts §2, §3).
-
 // TimeLayout is how the client writes datetimes into query parameters
 // (lastupdatefromdate, lastupdatetodate): UTC, milliseconds, and no zone suffix, as Halo
-// writes and expects them (halo-facts §2 "Dates and time zones").
+// writes and expects them (docs/HALO.md, "The REST API").
 const TimeLayout = "2006-01-02T15:04:05.000"
 
 // FormatTime writes t the way Halo's query parameters expect.

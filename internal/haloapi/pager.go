@@ -10,7 +10,7 @@ import (
 )
 
 // Every listing (objects, webhooks, subscriptions, the delivery log) is read by
-// listPages, so that they agree on Halo's paging (docs/HALO.md, "Paging"): ask
+// listPages, so that they agree on Halo's paging (docs/HALO.md, "The REST API"): ask
 // pageinate=true&page_size=N&page_no=1, 2, ... and stop at record_count items, at an empty
 // page, or at a short page when the answer has no count. A short page while record_count
 // says more is Halo's silent cap: paging carries on at the size Halo used. A page

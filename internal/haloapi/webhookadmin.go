@@ -15,7 +15,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
-// Webhook management through Halo's API (halo-facts §4): outbound webhooks
+// Webhook management through Halo's API (docs/HALO.md, "The REST API"): outbound webhooks
 // (/api/Webhook), their event subscriptions (/api/Notification) and their delivery log
 // (/api/WebhookEvent). Writes POST a JSON array; an item with an id updates. Halo keeps no
 // owner on a webhook: callers recognise their own by name.
@@ -33,7 +33,7 @@ const PermissionHint = "the API application may not manage webhooks: give the ag
 	"Configuration > Integrations > Webhooks and notifications, and the application the scope \"all\" " +
 	"(halo.scope; Halo documents no narrower scope for webhooks)"
 
-// Halo's codes for the webhook fields halosync sets (halo-facts §1, §4). Only type 0,
+// Halo's codes for the webhook fields halosync sets (docs/HALO.md, "The REST API"). Only type 0,
 // method 0 and delivery method 6 are seen in code that works against tenants; the
 // authentication codes are those of django-psa (1 Basic, 3 signed body).
 const (
