@@ -1,8 +1,8 @@
 package main
 
-// End-to-end tests of the real binary (docs: DESIGN.md §7 item 6): `halosync serve` with
-// webhooks in and state out, `halosync get`, kill -9 and restart with nothing acknowledged
-// lost, configuration files and usage errors. TestMain builds the binary once.
+// End-to-end tests of the real binary (docs/ARCHITECTURE.md, "Tests", item 6): `halosync
+// serve` with webhooks in and state out, `halosync get`, kill -9 and restart with nothing
+// acknowledged lost, configuration files and usage errors. TestMain builds the binary once.
 
 import (
 	"bytes"

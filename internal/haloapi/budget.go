@@ -7,8 +7,8 @@ import (
 )
 
 // Default request budget of a connection: Halo allows about 300 requests per rolling five
-// minutes for the whole tenant (halo-facts §2), shared with every other integration; 250
-// leaves headroom. config.Budget carries the same defaults.
+// minutes for the whole tenant, shared with every other integration (docs/HALO.md, "The
+// REST API"); 250 leaves headroom. config.Budget carries the same defaults.
 const (
 	DefaultBudgetRequests = 250
 	DefaultBudgetWindow   = 5 * time.Minute

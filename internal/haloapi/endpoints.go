@@ -7,7 +7,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
-// Endpoint is how the Halo REST API serves one kind, as data (halo-facts §3).
+// Endpoint is how the Halo REST API serves one kind, as data (docs/HALO.md, "Kinds").
 type Endpoint struct {
 	Kind change.Kind
 	// Path is the resource under /api: GET /api/{Path} lists, GET /api/{Path}/{id} reads one.
@@ -30,12 +30,12 @@ type Endpoint struct {
 	ClientParam string
 	// UpdatedFilterConfirmed reports whether lastupdatefromdate / lastupdatetodate are
 	// known to filter this list. They are confirmed for Tickets only; on the other kinds
-	// Halo may ignore them and return everything (halo-facts §7.4), which costs requests
-	// but loses nothing.
+	// Halo may ignore them and return everything (docs/HALO.md, "The REST API"), which
+	// costs requests but loses nothing.
 	UpdatedFilterConfirmed bool
 }
 
-// Halo's list parameters (halo-facts §2, §3). Halo spells "pageinate" this way.
+// Halo's list parameters (docs/HALO.md, "The REST API"). Halo spells "pageinate" this way.
 const (
 	ParamPaginate        = "pageinate"
 	ParamPageSize        = "page_size"

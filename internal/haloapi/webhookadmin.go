@@ -15,7 +15,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
-// Webhook management through Halo's API (halo-facts §4): outbound webhooks
+// Webhook management through Halo's API (docs/HALO.md, "The REST API"): outbound webhooks
 // (/api/Webhook), their event subscriptions (/api/Notification) and their delivery log
 // (/api/WebhookEvent). Writes POST a JSON array; an item with an id updates. Halo keeps no
 // owner on a webhook: callers recognise their own by name.
@@ -33,7 +33,7 @@ const PermissionHint = "the API application may not manage webhooks: give the ag
 	"Configuration > Integrations > Webhooks and notifications, and the application the scope \"all\" " +
 	"(halo.scope; Halo documents no narrower scope for webhooks)"
 
-// Halo's codes for the webhook fields halosync sets (halo-facts §1, §4). Only type 0,
+// Halo's codes for the webhook fields halosync sets (docs/HALO.md, "The REST API"). Only type 0,
 // method 0 and delivery method 6 are seen in code that works against tenants; the
 // authentication codes are those of django-psa (1 Basic, 3 signed body).
 const (
@@ -194,7 +194,7 @@ func (e WebhookEvent) Succeeded() bool {
 // Webhooks lists the tenant's outbound webhooks (GET /api/Webhook?type=0).
 func (c *Client) Webhooks(ctx context.Context) ([]Webhook, error) {
 	const op = "list webhooks"
-	items, err := c.hookList(ctx, op, "/api/Webhook?"+url.Values{"type": {strconv.Itoa(WebhookTypeOutbound)}}.Encode(), webhooksEnvelope)
+	items, err := c.hookList(ctx, op, "Webhook", url.Values{"type": {strconv.Itoa(WebhookTypeOutbound)}}, webhooksEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
 // that ignored the filter would otherwise list every notification it has.
 func (c *Client) Notifications(ctx context.Context, webhookID string) ([]Notification, error) {
 	op := "list notifications of webhook " + webhookID
-	items, err := c.hookList(ctx, op, "/api/Notification?"+url.Values{"webhook_id": {webhookID}}.Encode(), notificationsEnvelope)
+	items, err := c.hookList(ctx, op, "Notification", url.Values{"webhook_id": {webhookID}}, notificationsEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -292,69 +292,21 @@ func (c *Client) DeleteNotification(ctx context.Context, id string) error {
 // of up to 100 at a time, calling fn with each non-empty page. fn returning ErrStopPaging
 // ends the listing without an error; any other error is returned wrapped.
 func (c *Client) WebhookEvents(ctx context.Context, webhookID string, fn func(page []WebhookEvent) error) error {
-	params := url.Values{
-		"webhook_id": {webhookID}, "order": {"timestamp"}, "orderdesc": {"true"},
-		ParamPaginate: {"true"},
-	}
-	size, pageNo, got := DefaultPageSize, 1, 0
-	var prevFirst string
-	for pages := 1; ; pages++ {
-		op := fmt.Sprintf("list deliveries of webhook %s page %d", webhookID, pageNo)
-		if pages > c.maxPages {
-			return &Error{Op: op, class: ErrPageLimit, Detail: fmt.Sprintf("stopped after %d pages", c.maxPages)}
-		}
-		params.Set(ParamPageSize, strconv.Itoa(size))
-		params.Set(ParamPageNo, strconv.Itoa(pageNo))
-		resp, err := c.send(ctx, op, true, getRequest(c.base+"/api/WebhookEvent?"+params.Encode()))
-		if err != nil {
-			return err
-		}
-		if err := hookStatus(op, resp); err != nil {
-			return err
-		}
-		items, count, bare, err := decodePage(resp.body, webhookEventsEnvelope)
-		if err != nil {
-			return &Error{Op: op, Status: resp.status, class: ErrBadResponse, cause: err}
-		}
-		if bare {
-			count = -1 // a bare array tells no total: page on until a short page
-		}
+	err := c.listPages(ctx, listing{
+		op:   "list deliveries of webhook " + webhookID,
+		path: "WebhookEvent", params: url.Values{"webhook_id": {webhookID}, "order": {"timestamp"}, "orderdesc": {"true"}},
+		envelope: webhookEventsEnvelope, status: hookStatus, mode: barePaged,
+	}, func(items []map[string]any) error {
 		page := make([]WebhookEvent, 0, len(items))
 		for _, it := range items {
 			page = append(page, decodeWebhookEvent(it))
 		}
-		if len(page) > 0 {
-			if pages > 1 && page[0].ID != "" && page[0].ID == prevFirst {
-				return &Error{Op: op, class: ErrBadResponse, Detail: "the page repeats the previous one: Halo ignored page_no"}
-			}
-			prevFirst = page[0].ID
-			if err := fn(page); err != nil {
-				if errors.Is(err, ErrStopPaging) {
-					return nil
-				}
-				return fmt.Errorf("halo: %s: %w", op, err)
-			}
-		}
-		got += len(page)
-		switch {
-		case len(page) == 0, bare && len(page) > size: // empty, or Halo ignored paging
-			return nil
-		case count >= 0 && got >= count:
-			return nil
-		case len(page) < size:
-			if count < 0 {
-				return nil
-			}
-			if got%len(page) == 0 { // Halo capped the page below what was asked
-				size = len(page)
-				pageNo = got/size + 1
-			} else {
-				pageNo++
-			}
-		default:
-			pageNo++
-		}
+		return fn(page)
+	})
+	if errors.Is(err, ErrStopPaging) {
+		return nil
 	}
+	return err
 }
 
 // --- Plumbing ---------------------------------------------------------------------------
@@ -374,20 +326,16 @@ func (c *Client) postWebhook(ctx context.Context, op string, item map[string]any
 	return w, nil
 }
 
-// hookList GETs a management list: a bare array, or an envelope under key.
-func (c *Client) hookList(ctx context.Context, op, path, key string) ([]map[string]any, error) {
-	resp, err := c.send(ctx, op, true, getRequest(c.base+path))
-	if err != nil {
-		return nil, err
-	}
-	if err := hookStatus(op, resp); err != nil {
-		return nil, err
-	}
-	items, _, _, err := decodePage(resp.body, key)
-	if err != nil {
-		return nil, &Error{Op: op, Status: resp.status, class: ErrBadResponse, cause: err}
-	}
-	return items, nil
+// hookList reads a management list in one request (unpaged): a bare array, or an
+// envelope under key.
+func (c *Client) hookList(ctx context.Context, op, path string, params url.Values, key string) ([]map[string]any, error) {
+	var items []map[string]any
+	err := c.listPages(ctx, listing{op: op, path: path, params: params, envelope: key, status: hookStatus, mode: unpaged},
+		func(page []map[string]any) error {
+			items = append(items, page...)
+			return nil
+		})
+	return items, err
 }
 
 // hookPost POSTs a JSON array and reads the saved items back: an array, or one object.
@@ -439,21 +387,9 @@ func (c *Client) hookDelete(ctx context.Context, op, path string) error {
 }
 
 // hookStatus turns a final management answer into nil (2xx) or the error it means; a 403
-// names what to grant.
+// is ErrForbidden and names what to grant.
 func hookStatus(op string, r *response) error {
-	switch {
-	case r.status >= 200 && r.status < 300:
-		return nil
-	case r.status == http.StatusNotFound:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrNotFound}
-	case r.status == http.StatusUnauthorized:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrAuth,
-			Detail: "Halo refused a freshly issued token: check that the API application's login agent is active"}
-	case r.status == http.StatusForbidden:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrForbidden, Detail: PermissionHint + haloSays(r.body)}
-	default:
-		return &Error{Op: op, Status: r.status, Attempts: r.attempts, class: ErrPermanent, Detail: strings.TrimPrefix(haloSays(r.body), "; ")}
-	}
+	return answerError(op, r, "", ErrForbidden, PermissionHint)
 }
 
 // redactError cuts a secret out of an error's text (Halo might echo a refused body).

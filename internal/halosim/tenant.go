@@ -108,8 +108,27 @@ type Request struct {
 	Status int // the status answered
 }
 
-// Tenant is a fake Halo tenant. It is an http.Handler; New also serves it on a local
-// HTTP server. All its methods are safe for concurrent use.
+// Tenant is a simulated Halo tenant: an http.Handler, which New also serves on a local
+// HTTP server. It answers as real tenants do (docs/HALO.md, "The REST API"):
+//
+//   - GET /api/authinfo; POST /auth/token for client credentials (form or Basic, the
+//     tenant parameter when TenantName is set, invalid_client, invalid_scope), tokens
+//     that expire and scopes that limit what they may call;
+//   - list and read every kind: envelopes with record_count, pages silently capped at
+//     PageCap, count=N, the filters Halo has; 404 for an absent object (a deleted ticket
+//     stays, flagged);
+//   - Halo's data: UTC dates without Z, 1900-01-01 for no date, numeric ids, change
+//     markers that rise with every change;
+//   - routes and parameters matched regardless of case, unknown parameters ignored;
+//   - 429 over a rolling RateWindow; webhook management (Webhook, Notification,
+//     WebhookEvent), 403 with DenyWebhookManagement; injected faults (FailNext, Faults).
+//
+// Its data is set directly (Upsert, Delete, Seed) or changed by the generator (Step, Run,
+// Do), which returns the webhook Event each change raises; a Sender delivers those as
+// Halo does, logging each delivery in the WebhookEvent log. With a seeded *rand.Rand and
+// a Clock, all of it is deterministic. Where Halo's behaviour is unconfirmed an Options
+// field picks the other answer. Nothing is package-level state, and all its methods are
+// safe for concurrent use.
 type Tenant struct {
 	opts      Options
 	now       func() time.Time
