@@ -333,6 +333,27 @@ func waitObject(t *testing.T, url, path string, accept func(map[string]any) bool
 	}
 }
 
+// waitLog waits until serve's log holds a line with every one of the given fragments.
+func (p *proc) waitLog(t *testing.T, fragments ...string) {
+	t.Helper()
+	deadline := time.Now().Add(applyTimeout)
+	for {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			all := true
+			for _, f := range fragments {
+				all = all && strings.Contains(line, f)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within %v", fragments, applyTimeout)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
 type statusDoc struct {
 	Counters []struct {
 		Name       string `json:"name"`

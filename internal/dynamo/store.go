@@ -1,71 +1,7 @@
-// Package dynamo is halosync's object store on DynamoDB: one table laid out as the data
-// model describes (change.PartitionKey, change.SortKey, the by-client index GSI1, the
-// by-kind index GSI2), written
-// with conditional updates so that applying a change behaves exactly like change.Apply —
-// newest version wins, a partial snapshot merges field by field, an event without a
-// snapshot only marks the object pending, a delete leaves a tombstone — in normally one
-// UpdateItem per change, with no read first. The same UpdateItem returns the values it
-// overwrote (ReturnValues UPDATED_OLD), which become change.Result.Previous. Delivery
-// records (change.Delivery) are one PutItem each and expire by the table's time to live.
-// The poller's cursor documents are one PutItem each; the ids of a kind, for its
-// reconcile, are read from GSI2 (StoredIDs).
-//
-// # Item layout
-//
-// An object's item holds pk, sk, conn, kind, id, parent_id, version (N), pending_version
-// (N), deleted (BOOL), fields (M), client_id, gsi1pk and gsi1sk (when the client is
-// known), gsi2pk and gsi2sk (change.KindIndexKey and change.KindIndexSort, always), synced_at
-// (RFC 3339), source, delivery_id and event. Fields are stored as native
-// DynamoDB values (S, N, BOOL, NULL, M, L), so they can be read and queried in place;
-// numbers are written as Halo spelled them and read back as json.Number. The value is
-// exact up to DynamoDB's 38 significant digits (a number beyond, or a field named "", is
-// change.ErrInvalid), but AWS documents that it trims leading and trailing zeros, so a
-// 12.50 may come back as 12.5; DynamoDB Local returns the spelling unchanged.
-//
-// A delivery record's item holds pk (change.DeliveryPartitionKey), sk
-// (change.DeliverySortKey), conn, delivery_id, kind, id, parent_id, op, event, source,
-// outcome, reason, version (N), created (BOOL), changed (M: per field a map of from, to
-// and the flags added and elided, values native as in fields), summary, received_at and
-// processed_at (RFC 3339) and expires_at (N, Unix seconds: processed_at plus
-// change.DeliveryRetention), the attribute the table's time to live deletes by. DynamoDB
-// deletes expired items lazily, within days, so Deliveries filters them out.
-//
-// A cursor's item holds pk (change.CursorPartitionKey), sk (change.CursorSortKey: the
-// document's name), conn, doc (S: the poller's JSON document, byte for byte) and
-// updated_at (RFC 3339).
-//
-// # The by-kind index
-//
-// GSI2 (gsi2pk = C#<conn>#KIND#<kind>, gsi2sk = <id>, or <ticketId>#<actionId> for notes)
-// projects deleted and parent_id beside the keys, so listing a kind reads a few dozen
-// bytes per object, whatever its fields. Every write of an object's state sets both keys
-// in the same UpdateItem (no extra request): an object enters the index with its first
-// write, a pending marker included. Items written before the index existed carry no
-// gsi2 attributes and are not in it until their next applied or pending write; halosync
-// was not released before GSI2, so nothing backfills them.
-//
-// # How a change is written
-//
-//   - A snapshot whose object is stored: SET fields.#k = :v for each field, plus version
-//     and metadata, on condition attribute_exists(fields) AND version < :v. When the
-//     condition fails, ReturnValuesOnConditionCheckFailure=ALL_OLD says why: an older or
-//     equal version ends it as stale or duplicate; no item (or no fields map) means the
-//     object is new, and the whole fields map is written on condition
-//     attribute_not_exists(fields); losing that race goes back to the first form.
-//   - A snapshot too large for one update expression (DynamoDB allows 4 KB) is merged in
-//     Go and written whole, on condition that the version read is still stored.
-//   - An event without a snapshot sets pending_version only (creating a marker item when
-//     none exists), on condition that both version and pending_version are older.
-//   - A delete sets deleted and version and keeps the stored fields (merging any it
-//     carries): a tombstone, so a late update cannot resurrect the object.
-//
-// Every form but the pending one asks for UPDATED_OLD: the old version (absent or 0: the
-// object had no stored state) and, under fields, the old values of the fields the update
-// set. AWS returns only the nested paths that existed (fields.a, not the whole map);
-// DynamoDB Local returns the whole old fields map whenever one of its keys is set; either
-// way only the change's own fields are read. The touch form (a delete or an empty
-// snapshot) sets the fields map as a whole (if_not_exists), so it gets the whole old map
-// back; such changes are rare. Returned values cost no read capacity.
+// Package dynamo is the object store on DynamoDB: one table (docs/ARCHITECTURE.md, "Data
+// model"), written with conditional updates so that applying a change behaves exactly
+// like change.Apply, normally in one UpdateItem per change with no read first; delivery
+// records and cursors are one PutItem each; a kind's ids are read from GSI2.
 package dynamo
 
 import (

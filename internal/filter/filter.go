@@ -1,72 +1,7 @@
-// Package filter decides which changes halosync mirrors. The webhook endpoint applies it
-// to every change a delivery announces before queueing it, and the poller applies the same
-// rules to what it reads, so both paths agree on what is wanted. The rules are pure: they
-// look only at the change (its kind, operation, event name and snapshot), never at the
-// store or at Halo.
-//
-// # The rules
-//
-// A change is judged by the rules below, in this order. The first rule it fails drops it
-// and names why; the name is the label under which dropped changes are counted
-// (ChangesFiltered) and is stable. A change that fails no rule is kept.
-//
-//  1. events (event_denied, event_not_allowed): the Halo event name of a webhook change
-//     ("ticket status changed") is compared with the names listed, ignoring case and runs
-//     of white space ("Ticket  Status Changed" is the same event). A name in events.deny
-//     drops the change; when events.allow is set, a name it does not list drops the
-//     change. A change with no event name (a poll result) passes. These are the only
-//     rules deletes are subject to.
-//  2. Deletes pass every rule below: a tombstone is never dropped because of what the
-//     object looked like, so an object stored before the filters changed, or before it
-//     stopped matching, is still marked deleted.
-//  3. clients (client_denied, client_not_allowed): the client a change belongs to, by its
-//     id. A ticket, contact (Halo user) or asset names it in its client_id field; a client
-//     is judged by its own id, even when the change carries no snapshot. Notes (ticket
-//     actions) pass: a note's snapshot names its ticket, not a client, and the rules cannot
-//     look the ticket up. Rules.MatchAll, given all the changes of one delivery, drops a
-//     note together with its ticket, which Halo nests in the same delivery.
-//  4. ticket_types (ticket_type_denied, ticket_type_not_allowed), priorities
-//     (priority_denied, priority_not_allowed) and statuses (status_denied,
-//     status_not_allowed): tickets only, by their tickettype_id, priority_id and status_id
-//     fields. Other kinds pass, notes included (MatchAll drops the notes of a dropped
-//     ticket, as for clients).
-//  5. status_changes_only (not_a_status_change): of the tickets and notes a webhook event
-//     announces, keeps only status changes. The event's name counts as naming a status
-//     change when, lower-cased, one of its words is "status", "closed", "reopened" or
-//     "re-opened" ("ticket status changed", "ticket closed", "ticket re-opened"); then the
-//     ticket or note is kept. Otherwise a ticket is dropped, and a note is kept
-//     only when its new_status field holds a status id other than 0 (the note changed
-//     the ticket's status); MatchAll then keeps that note's ticket too. A change with no
-//     event name (a poll result) passes: the poller keeps a ticket when its status_id
-//     differs from the stored one. Clients, contacts and assets pass. "new ticket logged"
-//     is not a status change: with this option, a ticket is first mirrored when its
-//     status first changes.
-//  6. skip_inactive (inactive): drops clients, contacts and assets whose inactive field is
-//     true (true, "true" in any case, 1, "1" or 1.0). Tickets and notes pass.
-//
-// # Reading fields
-//
-// Ids are compared as Halo ids: 12, 12.0, "12" and "0012" are the same id, whether the
-// snapshot holds a JSON number, a float or a string. A field-based rule (3 to 6, except a
-// client's own id and an event name) passes a change it cannot judge:
-//
-//   - a change without a snapshot (an "event information only" delivery): the worker
-//     records the object as pending and fetches it, and the fetched object is judged then;
-//   - a snapshot that lacks the field altogether. Halo's full-object payload and every
-//     poll result carry these fields; a small-object or custom webhook payload that leaves
-//     one out passes the filters on it, so map the fields the filters use.
-//
-// A field that is present but null, empty, or not an id (a name, true, 3.5) names no id:
-// no deny list drops it and every allow list does. 0 is an id like any other and may be
-// listed (only new_status treats 0 as "none", rule 5).
-//
-// # What filters do not do
-//
-// Filters decide which changes are mirrored, not which objects are stored. An object
-// stored while it matched keeps its last stored state when it stops matching: a ticket
-// moved to a denied status still shows its previous status in the copy, and a client
-// made inactive still shows it active. Changing the filters does not remove objects
-// already stored.
+// Package filter decides which changes halosync mirrors: pure rules on a change's kind,
+// operation, event name and snapshot, never the store or Halo. A change is judged once,
+// where it enters halosync (docs/ARCHITECTURE.md, "Filters and stored fields", which
+// lists the rules, their order and the labels dropped changes are counted by).
 package filter
 
 import (

@@ -155,11 +155,12 @@ func TestWebhooksCommands(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	// The first sync (poll mode webhook: the only poll) is over before the outage, so
-	// what the copy gets after it comes from the replay.
+	// The first sync (poll mode webhook: the only poll, with the reconcile that follows
+	// it) is over before the outage, so what the copy gets after it comes from the replay.
 	seeded := tenant.Objects(change.Ticket)
 	firstID, _ := change.CanonicalID(seeded[0]["id"])
 	waitObject(t, p.url, "/connections/acme/tickets/"+firstID, nil)
+	p.waitLog(t, `"msg":"poll done"`, `"connection":"acme"`)
 
 	// An outage: serve is down while Halo delivers; the log keeps the bodies.
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {

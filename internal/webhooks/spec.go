@@ -1,17 +1,7 @@
-// Package webhooks keeps halosync's webhook in Halo for each connection that configures
-// webhook.manage: the plan that makes Halo's webhook configuration match ours and its
-// application (apply, idempotent), the webhook's status and what its recent deliveries in
-// Halo's log say, the periodic check that re-enables or re-applies a disabled or drifted
-// webhook (Repairer), the replay of failed deliveries from Halo's log through our endpoint,
-// test deliveries, and removal.
-//
-// Halo keeps no owner on a webhook: ours is the one named "<name_prefix>:<connection>",
-// exactly, and nothing here changes or deletes a webhook with another name, or a
-// subscription that does not name our webhook.
-//
-// The package talks to Halo through API (*haloapi.Client implements it) and to our own
-// endpoint over HTTP (Endpoint); it imports no AWS code. Secrets are never logged or put
-// in errors; a plan shows a changed secret by its fingerprint only.
+// Package webhooks manages halosync's webhook in Halo for each connection that configures
+// webhook.manage: plan and apply, status, the poller's check and repair, test deliveries,
+// replay from Halo's delivery log, removal (docs/WEBHOOKS.md). Only the webhook named
+// "<name_prefix>:<connection>" is ever changed; secrets show by fingerprint only.
 package webhooks
 
 import (
