@@ -15,6 +15,18 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 )
 
+// Scenarios are the edge scenarios by name: each harness's test runs every one of them.
+var Scenarios = []struct {
+	Name string
+	Run  func(*testing.T, Harness)
+}{
+	{"EveryScheme", EveryScheme},
+	{"Rotation", Rotation},
+	{"AllowIPs", AllowIPs},
+	{"GzipBodies", GzipBodies},
+	{"RoutingHeaders", RoutingHeaders},
+}
+
 // EveryScheme: each scheme's connection holds an old and a new secret; a delivery signed
 // with either is accepted and stored, one signed with a secret nobody configured is
 // refused, counted and never queued.

@@ -170,25 +170,12 @@ func (r *receivedLog) attributesOf(t *testing.T, conn string, id int) []map[stri
 	return out
 }
 
-func TestEdgeEverySchemeAcceptsBothSecrets(t *testing.T) {
-	edgetest.EveryScheme(t, newEdgeHarness(t))
-}
-
-// TestEdgeSecretRotationLosesNoDelivery restarts the server on the same SQLite file.
-func TestEdgeSecretRotationLosesNoDelivery(t *testing.T) {
-	edgetest.Rotation(t, newEdgeHarness(t))
-}
-
-func TestEdgeAllowIPs(t *testing.T) {
-	edgetest.AllowIPs(t, newEdgeHarness(t))
-}
-
-func TestEdgeGzipBodies(t *testing.T) {
-	edgetest.GzipBodies(t, newEdgeHarness(t))
-}
-
-func TestEdgeRoutingHeadersThroughTheEmbeddedQueue(t *testing.T) {
-	edgetest.RoutingHeaders(t, newEdgeHarness(t))
+// TestEdgeScenarios runs every edge scenario, each on its own SQLite file; Rotation
+// restarts the server on it.
+func TestEdgeScenarios(t *testing.T) {
+	for _, sc := range edgetest.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) { sc.Run(t, newEdgeHarness(t)) })
+	}
 }
 
 // TestEdgeForwardedSource: the source a connection's allow_ips is checked against is the
