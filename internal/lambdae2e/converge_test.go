@@ -21,7 +21,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,8 +52,8 @@ func TestConvergesThroughTheEmulator(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(converge.Config(tenant.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ingestFn := startConvergeFunction(t, s, "ingest", cfgFile, warmupIngest)
-	workerFn := startConvergeFunction(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
+	ingestFn := startConfigured(t, s, "ingest", cfgFile, warmupIngest)
+	workerFn := startConfigured(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
 
 	gw := httptest.NewServer(&apiGateway{t: t, fn: ingestFn})
 	t.Cleanup(gw.Close)
@@ -125,42 +124,6 @@ func TestConvergesThroughTheEmulator(t *testing.T) {
 	t.Logf("enqueued %d changes; worker counts:%s", enqueued, applied.only(metrics.ChangesApplied))
 }
 
-// startConvergeFunction runs the named function's bootstrap under its own emulator on the
-// stack's queue and table, configured by the document at cfgFile (HALOSYNC_CONFIG_FILE),
-// as newStack runs its functions with the example configuration.
-func startConvergeFunction(t *testing.T, s *stack, fn, cfgFile string, warmup any) *function {
-	t.Helper()
-	bins := build(t)
-	home := t.TempDir()
-	env := append(awstest.ProcessEnv(t),
-		"QUEUE_URL="+s.qURL,
-		"TABLE_NAME="+s.table,
-		"HALOSYNC_CONFIG_FILE="+cfgFile,
-		"LOG_LEVEL=info",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_NAME=halosync-"+fn,
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"PATH=/usr/bin:/bin",
-		"TZ=UTC",
-	)
-	f, out := startFunction(t, bins.rie, fn+"-converge", bins.bootstrap[fn], env, warmup)
-	switch fn {
-	case "ingest":
-		if r := decodeAs[events.APIGatewayV2HTTPResponse](t, f, out); r.StatusCode != http.StatusMethodNotAllowed {
-			t.Fatalf("ingest answered the warm-up GET with %d %s, want 405 (did the configuration load?)", r.StatusCode, r.Body)
-		}
-	case "worker":
-		if r := decodeAs[events.SQSEventResponse](t, f, out); len(r.BatchItemFailures) != 0 {
-			t.Fatalf("worker answered an empty batch with failures %v", r.BatchItemFailures)
-		}
-	}
-	return f
-}
-
 // apiGateway plays API Gateway's HTTP API for the webhook route: each request becomes a
 // payload 2.0 event, one synchronous invoke of the ingest function (one at a time, as one
 // emulator serves them), and the function's answer becomes the HTTP response.
@@ -177,30 +140,18 @@ func (g *apiGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	header := make(map[string]string, len(r.Header))
-	for k, v := range r.Header {
-		header[strings.ToLower(k)] = strings.Join(v, ",")
-	}
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	route := ingest.PathPrefix + "{connection}"
+	conn, secret, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, ingest.PathPrefix), "/")
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seq++
-	ev := events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: r.Method + " " + route, RawPath: r.URL.Path, RawQueryString: r.URL.RawQuery,
-		Headers:        header,
-		PathParameters: map[string]string{"connection": strings.TrimPrefix(r.URL.Path, ingest.PathPrefix)},
-		Body:           string(body),
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: fmt.Sprintf("req-converge-%d", g.seq), Stage: "$default", RouteKey: r.Method + " " + route,
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
-				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent(),
-			},
-		},
-	}
+	ev := gatewayRequest{
+		method: r.Method, conn: conn, pathSecret: secret, header: gatewayHeader(r.Header), body: body,
+		sourceIP: ip, requestID: fmt.Sprintf("req-converge-%d", g.seq),
+	}.event()
 	out, err := g.fn.invoke(r.Context(), ev)
 	if err != nil {
 		g.t.Errorf("API Gateway: %v", err)

@@ -1,9 +1,12 @@
 package lambdae2e
 
+// The edge scenarios of package edgetest through the emulated Lambda path: the tests play
+// API Gateway (each delivery an HTTP API payload 2.0 event invoking the ingest function
+// under the emulator, configured by the scenario's document) and the SQS event source
+// mapping into the stack's worker, which writes to DynamoDB Local. internal/localserver
+// runs the same scenarios through `halosync serve`.
+
 import (
-	"bytes"
-	"cmp"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,263 +16,194 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/halosync/halosync/internal/auth/authtest"
-	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/edgetest"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
-// The edge connections' secrets: an old and a new one per scheme, and one nobody set.
-const (
-	edgeUser                    = "halo-edge"
-	basicOld, basicNew          = "basic-secret-old-1", "basic-secret-new-2"
-	tokenOld, tokenNew          = "token-old-000000001", "token-new-000000002"
-	hmacOld, hmacNew            = "hmac-secret-old-0001", "hmac-secret-new-0002"
-	pathOld, pathNew, pathWrong = "path-secret-old-00001", "path-secret-new-00002", "path-secret-nobody-set"
-	wrongSecret                 = "a-secret-nobody-set"
-)
-
-var (
-	whsecOld   = "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-webhooks-key-old"))
-	whsecNew   = "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-webhooks-key-new"))
-	whsecWrong = "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-webhooks-key-nobody-set"))
-)
-
-// edgeYAML is the configuration document of the edge test (HALOSYNC_CONFIG_FILE): one
-// connection per scheme, each holding two secrets, an allowlisted connection and one with
-// a routing header.
-var edgeYAML = `connections:
-  - id: basic
-    webhook:
-      auth:
-        - scheme: basic
-          username: ` + edgeUser + `
-          passwords: ["` + basicOld + `", "` + basicNew + `"]
-  - id: bearer
-    webhook:
-      auth:
-        - scheme: header
-          header: Authorization
-          prefix: "Bearer "
-          tokens: ["` + tokenOld + `", "` + tokenNew + `"]
-  - id: hmac
-    webhook:
-      auth:
-        - scheme: hmac
-          header: Token
-          secrets: ["` + hmacOld + `", "` + hmacNew + `"]
-  - id: hmachex
-    webhook:
-      auth:
-        - scheme: hmac
-          header: X-Signature
-          prefix: "sha256="
-          encoding: hex
-          secrets: ["` + hmacOld + `", "` + hmacNew + `"]
-  - id: stdwh
-    webhook:
-      auth:
-        - scheme: signed-timestamp
-          secrets: ["` + whsecOld + `", "` + whsecNew + `"]
-  - id: path
-    webhook:
-      auth:
-        - scheme: path-secret
-          secrets: ["` + pathOld + `", "` + pathNew + `"]
-  - id: office
-    webhook:
-      auth:
-        - scheme: basic
-          username: ` + edgeUser + `
-          passwords: ["` + basicOld + `"]
-      allow_ips: ["192.0.2.0/24"]
-  - id: routed
-    webhook:
-      auth:
-        - scheme: basic
-          username: ` + edgeUser + `
-          passwords: ["` + basicOld + `"]
-      routing_headers: [X-Team]
-`
-
-// edgeScheme is how a sender authenticates a delivery to one of edgeYAML's connections.
-type edgeScheme struct {
-	conn            string
-	old, new, wrong string
-	// sign returns the path secret (path-secret only) and the (lower-case) headers that
-	// authenticate body with secret.
-	sign func(secret string, body []byte) (pathSecret string, h map[string]string)
-}
-
-func edgeSchemes() []edgeScheme {
-	seq := 0
-	return []edgeScheme{
-		{"basic", basicOld, basicNew, wrongSecret, func(s string, _ []byte) (string, map[string]string) {
-			return "", map[string]string{"authorization": authtest.Basic(edgeUser, s)}
-		}},
-		{"bearer", tokenOld, tokenNew, wrongSecret, func(s string, _ []byte) (string, map[string]string) {
-			return "", map[string]string{"authorization": "Bearer " + s}
-		}},
-		{"hmac", hmacOld, hmacNew, wrongSecret, func(s string, body []byte) (string, map[string]string) {
-			return "", map[string]string{"token": authtest.HMACBase64(s, body)}
-		}},
-		{"hmachex", hmacOld, hmacNew, wrongSecret, func(s string, body []byte) (string, map[string]string) {
-			return "", map[string]string{"x-signature": "sha256=" + authtest.HMACHex(s, body)}
-		}},
-		{"stdwh", whsecOld, whsecNew, whsecWrong, func(s string, body []byte) (string, map[string]string) {
-			seq++
-			return "", authtest.StandardWebhooks(s, fmt.Sprintf("msg_edge_%d", seq), time.Now(), body)
-		}},
-		{"path", pathOld, pathNew, pathWrong, func(s string, _ []byte) (string, map[string]string) {
-			return s, map[string]string{}
-		}},
-	}
-}
-
-func gz(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// edgeTicket is a full-snapshot ticket delivery for ticket id, with its own delivery id
-// and summary.
-func edgeTicket(id int, summary string) []byte {
-	return fmt.Appendf(nil, `{"id":"edge-delivery-%d","event":"ticket updated","object_id":%d,`+
-		`"timestamp":"2026-09-25T06:41:08.7895915Z","ticket":{"id":%d,"summary":%q,"client_id":12,`+
-		`"status_id":2,"last_update":"2026-09-25T06:41:07.523"}}`, id, id, id, summary)
-}
-
-// edgeTicketVersion is the version edgeTicket's ticket is stored at (its last_update).
-const edgeTicketVersion = "2026-09-25T06:41:07.523Z"
-
-// delivery is one webhook delivery as API Gateway would hand it to ingest.
-type delivery struct {
+// gatewayRequest is one request to the webhook route, as API Gateway's HTTP API hands it
+// to ingest.
+type gatewayRequest struct {
+	method           string
 	conn, pathSecret string
 	header           map[string]string // lower-case names, as API Gateway HTTP APIs send them
 	body             []byte
-	base64           bool   // API Gateway's isBase64Encoded: body is sent base64-encoded
 	sourceIP         string // default 203.0.113.10
-	noPathParams     bool   // leave pathParameters out: only rawPath names the connection
+	requestID        string
+	noPathParams     bool // leave pathParameters out: only rawPath names the connection
 }
 
-var edgeRequestSeq atomic.Int64
-
-// event is the API Gateway HTTP API (payload 2.0) event of d, for the route
-// POST /webhooks/halo/{connection} (or .../{connection}/{secret}).
-func (d delivery) event() events.APIGatewayV2HTTPRequest {
+// event is the API Gateway HTTP API (payload 2.0) event of r, for the route
+// METHOD /webhooks/halo/{connection} (or .../{connection}/{secret}). A body that is not
+// text (not UTF-8, or content-encoded) is handed over base64-encoded, as API Gateway
+// does.
+func (r gatewayRequest) event() events.APIGatewayV2HTTPRequest {
 	route := ingest.PathPrefix + "{connection}"
-	path := ingest.PathPrefix + d.conn
-	params := map[string]string{"connection": d.conn}
-	if d.pathSecret != "" {
+	path := ingest.PathPrefix + r.conn
+	params := map[string]string{"connection": r.conn}
+	if r.pathSecret != "" {
 		route += "/{secret}"
-		path += "/" + d.pathSecret
-		params["secret"] = d.pathSecret
+		path += "/" + r.pathSecret
+		params["secret"] = r.pathSecret
 	}
-	if d.noPathParams {
+	if r.noPathParams {
 		params = nil
 	}
 	header := map[string]string{"content-type": "application/json", "user-agent": "Halo"}
-	maps.Copy(header, d.header)
-	body := string(d.body)
-	if d.base64 {
-		body = base64.StdEncoding.EncodeToString(d.body)
+	maps.Copy(header, r.header)
+	body, encoded := string(r.body), !utf8.Valid(r.body) || header["content-encoding"] != ""
+	if encoded {
+		body = base64.StdEncoding.EncodeToString(r.body)
 	}
-	ip := d.sourceIP
+	ip := r.sourceIP
 	if ip == "" {
 		ip = "203.0.113.10"
 	}
 	return events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: "POST " + route, RawPath: path, Headers: header, PathParameters: params,
-		Body: body, IsBase64Encoded: d.base64,
+		Version: "2.0", RouteKey: r.method + " " + route, RawPath: path, Headers: header, PathParameters: params,
+		Body: body, IsBase64Encoded: encoded,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: fmt.Sprintf("req-edge-%d", edgeRequestSeq.Add(1)), Stage: "$default", RouteKey: "POST " + route,
+			RequestID: r.requestID, Stage: "$default", RouteKey: r.method + " " + route,
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
-				Method: http.MethodPost, Path: path, Protocol: "HTTP/1.1", SourceIP: ip, UserAgent: "Halo",
+				Method: r.method, Path: path, Protocol: "HTTP/1.1", SourceIP: ip, UserAgent: header["user-agent"],
 			},
 		},
 	}
 }
 
-// startEdgeIngest runs a second ingest function under the emulator on the stack's queue,
-// configured by the document yaml (HALOSYNC_CONFIG_FILE), the way newStack runs the
-// first with the example configuration.
-func startEdgeIngest(t *testing.T, s *stack, yaml string) *function {
-	t.Helper()
-	bins := build(t)
-	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
+// gatewayHeader is h as API Gateway passes headers on: lower-case names, the values of
+// a repeated header joined by commas.
+func gatewayHeader(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = strings.Join(v, ",")
 	}
-	home := t.TempDir()
-	env := append(awstest.ProcessEnv(t),
-		"QUEUE_URL="+s.qURL,
-		"TABLE_NAME="+s.table,
-		"HALOSYNC_CONFIG_FILE="+cfgFile,
-		"LOG_LEVEL=debug",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_NAME=halosync-ingest",
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"PATH=/usr/bin:/bin",
-		"TZ=UTC",
-	)
-	fn, out := startFunction(t, bins.rie, "ingest-edge", bins.bootstrap["ingest"], env, warmupIngest)
-	if r := decodeAs[events.APIGatewayV2HTTPResponse](t, fn, out); r.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("the edge ingest answered a GET with %d %s, want 405 (did the configuration load?)", r.StatusCode, r.Body)
-	}
-	return fn
+	return out
 }
 
-// send invokes fn with d's event and checks the answer: status, and the error code of a
-// refusal or the change count of an acceptance; and that the queue grew by exactly the
-// changes accepted.
-func (s *stack) send(t *testing.T, fn *function, label string, d delivery, status int, code string) {
+// edgeHarness is edgetest.Harness on a stack: ingest functions configured by the
+// scenario (each Start replaces the running one), the stack's queue, worker and table,
+// and the event source mapping played into the worker when the scenario drains.
+type edgeHarness struct {
+	s      *stack
+	ingest *function
+	rec    *attributeLog
+	player *esmPlayer
+	seq    atomic.Int64 // request ids
+}
+
+func newEdgeHarness(t *testing.T, label string) *edgeHarness {
+	s := newStack(t, label)
+	rec := &attributeLog{consumer: s.queue, attrs: map[string]map[string]string{}, body: map[string][]byte{}}
+	return &edgeHarness{s: s, rec: rec, player: newPlayer(t, rec, s.worker, s.player.arn)}
+}
+
+func (h *edgeHarness) Start(t *testing.T, doc string) {
 	t.Helper()
-	before := s.depth(t, s.qURL)
-	resp := invokeAs[events.APIGatewayV2HTTPResponse](t, fn, d.event())
-	want := 0
-	var body struct {
-		Status  string `json:"status"`
-		Changes int    `json:"changes"`
-		Error   string `json:"error"`
+	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
+	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-		t.Fatalf("%s: ingest answered %d with a body that is not JSON: %q", label, resp.StatusCode, resp.Body)
+	if h.ingest != nil {
+		h.ingest.stop(t)
 	}
-	switch {
-	case resp.StatusCode != status:
-		t.Fatalf("%s: ingest answered %d %s, want %d %s", label, resp.StatusCode, resp.Body, status, cmp.Or(code, "accepted"))
-	case status == http.StatusOK:
-		want = 1
-		if body.Status != "accepted" || body.Changes != want {
-			t.Fatalf("%s: ingest answered %s, want accepted with %d change", label, resp.Body, want)
+	h.ingest = startConfigured(t, h.s, "ingest", cfgFile, warmupIngest)
+}
+
+func (h *edgeHarness) Post(t *testing.T, d edgetest.Delivery) edgetest.Response {
+	t.Helper()
+	return h.post(t, gatewayRequest{conn: d.Conn, pathSecret: d.PathSecret, header: gatewayHeader(d.Header), body: d.Body, sourceIP: d.SourceIP})
+}
+
+// post invokes the running ingest function with r's event and checks that the queue grew
+// by exactly the changes the answer reports: nothing consumes the queue while a scenario
+// posts (the event source mapping is played only by Drain).
+func (h *edgeHarness) post(t *testing.T, r gatewayRequest) edgetest.Response {
+	t.Helper()
+	r.method = http.MethodPost
+	r.requestID = fmt.Sprintf("req-edge-%d", h.seq.Add(1))
+	before := h.s.depth(t, h.s.qURL)
+	resp := invokeAs[events.APIGatewayV2HTTPResponse](t, h.ingest, r.event())
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			t.Fatalf("ingest's answer is marked base64 but is not: %v", err)
 		}
-	case body.Error != code:
-		t.Fatalf("%s: ingest answered %d %s, want error %q", label, resp.StatusCode, resp.Body, code)
 	}
-	if grew := s.depth(t, s.qURL) - before; grew != want {
-		t.Fatalf("%s: the queue grew by %d messages, want %d", label, grew, want)
+	var ack struct {
+		Changes int `json:"changes"`
 	}
+	_ = json.Unmarshal(body, &ack) // a refusal has none
+	if grew := h.s.depth(t, h.s.qURL) - before; grew != ack.Changes {
+		t.Fatalf("POST to %s answered %d %s, but the queue grew by %d messages", r.conn, resp.StatusCode, body, grew)
+	}
+	return edgetest.Response{Status: resp.StatusCode, Body: body}
+}
+
+func (h *edgeHarness) Drain(t *testing.T) {
+	t.Helper()
+	h.player.runUntil(60*time.Second, "the queue drained", func() bool { return h.s.depth(t, h.s.qURL) == 0 })
+	for id, n := range h.player.failures {
+		t.Errorf("message %s was reported failed %d times: %s", id, n, h.player.bodies[id])
+	}
+}
+
+func (h *edgeHarness) Queues(t *testing.T) (changes, deadLetters int) {
+	t.Helper()
+	return h.s.depth(t, h.s.qURL), h.s.depth(t, h.s.dlqURL)
+}
+
+// warmupRejected is what every ingest function counts for its warm-up GET (startConfigured):
+// the harness's invoke, not the scenario's, so Counts leaves it out.
+var warmupRejected = metrics.Metric{Name: metrics.DeliveriesRejected, Connection: "_unknown", Label: "method_not_allowed"}
+
+// Counts sums the metric's counts in the EMF output of the running ingest function and
+// of the worker.
+func (h *edgeHarness) Counts(t *testing.T, name string) edgetest.Counts {
+	t.Helper()
+	out := edgetest.Counts{}
+	for _, f := range []*function{h.ingest, h.s.worker} {
+		c, err := emfCounts(f.stdout)
+		if err != nil {
+			t.Fatalf("%s output: %v", f.name, err)
+		}
+		for m, n := range c.only(name) {
+			out[m] += n
+		}
+	}
+	if name == warmupRejected.Name {
+		// Until the warm-up's line is written this goes below zero, and the caller polls on.
+		if out[warmupRejected]--; out[warmupRejected] == 0 {
+			delete(out, warmupRejected)
+		}
+	}
+	return out
+}
+
+func (h *edgeHarness) Ticket(t *testing.T, conn string, id int) (change.Object, bool) {
+	t.Helper()
+	o, found, err := h.s.store.Get(t.Context(), conn, change.Ticket, strconv.Itoa(id), "")
+	if err != nil {
+		t.Fatalf("ticket %s/%d: %v", conn, id, err)
+	}
+	return o, found
+}
+
+func (h *edgeHarness) Attributes(t *testing.T, conn string, id int) []map[string]string {
+	t.Helper()
+	return h.rec.ofTicket(t, conn, id)
 }
 
 // attributeLog is the player's consumer: the stack's queue, recording the message
@@ -291,8 +225,8 @@ func (a *attributeLog) Receive(ctx context.Context, max int, wait time.Duration)
 	return msgs, err
 }
 
-// ofTicket returns the attributes of the messages received about ticket id.
-func (a *attributeLog) ofTicket(t *testing.T, id int) []map[string]string {
+// ofTicket returns the attributes of the messages received about ticket id of conn.
+func (a *attributeLog) ofTicket(t *testing.T, conn string, id int) []map[string]string {
 	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -302,126 +236,37 @@ func (a *attributeLog) ofTicket(t *testing.T, id int) []map[string]string {
 		if err := json.Unmarshal(b, &e); err != nil {
 			t.Fatalf("message %s is not an envelope: %v: %s", mid, err, b)
 		}
-		if e.Change.ID == strconv.Itoa(id) {
+		if e.Change.Connection == conn && e.Change.Kind == change.Ticket && e.Change.ID == strconv.Itoa(id) {
 			out = append(out, a.attrs[mid])
 		}
 	}
 	return out
 }
 
-// accepted is a delivery answered 200: where its ticket must be stored.
-type accepted struct {
-	conn, summary string
-	id            int
+// TestEdgeScenariosThroughTheEmulator runs every edge scenario, each on its own stack:
+// Rotation replaces the ingest function at each phase, as a new configuration does,
+// while the queue keeps what the earlier ones accepted; AllowIPs sets
+// requestContext.http.sourceIp; gzip bodies are handed over base64-encoded; routing
+// headers travel as SQS message attributes into the worker's event.
+func TestEdgeScenariosThroughTheEmulator(t *testing.T) {
+	t.Parallel()
+	for _, sc := range edgetest.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			sc.Run(t, newEdgeHarness(t, "edge-"+strings.ToLower(sc.Name)))
+		})
+	}
 }
 
-// TestEverySchemeThroughTheEmulator plays API Gateway to an ingest function configured
-// with every scheme, two secrets each: both secrets of every scheme are accepted, a secret
-// nobody set is refused; the allowlist is checked against requestContext.http.sourceIp;
-// then the event source mapping feeds the worker and every accepted ticket is in DynamoDB
-// Local, and no refused one.
-func TestEverySchemeThroughTheEmulator(t *testing.T) {
+// TestEdgePathSecretFromRawPath: without pathParameters the path secret is read from
+// rawPath. Lambda only: an event shape the local server never sees.
+func TestEdgePathSecretFromRawPath(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, "edge")
-	fn := startEdgeIngest(t, s, edgeYAML)
-
-	var ok []accepted
-	var refused []accepted
-	rejected := counts{{Name: metrics.DeliveriesRejected, Connection: "_unknown", Label: "method_not_allowed"}: 1} // the warm-up
-	for i, sc := range edgeSchemes() {
-		for j, c := range []struct {
-			which, secret string
-			status        int
-		}{{"a secret nobody set", sc.wrong, http.StatusUnauthorized}, {"the old secret", sc.old, http.StatusOK}, {"the new secret", sc.new, http.StatusOK}} {
-			a := accepted{conn: sc.conn, id: 6000 + 10*i + j, summary: sc.conn + ", " + c.which}
-			body := edgeTicket(a.id, a.summary)
-			pathSecret, h := sc.sign(c.secret, body)
-			code := ""
-			if c.status != http.StatusOK {
-				code = ingest.CodeUnauthorized
-			}
-			s.send(t, fn, a.summary, delivery{conn: sc.conn, pathSecret: pathSecret, header: h, body: body}, c.status, code)
-			if c.status == http.StatusOK {
-				ok = append(ok, a)
-			} else {
-				refused = append(refused, a)
-				rejected[metrics.Metric{Name: metrics.DeliveriesRejected, Connection: sc.conn, Label: "credentials_wrong"}]++
-			}
-		}
-	}
-
-	// A gzip body, which API Gateway hands over base64-encoded; the HMAC is of the
-	// compressed bytes Halo sent.
-	a := accepted{conn: "hmac", id: 6100, summary: "gzip, base64-encoded by API Gateway"}
-	zipped := gz(t, edgeTicket(a.id, a.summary))
-	s.send(t, fn, a.summary, delivery{conn: "hmac", body: zipped, base64: true,
-		header: map[string]string{"token": authtest.HMACBase64(hmacNew, zipped), "content-encoding": "gzip"}}, http.StatusOK, "")
-	ok = append(ok, a)
-
-	// The path secret read from rawPath when API Gateway gives no path parameters.
-	a = accepted{conn: "path", id: 6101, summary: "path secret in rawPath only"}
-	s.send(t, fn, a.summary, delivery{conn: "path", pathSecret: pathNew, noPathParams: true, body: edgeTicket(a.id, a.summary)}, http.StatusOK, "")
-	ok = append(ok, a)
-
-	// The allowlist, against requestContext.http.sourceIp.
-	officeAuth := map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(edgeUser+":"+basicOld))}
-	a = accepted{conn: "office", id: 6200, summary: "from inside 192.0.2.0/24"}
-	s.send(t, fn, a.summary, delivery{conn: "office", header: officeAuth, sourceIP: "192.0.2.10", body: edgeTicket(a.id, a.summary)}, http.StatusOK, "")
-	ok = append(ok, a)
-	a = accepted{conn: "office", id: 6201, summary: "from outside 192.0.2.0/24"}
-	s.send(t, fn, a.summary, delivery{conn: "office", header: officeAuth, sourceIP: "198.51.100.1", body: edgeTicket(a.id, a.summary)}, http.StatusForbidden, ingest.CodeForbidden)
-	refused = append(refused, a)
-	rejected[metrics.Metric{Name: metrics.DeliveriesRejected, Connection: "office", Label: ingest.ReasonIPNotAllowed}]++
-
-	// A routing header.
-	routed := accepted{conn: "routed", id: 6300, summary: "with a team"}
-	s.send(t, fn, routed.summary, delivery{conn: "routed", body: edgeTicket(routed.id, routed.summary),
-		header: map[string]string{"authorization": officeAuth["authorization"], "x-team": "noc", "x-other": "not configured"}}, http.StatusOK, "")
-	ok = append(ok, routed)
-
-	// The event source mapping, recording what the worker is handed.
-	rec := &attributeLog{consumer: s.queue, attrs: map[string]map[string]string{}, body: map[string][]byte{}}
-	p := newPlayer(t, rec, s.worker, s.player.arn)
-	p.runUntil(60*time.Second, fmt.Sprintf("the %d accepted changes applied", len(ok)), func() bool { return len(p.deleted) == len(ok) })
-	for id, n := range p.failures {
-		t.Errorf("message %s was reported failed %d times: %s", id, n, p.bodies[id])
-	}
-	if d := s.depth(t, s.qURL); d != 0 {
-		t.Errorf("%d messages left on the queue after every accepted change was applied", d)
-	}
-	if d := s.depth(t, s.dlqURL); d != 0 {
-		t.Errorf("%d messages on the dead-letter queue", d)
-	}
-
-	version := nanos(t, edgeTicketVersion)
-	for _, a := range ok {
-		o, found, err := s.store.Get(t.Context(), a.conn, change.Ticket, strconv.Itoa(a.id), "")
-		if err != nil {
-			t.Fatalf("ticket %s/%d: %v", a.conn, a.id, err)
-		}
-		if !found {
-			t.Errorf("%s: ticket %s/%d was accepted but is not in table %s", a.summary, a.conn, a.id, s.table)
-			continue
-		}
-		wantStored(t, o, version, "12", fmt.Sprintf("edge-delivery-%d", a.id), "ticket updated", map[string]any{"summary": a.summary, "id": a.id})
-	}
-	for _, a := range refused {
-		if _, found, err := s.store.Get(t.Context(), a.conn, change.Ticket, strconv.Itoa(a.id), ""); err != nil || found {
-			t.Errorf("%s: ticket %s/%d was refused, yet found %v (%v) in the table", a.summary, a.conn, a.id, found, err)
-		}
-	}
-
-	got := rec.ofTicket(t, routed.id)
-	want := map[string]string{message.AttrConnection: "routed", message.AttrKind: "ticket", message.AttrSource: "webhook", "x-team": "noc"}
-	if len(got) != 1 || !maps.Equal(got[0], want) {
-		t.Errorf("the routed ticket's messages carried attributes %v, want one with %v", got, want)
-	}
-
-	accepts := counts{}
-	for _, a := range ok {
-		accepts[metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: a.conn}]++
-	}
-	awaitCounts(t, fn, metrics.DeliveriesAccepted, accepts)
-	awaitCounts(t, fn, metrics.DeliveriesRejected, rejected)
-	awaitCounts(t, s.worker, metrics.ChangesFailed, counts{})
+	h := newEdgeHarness(t, "edge-rawpath")
+	h.Start(t, edgetest.Config(edgetest.BothSecrets, "", ""))
+	d := edgetest.Delivered{Conn: "path", ID: 6101, Summary: "path secret in rawPath only"}
+	edgetest.WantAccepted(t, d.Summary, h.post(t, gatewayRequest{conn: d.Conn, pathSecret: edgetest.PathNew, noPathParams: true,
+		body: edgetest.Ticket(d.ID, d.Summary)}), 1)
+	edgetest.WantDrained(t, h)
+	edgetest.WantStored(t, h, []edgetest.Delivered{d})
 }

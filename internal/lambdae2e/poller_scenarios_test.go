@@ -111,7 +111,7 @@ func startPollScenario(t *testing.T, label string, tenant *halosim.Tenant, conne
 		t.Fatal(err)
 	}
 	sc := &pollScenario{t: t, s: s, tenant: tenant}
-	sc.worker = startConvergeFunction(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
+	sc.worker = startConfigured(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
 	sc.player = newPlayer(t, s.queue, sc.worker, s.player.arn)
 	sc.player.wait = 200 * time.Millisecond
 	scheduled := sampleEvent(t, "poller-schedule.json")

@@ -40,7 +40,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/awslambda"
-	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
@@ -92,8 +91,8 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(pollerConfig(tenant.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ingestFn := startConvergeFunction(t, s, "ingest", cfgFile, warmupIngest)
-	workerFn := startConvergeFunction(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
+	ingestFn := startConfigured(t, s, "ingest", cfgFile, warmupIngest)
+	workerFn := startConfigured(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
 	get := func(kind change.Kind, id, parentID string) (change.Object, bool, error) {
 		return s.store.Get(t.Context(), conn, kind, id, parentID)
 	}
@@ -278,22 +277,7 @@ func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
 func startPollerFunction(t *testing.T, s *stack, cfgFile string, warmup []byte) (*function, []byte) {
 	t.Helper()
 	bins := build(t)
-	home := t.TempDir()
-	env := append(awstest.ProcessEnv(t),
-		"QUEUE_URL="+s.qURL,
-		"TABLE_NAME="+s.table,
-		"HALOSYNC_CONFIG_FILE="+cfgFile,
-		"LOG_LEVEL=info",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_NAME=halosync-poller",
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"PATH=/usr/bin:/bin",
-		"TZ=UTC",
-	)
+	env := s.env(t, "poller", cfgFile, "info")
 	return startFunction(t, bins.rie, "poller", bins.bootstrap["poller"], env, warmup)
 }
 

@@ -58,7 +58,6 @@ func newStack(t *testing.T, label string) *stack {
 	}
 	ddb := awstest.DynamoDB(t)
 	sq := awstest.SQS(t)
-	procEnv := awstest.ProcessEnv(t)
 	bins := build(t)
 	t.Logf("bootstraps and emulator built for %s/%s in %v (once per run)", runtime.GOOS, runtime.GOARCH, buildTook.Round(time.Millisecond))
 	ctx := t.Context()
@@ -88,25 +87,7 @@ func newStack(t *testing.T, label string) *stack {
 	if err := os.WriteFile(cfgFile, example, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	env := append(procEnv,
-		"QUEUE_URL="+s.qURL,
-		"TABLE_NAME="+name,
-		"HALOSYNC_CONFIG_FILE="+cfgFile,
-		"LOG_LEVEL=debug",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		// Nothing from the developer's AWS setup: no shared config, no instance metadata.
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"PATH=/usr/bin:/bin",
-		"TZ=UTC",
-	)
-	fnEnv := func(fn string) []string {
-		return append(env[:len(env):len(env)], "AWS_LAMBDA_FUNCTION_NAME=halosync-"+fn)
-	}
+	fnEnv := func(fn string) []string { return s.env(t, fn, cfgFile, "debug") }
 
 	// Warm-ups: a GET, which ingest refuses (405) before looking at anything else, and
 	// an empty SQS batch.
@@ -132,6 +113,50 @@ func newStack(t *testing.T, label string) *stack {
 	}
 	s.player = newPlayer(t, s.queue, s.worker, arn)
 	return s
+}
+
+// startConfigured runs the named function's bootstrap under its own emulator on the
+// stack's queue and table, configured by the document at cfgFile (HALOSYNC_CONFIG_FILE),
+// as newStack runs its functions with the example configuration.
+func startConfigured(t *testing.T, s *stack, fn, cfgFile string, warmup any) *function {
+	t.Helper()
+	bins := build(t)
+	env := s.env(t, fn, cfgFile, "info")
+	f, out := startFunction(t, bins.rie, fn+"-configured", bins.bootstrap[fn], env, warmup)
+	switch fn {
+	case "ingest":
+		if r := decodeAs[events.APIGatewayV2HTTPResponse](t, f, out); r.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("ingest answered the warm-up GET with %d %s, want 405 (did the configuration load?)", r.StatusCode, r.Body)
+		}
+	case "worker":
+		if r := decodeAs[events.SQSEventResponse](t, f, out); len(r.BatchItemFailures) != 0 {
+			t.Fatalf("worker answered an empty batch with failures %v", r.BatchItemFailures)
+		}
+	}
+	return f
+}
+
+// env is the whole environment of function fn on the stack's queue and table, configured
+// by the document at cfgFile, logging at logLevel.
+func (s *stack) env(t *testing.T, fn, cfgFile, logLevel string) []string {
+	t.Helper()
+	home := t.TempDir()
+	return append(awstest.ProcessEnv(t),
+		"QUEUE_URL="+s.qURL,
+		"TABLE_NAME="+s.table,
+		"HALOSYNC_CONFIG_FILE="+cfgFile,
+		"LOG_LEVEL="+logLevel,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+		"AWS_LAMBDA_FUNCTION_NAME=halosync-"+fn,
+		// Nothing from the developer's AWS setup: no shared config, no instance metadata.
+		"HOME="+home,
+		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"PATH=/usr/bin:/bin",
+		"TZ=UTC",
+	)
 }
 
 // warmupIngest is the ingest warm-up invoke: a GET to no connection.
