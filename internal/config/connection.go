@@ -9,9 +9,9 @@ type Connection struct {
 	ID      string  `yaml:"id"`
 	Halo    Halo    `yaml:"halo"`
 	Webhook Webhook `yaml:"webhook"`
-	// StoredFields keeps fields out of the copy, per kind (ticket, action, client,
-	// contact, asset): an include list keeps only what it names, an exclude list drops what
-	// it names. Applied before anything is stored.
+	// StoredFields keeps fields out of the copy, per kind (change.KindNames, or the key Halo
+	// nests the kind under): an include list keeps only what it names, an exclude list drops
+	// what it names. Applied before anything is stored.
 	StoredFields map[string]FieldList `yaml:"stored_fields"`
 	// Events maps Halo event names halosync does not know to a kind and operation.
 	Events map[string]EventMapping `yaml:"events"`
@@ -69,8 +69,8 @@ type FieldList struct {
 	Exclude []string `yaml:"exclude"`
 }
 
-// EventMapping names the kind (ticket, action, client, contact, asset) and operation
-// (upsert or delete) of an event.
+// EventMapping names the kind (change.KindNames) and operation (upsert or delete) of an
+// event.
 type EventMapping struct {
 	Kind string `yaml:"kind"`
 	Op   string `yaml:"op"`

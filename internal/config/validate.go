@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/halosync/halosync/internal/change"
 )
 
 var connectionID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -43,7 +45,7 @@ func (c *Config) Validate() error {
 		}
 		for kind, fl := range conn.StoredFields {
 			if !knownKinds[kind] {
-				return fmt.Errorf("%w: %s: stored_fields: unknown kind %q (ticket, action, client, contact, asset)", ErrInvalid, where, kind)
+				return fmt.Errorf("%w: %s: stored_fields: unknown kind %q (%s)", ErrInvalid, where, kind, strings.Join(change.KindNames(), ", "))
 			}
 			if len(fl.Include) > 0 && len(fl.Exclude) > 0 {
 				return fmt.Errorf("%w: %s: stored_fields.%s: give include or exclude, not both", ErrInvalid, where, kind)
@@ -56,7 +58,7 @@ func (c *Config) Validate() error {
 		}
 		for kind, mode := range conn.Poll.Kinds {
 			if !knownKinds[kind] || (mode != "incremental" && mode != "scan") {
-				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind ticket, client, contact or asset; incremental or scan", ErrInvalid, where, kind)
+				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental or scan", ErrInvalid, where, kind, polledKinds())
 			}
 		}
 		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 {
@@ -64,7 +66,7 @@ func (c *Config) Validate() error {
 		}
 		for name, m := range conn.Events {
 			if !knownKinds[m.Kind] || (m.Op != "upsert" && m.Op != "delete" && m.Op != "") {
-				return fmt.Errorf("%w: %s: events[%q]: kind must be one of ticket, action, client, contact, asset and op upsert or delete", ErrInvalid, where, name)
+				return fmt.Errorf("%w: %s: events[%q]: kind must be one of %s and op upsert or delete", ErrInvalid, where, name, strings.Join(change.KindNames(), ", "))
 			}
 		}
 		if _, err := ParseCIDRs(conn.Webhook.AllowIPs); err != nil {
@@ -174,7 +176,27 @@ func (a AuthScheme) validate() error {
 	}
 }
 
-var knownKinds = map[string]bool{"ticket": true, "action": true, "client": true, "contact": true, "user": true, "asset": true}
+// knownKinds are the names a configuration may give a kind: its own or the key Halo nests
+// it under ("user" for contacts). The kinds are change's; the match is exact.
+var knownKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range change.Kinds() {
+		m[string(s.Kind)], m[s.PayloadKey] = true, true
+	}
+	return m
+}()
+
+// polledKinds names the kinds the poller reads on their own, for messages: a kind stored
+// under a parent (notes) is read with it.
+func polledKinds() string {
+	var names []string
+	for _, s := range change.Kinds() {
+		if s.Parent == "" {
+			names = append(names, string(s.Kind))
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 func (h Halo) validate() error {
 	if h.BaseURL == "" {
