@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/halosync/halosync/internal/auth/authtest"
 )
 
 // TestGetDelivery: `halosync get delivery ID` prints what GET
@@ -15,7 +17,7 @@ import (
 func TestGetDelivery(t *testing.T) {
 	data := t.TempDir()
 	p := startServe(t, nil, "--data", data)
-	auth := basic("halo", p.password)
+	auth := authtest.Basic("halo", p.password)
 	full := samples(t)["ticket-full"].body
 	mustPost(t, p.url, "default", auth, full, http.StatusOK)
 	waitObject(t, p.url, "/connections/default/tickets/4242", nil)

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/sqlite"
 )
@@ -255,10 +256,6 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
 
-func basic(user, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
-}
-
 var client = &http.Client{Timeout: 10 * time.Second}
 
 // post delivers body to connection conn and returns the status (0 and the error if the
@@ -482,7 +479,7 @@ func TestServeWithoutConfigGeneratesAndKeepsAPassword(t *testing.T) {
 		t.Fatalf("GET /healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	mustPost(t, first.url, "default", basic("halo", first.password), samples(t)["ticket-small"].body, http.StatusOK)
+	mustPost(t, first.url, "default", authtest.Basic("halo", first.password), samples(t)["ticket-small"].body, http.StatusOK)
 	if code := first.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("serve exited %d after SIGTERM, want 0 (graceful shutdown)", code)
 	}
@@ -496,8 +493,8 @@ func TestServeWithoutConfigGeneratesAndKeepsAPassword(t *testing.T) {
 		t.Fatalf("second start printed password %q, first %q", second.password, first.password)
 	}
 	waitObject(t, second.url, "/connections/default/tickets/4243", nil)
-	mustPost(t, second.url, "default", basic("halo", first.password), samples(t)["ticket-full"].body, http.StatusOK)
-	mustPost(t, second.url, "default", basic("halo", "not-the-password"), samples(t)["ticket-full"].body, http.StatusUnauthorized)
+	mustPost(t, second.url, "default", authtest.Basic("halo", first.password), samples(t)["ticket-full"].body, http.StatusOK)
+	mustPost(t, second.url, "default", authtest.Basic("halo", "not-the-password"), samples(t)["ticket-full"].body, http.StatusUnauthorized)
 	waitObject(t, second.url, "/connections/default/tickets/4242", nil)
 	if code := second.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("serve exited %d after SIGINT, want 0", code)
@@ -507,7 +504,7 @@ func TestServeWithoutConfigGeneratesAndKeepsAPassword(t *testing.T) {
 func TestDeliveriesInStateOut(t *testing.T) {
 	data := t.TempDir()
 	p := startServe(t, nil, "--data", data)
-	auth := basic("halo", p.password)
+	auth := authtest.Basic("halo", p.password)
 	s := samples(t)
 
 	for _, name := range []string{"ticket-full", "ticket-small", "ticket-event-only", "ticket-batch", "ticket-base64"} {
@@ -615,7 +612,7 @@ queue:
   visibility_seconds: 2
   max_receive: 5
 `)
-	auth := basic("halo", "burst-password")
+	auth := authtest.Basic("halo", "burst-password")
 	full := samples(t)["ticket-full"].body
 
 	var (
@@ -822,13 +819,13 @@ queue:
 	body := samples(t)["ticket-full"].body
 	// Rotation: every listed password is accepted at once.
 	for _, pw := range []string{"first-password", "second-password", "third-password-from-a-file"} {
-		mustPost(t, p.url, "acme", basic("hook-user", pw), body, http.StatusOK)
+		mustPost(t, p.url, "acme", authtest.Basic("hook-user", pw), body, http.StatusOK)
 	}
-	for _, a := range []string{basic("hook-user", "wrong-password"), basic("halo", "first-password"), ""} {
+	for _, a := range []string{authtest.Basic("hook-user", "wrong-password"), authtest.Basic("halo", "first-password"), ""} {
 		mustPost(t, p.url, "acme", a, body, http.StatusUnauthorized)
 	}
-	mustPost(t, p.url, "default", basic("hook-user", "first-password"), body, http.StatusNotFound)
-	mustPost(t, p.url, "acme", basic("hook-user", "first-password"), bytes.Repeat([]byte(" "), 65537), http.StatusRequestEntityTooLarge)
+	mustPost(t, p.url, "default", authtest.Basic("hook-user", "first-password"), body, http.StatusNotFound)
+	mustPost(t, p.url, "acme", authtest.Basic("hook-user", "first-password"), bytes.Repeat([]byte(" "), 65537), http.StatusRequestEntityTooLarge)
 	waitObject(t, p.url, "/connections/acme/tickets/4242", nil)
 
 	out, errOut, code := runCLI(t, env, "get", "--config", cfg, "--data", data, "--connection", "acme", "ticket", "4242")

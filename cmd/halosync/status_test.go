@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/halosync/halosync/internal/auth/authtest"
 )
 
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
@@ -13,8 +15,8 @@ import (
 func TestStatusShowsCountsPerConnection(t *testing.T) {
 	p := startServe(t, nil, "--data", t.TempDir())
 	s := samples(t)
-	mustPost(t, p.url, "default", basic("halo", p.password), s["ticket-full"].body, http.StatusOK)
-	mustPost(t, p.url, "default", basic("halo", "not-the-password"), s["ticket-full"].body, http.StatusUnauthorized)
+	mustPost(t, p.url, "default", authtest.Basic("halo", p.password), s["ticket-full"].body, http.StatusOK)
+	mustPost(t, p.url, "default", authtest.Basic("halo", "not-the-password"), s["ticket-full"].body, http.StatusUnauthorized)
 	waitObject(t, p.url, "/connections/default/tickets/4242", nil)
 	// The pump deletes a message after the worker applied it: wait for the queue to drain.
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,12 +86,12 @@ func FuzzHeader(f *testing.F) {
 		// A raw header is accepted only if it is the prefix, in any case, then a token.
 		err := h.Verify(Request{Header: map[string]string{"authorization": value}})
 		checkReason(t, err)
-		if err == nil && (len(value) < 7 || !strings.EqualFold(value[:7], "Bearer ") || !contains(tokens, value[7:])) {
+		if err == nil && (len(value) < 7 || !strings.EqualFold(value[:7], "Bearer ") || !slices.Contains(tokens, value[7:])) {
 			t.Fatalf("accepted %q", value)
 		}
 		// "Bearer <token>" is accepted exactly when the token is configured.
 		err = h.Verify(Request{Header: map[string]string{"authorization": "Bearer " + token}})
-		if right := contains(tokens, token); right != (err == nil) {
+		if right := slices.Contains(tokens, token); right != (err == nil) {
 			t.Fatalf("token %q: accepted %v, right %v (%v)", token, err == nil, right, err)
 		}
 		if err != nil && token != "" && reason(t, err) != ReasonWrong {

@@ -1,6 +1,9 @@
 package auth
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 const (
 	pathOld = "p7Kx2mQ9vL4sT8wZ"
@@ -46,7 +49,7 @@ func FuzzPathSecret(f *testing.F) {
 	p := NewPathSecret(secrets)
 	f.Fuzz(func(t *testing.T, s string) {
 		err := p.Verify(Request{PathSecret: s})
-		if right := contains(secrets, s); right != (err == nil) {
+		if right := slices.Contains(secrets, s); right != (err == nil) {
 			t.Fatalf("%q: accepted %v, right %v (%v)", s, err == nil, right, err)
 		}
 		if want := map[bool]string{true: ReasonMissing, false: ReasonWrong}[s == ""]; err != nil && reason(t, err) != want {

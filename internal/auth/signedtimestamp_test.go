@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -223,7 +224,7 @@ func FuzzSignedTimestamp(f *testing.F) {
 			}
 			found := false
 			for _, e := range strings.Fields(sigs) {
-				found = found || contains(want, e)
+				found = found || slices.Contains(want, e)
 			}
 			if !found {
 				t.Fatalf("accepted signatures %q for id %q timestamp %q body %q", sigs, id, ts, body)

@@ -66,6 +66,17 @@ func Kinds() []KindSpec {
 	return out
 }
 
+// KindNames lists every kind's name, sorted: the one list of kinds, for messages and
+// validation elsewhere.
+func KindNames() []string {
+	specs := Kinds()
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = string(s.Kind)
+	}
+	return out
+}
+
 // ParseKind accepts a kind's name or its Halo payload key ("user" for contacts).
 func ParseKind(s string) (Kind, error) {
 	s = strings.ToLower(strings.TrimSpace(s))

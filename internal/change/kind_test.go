@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -207,6 +208,9 @@ func TestKindsAndLookup(t *testing.T) {
 		if (s.Parent == "") != (s.ParentField == "") {
 			t.Errorf("kind %q: Parent %q and ParentField %q must be set together", s.Kind, s.Parent, s.ParentField)
 		}
+	}
+	if got := KindNames(); !slices.Equal(got, []string{"action", "asset", "client", "contact", "ticket"}) {
+		t.Errorf("KindNames() = %v, want the kinds' names sorted", got)
 	}
 	if _, ok := Lookup("widget"); ok {
 		t.Errorf("Lookup(widget) ok")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/halosync/halosync/internal/change"
 )
 
 const example = `
@@ -316,5 +318,43 @@ func TestLocalResolverNext(t *testing.T) {
 	t.Setenv("HALOSYNC_TEST_EMPTY", "")
 	if got, err := (LocalResolver{}).Resolve(context.Background(), "env:HALOSYNC_TEST_EMPTY"); err != nil || got != "" {
 		t.Fatalf("empty env: %q, %v", got, err)
+	}
+}
+
+// TestKindsAreChanges: the kinds a connection may name are change's, by name or by the key
+// Halo nests them under, exactly; a refusal lists them all.
+func TestKindsAreChanges(t *testing.T) {
+	valid := func(mod func(*Connection)) error {
+		c := &Config{Connections: []Connection{{ID: "default", Webhook: Webhook{
+			Auth: []AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"12345678"}}}}}}}
+		mod(&c.Connections[0])
+		return c.Validate()
+	}
+	for _, name := range append(change.KindNames(), "user") {
+		if err := valid(func(c *Connection) {
+			c.StoredFields = map[string]FieldList{name: {Exclude: []string{"x"}}}
+			c.Poll.Kinds = map[string]string{name: "scan"}
+			c.Events = map[string]EventMapping{"sla breached": {Kind: name}}
+		}); err != nil {
+			t.Errorf("kind %q: %v", name, err)
+		}
+	}
+	for what, mod := range map[string]func(*Connection){
+		"stored_fields": func(c *Connection) { c.StoredFields = map[string]FieldList{"Ticket": {}} },
+		"events":        func(c *Connection) { c.Events = map[string]EventMapping{"sla breached": {Kind: "widget"}} },
+	} {
+		err := valid(mod)
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%s with an unknown kind: %v", what, err)
+		}
+		for _, name := range change.KindNames() {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: message %q does not list %s", what, err, name)
+			}
+		}
+	}
+	err := valid(func(c *Connection) { c.Poll.Kinds = map[string]string{"widget": "scan"} })
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "asset, client, contact or ticket") {
+		t.Errorf("poll.kinds with an unknown kind: %v", err)
 	}
 }

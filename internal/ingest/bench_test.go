@@ -53,7 +53,7 @@ func BenchmarkHandle(b *testing.B) {
 			}
 			h := ingest.New(conns, discardQueue{}, metrics.Discard{}, slog.New(slog.DiscardHandler))
 			req := ingest.Request{Connection: "default", Method: "POST", Body: ticketDelivery(size),
-				Header: map[string]string{"authorization": basic(user, newPass), "content-type": "application/json"}}
+				Header: map[string]string{"authorization": authtest.Basic(user, newPass), "content-type": "application/json"}}
 			b.SetBytes(int64(len(req.Body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -74,7 +74,7 @@ func BenchmarkHandleByScheme(b *testing.B) {
 		conn, secret string
 		header       map[string]string
 	}{
-		{conn: "basic", header: with(jsonCT, "authorization", basic(user, newPass))},
+		{conn: "basic", header: with(jsonCT, "authorization", authtest.Basic(user, newPass))},
 		{conn: "token", header: with(jsonCT, "authorization", "Bearer "+tokenNew)},
 		{conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacNew, body))},
 		{conn: "stdwh", header: stdSign(whsecNew, "msg_1", time.Now(), body)},

@@ -1,24 +1,24 @@
 package ingest
 
 import (
-	"encoding/json"
 	"errors"
-	"net/http"
 
+	"github.com/halosync/halosync/internal/apierror"
 	"github.com/halosync/halosync/internal/auth"
 	"github.com/halosync/halosync/internal/halo"
 )
 
-// Stable error codes of the webhook endpoint (docs/ARCHITECTURE.md, "Error contract").
+// The webhook endpoint's codes, as strings, for the tests and transports that name them;
+// apierror holds the codes and their statuses (docs/ARCHITECTURE.md, "Error contract").
 const (
-	CodeMethodNotAllowed  = "method_not_allowed"
-	CodeUnknownConnection = "unknown_connection"
-	CodeTooLarge          = "body_too_large"
-	CodeUnauthorized      = "unauthorized"
-	CodeUnreadable        = "unreadable_body"
-	CodeUnavailable       = "unavailable"
-	CodeForbidden         = "forbidden"
-	CodeUnsupportedMedia  = "unsupported_media_type"
+	CodeMethodNotAllowed  = string(apierror.MethodNotAllowed)
+	CodeUnknownConnection = string(apierror.UnknownConnection)
+	CodeTooLarge          = string(apierror.BodyTooLarge)
+	CodeUnauthorized      = string(apierror.Unauthorized)
+	CodeUnreadable        = string(apierror.UnreadableBody)
+	CodeUnavailable       = string(apierror.Unavailable)
+	CodeForbidden         = string(apierror.Forbidden)
+	CodeUnsupportedMedia  = string(apierror.UnsupportedMediaType)
 )
 
 // Reasons a refusal is logged and counted by, where finer than its code.
@@ -32,29 +32,15 @@ const (
 	ReasonDecompressedTooLarge = "decompressed_too_large"
 )
 
-// Error is a refusal: the status, a stable code, a message safe to show the sender, and
-// the reason it is logged and counted by.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-	Reason  string
-	Err     error
+// refusal is a refusal with its code; the status comes from apierror's table.
+func refusal(code apierror.Code, message, reason string, err error) *apierror.Error {
+	return &apierror.Error{Code: code, Message: message, Reason: reason, Err: err}
 }
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Code + ": " + e.Err.Error()
-	}
-	return e.Code
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// classify maps any error of the ingest path to its refusal: the one place where errors
-// become status codes.
-func classify(err error) *Error {
-	var e *Error
+// classify maps any error of the ingest path to its refusal's code: failed authentication,
+// an unreadable body, or else a queue that did not accept the changes.
+func classify(err error) *apierror.Error {
+	var e *apierror.Error
 	if errors.As(err, &e) {
 		return e
 	}
@@ -62,20 +48,12 @@ func classify(err error) *Error {
 	var de *halo.DecodeError
 	switch {
 	case errors.As(err, &ae):
-		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong credentials", Reason: ae.Reason, Err: err}
+		return refusal(apierror.Unauthorized, "missing or wrong credentials", ae.Reason, err)
 	case errors.As(err, &de):
-		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not a Halo webhook payload", Reason: de.Reason, Err: err}
+		return refusal(apierror.UnreadableBody, "the body is not a Halo webhook payload", de.Reason, err)
 	case errors.Is(err, halo.ErrUnreadable):
-		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadable, Message: "the body is not a Halo webhook payload", Reason: CodeUnreadable, Err: err}
+		return refusal(apierror.UnreadableBody, "the body is not a Halo webhook payload", CodeUnreadable, err)
 	default:
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the delivery could not be queued; send it again", Reason: CodeUnavailable, Err: err}
+		return refusal(apierror.Unavailable, "the delivery could not be queued; send it again", CodeUnavailable, err)
 	}
-}
-
-func errorBody(e *Error) []byte {
-	b, _ := json.Marshal(struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}{e.Code, e.Message})
-	return b
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
@@ -25,7 +26,7 @@ func TestStoredFieldsNeverReachTheQueue(t *testing.T) {
 	h := ingest.New(conns, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	body := strings.Replace(ticketBody, `"summary":"Printer"`, `"summary":"Printer","details_html":"<p>home address</p>"`, 1)
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST", Body: []byte(body),
-		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})
+		Header: map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}})
 	if resp.Status != 200 || len(q.msgs) != 1 {
 		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
 	}
@@ -52,7 +53,7 @@ func TestConfiguredEventNames(t *testing.T) {
 	h := ingest.New(conns, q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
 		Body:   []byte(`{"id":"d","event":"invoice paid","object_id":12,"timestamp":"2026-01-01T00:00:00Z"}`),
-		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}})
+		Header: map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}})
 	if resp.Status != 200 || len(q.msgs) != 1 {
 		t.Fatalf("status %d %s, %d messages", resp.Status, resp.Body, len(q.msgs))
 	}

@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,14 +60,6 @@ func stdSign(secret, id string, ts time.Time, body []byte) map[string]string {
 	return with(authtest.StandardWebhooks(secret, id, ts, body), "content-type", "application/json")
 }
 
-func gz(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
 func with(h map[string]string, kv ...string) map[string]string {
 	out := map[string]string{}
 	for k, v := range h {
@@ -100,9 +91,9 @@ func TestHostileDeliveries(t *testing.T) {
 	body := []byte(ticketBody)
 	now := time.Now()
 	jsonCT := map[string]string{"content-type": "application/json"}
-	basicOK := with(jsonCT, "authorization", basic(user, oldPass))
+	basicOK := with(jsonCT, "authorization", authtest.Basic(user, oldPass))
 	reserialized, _ := json.Marshal(json.RawMessage(body)) // the same JSON, compacted
-	bomb := gz(bytes.Repeat([]byte(" "), 10*limit))
+	bomb := authtest.Gzip(t, bytes.Repeat([]byte(" "), 10*limit))
 	cases := []struct {
 		name   string
 		conn   string
@@ -118,12 +109,12 @@ func TestHostileDeliveries(t *testing.T) {
 	}{
 		// Basic
 		{name: "basic: no credentials", conn: "basic", header: jsonCT, status: 401, code: "unauthorized", reason: "credentials_missing"},
-		{name: "basic: wrong password", conn: "basic", header: with(jsonCT, "authorization", basic(user, "not-the-password")), status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "basic: wrong user", conn: "basic", header: with(jsonCT, "authorization", basic("root", oldPass)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "basic: wrong password", conn: "basic", header: with(jsonCT, "authorization", authtest.Basic(user, "not-the-password")), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "basic: wrong user", conn: "basic", header: with(jsonCT, "authorization", authtest.Basic("root", oldPass)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		{name: "basic: credentials not base64", conn: "basic", header: with(jsonCT, "authorization", "Basic ***"), status: 401, code: "unauthorized", reason: "credentials_malformed"},
 		{name: "basic: no colon", conn: "basic", header: with(jsonCT, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+oldPass))), status: 401, code: "unauthorized", reason: "credentials_malformed"},
 		{name: "basic: bearer instead", conn: "basic", header: with(jsonCT, "authorization", "Bearer "+oldPass), status: 401, code: "unauthorized"},
-		{name: "basic: password of another connection's scheme", conn: "basic", header: with(jsonCT, "authorization", basic(user, tokenOld)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "basic: password of another connection's scheme", conn: "basic", header: with(jsonCT, "authorization", authtest.Basic(user, tokenOld)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// HMAC of the body
 		{name: "hmac: no signature", conn: "signed", header: jsonCT, status: 401, code: "unauthorized", reason: "credentials_missing"},
 		{name: "hmac: tampered body", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body)), body: bytes.Replace(body, []byte("Printer"), []byte("Printes"), 1), status: 401, code: "unauthorized", reason: "credentials_wrong"},
@@ -133,7 +124,7 @@ func TestHostileDeliveries(t *testing.T) {
 		{name: "hmac: prefix missing", conn: "signedhex", header: with(jsonCT, "x-signature", authtest.HMACHex(hmacOld, body)), status: 401, code: "unauthorized"},
 		{name: "hmac: unknown secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64("a-secret-nobody-set", body)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		{name: "hmac: truncated signature", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body)[:20]), status: 401, code: "unauthorized"},
-		{name: "hmac: signature of the gzip body's content", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body), "content-encoding", "gzip"), body: gz(body), status: 401, code: "unauthorized", reason: "credentials_wrong"},
+		{name: "hmac: signature of the gzip body's content", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body), "content-encoding", "gzip"), body: authtest.Gzip(t, body), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// Standard Webhooks
 		{name: "signed timestamp: too old", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now.Add(-10*time.Minute), body), status: 401, code: "unauthorized", reason: "timestamp_out_of_window"},
 		{name: "signed timestamp: in the future", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now.Add(10*time.Minute), body), status: 401, code: "unauthorized", reason: "timestamp_out_of_window"},
@@ -144,7 +135,7 @@ func TestHostileDeliveries(t *testing.T) {
 		{name: "signed timestamp: replayed body under a new timestamp", conn: "stdwh", header: with(stdSign(whsecOld, "msg_1", now.Add(-10*time.Minute), body), "webhook-timestamp", strconv.FormatInt(now.Unix(), 10)), status: 401, code: "unauthorized", reason: "credentials_wrong"},
 		// Header token
 		{name: "header: wrong token", conn: "token", header: with(jsonCT, "authorization", "Bearer not-the-token-at-all"), status: 401, code: "unauthorized", reason: "credentials_wrong"},
-		{name: "header: basic instead of bearer", conn: "token", header: with(jsonCT, "authorization", basic(user, tokenOld)), status: 401, code: "unauthorized"},
+		{name: "header: basic instead of bearer", conn: "token", header: with(jsonCT, "authorization", authtest.Basic(user, tokenOld)), status: 401, code: "unauthorized"},
 		{name: "header: no token", conn: "token", header: jsonCT, status: 401, code: "unauthorized", reason: "credentials_missing"},
 		// Path secret
 		{name: "path secret: none", conn: "path", header: jsonCT, status: 401, code: "unauthorized", reason: "credentials_missing"},
@@ -161,7 +152,7 @@ func TestHostileDeliveries(t *testing.T) {
 		{name: "oversize body", conn: "basic", header: basicOK, body: append(bytes.Repeat([]byte(" "), limit), body...), status: 413, code: "body_too_large"},
 		{name: "oversize body without credentials", conn: "basic", header: jsonCT, body: bytes.Repeat([]byte("x"), limit+1), status: 413, code: "body_too_large"},
 		{name: "gzip bomb", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: bomb, status: 413, code: "body_too_large", reason: "decompressed_too_large"},
-		{name: "broken gzip", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: gz(body)[:30], status: 400, code: "unreadable_body", reason: "bad_gzip"},
+		{name: "broken gzip", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: authtest.Gzip(t, body)[:30], status: 400, code: "unreadable_body", reason: "bad_gzip"},
 		{name: "not gzip at all", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: body, status: 400, code: "unreadable_body", reason: "bad_gzip"},
 		{name: "brotli", conn: "basic", header: with(basicOK, "content-encoding", "br"), status: 415, code: "unsupported_media_type"},
 		{name: "text/plain", conn: "basic", header: with(basicOK, "content-type", "text/plain"), status: 415, code: "unsupported_media_type"},
@@ -253,7 +244,7 @@ func TestHostileDeliveries(t *testing.T) {
 func TestGenuineDeliveries(t *testing.T) {
 	body := []byte(ticketBody)
 	jsonCT := map[string]string{"content-type": "application/json"}
-	basicOK := with(jsonCT, "authorization", basic(user, oldPass))
+	basicOK := with(jsonCT, "authorization", authtest.Basic(user, oldPass))
 	now := time.Now()
 	cases := []struct {
 		name     string
@@ -267,11 +258,11 @@ func TestGenuineDeliveries(t *testing.T) {
 		attrs    map[string]string
 	}{
 		{name: "basic, old password", conn: "basic", header: basicOK},
-		{name: "basic, new password", conn: "basic", header: with(jsonCT, "authorization", basic(user, newPass))},
+		{name: "basic, new password", conn: "basic", header: with(jsonCT, "authorization", authtest.Basic(user, newPass))},
 		{name: "hmac, old secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, body))},
 		{name: "hmac, new secret", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacNew, body))},
 		{name: "hmac hex with prefix", conn: "signedhex", header: with(jsonCT, "x-signature", "sha256="+authtest.HMACHex(hmacNew, body))},
-		{name: "hmac over the gzip bytes received", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, gz(body)), "content-encoding", "gzip"), body: gz(body)},
+		{name: "hmac over the gzip bytes received", conn: "signed", header: with(jsonCT, "token", authtest.HMACBase64(hmacOld, authtest.Gzip(t, body)), "content-encoding", "gzip"), body: authtest.Gzip(t, body)},
 		{name: "signed timestamp, old secret", conn: "stdwh", header: stdSign(whsecOld, "msg_1", now, body)},
 		{name: "signed timestamp, new secret, 4 minutes old", conn: "stdwh", header: stdSign(whsecNew, "msg_2", now.Add(-4*time.Minute), body)},
 		{name: "header token, old", conn: "token", header: with(jsonCT, "authorization", "Bearer "+tokenOld)},
@@ -280,7 +271,7 @@ func TestGenuineDeliveries(t *testing.T) {
 		{name: "path secret, new", conn: "path", secret: pathNew, header: jsonCT},
 		{name: "allowlisted address", conn: "office", header: basicOK, ip: "203.0.113.200"},
 		{name: "allowlisted IPv6 address", conn: "office", header: basicOK, ip: "2001:db8::5"},
-		{name: "gzip", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: gz(body)},
+		{name: "gzip", conn: "basic", header: with(basicOK, "content-encoding", "gzip"), body: authtest.Gzip(t, body)},
 		{name: "charset utf-8 and a +json type", conn: "basic", header: with(basicOK, "content-type", "application/vnd.halo+json; charset=UTF-8")},
 		{name: "filtered client", conn: "filtered", header: basicOK, status: "filtered", enqueued: -1},
 		{name: "routing headers", conn: "routed", header: with(basicOK, "x-team", "noc", "x-urgency", "high", "x-other", "ignored"), attrs: map[string]string{"x-team": "noc", "x-urgency": "high"}},

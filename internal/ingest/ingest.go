@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/halosync/halosync/internal/apierror"
 	"github.com/halosync/halosync/internal/auth"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/connection"
@@ -142,21 +143,21 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 // refuse logs and counts a refusal once and builds its answer.
 func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryIDs []string, err error) Response {
 	e := classify(err)
-	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status, "source_ip", r.SourceIP, "request_id", r.RequestID}
+	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status(), "source_ip", r.SourceIP, "request_id", r.RequestID}
 	if len(deliveryIDs) > 0 {
 		attrs = append(attrs, "delivery_ids", deliveryIDs)
 	}
-	if e.Status >= 500 {
+	if e.Status() >= 500 {
 		h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
 	} else {
-		if e.Err != nil && e.Code != CodeUnauthorized {
+		if e.Err != nil && e.Code != apierror.Unauthorized {
 			attrs = append(attrs, "detail", e.Err.Error())
 		}
 		h.log.WarnContext(ctx, "delivery rejected", attrs...)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-	resp := Response{Status: e.Status, Body: errorBody(e)}
-	if e.Status == http.StatusMethodNotAllowed {
+	resp := Response{Status: e.Status(), Body: e.Body()}
+	if e.Code == apierror.MethodNotAllowed {
 		resp.Header = map[string]string{"allow": http.MethodPost}
 	}
 	return resp
@@ -165,24 +166,24 @@ func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryI
 func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
 	var out outcome
 	if !strings.EqualFold(r.Method, http.MethodPost) {
-		return out, refusal(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
+		return out, refusal(apierror.MethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
 	}
 	if !known {
-		return out, refusal(http.StatusNotFound, CodeUnknownConnection, "no such connection", CodeUnknownConnection, nil)
+		return out, refusal(apierror.UnknownConnection, "no such connection", CodeUnknownConnection, nil)
 	}
 	if !allowed(conn.AllowIPs, r.SourceIP) {
-		return out, refusal(http.StatusForbidden, CodeForbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+		return out, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
 	}
 	raw := r.Body
 	if r.Base64 {
 		decoded, err := base64.StdEncoding.DecodeString(string(raw))
 		if err != nil {
-			return out, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid base64", ReasonBadBase64, err)
+			return out, refusal(apierror.UnreadableBody, "the body is not valid base64", ReasonBadBase64, err)
 		}
 		raw = decoded
 	}
 	if len(raw) > conn.BodyLimit {
-		return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
+		return out, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
 	}
 	if err := mediaType(r.Header); err != nil {
 		return out, err
@@ -218,7 +219,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 			m, err := message.Encode(message.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
 				Change: change.Change{Connection: conn.ID, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
 			if err != nil {
-				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
+				return out, refusal(apierror.BodyTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
 			}
 			out.unknown++
 			h.count.Count(metrics.Metric{Name: metrics.EventsUnknown, Connection: conn.ID}, 1)
@@ -245,7 +246,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 			}
 			m, err := message.Encode(env)
 			if err != nil {
-				return out, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
+				return out, refusal(apierror.BodyTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
 			}
 			msgs = append(msgs, m)
 		}
@@ -257,10 +258,6 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 	}
 	out.enqueued = len(msgs)
 	return out, nil
-}
-
-func refusal(status int, code, message, reason string, err error) *Error {
-	return &Error{Status: status, Code: code, Message: message, Reason: reason, Err: err}
 }
 
 // allowed reports whether ip may deliver: any address when no list is configured.
@@ -286,7 +283,7 @@ func allowed(list []netip.Prefix, ip string) bool {
 func mediaType(h map[string]string) error {
 	ct, ok := h["content-type"]
 	if !ok || strings.TrimSpace(ct) == "" {
-		return refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send Content-Type: application/json", ReasonNoContentType, nil)
+		return refusal(apierror.UnsupportedMediaType, "send Content-Type: application/json", ReasonNoContentType, nil)
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil && (mt == "application/json" || mt == "text/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
@@ -294,7 +291,7 @@ func mediaType(h map[string]string) error {
 			return nil
 		}
 	}
-	return refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only JSON in UTF-8 is accepted", ReasonNotJSONType, nil)
+	return refusal(apierror.UnsupportedMediaType, "only JSON in UTF-8 is accepted", ReasonNotJSONType, nil)
 }
 
 // contentEncoding accepts identity and gzip.
@@ -305,7 +302,7 @@ func contentEncoding(h map[string]string) (gzipped bool, err error) {
 	case "gzip", "x-gzip":
 		return true, nil
 	default:
-		return false, refusal(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only gzip content encoding is accepted", ReasonEncoding, nil)
+		return false, refusal(apierror.UnsupportedMediaType, "only gzip content encoding is accepted", ReasonEncoding, nil)
 	}
 }
 
@@ -314,14 +311,14 @@ func contentEncoding(h map[string]string) (gzipped bool, err error) {
 func gunzip(raw []byte, limit int) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return nil, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid gzip", ReasonBadGzip, err)
+		return nil, refusal(apierror.UnreadableBody, "the body is not valid gzip", ReasonBadGzip, err)
 	}
 	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, refusal(http.StatusBadRequest, CodeUnreadable, "the body is not valid gzip", ReasonBadGzip, err)
+		return nil, refusal(apierror.UnreadableBody, "the body is not valid gzip", ReasonBadGzip, err)
 	}
 	if len(out) > limit {
-		return nil, refusal(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes once decompressed", limit), ReasonDecompressedTooLarge, nil)
+		return nil, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes once decompressed", limit), ReasonDecompressedTooLarge, nil)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
@@ -47,13 +48,11 @@ func testConfig() *config.Config {
 	}}}
 }
 
-func basic(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
-
 const ticketBody = `{"id":"d-1","event":"ticket updated","object_id":42,"timestamp":"2026-09-25T06:41:08.7895915Z",
  "ticket":{"id":42,"summary":"Printer","client_id":12,"last_update":"2026-09-25T06:41:07.523"}}`
 
 func TestHandle(t *testing.T) {
-	good := map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}
+	good := map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}
 	cases := []struct {
 		name     string
 		req      ingest.Request
@@ -64,12 +63,12 @@ func TestHandle(t *testing.T) {
 		enqueued int
 	}{
 		{name: "accepted with the old password", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
-		{name: "accepted with the new password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, newPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
+		{name: "accepted with the new password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": authtest.Basic(user, newPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 200, enqueued: 1},
 		{name: "batched array", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte("[" + ticketBody + "," + strings.Replace(ticketBody, `"id":42`, `"id":43`, 1) + "]")}, status: 200, enqueued: 2},
 		{name: "base64 body", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(base64.StdEncoding.EncodeToString([]byte(ticketBody))), Base64: true}, status: 200, enqueued: 1},
 		{name: "no credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
-		{name: "wrong password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic(user, "guess-guess"), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
-		{name: "wrong user", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": basic("admin", oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "wrong password", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": authtest.Basic(user, "guess-guess"), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
+		{name: "wrong user", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": authtest.Basic("admin", oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_wrong"},
 		{name: "malformed credentials", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"authorization": "Basic !!!", "content-type": "application/json"}, Body: []byte(ticketBody)}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_malformed"},
 		{name: "unknown connection", req: ingest.Request{Connection: "other", Method: "POST", Header: good, Body: []byte(ticketBody)}, status: 404, code: ingest.CodeUnknownConnection, reason: ingest.CodeUnknownConnection},
 		{name: "GET", req: ingest.Request{Connection: "default", Method: "GET", Header: good}, status: 405, code: ingest.CodeMethodNotAllowed, reason: ingest.CodeMethodNotAllowed},
@@ -126,7 +125,7 @@ func TestHandle(t *testing.T) {
 			if strings.Count(line, "\n") != 1 || !strings.Contains(line, `"reason":"`+tc.reason+`"`) {
 				t.Fatalf("want one log line with the reason, got %q", line)
 			}
-			for _, secret := range []string{oldPass, newPass, "guess-guess", "Printer", basic(user, oldPass)} {
+			for _, secret := range []string{oldPass, newPass, "guess-guess", "Printer", authtest.Basic(user, oldPass)} {
 				if strings.Contains(line, secret) {
 					t.Fatalf("log line leaks %q: %s", secret, line)
 				}
@@ -139,7 +138,7 @@ func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 	q := &recorder{}
 	h := ingest.New(connection.MustCompileAll(testConfig()), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
-		Header: map[string]string{"authorization": basic(user, oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)})
+		Header: map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}, Body: []byte(ticketBody)})
 	if resp.Status != 200 || len(q.msgs) != 1 {
 		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
 	}

@@ -1,6 +1,6 @@
 // Package queuetest is the contract every queue adapter must pass: the embedded SQLite
 // queue and SQS behave alike for sending, receiving, visibility, deletion and redrive to
-// the dead-letter queue.
+// the dead-letter queue. Memory, an in-memory queue for tests, passes it too.
 package queuetest
 
 import (

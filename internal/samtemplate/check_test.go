@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,7 +139,7 @@ func (c *checker) checkReferences() {
 					c.addf(tg.path, "GetAtt of %q, which is no resource", tg.name)
 					continue
 				}
-				if attrs, known := getAttNames[c.t.typeOf(tg.name)]; known && !contains(attrs, tg.attr) {
+				if attrs, known := getAttNames[c.t.typeOf(tg.name)]; known && !slices.Contains(attrs, tg.attr) {
 					c.addf(tg.path, "GetAtt %s.%s: a %s has no attribute %q (has %s)", tg.name, tg.attr, c.t.typeOf(tg.name), tg.attr, strings.Join(attrs, ", "))
 				}
 			case "Condition":
@@ -882,10 +883,10 @@ func (c *checker) checkPolicies() {
 		}
 		for _, action := range sortedKeys(g) {
 			service, _, _ := strings.Cut(action, ":")
-			if contains(deniedServices[fn], service) {
+			if slices.Contains(deniedServices[fn], service) {
 				c.addf(where, "%s is granted %s, a %s action it must not have", fn, action, service)
 			}
-			if contains(deniedActions[fn], action) {
+			if slices.Contains(deniedActions[fn], action) {
 				c.addf(where, "%s is granted %s, which it must not have", fn, action)
 			}
 		}
@@ -1255,7 +1256,7 @@ var emittedMetrics = []string{
 // exactly), for a connection the configuration declares, named literally or by a template
 // parameter (its default is checked). It returns the connection.
 func (c *checker) checkCustomAlarm(where, metric string, dims []any) (string, bool) {
-	if !contains(emittedMetrics, metric) {
+	if !slices.Contains(emittedMetrics, metric) {
 		c.addf(where+".MetricName", "%s is no metric halosync writes in namespace %s", metric, metrics.Namespace)
 	}
 	var names []string
@@ -1345,7 +1346,7 @@ func (c *checker) checkAlarms() {
 			switch {
 			case !c.t.isResource(tg.name):
 				c.addf(w+".Value", "refers to %q, which is no resource", tg.name)
-			case !contains(want.types, c.t.typeOf(tg.name)):
+			case !slices.Contains(want.types, c.t.typeOf(tg.name)):
 				c.addf(w+".Value", "refers to %s, a %s; %s %s needs a %s", tg.name, c.t.typeOf(tg.name), ns, name, strings.Join(want.types, " or "))
 			case want.attr == "" && tg.kind != "Ref":
 				c.addf(w+".Value", "must be a Ref to %s, not a GetAtt", tg.name)
@@ -1444,13 +1445,4 @@ func (c *checker) checkOutputs() {
 		}
 	}
 	c.addf("Outputs.WebhookUrl", "is for connection %q, which the configuration does not declare", conn)
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -689,10 +690,10 @@ func checkSamconfig(cfg map[string]any, tp *template) []string {
 			caps = append(caps, fmt.Sprint(e))
 		}
 	}
-	if !contains(caps, "CAPABILITY_IAM") && !contains(caps, "CAPABILITY_NAMED_IAM") {
+	if !slices.Contains(caps, "CAPABILITY_IAM") && !slices.Contains(caps, "CAPABILITY_NAMED_IAM") {
 		add("default.deploy.parameters.capabilities = %v: SAM makes IAM roles, CAPABILITY_IAM is needed", caps)
 	}
-	if len(tp.ofType("AWS::Serverless::Application")) > 0 && !contains(caps, "CAPABILITY_AUTO_EXPAND") {
+	if len(tp.ofType("AWS::Serverless::Application")) > 0 && !slices.Contains(caps, "CAPABILITY_AUTO_EXPAND") {
 		add("nested applications need CAPABILITY_AUTO_EXPAND")
 	}
 	if b, _ := asBool(deploy["resolve_s3"]); !b && deploy["s3_bucket"] == nil {

@@ -1,8 +1,10 @@
-// Package authtest holds helpers that produce the credentials and signatures Halo and
-// signing relays send, for tests.
+// Package authtest holds helpers that produce deliveries as Halo and signing relays send
+// them, for tests: credentials, signatures and gzip-encoded bodies.
 package authtest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -50,4 +53,18 @@ func StandardWebhooks(secret, id string, ts time.Time, body []byte) map[string]s
 		"webhook-timestamp": stamp,
 		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)),
 	}
+}
+
+// Gzip returns b gzip-encoded, as a delivery sent with Content-Encoding: gzip carries it.
+func Gzip(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }

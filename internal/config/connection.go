@@ -1,0 +1,104 @@
+package config
+
+import (
+	"time"
+)
+
+// Connection is one Halo tenant.
+type Connection struct {
+	ID      string  `yaml:"id"`
+	Halo    Halo    `yaml:"halo"`
+	Webhook Webhook `yaml:"webhook"`
+	// StoredFields keeps fields out of the copy, per kind (change.KindNames, or the key Halo
+	// nests the kind under): an include list keeps only what it names, an exclude list drops
+	// what it names. Applied before anything is stored.
+	StoredFields map[string]FieldList `yaml:"stored_fields"`
+	// Events maps Halo event names halosync does not know to a kind and operation.
+	Events map[string]EventMapping `yaml:"events"`
+	// Poll configures the poller for connections with halo: settings.
+	Poll Poll `yaml:"poll"`
+}
+
+// Poll configures how a connection is polled.
+type Poll struct {
+	// Mode: hybrid (default: webhooks, and a poll every interval), webhook (webhooks, and
+	// only the daily reconcile), poll (no webhooks: a poll every interval).
+	Mode string `yaml:"mode"`
+	// IntervalMinutes between polls (default 15 in hybrid, 5 in poll mode).
+	IntervalMinutes int `yaml:"interval_minutes"`
+	// FallbackMinutes between polls while the webhooks look unhealthy (default 1).
+	FallbackMinutes int `yaml:"fallback_minutes"`
+	// SilenceMinutes without a webhook delivery, while the poller finds changes, after
+	// which the webhooks count as unhealthy (default 10).
+	SilenceMinutes int `yaml:"silence_minutes"`
+	// OverlapSeconds re-read before each cursor, against clock skew (default 120).
+	OverlapSeconds int `yaml:"overlap_seconds"`
+	// ReconcileHours between reconciles of id lists, which find deletes (default 24).
+	ReconcileHours int `yaml:"reconcile_hours"`
+	// Kinds: incremental or scan per kind (default: incremental for tickets, scan for the
+	// others, since Halo's last-update filter is confirmed for tickets only).
+	Kinds map[string]string `yaml:"kinds"`
+}
+
+// Halo is how halosync reaches a tenant's REST API. Without a BaseURL the connection is
+// webhook-only: event-only deliveries stay pending.
+type Halo struct {
+	BaseURL string `yaml:"base_url"` // https://acme.halopsa.com (the resource server is <base_url>/api)
+	// AuthURL is the authorisation server; empty means discover it from /api/authinfo.
+	AuthURL      string `yaml:"auth_url"`
+	Tenant       string `yaml:"tenant"` // hosted tenants: the token request's tenant parameter
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"` // a secret reference in practice
+	Scope        string `yaml:"scope"`         // default "all"
+	// Budget caps requests to the tenant, shared by everything halosync runs for this
+	// connection: Halo allows about 300 per rolling 5 minutes for the whole tenant.
+	Budget Budget `yaml:"budget"`
+	// TimeoutSeconds bounds one HTTP request (default 30).
+	TimeoutSeconds int `yaml:"timeout_seconds"`
+}
+
+// Budget is a number of requests per window.
+type Budget struct {
+	Requests      int `yaml:"requests"`       // default 250
+	WindowSeconds int `yaml:"window_seconds"` // default 300
+}
+
+// FieldList is an include or an exclude list of field names.
+type FieldList struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// EventMapping names the kind (change.KindNames) and operation (upsert or delete) of an
+// event.
+type EventMapping struct {
+	Kind string `yaml:"kind"`
+	Op   string `yaml:"op"`
+}
+
+// Configured reports whether the connection can call the Halo API.
+func (h Halo) Configured() bool { return h.BaseURL != "" }
+
+// Count is the budget's request count (default 250).
+func (b Budget) Count() int {
+	if b.Requests > 0 {
+		return b.Requests
+	}
+	return 250
+}
+
+// Window is the budget's window (default 5 minutes).
+func (b Budget) Window() time.Duration {
+	if b.WindowSeconds > 0 {
+		return time.Duration(b.WindowSeconds) * time.Second
+	}
+	return 5 * time.Minute
+}
+
+// Timeout bounds one request (default 30 s).
+func (h Halo) Timeout() time.Duration {
+	if h.TimeoutSeconds > 0 {
+		return time.Duration(h.TimeoutSeconds) * time.Second
+	}
+	return 30 * time.Second
+}

@@ -1,0 +1,224 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+var connectionID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks the document is usable.
+func (c *Config) Validate() error {
+	if len(c.Connections) == 0 {
+		return fmt.Errorf("%w: no connections: list at least one under \"connections\"", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for i, conn := range c.Connections {
+		where := fmt.Sprintf("connections[%d]", i)
+		if !connectionID.MatchString(conn.ID) {
+			return fmt.Errorf("%w: %s: id %q must be 1-63 lower-case letters, digits, '-' or '_'", ErrInvalid, where, conn.ID)
+		}
+		if seen[conn.ID] {
+			return fmt.Errorf("%w: %s: id %q is used twice", ErrInvalid, where, conn.ID)
+		}
+		seen[conn.ID] = true
+		where = "connection " + conn.ID
+		if n := conn.Webhook.MaxBodyBytes; n < 0 || n > MaxBodyCeiling {
+			return fmt.Errorf("%w: %s: webhook.max_body_bytes must be between 1 and %d", ErrInvalid, where, MaxBodyCeiling)
+		}
+		if len(conn.Webhook.Auth) == 0 {
+			return fmt.Errorf("%w: %s: webhook.auth lists no scheme; every delivery would be refused", ErrInvalid, where)
+		}
+		for j, a := range conn.Webhook.Auth {
+			if err := a.validate(); err != nil {
+				return fmt.Errorf("%w: %s: webhook.auth[%d]: %w", ErrInvalid, where, j, err)
+			}
+		}
+		if err := conn.Halo.validate(); err != nil {
+			return fmt.Errorf("%w: %s: halo: %w", ErrInvalid, where, err)
+		}
+		for kind, fl := range conn.StoredFields {
+			if !knownKinds[kind] {
+				return fmt.Errorf("%w: %s: stored_fields: unknown kind %q (%s)", ErrInvalid, where, kind, strings.Join(change.KindNames(), ", "))
+			}
+			if len(fl.Include) > 0 && len(fl.Exclude) > 0 {
+				return fmt.Errorf("%w: %s: stored_fields.%s: give include or exclude, not both", ErrInvalid, where, kind)
+			}
+		}
+		switch conn.Poll.Mode {
+		case "", "hybrid", "webhook", "poll":
+		default:
+			return fmt.Errorf("%w: %s: poll.mode %q (hybrid, webhook or poll)", ErrInvalid, where, conn.Poll.Mode)
+		}
+		for kind, mode := range conn.Poll.Kinds {
+			if !knownKinds[kind] || (mode != "incremental" && mode != "scan") {
+				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental or scan", ErrInvalid, where, kind, polledKinds())
+			}
+		}
+		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 {
+			return fmt.Errorf("%w: %s: poll: intervals cannot be negative", ErrInvalid, where)
+		}
+		for name, m := range conn.Events {
+			if !knownKinds[m.Kind] || (m.Op != "upsert" && m.Op != "delete" && m.Op != "") {
+				return fmt.Errorf("%w: %s: events[%q]: kind must be one of %s and op upsert or delete", ErrInvalid, where, name, strings.Join(change.KindNames(), ", "))
+			}
+		}
+		if _, err := ParseCIDRs(conn.Webhook.AllowIPs); err != nil {
+			return fmt.Errorf("%w: %s: webhook.allow_ips: %w", ErrInvalid, where, err)
+		}
+		for j, h := range conn.Webhook.RoutingHeaders {
+			if !headerName.MatchString(h) {
+				return fmt.Errorf("%w: %s: webhook.routing_headers[%d]: %q is not a header name", ErrInvalid, where, j, h)
+			}
+		}
+		if len(conn.Webhook.RoutingHeaders) > 7 {
+			return fmt.Errorf("%w: %s: webhook.routing_headers: at most 7 (a queued message carries 10 attributes, 3 are halosync's)", ErrInvalid, where)
+		}
+		if m := conn.Webhook.Manage; m != nil {
+			if err := m.validate(conn); err != nil {
+				return fmt.Errorf("%w: %s: webhook.manage: %w", ErrInvalid, where, err)
+			}
+		}
+	}
+	if _, err := ParseCIDRs(c.Server.TrustedProxies); err != nil {
+		return fmt.Errorf("%w: server.trusted_proxies: %w", ErrInvalid, err)
+	}
+	if h := c.Server.ForwardedHeader; h != "" && !headerName.MatchString(h) {
+		return fmt.Errorf("%w: server.forwarded_header: %q is not a header name", ErrInvalid, h)
+	}
+	switch c.Store.Driver {
+	case "", "sqlite":
+	case "dynamodb":
+		if c.Store.Table == "" {
+			return fmt.Errorf("%w: store: driver dynamodb needs a table", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: store: unknown driver %q (sqlite or dynamodb)", ErrInvalid, c.Store.Driver)
+	}
+	return nil
+}
+
+// minSecret is the shortest secret accepted for any scheme.
+const minSecret = 8
+
+func checkSecrets(scheme, field string, secrets []string) error {
+	if len(secrets) == 0 {
+		return fmt.Errorf("%s: %s lists none", scheme, field)
+	}
+	for k, p := range secrets {
+		if len(p) < minSecret {
+			return fmt.Errorf("%s: %s[%d] is shorter than %d characters", scheme, field, k, minSecret)
+		}
+	}
+	return nil
+}
+
+var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+
+func (a AuthScheme) validate() error {
+	switch a.Scheme {
+	case "header", "hmac":
+		if !headerName.MatchString(a.Header) {
+			return fmt.Errorf("%s: header %q is not a header name", a.Scheme, a.Header)
+		}
+		if a.Scheme == "header" {
+			return checkSecrets(a.Scheme, "tokens", a.Tokens)
+		}
+		switch strings.ToLower(a.Encoding) {
+		case "", "base64", "hex":
+		default:
+			return fmt.Errorf("hmac: encoding %q (base64 or hex)", a.Encoding)
+		}
+		return checkSecrets(a.Scheme, "secrets", a.Secrets)
+	case "signed-timestamp":
+		if a.ToleranceSeconds < 0 || a.ToleranceSeconds > 3600 {
+			return fmt.Errorf("signed-timestamp: tolerance_seconds must be between 1 and 3600")
+		}
+		for k, s := range a.Secrets {
+			if _, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_")); err != nil {
+				return fmt.Errorf("signed-timestamp: secrets[%d] is not a whsec_ base64 secret", k)
+			}
+		}
+		return checkSecrets(a.Scheme, "secrets", a.Secrets)
+	case "path-secret":
+		for k, s := range a.Secrets {
+			if strings.ContainsAny(s, "/?#%") {
+				return fmt.Errorf("path-secret: secrets[%d] must be one URL path segment (no / ? # %%)", k)
+			}
+		}
+		if err := checkSecrets(a.Scheme, "secrets", a.Secrets); err != nil {
+			return err
+		}
+		for k, s := range a.Secrets {
+			if len(s) < 16 {
+				return fmt.Errorf("path-secret: secrets[%d] is shorter than 16 characters", k)
+			}
+		}
+		return nil
+	case "basic":
+		if a.Username == "" {
+			return errors.New("basic: username is empty")
+		}
+		if strings.Contains(a.Username, ":") {
+			return errors.New("basic: username cannot contain ':'")
+		}
+		return checkSecrets(a.Scheme, "passwords", a.Passwords)
+	case "":
+		return errors.New("scheme is missing")
+	default:
+		return fmt.Errorf("unknown scheme %q (basic, header, hmac, signed-timestamp or path-secret)", a.Scheme)
+	}
+}
+
+// knownKinds are the names a configuration may give a kind: its own or the key Halo nests
+// it under ("user" for contacts). The kinds are change's; the match is exact.
+var knownKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range change.Kinds() {
+		m[string(s.Kind)], m[s.PayloadKey] = true, true
+	}
+	return m
+}()
+
+// polledKinds names the kinds the poller reads on their own, for messages: a kind stored
+// under a parent (notes) is read with it.
+func polledKinds() string {
+	var names []string
+	for _, s := range change.Kinds() {
+		if s.Parent == "" {
+			names = append(names, string(s.Kind))
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func (h Halo) validate() error {
+	if h.BaseURL == "" {
+		if h.ClientID != "" || h.ClientSecret != "" {
+			return errors.New("client_id and client_secret need a base_url")
+		}
+		return nil
+	}
+	u, err := url.Parse(h.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("base_url %q is not an http(s) URL", h.BaseURL)
+	}
+	if h.AuthURL != "" {
+		if u, err := url.Parse(h.AuthURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("auth_url %q is not an http(s) URL", h.AuthURL)
+		}
+	}
+	if h.ClientID == "" || h.ClientSecret == "" {
+		return errors.New("client_id and client_secret are needed with a base_url")
+	}
+	if h.Budget.Requests < 0 || h.Budget.WindowSeconds < 0 || h.TimeoutSeconds < 0 {
+		return errors.New("budget and timeout_seconds cannot be negative")
+	}
+	return nil
+}
