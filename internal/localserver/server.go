@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halosync/halosync/internal/apierror"
+
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
@@ -136,7 +138,7 @@ func (s *Server) Handler() http.Handler {
 			probe := r.Clone(r.Context())
 			probe.Method = http.MethodGet
 			if _, pattern := mux.Handler(probe); pattern == "" {
-				writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such route"})
+				apierror.Write(w, apierror.NotFound, "no such route")
 				return
 			}
 		}
@@ -151,7 +153,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	conn := r.PathValue("connection")
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.pipeline.Ingest.BodyLimit(conn))+1))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": ingest.CodeUnreadable, "message": "the body could not be read"})
+		apierror.Write(w, apierror.UnreadableBody, "the body could not be read")
 		return
 	}
 	header := make(map[string]string, len(r.Header))
@@ -220,7 +222,7 @@ func (s *Server) isTrusted(ip string) bool {
 func (s *Server) object(w http.ResponseWriter, r *http.Request) {
 	kind, err := change.ParseKind(strings.TrimSuffix(r.PathValue("kinds"), "s"))
 	if err != nil || kind == change.Action {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown_kind", "message": "use tickets, clients, contacts or assets"})
+		apierror.Write(w, apierror.UnknownKind, "use "+objectRoutes())
 		return
 	}
 	s.writeObject(w, r, kind, r.PathValue("id"), "")
@@ -235,9 +237,9 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, kind change
 	switch {
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "read object", "kind", kind, "id", id, "error", err.Error())
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "the store could not be read"})
+		apierror.Write(w, apierror.Internal, "the store could not be read")
 	case !ok:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": fmt.Sprintf("no %s %s", kind, id)})
+		apierror.Write(w, apierror.NotFound, fmt.Sprintf("no %s %s", kind, id))
 	default:
 		writeJSON(w, http.StatusOK, o)
 	}
@@ -251,9 +253,9 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "read delivery records", "delivery_id", id, "error", err.Error())
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "the store could not be read"})
+		apierror.Write(w, apierror.Internal, "the store could not be read")
 	case len(ds) == 0:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": fmt.Sprintf("no record of delivery %s (records are kept %d days)", id, int(change.DeliveryRetention.Hours()/24))})
+		apierror.Write(w, apierror.NotFound, fmt.Sprintf("no record of delivery %s (records are kept %d days)", id, int(change.DeliveryRetention.Hours()/24)))
 	default:
 		writeJSON(w, http.StatusOK, ds)
 	}
@@ -367,4 +369,16 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// objectRoutes names the kinds the object route serves, as its path spells them: every
+// kind but notes, which are read under their ticket.
+func objectRoutes() string {
+	var names []string
+	for _, k := range change.Kinds() {
+		if k.Parent == "" {
+			names = append(names, string(k.Kind)+"s")
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
