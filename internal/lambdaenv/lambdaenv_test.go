@@ -11,31 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/config"
 )
-
-type fakeSSM struct {
-	values map[string]string
-	err    error
-	calls  []string
-	decryp []bool
-}
-
-func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	f.calls = append(f.calls, aws.ToString(in.Name))
-	f.decryp = append(f.decryp, aws.ToBool(in.WithDecryption))
-	if f.err != nil {
-		return nil, f.err
-	}
-	v, ok := f.values[aws.ToString(in.Name)]
-	if !ok {
-		return nil, errors.New("ParameterNotFound")
-	}
-	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(v)}}, nil
-}
 
 type fakeSM struct {
 	secrets map[string]string
@@ -84,7 +63,7 @@ func TestLoadConfigFromFile(t *testing.T) {
 	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config") // the file wins
 	t.Setenv("HALOSYNC_TEST_PW", "env-secret-value")
 	env := Read()
-	ssmAPI, smAPI := &fakeSSM{}, &fakeSM{}
+	ssmAPI, smAPI := &awstest.SSM{}, &fakeSM{}
 	c, err := env.LoadConfig(context.Background(), ssmAPI, smAPI)
 	if err != nil {
 		t.Fatal(err)
@@ -92,15 +71,15 @@ func TestLoadConfigFromFile(t *testing.T) {
 	if c.Connections[0].ID != "local" || c.Connections[0].Webhook.Auth[0].Passwords[0] != "env-secret-value" {
 		t.Fatalf("config %+v", c.Connections)
 	}
-	if len(ssmAPI.calls) != 0 || len(smAPI.calls) != 0 {
-		t.Fatalf("AWS called: ssm %v sm %v", ssmAPI.calls, smAPI.calls)
+	if len(ssmAPI.Calls) != 0 || len(smAPI.calls) != 0 {
+		t.Fatalf("AWS called: ssm %v sm %v", ssmAPI.Calls, smAPI.calls)
 	}
 }
 
 func TestLoadConfigFromSSM(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config")
-	ssmAPI := &fakeSSM{values: map[string]string{"/halosync/config": ssmDoc}}
+	ssmAPI := &awstest.SSM{Parameters: map[string]string{"/halosync/config": ssmDoc}}
 	smAPI := &fakeSM{secrets: map[string]string{secretARN: `{"password":"sm-secret-new","previous":"sm-secret-old"}`}}
 	c, err := Read().LoadConfig(context.Background(), ssmAPI, smAPI)
 	if err != nil {
@@ -113,8 +92,8 @@ func TestLoadConfigFromSSM(t *testing.T) {
 	if c.Store.Driver != "dynamodb" || c.Store.Table != "halosync" {
 		t.Fatalf("store %+v", c.Store)
 	}
-	if len(ssmAPI.calls) != 1 || ssmAPI.calls[0] != "/halosync/config" || !ssmAPI.decryp[0] {
-		t.Fatalf("SSM calls %v decryption %v", ssmAPI.calls, ssmAPI.decryp)
+	if names, decrypted := ssmAPI.Names(); len(names) != 1 || names[0] != "/halosync/config" || !decrypted[0] {
+		t.Fatalf("SSM calls %v decryption %v", names, decrypted)
 	}
 	if len(smAPI.calls) != 1 || smAPI.calls[0] != secretARN {
 		t.Fatalf("Secrets Manager calls %v, want one for the ARN without the key", smAPI.calls)
@@ -123,28 +102,28 @@ func TestLoadConfigFromSSM(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := (Env{}).LoadConfig(ctx, &fakeSSM{}, &fakeSM{}); err == nil ||
+	if _, err := (Env{}).LoadConfig(ctx, &awstest.SSM{}, &fakeSM{}); err == nil ||
 		!strings.Contains(err.Error(), "HALOSYNC_CONFIG_PARAMETER") || !strings.Contains(err.Error(), "HALOSYNC_CONFIG_FILE") {
 		t.Fatalf("neither set: %v", err)
 	}
 
 	ssmErr := errors.New("AccessDeniedException")
-	if _, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, &fakeSSM{err: ssmErr}, &fakeSM{}); !errors.Is(err, ssmErr) {
+	if _, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, &awstest.SSM{Err: ssmErr}, &fakeSM{}); !errors.Is(err, ssmErr) {
 		t.Fatalf("SSM failure: %v", err)
 	}
 
-	bad := &fakeSSM{values: map[string]string{"/p": "connections: []\n"}}
+	bad := &awstest.SSM{Parameters: map[string]string{"/p": "connections: []\n"}}
 	if _, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, bad, &fakeSM{}); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "SSM parameter /p") {
 		t.Fatalf("invalid document: %v", err)
 	}
 
-	missingSecret := &fakeSSM{values: map[string]string{"/p": ssmDoc}}
+	missingSecret := &awstest.SSM{Parameters: map[string]string{"/p": ssmDoc}}
 	_, err := (Env{ConfigParameter: "/p"}).LoadConfig(ctx, missingSecret, &fakeSM{secrets: map[string]string{}})
 	if err == nil || !strings.Contains(err.Error(), "passwords[0]") {
 		t.Fatalf("unresolvable secret: %v", err)
 	}
 
-	if _, err := (Env{ConfigFile: filepath.Join(t.TempDir(), "absent.yaml")}).LoadConfig(ctx, &fakeSSM{}, &fakeSM{}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := (Env{ConfigFile: filepath.Join(t.TempDir(), "absent.yaml")}).LoadConfig(ctx, &awstest.SSM{}, &fakeSM{}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
