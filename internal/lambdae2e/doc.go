@@ -1,6 +1,6 @@
 // Package lambdae2e tests the Lambda packaging end to end, without Docker: what
 // `sam local invoke` does, plus the API Gateway and SQS event source mapping around it
-// (docs: DESIGN §7, "Test layers", item 4).
+// (docs/ARCHITECTURE.md, "Tests").
 //
 // The tests build each function's `bootstrap` the way the Makefile does (CGO off,
 // -tags lambda.norpc, -trimpath, stripped) but for the host's architecture, and the AWS

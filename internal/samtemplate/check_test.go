@@ -774,11 +774,11 @@ var wantGrants = map[string]map[string]string{
 }
 
 // deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
-// Halo call (DESIGN §3.4); it verifies, enqueues and answers.
+// Halo call (docs/ARCHITECTURE.md, "Ingest"); it verifies, enqueues and answers.
 var deniedServices = map[string][]string{"IngestFunction": {"dynamodb"}}
 
 // deniedActions are actions a function must not have: the poller only enqueues (the worker
-// consumes the queue and is the only writer of object state, DESIGN §3.1), and lists ids by
+// consumes the queue and is the only writer of object state, docs/ARCHITECTURE.md, "Flow"), and lists ids by
 // index queries, never by scanning every tenant's items.
 var deniedActions = map[string][]string{
 	"PollerFunction": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"},

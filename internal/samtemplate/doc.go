@@ -1,4 +1,4 @@
-// Package samtemplate holds the wiring test of the deployment bundle (DESIGN §7.5): it parses
+// Package samtemplate holds the wiring test of the deployment bundle (docs/ARCHITECTURE.md, "Tests"): it parses
 // template.yaml with goformation and checks, on the raw YAML, that every Ref, GetAtt and Sub
 // names something declared, that each function has its Makefile build target, that the queue
 // has its dead-letter queue, the events their queues, the alarms their metrics and topic, and
