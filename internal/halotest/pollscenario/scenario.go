@@ -57,6 +57,7 @@ type Scenario struct {
 	Clock  Clock
 	Skew   time.Duration
 	config string
+	conns  int // connections configured: each run reports on every one
 	faults atomic.Pointer[func(*http.Request) *halosim.Fault]
 	// mu orders the changes the test makes and those the tenant's fault hooks make (on
 	// the tenant's server, while a poll reads it).
@@ -80,8 +81,9 @@ func New(t *testing.T, h Harness, s Setup) *Scenario {
 		return nil
 	}
 	sc.Tenant = halotest.Start(t, opts)
-	sc.config = "connections:\n" + connection(Conn, sc.Tenant.URL(), s.Poll)
+	sc.config, sc.conns = "connections:\n"+connection(Conn, sc.Tenant.URL(), s.Poll), 1
 	if s.Spare {
+		sc.conns++
 		spare := halotest.Start(t, halosim.Options{TenantName: tenantName, Clock: sc.Clock.Now})
 		sc.config += connection(SpareConn, spare.URL(), "")
 	}
@@ -267,9 +269,13 @@ func (sc *Scenario) Flush(senders ...*halosim.Sender) halosim.Counts {
 
 // ---- the poller ----
 
-// Result returns what a run did for the connection conn.
+// Result returns what a run did for the connection conn, failing the test unless the run
+// reported on every connection.
 func (sc *Scenario) Result(res []poller.ConnectionResult, conn string) poller.ConnectionResult {
 	sc.T.Helper()
+	if len(res) != sc.conns {
+		sc.T.Fatalf("the run %+v reports on %d connections, want %d", res, len(res), sc.conns)
+	}
 	for _, cr := range res {
 		if cr.Connection == conn {
 			return cr
