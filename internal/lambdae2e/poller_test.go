@@ -1,289 +1,307 @@
 package lambdae2e
 
-// The poller through the emulated Lambda path: the poller function's bootstrap under the
-// runtime interface emulator, invoked with the sample scheduled event (what EventBridge
-// sends every minute), reading a seeded fake Halo tenant and enqueueing on the SQS
-// stand-in; the event source mapping (played) has the worker function apply what it
-// enqueued to DynamoDB Local.
+// The poller through the emulated Lambda path: the scenarios of package pollscenario
+// (which internal/localserver runs through `halosync serve`), with the poller function's
+// bootstrap under the runtime interface emulator, its first invoke (the warm-up) the first
+// run, each invoke a scheduled event (the sample's, under a new id) or, where a scenario
+// forces a poll, one whose detail is {"force": true}; the poller reads the scenario's fake
+// Halo tenant and enqueues on the SQS stand-in. The event source mapping (played) has the
+// worker function apply what was enqueued to DynamoDB Local; webhook deliveries go through
+// API Gateway (played in-test, as the convergence run plays it) into the ingest function.
 //
-// 1. The first run backfills: every object of the seeded tenant (which raised no webhook
-//    events for them) is enqueued, applied, and the copy equals the tenant.
-// 2. The tenant then changes; its webhook (a halotest sender, full payloads, through API
-//    Gateway played in-test into the ingest function under its emulator) loses 30% of
-//    its deliveries. What it delivered is applied.
-// 3. The poller runs again, forced by the event's detail: the connection's schedule
-//    (hybrid mode) would poll it only 15 minutes after the first run, and the test runs in
-//    seconds. The poll enqueues exactly what the copy lacks (every object whose tenant
-//    change marker is newer than the copy's version, the tickets Halo deleted among them,
-//    counted as WebhookGap per kind), and the reconcile that follows (the first since the
-//    backfill) leaves tombstones for the hard deletes whose webhooks were lost. Once
-//    applied, the copy equals the tenant exactly (converge.Compare, as the convergence run
-//    compares).
-//
-// Hard deletes the copy never heard of (an object created and deleted with both webhooks
-// lost) are not expected in the copy: nothing anywhere still knows of them, and the copy
-// must not hold them (wantTableHoldsOnly).
+// The poller function reads the system clock (its bootstrap has no clock to inject), as
+// the worker does for the webhook heartbeat, so the tenant's clock follows the system
+// clock (systemClock) and a poll the plan would make minutes later is forced. The
+// fallback to the short poll interval when the webhooks fall silent, and back again, is
+// therefore not run here: it is about the schedule's own decisions (Plan.Due and
+// Plan.After) over time, in whole minutes (the fallback interval is at least a minute,
+// the silence window several), and forcing the invoke bypasses exactly those decisions,
+// so on this path it would need several minutes of real time per run. It runs through
+// serve on a controlled clock (localserver's TestPollFallbackEngagesAndRecovers) and in
+// the poller's unit tests (internal/poller/schedule_test.go: TestFallbackEngagesAndRecovers,
+// TestRunnerFallsBackWhenWebhooksStopAndReturns). So do the other scenarios that need the
+// poller's clock or process: a day until the next reconcile, a crash mid-backfill, and
+// the lists that change while they are read in ways only an in-process hook can time.
 
 import (
 	"encoding/json"
-	"maps"
-	"math/rand/v2"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/awslambda"
-	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/halosim"
-	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/awstest"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halotest/converge"
+	"github.com/halosync/halosync/internal/halotest/pollscenario"
 	"github.com/halosync/halosync/internal/ingest"
-	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
 )
 
-// The run's shape.
-const (
-	pollerSeed      = 20261127
-	pollerClients   = 4   // seeded clients, each with contacts, assets, tickets and notes
-	pollerSteps     = 60  // tenant changes after the backfill
-	pollerDropRate  = 0.3 // share of webhook deliveries lost
-	pollerWebhookPw = "poller-basic-secret"
-	pollerDrain     = 30 * time.Second
-)
+// pollDrain bounds each wait for the queue to empty.
+const pollDrain = 30 * time.Second
 
-// pollerConfig is the connection: the fake tenant's API with a generous budget, and the
-// webhook's authentication. poll: is left at its defaults (hybrid, every 15 minutes).
-func pollerConfig(tenantURL string) string {
-	return `connections:
-  - id: default
-    halo:
-      base_url: ` + tenantURL + `
-      client_id: halotest-client
-      client_secret: halotest-secret
-      budget: {requests: 100000, window_seconds: 300}
-    webhook:
-      auth:
-        - scheme: basic
-          username: halo
-          passwords: ["` + pollerWebhookPw + `"]
-`
+// pollHarness is pollscenario's Harness through the emulated Lambda path: one stack, the
+// worker function and its played mapping, and, once needed, the poller and ingest
+// functions.
+type pollHarness struct {
+	s       *stack
+	cfgFile string
+	worker  *function
+	player  *esmPlayer
+	poller  *function        // started by the first Poll: its warm-up invoke is the first run
+	ingest  *function        // started by the first WebhookURL
+	gw      *httptest.Server // API Gateway, played, in front of ingest
+	sample  []byte           // the sample scheduled event, as EventBridge sends it
+	event   events.EventBridgeEvent
+	runs    int
 }
 
-// TestPollerCatchesWhatTheWebhooksMissed runs the scenario above.
-func TestPollerCatchesWhatTheWebhooksMissed(t *testing.T) {
-	t.Parallel()
-	start := time.Now()
-	s := newStack(t, "poller")
-	// The tenant's clock starts at ours and only moves on: Halo's clock is not behind ours
-	// by more than the poller's overlap (2 minutes).
-	clock := halosim.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now})
-	rng := rand.New(rand.NewPCG(pollerSeed, 1))
-	tenant.Seed(rng, pollerClients)
-	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
-	if err := os.WriteFile(cfgFile, []byte(pollerConfig(tenant.URL())), 0o600); err != nil {
+func (h *pollHarness) TenantClock(skew time.Duration) pollscenario.Clock {
+	return &systemClock{offset: -skew}
+}
+
+func (h *pollHarness) ControlsClock() bool { return false }
+
+func (h *pollHarness) Start(t *testing.T, doc string) {
+	t.Helper()
+	h.s = newStack(t, "poll")
+	h.cfgFile = filepath.Join(t.TempDir(), "halosync.yaml")
+	if err := os.WriteFile(h.cfgFile, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ingestFn := startConfigured(t, s, "ingest", cfgFile, warmupIngest)
-	workerFn := startConfigured(t, s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
-	get := func(kind change.Kind, id, parentID string) (change.Object, bool, error) {
-		return s.store.Get(t.Context(), conn, kind, id, parentID)
-	}
-	p := newPlayer(t, s.queue, workerFn, s.player.arn)
-	p.wait = 200 * time.Millisecond
-
-	// 1. The first run, with the sample scheduled event: the backfill. (It is the
-	// function's warm-up invoke, so its cold start is in it.)
-	scheduled := sampleEvent(t, "poller-schedule.json")
-	pollerFn, out := startPollerFunction(t, s, cfgFile, scheduled)
-	first := decodeAs[awslambda.PollResult](t, pollerFn, out)
-	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(scheduled, &ev); err != nil {
+	h.worker = startConfigured(t, h.s, "worker", h.cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
+	h.player = newPlayer(t, h.s.queue, h.worker, h.s.player.arn)
+	h.player.wait = 200 * time.Millisecond
+	h.sample = sampleEvent(t, "poller-schedule.json")
+	if err := json.Unmarshal(h.sample, &h.event); err != nil {
 		t.Fatal(err)
 	}
-	if len(first.Connections) != 1 || first.EventID != ev.ID {
-		t.Fatalf("first run: %+v", first)
-	}
-	backfill := first.Connections[0]
-	if !backfill.Polled || backfill.Error != "" || len(backfill.Gap) != 0 {
-		t.Fatalf("first run: %+v; want the connection polled, without error or webhook gap", backfill)
-	}
-	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
-		if n := tenant.Count(kind); n == 0 || backfill.Enqueued[kind] != n {
-			t.Errorf("backfill: %s: enqueued %d of the tenant's %d", kind, backfill.Enqueued[kind], n)
-		}
-	}
-	p.runUntil(pollerDrain, "the backfill applied", func() bool { return s.depth(t, s.qURL) == 0 })
-	converge.WantConverged(t, converge.Expectations(t, tenant, nil), nil, get)
-	if t.Failed() {
-		t.FailNow()
-	}
+}
 
-	// 2. The tenant changes; its webhook loses some of the deliveries.
-	gw := httptest.NewServer(&apiGateway{t: t, fn: ingestFn})
-	t.Cleanup(gw.Close)
-	sender := halosim.NewSender(halosim.SenderOptions{
-		URL: gw.URL + ingest.PathPrefix + conn, Auth: halosim.BasicAuth("halo", pollerWebhookPw),
-		PayloadType: halosim.PayloadFull, DropRate: pollerDropRate, Rand: rand.New(rand.NewPCG(pollerSeed, 2)),
-		Tenant: tenant, HTTPClient: &http.Client{Timeout: 30 * time.Second},
-	})
-	clock.Set(later(clock.Now(), time.Now().UTC()))
-	var sent []converge.SentEvent
-	for range pollerSteps {
-		clock.Advance(time.Second + time.Duration(rng.Int64N(int64(20*time.Second))))
-		e := tenant.Step(rng)
-		sent = append(sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
-		sender.Send(e)
+func (h *pollHarness) WebhookURL(t *testing.T, conn string) string {
+	t.Helper()
+	if h.gw == nil {
+		h.ingest = startConfigured(t, h.s, "ingest", h.cfgFile, warmupIngest)
+		h.gw = httptest.NewServer(&apiGateway{t: t, fn: h.ingest})
+		t.Cleanup(h.gw.Close)
 	}
-	// And, whatever the random steps did, two hard deletes whose deliveries are lost for
-	// certain: only the reconcile can find them.
-	lost := halosim.NewSender(halosim.SenderOptions{URL: gw.URL, PayloadType: halosim.PayloadFull, DropRate: 1, Tenant: tenant})
-	for _, ct := range []halosim.ChangeType{halosim.DeleteUser, halosim.DeleteAsset} {
-		clock.Advance(time.Second)
-		e, ok := tenant.Do(rng, ct)
-		if !ok {
-			t.Fatalf("the tenant has nothing to %s", ct)
-		}
-		sent = append(sent, converge.SentEvent{Event: e, Payload: halosim.PayloadFull})
-		lost.Send(e)
-	}
-	clock.Advance(2 * time.Second) // Halo delivers after it raised the events
-	delivered, err := sender.Flush(t.Context())
-	if err != nil || delivered.Failed != 0 || delivered.Dropped == 0 || delivered.Sent == 0 {
-		t.Fatalf("webhook: %+v, %v; want some deliveries sent, some dropped, none refused", delivered, err)
-	}
-	if c, err := lost.Flush(t.Context()); err != nil || c.Dropped != 2 || c.Sent+c.Failed != 0 {
-		t.Fatalf("the lost deliveries: %+v, %v", c, err)
-	}
-	p.runUntil(pollerDrain, "the delivered changes applied", func() bool { return s.depth(t, s.qURL) == 0 })
+	return h.gw.URL + ingest.PathPrefix + conn
+}
 
-	// What the copy lacks now: every object whose tenant change marker is newer than the
-	// copy's version (the poll's gap), and every hard delete whose object the copy still
-	// holds alive (the reconcile's).
-	exps := converge.Expectations(t, tenant, sent)
-	wantGap := map[change.Kind]int{}
-	wantDeletes := map[converge.Key]bool{}
-	deletedTickets := map[converge.Key]bool{} // the tickets Halo deleted that the copy does not show deleted yet
-	var kept []converge.Expectation
-	for _, x := range exps {
-		o, ok, err := get(x.Kind, x.ID, x.ParentID)
-		if err != nil {
-			t.Fatal(err)
+// Poll invokes the poller with a scheduled event: the sample itself the first time (the
+// function's warm-up, so its cold start is in it), then under a new id; forced, with the
+// detail {"force": true}.
+func (h *pollHarness) Poll(t *testing.T, force bool) []poller.ConnectionResult {
+	t.Helper()
+	h.runs++
+	ev := h.event
+	var payload any = h.sample
+	if h.runs > 1 || force {
+		ev.ID, ev.Time = fmt.Sprintf("run-%d-%s", h.runs, strconv.FormatInt(time.Now().UnixNano(), 36)), time.Now().UTC().Truncate(time.Second)
+		if force {
+			ev.Detail = json.RawMessage(`{"force": true}`)
 		}
-		switch {
-		case x.Fields == nil: // a hard delete
-			if !ok {
-				continue // the copy never heard of it
-			}
-			if !o.Deleted {
-				wantDeletes[x.Key] = true
-			}
-		case !ok || o.Version < x.Marker:
-			wantGap[x.Kind]++
-			if x.Deleted {
-				deletedTickets[x.Key] = true
-			}
-		}
-		kept = append(kept, x)
+		payload = ev
 	}
-	exps = kept
-	if len(wantGap) == 0 || len(wantDeletes) < 2 {
-		t.Fatalf("after %d of %d deliveries were lost the copy lacks %v and holds %d deleted objects alive: the scenario tests too little",
-			delivered.Dropped, pollerSteps, wantGap, len(wantDeletes))
+	var res awslambda.PollResult
+	if h.poller == nil {
+		var out []byte
+		h.poller, out = startPollerFunction(t, h.s, h.cfgFile, payload)
+		res = decodeAs[awslambda.PollResult](t, h.poller, out)
+	} else {
+		res = invokeAs[awslambda.PollResult](t, h.poller, payload)
 	}
+	if res.EventID != ev.ID {
+		t.Fatalf("run %d answered %+v for event %s", h.runs, res, ev.ID)
+	}
+	return res.Connections
+}
 
-	// 3. The poller again, forced.
-	ev.ID, ev.Time = "forced-"+strconv.FormatInt(time.Now().UnixNano(), 36), time.Now().UTC().Truncate(time.Second)
-	ev.Detail = json.RawMessage(`{"force": true}`)
-	second := invokeAs[awslambda.PollResult](t, pollerFn, ev)
-	if len(second.Connections) != 1 || !second.Connections[0].Polled || second.Connections[0].Error != "" {
-		t.Fatalf("second run: %+v", second)
-	}
-	gap := second.Connections[0].Gap
-	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
-		if gap[kind] != wantGap[kind] || second.Connections[0].Enqueued[kind] != wantGap[kind] {
-			t.Errorf("second run: %s: gap %d, enqueued %d; the copy lacked %d", kind, gap[kind], second.Connections[0].Enqueued[kind], wantGap[kind])
-		}
-	}
-	p.runUntil(pollerDrain, "the poll's changes applied", func() bool { return s.depth(t, s.qURL) == 0 })
-	converge.WantConverged(t, exps, sent, get)
-	wantTableHoldsOnly(t, s, exps)
+func (h *pollHarness) Drain(t *testing.T) {
+	t.Helper()
+	h.player.runUntil(pollDrain, "the queue drained", func() bool { return h.s.depth(t, h.s.qURL) == 0 })
+}
 
-	// The reconcile (after the poll, in the same run) tombstones every hard delete the copy
-	// still held alive. It may also tombstone a ticket Halo deleted that the poll has just
-	// found and enqueued: the worker has not applied that yet, and Halo's id list leaves
-	// deleted tickets out.
-	reconciled := map[converge.Key]bool{}
-	for _, r := range logRecords(t, pollerFn, "INFO") {
-		var msg, kind, id string
-		_ = json.Unmarshal(r["msg"], &msg)
-		if msg != "reconcile: deleted in Halo" {
-			continue
-		}
-		_ = json.Unmarshal(r["kind"], &kind)
-		_ = json.Unmarshal(r["id"], &id)
-		reconciled[converge.Key{Kind: change.Kind(kind), ID: id}] = true
-	}
-	for k := range wantDeletes {
-		if !reconciled[k] {
-			t.Errorf("the reconcile left %s, which Halo deleted, alive", k)
-		}
-	}
-	for k := range reconciled {
-		if !wantDeletes[k] && !deletedTickets[k] {
-			t.Errorf("the reconcile deleted %s, which is neither gone from Halo nor a deleted ticket the poll found", k)
-		}
-	}
+func (h *pollHarness) Store() pollscenario.Store { return h.s.store }
 
-	// The poller's EMF output counts the gap: the poll's, and the reconcile's deletes.
-	totalGap := int64(len(reconciled))
-	for _, n := range wantGap {
-		totalGap += int64(n)
+func (h *pollHarness) WantHoldsOnly(t *testing.T, exps []converge.Expectation) {
+	t.Helper()
+	wantTableHoldsOnly(t, h.s, exps)
+}
+
+func (h *pollHarness) WantNothingFailed(t *testing.T) {
+	t.Helper()
+	for id, n := range h.player.failures {
+		t.Errorf("message %s was reported failed %d times: %s", id, n, truncate(h.player.bodies[id], 300))
 	}
-	emf := awaitTotal(t, pollerFn, metrics.WebhookGap, totalGap)
-	for kind, n := range gap {
-		if got := emf[metrics.Metric{Name: metrics.WebhookGap, Connection: conn, Label: string(kind)}]; got < int64(n) {
-			t.Errorf("WebhookGap{%s} = %d in the EMF output, the poll reported %d", kind, got, n)
-		}
-	}
-	if failed := emf.only(metrics.PollsFailed); len(failed) != 0 {
-		t.Errorf("PollsFailed:%s", failed)
-	}
-	for id, n := range p.failures {
-		t.Errorf("message %s was reported failed %d times: %s", id, n, truncate(p.bodies[id], 300))
-	}
-	if d := s.depth(t, s.dlqURL); d != 0 {
+	if d := h.s.depth(t, h.s.dlqURL); d != 0 {
 		t.Errorf("%d messages on the dead-letter queue", d)
 	}
-	for _, f := range []*function{pollerFn, workerFn, ingestFn} {
-		if errs := logRecords(t, f, "ERROR"); len(errs) > 0 {
-			t.Errorf("%s logged %d errors, the first: %s", f.name, len(errs), mustJSON(errs[0]))
+}
+
+// functions are the harness's functions started so far.
+func (h *pollHarness) functions() []*function {
+	var out []*function
+	for _, f := range []*function{h.poller, h.worker, h.ingest} {
+		if f != nil {
+			out = append(out, f)
 		}
 	}
-	t.Logf("%d changes, %d deliveries lost; the poll found %v, the reconcile deleted %v (hard deletes expected: %d); %d worker invokes; %v in all",
-		pollerSteps, delivered.Dropped, gap, slices.Collect(maps.Keys(reconciled)), len(wantDeletes), p.invokes, time.Since(start).Round(time.Millisecond))
+	return out
+}
+
+// Counts sums the functions' EMF output, polling until the counts of name sum to total
+// (bounded: a function's output reaches the file through the emulator, possibly just
+// after the invoke returned).
+func (h *pollHarness) Counts(t *testing.T, name string, total int64) pollscenario.Counts {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := pollscenario.Counts{}
+		for _, f := range h.functions() {
+			c, err := emfCounts(f.stdout)
+			if err != nil {
+				t.Fatalf("%s output: %v", f.name, err)
+			}
+			for m, n := range c.only(name) {
+				got[m] += n
+			}
+		}
+		if got.Total() == total || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by deadline
+	}
+}
+
+// Logs reads the functions' slog records (the JSON lines with a level).
+func (h *pollHarness) Logs(t *testing.T) []pollscenario.Record {
+	t.Helper()
+	var out []pollscenario.Record
+	for _, f := range h.functions() {
+		lines, err := jsonLines(f.stdout)
+		if err != nil {
+			t.Fatalf("%s output: %v", f.name, err)
+		}
+		for _, l := range lines {
+			if _, ok := l["level"]; ok {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// systemClock is the tenant's clock on this path: the system clock, which the poller
+// function reads, shifted by an offset (Halo's clock minus ours) that Advance moves on.
+type systemClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *systemClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(c.offset)
+}
+
+func (c *systemClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+	return c.Now()
 }
 
 // startPollerFunction runs the poller's bootstrap under its own emulator on the stack's
 // queue and table, configured by cfgFile, with warmup (a scheduled event: the first run)
 // as its warm-up invoke, and returns that invoke's answer too.
-func startPollerFunction(t *testing.T, s *stack, cfgFile string, warmup []byte) (*function, []byte) {
+func startPollerFunction(t *testing.T, s *stack, cfgFile string, warmup any) (*function, []byte) {
 	t.Helper()
 	bins := build(t)
-	env := s.env(t, "poller", cfgFile, "info")
+	home := t.TempDir()
+	env := append(awstest.ProcessEnv(t),
+		"QUEUE_URL="+s.qURL,
+		"TABLE_NAME="+s.table,
+		"HALOSYNC_CONFIG_FILE="+cfgFile,
+		"LOG_LEVEL=info",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+		"AWS_LAMBDA_FUNCTION_NAME=halosync-poller",
+		"HOME="+home,
+		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"PATH=/usr/bin:/bin",
+		"TZ=UTC",
+	)
 	return startFunction(t, bins.rie, "poller", bins.bootstrap["poller"], env, warmup)
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+// ---- the scenarios ----
+
+func TestPollFindsWhatTheWebhooksLost(t *testing.T) {
+	t.Parallel()
+	pollscenario.FindsWhatTheWebhooksLost(t, &pollHarness{})
+}
+
+func TestPollFindsDeletesOfEveryKind(t *testing.T) {
+	t.Parallel()
+	pollscenario.FindsDeletesOfEveryKind(t, &pollHarness{})
+}
+
+func TestPollBackfillPagesThroughTheCap(t *testing.T) {
+	t.Parallel()
+	for _, pageCap := range []int{100, 40} {
+		t.Run(fmt.Sprintf("cap %d", pageCap), func(t *testing.T) {
+			t.Parallel()
+			pollscenario.PagesThroughTheCap(t, &pollHarness{}, pageCap)
+		})
 	}
-	return a
+}
+
+// A 429 storm the client rides out waiting for real: 8 requests per rolling 2 seconds,
+// answered with a Retry-After of 1 or 2 s, over a backfill of a few dozen requests.
+func TestPollBackfillRidesOutA429Storm(t *testing.T) {
+	t.Parallel()
+	pollscenario.RidesOutA429Storm(t, &pollHarness{}, pollscenario.Storm{Clients: 3, RateLimit: 8, Window: 2 * time.Second})
+}
+
+// A failed page answered 400 once (the client does not retry it); a page that fails with
+// 5xx until the client gives up runs through serve only, where the client's backoff
+// sleeps on the tenant's clock: here it would take half a minute of real time.
+func TestPollBackfillResumesAfterAFailedPage(t *testing.T) {
+	t.Parallel()
+	pollscenario.ResumesAfterAFailedPage(t, &pollHarness{}, pollscenario.PageFailure{
+		Status: http.StatusBadRequest, Attempts: 1, Class: haloapi.ErrPermanent})
+}
+
+// Clock skew: the poller function runs on the system clock, which the test cannot move,
+// so the tenant's clock is shifted instead.
+func TestPollSkewLosesNothing(t *testing.T) {
+	t.Parallel()
+	for _, skew := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
+		t.Run(fmt.Sprintf("ours %+v", skew), func(t *testing.T) {
+			t.Parallel()
+			pollscenario.SkewLosesNothing(t, &pollHarness{}, skew)
+		})
+	}
+}
+
+func TestPollNotesOfADeletedTicket(t *testing.T) {
+	t.Parallel()
+	pollscenario.NotesOfADeletedTicket(t, &pollHarness{})
+}
+
+func TestPollReconcileKeepsALiveTicketWhileTheListShifts(t *testing.T) {
+	t.Parallel()
+	pollscenario.ReconcileKeepsALiveTicketWhileTheListShifts(t, &pollHarness{})
 }

@@ -73,6 +73,8 @@ type testServer struct {
 	queue *sqlite.Queue
 	dlq   *sqlite.Queue
 	store *sqlite.Store
+	srv   *localserver.Server
+	logs  *syncBuffer // the server's log, JSON lines
 	// stop (also run when the test ends) shuts the server down and closes the database,
 	// so another server can open the same file.
 	stop func()
@@ -84,7 +86,7 @@ type serverSetup struct {
 	wrapQueue  func(*sqlite.Queue) localserver.Queue
 	wrapStore  func(*sqlite.Store) localserver.Store
 	haloClient func(*connection.Connection) (*haloapi.Client, error)
-	pollers    func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger)
+	now        func() time.Time
 	logLevel   slog.Level
 	logTail    int // how much of the log a failed test shows
 }
@@ -110,10 +112,9 @@ func withHaloClient(f func(*connection.Connection) (*haloapi.Client, error)) ser
 	return func(s *serverSetup) { s.haloClient = f }
 }
 
-// withPollers runs make once the server is built and before it serves, to set up pollers
-// on its queue, store, counters and log.
-func withPollers(make func(srv *localserver.Server, q *sqlite.Queue, store *sqlite.Store, log *slog.Logger)) serverOption {
-	return func(s *serverSetup) { s.pollers = make }
+// withNow gives the server's poller a clock (localserver.Options.Now).
+func withNow(now func() time.Time) serverOption {
+	return func(s *serverSetup) { s.now = now }
 }
 
 // logTo sets the server log's level and how much of it a failed test shows.
@@ -154,12 +155,9 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	if o.wrapStore != nil {
 		st = o.wrapStore(store)
 	}
-	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient})
+	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if o.pollers != nil {
-		o.pollers(srv, q, store, log)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,7 +184,7 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	t.Cleanup(stop)
 	select {
 	case a := <-ready:
-		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq, store: store, stop: stop}
+		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq, store: store, srv: srv, logs: logs, stop: stop}
 	case err := <-done:
 		t.Fatalf("Serve returned before it was ready: %v", err)
 	case <-time.After(pollTimeout):
