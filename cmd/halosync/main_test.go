@@ -29,6 +29,7 @@ import (
 
 	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/logtest"
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
@@ -70,36 +71,11 @@ const (
 	pollInterval = 10 * time.Millisecond
 )
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
 // proc is a running halosync process.
 type proc struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *logtest.Buffer
 	done           chan struct{} // closed when the process has exited and been reaped
 	waitErr        error         // valid once done is closed
 
@@ -112,7 +88,7 @@ type proc struct {
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{name: strings.Join(args, " "), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: strings.Join(args, " "), stdout: &logtest.Buffer{}, stderr: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.Env = append(os.Environ(), env...)
@@ -142,8 +118,8 @@ func start(t *testing.T, env []string, args ...string) *proc {
 
 func (p *proc) logTails(t *testing.T) {
 	t.Helper()
-	t.Logf("halosync %s (pid %d) stdout:\n%s", p.name, p.cmd.Process.Pid, tail(p.stdout.String(), 2000))
-	t.Logf("halosync %s (pid %d) stderr:\n%s", p.name, p.cmd.Process.Pid, tail(p.stderr.String(), 6000))
+	t.Logf("halosync %s (pid %d) stdout:\n%s", p.name, p.cmd.Process.Pid, logtest.Tail(p.stdout.String(), 2000))
+	t.Logf("halosync %s (pid %d) stderr:\n%s", p.name, p.cmd.Process.Pid, logtest.Tail(p.stderr.String(), 6000))
 }
 
 func (p *proc) exited() bool {
@@ -251,7 +227,7 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 	case err == nil:
 	case errors.As(err, &exit) && ctx.Err() == nil:
 	default:
-		t.Fatalf("halosync %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, tail(out.String(), 2000), tail(errOut.String(), 2000))
+		t.Fatalf("halosync %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, logtest.Tail(out.String(), 2000), logtest.Tail(errOut.String(), 2000))
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
@@ -309,7 +285,7 @@ func decode(b []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode %q: %w", tail(string(b), 300), err)
+		return nil, fmt.Errorf("decode %q: %w", logtest.Tail(string(b), 300), err)
 	}
 	return m, nil
 }

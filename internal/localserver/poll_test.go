@@ -62,6 +62,7 @@ import (
 	"github.com/halosync/halosync/internal/halotest/pollscenario"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/logtest"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
@@ -92,8 +93,8 @@ type pollHarness struct {
 	cfg       *config.Config
 	path      string
 	s         *testServer
-	store     *scenarioStore // the running server's
-	logs      []*syncBuffer  // every run's log
+	store     *scenarioStore    // the running server's
+	logs      []*logtest.Buffer // every run's log
 	// beforeStoredIDs, when set, runs just before the reconcile lists the copy's ids of a
 	// kind.
 	beforeStoredIDs func(kind change.Kind)

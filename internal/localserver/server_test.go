@@ -19,12 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/logtest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/sqlite"
@@ -48,24 +50,6 @@ func testConfig() *config.Config {
 	}}}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a running local server on the real SQLite adapter, wired as `halosync
 // serve` wires it.
 type testServer struct {
@@ -74,7 +58,7 @@ type testServer struct {
 	dlq   *sqlite.Queue
 	store *sqlite.Store
 	srv   *localserver.Server
-	logs  *syncBuffer // the server's log, JSON lines
+	logs  *logtest.Buffer // the server's log, JSON lines
 	// stop (also run when the test ends) shuts the server down and closes the database,
 	// so another server can open the same file.
 	stop func()
@@ -133,11 +117,11 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	if o.path == "" {
 		o.path = filepath.Join(t.TempDir(), "halosync.db")
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: o.logLevel}))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), o.logTail))
+			t.Logf("server log:\n%s", logtest.Tail(logs.String(), o.logTail))
 		}
 	})
 
@@ -191,17 +175,6 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 		t.Fatal("the server did not become ready")
 	}
 	return nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-func basic(u, p string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))
 }
 
 // sampleBody returns the Halo delivery held in the `body` field of an events/ file.
@@ -302,7 +275,7 @@ func (s *testServer) deliver(t *testing.T, conn, auth string, body []byte) respo
 // deliverOK posts body with good credentials and fails the test unless it is accepted.
 func (s *testServer) deliverOK(t *testing.T, body []byte) {
 	t.Helper()
-	if r := s.deliver(t, "default", basic(user, password), body); r.status != http.StatusOK {
+	if r := s.deliver(t, "default", authtest.Basic(user, password), body); r.status != http.StatusOK {
 		t.Fatalf("delivery answered %d %s, want 200", r.status, r.body)
 	}
 }
@@ -420,7 +393,7 @@ func version(s string) int64 {
 
 func TestFullTicketDeliveryIsStored(t *testing.T) {
 	s := startServer(t, testConfig())
-	r := s.deliver(t, "default", basic(user, password), sampleBody(t, "ingest-ticket-full.json"))
+	r := s.deliver(t, "default", authtest.Basic(user, password), sampleBody(t, "ingest-ticket-full.json"))
 	if r.status != http.StatusOK {
 		t.Fatalf("delivery answered %d %s, want 200", r.status, r.body)
 	}
@@ -526,7 +499,7 @@ func TestRotatedPasswordIsAccepted(t *testing.T) {
 	s := startServer(t, testConfig())
 	body := sampleBody(t, "ingest-ticket-small.json")
 	for _, p := range []string{password, rotated} {
-		if r := s.deliver(t, "default", basic(user, p), body); r.status != http.StatusOK {
+		if r := s.deliver(t, "default", authtest.Basic(user, p), body); r.status != http.StatusOK {
 			t.Errorf("password %q: %d %s, want 200", p, r.status, r.body)
 		}
 	}
@@ -536,8 +509,8 @@ func TestWrongCredentialsEnqueueNothing(t *testing.T) {
 	s := startServer(t, testConfig())
 	body := sampleBody(t, "ingest-ticket-full.json")
 	for _, c := range []struct{ name, auth, reason string }{
-		{"wrong password", basic(user, "not-the-secret"), "credentials_wrong"},
-		{"wrong user", basic("admin", password), "credentials_wrong"},
+		{"wrong password", authtest.Basic(user, "not-the-secret"), "credentials_wrong"},
+		{"wrong user", authtest.Basic("admin", password), "credentials_wrong"},
 		{"no credentials", "", "credentials_missing"},
 		{"not basic", "Bearer " + password, "credentials_malformed"},
 	} {
@@ -575,7 +548,7 @@ func TestWrongCredentialsEnqueueNothing(t *testing.T) {
 func TestWebhookRouteRefusals(t *testing.T) {
 	s := startServer(t, testConfig())
 	body := sampleBody(t, "ingest-ticket-full.json")
-	auth := basic(user, password)
+	auth := authtest.Basic(user, password)
 
 	r := s.deliver(t, "nope", auth, body)
 	if r.status != http.StatusNotFound || r.errorCode(t) != ingest.CodeUnknownConnection {
@@ -677,11 +650,11 @@ func TestOversizeBodyIsRefusedEarly(t *testing.T) {
 
 	// A body just over the limit, sent in full, is refused too.
 	big := bytes.Repeat([]byte(" "), limit+1)
-	if r := s.deliver(t, "default", basic(user, password), big); r.status != http.StatusRequestEntityTooLarge || r.errorCode(t) != ingest.CodeTooLarge {
+	if r := s.deliver(t, "default", authtest.Basic(user, password), big); r.status != http.StatusRequestEntityTooLarge || r.errorCode(t) != ingest.CodeTooLarge {
 		t.Errorf("body of %d bytes: %d %s, want 413 %s", len(big), r.status, r.body, ingest.CodeTooLarge)
 	}
 	// Exactly the limit is not too large (it is unreadable, being blanks).
-	if r := s.deliver(t, "default", basic(user, password), big[:limit]); r.status != http.StatusBadRequest {
+	if r := s.deliver(t, "default", authtest.Basic(user, password), big[:limit]); r.status != http.StatusBadRequest {
 		t.Errorf("body of exactly %d bytes: %d %s, want 400", limit, r.status, r.body)
 	}
 
@@ -696,7 +669,7 @@ func TestOversizeBodyIsRefusedEarly(t *testing.T) {
 	const declared = 64 << 20
 	const sent = 16 * limit
 	head := fmt.Sprintf("POST /webhooks/halo/default HTTP/1.1\r\nHost: halosync\r\nAuthorization: %s\r\n"+
-		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", basic(user, password), declared)
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", authtest.Basic(user, password), declared)
 	writeErr := make(chan error, 1)
 	go func() {
 		_, err := conn.Write(append([]byte(head), bytes.Repeat([]byte(" "), sent)...))
@@ -842,7 +815,7 @@ func TestUnknownEventsAreKept(t *testing.T) {
 	cfg := testConfig()
 	cfg.Queue.MaxReceive = 1
 	s := startServer(t, cfg)
-	r := s.deliver(t, "default", basic(user, password), []byte(`{"id":"x","event":"frobnicated","object_id":1}`))
+	r := s.deliver(t, "default", authtest.Basic(user, password), []byte(`{"id":"x","event":"frobnicated","object_id":1}`))
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"unknown":1`) {
 		t.Fatalf("unknown event: %d %s, want 200 with unknown 1", r.status, r.body)
 	}
