@@ -169,13 +169,13 @@ func NewSender(opts SenderOptions) *Sender {
 func (t *Tenant) WebhookSender(id string, base SenderOptions) (*Sender, error) {
 	h, ok := t.Webhook(id)
 	if !ok {
-		return nil, fmt.Errorf("halotest: no webhook %s", id)
+		return nil, fmt.Errorf("halosim: no webhook %s", id)
 	}
 	o := base
 	o.Tenant, o.WebhookID = t, str(h["id"])
 	o.URL = str(h["url"])
 	if o.URL == "" {
-		return nil, fmt.Errorf("halotest: webhook %s has no url", id)
+		return nil, fmt.Errorf("halosim: webhook %s has no url", id)
 	}
 	typ, _ := toInt64(h["authentication_type"])
 	switch typ {
@@ -189,7 +189,7 @@ func (t *Tenant) WebhookSender(id string, base SenderOptions) (*Sender, error) {
 			o.Auth.Header = hdr
 		}
 	default:
-		return nil, fmt.Errorf("halotest: webhook %s: authentication_type %d is not faked", id, typ)
+		return nil, fmt.Errorf("halosim: webhook %s: authentication_type %d is not faked", id, typ)
 	}
 	if m, _ := toInt64(h["batch_method"]); m != 0 && o.Batch == 0 {
 		o.Batch = 100
@@ -274,7 +274,7 @@ func (s *Sender) body(qs []queued) ([]byte, error) {
 		return marshal(payloads)
 	}
 	if len(payloads) != 1 {
-		return nil, errors.New("halotest: without batching a delivery holds one event")
+		return nil, errors.New("halosim: without batching a delivery holds one event")
 	}
 	return marshal(payloads[0])
 }

@@ -154,7 +154,7 @@ func (t *Tenant) AddWebhook(fields map[string]any) string {
 	}
 	out, err := t.saveWebhooks([]map[string]any{f})
 	if err != nil {
-		panic("halotest: " + err.Error()) // cannot happen: the item has a name and no id
+		panic("halosim: " + err.Error()) // cannot happen: the item has a name and no id
 	}
 	return out[0]["id"].(string)
 }
