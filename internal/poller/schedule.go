@@ -11,18 +11,15 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 )
 
-// Plan is when a connection is polled, from its poll: settings.
+// Plan is when a connection is polled: its compiled poll settings, with the schedule's
+// decisions (Due, After) on them.
 type Plan struct {
-	Mode      string        // hybrid, webhook or poll
-	Interval  time.Duration // between polls (hybrid, poll)
-	Fallback  time.Duration // between polls while the webhooks look unhealthy (hybrid)
-	Silence   time.Duration // no webhook delivery this long, while Halo changes: unhealthy
-	Reconcile time.Duration // between reconciles of id lists
+	connection.Poll
 }
 
 // PlanOf is a connection's compiled poll settings as the schedule reads them.
 func PlanOf(p connection.Poll) Plan {
-	return Plan{Mode: p.Mode, Interval: p.Interval, Fallback: p.Fallback, Silence: p.Silence, Reconcile: p.Reconcile}
+	return Plan{Poll: p}
 }
 
 // OptionsOf is a connection's poller options: overlap, modes per kind, filters and
