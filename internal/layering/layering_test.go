@@ -59,7 +59,7 @@ func importsAWS(ds []string) (sdk, lambda bool) {
 // none may import the AWS SDK or aws-lambda-go, directly or not.
 var pure = []string{
 	"change", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
-	"message", "metrics", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
+	"message", "metrics", "apierror", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
 }
 
 func TestRulesImportNoAWS(t *testing.T) {
