@@ -47,6 +47,11 @@ type Change struct {
 	Fields map[string]any `json:"fields,omitempty"`
 	// Attributes are routing values carried from the delivery for downstream consumers.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Repairs makes the change a repair of a version that should never have been stored:
+	// the stored version the poller saw, above this change's. The change's snapshot (Halo's
+	// object as read) then replaces the stored state whole, at the lower version, but only
+	// while Repairs is still the stored version (docs/ARCHITECTURE.md, "Versions").
+	Repairs int64 `json:"repairs,omitempty"`
 }
 
 // HasSnapshot reports whether the change carries object fields.
@@ -98,6 +103,9 @@ func (c Change) validate(queued bool) error {
 	}
 	if c.Version <= 0 {
 		return fmt.Errorf("change: %w: version must be positive", ErrInvalid)
+	}
+	if c.Repairs != 0 && (c.Repairs <= c.Version || !c.HasSnapshot()) {
+		return fmt.Errorf("change: %w: a repair lowers a stored version to a snapshot's", ErrInvalid)
 	}
 	return nil
 }
@@ -165,6 +173,9 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 	} else {
 		next = Object{Connection: c.Connection, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID, Fields: map[string]any{}}
 	}
+	if c.Repairs != 0 {
+		return repair(stored, next, c, now)
+	}
 	if o := Compare(c.Version, next.Version); o != Applied {
 		return orEmpty(stored, next), Result{Outcome: o}
 	}
@@ -184,11 +195,39 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 			}
 		}
 	}
-	next.Version = c.Version
-	next.Deleted = c.Op == OpDelete
 	for k, v := range c.Fields {
 		next.Fields[k] = v
 	}
+	return written(next, c, now), Result{Outcome: Applied, Previous: previous}
+}
+
+// repair applies a change flagged as a repair (Change.Repairs): only while the stored
+// version is still the one the poller saw does Halo's object replace the stored state,
+// fields whole, at its lower version; the pending marker goes, since Halo's object as
+// read includes every change announced before the read.
+func repair(stored *Object, next Object, c Change, now time.Time) (Object, Result) {
+	switch {
+	case stored != nil && stored.Version == c.Version:
+		return *stored, Result{Outcome: Duplicate}
+	case stored == nil || stored.Version != c.Repairs:
+		return orEmpty(stored, next), Result{Outcome: Stale}
+	}
+	previous := make(map[string]any, len(c.Fields))
+	for k := range c.Fields {
+		if v, ok := stored.Fields[k]; ok {
+			previous[k] = v
+		}
+	}
+	next.Fields = copyFields(c.Fields)
+	next.PendingVersion = 0
+	return written(next, c, now), Result{Outcome: Applied, Previous: previous}
+}
+
+// written is next with c's version, tombstone flag and metadata: what every applied
+// change writes beside the fields.
+func written(next Object, c Change, now time.Time) Object {
+	next.Version = c.Version
+	next.Deleted = c.Op == OpDelete
 	if id := c.ClientID(); id != "" {
 		next.ClientID = id
 	}
@@ -196,7 +235,7 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 	next.Source = c.Source
 	next.DeliveryID = c.DeliveryID
 	next.Event = c.Event
-	return next, Result{Outcome: Applied, Previous: previous}
+	return next
 }
 
 // Compare says what a change of version v does against a stored version.

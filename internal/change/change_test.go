@@ -340,6 +340,10 @@ func TestValidate(t *testing.T) {
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("valid change: %v", err)
 	}
+	repair := Change{Connection: "conn", Kind: Ticket, ID: "42", Op: OpUpsert, Version: 1, Repairs: 5, Fields: map[string]any{}}
+	if err := repair.Validate(); err != nil {
+		t.Fatalf("valid repair: %v", err)
+	}
 	validAction := Change{Connection: "conn", Kind: Action, ID: "7", ParentID: "42", Op: OpDelete, Version: 1}
 	if err := validAction.Validate(); err != nil {
 		t.Fatalf("valid action: %v", err)
@@ -357,6 +361,8 @@ func TestValidate(t *testing.T) {
 		{"empty operation", func(c *Change) { c.Op = "" }},
 		{"zero version", func(c *Change) { c.Version = 0 }},
 		{"negative version", func(c *Change) { c.Version = -5 }},
+		{"repair that raises the version", func(c *Change) { c.Fields, c.Repairs = map[string]any{}, 1 }},
+		{"repair without a snapshot", func(c *Change) { c.Repairs = 5 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,6 +104,7 @@ const (
 	formRewrite             // SET fields = :merged, computed in Go from a read
 	formTouch               // no field to write: fields = if_not_exists(fields, :empty)
 	formPending             // event only: pending_version
+	formRepair              // SET fields = :all at a lower version, while the version seen is stored
 )
 
 // Apply writes c as change.Apply describes and says what it did, with the previous values
@@ -126,6 +127,8 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 
 	var f form
 	switch {
+	case c.Repairs != 0:
+		f = formRepair
 	case c.Op == change.OpUpsert && !c.HasSnapshot():
 		f = formPending
 	case fields == nil:
@@ -193,7 +196,7 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 		}
 		// The item changed under us (or does not exist yet): try the form that fits it.
 		switch {
-		case f == formPending || f == formTouch:
+		case f == formPending || f == formTouch || f == formRepair:
 		case hasFields:
 			f = formMerge // or formRewrite again, from this fresher item
 		default:
@@ -324,6 +327,13 @@ func (s *Store) update(f form, key map[string]types.AttributeValue, c change.Cha
 	case formCreate:
 		e.sets = append(e.sets, pFields+" = "+e.value(fields))
 		cond = fmt.Sprintf("attribute_not_exists(%s) AND %s", pFields, newer)
+	case formRepair:
+		if fields == nil {
+			fields = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}
+		}
+		e.sets = append(e.sets, pFields+" = "+e.value(fields))
+		e.removes = append(e.removes, e.name(attrPending))
+		cond = fmt.Sprintf("%s = %s", pVersion, e.value(num(c.Repairs)))
 	case formRewrite:
 		stored, err := decodeItem(old)
 		if err != nil {

@@ -225,6 +225,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	runDeliveries(t, newStore, conn)
 	runCursors(t, newStore, conn)
 	runStoredIDs(t, newStore, conn)
+	runRepairs(t, newStore, conn)
 }
 
 func ticket(conn, id string, version int64, fields map[string]any) change.Change {
