@@ -137,6 +137,8 @@ func TestParseInvalid(t *testing.T) {
 		{"missing scheme", doc("default", "      auth:\n        - username: halo\n          passwords: [\"first-secret\"]\n", ""), []string{"webhook.auth[0]", "scheme is missing"}},
 		{"negative body limit", doc("default", goodAuth+"      max_body_bytes: -1\n", ""), []string{"connection default", "max_body_bytes"}},
 		{"body limit above the ceiling", doc("default", goodAuth+"      max_body_bytes: 5242881\n", ""), []string{"connection default", "max_body_bytes"}},
+		{"negative version skew", doc("default", goodAuth, "    versions: {max_skew_seconds: -1}\n"), []string{"connection default", "versions.max_skew_seconds"}},
+		{"version skew above a day", doc("default", goodAuth, "    versions: {max_skew_seconds: 86401}\n"), []string{"connection default", "versions.max_skew_seconds"}},
 		{"bad store driver", example + "store:\n  driver: postgres\n", []string{"store", `"postgres"`}},
 		{"dynamodb without table", example + "store:\n  driver: dynamodb\n", []string{"store", "dynamodb", "table"}},
 		{"wrong type", example + "queue:\n  max_receive: many\n", nil},
@@ -179,9 +181,10 @@ func TestParseDoesNotEchoAMisplacedSecret(t *testing.T) {
 
 func TestValidateAcceptsLimits(t *testing.T) {
 	c := &Config{Connections: []Connection{{ID: strings.Repeat("a", 63), Webhook: Webhook{MaxBodyBytes: MaxBodyCeiling,
-		Auth: []AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"12345678"}}}}}}}
+		Auth: []AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"12345678"}}}},
+		Versions: Versions{MaxSkewSeconds: MaxVersionSkewSeconds}}}}
 	if err := c.Validate(); err != nil {
-		t.Fatalf("63-char id, ceiling body, 8-char password: %v", err)
+		t.Fatalf("63-char id, ceiling body, 8-char password, a day's version skew: %v", err)
 	}
 	c.Store.Driver = "sqlite"
 	if err := c.Validate(); err != nil {

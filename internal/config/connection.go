@@ -17,7 +17,20 @@ type Connection struct {
 	Events map[string]EventMapping `yaml:"events"`
 	// Poll configures the poller for connections with halo: settings.
 	Poll Poll `yaml:"poll"`
+	// Versions says how far the versions changes carry are believed.
+	Versions Versions `yaml:"versions"`
 }
+
+// Versions checks the versions of changes (docs/ARCHITECTURE.md, "Versions").
+type Versions struct {
+	// MaxSkewSeconds: a version further than this ahead of the time its change was received
+	// (or read from Halo) is replaced by that time (default 600, at most MaxVersionSkewSeconds).
+	MaxSkewSeconds int `yaml:"max_skew_seconds"`
+}
+
+// MaxVersionSkewSeconds is the largest versions.max_skew_seconds: a day. Beyond it a
+// wrong clock pins an object for longer than the daily reconcile's cycle.
+const MaxVersionSkewSeconds = 86400
 
 // Poll configures how a connection is polled.
 type Poll struct {

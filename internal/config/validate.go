@@ -64,6 +64,9 @@ func (c *Config) Validate() error {
 		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 {
 			return fmt.Errorf("%w: %s: poll: intervals cannot be negative", ErrInvalid, where)
 		}
+		if n := conn.Versions.MaxSkewSeconds; n < 0 || n > MaxVersionSkewSeconds {
+			return fmt.Errorf("%w: %s: versions.max_skew_seconds must be between 1 and %d", ErrInvalid, where, MaxVersionSkewSeconds)
+		}
 		for name, m := range conn.Events {
 			if !knownKinds[m.Kind] || (m.Op != "upsert" && m.Op != "delete" && m.Op != "") {
 				return fmt.Errorf("%w: %s: events[%q]: kind must be one of %s and op upsert or delete", ErrInvalid, where, name, strings.Join(change.KindNames(), ", "))

@@ -5,7 +5,9 @@
 package connection
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/filter"
 	"github.com/halosync/halosync/internal/halo"
+	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
@@ -34,6 +37,8 @@ type Connection struct {
 	Fields *storedfields.Policy
 	Events halo.Events // Halo's known event names plus the configured ones
 	Poll   Poll
+	// Versions is how far the versions of changes are believed (VersionsOf).
+	Versions change.VersionRule
 }
 
 // Poll is when and how a connection is polled.
@@ -92,6 +97,40 @@ func PollOf(p config.Poll) Poll {
 	return out
 }
 
+// VersionsOf applies the default to a connection's versions: settings.
+func VersionsOf(v config.Versions) change.VersionRule {
+	if v.MaxSkewSeconds > 0 {
+		return change.VersionRule{MaxSkew: time.Duration(v.MaxSkewSeconds) * time.Second}
+	}
+	return change.VersionRule{MaxSkew: change.DefaultMaxVersionSkew}
+}
+
+// Counter counts what checking versions adjusts.
+type Counter interface {
+	Count(m metrics.Metric, n int64)
+}
+
+// CheckVersion checks c's version by rule against received, the time the change was
+// received or read from Halo, where a change enters halosync (docs/ARCHITECTURE.md,
+// "Versions"): a version too far ahead is clamped, counted (VersionsClamped) and logged
+// with the marker as written; a snapshot without a readable marker is counted
+// (VersionsMissing) and logged.
+func CheckVersion(ctx context.Context, rule change.VersionRule, c change.Change, received time.Time, count Counter, log *slog.Logger) (change.Change, change.VersionCheck) {
+	checked, vc := rule.Check(c, received)
+	if vc.Missing {
+		count.Count(metrics.Metric{Name: metrics.VersionsMissing, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		log.InfoContext(ctx, "change marker missing or unreadable", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
+			"marker", vc.Marker, "version_from", c.VersionFrom)
+	}
+	if vc.Clamped {
+		count.Count(metrics.Metric{Name: metrics.VersionsClamped, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		log.WarnContext(ctx, "version too far ahead: clamped to the receipt time", "connection", c.Connection, "kind", c.Kind,
+			"id", c.ID, "marker", vc.Marker, "version_from", c.VersionFrom, "version_was", vc.Was, "version", checked.Version,
+			"delivery_id", c.DeliveryID)
+	}
+	return checked, vc
+}
+
 // Compile compiles one connection.
 func Compile(c config.Connection) (*Connection, error) {
 	v, err := auth.New(c.Webhook.Auth)
@@ -119,7 +158,8 @@ func Compile(c config.Connection) (*Connection, error) {
 		routing = append(routing, strings.ToLower(name))
 	}
 	return &Connection{ID: c.ID, Config: c, Verifier: v, AllowIPs: allow, BodyLimit: c.Webhook.BodyLimit(),
-		Routing: routing, Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll)}, nil
+		Routing: routing, Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll),
+		Versions: VersionsOf(c.Versions)}, nil
 }
 
 // Set is every connection of a configuration, in its order.

@@ -238,6 +238,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 				h.log.DebugContext(ctx, "change filtered", "connection", conn.ID, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
 				continue
 			}
+			c, _ = connection.CheckVersion(ctx, conn.Versions, c, received, h.count, h.log)
 			c.Attributes = attrs
 			env := message.Envelope{Change: conn.Fields.Apply(c), Raw: e.Raw, ReceivedAt: received}
 			if conn.Fields.Applies(c.Kind) {

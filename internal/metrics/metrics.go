@@ -28,6 +28,9 @@ const (
 	ChangesFailed      = "ChangesFailed"    // label: the reason
 	ChangesFetched     = "ChangesFetched"   // label: found or not_found (an event-only delivery resolved)
 	PollsFailed        = "PollsFailed"      // label: error, timeout (ran out of its share of the run), no_time (none left)
+	VersionsClamped    = "VersionsClamped"  // label: the kind; a version too far ahead of its receipt, replaced by the receipt time
+	VersionsMissing    = "VersionsMissing"  // label: the kind; a snapshot without a readable change marker
+	VersionsRepaired   = "VersionsRepaired" // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or

@@ -89,6 +89,9 @@ type Options struct {
 	Fields *storedfields.Policy
 	// Filter is the connection's filters, applied to what is read before it is queued.
 	Filter *filter.Rules
+	// Versions is the connection's version rule: what is read is checked against the
+	// time it was read (docs/ARCHITECTURE.md, "Versions").
+	Versions change.VersionRule
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -114,6 +117,9 @@ func New(conn string, l Lister, s Sender, c Copy, cur Cursors, count Counter, lo
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Versions.MaxSkew <= 0 {
+		opts.Versions.MaxSkew = change.DefaultMaxVersionSkew
 	}
 	return &Poller{conn: conn, halo: l, queue: s, copy: c, cursors: cur, count: count, log: log, opts: opts}
 }
@@ -277,8 +283,9 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 	var msgs []message.Message
 	var tickets []string
 	enqueued, missed := 0, 0
+	readAt := p.opts.Now()
 	for _, obj := range page {
-		c, marker, err := p.changeOf(spec, obj)
+		c, marker, vc, err := p.changeOf(ctx, spec, obj, readAt)
 		if err != nil {
 			p.log.WarnContext(ctx, "object skipped", "connection", p.conn, "kind", kind, "error", err.Error())
 			continue
@@ -292,6 +299,18 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			return newest, fmt.Errorf("read the copy: %w", err)
 		}
 		current := ok && stored.Version >= c.Version
+		if vc.Clamped && ok && stored.Deleted == c.Deleted() && len(change.DifferentFields(stored.Fields, p.opts.Fields.Apply(c).Fields)) == 0 {
+			current = true // Halo keeps a marker in the future: the copy already holds what it says
+		}
+		if ok && stored.Version > c.Version {
+			m, found, err := p.repair(ctx, kind, c, stored)
+			if err != nil {
+				return newest, err
+			}
+			if found {
+				msgs = append(msgs, m)
+			}
+		}
 		if kind == change.Ticket && (!current || marker.After(ps.notesSince)) {
 			// A ticket changed since the last read may have notes the copy lacks even when
 			// the copy holds the ticket itself: the webhook that carried the ticket's
@@ -344,26 +363,77 @@ func (p *Poller) wanted(ctx context.Context, c change.Change) bool {
 	return keep
 }
 
-// changeOf turns a listed object into a change at its own change marker.
-func (p *Poller) changeOf(spec change.KindSpec, obj map[string]any) (change.Change, time.Time, error) {
+// changeOf turns an object read from Halo at readAt into a change at its own change
+// marker, checked by the connection's version rule: a marker too far ahead of readAt is
+// clamped to it, and an object without a readable marker, which cannot be ordered against
+// the copy, is counted and skipped.
+func (p *Poller) changeOf(ctx context.Context, spec change.KindSpec, obj map[string]any, readAt time.Time) (change.Change, time.Time, change.VersionCheck, error) {
+	var none change.VersionCheck
 	id, err := change.CanonicalID(obj["id"])
 	if err != nil || id == "" {
-		return change.Change{}, time.Time{}, fmt.Errorf("an object without a readable id")
+		return change.Change{}, time.Time{}, none, fmt.Errorf("an object without a readable id")
+	}
+	c := change.Change{Connection: p.conn, Kind: spec.Kind, ID: id, Op: change.OpUpsert, Source: change.SourcePoll, Fields: obj}
+	if spec.Parent != "" {
+		if c.ParentID, err = change.CanonicalID(obj[spec.ParentField]); err != nil || c.ParentID == "" {
+			return change.Change{}, time.Time{}, none, fmt.Errorf("%s %s names no %s", spec.Kind, id, spec.Parent)
+		}
 	}
 	s, _ := obj[spec.VersionField].(string)
 	marker, ok, err := change.ParseHaloTime(s)
-	if err != nil || !ok {
-		return change.Change{}, time.Time{}, fmt.Errorf("%s %s has no %s", spec.Kind, id, spec.VersionField)
+	if err == nil && ok {
+		c.Version, c.VersionFrom, c.OccurredAt = change.VersionOf(marker), spec.VersionField, marker
 	}
-	c := change.Change{Connection: p.conn, Kind: spec.Kind, ID: id, Op: change.OpUpsert,
-		Version: change.VersionOf(marker), VersionFrom: spec.VersionField, OccurredAt: marker,
-		Source: change.SourcePoll, Fields: obj}
-	if spec.Parent != "" {
-		if c.ParentID, err = change.CanonicalID(obj[spec.ParentField]); err != nil || c.ParentID == "" {
-			return change.Change{}, time.Time{}, fmt.Errorf("%s %s names no %s", spec.Kind, id, spec.Parent)
-		}
+	c, vc := connection.CheckVersion(ctx, p.opts.Versions, c, readAt, p.count, p.log)
+	if vc.Missing {
+		return change.Change{}, time.Time{}, none, fmt.Errorf("%s %s has no readable %s", spec.Kind, id, spec.VersionField)
 	}
-	return c, marker, nil
+	return c, marker, vc, nil
+}
+
+// repair is the poller's answer to a stored version ahead of Halo's own marker for the
+// object (c, as read): a version no Halo change made, such as a marker far in the future
+// that an older release stored as it came, which would make every later change stale.
+// When the stored fields differ from Halo's, it reads the object again, after the copy
+// was read, so that a change the webhooks brought in since the listing is not undone,
+// and returns a repair (change.Change.Repairs): Halo's object at its own marker, applied
+// by the worker only while the stored version is still the one seen here. A tombstone's
+// version is ahead of the object's marker by design (a delete takes the event's time), so
+// a tombstone is repaired only when its version lies beyond the skew.
+func (p *Poller) repair(ctx context.Context, kind change.Kind, c change.Change, stored change.Object) (message.Message, bool, error) {
+	readAt := p.opts.Now()
+	if stored.Deleted && stored.Version <= change.VersionOf(readAt.Add(p.opts.Versions.MaxSkew)) {
+		return message.Message{}, false, nil
+	}
+	if len(change.DifferentFields(stored.Fields, p.opts.Fields.Apply(c).Fields)) == 0 {
+		return message.Message{}, false, nil
+	}
+	obj, err := p.halo.Get(ctx, kind, c.ID)
+	if errors.Is(err, haloapi.ErrNotFound) {
+		return message.Message{}, false, nil // the reconcile or a delete event decides
+	}
+	if err != nil {
+		return message.Message{}, false, fmt.Errorf("read %s %s again: %w", kind, c.ID, err)
+	}
+	spec, _ := change.Lookup(kind)
+	fresh, _, _, err := p.changeOf(ctx, spec, obj, readAt)
+	if err != nil || fresh.Version >= stored.Version {
+		return message.Message{}, false, nil // Halo moved on: the next read brings the change
+	}
+	fresh = p.opts.Fields.Apply(fresh)
+	differ := change.DifferentFields(stored.Fields, fresh.Fields)
+	if len(differ) == 0 {
+		return message.Message{}, false, nil
+	}
+	fresh.Repairs = stored.Version
+	m, err := message.Encode(message.Envelope{Change: fresh, ReceivedAt: readAt.UTC()})
+	if err != nil {
+		p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())
+		return message.Message{}, false, nil
+	}
+	p.log.WarnContext(ctx, "stored version ahead of Halo's marker: repair queued", "connection", p.conn, "kind", kind, "id", c.ID,
+		"stored_version", stored.Version, "version", fresh.Version, "marker", obj[spec.VersionField], "fields", differ)
+	return m, true, nil
 }
 
 func later(a, b time.Time) time.Time {

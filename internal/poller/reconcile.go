@@ -95,6 +95,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 	spec, _ := change.Lookup(kind)
 	now := p.opts.Now()
 	var msgs []message.Message
+	repairs := 0 // of msgs: not a gap the webhooks left, a version they should not have brought
 	for _, id := range append(gone, missing...) {
 		obj, err := p.halo.Get(ctx, kind, id)
 		var c change.Change
@@ -113,13 +114,25 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 			return 0, fmt.Errorf("confirm %s %s: %w", kind, id, err)
 		default:
 			var cerr error
-			if c, _, cerr = p.changeOf(spec, obj); cerr != nil {
+			if c, _, _, cerr = p.changeOf(ctx, spec, obj, now); cerr != nil {
 				p.log.WarnContext(ctx, "reconcile: object skipped", "connection", p.conn, "kind", kind, "id", id, "error", cerr.Error())
 				continue
 			}
 			if stored, ok, err := p.copy.Get(ctx, p.conn, kind, id, c.ParentID); err != nil {
 				return 0, fmt.Errorf("read the copy: %w", err)
-			} else if ok && stored.Version >= c.Version && !c.Deleted() {
+			} else if ok && stored.Version > c.Version {
+				if !p.wanted(ctx, c) {
+					continue
+				}
+				m, found, err := p.repair(ctx, kind, c, stored)
+				if err != nil {
+					return 0, err
+				}
+				if found {
+					msgs, repairs = append(msgs, m), repairs+1
+				}
+				continue
+			} else if ok && stored.Version == c.Version && !c.Deleted() {
 				continue // listed by mistake, or already brought in: nothing to do
 			}
 			if !p.wanted(ctx, c) {
@@ -137,7 +150,9 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 		if err := p.queue.Send(ctx, msgs); err != nil {
 			return 0, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
 		}
-		p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Label: string(kind)}, int64(len(msgs)))
+		if gap := len(msgs) - repairs; gap > 0 {
+			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Label: string(kind)}, int64(gap))
+		}
 	}
 	return len(msgs), nil
 }

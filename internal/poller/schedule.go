@@ -22,10 +22,10 @@ func PlanOf(p connection.Poll) Plan {
 	return Plan{Poll: p}
 }
 
-// OptionsOf is a connection's poller options: overlap, modes per kind, filters and
-// stored fields, compiled.
+// OptionsOf is a connection's poller options: overlap, modes per kind, filters, stored
+// fields and version rule, compiled.
 func OptionsOf(c *connection.Connection) Options {
-	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter}
+	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter, Versions: c.Versions}
 	for kind, mode := range c.Poll.Kinds {
 		o.Modes[kind] = Mode(mode)
 	}

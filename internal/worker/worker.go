@@ -169,6 +169,8 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 				return change.Filtered, nil
 			}
 		}
+		// What the worker fetches or decodes is checked against the time it does so.
+		c, _ = connection.CheckVersion(ctx, conn.Versions, c, w.now(), w.count, w.log)
 		c = conn.Fields.Apply(c)
 	}
 	if c.Op == change.OpUpsert && c.Deleted() {
@@ -186,6 +188,11 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 		return "", fmt.Errorf("apply %s %s: %w", c.Kind, c.ID, err)
 	}
 	w.count.Count(metrics.Metric{Name: metrics.ChangesApplied, Connection: c.Connection, Label: string(res.Outcome)}, 1)
+	if c.Repairs != 0 && res.Outcome == change.Applied {
+		w.count.Count(metrics.Metric{Name: metrics.VersionsRepaired, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		w.log.WarnContext(ctx, "stored version was ahead of Halo's marker: replaced by Halo's object", "connection", c.Connection,
+			"kind", c.Kind, "id", c.ID, "version_was", c.Repairs, "version", c.Version, "message_id", messageID)
+	}
 	attrs := []any{"connection", c.Connection, "kind", c.Kind, "id", c.ID, "version", c.Version, "outcome", res.Outcome,
 		"source", c.Source, "delivery_id", c.DeliveryID, "event", c.Event}
 	if summary := w.record(ctx, messageID, c, res, "", receivedAt); summary != "" {
@@ -287,14 +294,21 @@ func (w *Worker) notes(ctx context.Context, f Fetcher, c change.Change) ([]chang
 	actions, _ := change.Lookup(change.Action)
 	for _, n := range listed {
 		id, err := change.CanonicalID(n["id"])
+		if err != nil || id == "" {
+			continue // a note without an id cannot be stored; the poller reconciles
+		}
 		s, _ := n[actions.VersionField].(string)
 		t, ok, terr := change.ParseHaloTime(s)
-		if err != nil || id == "" || terr != nil || !ok {
-			continue // a note without id or marker cannot be ordered; the poller reconciles
+		note := change.Change{Connection: c.Connection, Kind: change.Action, ID: id, ParentID: c.ID,
+			Op: change.OpUpsert, OccurredAt: t, Source: c.Source, DeliveryID: c.DeliveryID, Event: c.Event, Fields: n}
+		if terr != nil || !ok {
+			// A note without its marker cannot be ordered against the copy: counted as
+			// missing and left to the poller.
+			connection.CheckVersion(ctx, w.connection(c.Connection).Versions, note, w.now(), w.count, w.log)
+			continue
 		}
-		notes = append(notes, change.Change{Connection: c.Connection, Kind: change.Action, ID: id, ParentID: c.ID,
-			Op: change.OpUpsert, Version: change.VersionOf(t), VersionFrom: actions.VersionField, OccurredAt: t,
-			Source: c.Source, DeliveryID: c.DeliveryID, Event: c.Event, Fields: n})
+		note.Version, note.VersionFrom = change.VersionOf(t), actions.VersionField
+		notes = append(notes, note)
 	}
 	return notes, nil
 }
