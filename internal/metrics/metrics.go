@@ -28,6 +28,7 @@ const (
 	ChangesFailed      = "ChangesFailed"    // label: the reason
 	ChangesFetched     = "ChangesFetched"   // label: found or not_found (an event-only delivery resolved)
 	PollsFailed        = "PollsFailed"      // label: error, timeout (ran out of its share of the run), no_time (none left)
+	ReadsRefused       = "ReadsRefused"     // label: the reason; the local server's reading routes, under connection _server
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or
