@@ -17,7 +17,7 @@ func TestDemoFillsTheCopy(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	var s statusDoc
 	for time.Now().Before(deadline) {
-		s = status(t, p.url)
+		s = status(t, p)
 		if s.count("ChangesApplied", "applied") >= 20 && s.count("ChangesFetched", "found") >= 2 {
 			break
 		}

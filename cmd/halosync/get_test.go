@@ -20,7 +20,7 @@ func TestGetDelivery(t *testing.T) {
 	auth := authtest.Basic("halo", p.password)
 	full := samples(t)["ticket-full"].body
 	mustPost(t, p.url, "default", auth, full, http.StatusOK)
-	waitObject(t, p.url, "/connections/default/tickets/4242", nil)
+	waitObject(t, p, "/connections/default/tickets/4242", nil)
 
 	dec := json.NewDecoder(bytes.NewReader(full))
 	dec.UseNumber()
@@ -41,7 +41,7 @@ func TestGetDelivery(t *testing.T) {
 	var served []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get(p.url + "/connections/default/deliveries/" + id)
+		resp, err := p.get("/connections/default/deliveries/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}

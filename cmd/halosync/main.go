@@ -22,7 +22,7 @@ Usage:
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
   halosync sync --full [--connection C] [--config FILE] [--data .halosync]
                  (the next poll reads every object again)
-  halosync status [--url http://127.0.0.1:8080] [--json]
+  halosync status [--url http://127.0.0.1:8080] [--config FILE] [--data .halosync] [--json]
                  (counters of a running server, per connection)
   halosync webhooks apply|status|test|replay|remove|events|secret --config FILE [--connection C]
                  (our webhook in Halo: create, check, test, replay, remove; docs/WEBHOOKS.md)
@@ -32,11 +32,37 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errHelped) {
+			return
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "halosync:", err)
 		}
 		os.Exit(2)
 	}
+}
+
+// errHelped ends a command whose help was asked for and printed: not a failure.
+var errHelped = errors.New("help printed")
+
+// parseFlags parses a command's flags. Asked for help (-h, --help), it prints the
+// command's synopsis, flags and example on stdout and returns errHelped; on a bad flag it
+// says how to get that help.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, synopsis, example string) error {
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard) // the error is returned, and printed once, by main
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "Usage: %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprintf(stdout, "\nExample:\n%s", example)
+		return errHelped
+	}
+	if err != nil {
+		return fmt.Errorf("%w (halosync %s --help lists the flags)", err, fs.Name())
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

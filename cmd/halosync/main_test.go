@@ -81,6 +81,7 @@ type proc struct {
 
 	url      string // http://host:port, once ready
 	password string // the generated password, when serve printed one
+	token    string // the read token, from the file serve named, when it named one
 }
 
 // start starts halosync with args; the process is killed (if still running) when the test
@@ -135,6 +136,7 @@ var (
 	listeningRE = regexp.MustCompile(`halosync is listening on (http://\S+)\n`)
 	passwordRE  = regexp.MustCompile(`Basic auth: user "halo", password "([^"]+)"`)
 	readRE      = regexp.MustCompile(`read a ticket: http://\S+\n`)
+	tokenRE     = regexp.MustCompile(`need "Authorization: Bearer TOKEN"; read token: ([^\n]+)\n`)
 )
 
 // waitReady waits until serve has printed everything it prints once listening. It returns
@@ -148,6 +150,13 @@ func (p *proc) waitReady(t *testing.T) bool {
 			p.url = m[1]
 			if pm := passwordRE.FindStringSubmatch(out); pm != nil {
 				p.password = pm[1]
+			}
+			tm := tokenRE.FindStringSubmatch(out)
+			if tm == nil {
+				t.Fatalf("halosync %s does not say where its read token is:\n%s", p.name, out)
+			}
+			if b, err := os.ReadFile(tm[1]); err == nil {
+				p.token = strings.TrimSpace(string(b))
 			}
 			return true
 		}
@@ -215,9 +224,16 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 // runCLI runs a short-lived halosync command and returns its output and exit code.
 func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCLIIn(t, "", env, args...)
+}
+
+// runCLIIn is runCLI in the working directory dir ("": this one).
+func runCLIIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.Env = append(os.Environ(), env...)
@@ -265,9 +281,19 @@ func mustPost(t *testing.T, url, conn, auth string, body []byte, want int) {
 	}
 }
 
+// get reads path from the server with its read token.
+func (p *proc) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, p.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	return client.Do(req)
+}
+
 // getJSON reads path and decodes a 200 answer (numbers as json.Number).
-func getJSON(url, path string) (int, map[string]any, error) {
-	resp, err := client.Get(url + path)
+func getJSON(p *proc, path string) (int, map[string]any, error) {
+	resp, err := p.get(path)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -291,11 +317,11 @@ func decode(b []byte) (map[string]any, error) {
 }
 
 // waitObject polls path until it answers 200 and accept (nil: anything) holds.
-func waitObject(t *testing.T, url, path string, accept func(map[string]any) bool) map[string]any {
+func waitObject(t *testing.T, p *proc, path string, accept func(map[string]any) bool) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(applyTimeout)
 	for {
-		status, m, err := getJSON(url, path)
+		status, m, err := getJSON(p, path)
 		if err == nil && status == http.StatusOK && (accept == nil || accept(m)) {
 			return m
 		}
@@ -350,9 +376,9 @@ func (s statusDoc) count(name, label string) int64 {
 	return n
 }
 
-func status(t *testing.T, url string) statusDoc {
+func status(t *testing.T, p *proc) statusDoc {
 	t.Helper()
-	resp, err := client.Get(url + "/status")
+	resp, err := p.get("/status")
 	if err != nil {
 		t.Fatalf("GET /status: %v", err)
 	}
@@ -450,12 +476,33 @@ func TestServeWithoutConfigGeneratesAndKeepsAPassword(t *testing.T) {
 	if fi, err := os.Stat(data); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		t.Logf("note: data dir mode %v", fi.Mode().Perm())
 	}
-	resp, err := client.Get(first.url + "/healthz")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /healthz: %v %v", resp, err)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := client.Get(first.url + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
+	// The read token: generated, kept in the data dir for its owner only, and required.
+	tokenFile := filepath.Join(data, "read-token")
+	if !strings.Contains(first.stdout.String(), "read token: "+tokenFile+"\n") || len(first.token) < 16 {
+		t.Fatalf("serve does not name its generated read token %s (token %q):\n%s", tokenFile, first.token, first.stdout.String())
+	}
+	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, mode %v; want 0600", tokenFile, err, fi.Mode().Perm())
+	}
 	mustPost(t, first.url, "default", authtest.Basic("halo", first.password), samples(t)["ticket-small"].body, http.StatusOK)
+	waitObject(t, first, "/connections/default/tickets/4243", nil)
+	for _, path := range []string{"/connections/default/tickets/4243", "/status"} {
+		resp, err := client.Get(first.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("GET %s without the read token: %d (WWW-Authenticate %q), want 401 Bearer", path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
 	if code := first.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("serve exited %d after SIGTERM, want 0 (graceful shutdown)", code)
 	}
@@ -465,13 +512,13 @@ func TestServeWithoutConfigGeneratesAndKeepsAPassword(t *testing.T) {
 	if want := fmt.Sprintf("http://127.0.0.1:%d", port); second.url != want {
 		t.Errorf("serve --addr 127.0.0.1:%d prints %s", port, second.url)
 	}
-	if second.password != first.password {
-		t.Fatalf("second start printed password %q, first %q", second.password, first.password)
+	if second.password != first.password || second.token != first.token {
+		t.Fatalf("second start: password %q and read token %q, first %q and %q", second.password, second.token, first.password, first.token)
 	}
-	waitObject(t, second.url, "/connections/default/tickets/4243", nil)
+	waitObject(t, second, "/connections/default/tickets/4243", nil)
 	mustPost(t, second.url, "default", authtest.Basic("halo", first.password), samples(t)["ticket-full"].body, http.StatusOK)
 	mustPost(t, second.url, "default", authtest.Basic("halo", "not-the-password"), samples(t)["ticket-full"].body, http.StatusUnauthorized)
-	waitObject(t, second.url, "/connections/default/tickets/4242", nil)
+	waitObject(t, second, "/connections/default/tickets/4242", nil)
 	if code := second.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("serve exited %d after SIGINT, want 0", code)
 	}
@@ -493,26 +540,26 @@ func TestDeliveriesInStateOut(t *testing.T) {
 	// The wrong-password sample, with its own credentials, is refused.
 	mustPost(t, p.url, "default", s["wrong-password"].auth, s["wrong-password"].body, http.StatusUnauthorized)
 
-	full := waitObject(t, p.url, "/connections/default/tickets/4242", nil)
+	full := waitObject(t, p, "/connections/default/tickets/4242", nil)
 	fields := full["fields"].(map[string]any)
 	if full["id"] != "4242" || full["kind"] != "ticket" || full["connection"] != "default" || full["client_id"] != "12" ||
 		fields["summary"] != "Printer on the 3rd floor is jammed" || fields["status_id"] != json.Number("2") {
 		t.Errorf("ticket 4242: %v", full)
 	}
-	small := waitObject(t, p.url, "/connections/default/tickets/4243", nil)
+	small := waitObject(t, p, "/connections/default/tickets/4243", nil)
 	if small["fields"].(map[string]any)["summary"] != "VPN drops every hour" {
 		t.Errorf("ticket 4243: %v", small)
 	}
-	pending := waitObject(t, p.url, "/connections/default/tickets/4244", nil)
+	pending := waitObject(t, p, "/connections/default/tickets/4244", nil)
 	if pending["version"] != json.Number("0") || pending["pending_version"] == nil {
 		t.Errorf("event-only ticket 4244 is not pending: %v", pending)
 	}
 	// The batch's two events for 4250 are merged: the second adds agent and team.
-	waitObject(t, p.url, "/connections/default/tickets/4250", func(m map[string]any) bool {
+	waitObject(t, p, "/connections/default/tickets/4250", func(m map[string]any) bool {
 		f := m["fields"].(map[string]any)
 		return f["agent_id"] == json.Number("11") && f["summary"] == "New starter laptop"
 	})
-	waitObject(t, p.url, "/connections/default/tickets/4251", nil)
+	waitObject(t, p, "/connections/default/tickets/4251", nil)
 
 	// `get` prints what the server serves, with flags before or after the arguments.
 	for _, args := range [][]string{
@@ -632,7 +679,7 @@ queue:
 	deadline := start.Add(30 * time.Second)
 	for len(missing) > 0 {
 		for id := range missing {
-			status, m, err := getJSON(p.url, "/connections/default/tickets/"+strconv.Itoa(id))
+			status, m, err := getJSON(p, "/connections/default/tickets/"+strconv.Itoa(id))
 			if err != nil {
 				t.Fatalf("GET ticket %d: %v", id, err)
 			}
@@ -662,7 +709,7 @@ queue:
 	// The restarted process processes exactly what was queued at the kill, once each.
 	var st statusDoc
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		st = status(t, p.url)
+		st = status(t, p)
 		if st.Queue.Visible+st.Queue.InFlight == 0 && st.count("ChangesApplied", "*") >= int64(backlog) {
 			break
 		}
@@ -802,7 +849,7 @@ queue:
 	}
 	mustPost(t, p.url, "default", authtest.Basic("hook-user", "first-password"), body, http.StatusNotFound)
 	mustPost(t, p.url, "acme", authtest.Basic("hook-user", "first-password"), bytes.Repeat([]byte(" "), 65537), http.StatusRequestEntityTooLarge)
-	waitObject(t, p.url, "/connections/acme/tickets/4242", nil)
+	waitObject(t, p, "/connections/acme/tickets/4242", nil)
 
 	out, errOut, code := runCLI(t, env, "get", "--config", cfg, "--data", data, "--connection", "acme", "ticket", "4242")
 	if code != 0 {
@@ -891,8 +938,14 @@ func TestUsage(t *testing.T) {
 			t.Errorf("halosync %s: exit %d, stdout %q", h, code, out)
 		}
 	}
+	for _, c := range [][]string{{"serve", "--help"}, {"serve", "-h"}, {"status", "--help"}} {
+		out, errOut, code := runCLI(t, nil, c...)
+		if code != 0 || !strings.Contains(out, "Usage: halosync "+c[0]) || !strings.Contains(out, "Example:") || !strings.Contains(out, "-data") || errOut != "" {
+			t.Errorf("halosync %s: exit %d, stdout %q, stderr %q; want 0 and the usage with an example on stdout", strings.Join(c, " "), code, out, errOut)
+		}
+	}
 	_, errOut, code = runCLI(t, nil, "serve", "--no-such-flag", "--data", data)
-	if code == 0 || !strings.Contains(errOut, "no-such-flag") {
+	if code == 0 || !strings.Contains(errOut, "no-such-flag") || !strings.Contains(errOut, "halosync serve --help") {
 		t.Errorf("halosync serve --no-such-flag: exit %d, stderr %q", code, errOut)
 	}
 	_, errOut, code = runCLI(t, nil, "serve", "--log-level", "loud", "--data", data, "--addr", "127.0.0.1:0")

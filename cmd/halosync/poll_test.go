@@ -38,12 +38,12 @@ func TestServePollsTheTenantAndSyncRestarts(t *testing.T) {
 
 	tickets := tenant.Objects(change.Ticket)
 	id, _ := change.CanonicalID(tickets[len(tickets)-1]["id"])
-	waitObject(t, p.url, "/connections/acme/tickets/"+id, nil)
+	waitObject(t, p, "/connections/acme/tickets/"+id, nil)
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && status(t, p.url).count("ChangesApplied", "applied") < int64(len(tickets)) {
+	for time.Now().Before(deadline) && status(t, p).count("ChangesApplied", "applied") < int64(len(tickets)) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := status(t, p.url).count("ChangesApplied", "applied"); n < int64(len(tickets)) {
+	if n := status(t, p).count("ChangesApplied", "applied"); n < int64(len(tickets)) {
 		t.Fatalf("after the first poll %d objects applied, want at least the %d tickets", n, len(tickets))
 	}
 

@@ -7,11 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/sqlite"
 )
+
+const serveExample = `  halosync serve --config halosync.yaml --addr 0.0.0.0:8080
+  curl -H "Authorization: Bearer $(cat .halosync/read-token)" http://127.0.0.1:8080/connections/default/tickets/4242
+`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -23,7 +28,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	demoMode := fs.Bool("demo", false, "give connections without Halo API settings a simulated Halo tenant that changes and sends webhooks")
 	demoEvery := fs.Duration("demo-every", 2*time.Second, "with --demo: how often the simulated tenant changes something")
 	pollEvery := fs.Duration("poll-every", 30*time.Second, "how often to look whether a connection's poll is due (its plan sets the interval)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, "halosync serve [--config FILE] [--addr 127.0.0.1:8080] [--data .halosync] [flags]", serveExample); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -33,6 +38,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg, password, err := loadConfig(ctx, *configPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	tokenAt, err := readTokens(cfg, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -53,7 +62,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, localserver.Options{Store: store, Queue: q, DeadLetter: dlq, Log: log, PollEvery: *pollEvery})
+	srv, err := localserver.New(cfg, localserver.Options{Store: store, Queue: q, DeadLetter: dlq, Log: log, PollEvery: *pollEvery, Probe: db})
 	if err != nil {
 		return err
 	}
@@ -63,8 +72,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  webhook URL for connection %q: http://%s/webhooks/halo/%s\n", c.ID, a, c.ID)
 		}
 		if password != "" {
-			fmt.Fprintf(stdout, "  Basic auth: user %q, password %q (kept in %s/webhook-password)\n", defaultUser, password, *dataDir)
+			fmt.Fprintf(stdout, "  Basic auth: user %q, password %q (kept in %s)\n", defaultUser, password, filepath.Join(*dataDir, passwordFile))
 		}
+		fmt.Fprintf(stdout, "  reads of the copy and /status need \"Authorization: Bearer TOKEN\"; read token: %s\n", tokenAt)
 		fmt.Fprintf(stdout, "  read a ticket: http://%s/connections/%s/tickets/{id}\n", a, cfg.Connections[0].ID)
 		if sim != nil {
 			sim.announce(stdout)

@@ -46,15 +46,27 @@ func loadConfig(ctx context.Context, path, dataDir string) (cfg *config.Config, 
 	return cfg, password, cfg.Validate()
 }
 
-// defaultPassword reads the data dir's generated password, making it on first use.
+// The files in the data dir that keep generated secrets.
+const (
+	passwordFile  = "webhook-password"
+	readTokenFile = "read-token"
+)
+
+// defaultPassword reads the data dir's generated webhook password, making it on first use.
 func defaultPassword(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "webhook-password")
+	return generated(dataDir, passwordFile)
+}
+
+// generated reads the data dir's generated secret in file name, making it on first use
+// (readable by its owner only).
+func generated(dataDir, name string) (string, error) {
+	path := filepath.Join(dataDir, name)
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read generated password: %w", err)
+		return "", fmt.Errorf("read generated %s: %w", name, err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("make data dir: %w", err)
@@ -65,9 +77,23 @@ func defaultPassword(dataDir string) (string, error) {
 	}
 	p := base64.RawURLEncoding.EncodeToString(raw[:])
 	if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("keep generated password: %w", err)
+		return "", fmt.Errorf("keep generated %s: %w", name, err)
 	}
 	return p, nil
+}
+
+// readTokens gives cfg the generated read token of dataDir when it names none, and says
+// where the token the server accepts is kept.
+func readTokens(cfg *config.Config, dataDir string) (where string, err error) {
+	if len(cfg.Server.ReadTokens) > 0 {
+		return "server.read_tokens of the configuration", nil
+	}
+	token, err := generated(dataDir, readTokenFile)
+	if err != nil {
+		return "", err
+	}
+	cfg.Server.ReadTokens = []string{token}
+	return filepath.Join(dataDir, readTokenFile), nil
 }
 
 // lazySecrets resolves secretsmanager: references with the default AWS configuration,

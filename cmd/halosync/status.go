@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,18 +30,30 @@ type queueDepth struct {
 	InFlight int `json:"in_flight"`
 }
 
+const statusExample = `  halosync status                              # the server on 127.0.0.1:8080, its token in .halosync/read-token
+  halosync status --url https://halosync.example.com --config halosync.yaml --json
+`
+
 // statusCmd prints a running local server's counters per connection: deliveries accepted
 // and rejected by reason, changes filtered by rule, applied, duplicate, stale, failed.
+// It reads /status with the server's read token: the configuration's first, or the one
+// serve generated in the data dir.
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8080", "the running `halosync serve`")
+	url := fs.String("url", "http://127.0.0.1:8080", "the address of the running halosync serve")
+	configPath := fs.String("config", "", "the server's configuration, for its server.read_tokens")
+	dataDir := fs.String("data", ".halosync", "the server's data directory, for the read token it generated")
 	asJSON := fs.Bool("json", false, "print the server's JSON as it is")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, "halosync status [--url http://127.0.0.1:8080] [--config FILE] [--data .halosync] [--json]", statusExample); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("status takes no arguments; unexpected %q", fs.Args())
+	}
+	token, err := statusToken(ctx, *configPath, *dataDir)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -45,6 +61,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("is halosync serve running at %s? %w", *url, err)
@@ -54,7 +71,13 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%s/status refused the read token: pass the server's --config (server.read_tokens) or --data (its read-token file)", *url)
+	case http.StatusMisdirectedRequest:
+		return fmt.Errorf("%s/status does not answer under that host name: add it to the server's server.hosts", *url)
+	default:
 		return fmt.Errorf("%s/status answered %s", *url, resp.Status)
 	}
 	if *asJSON {
@@ -84,4 +107,28 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "dead-letter queue: %d\n", r.DeadLetterQueue.Visible+r.DeadLetterQueue.InFlight)
 	}
 	return nil
+}
+
+// statusToken is the read token status sends: the configuration's first, else the one
+// serve keeps in the data dir. It never makes one: a token only the caller knows would
+// not be the server's.
+func statusToken(ctx context.Context, configPath, dataDir string) (string, error) {
+	if configPath != "" {
+		cfg, _, err := loadConfig(ctx, configPath, dataDir)
+		if err != nil {
+			return "", err
+		}
+		if len(cfg.Server.ReadTokens) > 0 {
+			return cfg.Server.ReadTokens[0], nil
+		}
+	}
+	path := filepath.Join(dataDir, readTokenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no read token: %s does not exist; pass --data with the data directory of halosync serve, or --config with a configuration that lists server.read_tokens", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,21 +15,24 @@ import (
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
 // its counters per connection, rejections by reason included.
 func TestStatusShowsCountsPerConnection(t *testing.T) {
-	p := startServe(t, nil, "--data", t.TempDir())
+	// The data dir is .halosync of the directory status runs in, as `make run` leaves it.
+	cwd := t.TempDir()
+	data := filepath.Join(cwd, ".halosync")
+	p := startServe(t, nil, "--data", data)
 	s := samples(t)
 	mustPost(t, p.url, "default", authtest.Basic("halo", p.password), s["ticket-full"].body, http.StatusOK)
 	mustPost(t, p.url, "default", authtest.Basic("halo", "not-the-password"), s["ticket-full"].body, http.StatusUnauthorized)
-	waitObject(t, p.url, "/connections/default/tickets/4242", nil)
+	waitObject(t, p, "/connections/default/tickets/4242", nil)
 	// The pump deletes a message after the worker applied it: wait for the queue to drain.
 	deadline := time.Now().Add(10 * time.Second)
-	for q := status(t, p.url).Queue; q.Visible+q.InFlight > 0; q = status(t, p.url).Queue {
+	for q := status(t, p).Queue; q.Visible+q.InFlight > 0; q = status(t, p).Queue {
 		if time.Now().After(deadline) {
 			t.Fatalf("the queue did not drain: %+v", q)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	out, errOut, code := runCLI(t, nil, "status", "--url", p.url)
+	out, errOut, code := runCLIIn(t, cwd, nil, "status", "--url", p.url)
 	if code != 0 {
 		t.Fatalf("status exited %d: %s", code, errOut)
 	}
@@ -42,10 +47,52 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", row, out)
 		}
 	}
-	if out, _, code := runCLI(t, nil, "status", "--url", p.url, "--json"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+	if out, _, code := runCLI(t, nil, "status", "--url", p.url, "--data", data, "--json"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") {
 		t.Errorf("status --json: exit %d, %q", code, out)
 	}
-	if _, errOut, code := runCLI(t, nil, "status", "--url", "http://127.0.0.1:1"); code == 0 || !strings.Contains(errOut, "is halosync serve running") {
+	if _, errOut, code := runCLI(t, nil, "status", "--url", "http://127.0.0.1:1", "--data", data); code == 0 || !strings.Contains(errOut, "is halosync serve running") {
 		t.Errorf("status without a server: exit %d, %q", code, errOut)
+	}
+	// Without the server's token: none found, or the wrong one.
+	empty := t.TempDir()
+	if _, errOut, code := runCLI(t, nil, "status", "--url", p.url, "--data", empty); code == 0 || !strings.Contains(errOut, "no read token") || !strings.Contains(errOut, "--data") {
+		t.Errorf("status with no token: exit %d, %q", code, errOut)
+	}
+	writeFile(t, filepath.Join(empty, "read-token"), "not-the-token-of-this-server\n")
+	if _, errOut, code := runCLI(t, nil, "status", "--url", p.url, "--data", empty); code == 0 || !strings.Contains(errOut, "refused the read token") {
+		t.Errorf("status with a wrong token: exit %d, %q", code, errOut)
+	}
+}
+
+// TestStatusWithConfiguredReadTokens: with server.read_tokens in the configuration, serve
+// generates none and accepts each listed token; `status --config` sends the first, and a
+// `curl`-style read with another works too.
+func TestStatusWithConfiguredReadTokens(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "halosync.yaml")
+	writeFile(t, cfg, `
+connections:
+  - id: default
+    webhook:
+      auth:
+        - {scheme: basic, username: halo, passwords: ["long-enough-password"]}
+server:
+  read_tokens: ["env:HALOSYNC_E2E_READ_TOKEN", "the-next-read-token-0123"]
+`)
+	env := []string{"HALOSYNC_E2E_READ_TOKEN=the-first-read-token-0123"}
+	p := startServe(t, env, "--config", cfg, "--data", data)
+	if !strings.Contains(p.stdout.String(), "read token: server.read_tokens of the configuration") {
+		t.Errorf("serve does not say its read tokens are configured:\n%s", p.stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, "read-token")); err == nil {
+		t.Error("serve generated a read token although the configuration lists some")
+	}
+	if out, errOut, code := runCLI(t, env, "status", "--url", p.url, "--config", cfg, "--data", data); code != 0 || !strings.Contains(out, "queue: 0 waiting") {
+		t.Errorf("status --config: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	p.token = "the-next-read-token-0123"
+	if code, _, err := getJSON(p, "/connections/default/tickets/1"); err != nil || code != http.StatusNotFound {
+		t.Errorf("a read with the second token: %d %v, want 404 (no such ticket)", code, err)
 	}
 }

@@ -159,7 +159,7 @@ func TestWebhooksCommands(t *testing.T) {
 	// it) is over before the outage, so what the copy gets after it comes from the replay.
 	seeded := tenant.Objects(change.Ticket)
 	firstID, _ := change.CanonicalID(seeded[0]["id"])
-	waitObject(t, p.url, "/connections/acme/tickets/"+firstID, nil)
+	waitObject(t, p, "/connections/acme/tickets/"+firstID, nil)
 	p.waitLog(t, `"msg":"poll done"`, `"connection":"acme"`)
 
 	// An outage: serve is down while Halo delivers; the log keeps the bodies.
@@ -185,7 +185,7 @@ func TestWebhooksCommands(t *testing.T) {
 		t.Fatalf("status --json: exit %d %v\n%s\n%s", code, err, out, errOut)
 	}
 	for _, tid := range lost {
-		if code, _, err := getJSON(p.url, fmt.Sprintf("/connections/acme/tickets/%d", tid)); err != nil || code != 404 {
+		if code, _, err := getJSON(p, fmt.Sprintf("/connections/acme/tickets/%d", tid)); err != nil || code != 404 {
 			t.Fatalf("ticket %d lost in the outage: %d %v before the replay", tid, code, err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 	for _, tid := range lost {
 		tk, _ := tenant.Object(change.Ticket, tid)
-		got := waitObject(t, p.url, fmt.Sprintf("/connections/acme/tickets/%d", tid), func(m map[string]any) bool {
+		got := waitObject(t, p, fmt.Sprintf("/connections/acme/tickets/%d", tid), func(m map[string]any) bool {
 			f, _ := m["fields"].(map[string]any)
 			return fmt.Sprint(f["last_update"]) == fmt.Sprint(tk["last_update"])
 		})

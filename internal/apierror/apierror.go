@@ -21,6 +21,7 @@ const (
 	UnreadableBody       Code = "unreadable_body"
 	Unavailable          Code = "unavailable"
 	Forbidden            Code = "forbidden"
+	UnknownHost          Code = "unknown_host"
 	UnsupportedMediaType Code = "unsupported_media_type"
 	NotFound             Code = "not_found"
 	UnknownKind          Code = "unknown_kind"
@@ -32,6 +33,7 @@ var statuses = map[Code]int{
 	UnreadableBody:       http.StatusBadRequest,
 	Unauthorized:         http.StatusUnauthorized,
 	Forbidden:            http.StatusForbidden,
+	UnknownHost:          http.StatusMisdirectedRequest,
 	UnknownConnection:    http.StatusNotFound,
 	NotFound:             http.StatusNotFound,
 	UnknownKind:          http.StatusNotFound,

@@ -92,6 +92,31 @@ queue:
 	}
 }
 
+func TestServerSection(t *testing.T) {
+	t.Setenv("HALOSYNC_TEST_READ_TOKEN", "a-token-from-the-environment")
+	d := example + `
+server:
+  read_tokens: ["first-read-token-0123", "env:HALOSYNC_TEST_READ_TOKEN"]
+  hosts: [halosync.example.com, "[2001:db8::1]", 192.0.2.7]
+  max_connections: 64
+  max_body_bytes_in_flight: 8388608
+`
+	c, err := Parse(context.Background(), []byte(d), LocalResolver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if strings.Join(s.ReadTokens, ",") != "first-read-token-0123,a-token-from-the-environment" {
+		t.Errorf("read_tokens %q: the reference is not resolved", s.ReadTokens)
+	}
+	if len(s.Hosts) != 3 || s.Connections() != 64 || s.BodyBytesInFlight() != 8<<20 {
+		t.Errorf("server %+v: connections %d, bytes in flight %d", s, s.Connections(), s.BodyBytesInFlight())
+	}
+	if d := (Server{}); d.Connections() != 512 || d.BodyBytesInFlight() != 64<<20 {
+		t.Errorf("defaults: %d connections, %d bytes in flight; want 512 and 64 MiB", d.Connections(), d.BodyBytesInFlight())
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	for _, tt := range []struct{ in, want int }{{0, DefaultMaxBodyBytes}, {-1, DefaultMaxBodyBytes}, {1, 1}, {MaxBodyCeiling, MaxBodyCeiling}} {
 		if got := (Webhook{MaxBodyBytes: tt.in}).BodyLimit(); got != tt.want {
@@ -142,6 +167,13 @@ func TestParseInvalid(t *testing.T) {
 		{"bad store driver", example + "store:\n  driver: postgres\n", []string{"store", `"postgres"`}},
 		{"dynamodb without table", example + "store:\n  driver: dynamodb\n", []string{"store", "dynamodb", "table"}},
 		{"wrong type", example + "queue:\n  max_receive: many\n", nil},
+		{"short read token", example + "server:\n  read_tokens: [\"first-secret\"]\n", []string{"server.read_tokens[0]", "16 characters"}},
+		{"read token with a blank", example + "server:\n  read_tokens: [\"first-secret first-secret\"]\n", []string{"server.read_tokens[0]"}},
+		{"host with a port", example + "server:\n  hosts: [\"halosync.example.com:8080\"]\n", []string{"server.hosts[0]", "no scheme or port"}},
+		{"host with a scheme", example + "server:\n  hosts: [\"https://halosync.example.com\"]\n", []string{"server.hosts[0]"}},
+		{"negative connection cap", example + "server:\n  max_connections: -1\n", []string{"server.max_connections"}},
+		{"bytes in flight below a body limit", doc("default", goodAuth+"      max_body_bytes: 4096\n", "server:\n  max_body_bytes_in_flight: 4095\n"),
+			[]string{"server.max_body_bytes_in_flight", "connection default", "4096"}},
 		{"secret reference without resolver", doc("default", "      auth:\n        - scheme: basic\n          username: halo\n          passwords: [\"env:HALOSYNC_TEST_NOT_SET\"]\n", ""), []string{"env"}},
 	}
 	for _, tt := range tests {

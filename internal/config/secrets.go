@@ -36,6 +36,13 @@ func (c *Config) resolve(ctx context.Context, r Resolver) error {
 			}
 		}
 	}
+	for k, t := range c.Server.ReadTokens {
+		v, err := resolveValue(ctx, r, t)
+		if err != nil {
+			return fmt.Errorf("server.read_tokens[%d]: %w", k, err)
+		}
+		c.Server.ReadTokens[k] = v
+	}
 	return nil
 }
 

@@ -13,6 +13,35 @@ type Server struct {
 	// (default X-Forwarded-For; read from the right, the first address that is not itself
 	// a trusted proxy is the source).
 	ForwardedHeader string `yaml:"forwarded_header"`
+	// ReadTokens are the bearer tokens the reading routes (the copy, /status) accept;
+	// several at once, for rotation. Secret references are resolved. None: `halosync
+	// serve` generates one and keeps it in the data directory.
+	ReadTokens []string `yaml:"read_tokens"`
+	// Hosts are the names, besides the loopback ones and the host of the listen address,
+	// that the reading routes answer under: a Host header naming anything else is refused,
+	// so a page whose name resolves to this server (DNS rebinding) reads nothing.
+	Hosts []string `yaml:"hosts"`
+	// MaxConnections caps the connections served at once; more wait to be accepted.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxBodyBytesInFlight caps the webhook bytes admitted across the requests being read
+	// at once; a delivery that would pass it is refused with 503 and Retry-After.
+	MaxBodyBytesInFlight int64 `yaml:"max_body_bytes_in_flight"`
+}
+
+// Connections is the cap on connections served at once: 512 unless set.
+func (s Server) Connections() int {
+	if s.MaxConnections > 0 {
+		return s.MaxConnections
+	}
+	return 512
+}
+
+// BodyBytesInFlight is the cap on webhook body bytes being read at once: 64 MiB unless set.
+func (s Server) BodyBytesInFlight() int64 {
+	if s.MaxBodyBytesInFlight > 0 {
+		return s.MaxBodyBytesInFlight
+	}
+	return 64 << 20
 }
 
 // Store names where the copy is kept.

@@ -95,6 +95,9 @@ func (c *Config) Validate() error {
 	if h := c.Server.ForwardedHeader; h != "" && !headerName.MatchString(h) {
 		return fmt.Errorf("%w: server.forwarded_header: %q is not a header name", ErrInvalid, h)
 	}
+	if err := c.Server.validate(c.Connections); err != nil {
+		return fmt.Errorf("%w: server.%w", ErrInvalid, err)
+	}
 	switch c.Store.Driver {
 	case "", "sqlite":
 	case "dynamodb":
@@ -103,6 +106,41 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("%w: store: unknown driver %q (sqlite or dynamodb)", ErrInvalid, c.Store.Driver)
+	}
+	return nil
+}
+
+// MinReadToken is the shortest read token accepted: it guards every mirrored ticket.
+const MinReadToken = 16
+
+// token68 is what a bearer token may hold (RFC 6750's b64token), so it travels in a header
+// as it is.
+var token68 = regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`)
+
+// hostName is a DNS name or an IPv4 address, or an IPv6 address in brackets, without a port.
+var hostName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$`)
+
+func (s Server) validate(conns []Connection) error {
+	for k, t := range s.ReadTokens {
+		if len(t) < MinReadToken || !token68.MatchString(t) {
+			return fmt.Errorf("read_tokens[%d]: a token is at least %d characters of letters, digits and -._~+/", k, MinReadToken)
+		}
+	}
+	for k, h := range s.Hosts {
+		if !hostName.MatchString(h) {
+			return fmt.Errorf("hosts[%d]: %q is not a host name (no scheme or port; IPv6 in brackets)", k, h)
+		}
+	}
+	if s.MaxConnections < 0 {
+		return errors.New("max_connections: must be positive (default 512)")
+	}
+	if s.MaxBodyBytesInFlight < 0 {
+		return errors.New("max_body_bytes_in_flight: must be positive (default 64 MiB)")
+	}
+	for _, c := range conns {
+		if n := int64(c.Webhook.BodyLimit()); n > s.BodyBytesInFlight() {
+			return fmt.Errorf("max_body_bytes_in_flight: %d is less than connection %s's max_body_bytes %d; no delivery that large could be read", s.BodyBytesInFlight(), c.ID, n)
+		}
 	}
 	return nil
 }

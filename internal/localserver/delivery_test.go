@@ -31,7 +31,7 @@ func redeliver(t *testing.T, body []byte, id, event string, fields map[string]an
 // deliveries reads a delivery's records from the read API.
 func (s *testServer) deliveries(t *testing.T, conn, id string) ([]change.Delivery, response) {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url+"/connections/"+conn+"/deliveries/"+id, "", nil)
+	r := do(t, http.MethodGet, s.url+"/connections/"+conn+"/deliveries/"+id, bearer, nil)
 	var ds []change.Delivery
 	if r.status == http.StatusOK {
 		dec := json.NewDecoder(bytes.NewReader(r.body))
@@ -98,12 +98,12 @@ func TestDeliveryRecordsAreServed(t *testing.T) {
 	}
 
 	for _, path := range []string{"/connections/default/deliveries/no-such-delivery", "/connections/other/deliveries/" + reassign} {
-		r := do(t, http.MethodGet, s.url+path, "", nil)
+		r := do(t, http.MethodGet, s.url+path, bearer, nil)
 		if r.status != http.StatusNotFound || r.errorCode(t) != "not_found" {
 			t.Errorf("GET %s = %d %s, want 404 not_found", path, r.status, r.body)
 		}
 	}
-	if r := do(t, http.MethodPost, s.url+"/connections/default/deliveries/"+reassign, "", nil); r.status != http.StatusMethodNotAllowed {
+	if r := do(t, http.MethodPost, s.url+"/connections/default/deliveries/"+reassign, bearer, nil); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("POST to the read route = %d, want 405", r.status)
 	}
 }

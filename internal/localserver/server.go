@@ -67,6 +67,11 @@ type Options struct {
 	// HaloClient and Now are passed to the pipeline (pipeline.Ports).
 	HaloClient func(c *connection.Connection) (*haloapi.Client, error)
 	Now        func() time.Time
+	// Probe is what GET /readyz checks takes a write; nil: /readyz answers 503.
+	Probe Writable
+	// HeaderTimeout is how long a connection may take to send a request's headers, and so
+	// how long an idle one holds a place under server.max_connections; 0: 10 s.
+	HeaderTimeout time.Duration
 }
 
 // Server is the local all-in-one server.
@@ -80,6 +85,13 @@ type Server struct {
 	counts    *metrics.Memory
 	log       *slog.Logger
 	pollEvery time.Duration
+
+	guard         *readGuard
+	readiness     readiness
+	bodies        *byteBudget
+	connections   map[string]bool // the configured connection ids
+	maxConns      int
+	headerTimeout time.Duration
 }
 
 // Counts are the server's counters: ingest, the worker and the poller count into them.
@@ -105,9 +117,24 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if forwarded == "" {
 		forwarded = "X-Forwarded-For"
 	}
+	if len(cfg.Server.ReadTokens) == 0 {
+		o.Log.Warn("no server.read_tokens: every read of the copy and of /status is refused")
+	}
+	known := map[string]bool{}
+	for _, c := range cfg.Connections {
+		known[c.ID] = true
+	}
+	headerTimeout := o.HeaderTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = 10 * time.Second
+	}
 	return &Server{
 		trusted: trusted, forwarded: forwarded, pipeline: p,
 		store: o.Store, queue: o.Queue, dlq: o.DeadLetter, counts: counts, log: o.Log, pollEvery: o.PollEvery,
+		guard:       newReadGuard(cfg.Server.ReadTokens, cfg.Server.Hosts, counts, o.Log),
+		readiness:   readiness{probe: o.Probe},
+		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
+		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
 	}, nil
 }
 
@@ -119,18 +146,24 @@ func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
 	return changes, deadLetter
 }
 
-// Handler is the HTTP side.
-func (s *Server) Handler() http.Handler {
+// Handler is the HTTP side; its reading routes answer under the loopback names and
+// server.hosts (Serve adds the host it listens on).
+func (s *Server) Handler() http.Handler { return s.handler(s.guard) }
+
+// handler routes: the webhook (its body bytes admitted first), /healthz and /readyz to
+// anyone, the copy and /status only to a request the guard admits.
+func (s *Server) handler(guard *readGuard) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(ingest.PathPrefix+"{connection}", s.webhook)
-	mux.HandleFunc(ingest.PathPrefix+"{connection}/{secret}", s.webhook)
+	mux.HandleFunc(ingest.PathPrefix+"{connection}", s.admitBody(s.webhook))
+	mux.HandleFunc(ingest.PathPrefix+"{connection}/{secret}", s.admitBody(s.webhook))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /status", s.status)
-	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", s.object)
-	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", s.action)
-	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", s.deliveries)
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET /status", guard.wrap(s.status))
+	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", guard.wrap(s.object))
+	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", guard.wrap(s.action))
+	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", guard.wrap(s.deliveries))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A path no route knows gets the JSON error body every other answer has; a known
 		// path asked with another method keeps the router's 405 and its Allow header.
@@ -318,12 +351,21 @@ func (s *Server) deliver(ctx context.Context, msgs []message.Received) {
 
 // Serve listens on addr and runs the pump until ctx ends, then shuts down gracefully.
 // ready, if set, receives the bound address once the server accepts connections.
+// At most server.max_connections connections are served at once; the timeouts cut idle
+// and slow ones, so a connection waiting for a place waits a bounded time.
 func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := &http.Server{
+		Handler:           s.handler(s.guard.withHosts(addr)),
+		ReadHeaderTimeout: s.headerTimeout,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	srvLn := limitListen(ln, s.maxConns)
 	var wg sync.WaitGroup
 	pumpCtx, stopPump := context.WithCancel(ctx)
 	defer stopPump()
@@ -337,7 +379,7 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 		s.Poll(pumpCtx, s.pollEvery)
 	}()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(srvLn) }()
 	if ready != nil {
 		ready(ln.Addr())
 	}

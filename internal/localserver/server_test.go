@@ -37,6 +37,11 @@ const (
 	password = "first-secret"
 	rotated  = "next-secret"
 
+	// readToken is the read token startServer gives a server whose configuration names
+	// none; bearer is its Authorization header.
+	readToken = "a-read-token-for-the-tests"
+	bearer    = "Bearer " + readToken
+
 	// pollTimeout bounds every wait for the asynchronous side (queue → worker → store).
 	pollTimeout = 5 * time.Second
 )
@@ -57,6 +62,7 @@ type testServer struct {
 	queue *sqlite.Queue
 	dlq   *sqlite.Queue
 	store *sqlite.Store
+	db    *sqlite.DB
 	srv   *localserver.Server
 	logs  *logtest.Buffer // the server's log, JSON lines
 	// stop (also run when the test ends) shuts the server down and closes the database,
@@ -72,7 +78,8 @@ type serverSetup struct {
 	haloClient func(*connection.Connection) (*haloapi.Client, error)
 	now        func() time.Time
 	logLevel   slog.Level
-	logTail    int // how much of the log a failed test shows
+	logTail    int           // how much of the log a failed test shows
+	headerWait time.Duration // localserver.Options.HeaderTimeout
 }
 
 type serverOption func(*serverSetup)
@@ -106,10 +113,21 @@ func logTo(level slog.Level, tailChars int) serverOption {
 	return func(s *serverSetup) { s.logLevel, s.logTail = level, tailChars }
 }
 
-// startServer starts the server as `halosync serve` wires it (localserver.Queues and the
-// SQLite store), shaped by opts.
+// withHeaderTimeout sets how long a connection may take to send its headers.
+func withHeaderTimeout(d time.Duration) serverOption {
+	return func(s *serverSetup) { s.headerWait = d }
+}
+
+// startServer starts the server as `halosync serve` wires it (localserver.Queues, the
+// SQLite store, the database as the readiness probe), shaped by opts. A configuration
+// without read tokens gets readToken.
 func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testServer {
 	t.Helper()
+	if len(cfg.Server.ReadTokens) == 0 {
+		c := *cfg
+		c.Server.ReadTokens = []string{readToken}
+		cfg = &c
+	}
 	o := serverSetup{logLevel: slog.LevelDebug, logTail: 8000}
 	for _, opt := range opts {
 		opt(&o)
@@ -139,7 +157,8 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	if o.wrapStore != nil {
 		st = o.wrapStore(store)
 	}
-	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient, Now: o.now})
+	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient, Now: o.now,
+		Probe: db, HeaderTimeout: o.headerWait})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +187,7 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 	t.Cleanup(stop)
 	select {
 	case a := <-ready:
-		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq, store: store, srv: srv, logs: logs, stop: stop}
+		return &testServer{url: "http://" + a.String(), queue: q, dlq: dlq, store: store, db: db, srv: srv, logs: logs, stop: stop}
 	case err := <-done:
 		t.Fatalf("Serve returned before it was ready: %v", err)
 	case <-time.After(pollTimeout):
@@ -300,7 +319,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // object reads one object from the server's read API.
 func (s *testServer) object(t *testing.T, path string) (change.Object, response) {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url+path, "", nil)
+	r := do(t, http.MethodGet, s.url+path, bearer, nil)
 	var o change.Object
 	if r.status == http.StatusOK {
 		dec := json.NewDecoder(bytes.NewReader(r.body))
@@ -357,7 +376,7 @@ func (st status) total(name string) int64 {
 
 func (s *testServer) status(t *testing.T) status {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url+"/status", "", nil)
+	r := do(t, http.MethodGet, s.url+"/status", bearer, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /status: %d %s", r.status, r.body)
 	}
@@ -616,14 +635,14 @@ func TestReadRoutes(t *testing.T) {
 		{"/connections/default/actions/3", "unknown_kind"},           // notes only under a ticket
 		{"/connections/default/ticket/4242/actions/3", "not_found"},  // no such route
 	} {
-		r := do(t, http.MethodGet, s.url+c.path, "", nil)
+		r := do(t, http.MethodGet, s.url+c.path, bearer, nil)
 		if r.status != http.StatusNotFound || r.errorCode(t) != c.code {
 			t.Errorf("GET %s: %d %s, want 404 %s", c.path, r.status, r.body, c.code)
 		}
 	}
 	// Every kind's plural is a read route.
 	for _, kinds := range []string{"clients", "contacts", "assets"} {
-		r := do(t, http.MethodGet, s.url+"/connections/default/"+kinds+"/1", "", nil)
+		r := do(t, http.MethodGet, s.url+"/connections/default/"+kinds+"/1", bearer, nil)
 		if r.status != http.StatusNotFound || r.errorCode(t) != "not_found" {
 			t.Errorf("GET %s/1: %d %s, want 404 not_found", kinds, r.status, r.body)
 		}
@@ -764,7 +783,9 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := db.Queue("changes", sqlite.QueueOptions{MaxReceive: 5, DeadLetter: "changes-dlq"})
-	srv, err := localserver.New(testConfig(), localserver.Options{Store: db.Store(), Queue: q, Log: log})
+	cfg := testConfig()
+	cfg.Server.ReadTokens = []string{readToken}
+	srv, err := localserver.New(cfg, localserver.Options{Store: db.Store(), Queue: q, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -790,7 +811,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 		t.Fatal("not ready")
 	}
 	// Without a dead-letter queue /status still answers, with the queue alone.
-	r := do(t, http.MethodGet, "http://"+addr.String()+"/status", "", nil)
+	r := do(t, http.MethodGet, "http://"+addr.String()+"/status", bearer, nil)
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"queue"`) || strings.Contains(string(r.body), "dead_letter_queue") {
 		t.Errorf("GET /status without a DLQ: %d %s", r.status, r.body)
 	}

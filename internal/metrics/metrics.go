@@ -31,6 +31,7 @@ const (
 	VersionsClamped    = "VersionsClamped"  // label: the kind; a version too far ahead of its receipt, replaced by the receipt time
 	VersionsMissing    = "VersionsMissing"  // label: the kind; a snapshot without a readable change marker
 	VersionsRepaired   = "VersionsRepaired" // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
+	ReadsRefused       = "ReadsRefused"     // label: the reason; the local server's reading routes, under connection _server
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or
