@@ -136,7 +136,7 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*30 {
 		t.Errorf("ChangesQueue.VisibilityTimeout = %v", deref(q.VisibilityTimeout))
 	}
-	if rp, _ := q.RedrivePolicy.(map[string]any); rp == nil || rp["maxReceiveCount"] != float64(8) {
+	if rp, _ := q.RedrivePolicy.(map[string]any); rp == nil || rp["maxReceiveCount"] != float64(20) {
 		t.Errorf("ChangesQueue.RedrivePolicy = %v", q.RedrivePolicy)
 	}
 
@@ -326,7 +326,11 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 		{name: "redrive to a table", edit: set(getAtt("Table", "Arn"), "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn"),
 			wants: []string{"Table is no declared AWS::SQS::Queue"}},
 		{name: "maxReceiveCount too low", edit: set(3, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
-			wants: []string{"maxReceiveCount: is 3, want at least 5"}},
+			wants: []string{"maxReceiveCount: is 3: with worker.Backoff a failing change is retried for 0s, want at least 1h0m0s"}},
+		{name: "maxReceiveCount of the old 8", edit: set(8, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
+			wants: []string{"maxReceiveCount: is 8: with worker.Backoff a failing change is retried for 3m0s, want at least 1h0m0s"}},
+		{name: "maxReceiveCount apart from the embedded queue's", edit: set(30, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
+			wants: []string{"maxReceiveCount: is 30, the embedded queue's default is 20"}},
 		{name: "visibility timeout too short", edit: set(60, "Resources", "ChangesQueue", "Properties", "VisibilityTimeout"),
 			wants: []string{"VisibilityTimeout: is 60 s, want at least 6 x WorkerFunction's Timeout (30 s) = 180 s"}},
 		{name: "worker timeout raised past the queue's visibility", edit: set(60, "Resources", "WorkerFunction", "Properties", "Timeout"),

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -323,12 +324,42 @@ func (w *Worker) heartbeat(ctx context.Context, conn string) {
 	}
 }
 
-// Backoff is the visibility delay before the n-th retry of a failed message (n ≥ 1):
-// exponential from 2 s, capped at 5 minutes.
+// The retry delay of a message whose change failed for a reason that may pass (the store
+// or Halo's API unavailable, throttled or slow): long enough that an outage of hours is
+// waited out within the queue's receive limit (RetryHorizon), and jittered so that the
+// messages one outage failed do not all come back at the same moment.
+const (
+	backoffBase   = 2 * time.Second
+	backoffCap    = 15 * time.Minute
+	backoffJitter = 0.2 // ± this fraction, at random
+)
+
+// Backoff is the visibility delay after the n-th receive of a message failed (n ≥ 1):
+// 2 s doubling to at most 15 minutes, each ±20 % at random. At most 18 minutes, well
+// under SQS's 12-hour limit of a visibility timeout.
 func Backoff(receiveCount int) time.Duration {
-	d := 2 * time.Second
-	for i := 1; i < receiveCount && d < 5*time.Minute; i++ {
+	d := nominalBackoff(receiveCount)
+	return time.Duration(float64(d) * (1 - backoffJitter + 2*backoffJitter*rand.Float64()))
+}
+
+// nominalBackoff is Backoff without its jitter.
+func nominalBackoff(receiveCount int) time.Duration {
+	d := backoffBase
+	for i := 1; i < receiveCount && d < backoffCap; i++ {
 		d *= 2
 	}
-	return min(d, 5*time.Minute)
+	return min(d, backoffCap)
+}
+
+// RetryHorizon is how long, at the least whatever the jitter, a message failing for a
+// reason that may pass is retried when the queue moves it to the dead-letter queue after
+// maxReceive receives: the time from its first attempt to its last, the sum of the delays
+// after the first maxReceive-1 failures, each at its shortest. An outage of the store or
+// of Halo's API shorter than this loses nothing and dead-letters nothing.
+func RetryHorizon(maxReceive int) time.Duration {
+	var h time.Duration
+	for n := 1; n < maxReceive; n++ {
+		h += time.Duration(float64(nominalBackoff(n)) * (1 - backoffJitter))
+	}
+	return h
 }

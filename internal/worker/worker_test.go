@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/message"
@@ -83,19 +82,5 @@ func TestProcessFailures(t *testing.T) {
 	_, err := down.Process(ctx, "m", ticketMessage(t, "1", 1, map[string]any{}))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("store failure: %v, want a retryable error", err)
-	}
-}
-
-func TestBackoffGrowsAndIsCapped(t *testing.T) {
-	prev := time.Duration(0)
-	for n := 1; n <= 12; n++ {
-		d := worker.Backoff(n)
-		if d < prev || d > 5*time.Minute {
-			t.Fatalf("Backoff(%d) = %v after %v", n, d, prev)
-		}
-		prev = d
-	}
-	if worker.Backoff(1) != 2*time.Second || worker.Backoff(3) != 8*time.Second || worker.Backoff(20) != 5*time.Minute {
-		t.Fatalf("Backoff 1,3,20 = %v %v %v", worker.Backoff(1), worker.Backoff(3), worker.Backoff(20))
 	}
 }
