@@ -108,3 +108,29 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 		t.Fatal("the good message was not applied")
 	}
 }
+
+// TestWorkerFailsAnInvocationWhoseEveryMessageFailed: when the store is down, every
+// message of a batch fails; the invocation returns an error (the function's Errors metric
+// shows the outage) and still reports each message, delayed by its backoff.
+func TestWorkerFailsAnInvocationWhoseEveryMessageFailed(t *testing.T) {
+	store := flakyStore{storetest.NewMemory()}
+	vis := &visibility{delays: map[string]time.Duration{}}
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "c"}}, nil), vis)
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "c", Kind: change.Ticket, ID: "flaky", Op: change.OpUpsert, Version: 5, Fields: map[string]any{"a": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "a", ReceiptHandle: "r-a", Body: string(m.Body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "b", ReceiptHandle: "r-b", Body: string(m.Body), Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+	}})
+	if err == nil {
+		t.Fatal("every message failed, and the invocation returned no error")
+	}
+	if len(resp.BatchItemFailures) != 2 || vis.delays["r-a"] == 0 || vis.delays["r-b"] == 0 {
+		t.Fatalf("failures %v, delays %v; want both reported and backed off", resp.BatchItemFailures, vis.delays)
+	}
+	if resp, err := h(context.Background(), events.SQSEvent{}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("an empty batch: %v, %v", resp, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/worker"
@@ -602,6 +603,11 @@ func (c *checker) checkEvents() {
 			if w, _ := asNumber(ev.props["MaximumBatchingWindowInSeconds"]); w < 1 {
 				c.addf(where+".BatchSize", "above 10 needs MaximumBatchingWindowInSeconds >= 1")
 			}
+		}
+		// The worker starts no message with less than worker.Margin of the invocation left:
+		// a started one must have room for a Halo request that takes its whole timeout.
+		if to, ok := asNumber(c.t.effectiveFunction(ev.function)["Timeout"]); ok && time.Duration(to)*time.Second-worker.Margin <= haloapi.DefaultTimeout {
+			c.addf("Resources."+ev.function+".Properties.Timeout", "is %v s: less worker.Margin (%v) it leaves no room for one Halo request's timeout (%v)", to, worker.Margin, haloapi.DefaultTimeout)
 		}
 		if mc := get(ev.props, "ScalingConfig", "MaximumConcurrency"); mc != nil {
 			if n, ok := asNumber(mc); !ok || n < 2 || n > 1000 {
