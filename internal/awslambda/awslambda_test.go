@@ -79,7 +79,7 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	store := flakyStore{storetest.NewMemory()}
 	vis := &visibility{delays: map[string]time.Duration{}}
 	log := slog.New(slog.DiscardHandler)
-	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil, nil), vis)
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, connection.Set{{ID: "c"}}, nil), vis)
 	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "ok", ReceiptHandle: "r-ok", Body: body("1")},
 		{MessageId: "poison", ReceiptHandle: "r-poison", Body: "{not json", Attributes: map[string]string{"ApproximateReceiveCount": "1"}},

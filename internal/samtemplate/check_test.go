@@ -75,7 +75,7 @@ const (
 // wantEnv is each function's environment contract: variable name -> the resource it must name.
 var wantEnv = map[string]map[string]string{
 	"IngestFunction": {"QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
-	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue"},
+	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 	"PollerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 }
 

@@ -405,6 +405,8 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"TABLE_NAME: refers to [ChangesQueue], want Table"}},
 		{name: "environment variable missing", edit: del("Resources", "IngestFunction", "Properties", "Environment", "Variables", configEnvVar),
 			wants: []string{"missing HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_PARAMETER names no AWS::SSM::Parameter"}},
+		{name: "worker without its configuration", edit: del("Resources", "WorkerFunction", "Properties", "Environment", "Variables", configEnvVar),
+			wants: []string{"WorkerFunction.Environment.Variables: missing HALOSYNC_CONFIG_PARAMETER"}},
 		{name: "secret in a plain environment variable", edit: set(str("{{resolve:secretsmanager:halo}}"), "Resources", "IngestFunction", "Properties", "Environment", "Variables", "PASSWORD"),
 			wants: []string{"puts a secret in a plain environment variable"}},
 		{name: "table without point-in-time recovery", edit: del("Resources", "Table", "Properties", "PointInTimeRecoverySpecification"),

@@ -69,13 +69,10 @@ func New(s Store, c Counter, log *slog.Logger, conns connection.Set, fetchers ma
 	return w
 }
 
-// connection returns a connection's compiled settings; an unknown one (a message queued
-// before its connection was removed) gets none: nothing filtered or cut.
+// connection returns a connection's compiled settings; Process has refused a change for a
+// connection that is not configured.
 func (w *Worker) connection(id string) *connection.Connection {
-	if c, ok := w.conns[id]; ok {
-		return c
-	}
-	return &connection.Connection{ID: id}
+	return w.conns[id]
 }
 
 // ErrPermanent marks a message that will fail however often it is retried; it is still
@@ -88,8 +85,16 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	env, err := message.Decode(body)
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "undecodable"}, 1)
-		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "error", err.Error())
+		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "reason", "undecodable", "error", err.Error())
 		return "", fmt.Errorf("%w: message %s: %w", ErrPermanent, messageID, err)
+	}
+	if conn := env.Change.Connection; w.conns[conn] == nil {
+		// Queued for a connection the configuration does not name (removed since, or
+		// never configured): nothing is written under a connection nobody configured.
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_connection"}, 1)
+		w.log.ErrorContext(ctx, "change for a connection that is not configured", "connection", conn, "kind", env.Change.Kind,
+			"id", env.Change.ID, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_connection")
+		return "", fmt.Errorf("%w: message %s: connection %q is not configured", ErrPermanent, messageID, conn)
 	}
 	if env.Unknown {
 		return w.unknown(ctx, messageID, env)
@@ -112,7 +117,7 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_event"}, 1)
 		w.log.ErrorContext(ctx, "unknown event: map its name under the connection's events to keep it", "connection", conn,
-			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID)
+			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_event")
 		return "", fmt.Errorf("%w: event %q: %w", ErrPermanent, env.Change.Event, err)
 	}
 	var last change.Outcome
