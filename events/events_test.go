@@ -113,7 +113,7 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				var e events.SQSEvent
 				decodeStrict(t, f, &e)
 				store := storetest.NewMemory()
-				resp, err := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil, nil), nil)(context.Background(), e)
+				resp, err := awslambda.Worker(worker.New(store, metrics.Discard{}, log, connection.Set{{ID: "default"}}, nil), nil)(context.Background(), e)
 				if err != nil || len(resp.BatchItemFailures) != 0 {
 					t.Fatalf("failures %v err %v", resp.BatchItemFailures, err)
 				}

@@ -6,6 +6,7 @@ package awslambda
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -46,19 +47,35 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 }
 
 // Worker returns the SQS batch handler: the worker's batch policy (worker.HandleBatch)
-// over the event's records. Each failed message is reported in batchItemFailures (the
-// event source mapping needs ReportBatchItemFailures) so only it is retried; vis, when
-// set, delays its retry.
+// over the event's records, under the invocation's deadline. Each failed message is
+// reported in batchItemFailures (the event source mapping needs ReportBatchItemFailures)
+// so only it is retried; vis, when set, delays its retry. A batch in which every message
+// failed is also an error of the invocation, so the function's Errors metric (and
+// WorkerErrorsAlarm) shows an outage; Lambda then retries the whole batch, which is every
+// message anyway, each when its visibility (set by the worker) ends.
 func Worker(w *worker.Worker, vis worker.Retrier) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
 		msgs := make([]message.Received, 0, len(e.Records))
 		for _, m := range e.Records {
 			n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-			msgs = append(msgs, message.Received{ID: m.MessageId, Body: []byte(m.Body), ReceiptHandle: m.ReceiptHandle, ReceiveCount: n})
+			var attrs map[string]string
+			for k, a := range m.MessageAttributes {
+				if a.StringValue != nil {
+					if attrs == nil {
+						attrs = map[string]string{}
+					}
+					attrs[k] = *a.StringValue
+				}
+			}
+			msgs = append(msgs, message.Received{ID: m.MessageId, Body: []byte(m.Body), ReceiptHandle: m.ReceiptHandle, ReceiveCount: n, Attributes: attrs})
 		}
 		var resp events.SQSEventResponse
-		for _, id := range w.HandleBatch(ctx, msgs, vis) {
+		failed := w.HandleBatch(ctx, msgs, vis)
+		for _, id := range failed {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		}
+		if len(msgs) > 0 && len(failed) == len(msgs) {
+			return resp, fmt.Errorf("every message of the batch failed (%d)", len(msgs))
 		}
 		return resp, nil
 	}

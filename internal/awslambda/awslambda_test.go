@@ -79,7 +79,7 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	store := flakyStore{storetest.NewMemory()}
 	vis := &visibility{delays: map[string]time.Duration{}}
 	log := slog.New(slog.DiscardHandler)
-	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, nil, nil), vis)
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, log, connection.Set{{ID: "c"}}, nil), vis)
 	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "ok", ReceiptHandle: "r-ok", Body: body("1")},
 		{MessageId: "poison", ReceiptHandle: "r-poison", Body: "{not json", Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
@@ -98,13 +98,39 @@ func TestWorkerReportsOnlyFailedMessages(t *testing.T) {
 	if d, ok := vis.delays["r-poison"]; !ok || d != 0 {
 		t.Fatalf("poison visibility %v (set %v), want 0 so it reaches the dead-letter queue at once", d, ok)
 	}
-	if d := vis.delays["r-flaky"]; d != worker.Backoff(3) {
-		t.Fatalf("flaky retry delay %v, want %v", d, worker.Backoff(3))
+	if d := vis.delays["r-flaky"]; d < 8*time.Second*8/10 || d > 8*time.Second*12/10 {
+		t.Fatalf("flaky retry delay %v, want Backoff(3): 8 s ± 20 %%", d)
 	}
 	if _, ok := vis.delays["r-ok"]; ok {
 		t.Fatal("a processed message had its visibility changed")
 	}
 	if _, ok, _ := store.Get(context.Background(), "c", change.Ticket, "1", ""); !ok {
 		t.Fatal("the good message was not applied")
+	}
+}
+
+// TestWorkerFailsAnInvocationWhoseEveryMessageFailed: when the store is down, every
+// message of a batch fails; the invocation returns an error (the function's Errors metric
+// shows the outage) and still reports each message, delayed by its backoff.
+func TestWorkerFailsAnInvocationWhoseEveryMessageFailed(t *testing.T) {
+	store := flakyStore{storetest.NewMemory()}
+	vis := &visibility{delays: map[string]time.Duration{}}
+	h := awslambda.Worker(worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "c"}}, nil), vis)
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "c", Kind: change.Ticket, ID: "flaky", Op: change.OpUpsert, Version: 5, Fields: map[string]any{"a": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "a", ReceiptHandle: "r-a", Body: string(m.Body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "b", ReceiptHandle: "r-b", Body: string(m.Body), Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+	}})
+	if err == nil {
+		t.Fatal("every message failed, and the invocation returned no error")
+	}
+	if len(resp.BatchItemFailures) != 2 || vis.delays["r-a"] == 0 || vis.delays["r-b"] == 0 {
+		t.Fatalf("failures %v, delays %v; want both reported and backed off", resp.BatchItemFailures, vis.delays)
+	}
+	if resp, err := h(context.Background(), events.SQSEvent{}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("an empty batch: %v, %v", resp, err)
 	}
 }

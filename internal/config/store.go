@@ -55,8 +55,14 @@ type Store struct {
 // Queue tunes the embedded queue of the local server.
 type Queue struct {
 	VisibilitySeconds int `yaml:"visibility_seconds"` // default 30
-	MaxReceive        int `yaml:"max_receive"`        // default 5: then the dead-letter queue
+	MaxReceive        int `yaml:"max_receive"`        // default 20: then the dead-letter queue
 }
+
+// DefaultMaxReceive is the embedded queue's receive limit unless set, the same as the SQS
+// queue's maxReceiveCount in template.yaml: with the worker's backoff a change failing for
+// a reason that may pass is retried for over two hours (docs/ARCHITECTURE.md, "Delivery
+// records").
+const DefaultMaxReceive = 20
 
 // Visibility is how long a received message stays hidden: 30 s unless set.
 func (q Queue) Visibility() time.Duration {
@@ -67,10 +73,10 @@ func (q Queue) Visibility() time.Duration {
 }
 
 // Receives is how many times a message is received before it moves to the dead-letter
-// queue: 5 unless set.
+// queue: DefaultMaxReceive unless set.
 func (q Queue) Receives() int {
 	if q.MaxReceive > 0 {
 		return q.MaxReceive
 	}
-	return 5
+	return DefaultMaxReceive
 }

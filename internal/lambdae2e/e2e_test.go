@@ -271,7 +271,8 @@ func TestWebhooksReachDynamoDB(t *testing.T) {
 
 // TestPoisonMessageGoesToTheDLQ puts a message the worker cannot decode on the queue
 // among good ones: the worker reports it in batchItemFailures on each delivery (and
-// makes it visible again at once), the good ones are applied, and after maxReceiveCount
+// makes it visible again at once; alone in a batch, it fails the invocation), the good
+// ones are applied, and after maxReceiveCount
 // receives the queue's redrive policy moves it to the dead-letter queue.
 func TestPoisonMessageGoesToTheDLQ(t *testing.T) {
 	t.Parallel()
@@ -314,6 +315,11 @@ func TestPoisonMessageGoesToTheDLQ(t *testing.T) {
 			p.deliveries[poisonID], p.failures[poisonID], p.deleted[poisonID], maxReceive, maxReceive)
 	case !slices.Equal(p.counts[poisonID], []int{1, 2, 3}):
 		t.Fatalf("poison message: ApproximateReceiveCount of its deliveries %v, want [1 2 3]", p.counts[poisonID])
+	}
+	// Received again alone, the poison message is a batch whose every message failed:
+	// the invocation returns an error (the function's Errors metric).
+	if p.errors == 0 {
+		t.Error("no invocation returned an error, though the poison message came back alone")
 	}
 	for id := range p.bodies {
 		if id != poisonID && (p.failures[id] != 0 || !p.deleted[id]) {

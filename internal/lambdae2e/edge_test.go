@@ -92,12 +92,15 @@ func gatewayHeader(h http.Header) map[string]string {
 	return out
 }
 
-// edgeHarness is edgetest.Harness on a stack: ingest functions configured by the
-// scenario (each Start replaces the running one), the stack's queue, worker and table,
-// and the event source mapping played into the worker when the scenario drains.
+// edgeHarness is edgetest.Harness on a stack: ingest and worker functions configured by
+// the scenario (each Start replaces the running ones, as the local server's harness
+// rebuilds its pipeline; the worker applies only the connections its configuration
+// names), the stack's queue and table, and the event source mapping played into the
+// worker when the scenario drains.
 type edgeHarness struct {
 	s      *stack
 	ingest *function
+	worker *function
 	rec    *attributeLog
 	player *esmPlayer
 	seq    atomic.Int64 // request ids
@@ -117,8 +120,11 @@ func (h *edgeHarness) Start(t *testing.T, doc string) {
 	}
 	if h.ingest != nil {
 		h.ingest.stop(t)
+		h.worker.stop(t)
 	}
 	h.ingest = startConfigured(t, h.s, "ingest", cfgFile, warmupIngest)
+	h.worker = startConfigured(t, h.s, "worker", cfgFile, events.SQSEvent{Records: []events.SQSMessage{}})
+	h.player.worker = h.worker
 }
 
 func (h *edgeHarness) Post(t *testing.T, d edgetest.Delivery) edgetest.Response {
@@ -169,12 +175,12 @@ func (h *edgeHarness) Queues(t *testing.T) (changes, deadLetters int) {
 // the harness's invoke, not the scenario's, so Counts leaves it out.
 var warmupRejected = metrics.Metric{Name: metrics.DeliveriesRejected, Connection: "_unknown", Label: "method_not_allowed"}
 
-// Counts sums the metric's counts in the EMF output of the running ingest function and
-// of the worker.
+// Counts sums the metric's counts in the EMF output of the running ingest and worker
+// functions.
 func (h *edgeHarness) Counts(t *testing.T, name string) edgetest.Counts {
 	t.Helper()
 	out := edgetest.Counts{}
-	for _, f := range []*function{h.ingest, h.s.worker} {
+	for _, f := range []*function{h.ingest, h.worker} {
 		c, err := emfCounts(f.stdout)
 		if err != nil {
 			t.Fatalf("%s output: %v", f.name, err)

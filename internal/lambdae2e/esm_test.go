@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -29,9 +30,11 @@ type consumer interface {
 // their visibility timeout (which the worker itself changes) and, after maxReceiveCount
 // receives, move to the dead-letter queue by the queue's redrive policy.
 //
-// A function error is fatal to the test (the worker reports failures per message and
-// never fails the invoke); so is a batchItemFailures entry that names no message of the
-// batch (Lambda would then retry the whole batch).
+// A function error (the worker returns one when every message of the batch failed) fails
+// the whole batch, as Lambda does: nothing is deleted, and each message comes back when
+// the visibility the worker gave it ends. A crash or timeout of the function is fatal to
+// the test; so is a batchItemFailures entry that names no message of the batch (Lambda
+// would then retry the whole batch).
 type esmPlayer struct {
 	t         *testing.T
 	queue     consumer
@@ -41,6 +44,7 @@ type esmPlayer struct {
 	wait      time.Duration // long-poll time of each receive
 
 	invokes    int
+	errors     int               // invokes the function answered with an error
 	deliveries map[string]int    // message id → times delivered to the worker
 	failures   map[string]int    // message id → times reported in batchItemFailures
 	deleted    map[string]bool   // message id → deleted after success
@@ -81,7 +85,18 @@ func (p *esmPlayer) poll(ctx context.Context) int {
 		p.counts[m.ID] = append(p.counts[m.ID], m.ReceiveCount)
 	}
 	p.invokes++
-	resp := invokeAs[events.SQSEventResponse](t, p.worker, ev)
+	out, err := p.worker.invoke(t.Context(), ev)
+	if errors.Is(err, errFunction) {
+		p.errors++
+		for _, m := range msgs {
+			p.failures[m.ID]++
+		}
+		return len(msgs)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := decodeAs[events.SQSEventResponse](t, p.worker, out)
 	failed := map[string]bool{}
 	for _, f := range resp.BatchItemFailures {
 		if _, ok := byID[f.ItemIdentifier]; !ok {

@@ -188,10 +188,13 @@ func (f *function) invoke(ctx context.Context, payload any) ([]byte, error) {
 	}
 	var fe functionError
 	if json.Unmarshal(out, &fe) == nil && fe.ErrorType != "" {
-		return nil, fmt.Errorf("invoke %s: the function returned an error: %s: %s", f.name, fe.ErrorType, fe.ErrorMessage)
+		return nil, fmt.Errorf("invoke %s: %w: %s: %s", f.name, errFunction, fe.ErrorType, fe.ErrorMessage)
 	}
 	return out, nil
 }
+
+// errFunction is an invoke the function answered with an error (its handler returned one).
+var errFunction = errors.New("the function returned an error")
 
 // invokeAs invokes f with payload and decodes the response into T, failing the test on
 // any error.

@@ -110,16 +110,14 @@ type Role struct {
 	Name string
 	// Store: the function reads and writes the copy (TABLE_NAME).
 	Store bool
-	// ConfigOptional: without HALOSYNC_CONFIG_PARAMETER or HALOSYNC_CONFIG_FILE the
-	// function runs with no connection settings (the worker then applies changes
-	// unfiltered and fetches nothing).
-	ConfigOptional bool
 }
 
-// The three functions.
+// The three functions. Each needs the configuration (HALOSYNC_CONFIG_PARAMETER or
+// HALOSYNC_CONFIG_FILE): the worker too, since it applies changes only for the connections
+// it names, with their filters, stored fields and Halo API settings.
 var (
 	Ingest = Role{Name: "ingest"}
-	Worker = Role{Name: "worker", Store: true, ConfigOptional: true}
+	Worker = Role{Name: "worker", Store: true}
 	Poller = Role{Name: "poller", Store: true}
 )
 
@@ -159,11 +157,9 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	cfg := &config.Config{}
-	if !r.ConfigOptional || e.ConfigParameter != "" || e.ConfigFile != "" {
-		if cfg, err = e.LoadConfig(ctx, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws)); err != nil {
-			return nil, err
-		}
+	cfg, err := e.LoadConfig(ctx, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws))
+	if err != nil {
+		return nil, err
 	}
 	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqs.NewFromConfig(aws), e.QueueURL)}
 	ports := pipeline.Ports{Queue: f.Queue, Count: metrics.NewEMF(os.Stdout), Log: log, APIInstances: apiInstances}

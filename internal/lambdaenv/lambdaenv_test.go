@@ -217,3 +217,18 @@ func TestLoggerLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerNeedsItsConfiguration: the worker refuses changes for connections it does not
+// know, so it does not start without the configuration.
+func TestWorkerNeedsItsConfiguration(t *testing.T) {
+	clearEnv(t)
+	home := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_REGION", "eu-west-1")
+	env := Env{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync", TableName: "halosync"}
+	_, err := env.build(context.Background(), Worker, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "HALOSYNC_CONFIG_PARAMETER") {
+		t.Fatalf("worker without configuration: %v, want an error naming HALOSYNC_CONFIG_PARAMETER", err)
+	}
+}

@@ -17,8 +17,10 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
+	"github.com/halosync/halosync/internal/worker"
 )
 
 // This file is the wiring checker: check returns every problem it finds in a template, as
@@ -73,9 +75,13 @@ const (
 // wantEnv is each function's environment contract: variable name -> the resource it must name.
 var wantEnv = map[string]map[string]string{
 	"IngestFunction": {"QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
-	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue"},
+	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 	"PollerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 }
+
+// minRetryHorizon is the shortest dependency outage the queue's redrive policy must wait
+// out before it dead-letters a change that may still apply.
+const minRetryHorizon = time.Hour
 
 // pollerFunction is the function the schedule runs: it must run at least as often as the
 // poller's plans may ask (poller.PlanOf), one run at a time.
@@ -507,8 +513,9 @@ func (c *checker) dlqOf(queue string) string {
 	return ""
 }
 
-// checkQueues: a queue a function consumes has a RedrivePolicy to a declared queue with
-// maxReceiveCount >= 5, a VisibilityTimeout of at least 6 times each consumer's Timeout (AWS's
+// checkQueues: a queue a function consumes has a RedrivePolicy to a declared queue with a
+// maxReceiveCount whose retry horizon (worker.RetryHorizon) is at least minRetryHorizon,
+// equal to the embedded queue's default, a VisibilityTimeout of at least 6 times each consumer's Timeout (AWS's
 // advice for event source mappings), and a dead-letter queue that keeps messages longer than
 // the queue does. Every queue is encrypted.
 func (c *checker) checkQueues() {
@@ -542,8 +549,11 @@ func (c *checker) checkQueues() {
 		case dlq == q:
 			c.addf(where+".RedrivePolicy.deadLetterTargetArn", "is the queue itself")
 		}
-		if n, ok := asNumber(rp["maxReceiveCount"]); !ok || n < 5 {
-			c.addf(where+".RedrivePolicy.maxReceiveCount", "is %v, want at least 5", rp["maxReceiveCount"])
+		if n, ok := asNumber(rp["maxReceiveCount"]); !ok || worker.RetryHorizon(int(n)) < minRetryHorizon {
+			c.addf(where+".RedrivePolicy.maxReceiveCount", "is %v: with worker.Backoff a failing change is retried for %v, want at least %v (an outage of the table or of Halo's API must not dead-letter changes)",
+				rp["maxReceiveCount"], worker.RetryHorizon(int(n)).Round(time.Minute), minRetryHorizon)
+		} else if int(n) != config.DefaultMaxReceive {
+			c.addf(where+".RedrivePolicy.maxReceiveCount", "is %v, the embedded queue's default is %d: keep them equal, so both wait out the same outage", n, config.DefaultMaxReceive)
 		}
 		vt, ok := asNumber(p["VisibilityTimeout"])
 		if !ok {
@@ -593,6 +603,11 @@ func (c *checker) checkEvents() {
 			if w, _ := asNumber(ev.props["MaximumBatchingWindowInSeconds"]); w < 1 {
 				c.addf(where+".BatchSize", "above 10 needs MaximumBatchingWindowInSeconds >= 1")
 			}
+		}
+		// The worker starts no message with less than worker.Margin of the invocation left:
+		// a started one must have room for a Halo request that takes its whole timeout.
+		if to, ok := asNumber(c.t.effectiveFunction(ev.function)["Timeout"]); ok && time.Duration(to)*time.Second-worker.Margin <= haloapi.DefaultTimeout {
+			c.addf("Resources."+ev.function+".Properties.Timeout", "is %v s: less worker.Margin (%v) it leaves no room for one Halo request's timeout (%v)", to, worker.Margin, haloapi.DefaultTimeout)
 		}
 		if mc := get(ev.props, "ScalingConfig", "MaximumConcurrency"); mc != nil {
 			if n, ok := asNumber(mc); !ok || n < 2 || n > 1000 {

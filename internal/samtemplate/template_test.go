@@ -79,7 +79,7 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if len(fns) != 3 {
 		t.Errorf("%d serverless functions, want 3", len(fns))
 	}
-	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 30, "PollerFunction": 300} {
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300} {
 		fn, ok := fns[id]
 		if !ok {
 			t.Errorf("no function %s", id)
@@ -133,10 +133,10 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*30 {
+	if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*120 {
 		t.Errorf("ChangesQueue.VisibilityTimeout = %v", deref(q.VisibilityTimeout))
 	}
-	if rp, _ := q.RedrivePolicy.(map[string]any); rp == nil || rp["maxReceiveCount"] != float64(8) {
+	if rp, _ := q.RedrivePolicy.(map[string]any); rp == nil || rp["maxReceiveCount"] != float64(20) {
 		t.Errorf("ChangesQueue.RedrivePolicy = %v", q.RedrivePolicy)
 	}
 
@@ -171,8 +171,8 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 func TestGoformationRejectsMisspeltProperties(t *testing.T) {
 	text := readFile(t, templatePath)
 	for _, edit := range [][2]string{
-		{"VisibilityTimeout: 180", "VisibilityTimout: 180"},
-		{"      MemorySize: 256\n      Timeout: 30", "      MemorySize: 256\n      Timeout: 30\n      Timeot: 30"},
+		{"VisibilityTimeout: 720", "VisibilityTimout: 720"},
+		{"      Timeout: 120\n", "      Timeout: 120\n      Timeot: 120\n"},
 		{"PointInTimeRecoveryEnabled: true", "PointInTimeRecovery: true"},
 	} {
 		if !strings.Contains(text, edit[0]) {
@@ -326,11 +326,17 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 		{name: "redrive to a table", edit: set(getAtt("Table", "Arn"), "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn"),
 			wants: []string{"Table is no declared AWS::SQS::Queue"}},
 		{name: "maxReceiveCount too low", edit: set(3, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
-			wants: []string{"maxReceiveCount: is 3, want at least 5"}},
+			wants: []string{"maxReceiveCount: is 3: with worker.Backoff a failing change is retried for 0s, want at least 1h0m0s"}},
+		{name: "maxReceiveCount of the old 8", edit: set(8, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
+			wants: []string{"maxReceiveCount: is 8: with worker.Backoff a failing change is retried for 3m0s, want at least 1h0m0s"}},
+		{name: "maxReceiveCount apart from the embedded queue's", edit: set(30, "Resources", "ChangesQueue", "Properties", "RedrivePolicy", "maxReceiveCount"),
+			wants: []string{"maxReceiveCount: is 30, the embedded queue's default is 20"}},
 		{name: "visibility timeout too short", edit: set(60, "Resources", "ChangesQueue", "Properties", "VisibilityTimeout"),
-			wants: []string{"VisibilityTimeout: is 60 s, want at least 6 x WorkerFunction's Timeout (30 s) = 180 s"}},
-		{name: "worker timeout raised past the queue's visibility", edit: set(60, "Resources", "WorkerFunction", "Properties", "Timeout"),
-			wants: []string{"want at least 6 x WorkerFunction's Timeout (60 s) = 360 s"}},
+			wants: []string{"VisibilityTimeout: is 60 s, want at least 6 x WorkerFunction's Timeout (120 s) = 720 s"}},
+		{name: "worker timeout raised past the queue's visibility", edit: set(300, "Resources", "WorkerFunction", "Properties", "Timeout"),
+			wants: []string{"want at least 6 x WorkerFunction's Timeout (300 s) = 1800 s"}},
+		{name: "worker timeout no longer than Halo's", edit: set(30, "Resources", "WorkerFunction", "Properties", "Timeout"),
+			wants: []string{"WorkerFunction.Properties.Timeout: is 30 s: less worker.Margin (10s) it leaves no room for one Halo request's timeout (30s)"}},
 		{name: "DLQ forgets before the queue does", edit: set(86400, "Resources", "ChangesDeadLetterQueue", "Properties", "MessageRetentionPeriod"),
 			wants: []string{"not longer than ChangesQueue's"}},
 		{name: "unencrypted queue", edit: del("Resources", "ChangesDeadLetterQueue", "Properties", "SqsManagedSseEnabled"),
@@ -399,6 +405,8 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"TABLE_NAME: refers to [ChangesQueue], want Table"}},
 		{name: "environment variable missing", edit: del("Resources", "IngestFunction", "Properties", "Environment", "Variables", configEnvVar),
 			wants: []string{"missing HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_PARAMETER names no AWS::SSM::Parameter"}},
+		{name: "worker without its configuration", edit: del("Resources", "WorkerFunction", "Properties", "Environment", "Variables", configEnvVar),
+			wants: []string{"WorkerFunction.Environment.Variables: missing HALOSYNC_CONFIG_PARAMETER"}},
 		{name: "secret in a plain environment variable", edit: set(str("{{resolve:secretsmanager:halo}}"), "Resources", "IngestFunction", "Properties", "Environment", "Variables", "PASSWORD"),
 			wants: []string{"puts a secret in a plain environment variable"}},
 		{name: "table without point-in-time recovery", edit: del("Resources", "Table", "Properties", "PointInTimeRecoverySpecification"),

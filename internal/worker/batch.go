@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/message"
+	"github.com/halosync/halosync/internal/metrics"
 )
 
 // Retrier delays a failed message's next delivery (SQS's ChangeMessageVisibility).
@@ -13,27 +14,73 @@ type Retrier interface {
 	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
 
+// Margin is the time HandleBatch keeps free at the end of an invocation (ctx's deadline):
+// it starts no message with less than Margin left, and a started message's work, a fetch
+// from Halo's API included, ends Margin/2 before the deadline, so the failures are
+// reported before the function is timed out. Without a deadline (the local pump) every
+// message is started and takes what it takes.
+const Margin = 10 * time.Second
+
 // HandleBatch processes a batch as a queue delivers it (the SQS event source mapping in
 // AWS, the local server's pump locally) and returns the ids of the messages that failed:
 // only those are retried, the caller deletes or acknowledges the rest. When retry is set,
 // a failed message's next delivery is delayed by Backoff of its receive count, and a
 // permanently failing one is made visible at once, so it reaches the dead-letter queue
-// without waiting.
+// without waiting. Messages the invocation had no time left to start (Margin) are failed
+// and made visible at once, not backed off: they spent no attempt.
 func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry Retrier) (failed []string) {
-	for _, m := range msgs {
-		if _, err := w.Process(ctx, m.ID, m.Body); err != nil {
-			failed = append(failed, m.ID)
-			if retry == nil || m.ReceiptHandle == "" {
-				continue
-			}
-			delay := time.Duration(0)
-			if !errors.Is(err, ErrPermanent) {
-				delay = Backoff(max(m.ReceiveCount, 1))
-			}
-			if verr := retry.ChangeVisibility(ctx, m.ReceiptHandle, delay); verr != nil {
-				w.log.WarnContext(ctx, "could not delay retry", "message_id", m.ID, "error", verr.Error())
-			}
+	deadline, bounded := ctx.Deadline()
+	for i, m := range msgs {
+		if bounded && deadline.Sub(w.now()) < Margin {
+			return append(failed, w.notStarted(ctx, msgs[i:], retry)...)
 		}
+		work, cancel := ctx, context.CancelFunc(func() {})
+		if bounded {
+			work, cancel = context.WithDeadline(ctx, deadline.Add(-Margin/2))
+		}
+		_, err := w.Process(work, m.ID, m.Body)
+		cancel()
+		if err == nil {
+			continue
+		}
+		failed = append(failed, m.ID)
+		delay := time.Duration(0)
+		if !errors.Is(err, ErrPermanent) {
+			delay = Backoff(max(m.ReceiveCount, 1))
+		}
+		w.retryAfter(ctx, retry, m, delay)
 	}
 	return failed
+}
+
+// notStarted fails the messages left when the invocation's time runs short, counted
+// (ChangesFailed, label no_time) and made visible again at once for the next invocation.
+func (w *Worker) notStarted(ctx context.Context, msgs []message.Received, retry Retrier) []string {
+	ids := make([]string, 0, len(msgs))
+	perConn := map[string]int64{}
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+		conn := m.Attributes[message.AttrConnection]
+		if conn == "" {
+			conn = "_unknown"
+		}
+		perConn[conn]++
+		w.retryAfter(ctx, retry, m, 0)
+	}
+	for conn, n := range perConn {
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "no_time"}, n)
+	}
+	w.log.WarnContext(ctx, "invocation deadline near: messages not started, visible again at once",
+		"reason", "no_time", "not_started", len(ids), "message_ids", ids)
+	return ids
+}
+
+// retryAfter makes a failed message visible again after delay.
+func (w *Worker) retryAfter(ctx context.Context, retry Retrier, m message.Received, delay time.Duration) {
+	if retry == nil || m.ReceiptHandle == "" {
+		return
+	}
+	if err := retry.ChangeVisibility(ctx, m.ReceiptHandle, delay); err != nil {
+		w.log.WarnContext(ctx, "could not delay retry", "message_id", m.ID, "error", err.Error())
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
@@ -16,7 +17,7 @@ import (
 // BenchmarkProcess is the worker's own cost per change (decode, validate, count, log)
 // over an in-memory store; the stores' costs are benchmarked in their packages.
 func BenchmarkProcess(b *testing.B) {
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	fields := map[string]any{}
 	for i := range 20 {
 		fields[fmt.Sprint("field_", i)] = strings.Repeat("x", 40)
@@ -42,7 +43,7 @@ func BenchmarkProcess(b *testing.B) {
 // rather than turn into duplicates.
 func BenchmarkProcessWithDeliveryRecord(b *testing.B) {
 	newWorker := func() *worker.Worker {
-		return worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+		return worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	}
 	w := newWorker()
 	bodies := make([][]byte, 1000)

@@ -59,7 +59,7 @@ func wantChanged(t *testing.T, d change.Delivery, want string) {
 
 func TestTicketReassignedIsShownInItsDeliveryRecord(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	process(t, w, webhook(t, change.Ticket, "42", "d-new", "ticket logged", 10, map[string]any{
 		"id": 42, "summary": "Printer on fire", "agent_id": 7, "team_id": 2, "team": "1st Line", "status_id": 1,
 		"client_id": 12, "last_update": "2026-09-25T06:00:00",
@@ -95,7 +95,7 @@ func TestTicketReassignedIsShownInItsDeliveryRecord(t *testing.T) {
 
 func TestAssetMovedIsShownInItsDeliveryRecord(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	process(t, w, webhook(t, change.Asset, "900", "d-1", "asset created", 10, map[string]any{
 		"id": 900, "inventory_number": "LT-0042", "user_id": 5, "site_id": 1, "client_id": 12, "dlastupdate": "2026-09-25T06:00:00",
 	}), change.Applied)
@@ -124,7 +124,7 @@ func TestAssetMovedIsShownInItsDeliveryRecord(t *testing.T) {
 
 func TestEveryOutcomeIsRecorded(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	first := webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"status_id": 1})
 	process(t, w, first, change.Applied)
 
@@ -194,7 +194,7 @@ func (recordFails) RecordDelivery(context.Context, change.Delivery) error {
 func TestARecordThatCannotBeWrittenDoesNotFailTheMessage(t *testing.T) {
 	store := recordFails{storetest.NewMemory()}
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	process(t, w, webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"status_id": 1}), change.Applied)
 	if o, ok, _ := store.Get(context.Background(), "default", change.Ticket, "42", ""); !ok || o.Version != 20 {
 		t.Fatalf("state %+v, %v", o, ok)

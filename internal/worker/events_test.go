@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/halo"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
@@ -37,7 +38,7 @@ func TestEveryKnownEventReachesTheCopy(t *testing.T) {
 	for _, ev := range halo.KnownEvents() {
 		t.Run(ev.Name, func(t *testing.T) {
 			store := storetest.NewMemory()
-			w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+			w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 			spec, _ := change.Lookup(ev.Kind)
 			body := map[string]any{"id": "d-" + ev.Name, "event": ev.Name, "object_id": 7, "timestamp": "2026-09-25T06:41:08.7895915Z",
 				spec.PayloadKey: objectOf(ev.Kind, "2026-09-25T06:41:07.523")}

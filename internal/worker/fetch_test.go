@@ -117,7 +117,7 @@ func TestFetchFailuresAreRetried(t *testing.T) {
 
 func TestWithoutAFetcherEventsStayPending(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	if got, err := w.Process(context.Background(), "m", eventOnly(t, change.Ticket, "1", 10)); err != nil || got != change.Pending {
 		t.Fatalf("%s, %v", got, err)
 	}
@@ -147,7 +147,7 @@ func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 	}
 	store := storetest.NewMemory()
 	// Without a name for it: a permanent failure, so it is kept in the dead-letter queue.
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	if _, err := w.Process(context.Background(), "m", m.Body); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("unknown event: %v, want a permanent failure", err)
 	}
@@ -168,7 +168,7 @@ func TestUnknownEventsResolveWithConfiguredNames(t *testing.T) {
 
 func TestADeletedFlagMakesATombstone(t *testing.T) {
 	store := storetest.NewMemory()
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	for i, flag := range []any{true, "True", json.Number("1")} {
 		id := fmt.Sprint(100 + i)
 		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,

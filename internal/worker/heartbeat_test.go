@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
@@ -37,7 +38,7 @@ func (c *cursorStore) SaveCursor(_ context.Context, conn, name string, doc []byt
 
 func TestWebhookChangesLeaveAHeartbeat(t *testing.T) {
 	store := &cursorStore{Memory: storetest.NewMemory(), docs: map[string][]byte{}}
-	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	ctx := context.Background()
 	send := func(source change.Source, id string) {
 		m, _ := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: id, Op: change.OpUpsert,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -68,13 +69,10 @@ func New(s Store, c Counter, log *slog.Logger, conns connection.Set, fetchers ma
 	return w
 }
 
-// connection returns a connection's compiled settings; an unknown one (a message queued
-// before its connection was removed) gets none: nothing filtered or cut.
+// connection returns a connection's compiled settings; Process has refused a change for a
+// connection that is not configured.
 func (w *Worker) connection(id string) *connection.Connection {
-	if c, ok := w.conns[id]; ok {
-		return c
-	}
-	return &connection.Connection{ID: id}
+	return w.conns[id]
 }
 
 // ErrPermanent marks a message that will fail however often it is retried; it is still
@@ -87,8 +85,16 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	env, err := message.Decode(body)
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "undecodable"}, 1)
-		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "error", err.Error())
+		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "reason", "undecodable", "error", err.Error())
 		return "", fmt.Errorf("%w: message %s: %w", ErrPermanent, messageID, err)
+	}
+	if conn := env.Change.Connection; w.conns[conn] == nil {
+		// Queued for a connection the configuration does not name (removed since, or
+		// never configured): nothing is written under a connection nobody configured.
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_connection"}, 1)
+		w.log.ErrorContext(ctx, "change for a connection that is not configured", "connection", conn, "kind", env.Change.Kind,
+			"id", env.Change.ID, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_connection")
+		return "", fmt.Errorf("%w: message %s: connection %q is not configured", ErrPermanent, messageID, conn)
 	}
 	if env.Unknown {
 		return w.unknown(ctx, messageID, env)
@@ -111,7 +117,7 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_event"}, 1)
 		w.log.ErrorContext(ctx, "unknown event: map its name under the connection's events to keep it", "connection", conn,
-			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID)
+			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_event")
 		return "", fmt.Errorf("%w: event %q: %w", ErrPermanent, env.Change.Event, err)
 	}
 	var last change.Outcome
@@ -337,12 +343,42 @@ func (w *Worker) heartbeat(ctx context.Context, conn string) {
 	}
 }
 
-// Backoff is the visibility delay before the n-th retry of a failed message (n ≥ 1):
-// exponential from 2 s, capped at 5 minutes.
+// The retry delay of a message whose change failed for a reason that may pass (the store
+// or Halo's API unavailable, throttled or slow): long enough that an outage of hours is
+// waited out within the queue's receive limit (RetryHorizon), and jittered so that the
+// messages one outage failed do not all come back at the same moment.
+const (
+	backoffBase   = 2 * time.Second
+	backoffCap    = 15 * time.Minute
+	backoffJitter = 0.2 // ± this fraction, at random
+)
+
+// Backoff is the visibility delay after the n-th receive of a message failed (n ≥ 1):
+// 2 s doubling to at most 15 minutes, each ±20 % at random. At most 18 minutes, well
+// under SQS's 12-hour limit of a visibility timeout.
 func Backoff(receiveCount int) time.Duration {
-	d := 2 * time.Second
-	for i := 1; i < receiveCount && d < 5*time.Minute; i++ {
+	d := nominalBackoff(receiveCount)
+	return time.Duration(float64(d) * (1 - backoffJitter + 2*backoffJitter*rand.Float64()))
+}
+
+// nominalBackoff is Backoff without its jitter.
+func nominalBackoff(receiveCount int) time.Duration {
+	d := backoffBase
+	for i := 1; i < receiveCount && d < backoffCap; i++ {
 		d *= 2
 	}
-	return min(d, 5*time.Minute)
+	return min(d, backoffCap)
+}
+
+// RetryHorizon is how long, at the least whatever the jitter, a message failing for a
+// reason that may pass is retried when the queue moves it to the dead-letter queue after
+// maxReceive receives: the time from its first attempt to its last, the sum of the delays
+// after the first maxReceive-1 failures, each at its shortest. An outage of the store or
+// of Halo's API shorter than this loses nothing and dead-letters nothing.
+func RetryHorizon(maxReceive int) time.Duration {
+	var h time.Duration
+	for n := 1; n < maxReceive; n++ {
+		h += time.Duration(float64(nominalBackoff(n)) * (1 - backoffJitter))
+	}
+	return h
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/storetest"
@@ -27,7 +28,7 @@ func ticketMessage(t testing.TB, id string, version int64, fields map[string]any
 func TestProcessCountsEveryOutcome(t *testing.T) {
 	store := storetest.NewMemory()
 	counts := metrics.NewMemory()
-	w := worker.New(store, counts, slog.New(slog.DiscardHandler), nil, nil)
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
 	ctx := context.Background()
 	steps := []struct {
 		version int64
@@ -72,30 +73,58 @@ func (f failingStore) Get(context.Context, string, change.Kind, string, string) 
 func TestProcessFailures(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log, nil, nil)
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, log, connection.Set{{ID: "default"}}, nil)
 	if _, err := w.Process(ctx, "m", []byte("not json")); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("undecodable message: %v, want permanent", err)
 	}
 	if _, err := w.Process(ctx, "m", []byte(`{"change":{"connection":"default","kind":"invoice","id":"1","op":"upsert","version":1}}`)); !errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("unknown kind: %v, want permanent", err)
 	}
-	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, nil, nil)
+	down := worker.New(failingStore{errors.New("throttled")}, metrics.Discard{}, log, connection.Set{{ID: "default"}}, nil)
 	_, err := down.Process(ctx, "m", ticketMessage(t, "1", 1, map[string]any{}))
 	if err == nil || errors.Is(err, worker.ErrPermanent) {
 		t.Fatalf("store failure: %v, want a retryable error", err)
 	}
 }
 
-func TestBackoffGrowsAndIsCapped(t *testing.T) {
-	prev := time.Duration(0)
-	for n := 1; n <= 12; n++ {
-		d := worker.Backoff(n)
-		if d < prev || d > 5*time.Minute {
-			t.Fatalf("Backoff(%d) = %v after %v", n, d, prev)
-		}
-		prev = d
+// TestUnknownConnectionIsRefused: a change queued for a connection the configuration does
+// not name fails permanently (visible at once, so the redrive policy dead-letters it),
+// counted and logged with its reason, and nothing is written: no object, no delivery
+// record, no heartbeat.
+func TestUnknownConnectionIsRefused(t *testing.T) {
+	store, counts := storetest.NewMemory(), metrics.NewMemory()
+	var logs strings.Builder
+	w := worker.New(store, counts, slog.New(slog.NewJSONHandler(&logs, nil)), connection.Set{{ID: "configured"}}, nil)
+	ctx := context.Background()
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "gone", Kind: change.Ticket, ID: "7",
+		Op: change.OpUpsert, Version: 5, Source: change.SourceWebhook, DeliveryID: "d-1", Fields: map[string]any{"a": 1}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if worker.Backoff(1) != 2*time.Second || worker.Backoff(3) != 8*time.Second || worker.Backoff(20) != 5*time.Minute {
-		t.Fatalf("Backoff 1,3,20 = %v %v %v", worker.Backoff(1), worker.Backoff(3), worker.Backoff(20))
+	vis := delays{}
+	failed := w.HandleBatch(ctx, []message.Received{{ID: "m", ReceiptHandle: "r", ReceiveCount: 4, Body: m.Body}}, vis)
+	if len(failed) != 1 || failed[0] != "m" {
+		t.Fatalf("failed %v, want m", failed)
+	}
+	if d, ok := vis["r"]; !ok || d != 0 {
+		t.Fatalf("visibility %v (set %v), want 0: a permanent failure goes to the dead-letter queue without waiting", d, ok)
+	}
+	if _, err := w.Process(ctx, "m", m.Body); !errors.Is(err, worker.ErrPermanent) {
+		t.Fatalf("Process: %v, want a permanent failure", err)
+	}
+	if _, ok, _ := store.Get(ctx, "gone", change.Ticket, "7", ""); ok {
+		t.Error("the change was applied under a connection nobody configured")
+	}
+	if ds, _ := store.Deliveries(ctx, "gone", "d-1"); len(ds) != 0 {
+		t.Errorf("delivery records written: %+v", ds)
+	}
+	if doc, ok, _ := store.LoadCursor(ctx, "gone", "_webhook"); ok {
+		t.Errorf("heartbeat written: %s", doc)
+	}
+	if got := counts.Value(metrics.Metric{Name: metrics.ChangesFailed, Connection: "gone", Label: "unknown_connection"}); got != 2 {
+		t.Errorf("ChangesFailed{gone, unknown_connection} = %d, want 2", got)
+	}
+	if !strings.Contains(logs.String(), `"reason":"unknown_connection"`) || !strings.Contains(logs.String(), `"connection":"gone"`) {
+		t.Errorf("log does not name the reason and connection: %s", logs.String())
 	}
 }

@@ -1,0 +1,124 @@
+package worker_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/message"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/storetest"
+	"github.com/halosync/halosync/internal/worker"
+)
+
+// delays records the visibility each failed message was given.
+type delays map[string]time.Duration
+
+func (d delays) ChangeVisibility(_ context.Context, receipt string, t time.Duration) error {
+	d[receipt] = t
+	return nil
+}
+
+// slowHalo is Halo's API taking its time: each fetch moves the clock on by took and then
+// fails as the request's deadline ends it; it notes the deadline it was given.
+type slowHalo struct {
+	clock     *halosim.Clock
+	took      time.Duration
+	deadlines []time.Time
+}
+
+func (h *slowHalo) Fetch(ctx context.Context, _ change.Kind, _ string) (map[string]any, bool, error) {
+	d, _ := ctx.Deadline()
+	h.deadlines = append(h.deadlines, d)
+	h.clock.Advance(h.took)
+	return nil, false, context.DeadlineExceeded
+}
+
+func (h *slowHalo) FetchNotes(context.Context, string) ([]map[string]any, error) { return nil, nil }
+
+// TestBatchStopsBeforeTheDeadline: a slow fetch uses most of the invocation; the fetch
+// had to end before the deadline, less half the margin; the messages after it are not
+// started but failed and made visible at once (they spent no attempt), while the slow one
+// is backed off; nothing of the unstarted ones is written.
+func TestBatchStopsBeforeTheDeadline(t *testing.T) {
+	clock := halosim.NewClock(time.Now())
+	deadline := clock.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	store, counts := storetest.NewMemory(), metrics.NewMemory()
+	halo := &slowHalo{clock: clock, took: 25 * time.Second}
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, map[string]worker.Fetcher{"default": halo})
+	worker.SetClock(w, clock.Now)
+
+	eventOnly, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: "1",
+		Op: change.OpUpsert, Version: 5, Source: change.SourceWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []message.Received{
+		{ID: "slow", ReceiptHandle: "r-slow", ReceiveCount: 3, Body: eventOnly.Body},
+		{ID: "next", ReceiptHandle: "r-next", ReceiveCount: 1, Body: ticketMessage(t, "2", 5, map[string]any{"a": 1}),
+			Attributes: map[string]string{message.AttrConnection: "default"}},
+		{ID: "last", ReceiptHandle: "r-last", ReceiveCount: 1, Body: ticketMessage(t, "3", 5, map[string]any{"a": 1})},
+	}
+	vis := delays{}
+	failed := w.HandleBatch(ctx, msgs, vis)
+	if !slices.Equal(failed, []string{"slow", "next", "last"}) {
+		t.Fatalf("failed %v, want slow, next, last", failed)
+	}
+	if len(halo.deadlines) != 1 || halo.deadlines[0].IsZero() || halo.deadlines[0].After(deadline.Add(-worker.Margin/2)) {
+		t.Fatalf("the fetch ran under deadlines %v, want one no later than %v", halo.deadlines, deadline.Add(-worker.Margin/2))
+	}
+	if d := vis["r-slow"]; d < 6*time.Second || d > 10*time.Second {
+		t.Errorf("the slow message's retry delay is %v, want Backoff(3), 8 s ± 20 %%", d)
+	}
+	for _, r := range []string{"r-next", "r-last"} {
+		if d, ok := vis[r]; !ok || d != 0 {
+			t.Errorf("%s: visibility %v (set %v), want 0: not started, so visible again at once", r, d, ok)
+		}
+	}
+	for _, id := range []string{"2", "3"} {
+		if _, ok, _ := store.Get(ctx, "default", change.Ticket, id, ""); ok {
+			t.Errorf("ticket %s was written, but its message was not to be started", id)
+		}
+	}
+	if got := counts.Value(metrics.Metric{Name: metrics.ChangesFailed, Connection: "default", Label: "no_time"}); got != 1 {
+		t.Errorf("ChangesFailed{default, no_time} = %d, want 1", got)
+	}
+	if got := counts.Value(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "no_time"}); got != 1 {
+		t.Errorf("ChangesFailed{_unknown, no_time} = %d, want 1", got)
+	}
+}
+
+// TestBatchWithoutDeadlineStartsEverything: the local pump gives no deadline; every
+// message is processed however long the one before took.
+func TestBatchWithoutDeadlineStartsEverything(t *testing.T) {
+	clock := halosim.NewClock(time.Now())
+	store := storetest.NewMemory()
+	halo := &slowHalo{clock: clock, took: time.Hour}
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, map[string]worker.Fetcher{"default": halo})
+	worker.SetClock(w, clock.Now)
+	eventOnly, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: "1",
+		Op: change.OpUpsert, Version: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := w.HandleBatch(context.Background(), []message.Received{
+		{ID: "slow", Body: eventOnly.Body},
+		{ID: "next", Body: ticketMessage(t, "2", 5, map[string]any{"a": 1})},
+	}, nil)
+	if !slices.Equal(failed, []string{"slow"}) {
+		t.Fatalf("failed %v, want only slow", failed)
+	}
+	if len(halo.deadlines) != 1 || !halo.deadlines[0].IsZero() {
+		t.Errorf("the fetch ran under deadlines %v, want none", halo.deadlines)
+	}
+	if _, ok, _ := store.Get(context.Background(), "default", change.Ticket, "2", ""); !ok {
+		t.Error("the message after the slow one was not applied")
+	}
+}
