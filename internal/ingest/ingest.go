@@ -53,8 +53,11 @@ type Request struct {
 	Header     map[string]string
 	Body       []byte
 	Base64     bool // the body is base64-encoded, as API Gateway sends binary bodies
-	SourceIP   string
-	RequestID  string
+	// ContentLength is the body's declared length, for Admit (-1: not declared, as with a
+	// chunked body); Handle measures the body itself.
+	ContentLength int64
+	SourceIP      string
+	RequestID     string
 }
 
 // Response is the answer to send back.
@@ -163,38 +166,74 @@ func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryI
 	return resp
 }
 
-func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
-	var out outcome
+// Admit runs, before the body is read, the checks that need none, in the order Handle runs
+// them: method, connection, source, the declared Content-Length against the body limit,
+// media type and encoding, and the credentials when every scheme of the connection reads
+// only headers or the path (basic, header, path-secret). A transport that reads the body
+// itself calls it first, so an unauthenticated sender cannot make it hold a body
+// (docs/ARCHITECTURE.md, "Ingest"). A refusal is counted and logged as Handle's are, and
+// the body need not be read; an admitted request still goes through Handle in full.
+func (h *Handler) Admit(ctx context.Context, r Request) (Response, bool) {
+	conn, ok := h.conns[r.Connection]
+	label := r.Connection
+	if !ok {
+		label = h.unknown
+	}
+	if _, err := h.admit(conn, ok, r, true); err != nil {
+		return h.refuse(ctx, label, r, nil, err), false
+	}
+	return Response{}, true
+}
+
+// admit runs the checks before decoding. Without the body (beforeBody), the size is the
+// declared one and the credentials are checked only when no scheme needs the body. It
+// returns the raw body, base64-decoded.
+func (h *Handler) admit(conn *connection.Connection, known bool, r Request, beforeBody bool) ([]byte, error) {
 	if !strings.EqualFold(r.Method, http.MethodPost) {
-		return out, refusal(apierror.MethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
+		return nil, refusal(apierror.MethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
 	}
 	if !known {
-		return out, refusal(apierror.UnknownConnection, "no such connection", CodeUnknownConnection, nil)
+		return nil, refusal(apierror.UnknownConnection, "no such connection", CodeUnknownConnection, nil)
 	}
 	if !allowed(conn.AllowIPs, r.SourceIP) {
-		return out, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+		return nil, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
 	}
 	raw := r.Body
-	if r.Base64 {
+	size := int64(len(raw))
+	if beforeBody {
+		size = r.ContentLength
+	} else if r.Base64 {
 		decoded, err := base64.StdEncoding.DecodeString(string(raw))
 		if err != nil {
-			return out, refusal(apierror.UnreadableBody, "the body is not valid base64", ReasonBadBase64, err)
+			return nil, refusal(apierror.UnreadableBody, "the body is not valid base64", ReasonBadBase64, err)
 		}
-		raw = decoded
+		raw, size = decoded, int64(len(decoded))
 	}
-	if len(raw) > conn.BodyLimit {
-		return out, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
+	if size > int64(conn.BodyLimit) {
+		return nil, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
 	}
 	if err := mediaType(r.Header); err != nil {
-		return out, err
+		return nil, err
 	}
-	gzipped, err := contentEncoding(r.Header)
+	if _, err := contentEncoding(r.Header); err != nil {
+		return nil, err
+	}
+	if beforeBody && conn.Verifier.NeedsBody() {
+		return nil, nil
+	}
+	if err := conn.Verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
+	var out outcome
+	raw, err := h.admit(conn, known, r, false)
 	if err != nil {
 		return out, err
 	}
-	if err := conn.Verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
-		return out, err
-	}
+	gzipped, _ := contentEncoding(r.Header) // admit checked it
 	body := raw
 	if gzipped {
 		if body, err = gunzip(raw, conn.BodyLimit); err != nil {
