@@ -22,6 +22,7 @@ const (
 	Unavailable          Code = "unavailable"
 	Forbidden            Code = "forbidden"
 	UnsupportedMediaType Code = "unsupported_media_type"
+	TooManyFailures      Code = "too_many_failures"
 	NotFound             Code = "not_found"
 	UnknownKind          Code = "unknown_kind"
 	Internal             Code = "internal"
@@ -38,6 +39,7 @@ var statuses = map[Code]int{
 	MethodNotAllowed:     http.StatusMethodNotAllowed,
 	BodyTooLarge:         http.StatusRequestEntityTooLarge,
 	UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	TooManyFailures:      http.StatusTooManyRequests,
 	Internal:             http.StatusInternalServerError,
 	Unavailable:          http.StatusServiceUnavailable,
 }

@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,11 +80,17 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	unknown string // the connection label for deliveries to no known connection
+	sources *sources
 }
+
+// unknownWindow is the log window of refusals to no known connection, which has no
+// auth_throttle settings: config.DefaultAuthWindow.
+const unknownWindow = time.Minute
 
 // New builds the handler over the compiled connections, once per process.
 func New(conns connection.Set, q Sender, c Counter, log *slog.Logger) *Handler {
-	h := &Handler{conns: make(map[string]*connection.Connection, len(conns)), queue: q, count: c, log: log, now: time.Now, unknown: "_unknown"}
+	h := &Handler{conns: make(map[string]*connection.Connection, len(conns)), queue: q, count: c, log: log, now: time.Now, unknown: "_unknown",
+		sources: newSources(maxSources)}
 	for _, conn := range conns {
 		h.conns[conn.ID] = conn
 	}
@@ -124,7 +132,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	}
 	out, err := h.handle(ctx, conn, ok, r)
 	if err != nil {
-		return h.refuse(ctx, label, r, out.deliveryIDs, err)
+		return h.refuse(ctx, conn, label, r, out.deliveryIDs, err)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.ID}, 1)
 	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.ID}, int64(out.enqueued))
@@ -143,28 +151,55 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	return Response{Status: http.StatusOK, Body: body}
 }
 
-// refuse logs and counts a refusal once and builds its answer.
-func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryIDs []string, err error) Response {
+// refuse counts every refusal, logs it unless its source has had its share of log lines
+// this window, counts a failed authentication against the source (conn is nil for an
+// unknown connection), and builds the answer.
+func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label string, r Request, deliveryIDs []string, err error) Response {
 	e := classify(err)
+	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
+	resp := Response{Status: e.Status(), Body: e.Body()}
+	var wait retryAfter
+	switch {
+	case e.Code == apierror.MethodNotAllowed:
+		resp.Header = map[string]string{"allow": http.MethodPost}
+	case errors.As(err, &wait):
+		resp.Header = map[string]string{"retry-after": strconv.FormatInt(int64(math.Ceil(time.Duration(wait).Seconds())), 10)}
+	}
 	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status(), "source_ip", r.SourceIP, "request_id", r.RequestID}
 	if len(deliveryIDs) > 0 {
 		attrs = append(attrs, "delivery_ids", deliveryIDs)
 	}
 	if e.Status() >= 500 {
+		// The queue's failure, not the sender's: never throttled, always logged.
 		h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
-	} else {
+		return resp
+	}
+	window, limit := unknownWindow, 0
+	if conn != nil {
+		window, limit = conn.AuthWindow, conn.AuthFailures
+	}
+	// A timestamp out of the window was signed with a configured secret: no guess.
+	fail := conn != nil && e.Code == apierror.Unauthorized && e.Reason != auth.ReasonTimestamp
+	logIt, blocked, owed := h.sources.refused(sourceKey(label, r.SourceIP), label, r.SourceIP, h.now(), window, fail, limit)
+	for _, o := range owed {
+		h.log.WarnContext(ctx, "delivery rejections not logged", "connection", o.label, "source_ip", o.ip, "since", o.since, "count", o.count)
+	}
+	if logIt {
 		if e.Err != nil && e.Code != apierror.Unauthorized {
 			attrs = append(attrs, "detail", e.Err.Error())
 		}
 		h.log.WarnContext(ctx, "delivery rejected", attrs...)
 	}
-	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-	resp := Response{Status: e.Status(), Body: e.Body()}
-	if e.Code == apierror.MethodNotAllowed {
-		resp.Header = map[string]string{"allow": http.MethodPost}
+	if blocked {
+		h.log.WarnContext(ctx, "source throttled", "connection", label, "source_ip", r.SourceIP, "failures", limit, "for", window.String())
 	}
 	return resp
 }
+
+// retryAfter is how long a throttled source must wait, carried to the Retry-After header.
+type retryAfter time.Duration
+
+func (w retryAfter) Error() string { return "throttled for " + time.Duration(w).String() }
 
 // Admit runs, before the body is read, the checks that need none, in the order Handle runs
 // them: method, connection, source, the declared Content-Length against the body limit,
@@ -180,7 +215,7 @@ func (h *Handler) Admit(ctx context.Context, r Request) (Response, bool) {
 		label = h.unknown
 	}
 	if _, err := h.admit(conn, ok, r, true); err != nil {
-		return h.refuse(ctx, label, r, nil, err), false
+		return h.refuse(ctx, conn, label, r, nil, err), false
 	}
 	return Response{}, true
 }
@@ -197,6 +232,11 @@ func (h *Handler) admit(conn *connection.Connection, known bool, r Request, befo
 	}
 	if !allowed(conn.AllowIPs, r.SourceIP) {
 		return nil, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+	}
+	if wait, ok := h.sources.blocked(sourceKey(conn.ID, r.SourceIP), h.now()); ok {
+		// Refused whatever it carries, right credentials too: a guesser learns nothing
+		// until the window has passed.
+		return nil, refusal(apierror.TooManyFailures, "too many failed authentications from this address; retry later", ReasonAuthThrottled, retryAfter(wait))
 	}
 	raw := r.Body
 	size := int64(len(raw))
