@@ -23,6 +23,7 @@ const (
 	Forbidden            Code = "forbidden"
 	UnknownHost          Code = "unknown_host"
 	UnsupportedMediaType Code = "unsupported_media_type"
+	TooManyFailures      Code = "too_many_failures"
 	NotFound             Code = "not_found"
 	UnknownKind          Code = "unknown_kind"
 	Internal             Code = "internal"
@@ -40,6 +41,7 @@ var statuses = map[Code]int{
 	MethodNotAllowed:     http.StatusMethodNotAllowed,
 	BodyTooLarge:         http.StatusRequestEntityTooLarge,
 	UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	TooManyFailures:      http.StatusTooManyRequests,
 	Internal:             http.StatusInternalServerError,
 	Unavailable:          http.StatusServiceUnavailable,
 }

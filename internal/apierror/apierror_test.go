@@ -16,7 +16,7 @@ func TestStatuses(t *testing.T) {
 	want := map[Code]int{
 		UnreadableBody: 400, Unauthorized: 401, Forbidden: 403, UnknownHost: 421, UnknownConnection: 404, NotFound: 404,
 		UnknownKind: 404, MethodNotAllowed: 405, BodyTooLarge: 413, UnsupportedMediaType: 415,
-		Internal: 500, Unavailable: 503,
+		TooManyFailures: 429, Internal: 500, Unavailable: 503,
 	}
 	if len(want) != len(statuses) {
 		t.Errorf("the table has %d codes, want %d", len(statuses), len(want))

@@ -76,6 +76,20 @@ func (v Verifier) Verify(r Request) error {
 	return best
 }
 
+// NeedsBody reports whether some scheme reads the body (hmac, signed-timestamp), so the
+// credentials cannot be judged from the headers and path alone. A scheme this package
+// does not know is taken to need it.
+func (v Verifier) NeedsBody() bool {
+	for _, s := range v {
+		switch s.(type) {
+		case *Basic, *HeaderToken, *PathSecret:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 func rank(reason string) int {
 	switch reason {
 	case ReasonTimestamp:

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 )
@@ -58,6 +59,7 @@ connections:
   - id: tenant-a
     webhook:
       max_body_bytes: 2048
+      auth_throttle: {failures: 5, window_seconds: 300}
       auth:
         - scheme: basic
           username: halo
@@ -83,6 +85,10 @@ queue:
 	}
 	if got := c.Connections[0].Webhook.BodyLimit(); got != 2048 {
 		t.Fatalf("BodyLimit = %d, want 2048", got)
+	}
+	if a, b := c.Connections[0].Webhook.AuthThrottle, c.Connections[1].Webhook.AuthThrottle; a.Limit() != 5 || a.Window() != 5*time.Minute ||
+		b.Limit() != DefaultAuthFailures || b.Window() != DefaultAuthWindow {
+		t.Fatalf("auth_throttle %d per %v and, by default, %d per %v", a.Limit(), a.Window(), b.Limit(), b.Window())
 	}
 	if c.Store != (Store{Driver: "dynamodb", Table: "halosync", Region: "eu-west-1"}) {
 		t.Fatalf("store %+v", c.Store)
@@ -164,6 +170,8 @@ func TestParseInvalid(t *testing.T) {
 		{"body limit above the ceiling", doc("default", goodAuth+"      max_body_bytes: 5242881\n", ""), []string{"connection default", "max_body_bytes"}},
 		{"negative version skew", doc("default", goodAuth, "    versions: {max_skew_seconds: -1}\n"), []string{"connection default", "versions.max_skew_seconds"}},
 		{"version skew above a day", doc("default", goodAuth, "    versions: {max_skew_seconds: 86401}\n"), []string{"connection default", "versions.max_skew_seconds"}},
+		{"negative auth throttle", doc("default", goodAuth+"      auth_throttle: {failures: -1}\n", ""), []string{"connection default", "auth_throttle"}},
+		{"auth throttle window beyond a day", doc("default", goodAuth+"      auth_throttle: {window_seconds: 86401}\n", ""), []string{"connection default", "auth_throttle"}},
 		{"bad store driver", example + "store:\n  driver: postgres\n", []string{"store", `"postgres"`}},
 		{"dynamodb without table", example + "store:\n  driver: dynamodb\n", []string{"store", "dynamodb", "table"}},
 		{"wrong type", example + "queue:\n  max_receive: many\n", nil},

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 )
@@ -31,6 +32,10 @@ func (c *Config) Validate() error {
 		where = "connection " + conn.ID
 		if n := conn.Webhook.MaxBodyBytes; n < 0 || n > MaxBodyCeiling {
 			return fmt.Errorf("%w: %s: webhook.max_body_bytes must be between 1 and %d", ErrInvalid, where, MaxBodyCeiling)
+		}
+		if t := conn.Webhook.AuthThrottle; t.Failures < 0 || t.WindowSeconds < 0 || time.Duration(t.WindowSeconds)*time.Second > maxAuthWindow {
+			return fmt.Errorf("%w: %s: webhook.auth_throttle: failures must be 0 (the default, %d) or more, window_seconds between 0 (the default, %d) and %d",
+				ErrInvalid, where, DefaultAuthFailures, int(DefaultAuthWindow.Seconds()), int(maxAuthWindow.Seconds()))
 		}
 		if len(conn.Webhook.Auth) == 0 {
 			return fmt.Errorf("%w: %s: webhook.auth lists no scheme; every delivery would be refused", ErrInvalid, where)

@@ -24,6 +24,39 @@ type Webhook struct {
 	// Manage, when set, has `halosync webhooks` create and keep this connection's webhook
 	// in Halo (docs/WEBHOOKS.md).
 	Manage *WebhookManage `yaml:"manage"`
+	// AuthThrottle bounds failed authentications per source (docs/ARCHITECTURE.md,
+	// "Authentication").
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
+}
+
+// AuthThrottle refuses a source, for a window, once it has failed to authenticate this
+// many times within one.
+type AuthThrottle struct {
+	Failures      int `yaml:"failures"`       // 0: DefaultAuthFailures
+	WindowSeconds int `yaml:"window_seconds"` // 0: DefaultAuthWindow
+}
+
+// Defaults and ceilings of auth_throttle.
+const (
+	DefaultAuthFailures = 20
+	DefaultAuthWindow   = time.Minute
+	maxAuthWindow       = 24 * time.Hour
+)
+
+// Limit is how many failures a source may make within a window.
+func (a AuthThrottle) Limit() int {
+	if a.Failures > 0 {
+		return a.Failures
+	}
+	return DefaultAuthFailures
+}
+
+// Window is the throttle's window, and how long a throttled source is refused.
+func (a AuthThrottle) Window() time.Duration {
+	if a.WindowSeconds > 0 {
+		return time.Duration(a.WindowSeconds) * time.Second
+	}
+	return DefaultAuthWindow
 }
 
 // AuthScheme is one accepted way of authenticating a delivery. Every secret list holds

@@ -32,6 +32,10 @@ type Connection struct {
 	AllowIPs  []netip.Prefix // empty: any source
 	BodyLimit int            // bytes, as received and decompressed
 	Routing   []string       // routing header names, lower case
+	// AuthFailures failed authentications of one source within AuthWindow refuse it for
+	// AuthWindow (config.AuthThrottle).
+	AuthFailures int
+	AuthWindow   time.Duration
 
 	Filter *filter.Rules
 	Fields *storedfields.Policy
@@ -158,8 +162,8 @@ func Compile(c config.Connection) (*Connection, error) {
 		routing = append(routing, strings.ToLower(name))
 	}
 	return &Connection{ID: c.ID, Config: c, Verifier: v, AllowIPs: allow, BodyLimit: c.Webhook.BodyLimit(),
-		Routing: routing, Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll),
-		Versions: VersionsOf(c.Versions)}, nil
+		Routing: routing, AuthFailures: c.Webhook.AuthThrottle.Limit(), AuthWindow: c.Webhook.AuthThrottle.Window(),
+		Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll), Versions: VersionsOf(c.Versions)}, nil
 }
 
 // Set is every connection of a configuration, in its order.

@@ -1,10 +1,10 @@
 // Package edgetest holds the edge scenarios the end-to-end tests share: every
 // authentication scheme accepting both of its secrets, a secret rotated across restarts
-// without losing a delivery, the IP allowlist, gzip bodies and routing headers (the
-// checks of docs/ARCHITECTURE.md, "Ingest"). It is test support, imported only by tests:
-// internal/localserver runs the scenarios through `halosync serve`, internal/lambdae2e
-// through the Lambda functions under the runtime interface emulator, each implementing
-// Harness.
+// without losing a delivery, the IP allowlist, gzip bodies, routing headers and the
+// throttle of failed authentications (the checks of docs/ARCHITECTURE.md, "Ingest"). It
+// is test support, imported only by tests: internal/localserver runs the scenarios through
+// `halosync serve`, internal/lambdae2e through the Lambda functions under the runtime
+// interface emulator, each implementing Harness.
 package edgetest
 
 import (

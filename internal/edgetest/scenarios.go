@@ -25,6 +25,7 @@ var Scenarios = []struct {
 	{"AllowIPs", AllowIPs},
 	{"GzipBodies", GzipBodies},
 	{"RoutingHeaders", RoutingHeaders},
+	{"Throttle", Throttle},
 }
 
 // EveryScheme: each scheme's connection holds an old and a new secret; a delivery signed
@@ -162,6 +163,44 @@ func AllowIPs(t *testing.T, h Harness) {
 		{Name: metrics.DeliveriesRejected, Connection: "office", Label: ingest.ReasonIPNotAllowed}: 2,
 	})
 	WaitCounts(t, h, metrics.ChangesEnqueued, Counts{{Name: metrics.ChangesEnqueued, Connection: "office"}: 1})
+}
+
+// guardedConnection throttles a source after three failed authentications within an hour
+// (longer than any test runs, so the harness's real clock never ends the window).
+var guardedConnection = fmt.Sprintf(`  - id: guarded
+    webhook:
+      auth_throttle: {failures: 3, window_seconds: 3600}
+      auth:
+        - scheme: basic
+          username: %s
+          passwords: ["%s"]
+`, User, BasicOld)
+
+// Throttle: a source that fails to authenticate auth_throttle.failures times is then
+// refused with 429 even with the right password; another source is not.
+func Throttle(t *testing.T, h Harness) {
+	h.Start(t, Config(BothSecrets, guardedConnection, TrustLoopback))
+	right := http.Header{"Authorization": {authtest.Basic(User, BasicOld)}}
+	wrong := http.Header{"Authorization": {authtest.Basic(User, wrongSecret)}}
+	for i := range 3 {
+		d := Delivered{Conn: "guarded", ID: 8300 + i, Summary: fmt.Sprintf("guess %d", i+1)}
+		WantRefused(t, d.Summary, h.Post(t, Delivery{Conn: d.Conn, Header: wrong, SourceIP: "192.0.2.77", Body: Ticket(d.ID, d.Summary)}),
+			http.StatusUnauthorized, ingest.CodeUnauthorized)
+	}
+	throttled := Delivered{Conn: "guarded", ID: 8310, Summary: "right password from the guessing source"}
+	WantRefused(t, throttled.Summary, h.Post(t, Delivery{Conn: throttled.Conn, Header: right, SourceIP: "192.0.2.77",
+		Body: Ticket(throttled.ID, throttled.Summary)}), http.StatusTooManyRequests, ingest.CodeTooManyFailures)
+	other := Delivered{Conn: "guarded", ID: 8311, Summary: "right password from another source"}
+	WantAccepted(t, other.Summary, h.Post(t, Delivery{Conn: other.Conn, Header: right, SourceIP: "192.0.2.78",
+		Body: Ticket(other.ID, other.Summary)}), 1)
+
+	WantDrained(t, h)
+	WantStored(t, h, []Delivered{other})
+	WantNotStored(t, h, []Delivered{throttled})
+	WaitCounts(t, h, metrics.DeliveriesRejected, Counts{
+		{Name: metrics.DeliveriesRejected, Connection: "guarded", Label: "credentials_wrong"}:        3,
+		{Name: metrics.DeliveriesRejected, Connection: "guarded", Label: ingest.ReasonAuthThrottled}: 1,
+	})
 }
 
 // zippedLimit is the zipped connection's max_body_bytes.

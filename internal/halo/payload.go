@@ -64,13 +64,15 @@ func Decode(body []byte) ([]Event, error) {
 			}
 			return []Event{e}, nil
 		}
-		var wrapper struct {
-			Events []json.RawMessage `json:"events"`
-		}
+		// A map, not a struct: encoding/json matches struct fields without regard to case,
+		// and only "events" itself is the wrapper's key.
+		var wrapper map[string]json.RawMessage
 		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
 			return nil, unreadable(ReasonInvalidJSON, "%v", err)
 		}
-		raws = wrapper.Events
+		if err := json.Unmarshal(wrapper["events"], &raws); err != nil {
+			return nil, unreadable(ReasonInvalidJSON, "%v", err)
+		}
 	default:
 		return nil, unreadable(ReasonNotAnEvent, "the body is not a JSON object or array")
 	}
@@ -158,9 +160,10 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	return e, nil
 }
 
-// stringField reads an id-like field given as a string or a number.
+// stringField reads an id-like field given as a string or a number, by its exact key, as
+// change.ParseID allows ids to be written.
 func stringField(m map[string]any, key string) (string, error) {
-	id, err := change.CanonicalID(m[key])
+	id, err := change.ParseID(m[key])
 	if err != nil {
 		return "", unreadable(ReasonNotAnEvent, "%q: %v", key, err)
 	}

@@ -658,6 +658,13 @@ func FuzzDecode(f *testing.F) {
 				if err := c.ValidateQueued(); err != nil {
 					t.Fatalf("event %d change %d %+v: %v", i, j, c, err)
 				}
+				// An accepted id is already in its one spelling: reading it again
+				// changes nothing, so no other spelling could have named it.
+				for _, id := range []string{c.ID, c.ParentID} {
+					if again, err := change.ParseID(id); err != nil || again != id {
+						t.Fatalf("event %d change %d: id %q reads again as %q, %v", i, j, id, again, err)
+					}
+				}
 			}
 		}
 	})

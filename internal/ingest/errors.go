@@ -19,6 +19,7 @@ const (
 	CodeUnavailable       = string(apierror.Unavailable)
 	CodeForbidden         = string(apierror.Forbidden)
 	CodeUnsupportedMedia  = string(apierror.UnsupportedMediaType)
+	CodeTooManyFailures   = string(apierror.TooManyFailures)
 )
 
 // Reasons a refusal is logged and counted by, where finer than its code.
@@ -30,6 +31,9 @@ const (
 	ReasonEncoding             = "content_encoding_unsupported"
 	ReasonBadGzip              = "bad_gzip"
 	ReasonDecompressedTooLarge = "decompressed_too_large"
+	// ReasonAuthThrottled: the source failed to authenticate auth_throttle.failures times
+	// within a window and is refused until it has passed.
+	ReasonAuthThrottled = "auth_throttled"
 )
 
 // refusal is a refusal with its code; the status comes from apierror's table.

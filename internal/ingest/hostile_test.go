@@ -177,6 +177,14 @@ func TestHostileDeliveries(t *testing.T) {
 		{name: "duplicate keys", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"object_id":2}`), status: 400, code: "unreadable_body", reason: "duplicate_key"},
 		{name: "duplicate keys, one escaped", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":1,"summary":"a","summ\u0061ry":"b"}}`), status: 400, code: "unreadable_body", reason: "duplicate_key"},
 		{name: "invalid UTF-8", conn: "basic", header: basicOK, body: []byte("{\"id\":\"d\",\"event\":\"ticket updated\",\"object_id\":1,\"ticket\":{\"id\":1,\"summary\":\"\xff\xfe\"}}"), status: 400, code: "unreadable_body", reason: "invalid_utf8"},
+		{name: "events wrapper in two cases", conn: "basic", header: basicOK, body: []byte(`{"events":[` + ticketBody + `],"Events":[{"id":"d","event":"ticket deleted","object_id":4242}]}`), status: 400, code: "unreadable_body", reason: "duplicate_key"},
+		{name: "nested keys in two cases", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":1,"status_id":1,"Status_ID":9}}`), status: 400, code: "unreadable_body", reason: "duplicate_key"},
+		{name: "id -0", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":-0}`), status: 400, code: "unreadable_body", reason: "not_an_event"},
+		{name: "id with an exponent", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":"1e3"}}`), status: 400, code: "unreadable_body", reason: "not_an_event"},
+		{name: "id with a sign", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":"+12"}`), status: 400, code: "unreadable_body", reason: "not_an_event"},
+		{name: "number beyond a float64", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":1,"cost":1e400}}`), status: 400, code: "unreadable_body", reason: "number_out_of_range"},
+		{name: "number below a float64", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":1,"cost":-1e-400}}`), status: 400, code: "unreadable_body", reason: "number_out_of_range"},
+		{name: "lone surrogate", conn: "basic", header: basicOK, body: []byte(`{"id":"d","event":"ticket updated","object_id":1,"ticket":{"id":1,"summary":"\ud800"}}`), status: 400, code: "unreadable_body", reason: "invalid_utf8"},
 		{name: "bad base64 from API Gateway", conn: "basic", header: basicOK, body: []byte("!!not base64!!"), b64: true, status: 400, code: "unreadable_body", reason: "bad_base64"},
 	}
 	if len(cases) < 40 {

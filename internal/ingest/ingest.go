@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +55,11 @@ type Request struct {
 	Header     map[string]string
 	Body       []byte
 	Base64     bool // the body is base64-encoded, as API Gateway sends binary bodies
-	SourceIP   string
-	RequestID  string
+	// ContentLength is the body's declared length, for Admit (-1: not declared, as with a
+	// chunked body); Handle measures the body itself.
+	ContentLength int64
+	SourceIP      string
+	RequestID     string
 }
 
 // Response is the answer to send back.
@@ -75,11 +80,17 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	unknown string // the connection label for deliveries to no known connection
+	sources *sources
 }
+
+// unknownWindow is the log window of refusals to no known connection, which has no
+// auth_throttle settings: config.DefaultAuthWindow.
+const unknownWindow = time.Minute
 
 // New builds the handler over the compiled connections, once per process.
 func New(conns connection.Set, q Sender, c Counter, log *slog.Logger) *Handler {
-	h := &Handler{conns: make(map[string]*connection.Connection, len(conns)), queue: q, count: c, log: log, now: time.Now, unknown: "_unknown"}
+	h := &Handler{conns: make(map[string]*connection.Connection, len(conns)), queue: q, count: c, log: log, now: time.Now, unknown: "_unknown",
+		sources: newSources(maxSources)}
 	for _, conn := range conns {
 		h.conns[conn.ID] = conn
 	}
@@ -121,7 +132,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	}
 	out, err := h.handle(ctx, conn, ok, r)
 	if err != nil {
-		return h.refuse(ctx, label, r, out.deliveryIDs, err)
+		return h.refuse(ctx, conn, label, r, out.deliveryIDs, err)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.ID}, 1)
 	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.ID}, int64(out.enqueued))
@@ -140,61 +151,129 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 	return Response{Status: http.StatusOK, Body: body}
 }
 
-// refuse logs and counts a refusal once and builds its answer.
-func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryIDs []string, err error) Response {
+// refuse counts every refusal, logs it unless its source has had its share of log lines
+// this window, counts a failed authentication against the source (conn is nil for an
+// unknown connection), and builds the answer.
+func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label string, r Request, deliveryIDs []string, err error) Response {
 	e := classify(err)
+	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
+	resp := Response{Status: e.Status(), Body: e.Body()}
+	var wait retryAfter
+	switch {
+	case e.Code == apierror.MethodNotAllowed:
+		resp.Header = map[string]string{"allow": http.MethodPost}
+	case errors.As(err, &wait):
+		resp.Header = map[string]string{"retry-after": strconv.FormatInt(int64(math.Ceil(time.Duration(wait).Seconds())), 10)}
+	}
 	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status(), "source_ip", r.SourceIP, "request_id", r.RequestID}
 	if len(deliveryIDs) > 0 {
 		attrs = append(attrs, "delivery_ids", deliveryIDs)
 	}
 	if e.Status() >= 500 {
+		// The queue's failure, not the sender's: never throttled, always logged.
 		h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
-	} else {
+		return resp
+	}
+	window, limit := unknownWindow, 0
+	if conn != nil {
+		window, limit = conn.AuthWindow, conn.AuthFailures
+	}
+	// A timestamp out of the window was signed with a configured secret: no guess.
+	fail := conn != nil && e.Code == apierror.Unauthorized && e.Reason != auth.ReasonTimestamp
+	logIt, blocked, owed := h.sources.refused(sourceKey(label, r.SourceIP), label, r.SourceIP, h.now(), window, fail, limit)
+	for _, o := range owed {
+		h.log.WarnContext(ctx, "delivery rejections not logged", "connection", o.label, "source_ip", o.ip, "since", o.since, "count", o.count)
+	}
+	if logIt {
 		if e.Err != nil && e.Code != apierror.Unauthorized {
 			attrs = append(attrs, "detail", e.Err.Error())
 		}
 		h.log.WarnContext(ctx, "delivery rejected", attrs...)
 	}
-	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-	resp := Response{Status: e.Status(), Body: e.Body()}
-	if e.Code == apierror.MethodNotAllowed {
-		resp.Header = map[string]string{"allow": http.MethodPost}
+	if blocked {
+		h.log.WarnContext(ctx, "source throttled", "connection", label, "source_ip", r.SourceIP, "failures", limit, "for", window.String())
 	}
 	return resp
 }
 
-func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
-	var out outcome
+// retryAfter is how long a throttled source must wait, carried to the Retry-After header.
+type retryAfter time.Duration
+
+func (w retryAfter) Error() string { return "throttled for " + time.Duration(w).String() }
+
+// Admit runs, before the body is read, the checks that need none, in the order Handle runs
+// them: method, connection, source, the declared Content-Length against the body limit,
+// media type and encoding, and the credentials when every scheme of the connection reads
+// only headers or the path (basic, header, path-secret). A transport that reads the body
+// itself calls it first, so an unauthenticated sender cannot make it hold a body
+// (docs/ARCHITECTURE.md, "Ingest"). A refusal is counted and logged as Handle's are, and
+// the body need not be read; an admitted request still goes through Handle in full.
+func (h *Handler) Admit(ctx context.Context, r Request) (Response, bool) {
+	conn, ok := h.conns[r.Connection]
+	label := r.Connection
+	if !ok {
+		label = h.unknown
+	}
+	if _, err := h.admit(conn, ok, r, true); err != nil {
+		return h.refuse(ctx, conn, label, r, nil, err), false
+	}
+	return Response{}, true
+}
+
+// admit runs the checks before decoding. Without the body (beforeBody), the size is the
+// declared one and the credentials are checked only when no scheme needs the body. It
+// returns the raw body, base64-decoded.
+func (h *Handler) admit(conn *connection.Connection, known bool, r Request, beforeBody bool) ([]byte, error) {
 	if !strings.EqualFold(r.Method, http.MethodPost) {
-		return out, refusal(apierror.MethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
+		return nil, refusal(apierror.MethodNotAllowed, "deliveries are POSTed", CodeMethodNotAllowed, nil)
 	}
 	if !known {
-		return out, refusal(apierror.UnknownConnection, "no such connection", CodeUnknownConnection, nil)
+		return nil, refusal(apierror.UnknownConnection, "no such connection", CodeUnknownConnection, nil)
 	}
 	if !allowed(conn.AllowIPs, r.SourceIP) {
-		return out, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+		return nil, refusal(apierror.Forbidden, "deliveries are not accepted from this address", ReasonIPNotAllowed, nil)
+	}
+	if wait, ok := h.sources.blocked(sourceKey(conn.ID, r.SourceIP), h.now()); ok {
+		// Refused whatever it carries, right credentials too: a guesser learns nothing
+		// until the window has passed.
+		return nil, refusal(apierror.TooManyFailures, "too many failed authentications from this address; retry later", ReasonAuthThrottled, retryAfter(wait))
 	}
 	raw := r.Body
-	if r.Base64 {
+	size := int64(len(raw))
+	if beforeBody {
+		size = r.ContentLength
+	} else if r.Base64 {
 		decoded, err := base64.StdEncoding.DecodeString(string(raw))
 		if err != nil {
-			return out, refusal(apierror.UnreadableBody, "the body is not valid base64", ReasonBadBase64, err)
+			return nil, refusal(apierror.UnreadableBody, "the body is not valid base64", ReasonBadBase64, err)
 		}
-		raw = decoded
+		raw, size = decoded, int64(len(decoded))
 	}
-	if len(raw) > conn.BodyLimit {
-		return out, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
+	if size > int64(conn.BodyLimit) {
+		return nil, refusal(apierror.BodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", conn.BodyLimit), CodeTooLarge, nil)
 	}
 	if err := mediaType(r.Header); err != nil {
-		return out, err
+		return nil, err
 	}
-	gzipped, err := contentEncoding(r.Header)
+	if _, err := contentEncoding(r.Header); err != nil {
+		return nil, err
+	}
+	if beforeBody && conn.Verifier.NeedsBody() {
+		return nil, nil
+	}
+	if err := conn.Verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
+	var out outcome
+	raw, err := h.admit(conn, known, r, false)
 	if err != nil {
 		return out, err
 	}
-	if err := conn.Verifier.Verify(auth.Request{Header: r.Header, Body: raw, PathSecret: r.PathSecret, Now: h.now()}); err != nil {
-		return out, err
-	}
+	gzipped, _ := contentEncoding(r.Header) // admit checked it
 	body := raw
 	if gzipped {
 		if body, err = gunzip(raw, conn.BodyLimit); err != nil {

@@ -181,33 +181,46 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 
 // webhook hands the request to the ingest handler as it came: the raw body (up to one
 // byte past the connection's limit, so ingest can tell an oversize body), the headers,
-// and the source address.
+// and the source address. The checks that need no body run first (ingest.Handler.Admit):
+// a refused request's body is never read, so a sender without credentials cannot make
+// the server wait for or hold one.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	conn := r.PathValue("connection")
+	header := make(map[string]string, len(r.Header))
+	for k, v := range r.Header {
+		header[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	req := ingest.Request{
+		Connection:    conn,
+		PathSecret:    r.PathValue("secret"),
+		Method:        r.Method,
+		Header:        header,
+		ContentLength: r.ContentLength,
+		SourceIP:      s.sourceIP(r),
+		RequestID:     newID(),
+	}
+	write := func(resp ingest.Response) {
+		w.Header().Set("content-type", "application/json")
+		for k, v := range resp.Header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = w.Write(resp.Body)
+	}
+	if resp, ok := s.pipeline.Ingest.Admit(r.Context(), req); !ok {
+		// Closing the connection keeps net/http from reading the unread body to reuse it,
+		// which would wait on a sender that never sends it.
+		w.Header().Set("connection", "close")
+		write(resp)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.pipeline.Ingest.BodyLimit(conn))+1))
 	if err != nil {
 		apierror.Write(w, apierror.UnreadableBody, "the body could not be read")
 		return
 	}
-	header := make(map[string]string, len(r.Header))
-	for k, v := range r.Header {
-		header[strings.ToLower(k)] = strings.Join(v, ",")
-	}
-	resp := s.pipeline.Ingest.Handle(r.Context(), ingest.Request{
-		Connection: conn,
-		PathSecret: r.PathValue("secret"),
-		Method:     r.Method,
-		Header:     header,
-		Body:       body,
-		SourceIP:   s.sourceIP(r),
-		RequestID:  newID(),
-	})
-	w.Header().Set("content-type", "application/json")
-	for k, v := range resp.Header {
-		w.Header().Set(k, v)
-	}
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	req.Body = body
+	write(s.pipeline.Ingest.Handle(r.Context(), req))
 }
 
 // sourceIP is the delivery's source address, as API Gateway's sourceIp is: the peer's

@@ -661,6 +661,21 @@ func TestEventOnlyDeliveryMarksPending(t *testing.T) {
 // TestOversizeBodyIsRefusedEarly declares a 64 MiB body, sends only a little more than the
 // limit and then waits for the answer: the server must answer 413 without waiting for the
 // rest of the body.
+// dial opens a raw connection to the server, for requests net/http would not send; a
+// deadline of pollTimeout bounds every read and write, and the test's end closes it.
+func (s *testServer) dial(t *testing.T) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), pollTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(pollTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func TestOversizeBodyIsRefusedEarly(t *testing.T) {
 	const limit = 4096
 	cfg := testConfig()
@@ -677,14 +692,7 @@ func TestOversizeBodyIsRefusedEarly(t *testing.T) {
 		t.Errorf("body of exactly %d bytes: %d %s, want 400", limit, r.status, r.body)
 	}
 
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), pollTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(pollTimeout)); err != nil {
-		t.Fatal(err)
-	}
+	conn := s.dial(t)
 	const declared = 64 << 20
 	const sent = 16 * limit
 	head := fmt.Sprintf("POST /webhooks/halo/default HTTP/1.1\r\nHost: halosync\r\nAuthorization: %s\r\n"+
@@ -715,6 +723,37 @@ func TestOversizeBodyIsRefusedEarly(t *testing.T) {
 	}
 	if st.total(metrics.ChangesEnqueued) != 0 || *st.Queue != (queueStats{}) {
 		t.Errorf("an oversize delivery reached the queue: %+v, %+v", *st.Queue, st.Counters)
+	}
+}
+
+// TestUnauthenticatedBodyIsNeverAwaited: a request without valid credentials whose body
+// never arrives is refused at once, from its headers, and the connection closed: the
+// server neither waits for the body nor holds it. Before Admit, the handler read the body
+// first and answered only when the sender gave up.
+func TestUnauthenticatedBodyIsNeverAwaited(t *testing.T) {
+	s := startServer(t, testConfig())
+	for _, auth := range []string{"", authtest.Basic(user, "not-the-password")} {
+		conn := s.dial(t) // its deadline only bounds a failure; the answer needs no body byte
+		head := "POST /webhooks/halo/default HTTP/1.1\r\nHost: halosync\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+		if auth != "" {
+			head += "Authorization: " + auth + "\r\n"
+		}
+		if _, err := conn.Write([]byte(head + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer while the body is withheld: %v", err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), ingest.CodeUnauthorized) || !resp.Close {
+			t.Errorf("credentials %q: %d %s (close %v), want 401 %s and the connection closed", auth, resp.StatusCode, b, resp.Close, ingest.CodeUnauthorized)
+		}
+	}
+	st := s.status(t)
+	if got := st.count(metrics.DeliveriesRejected, "default", "credentials_missing") + st.count(metrics.DeliveriesRejected, "default", "credentials_wrong"); got != 2 {
+		t.Errorf("DeliveriesRejected{credentials_*} = %d, want 2", got)
 	}
 }
 
