@@ -655,16 +655,18 @@ func eventVersion(e converge.SentEvent) int64 {
 // permanent failures plant put on their way.
 func (h *harness) wantDeadLetters() {
 	h.t.Helper()
-	ctx := h.t.Context()
+	ctx, cancel := context.WithTimeout(h.t.Context(), settle)
+	defer cancel()
+	held, err := h.depth(ctx, h.dlqURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	var bodies []string
-	for empty := 0; empty < 2 && len(bodies) <= 2; {
+	for len(bodies) < held {
 		out, err := h.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.dlqURL),
-			MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+			MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 1})
 		if err != nil {
-			h.t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			empty++
+			h.t.Fatalf("reading the dead-letter queue (%d of its %d messages read): %v", len(bodies), held, err)
 		}
 		for _, m := range out.Messages {
 			bodies = append(bodies, aws.ToString(m.Body))
