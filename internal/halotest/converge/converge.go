@@ -186,24 +186,32 @@ func NewRun(t *testing.T, tenant *halosim.Tenant, clock *halosim.Clock, url stri
 	}
 }
 
-// tick moves the tenant's clock on before a change: from a second to two minutes, or, for
+// Tick moves the tenant's clock on before a change: from a second to two minutes, or, for
 // a third of the changes, less than two milliseconds (a burst, as an automation or one save
 // changing several things makes), so that change markers and webhook timestamps of
 // different changes of an object interleave closely.
-func (r *Run) tick() {
-	if r.gen.IntN(3) == 0 {
-		r.clock.Advance(time.Duration(r.gen.Int64N(int64(2 * time.Millisecond))))
+func Tick(clock *halosim.Clock, rng *rand.Rand) {
+	if rng.IntN(3) == 0 {
+		clock.Advance(time.Duration(rng.Int64N(int64(2 * time.Millisecond))))
 		return
 	}
-	r.clock.Advance(time.Second + time.Duration(r.gen.Int64N(int64(2*time.Minute))))
+	clock.Advance(time.Second + time.Duration(rng.Int64N(int64(2*time.Minute))))
+}
+
+func (r *Run) tick() { Tick(r.clock, r.gen) }
+
+// Routed is e as one of the two webhooks delivers it, full or event-only, drawn from mix.
+func Routed(e halosim.Event, mix *rand.Rand) SentEvent {
+	se := SentEvent{Event: e, Payload: halosim.PayloadFull}
+	if mix.IntN(2) == 0 {
+		se.Payload = halosim.PayloadEventOnly
+	}
+	return se
 }
 
 // raised queues an event for its webhook.
 func (r *Run) raised(e halosim.Event) {
-	se := SentEvent{Event: e, Payload: halosim.PayloadFull}
-	if r.mix.IntN(2) == 0 {
-		se.Payload = halosim.PayloadEventOnly
-	}
+	se := Routed(e, r.mix)
 	r.Sent = append(r.Sent, se)
 	r.pending = append(r.pending, se)
 }
