@@ -41,17 +41,20 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/pipeline"
 	"github.com/halosync/halosync/internal/sqsqueue"
+	"github.com/halosync/halosync/internal/worker"
 )
 
-// The run's timing. The template gives the worker 30 s, the queue a visibility timeout
-// of six times that and a redrive after 8 receives (template.yaml); here an invocation
-// has batchDeadline (a quarter of a second a message, where the template allows three),
-// the queue a visibility timeout just over it (SQS counts whole seconds) and the same
-// redrive, so that a fault window of a few seconds cannot use up a message's receives
-// but a timed-out batch comes back quickly.
+// The run's timing. The template gives the worker an invocation of minutes and the queue
+// a visibility timeout of six times that (template.yaml); here an invocation has
+// worker.Margin, which the worker keeps free at its end, plus batchDeadline of work (a
+// quarter of a second a message), the queue a visibility timeout just over the whole
+// invocation (SQS counts whole seconds), so that a fault window of a few seconds cannot
+// use up a message's receives, and a message the worker failed comes back within
+// retryCap.
 const (
 	batchDeadline = 2500 * time.Millisecond
-	visibility    = 3 * time.Second
+	invocation    = worker.Margin + batchDeadline
+	visibility    = invocation + time.Second
 	maxReceive    = 8
 	// retryCap caps worker.Backoff's delay before a failed message's next delivery
 	// (2 s doubling to 5 minutes), for the test's speed; the retry itself is the worker's.
@@ -311,7 +314,7 @@ func (h *harness) poll(ctx context.Context) {
 		if len(msgs) == 0 {
 			continue
 		}
-		bctx, cancel := context.WithTimeout(ctx, batchDeadline)
+		bctx, cancel := context.WithTimeout(ctx, invocation)
 		failed := h.pipe.Worker.HandleBatch(bctx, msgs, retrier)
 		late := bctx.Err() != nil
 		cancel()
