@@ -49,10 +49,14 @@ type Delivery struct {
 	Created bool `json:"created,omitempty"`
 	// Changed holds the fields the change carried whose value differs from what was stored
 	// before it (applied changes to objects that had stored state only).
-	Changed     map[string]FieldChange `json:"changed,omitempty"`
-	Summary     string                 `json:"summary"`
-	ReceivedAt  time.Time              `json:"received_at"`
-	ProcessedAt time.Time              `json:"processed_at"`
+	Changed map[string]FieldChange `json:"changed,omitempty"`
+	// ChangesUnknown: the delivery applied this version, but the write's answer was lost
+	// (a retry found the object holding this delivery's own version), so what it changed
+	// is not known. Such a record never replaces one that knows (Conditional).
+	ChangesUnknown bool      `json:"changes_unknown,omitempty"`
+	Summary        string    `json:"summary"`
+	ReceivedAt     time.Time `json:"received_at"`
+	ProcessedAt    time.Time `json:"processed_at"`
 }
 
 // FieldChange is one field's old and new value.
@@ -117,10 +121,29 @@ func (d Delivery) Expired(now time.Time) bool { return d.ExpiresAt().Unix() <= n
 // so the record keeps saying what the delivery did. Every other record replaces the old
 // one, and anything replaces an expired record. Every store's RecordDelivery follows this.
 func (d Delivery) Replaces(old Delivery) bool {
-	if old.Expired(d.ProcessedAt) || (d.Outcome != Duplicate && d.Outcome != Stale) {
+	if old.Expired(d.ProcessedAt) || !d.Conditional() {
 		return true
 	}
 	return !(old.Version == d.Version && (old.Outcome == Applied || old.Outcome == Pending))
+}
+
+// Conditional reports whether the record is written only where Replaces allows: a
+// duplicate, a stale change, or an applied one whose changes are not known.
+func (d Delivery) Conditional() bool {
+	return d.Outcome == Duplicate || d.Outcome == Stale || d.ChangesUnknown
+}
+
+// Recovered turns the record of a duplicate into the applied record it stands for when
+// the stored object holds this delivery's own version: the first write of the change
+// was applied but its answer lost, and the retry found it (docs/ARCHITECTURE.md,
+// "Delivery records").
+func (d Delivery) Recovered(stored Object) Delivery {
+	if d.Outcome != Duplicate || stored.DeliveryID != d.DeliveryID || stored.Version != d.Version {
+		return d
+	}
+	d.Outcome, d.ChangesUnknown = Applied, true
+	d.Summary = d.Summarize()
+	return d
 }
 
 // Diff compares the fields a change carries with their previous values (Result.Previous)
@@ -302,6 +325,9 @@ const maxShownRunes = 40
 func (d Delivery) Summarize() string {
 	switch d.Outcome {
 	case Applied:
+		if d.ChangesUnknown {
+			return "applied; its answer was lost, so the fields it changed are not known"
+		}
 	case Pending:
 		return "pending: an event without the object; the fields wait for a fetch or a snapshot"
 	case Duplicate:

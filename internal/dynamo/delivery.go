@@ -32,7 +32,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 		return err
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: deliveryItem(d)}
-	if d.Outcome == change.Duplicate || d.Outcome == change.Stale {
+	if d.Conditional() {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk) OR #exp <= :processed OR #version <> :version OR NOT (#outcome IN (:applied, :pending))")
 		in.ExpressionAttributeNames = map[string]string{"#pk": AttrPartitionKey, "#exp": AttrExpiresAt, "#version": attrVersion, "#outcome": attrOutcome}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{
@@ -112,6 +112,9 @@ func deliveryItem(d change.Delivery) map[string]types.AttributeValue {
 	if d.Created {
 		item[attrCreated] = &types.AttributeValueMemberBOOL{Value: true}
 	}
+	if d.ChangesUnknown {
+		item[attrChangesUnknown] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	if len(d.Changed) > 0 {
 		changed := make(map[string]types.AttributeValue, len(d.Changed))
 		for k, fc := range d.Changed {
@@ -156,6 +159,9 @@ func decodeDelivery(item map[string]types.AttributeValue) (change.Delivery, erro
 	var err error
 	if d.Version, err = getN(item, attrVersion); err != nil {
 		return change.Delivery{}, err
+	}
+	if b, ok := item[attrChangesUnknown].(*types.AttributeValueMemberBOOL); ok {
+		d.ChangesUnknown = b.Value
 	}
 	if b, ok := item[attrCreated].(*types.AttributeValueMemberBOOL); ok {
 		d.Created = b.Value

@@ -55,14 +55,15 @@ const (
 // Delivery record attributes (beside conn, kind, id, parent_id, version, delivery_id,
 // event and source above).
 const (
-	attrOp          = "op"
-	attrOutcome     = "outcome"
-	attrReason      = "reason"
-	attrCreated     = "created"
-	attrChanged     = "changed"
-	attrSummary     = "summary"
-	attrReceivedAt  = "received_at"
-	attrProcessedAt = "processed_at"
+	attrOp             = "op"
+	attrOutcome        = "outcome"
+	attrReason         = "reason"
+	attrCreated        = "created"
+	attrChangesUnknown = "changes_unknown"
+	attrChanged        = "changed"
+	attrSummary        = "summary"
+	attrReceivedAt     = "received_at"
+	attrProcessedAt    = "processed_at"
 )
 
 // maxExpression is DynamoDB's limit on the length of an update expression. Placeholders

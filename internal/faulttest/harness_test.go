@@ -618,6 +618,13 @@ func (h *harness) wantAcknowledgedApplied() {
 				if recs[i].Outcome == change.Pending {
 					h.t.Errorf("%s was left pending: the object was never fetched", what)
 				}
+				// The copy's object names the delivery that wrote it: that delivery's record
+				// says applied, even when its write's answer was lost and a retry found it.
+				if o, found, err := h.copy.Get(ctx, h.conn, e.Kind, id, ""); err != nil {
+					h.t.Fatal(err)
+				} else if found && o.DeliveryID == p.ID && o.Version == recs[i].Version && recs[i].Outcome != change.Applied {
+					h.t.Errorf("%s wrote the copy's %s %s at version %d, but its record says %q", what, e.Kind, id, o.Version, recs[i].Summary)
+				}
 				continue
 			}
 			unrecorded = append(unrecorded, what)

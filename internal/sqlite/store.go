@@ -231,7 +231,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 		return fmt.Errorf("sqlite: %s: encode: %w: %w", what, change.ErrInvalid, err)
 	}
 	now := time.Now()
-	weak := d.Outcome == change.Duplicate || d.Outcome == change.Stale
+	weak := d.Conditional()
 	cleanup := s.db.deliveryWrites.Add(1)%expiredCleanupEvery == 1
 	return s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		if cleanup {
@@ -239,8 +239,9 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 				return fmt.Errorf("sqlite: %s: delete expired records: %w", what, err)
 			}
 		}
-		// change.Delivery.Replaces: a duplicate or stale record keeps an unexpired record
-		// of the same version that says the delivery applied it or marked it pending.
+		// change.Delivery.Replaces: a duplicate or stale record (or an applied one whose
+		// changes are not known) keeps an unexpired record of the same version that says
+		// the delivery applied it or marked it pending.
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO deliveries (pk, sk, outcome, version, expires_at, record) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (pk, sk) DO UPDATE SET

@@ -173,6 +173,19 @@ func runDeliveries(t *testing.T, newStore func(t *testing.T) Store, conn func(t 
 		put(filtered)
 		wantDeliveries(t, s, c, "d-2", filtered)
 
+		// A write whose answer was lost: the retry's record says applied, changes unknown,
+		// where no record is kept, and never replaces one that knows what it changed.
+		recovered := record(c, "d-4", change.Ticket, "1", "", change.Duplicate, 40, now).Recovered(change.Object{DeliveryID: "d-4", Version: 40})
+		if recovered.Outcome != change.Applied || !recovered.ChangesUnknown {
+			t.Fatalf("recovered record %+v", recovered)
+		}
+		put(recovered)
+		wantDeliveries(t, s, c, "d-4", recovered)
+		known := record(c, "d-5", change.Ticket, "1", "", change.Applied, 50, now)
+		put(known)
+		put(record(c, "d-5", change.Ticket, "1", "", change.Duplicate, 50, now.Add(time.Second)).Recovered(change.Object{DeliveryID: "d-5", Version: 50}))
+		wantDeliveries(t, s, c, "d-5", known)
+
 		// An expired record is replaced by anything.
 		old := record(c, "d-3", change.Ticket, "1", "", change.Applied, 10, now.Add(-8*24*time.Hour))
 		put(old)

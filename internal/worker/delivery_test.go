@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,41 @@ func TestARecordThatCannotBeWrittenDoesNotFailTheMessage(t *testing.T) {
 	}
 	if n := counts.Value(metrics.Metric{Name: metrics.ChangesApplied, Connection: "default", Label: "applied"}); n != 1 {
 		t.Fatalf("ChangesApplied{applied} = %d, want 1", n)
+	}
+}
+
+// lostAnswer applies a change and then fails as if its answer were lost on the way back
+// (a timeout or a dropped connection after the store acted), once.
+type lostAnswer struct {
+	*storetest.Memory
+	lost bool
+}
+
+func (s *lostAnswer) Apply(ctx context.Context, c change.Change) (change.Result, error) {
+	res, err := s.Memory.Apply(ctx, c)
+	if err == nil && !s.lost {
+		s.lost = true
+		return change.Result{}, errors.New("connection reset after the write")
+	}
+	return res, err
+}
+
+func TestALostAnswerIsRecordedAsApplied(t *testing.T) {
+	store := &lostAnswer{Memory: storetest.NewMemory()}
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
+	body := webhook(t, change.Ticket, "42", "d-1", "ticket updated", 20, map[string]any{"status_id": 1})
+	if _, err := w.Process(context.Background(), "m", body); err == nil {
+		t.Fatal("the lost answer did not fail the message")
+	}
+	// The retry finds the delivery's own version stored.
+	process(t, w, body, change.Duplicate)
+	d := onlyDelivery(t, store.Memory, "d-1")
+	if d.Outcome != change.Applied || !d.ChangesUnknown || !strings.Contains(d.Summary, "not known") {
+		t.Fatalf("record %+v; want applied, its changes not known", d)
+	}
+	// A redelivery from another delivery of the same version is a plain duplicate.
+	process(t, w, webhook(t, change.Ticket, "42", "d-2", "ticket status changed", 20, map[string]any{"status_id": 1}), change.Duplicate)
+	if d := onlyDelivery(t, store.Memory, "d-2"); d.Outcome != change.Duplicate {
+		t.Fatalf("record of another delivery %+v; want duplicate", d)
 	}
 }

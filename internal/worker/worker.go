@@ -231,6 +231,15 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 		d.Reason = reason
 		d.Summary = d.Summarize()
 	}
+	if d.Outcome == change.Duplicate {
+		// The duplicate may be this delivery's own write, applied once already with its
+		// answer lost (a timeout or a dropped connection after the store acted): the
+		// stored object then names this delivery at this version, and the record says the
+		// delivery applied it, without a replaced record's knowledge of what it changed.
+		if o, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID); err == nil && ok {
+			d = d.Recovered(o)
+		}
+	}
 	if err := w.store.RecordDelivery(ctx, d); err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "delivery_record"}, 1)
 		w.log.WarnContext(ctx, "delivery record not written; the change is applied", "connection", c.Connection, "kind", c.Kind,
