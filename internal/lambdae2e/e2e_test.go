@@ -270,10 +270,11 @@ func TestWebhooksReachDynamoDB(t *testing.T) {
 }
 
 // TestPoisonMessageGoesToTheDLQ puts a message the worker cannot decode on the queue
-// among good ones: the worker reports it in batchItemFailures on each delivery (and
-// makes it visible again at once; alone in a batch, it fails the invocation), the good
-// ones are applied, and after maxReceiveCount
-// receives the queue's redrive policy moves it to the dead-letter queue.
+// among good ones, with a worker deployed without DEAD_LETTER_QUEUE_URL (or whose send
+// there fails): it reports it in batchItemFailures on each delivery (and makes it visible
+// again at once; alone in a batch, it fails the invocation), the good ones are applied,
+// and after maxReceiveCount receives the queue's redrive policy moves it to the
+// dead-letter queue.
 func TestPoisonMessageGoesToTheDLQ(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, "poison")
@@ -380,4 +381,40 @@ func mustJSON(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// TestPermanentFailureIsMovedWithItsReason: deployed as template.yaml deploys it, the
+// worker moves a message it cannot decode to the dead-letter queue on its first delivery,
+// with the reason in its failure_reason attribute, and the mapping deletes it from the
+// changes queue; the good changes around it are applied.
+func TestPermanentFailureIsMovedWithItsReason(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "deadletter", deadLettersDirect)
+	ctx := t.Context()
+
+	s.post(t, "ingest-ticket-full.json", sampleEvent(t, "ingest-ticket-full.json"), http.StatusOK, 1)
+	poison := `{"change": {"connection": "default"` // cut short
+	if err := s.queue.Send(ctx, []message.Message{{Body: []byte(poison), Attributes: map[string]string{message.AttrConnection: conn}}}); err != nil {
+		t.Fatal(err)
+	}
+	var inDLQ []message.Received
+	p := s.player
+	p.runUntil(60*time.Second, "the poison message in the dead-letter queue and the good change applied", func() bool {
+		msgs, err := s.dlq.Receive(ctx, 10, 0)
+		if err != nil {
+			t.Fatalf("receive from the dead-letter queue: %v", err)
+		}
+		inDLQ = append(inDLQ, msgs...)
+		return len(inDLQ) > 0 && len(p.deleted) == 2
+	})
+	for id, body := range p.bodies {
+		if p.deliveries[id] != 1 || p.failures[id] != 0 || !p.deleted[id] {
+			t.Errorf("message %s (%.40s): delivered %d times, reported failed %d times, deleted %v; want once, never, deleted",
+				id, body, p.deliveries[id], p.failures[id], p.deleted[id])
+		}
+	}
+	if len(inDLQ) != 1 || string(inDLQ[0].Body) != poison || inDLQ[0].Attributes[message.AttrFailureReason] != "undecodable" ||
+		inDLQ[0].Attributes[message.AttrConnection] != conn {
+		t.Fatalf("the dead-letter queue holds %+v; want the poison message with failure_reason undecodable and its connection", inDLQ)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,13 +46,22 @@ type stack struct {
 	ingest *function
 	worker *function
 	player *esmPlayer
+	// deadLetterDirect gives the worker DEAD_LETTER_QUEUE_URL, as template.yaml does: it
+	// moves permanent failures there itself, with their reason.
+	deadLetterDirect bool
 }
+
+// stackOption shapes a stack before its functions start.
+type stackOption func(*stack)
+
+// deadLettersDirect deploys the worker as template.yaml does, with its dead-letter queue.
+func deadLettersDirect(s *stack) { s.deadLetterDirect = true }
 
 var stackSeq atomic.Int64
 
 // newStack deploys a stack for the test; everything is removed when the test ends. It
 // skips (or under CI fails) when the stand-ins' endpoints are not set.
-func newStack(t *testing.T, label string) *stack {
+func newStack(t *testing.T, label string, opts ...stackOption) *stack {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the Lambda runtime interface emulator runs on Linux only")
@@ -86,6 +96,9 @@ func newStack(t *testing.T, label string) *stack {
 	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
 	if err := os.WriteFile(cfgFile, example, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	fnEnv := func(fn string) []string { return s.env(t, fn, cfgFile, "debug") }
 
@@ -141,7 +154,11 @@ func startConfigured(t *testing.T, s *stack, fn, cfgFile string, warmup any) *fu
 func (s *stack) env(t *testing.T, fn, cfgFile, logLevel string) []string {
 	t.Helper()
 	home := t.TempDir()
-	return append(awstest.ProcessEnv(t),
+	env := awstest.ProcessEnv(t)
+	if s.deadLetterDirect && strings.HasPrefix(fn, "worker") {
+		env = append(env, "DEAD_LETTER_QUEUE_URL="+s.dlqURL)
+	}
+	return append(env,
 		"QUEUE_URL="+s.qURL,
 		"TABLE_NAME="+s.table,
 		"HALOSYNC_CONFIG_FILE="+cfgFile,

@@ -29,6 +29,7 @@ import (
 // Env is everything the functions read from their environment.
 type Env struct {
 	QueueURL        string // QUEUE_URL
+	DeadLetterURL   string // DEAD_LETTER_QUEUE_URL: where the worker moves permanent failures (optional)
 	TableName       string // TABLE_NAME
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
 	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file instead (tests, the emulator)
@@ -43,6 +44,7 @@ func Read() Env {
 	}
 	return Env{
 		QueueURL:        os.Getenv("QUEUE_URL"),
+		DeadLetterURL:   os.Getenv("DEAD_LETTER_QUEUE_URL"),
 		TableName:       os.Getenv("TABLE_NAME"),
 		ConfigParameter: os.Getenv("HALOSYNC_CONFIG_PARAMETER"),
 		ConfigFile:      os.Getenv("HALOSYNC_CONFIG_FILE"),
@@ -161,8 +163,12 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 	if err != nil {
 		return nil, err
 	}
-	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqs.NewFromConfig(aws), e.QueueURL)}
+	sqsClient := sqs.NewFromConfig(aws)
+	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqsClient, e.QueueURL)}
 	ports := pipeline.Ports{Queue: f.Queue, Count: metrics.NewEMF(os.Stdout), Log: log, APIInstances: apiInstances}
+	if e.DeadLetterURL != "" {
+		ports.DeadLetters = sqsqueue.New(sqsClient, e.DeadLetterURL)
+	}
 	if r.Store {
 		ports.Store = dynamo.New(dynamodb.NewFromConfig(aws), e.TableName)
 	}

@@ -104,8 +104,11 @@ func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipeline }
 // that /status shows; the whole Halo request budget of each connection is this process's.
 func New(cfg *config.Config, o Options) (*Server, error) {
 	counts := metrics.NewMemory()
-	p, err := pipeline.Build(cfg, pipeline.Ports{Store: o.Store, Queue: o.Queue, Count: counts, Log: o.Log,
-		HaloClient: o.HaloClient, Now: o.Now})
+	ports := pipeline.Ports{Store: o.Store, Queue: o.Queue, Count: counts, Log: o.Log, HaloClient: o.HaloClient, Now: o.Now}
+	if dl, ok := o.DeadLetter.(worker.DeadLetterQueue); ok {
+		ports.DeadLetters = dl // the worker moves permanent failures here with their reason
+	}
+	p, err := pipeline.Build(cfg, ports)
 	if err != nil {
 		return nil, err
 	}

@@ -758,13 +758,10 @@ func TestUnauthenticatedBodyIsNeverAwaited(t *testing.T) {
 }
 
 // TestUndecodableMessageGoesToTheDeadLetterQueue puts a message no worker can read
-// straight on the queue: the worker fails it permanently (visible again at once), and
-// after max_receive receives the queue moves it to the dead-letter queue.
+// straight on the queue: the worker fails it permanently and moves it to the dead-letter
+// queue at once, on its first receive, with its reason.
 func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
-	const maxReceive = 2
-	cfg := testConfig()
-	cfg.Queue.MaxReceive = maxReceive
-	s := startServer(t, cfg)
+	s := startServer(t, testConfig())
 
 	const garbage = "this is not a change message"
 	if err := s.queue.Send(context.Background(), []message.Message{{Body: []byte(garbage)}}); err != nil {
@@ -773,10 +770,10 @@ func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
 	// Counters are read before the queues in one /status: wait for both to show it.
 	st := s.waitStatus(t, pollTimeout, "message moved to the dead-letter queue", func(st status) bool {
 		return st.DeadLetterQueue.Visible == 1 && st.Queue.Visible+st.Queue.InFlight == 0 &&
-			st.count(metrics.ChangesFailed, "_unknown", "undecodable") >= maxReceive
+			st.count(metrics.ChangesDeadLettered, "_unknown", "undecodable") == 1
 	})
-	if got := st.count(metrics.ChangesFailed, "_unknown", "undecodable"); got != maxReceive {
-		t.Errorf("ChangesFailed{_unknown, undecodable} = %d, want %d (one per receive)", got, maxReceive)
+	if got := st.count(metrics.ChangesFailed, "_unknown", "undecodable"); got != 1 {
+		t.Errorf("ChangesFailed{_unknown, undecodable} = %d, want 1: it is received once", got)
 	}
 	if got := st.total(metrics.ChangesApplied); got != 0 {
 		t.Errorf("ChangesApplied = %d, want 0", got)
@@ -785,8 +782,8 @@ func TestUndecodableMessageGoesToTheDeadLetterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 1 || string(msgs[0].Body) != garbage {
-		t.Fatalf("dead-letter queue holds %+v, want the one undecodable message", msgs)
+	if len(msgs) != 1 || string(msgs[0].Body) != garbage || msgs[0].Attributes[message.AttrFailureReason] != "undecodable" {
+		t.Fatalf("dead-letter queue holds %+v, want the one undecodable message, with its reason", msgs)
 	}
 
 	// The pipeline still works after a poisoned message.

@@ -50,6 +50,9 @@ const (
 	AttrConnection = "connection"
 	AttrKind       = "kind"
 	AttrSource     = "source"
+	// AttrFailureReason is set on a message the worker moved to the dead-letter queue:
+	// why it can never apply (undecodable, unknown_connection, unknown_event, invalid).
+	AttrFailureReason = "failure_reason"
 )
 
 // MaxAttributes is SQS's limit of message attributes.

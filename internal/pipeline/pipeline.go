@@ -40,8 +40,11 @@ type Ports struct {
 	Store Store
 	// Queue is the change queue ingest and the poller send to.
 	Queue ingest.Sender
-	Count Counter
-	Log   *slog.Logger
+	// DeadLetters, when set, receives the worker's permanent failures directly, each with
+	// its reason (worker.SendDeadLettersTo); nil leaves them to the redrive policy.
+	DeadLetters worker.DeadLetterQueue
+	Count       Counter
+	Log         *slog.Logger
 	// APIInstances is how many processes may call one tenant's API at once, each spending
 	// an equal share of the connection's budget (haloapi.InstanceShare); 0 or 1: this
 	// process spends it all.
@@ -107,6 +110,9 @@ func Build(cfg *config.Config, p Ports) (*Pipeline, error) {
 		targets = append(targets, poller.Target{Connection: c.ID, Runner: run})
 	}
 	out.Worker = worker.New(p.Store, p.Count, p.Log, conns, fetchers)
+	if p.DeadLetters != nil {
+		out.Worker.SendDeadLettersTo(p.DeadLetters)
+	}
 	out.Poller = poller.NewSchedule(targets, p.Count, p.Log, p.Poll)
 	return out, nil
 }

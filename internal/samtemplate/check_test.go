@@ -771,7 +771,8 @@ var wantGrants = map[string]map[string]string{
 	"WorkerFunction": {
 		"sqs:ReceiveMessage":          "ChangesQueue",
 		"sqs:DeleteMessage":           "ChangesQueue",
-		"sqs:ChangeMessageVisibility": "ChangesQueue", // the worker delays its retries
+		"sqs:ChangeMessageVisibility": "ChangesQueue",           // the worker delays its retries
+		"sqs:SendMessage":             "ChangesDeadLetterQueue", // it moves permanent failures there, with their reason
 		"dynamodb:GetItem":            "Table",
 		"dynamodb:PutItem":            "Table",
 		"dynamodb:UpdateItem":         "Table",

@@ -502,6 +502,8 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"none: the alarm would watch the whole account's halosync WebhookGap", "no alarm on halosync WebhookGap"}},
 		{name: "webhook gap alarm on a resource", edit: set(ref("Table"), "Resources", "WebhookGapAlarm", "Properties", "Dimensions", 0, "Value"),
 			wants: []string{"Dimensions.Connection: refers to a resource"}},
+		{name: "worker cannot dead-letter permanent failures", edit: delIndex(2, "Resources", "WorkerFunction", "Properties", "Policies", 0, "Statement"),
+			wants: []string{"WorkerFunction is not granted sqs:SendMessage on ChangesDeadLetterQueue"}},
 		{name: "no serverless transform", edit: del("Transform"),
 			wants: []string{"Transform: is <nil>"}},
 	}

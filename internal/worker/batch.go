@@ -21,12 +21,23 @@ type Retrier interface {
 // message is started and takes what it takes.
 const Margin = 10 * time.Second
 
+// DeadLetterQueue receives permanent failures (the dead-letter queue).
+type DeadLetterQueue interface {
+	Send(ctx context.Context, msgs []message.Message) error
+}
+
+// SendDeadLettersTo has HandleBatch move each permanent failure straight to q, carrying
+// its reason in the message attribute message.AttrFailureReason, instead of leaving it to
+// the queue's redrive policy.
+func (w *Worker) SendDeadLettersTo(q DeadLetterQueue) { w.deadLetters = q }
+
 // HandleBatch processes a batch as a queue delivers it (the SQS event source mapping in
 // AWS, the local server's pump locally) and returns the ids of the messages that failed:
-// only those are retried, the caller deletes or acknowledges the rest. When retry is set,
-// a failed message's next delivery is delayed by Backoff of its receive count, and a
-// permanently failing one is made visible at once, so it reaches the dead-letter queue
-// without waiting. Messages the invocation had no time left to start (Margin) are failed
+// only those are retried, the caller deletes or acknowledges the rest. A permanent failure
+// is sent to the dead-letter queue with its reason (SendDeadLettersTo) and so not reported
+// failed; without a dead-letter queue, or when sending fails, it is failed and made
+// visible at once, so the redrive policy moves it without waiting. When retry is set, any
+// other failed message's next delivery is delayed by Backoff of its receive count. Messages the invocation had no time left to start (Margin) are failed
 // and made visible at once, not backed off: they spent no attempt.
 func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry Retrier) (failed []string) {
 	deadline, bounded := ctx.Deadline()
@@ -42,6 +53,9 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry
 		cancel()
 		if err == nil {
 			continue
+		}
+		if errors.Is(err, ErrPermanent) && w.deadLetter(ctx, m, reasonOf(err)) {
+			continue // moved: the caller deletes it from the queue
 		}
 		failed = append(failed, m.ID)
 		delay := time.Duration(0)
@@ -83,4 +97,36 @@ func (w *Worker) retryAfter(ctx context.Context, retry Retrier, m message.Receiv
 	if err := retry.ChangeVisibility(ctx, m.ReceiptHandle, delay); err != nil {
 		w.log.WarnContext(ctx, "could not delay retry", "message_id", m.ID, "error", err.Error())
 	}
+}
+
+// deadLetter sends a permanently failing message to the dead-letter queue with its
+// reason, reporting whether it did. Attributes beyond SQS's ten give way to the reason,
+// routing headers first.
+func (w *Worker) deadLetter(ctx context.Context, m message.Received, reason string) bool {
+	if w.deadLetters == nil {
+		return false
+	}
+	attrs := map[string]string{message.AttrFailureReason: reason}
+	for _, k := range []string{message.AttrConnection, message.AttrKind, message.AttrSource} {
+		if v, ok := m.Attributes[k]; ok {
+			attrs[k] = v
+		}
+	}
+	for k, v := range m.Attributes {
+		if _, ok := attrs[k]; !ok && len(attrs) < message.MaxAttributes {
+			attrs[k] = v
+		}
+	}
+	conn := m.Attributes[message.AttrConnection]
+	if conn == "" {
+		conn = "_unknown"
+	}
+	if err := w.deadLetters.Send(ctx, []message.Message{{Body: m.Body, Attributes: attrs}}); err != nil {
+		w.log.WarnContext(ctx, "could not move a permanent failure to the dead-letter queue; the redrive policy will",
+			"message_id", m.ID, "reason", reason, "error", err.Error())
+		return false
+	}
+	w.count.Count(metrics.Metric{Name: metrics.ChangesDeadLettered, Connection: conn, Label: reason}, 1)
+	w.log.ErrorContext(ctx, "permanent failure moved to the dead-letter queue", "message_id", m.ID, "connection", conn, "reason", reason)
+	return true
 }

@@ -122,3 +122,62 @@ func TestBatchWithoutDeadlineStartsEverything(t *testing.T) {
 		t.Error("the message after the slow one was not applied")
 	}
 }
+
+// deadLetters is the dead-letter queue: what it was sent, or an error.
+type deadLetters struct {
+	sent []message.Message
+	err  error
+}
+
+func (d *deadLetters) Send(_ context.Context, msgs []message.Message) error {
+	if d.err != nil {
+		return d.err
+	}
+	d.sent = append(d.sent, msgs...)
+	return nil
+}
+
+// TestPermanentFailuresAreMovedWithTheirReason: an undecodable message and a change for
+// an unconfigured connection go to the dead-letter queue at once, each carrying its
+// reason, and are not reported failed (the caller deletes them); a change that may yet
+// apply is failed and backed off, never dead-lettered. When the dead-letter queue refuses,
+// the permanent failure is failed and made visible at once, for the redrive policy.
+func TestPermanentFailuresAreMovedWithTheirReason(t *testing.T) {
+	good := ticketMessage(t, "42", 10, map[string]any{"summary": "x"})
+	elsewhere, err := message.Encode(message.Envelope{Change: change.Change{Connection: "gone", Kind: change.Ticket, ID: "1",
+		Op: change.OpUpsert, Version: 1, Fields: map[string]any{"id": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []message.Received{
+		{ID: "bad", Body: []byte("{not json"), ReceiptHandle: "r-bad", ReceiveCount: 1, Attributes: map[string]string{message.AttrConnection: "default"}},
+		{ID: "gone", Body: elsewhere.Body, ReceiptHandle: "r-gone", ReceiveCount: 1, Attributes: elsewhere.Attributes},
+		{ID: "down", Body: good, ReceiptHandle: "r-down", ReceiveCount: 3},
+	}
+	counts := metrics.NewMemory()
+	w := worker.New(failingStore{context.DeadlineExceeded}, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
+	dlq := &deadLetters{}
+	w.SendDeadLettersTo(dlq)
+	retry := delays{}
+	failed := w.HandleBatch(context.Background(), msgs, retry)
+	if !slices.Equal(failed, []string{"down"}) {
+		t.Fatalf("failed %v; want only the change that may yet apply", failed)
+	}
+	if len(dlq.sent) != 2 || dlq.sent[0].Attributes[message.AttrFailureReason] != "undecodable" ||
+		dlq.sent[1].Attributes[message.AttrFailureReason] != "unknown_connection" || string(dlq.sent[0].Body) != "{not json" {
+		t.Fatalf("dead-lettered %+v", dlq.sent)
+	}
+	if retry["r-down"] <= 0 || len(retry) != 1 {
+		t.Fatalf("retry delays %v; want only r-down backed off", retry)
+	}
+	if n := counts.Value(metrics.Metric{Name: metrics.ChangesDeadLettered, Connection: "gone", Label: "unknown_connection"}); n != 1 {
+		t.Fatalf("ChangesDeadLettered{gone, unknown_connection} = %d", n)
+	}
+
+	refusing := &deadLetters{err: context.Canceled}
+	w.SendDeadLettersTo(refusing)
+	retry = delays{}
+	if failed := w.HandleBatch(context.Background(), msgs[:1], retry); !slices.Equal(failed, []string{"bad"}) || retry["r-bad"] != 0 || len(retry) != 1 {
+		t.Fatalf("with the dead-letter queue refusing: failed %v, delays %v; want bad failed and visible at once", failed, retry)
+	}
+}

@@ -50,6 +50,9 @@ type Worker struct {
 	conns    map[string]*connection.Connection
 	fetchers map[string]Fetcher
 	now      func() time.Time
+	// deadLetters receives permanent failures directly (SendDeadLettersTo); nil: the
+	// queue's redrive policy moves them.
+	deadLetters DeadLetterQueue
 
 	beatMu sync.Mutex
 	beats  map[string]time.Time // per connection: when this process last wrote the heartbeat
@@ -75,10 +78,34 @@ func (w *Worker) connection(id string) *connection.Connection {
 	return w.conns[id]
 }
 
-// ErrPermanent marks a message that will fail however often it is retried; it is still
-// reported as failed, so the queue's redrive policy moves it to the dead-letter queue
-// where it can be inspected and replayed.
+// ErrPermanent marks a message that will fail however often it is retried: HandleBatch
+// moves it to the dead-letter queue with its reason (or, without one, makes it visible at
+// once so the redrive policy moves it), where it can be inspected and replayed.
 var ErrPermanent = errors.New("permanent failure")
+
+// PermanentError is a permanent failure with its reason, the label it is counted under
+// and the attribute the dead-lettered message carries. It matches ErrPermanent.
+type PermanentError struct {
+	Reason string
+	Err    error
+}
+
+func (e *PermanentError) Error() string {
+	return "permanent failure (" + e.Reason + "): " + e.Err.Error()
+}
+func (e *PermanentError) Unwrap() error        { return e.Err }
+func (e *PermanentError) Is(target error) bool { return target == ErrPermanent }
+
+func permanent(reason string, err error) error { return &PermanentError{Reason: reason, Err: err} }
+
+// reasonOf is a failure's reason: a permanent failure's own, else "permanent".
+func reasonOf(err error) string {
+	var p *PermanentError
+	if errors.As(err, &p) {
+		return p.Reason
+	}
+	return "permanent"
+}
 
 // Process applies one message body and returns the outcome.
 func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (change.Outcome, error) {
@@ -86,7 +113,7 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "undecodable"}, 1)
 		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "reason", "undecodable", "error", err.Error())
-		return "", fmt.Errorf("%w: message %s: %w", ErrPermanent, messageID, err)
+		return "", permanent("undecodable", fmt.Errorf("message %s: %w", messageID, err))
 	}
 	if conn := env.Change.Connection; w.conns[conn] == nil {
 		// Queued for a connection the configuration does not name (removed since, or
@@ -94,7 +121,7 @@ func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (ch
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_connection"}, 1)
 		w.log.ErrorContext(ctx, "change for a connection that is not configured", "connection", conn, "kind", env.Change.Kind,
 			"id", env.Change.ID, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_connection")
-		return "", fmt.Errorf("%w: message %s: connection %q is not configured", ErrPermanent, messageID, conn)
+		return "", permanent("unknown_connection", fmt.Errorf("message %s: connection %q is not configured", messageID, conn))
 	}
 	if env.Unknown {
 		return w.unknown(ctx, messageID, env)
@@ -118,7 +145,7 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "unknown_event"}, 1)
 		w.log.ErrorContext(ctx, "unknown event: map its name under the connection's events to keep it", "connection", conn,
 			"event", env.Change.Event, "delivery_id", env.Change.DeliveryID, "message_id", messageID, "reason", "unknown_event")
-		return "", fmt.Errorf("%w: event %q: %w", ErrPermanent, env.Change.Event, err)
+		return "", permanent("unknown_event", fmt.Errorf("event %q: %w", env.Change.Event, err))
 	}
 	var last change.Outcome
 	for _, c := range changes {
@@ -186,7 +213,7 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 	if err != nil {
 		reason := "store_error"
 		if errors.Is(err, change.ErrInvalid) {
-			reason, err = "invalid", fmt.Errorf("%w: %w", ErrPermanent, err)
+			reason, err = "invalid", permanent("invalid", err)
 		}
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: reason}, 1)
 		w.log.ErrorContext(ctx, "change not applied", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
@@ -283,7 +310,7 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 	c.Fields = fields
 	if spec.Parent != "" && c.ParentID == "" {
 		if c.ParentID, err = change.CanonicalID(fields[spec.ParentField]); err != nil || c.ParentID == "" {
-			return c, nil, fmt.Errorf("%w: fetched %s %s names no %s", ErrPermanent, c.Kind, c.ID, spec.Parent)
+			return c, nil, permanent("invalid", fmt.Errorf("fetched %s %s names no %s", c.Kind, c.ID, spec.Parent))
 		}
 	}
 	if s, ok := fields[spec.VersionField].(string); ok {
