@@ -13,6 +13,13 @@
 // covers other processes on the same file); reads use a separate pool and run
 // concurrently with writes thanks to WAL mode. Every commit is synced (synchronous=FULL):
 // once Apply or Send returns, the write survives a crash of the process or the machine.
+//
+// The writes of concurrent callers are committed together (group commit): one writer
+// goroutine takes every write waiting, runs each in its own savepoint of one transaction
+// and commits them with one fsync. A write that fails is rolled back to its savepoint
+// alone. Callers wait in arrival order, so the queue's receives and the store's writes
+// are not starved by many concurrent sends (docs/PERFORMANCE.md, "The local pipeline
+// under load").
 package sqlite
 
 import (
@@ -52,6 +59,11 @@ type DB struct {
 	signals map[string]chan struct{} // per queue name, closed and replaced on every send
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
+
+	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
+	writerDone chan struct{}
+	waiting    atomic.Int64   // writes handed to inWriteTx and not yet taken by the writer
+	onGroup    func(size int) // tests: called by the writer before it runs a group
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -85,8 +97,12 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{}}
+	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
+		writes: make(chan *writeOp), writerDone: make(chan struct{})}
+	go db.writer()
 	if err := db.migrate(context.Background()); err != nil {
+		close(db.closed)
+		<-db.writerDone
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -99,6 +115,8 @@ func Open(path string) (*DB, error) {
 		},
 	}))
 	if err != nil {
+		close(db.closed)
+		<-db.writerDone
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
 	}
@@ -125,6 +143,7 @@ func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
 		close(db.closed)
+		<-db.writerDone // the group being committed, if any, is answered first
 		err = errors.Join(db.read.Close(), db.write.Close())
 		if err != nil {
 			err = fmt.Errorf("sqlite: close %s: %w", db.path, err)
@@ -241,26 +260,147 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // inWriteTx runs fn in an immediate transaction on the write connection and commits it;
-// what names the operation in errors. fn's own errors are returned as they are.
+// what names the operation in errors. fn's own errors are returned as they are. fn may
+// share its transaction with other callers' (group commit: see the package comment), each
+// in its own savepoint: when it returns an error, only its own statements are rolled back.
+// Once the writer has taken fn, inWriteTx waits for the commit whatever ctx does, so its
+// answer always says whether fn's writes are on disk.
 func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	if db.isClosed() {
 		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
 	}
+	op := &writeOp{ctx: ctx, what: what, fn: fn, done: make(chan error, 1)}
+	db.waiting.Add(1)
+	select {
+	case db.writes <- op:
+	case <-db.closed:
+		db.waiting.Add(-1)
+		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	case <-ctx.Done():
+		db.waiting.Add(-1)
+		return fmt.Errorf("sqlite: %s: %w", what, ctx.Err())
+	}
+	return <-op.done
+}
+
+// writeOp is one caller's write, waiting for the writer.
+type writeOp struct {
+	ctx  context.Context
+	what string
+	fn   func(tx *sql.Tx) error
+	done chan error // buffered: the writer never blocks on an answer
+}
+
+// maxGroup bounds the writes one commit carries, so a group's transaction stays short.
+const maxGroup = 256
+
+// writer commits the writes handed to inWriteTx until the database is closed: each time,
+// every write waiting at that moment, in one transaction.
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	for {
+		var group []*writeOp
+		select {
+		case op := <-db.writes:
+			group = append(group, op)
+		case <-db.closed:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case op := <-db.writes:
+				group = append(group, op)
+			default:
+				break more
+			}
+		}
+		db.waiting.Add(-int64(len(group)))
+		if db.onGroup != nil {
+			db.onGroup(len(group))
+		}
+		db.commitGroup(group)
+	}
+}
+
+// commitGroup runs the group's writes in one transaction, each in a savepoint, commits,
+// and answers each caller. A caller whose context ended before its turn is answered with
+// its context's error and its write is not run. The transaction uses no caller's context,
+// so a caller leaving cannot roll back the others' writes.
+func (db *DB) commitGroup(group []*writeOp) {
+	live := group[:0]
+	for _, op := range group {
+		if err := op.ctx.Err(); err != nil {
+			op.done <- fmt.Errorf("sqlite: %s: %w", op.what, err)
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		if db.isClosed() { // closed meanwhile
-			return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		for _, op := range live {
+			op.done <- fmt.Errorf("sqlite: %s: begin: %w", op.what, err)
 		}
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	if len(live) == 1 { // alone: no savepoint needed
+		op := live[0]
+		if err := op.fn(tx); err != nil {
+			_ = tx.Rollback()
+			op.done <- err
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			op.done <- fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			return
+		}
+		op.done <- nil
+		return
+	}
+	errs := make([]error, len(live))
+	for i, op := range live {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT write_op"); err != nil {
+			db.abortGroup(tx, live, errs, err)
+			return
+		}
+		if errs[i] = op.fn(tx); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO write_op"); err != nil {
+				db.abortGroup(tx, live, errs, err)
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE write_op"); err != nil {
+			db.abortGroup(tx, live, errs, err)
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+		for i, op := range live {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			}
+		}
 	}
-	return nil
+	for i, op := range live {
+		op.done <- errs[i]
+	}
+}
+
+// abortGroup rolls the whole group back after its transaction broke (a savepoint could
+// not be set, rolled back to or released): every caller is answered with an error, its
+// own if its write failed, else cause.
+func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error) {
+	_ = tx.Rollback()
+	for i, op := range group {
+		if errs[i] == nil {
+			errs[i] = fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause)
+		}
+		op.done <- errs[i]
+	}
 }
 
 // signal returns the channel that is closed at the next notify of queue name. Take it

@@ -96,6 +96,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		}
 	}
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
 			VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
@@ -173,6 +174,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 		movedToDLQ  bool
 	)
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
 		visibleAt := now.Add(q.opts.Visibility).UnixMilli()
@@ -276,6 +278,7 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
 	return q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)
@@ -299,6 +302,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
 		if err != nil {
@@ -337,6 +341,12 @@ func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
 	}
 	return visible, inFlight, nil
 }
+
+// inGroup is the context of statements run inside a group transaction: the caller's,
+// without its cancellation. SQLite rolls back a whole transaction when a write statement
+// in it is interrupted, which would take the other callers' writes with it; a caller that
+// leaves is answered by inWriteTx, and the writes in flight finish.
+func inGroup(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // newMessageID returns a random id in the form of a UUID (version 4), like SQS's.
 func newMessageID() string {
