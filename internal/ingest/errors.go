@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"time"
 
 	"github.com/halosync/halosync/internal/apierror"
 	"github.com/halosync/halosync/internal/auth"
@@ -30,7 +31,13 @@ const (
 	ReasonEncoding             = "content_encoding_unsupported"
 	ReasonBadGzip              = "bad_gzip"
 	ReasonDecompressedTooLarge = "decompressed_too_large"
+	ReasonBacklogFull          = "backlog_full"
 )
+
+// BacklogRetryAfter is the Retry-After of a delivery refused because the queue's backlog
+// is full (the embedded queue's queue.max_backlog): about the time the worker takes to
+// make room for it.
+const BacklogRetryAfter = 10 * time.Second
 
 // refusal is a refusal with its code; the status comes from apierror's table.
 func refusal(code apierror.Code, message, reason string, err error) *apierror.Error {

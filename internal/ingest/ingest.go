@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,6 +161,9 @@ func (h *Handler) refuse(ctx context.Context, label string, r Request, deliveryI
 	if e.Code == apierror.MethodNotAllowed {
 		resp.Header = map[string]string{"allow": http.MethodPost}
 	}
+	if e.RetryAfter > 0 {
+		resp.Header = map[string]string{"retry-after": strconv.Itoa(int(e.RetryAfter.Round(time.Second) / time.Second))}
+	}
 	return resp
 }
 
@@ -253,6 +257,11 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 	}
 	if len(msgs) > 0 {
 		if err := h.queue.Send(ctx, msgs); err != nil {
+			if errors.Is(err, message.ErrBacklogFull) {
+				e := refusal(apierror.Unavailable, "too many changes are waiting to be applied; send again later", ReasonBacklogFull, err)
+				e.RetryAfter = BacklogRetryAfter
+				return out, e
+			}
 			return out, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
 		}
 	}

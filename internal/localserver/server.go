@@ -112,9 +112,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 }
 
 // Queues opens the embedded change queue and its dead-letter queue in db, with the
-// configuration's visibility timeout and receive limit.
+// configuration's visibility timeout, receive limit and backlog limit.
 func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
-	changes = db.Queue("changes", sqlite.QueueOptions{Visibility: c.Visibility(), MaxReceive: c.Receives(), DeadLetter: "changes-dlq"})
+	changes = db.Queue("changes", sqlite.QueueOptions{Visibility: c.Visibility(), MaxReceive: c.Receives(), DeadLetter: "changes-dlq",
+		MaxBacklog: c.Backlog()})
 	deadLetter = db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: c.Visibility()})
 	return changes, deadLetter
 }

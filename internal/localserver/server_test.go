@@ -872,3 +872,39 @@ func TestAStalledBatchDoesNotHoldUpTheOthers(t *testing.T) {
 	release()
 	s.waitObject(t, "/connections/default/tickets/9001", nil)
 }
+
+// TestAFullBacklogIsRefusedWithRetryAfter: while the queue holds queue.max_backlog changes
+// the worker has not finished, a delivery is answered 503 with Retry-After and counted as
+// backlog_full; once the worker catches up, deliveries are accepted again.
+func TestAFullBacklogIsRefusedWithRetryAfter(t *testing.T) {
+	stall := &stallingStore{ticket: "9001", entered: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(stall.release) }) }
+	cfg := testConfig()
+	cfg.Queue.MaxBacklog = 1
+	s := startServer(t, cfg, wrappingStore(func(st *sqlite.Store) localserver.Store {
+		stall.Store = st
+		return stall
+	}))
+	t.Cleanup(release)
+	full := sampleBody(t, "ingest-ticket-full.json")
+
+	s.deliverOK(t, editTicket(t, full, map[string]any{"id": 9001}))
+	<-stall.entered // in flight, so still queued
+	next := editTicket(t, full, map[string]any{"id": 9002})
+	r := s.deliver(t, "default", authtest.Basic(user, password), next)
+	if r.status != http.StatusServiceUnavailable || r.errorCode(t) != ingest.CodeUnavailable || r.header.Get("Retry-After") != "10" {
+		t.Fatalf("delivery to a full backlog answered %d %s, Retry-After %q; want 503 unavailable, Retry-After 10",
+			r.status, r.body, r.header.Get("Retry-After"))
+	}
+	if n := s.status(t).count(metrics.DeliveriesRejected, "default", ingest.ReasonBacklogFull); n != 1 {
+		t.Fatalf("DeliveriesRejected backlog_full = %d, want 1", n)
+	}
+	release()
+	eventually(t, pollTimeout, "the stalled change applied and deleted", func() (bool, string) {
+		st := s.status(t)
+		return st.Queue.Visible+st.Queue.InFlight == 0, fmt.Sprintf("%+v", *st.Queue)
+	})
+	s.deliverOK(t, next)
+	s.waitObject(t, "/connections/default/tickets/9002", nil)
+}

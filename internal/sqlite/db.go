@@ -57,6 +57,7 @@ type DB struct {
 
 	mu      sync.Mutex
 	signals map[string]chan struct{} // per queue name, closed and replaced on every send
+	depths  map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 
@@ -98,9 +99,13 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		writes: make(chan *writeOp), writerDone: make(chan struct{})}
+		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), writerDone: make(chan struct{})}
 	go db.writer()
-	if err := db.migrate(context.Background()); err != nil {
+	err = db.migrate(context.Background())
+	if err == nil {
+		err = db.countQueues(context.Background())
+	}
+	if err != nil {
 		close(db.closed)
 		<-db.writerDone
 		_ = write.Close()
@@ -401,6 +406,44 @@ func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error
 		}
 		op.done <- errs[i]
 	}
+}
+
+// countQueues reads how many messages each queue holds, for depth.
+func (db *DB) countQueues(ctx context.Context) error {
+	return db.inWriteTx(ctx, "count queued messages", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT queue, COUNT(*) FROM queue_messages GROUP BY queue`)
+		if err != nil {
+			return fmt.Errorf("count queued messages: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				name string
+				n    int64
+			)
+			if err := rows.Scan(&name, &n); err != nil {
+				return fmt.Errorf("count queued messages: %w", err)
+			}
+			db.depth(name).Store(n)
+		}
+		return rows.Err()
+	})
+}
+
+// depth is the number of messages queue name holds (visible and in flight), kept in
+// memory: counted when the database is opened, then moved by each committed send, delete
+// and redrive of this process. Another process writing the same queue is not seen; the
+// embedded queue has one consumer process (Claim), and only it and ingest in the same
+// process send.
+func (db *DB) depth(name string) *atomic.Int64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	d, ok := db.depths[name]
+	if !ok {
+		d = new(atomic.Int64)
+		db.depths[name] = d
+	}
+	return d
 }
 
 // signal returns the channel that is closed at the next notify of queue name. Take it

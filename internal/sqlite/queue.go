@@ -41,6 +41,11 @@ type QueueOptions struct {
 	MaxReceive int
 	// DeadLetter is the name of another queue in the same DB; empty means none.
 	DeadLetter string
+	// MaxBacklog is how many messages (visible and in flight) the queue holds before Send
+	// refuses more, with an error wrapping message.ErrBacklogFull; 0 means no limit. A
+	// send is refused only once the queue is full, so one send may take it past the limit
+	// (a delivery's changes are queued together or not at all).
+	MaxBacklog int
 }
 
 // Queue is a durable queue with SQS semantics: at-least-once delivery, oldest first, each
@@ -73,6 +78,11 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		return nil
 	}
 	what := fmt.Sprintf("send %d message(s) to %s", len(msgs), q.name)
+	depth := q.db.depth(q.name)
+	if n := depth.Load(); q.opts.MaxBacklog > 0 && n >= int64(q.opts.MaxBacklog) {
+		// Refused before the writer: a full queue costs the sender no write.
+		return fmt.Errorf("sqlite: %s: %d messages queued, the most is %d: %w", what, n, q.opts.MaxBacklog, message.ErrBacklogFull)
+	}
 	type row struct {
 		id    string
 		body  []byte
@@ -114,6 +124,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if err != nil {
 		return err
 	}
+	depth.Add(int64(len(msgs)))
 	q.db.notify(q.name)
 	return nil
 }
@@ -171,7 +182,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 	var (
 		out         []message.Received
 		nextVisible time.Time
-		movedToDLQ  bool
+		movedToDLQ  int64
 	)
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
@@ -194,7 +205,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 						q.opts.DeadLetter, nowMs, m.seq); err != nil {
 						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
 					}
-					movedToDLQ = true
+					movedToDLQ++
 					continue
 				}
 				m.ReceiptHandle = newReceiptHandle()
@@ -223,7 +234,9 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if movedToDLQ {
+	if movedToDLQ > 0 {
+		q.db.depth(q.name).Add(-movedToDLQ)
+		q.db.depth(q.opts.DeadLetter).Add(movedToDLQ)
 		q.db.notify(q.opts.DeadLetter)
 	}
 	return out, nextVisible, nil
@@ -277,7 +290,8 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 		return nil
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
-	return q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	var deleted int64
+	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`)
 		if err != nil {
@@ -285,12 +299,23 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 		}
 		defer stmt.Close()
 		for _, h := range receiptHandles {
-			if _, err := stmt.ExecContext(ctx, q.name, h); err != nil {
+			res, err := stmt.ExecContext(ctx, q.name, h)
+			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+			deleted += n
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	q.db.depth(q.name).Add(-deleted)
+	return nil
 }
 
 // ChangeVisibility makes the message received with receiptHandle visible again after
