@@ -58,6 +58,7 @@ type DB struct {
 	mu      sync.Mutex
 	signals map[string]chan struct{} // per queue name, closed and replaced on every send
 	depths  map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
+	lock    *os.File                 // held by Claim until Close
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 
@@ -150,6 +151,11 @@ func (db *DB) Close() error {
 		close(db.closed)
 		<-db.writerDone // the group being committed, if any, is answered first
 		err = errors.Join(db.read.Close(), db.write.Close())
+		db.mu.Lock()
+		if db.lock != nil {
+			err = errors.Join(err, db.lock.Close()) // releases the claim
+		}
+		db.mu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("sqlite: close %s: %w", db.path, err)
 		}
