@@ -63,9 +63,10 @@ type DB struct {
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
+	sends      chan *writeOp // the same, for queue sends
 	writerDone chan struct{}
-	waiting    atomic.Int64   // writes handed to inWriteTx and not yet taken by the writer
-	onGroup    func(size int) // tests: called by the writer before it runs a group
+	waiting    atomic.Int64          // writes handed to the writer and not yet taken
+	onGroup    func(work, sends int) // tests: called by the writer before it runs a group
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -100,7 +101,7 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), writerDone: make(chan struct{})}
+		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{})}
 	go db.writer()
 	err = db.migrate(context.Background())
 	if err == nil {
@@ -277,58 +278,97 @@ func (db *DB) migrate(ctx context.Context) error {
 // Once the writer has taken fn, inWriteTx waits for the commit whatever ctx does, so its
 // answer always says whether fn's writes are on disk.
 func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn})
+}
+
+// sendTx is inWriteTx for a send of messages messages to a queue: the writer lets sends
+// in only as fast as the other writes (the worker's) can keep up with (see writer).
+func (db *DB) sendTx(ctx context.Context, what string, messages int, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages})
+}
+
+func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
 	if db.isClosed() {
-		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	}
-	op := &writeOp{ctx: ctx, what: what, fn: fn, done: make(chan error, 1)}
+	op.done = make(chan error, 1)
 	db.waiting.Add(1)
 	select {
-	case db.writes <- op:
+	case to <- op:
 	case <-db.closed:
 		db.waiting.Add(-1)
-		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	case <-ctx.Done():
 		db.waiting.Add(-1)
-		return fmt.Errorf("sqlite: %s: %w", what, ctx.Err())
+		return fmt.Errorf("sqlite: %s: %w", op.what, ctx.Err())
 	}
 	return <-op.done
 }
 
 // writeOp is one caller's write, waiting for the writer.
 type writeOp struct {
-	ctx  context.Context
-	what string
-	fn   func(tx *sql.Tx) error
-	done chan error // buffered: the writer never blocks on an answer
+	ctx      context.Context
+	what     string
+	fn       func(tx *sql.Tx) error
+	messages int        // a send's messages; 0 for other writes
+	done     chan error // buffered: the writer never blocks on an answer
 }
 
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
-// writer commits the writes handed to inWriteTx until the database is closed: each time,
-// every write waiting at that moment, in one transaction.
+// writer commits the writes handed to inWriteTx and sendTx until the database is closed:
+// each time, the writes waiting at that moment, in one transaction.
+//
+// Every other write waiting is taken. Sends are taken too while nothing else is being
+// written; while other writes are (the worker applying what was queued: about two writes
+// per change, its Apply and its delivery record), a group takes sends of at most half as
+// many messages as the recent groups held other writes (a moving average, since the
+// worker's writes come and go between its other work). So a crowd of senders cannot take
+// the commits from the worker: under overload, changes are accepted about as fast as they
+// are applied, the other senders wait (or are refused when the backlog is full), and the
+// backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
 func (db *DB) writer() {
 	defer close(db.writerDone)
+	recent := 0.0 // moving average of the other writes per group
 	for {
-		var group []*writeOp
+		var work, sends []*writeOp
+		messages := 0
 		select {
 		case op := <-db.writes:
-			group = append(group, op)
+			work = append(work, op)
+		case op := <-db.sends:
+			sends, messages = append(sends, op), op.messages
 		case <-db.closed:
 			return
 		}
-	more:
-		for len(group) < maxGroup {
+	others:
+		for len(work)+len(sends) < maxGroup {
 			select {
 			case op := <-db.writes:
-				group = append(group, op)
+				work = append(work, op)
 			default:
-				break more
+				break others
 			}
 		}
+		recent += (float64(len(work)) - recent) / 8
+		budget := maxGroup
+		if recent >= 0.25 {
+			budget = max(1, int(recent/2))
+		}
+	send:
+		for messages < budget && len(work)+len(sends) < maxGroup {
+			select {
+			case op := <-db.sends:
+				sends, messages = append(sends, op), messages+op.messages
+			default:
+				break send
+			}
+		}
+		group := append(work, sends...)
 		db.waiting.Add(-int64(len(group)))
 		if db.onGroup != nil {
-			db.onGroup(len(group))
+			db.onGroup(len(work), len(sends))
 		}
 		db.commitGroup(group)
 	}

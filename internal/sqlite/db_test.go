@@ -97,33 +97,50 @@ func TestOpenRejectsAnEmptyPath(t *testing.T) {
 	}
 }
 
+// writerLog is what the writer did while a test held it.
+type writerLog struct {
+	mu     sync.Mutex
+	groups [][2]int // per group: other writes, sends
+}
+
+// sizes are the groups' sizes, in order.
+func (l *writerLog) sizes() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int
+	for _, g := range l.groups {
+		out = append(out, g[0]+g[1])
+	}
+	return out
+}
+
+// group is the i-th group: its other writes and its sends.
+func (l *writerLog) group(i int) (work, sends int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.groups[i][0], l.groups[i][1]
+}
+
 // holdWriter makes db's writer stop before its next group until the returned release is
-// called, and records the size of every group it runs; held is closed once it has stopped.
-func holdWriter(t *testing.T, db *DB) (sizes func() []int, held <-chan struct{}, release func()) {
+// called, and logs every group it runs; held is closed once it has stopped.
+func holdWriter(t *testing.T, db *DB) (log *writerLog, held <-chan struct{}, release func()) {
 	t.Helper()
-	var (
-		mu   sync.Mutex
-		seen []int
-	)
+	log = &writerLog{}
 	gate, stopped := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(gate) }) }
 	t.Cleanup(release)
-	db.onGroup = func(n int) {
-		mu.Lock()
-		seen = append(seen, n)
-		first := len(seen) == 1
-		mu.Unlock()
+	db.onGroup = func(work, sends int) {
+		log.mu.Lock()
+		log.groups = append(log.groups, [2]int{work, sends})
+		first := len(log.groups) == 1
+		log.mu.Unlock()
 		if first {
 			close(stopped)
 			<-gate
 		}
 	}
-	return func() []int {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(seen)
-	}, stopped, release
+	return log, stopped, release
 }
 
 // waitWaiting waits until n writes are waiting for db's writer.
@@ -145,7 +162,7 @@ func TestWaitingWritesShareOneCommit(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
 	q := db.Queue("changes", QueueOptions{})
 	ctx := context.Background()
-	sizes, held, release := holdWriter(t, db)
+	log, held, release := holdWriter(t, db)
 
 	errs := make(chan error, 21)
 	send := func(i int) {
@@ -163,7 +180,7 @@ func TestWaitingWritesShareOneCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := sizes(); !slices.Equal(got, []int{1, 20}) {
+	if got := log.sizes(); !slices.Equal(got, []int{1, 20}) {
 		t.Fatalf("groups of %v writes, want [1 20]: the 20 waiting sends share one commit", got)
 	}
 	if v, _, err := q.Stats(ctx); err != nil || v != 21 {
@@ -176,7 +193,7 @@ func TestWaitingWritesShareOneCommit(t *testing.T) {
 func TestAFailedWriteRollsBackAloneInItsGroup(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
 	ctx := context.Background()
-	sizes, held, release := holdWriter(t, db)
+	log, held, release := holdWriter(t, db)
 	insert := func(name string, fail bool) error {
 		return db.inWriteTx(ctx, "test write "+name, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO cursors (pk, sk, doc, updated_at) VALUES ('t', ?, '{}', '')`, name); err != nil {
@@ -211,7 +228,7 @@ func TestAFailedWriteRollsBackAloneInItsGroup(t *testing.T) {
 			t.Errorf("write %s: err %v", name, err)
 		}
 	}
-	if got := sizes(); !slices.Equal(got, []int{1, 3}) {
+	if got := log.sizes(); !slices.Equal(got, []int{1, 3}) {
 		t.Fatalf("groups of %v writes, want [1 3]", got)
 	}
 	var names []string
@@ -229,5 +246,47 @@ func TestAFailedWriteRollsBackAloneInItsGroup(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"a", "c", "held"}) {
 		t.Fatalf("stored %v, want [a c held]: b's write rolled back alone", names)
+	}
+}
+
+// TestSendsYieldToTheWorkersWrites: when the worker's writes and many sends wait together,
+// a commit takes every write of the worker and only some of the sends, so a crowd of
+// senders cannot starve the worker; the sends left wait for the next commits, none is
+// refused or lost.
+func TestSendsYieldToTheWorkersWrites(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
+	q := db.Queue("changes", QueueOptions{})
+	ctx := context.Background()
+	log, held, release := holdWriter(t, db)
+
+	errs := make(chan error, 49)
+	go func() { errs <- q.Send(ctx, []message.Message{{Body: []byte("first")}}) }()
+	<-held
+	const sends, writes = 40, 8
+	for i := range sends {
+		go func() { errs <- q.Send(ctx, []message.Message{{Body: []byte(fmt.Sprint(i))}}) }()
+	}
+	waitWaiting(t, db, sends)
+	for i := range writes {
+		go func() {
+			errs <- db.inWriteTx(ctx, "worker write", func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO cursors (pk, sk, doc, updated_at) VALUES ('w', ?, '{}', '')`, fmt.Sprint(i))
+				return err
+			})
+		}()
+	}
+	waitWaiting(t, db, sends+writes)
+	release()
+	for range 1 + sends + writes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if work, s := log.group(1); work != writes || s >= sends {
+		t.Fatalf("the commit after the hold took %d of the worker's %d writes and %d of %d sends; want all its writes and fewer sends",
+			work, writes, s, sends)
+	}
+	if v, _, err := q.Stats(ctx); err != nil || v != 1+sends {
+		t.Fatalf("queue holds %d messages (err %v), want %d", v, err, 1+sends)
 	}
 }

@@ -105,7 +105,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 			rows[i].attrs = sql.NullString{String: string(a), Valid: true}
 		}
 	}
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.sendTx(ctx, what, len(msgs), func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
 			VALUES (?, ?, ?, ?, ?, ?)`)
