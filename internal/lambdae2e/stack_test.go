@@ -45,6 +45,7 @@ type stack struct {
 	ingest *function
 	worker *function
 	player *esmPlayer
+	config string // the functions' configuration file (the example's copy)
 }
 
 var stackSeq atomic.Int64
@@ -87,6 +88,7 @@ func newStack(t *testing.T, label string) *stack {
 	if err := os.WriteFile(cfgFile, example, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.config = cfgFile
 	fnEnv := func(fn string) []string { return s.env(t, fn, cfgFile, "debug") }
 
 	// Warm-ups: a GET, which ingest refuses (405) before looking at anything else, and
