@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make load: load on loopback, bounded in time (about five minutes), stopping by itself.
+# make load: load on loopback, bounded in time (about two minutes), stopping by itself.
 #   1. `halosync serve` (a built binary, a fresh data directory) driven by
 #      cmd/halosync-load: fixed rates, saturation, then kill -9 runs;
 #   2. the Lambda functions under the runtime interface emulator with the stand-ins,
