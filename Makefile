@@ -7,7 +7,7 @@ GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
 BUILD_DIR ?= .aws-sam/bootstrap
 
-.PHONY: run test unit lint bench fuzz build clean deploy standins-start standins-stop \
+.PHONY: run test unit lint bench load fuzz build clean deploy standins-start standins-stop \
 	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction
 
 run:
@@ -27,6 +27,11 @@ lint:
 
 bench:
 	bash scripts/bench.sh
+
+# load drives `halosync serve` and the Lambda path on loopback with cmd/halosync-load's
+# generator; bounded in time, it stops by itself (scripts/load.sh). LOAD_ARGS passes flags.
+load:
+	bash scripts/load.sh
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
@@ -63,4 +68,4 @@ standins-stop:
 	bash scripts/standins.sh stop
 
 clean:
-	rm -rf .aws-sam bin .standins .halosync
+	rm -rf .aws-sam bin .standins .halosync load.out

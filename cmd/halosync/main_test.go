@@ -953,3 +953,18 @@ func TestUsage(t *testing.T) {
 		t.Errorf("halosync serve --log-level loud: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestServeRefusesADataDirectoryInUse: a second serve on the same data directory exits
+// with an error instead of taking the first one's queue (its messages in flight would be
+// made visible and applied twice at once).
+func TestServeRefusesADataDirectoryInUse(t *testing.T) {
+	data := t.TempDir()
+	startServe(t, nil, "--data", data)
+	second := start(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", data)
+	if second.waitReady(t) {
+		t.Fatal("a second serve started on a data directory in use")
+	}
+	if second.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(second.stderr.String(), "another halosync serve running on") {
+		t.Fatalf("second serve: exit %d, stderr %q", second.cmd.ProcessState.ExitCode(), second.stderr.String())
+	}
+}

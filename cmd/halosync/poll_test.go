@@ -47,6 +47,9 @@ func TestServePollsTheTenantAndSyncRestarts(t *testing.T) {
 		t.Fatalf("after the first poll %d objects applied, want at least the %d tickets", n, len(tickets))
 	}
 
+	// The first poll saves its cursors after enqueueing; a reset before it ends would be
+	// overwritten.
+	p.waitLog(t, `"msg":"poll done"`, `"connection":"acme"`)
 	out, errOut, code := runCLI(t, nil, "sync", "--full", "--config", cfgPath, "--data", data)
 	if code != 0 || !strings.Contains(out, "connection acme: the next poll reads every object again") {
 		t.Fatalf("sync --full: exit %d, %q %q", code, out, errOut)

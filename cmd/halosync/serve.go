@@ -57,6 +57,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	// This process consumes the queue: what a previous one held when it died is applied
+	// now, not after its visibility timeout (sqlite.DB.Claim).
+	released, err := db.Claim(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (is another halosync serve running on %s?)", err, db.Path())
+	}
+	if released > 0 {
+		log.Info("queued messages made visible at start", "messages", released)
+	}
 	store, err := openStore(ctx, cfg, func() (*sqlite.DB, error) { return db, nil })
 	if err != nil {
 		return err

@@ -113,7 +113,9 @@ func TestWebhooksCommands(t *testing.T) {
 	raw, _ := os.ReadFile(secretPath)
 	secret := strings.TrimSpace(string(raw))
 
-	p := serveAt(t, port, "--config", cfgPath, "--data", data)
+	// Runs every 100 ms, so the reconcile that follows the first sync is over before the
+	// outage below (a run that only reconciles logs "poll not due" at debug).
+	p := serveAt(t, port, "--config", cfgPath, "--data", data, "--poll-every", "100ms", "--log-level", "debug")
 	out, errOut, code = cli("apply", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "applied: webhook ") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
@@ -161,6 +163,7 @@ func TestWebhooksCommands(t *testing.T) {
 	firstID, _ := change.CanonicalID(seeded[0]["id"])
 	waitObject(t, p, "/connections/acme/tickets/"+firstID, nil)
 	p.waitLog(t, `"msg":"poll done"`, `"connection":"acme"`)
+	p.waitLog(t, `"msg":"poll not due"`, `"connection":"acme"`)
 
 	// An outage: serve is down while Halo delivers; the log keeps the bodies.
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // Code is a stable error code: senders and scripts match on it, so it never changes.
@@ -62,6 +63,9 @@ type Error struct {
 	Message string
 	Reason  string
 	Err     error
+	// RetryAfter, when set, is sent as the Retry-After header (whole seconds): when the
+	// sender may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

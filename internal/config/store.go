@@ -56,6 +56,26 @@ type Store struct {
 type Queue struct {
 	VisibilitySeconds int `yaml:"visibility_seconds"` // default 30
 	MaxReceive        int `yaml:"max_receive"`        // default 20: then the dead-letter queue
+	// MaxBacklog is how many changes may wait in the queue before ingest answers 503
+	// (default DefaultMaxBacklog; -1: no limit).
+	MaxBacklog int `yaml:"max_backlog"`
+}
+
+// DefaultMaxBacklog is the embedded queue's default backlog limit: about a minute of the
+// local worker's pace on a small machine (docs/PERFORMANCE.md, "The local pipeline under
+// load"), so an accepted delivery is applied within about a minute even under overload.
+const DefaultMaxBacklog = 20000
+
+// Backlog is how many messages the queue may hold before sends are refused: 0 for no
+// limit (max_backlog -1), DefaultMaxBacklog unless set.
+func (q Queue) Backlog() int {
+	switch {
+	case q.MaxBacklog < 0:
+		return 0
+	case q.MaxBacklog > 0:
+		return q.MaxBacklog
+	}
+	return DefaultMaxBacklog
 }
 
 // DefaultMaxReceive is the embedded queue's receive limit unless set, the same as the SQS

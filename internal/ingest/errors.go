@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"time"
 
 	"github.com/halosync/halosync/internal/apierror"
 	"github.com/halosync/halosync/internal/auth"
@@ -34,7 +35,13 @@ const (
 	// ReasonAuthThrottled: the source failed to authenticate auth_throttle.failures times
 	// within a window and is refused until it has passed.
 	ReasonAuthThrottled = "auth_throttled"
+	ReasonBacklogFull   = "backlog_full"
 )
+
+// BacklogRetryAfter is the Retry-After of a delivery refused because the queue's backlog
+// is full (the embedded queue's queue.max_backlog): about the time the worker takes to
+// make room for it.
+const BacklogRetryAfter = 10 * time.Second
 
 // refusal is a refusal with its code; the status comes from apierror's table.
 func refusal(code apierror.Code, message, reason string, err error) *apierror.Error {

@@ -193,6 +193,9 @@ func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label
 	if blocked {
 		h.log.WarnContext(ctx, "source throttled", "connection", label, "source_ip", r.SourceIP, "failures", limit, "for", window.String())
 	}
+	if e.RetryAfter > 0 {
+		resp.Header = map[string]string{"retry-after": strconv.Itoa(int(e.RetryAfter.Round(time.Second) / time.Second))}
+	}
 	return resp
 }
 
@@ -333,6 +336,11 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 	}
 	if len(msgs) > 0 {
 		if err := h.queue.Send(ctx, msgs); err != nil {
+			if errors.Is(err, message.ErrBacklogFull) {
+				e := refusal(apierror.Unavailable, "too many changes are waiting to be applied; send again later", ReasonBacklogFull, err)
+				e.RetryAfter = BacklogRetryAfter
+				return out, e
+			}
 			return out, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
 		}
 	}

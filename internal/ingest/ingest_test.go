@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -80,6 +81,7 @@ func TestHandle(t *testing.T) {
 		{name: "unreadable authenticated only after auth", req: ingest.Request{Connection: "default", Method: "POST", Header: map[string]string{"content-type": "application/json"}, Body: []byte("hello")}, status: 401, code: ingest.CodeUnauthorized, reason: "credentials_missing"},
 		{name: "unknown event is kept", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(`{"id":"x","event":"invoice paid","object_id":1}`)}, status: 200, enqueued: 1},
 		{name: "queue down", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, sendErr: errors.New("connection refused"), status: 503, code: ingest.CodeUnavailable, reason: ingest.CodeUnavailable},
+		{name: "backlog full", req: ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)}, sendErr: fmt.Errorf("send: 20000 queued: %w", message.ErrBacklogFull), status: 503, code: ingest.CodeUnavailable, reason: ingest.ReasonBacklogFull},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,5 +162,28 @@ func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 	}
 	if m.Attributes["connection"] != "default" || m.Attributes["kind"] != "ticket" || m.Attributes["source"] != "webhook" {
 		t.Fatalf("attributes %v", m.Attributes)
+	}
+}
+
+// TestBacklogFullAsksToRetryLater: a queue refusing a send because its backlog is full
+// makes a 503 that says when to send again; any other queue failure says nothing.
+func TestBacklogFullAsksToRetryLater(t *testing.T) {
+	good := map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}
+	for _, tc := range []struct {
+		err        error
+		retryAfter string
+	}{
+		{fmt.Errorf("send: %w", message.ErrBacklogFull), "10"},
+		{errors.New("disk I/O error"), ""},
+	} {
+		conns, err := connection.CompileAll(testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := ingest.New(conns, &recorder{err: tc.err}, metrics.NewMemory(), slog.New(slog.DiscardHandler))
+		resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST", Header: good, Body: []byte(ticketBody)})
+		if resp.Status != 503 || resp.Header["retry-after"] != tc.retryAfter {
+			t.Errorf("%v: status %d, headers %v; want 503 with retry-after %q", tc.err, resp.Status, resp.Header, tc.retryAfter)
+		}
 	}
 }

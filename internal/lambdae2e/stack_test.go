@@ -49,6 +49,7 @@ type stack struct {
 	// deadLetterDirect gives the worker DEAD_LETTER_QUEUE_URL, as template.yaml does: it
 	// moves permanent failures there itself, with their reason.
 	deadLetterDirect bool
+	config           string // the functions' configuration file (the example's copy)
 }
 
 // stackOption shapes a stack before its functions start.
@@ -100,6 +101,7 @@ func newStack(t *testing.T, label string, opts ...stackOption) *stack {
 	for _, o := range opts {
 		o(s)
 	}
+	s.config = cfgFile
 	fnEnv := func(fn string) []string { return s.env(t, fn, cfgFile, "debug") }
 
 	// Warm-ups: a GET, which ingest refuses (405) before looking at anything else, and

@@ -142,9 +142,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 }
 
 // Queues opens the embedded change queue and its dead-letter queue in db, with the
-// configuration's visibility timeout and receive limit.
+// configuration's visibility timeout, receive limit and backlog limit.
 func Queues(db *sqlite.DB, c config.Queue) (changes, deadLetter *sqlite.Queue) {
-	changes = db.Queue("changes", sqlite.QueueOptions{Visibility: c.Visibility(), MaxReceive: c.Receives(), DeadLetter: "changes-dlq"})
+	changes = db.Queue("changes", sqlite.QueueOptions{Visibility: c.Visibility(), MaxReceive: c.Receives(), DeadLetter: "changes-dlq",
+		MaxBacklog: c.Backlog()})
 	deadLetter = db.Queue("changes-dlq", sqlite.QueueOptions{Visibility: c.Visibility()})
 	return changes, deadLetter
 }
@@ -325,27 +326,49 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// PumpWorkers is how many batches the pump has the worker process at once, as Lambda
+// runs several worker instances (the event source mapping's MaximumConcurrency). A batch
+// spends most of its time waiting for its writes' commits (or for Halo's API, for an
+// event-only change); the store's writes are committed together (internal/sqlite), so the
+// batches in flight share their fsyncs (docs/PERFORMANCE.md, "The local pipeline under
+// load").
+const PumpWorkers = 16
+
 // Pump feeds queued messages to the worker until ctx ends, as Lambda's SQS event source
-// mapping does: batches of up to ten to the worker's batch policy; messages it reports as
-// failed stay on the queue for a later retry, the others are deleted.
+// mapping does: batches of up to ten to the worker's batch policy, up to PumpWorkers
+// batches at once; messages it reports as failed stay on the queue for a later retry, the
+// others are deleted. One receive runs at a time, for a free worker, so an idle pump
+// makes one long poll, not one per worker. Batches may be applied in any order, as in
+// AWS: the newest-wins rule makes the order of changes irrelevant. Pump returns when ctx
+// has ended and the batches in flight are done.
 func (s *Server) Pump(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	free := make(chan struct{}, PumpWorkers)
 	for ctx.Err() == nil {
+		select {
+		case free <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		msgs, err := s.queue.Receive(ctx, 10, 2*time.Second)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.ErrorContext(ctx, "receive from queue", "error", err.Error())
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+		if err != nil || len(msgs) == 0 {
+			<-free
+			if err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "receive from queue", "error", err.Error())
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
 			}
 			continue
 		}
-		if len(msgs) == 0 {
-			continue
-		}
-		s.deliver(context.WithoutCancel(ctx), msgs)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-free }()
+			s.deliver(context.WithoutCancel(ctx), msgs)
+		}()
 	}
 }
 

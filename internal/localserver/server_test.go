@@ -883,3 +883,85 @@ func TestUnknownEventsAreKept(t *testing.T) {
 		t.Errorf("counters %+v", st.Counters)
 	}
 }
+
+// stallingStore holds the Apply of one ticket until released.
+type stallingStore struct {
+	localserver.Store
+	ticket  string
+	entered chan struct{} // closed when the ticket's Apply has begun
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stallingStore) Apply(ctx context.Context, c change.Change) (change.Result, error) {
+	if c.Kind == change.Ticket && c.ID == s.ticket {
+		s.once.Do(func() { close(s.entered) })
+		<-s.release
+	}
+	return s.Store.Apply(ctx, c)
+}
+
+// TestAStalledBatchDoesNotHoldUpTheOthers: while one change is stuck in the worker (a slow
+// Halo fetch, a slow write), changes delivered after it are still applied, as several
+// Lambda worker instances would apply them.
+func TestAStalledBatchDoesNotHoldUpTheOthers(t *testing.T) {
+	stall := &stallingStore{ticket: "9001", entered: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(stall.release) }) }
+	s := startServer(t, testConfig(), wrappingStore(func(st *sqlite.Store) localserver.Store {
+		stall.Store = st
+		return stall
+	}))
+	t.Cleanup(release) // before the server's stop, which waits for the batch in flight
+	full := sampleBody(t, "ingest-ticket-full.json")
+
+	s.deliverOK(t, editTicket(t, full, map[string]any{"id": 9001}))
+	select {
+	case <-stall.entered:
+	case <-time.After(pollTimeout):
+		t.Fatal("the worker never applied ticket 9001")
+	}
+	s.deliverOK(t, editTicket(t, full, map[string]any{"id": 9002}))
+	s.waitObject(t, "/connections/default/tickets/9002", nil)
+	if _, r := s.object(t, "/connections/default/tickets/9001"); r.status != http.StatusNotFound {
+		t.Fatalf("ticket 9001 answered %d while its Apply was held", r.status)
+	}
+	release()
+	s.waitObject(t, "/connections/default/tickets/9001", nil)
+}
+
+// TestAFullBacklogIsRefusedWithRetryAfter: while the queue holds queue.max_backlog changes
+// the worker has not finished, a delivery is answered 503 with Retry-After and counted as
+// backlog_full; once the worker catches up, deliveries are accepted again.
+func TestAFullBacklogIsRefusedWithRetryAfter(t *testing.T) {
+	stall := &stallingStore{ticket: "9001", entered: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(stall.release) }) }
+	cfg := testConfig()
+	cfg.Queue.MaxBacklog = 1
+	s := startServer(t, cfg, wrappingStore(func(st *sqlite.Store) localserver.Store {
+		stall.Store = st
+		return stall
+	}))
+	t.Cleanup(release)
+	full := sampleBody(t, "ingest-ticket-full.json")
+
+	s.deliverOK(t, editTicket(t, full, map[string]any{"id": 9001}))
+	<-stall.entered // in flight, so still queued
+	next := editTicket(t, full, map[string]any{"id": 9002})
+	r := s.deliver(t, "default", authtest.Basic(user, password), next)
+	if r.status != http.StatusServiceUnavailable || r.errorCode(t) != ingest.CodeUnavailable || r.header.Get("Retry-After") != "10" {
+		t.Fatalf("delivery to a full backlog answered %d %s, Retry-After %q; want 503 unavailable, Retry-After 10",
+			r.status, r.body, r.header.Get("Retry-After"))
+	}
+	if n := s.status(t).count(metrics.DeliveriesRejected, "default", ingest.ReasonBacklogFull); n != 1 {
+		t.Fatalf("DeliveriesRejected backlog_full = %d, want 1", n)
+	}
+	release()
+	eventually(t, pollTimeout, "the stalled change applied and deleted", func() (bool, string) {
+		st := s.status(t)
+		return st.Queue.Visible+st.Queue.InFlight == 0, fmt.Sprintf("%+v", *st.Queue)
+	})
+	s.deliverOK(t, next)
+	s.waitObject(t, "/connections/default/tickets/9002", nil)
+}

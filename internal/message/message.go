@@ -128,3 +128,8 @@ func Decode(body []byte) (Envelope, error) {
 
 // ErrTooLarge marks a change that cannot fit in one message.
 var ErrTooLarge = fmt.Errorf("change too large")
+
+// ErrBacklogFull marks a send a queue refused because it already holds as many messages
+// as it may: the worker is behind, and the sender should try again later. Only the
+// embedded queue refuses so (its queue.max_backlog); SQS absorbs any backlog.
+var ErrBacklogFull = fmt.Errorf("queue backlog full")

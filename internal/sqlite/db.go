@@ -13,6 +13,13 @@
 // covers other processes on the same file); reads use a separate pool and run
 // concurrently with writes thanks to WAL mode. Every commit is synced (synchronous=FULL):
 // once Apply or Send returns, the write survives a crash of the process or the machine.
+//
+// The writes of concurrent callers are committed together (group commit): one writer
+// goroutine takes every write waiting, runs each in its own savepoint of one transaction
+// and commits them with one fsync. A write that fails is rolled back to its savepoint
+// alone. Callers wait in arrival order, so the queue's receives and the store's writes
+// are not starved by many concurrent sends (docs/PERFORMANCE.md, "The local pipeline
+// under load").
 package sqlite
 
 import (
@@ -50,8 +57,16 @@ type DB struct {
 
 	mu      sync.Mutex
 	signals map[string]chan struct{} // per queue name, closed and replaced on every send
+	depths  map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
+	lock    *os.File                 // held by Claim until Close
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
+
+	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
+	sends      chan *writeOp // the same, for queue sends
+	writerDone chan struct{}
+	waiting    atomic.Int64          // writes handed to the writer and not yet taken
+	onGroup    func(work, sends int) // tests: called by the writer before it runs a group
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -85,8 +100,16 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{}}
-	if err := db.migrate(context.Background()); err != nil {
+	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
+		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{})}
+	go db.writer()
+	err = db.migrate(context.Background())
+	if err == nil {
+		err = db.countQueues(context.Background())
+	}
+	if err != nil {
+		close(db.closed)
+		<-db.writerDone
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -99,6 +122,8 @@ func Open(path string) (*DB, error) {
 		},
 	}))
 	if err != nil {
+		close(db.closed)
+		<-db.writerDone
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
 	}
@@ -125,7 +150,13 @@ func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
 		close(db.closed)
+		<-db.writerDone // the group being committed, if any, is answered first
 		err = errors.Join(db.read.Close(), db.write.Close())
+		db.mu.Lock()
+		if db.lock != nil {
+			err = errors.Join(err, db.lock.Close()) // releases the claim
+		}
+		db.mu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("sqlite: close %s: %w", db.path, err)
 		}
@@ -241,26 +272,224 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // inWriteTx runs fn in an immediate transaction on the write connection and commits it;
-// what names the operation in errors. fn's own errors are returned as they are.
+// what names the operation in errors. fn's own errors are returned as they are. fn may
+// share its transaction with other callers' (group commit: see the package comment), each
+// in its own savepoint: when it returns an error, only its own statements are rolled back.
+// Once the writer has taken fn, inWriteTx waits for the commit whatever ctx does, so its
+// answer always says whether fn's writes are on disk.
 func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn})
+}
+
+// sendTx is inWriteTx for a send of messages messages to a queue: the writer lets sends
+// in only as fast as the other writes (the worker's) can keep up with (see writer).
+func (db *DB) sendTx(ctx context.Context, what string, messages int, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages})
+}
+
+func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
 	if db.isClosed() {
-		return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	}
+	op.done = make(chan error, 1)
+	db.waiting.Add(1)
+	select {
+	case to <- op:
+	case <-db.closed:
+		db.waiting.Add(-1)
+		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
+	case <-ctx.Done():
+		db.waiting.Add(-1)
+		return fmt.Errorf("sqlite: %s: %w", op.what, ctx.Err())
+	}
+	return <-op.done
+}
+
+// writeOp is one caller's write, waiting for the writer.
+type writeOp struct {
+	ctx      context.Context
+	what     string
+	fn       func(tx *sql.Tx) error
+	messages int        // a send's messages; 0 for other writes
+	done     chan error // buffered: the writer never blocks on an answer
+}
+
+// maxGroup bounds the writes one commit carries, so a group's transaction stays short.
+const maxGroup = 256
+
+// writer commits the writes handed to inWriteTx and sendTx until the database is closed:
+// each time, the writes waiting at that moment, in one transaction.
+//
+// Every other write waiting is taken. Sends are taken too while nothing else is being
+// written; while other writes are (the worker applying what was queued: about two writes
+// per change, its Apply and its delivery record), a group takes sends of at most half as
+// many messages as the recent groups held other writes (a moving average, since the
+// worker's writes come and go between its other work). So a crowd of senders cannot take
+// the commits from the worker: under overload, changes are accepted about as fast as they
+// are applied, the other senders wait (or are refused when the backlog is full), and the
+// backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	recent := 0.0 // moving average of the other writes per group
+	for {
+		var work, sends []*writeOp
+		messages := 0
+		select {
+		case op := <-db.writes:
+			work = append(work, op)
+		case op := <-db.sends:
+			sends, messages = append(sends, op), op.messages
+		case <-db.closed:
+			return
+		}
+	others:
+		for len(work)+len(sends) < maxGroup {
+			select {
+			case op := <-db.writes:
+				work = append(work, op)
+			default:
+				break others
+			}
+		}
+		recent += (float64(len(work)) - recent) / 8
+		budget := maxGroup
+		if recent >= 0.25 {
+			budget = max(1, int(recent/2))
+		}
+	send:
+		for messages < budget && len(work)+len(sends) < maxGroup {
+			select {
+			case op := <-db.sends:
+				sends, messages = append(sends, op), messages+op.messages
+			default:
+				break send
+			}
+		}
+		group := append(work, sends...)
+		db.waiting.Add(-int64(len(group)))
+		if db.onGroup != nil {
+			db.onGroup(len(work), len(sends))
+		}
+		db.commitGroup(group)
+	}
+}
+
+// commitGroup runs the group's writes in one transaction, each in a savepoint, commits,
+// and answers each caller. A caller whose context ended before its turn is answered with
+// its context's error and its write is not run. The transaction uses no caller's context,
+// so a caller leaving cannot roll back the others' writes.
+func (db *DB) commitGroup(group []*writeOp) {
+	live := group[:0]
+	for _, op := range group {
+		if err := op.ctx.Err(); err != nil {
+			op.done <- fmt.Errorf("sqlite: %s: %w", op.what, err)
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		if db.isClosed() { // closed meanwhile
-			return fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+		for _, op := range live {
+			op.done <- fmt.Errorf("sqlite: %s: begin: %w", op.what, err)
 		}
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	if len(live) == 1 { // alone: no savepoint needed
+		op := live[0]
+		if err := op.fn(tx); err != nil {
+			_ = tx.Rollback()
+			op.done <- err
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			op.done <- fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			return
+		}
+		op.done <- nil
+		return
+	}
+	errs := make([]error, len(live))
+	for i, op := range live {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT write_op"); err != nil {
+			db.abortGroup(tx, live, errs, err)
+			return
+		}
+		if errs[i] = op.fn(tx); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO write_op"); err != nil {
+				db.abortGroup(tx, live, errs, err)
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE write_op"); err != nil {
+			db.abortGroup(tx, live, errs, err)
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+		for i, op := range live {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			}
+		}
 	}
-	return nil
+	for i, op := range live {
+		op.done <- errs[i]
+	}
+}
+
+// abortGroup rolls the whole group back after its transaction broke (a savepoint could
+// not be set, rolled back to or released): every caller is answered with an error, its
+// own if its write failed, else cause.
+func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error) {
+	_ = tx.Rollback()
+	for i, op := range group {
+		if errs[i] == nil {
+			errs[i] = fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause)
+		}
+		op.done <- errs[i]
+	}
+}
+
+// countQueues reads how many messages each queue holds, for depth.
+func (db *DB) countQueues(ctx context.Context) error {
+	return db.inWriteTx(ctx, "count queued messages", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT queue, COUNT(*) FROM queue_messages GROUP BY queue`)
+		if err != nil {
+			return fmt.Errorf("count queued messages: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				name string
+				n    int64
+			)
+			if err := rows.Scan(&name, &n); err != nil {
+				return fmt.Errorf("count queued messages: %w", err)
+			}
+			db.depth(name).Store(n)
+		}
+		return rows.Err()
+	})
+}
+
+// depth is the number of messages queue name holds (visible and in flight), kept in
+// memory: counted when the database is opened, then moved by each committed send, delete
+// and redrive of this process. Another process writing the same queue is not seen; the
+// embedded queue has one consumer process (Claim), and only it and ingest in the same
+// process send.
+func (db *DB) depth(name string) *atomic.Int64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	d, ok := db.depths[name]
+	if !ok {
+		d = new(atomic.Int64)
+		db.depths[name] = d
+	}
+	return d
 }
 
 // signal returns the channel that is closed at the next notify of queue name. Take it

@@ -2,11 +2,18 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/message"
 )
 
 // openTestDB opens a database at path and closes it when the test ends.
@@ -87,5 +94,199 @@ func TestReopenKeepsSchemaAndRefusesANewerOne(t *testing.T) {
 func TestOpenRejectsAnEmptyPath(t *testing.T) {
 	if _, err := Open(""); err == nil {
 		t.Fatal("Open(\"\") succeeded")
+	}
+}
+
+// writerLog is what the writer did while a test held it.
+type writerLog struct {
+	mu     sync.Mutex
+	groups [][2]int // per group: other writes, sends
+}
+
+// sizes are the groups' sizes, in order.
+func (l *writerLog) sizes() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int
+	for _, g := range l.groups {
+		out = append(out, g[0]+g[1])
+	}
+	return out
+}
+
+// group is the i-th group: its other writes and its sends.
+func (l *writerLog) group(i int) (work, sends int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.groups[i][0], l.groups[i][1]
+}
+
+// holdWriter makes db's writer stop before its next group until the returned release is
+// called, and logs every group it runs; held is closed once it has stopped.
+func holdWriter(t *testing.T, db *DB) (log *writerLog, held <-chan struct{}, release func()) {
+	t.Helper()
+	log = &writerLog{}
+	gate, stopped := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	db.onGroup = func(work, sends int) {
+		log.mu.Lock()
+		log.groups = append(log.groups, [2]int{work, sends})
+		first := len(log.groups) == 1
+		log.mu.Unlock()
+		if first {
+			close(stopped)
+			<-gate
+		}
+	}
+	return log, stopped, release
+}
+
+// waitWaiting waits until n writes are waiting for db's writer.
+func waitWaiting(t *testing.T, db *DB, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for db.waiting.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes waiting for the writer, want %d", db.waiting.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWaitingWritesShareOneCommit: writes that arrive while a commit is under way are
+// committed together in the next one, however many there are (up to maxGroup), so a
+// crowd of senders costs one fsync per turn, not one each, and a receive waits one turn.
+func TestWaitingWritesShareOneCommit(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
+	q := db.Queue("changes", QueueOptions{})
+	ctx := context.Background()
+	log, held, release := holdWriter(t, db)
+
+	errs := make(chan error, 21)
+	send := func(i int) {
+		errs <- q.Send(ctx, []message.Message{{Body: []byte(fmt.Sprint(i))}})
+	}
+	go send(0)
+	<-held // the first send is the writer's, held before its commit
+	for i := 1; i <= 20; i++ {
+		go send(i)
+	}
+	waitWaiting(t, db, 20)
+	release()
+	for range 21 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := log.sizes(); !slices.Equal(got, []int{1, 20}) {
+		t.Fatalf("groups of %v writes, want [1 20]: the 20 waiting sends share one commit", got)
+	}
+	if v, _, err := q.Stats(ctx); err != nil || v != 21 {
+		t.Fatalf("queue holds %d messages (err %v), want 21", v, err)
+	}
+}
+
+// TestAFailedWriteRollsBackAloneInItsGroup: a write that fails in a shared commit is rolled
+// back to its savepoint; the group's other writes are committed.
+func TestAFailedWriteRollsBackAloneInItsGroup(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
+	ctx := context.Background()
+	log, held, release := holdWriter(t, db)
+	insert := func(name string, fail bool) error {
+		return db.inWriteTx(ctx, "test write "+name, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO cursors (pk, sk, doc, updated_at) VALUES ('t', ?, '{}', '')`, name); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused after writing")
+			}
+			return nil
+		})
+	}
+	first := make(chan error, 1)
+	go func() { first <- insert("held", false) }()
+	<-held
+	results := make(map[string]chan error)
+	for _, w := range []struct {
+		name string
+		fail bool
+	}{{"a", false}, {"b", true}, {"c", false}} {
+		ch := make(chan error, 1)
+		results[w.name] = ch
+		go func() { ch <- insert(w.name, w.fail) }()
+	}
+	waitWaiting(t, db, 3)
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range results {
+		err := <-ch
+		if (err != nil) != (name == "b") {
+			t.Errorf("write %s: err %v", name, err)
+		}
+	}
+	if got := log.sizes(); !slices.Equal(got, []int{1, 3}) {
+		t.Fatalf("groups of %v writes, want [1 3]", got)
+	}
+	var names []string
+	rows, err := db.read.QueryContext(ctx, `SELECT sk FROM cursors WHERE pk = 't' ORDER BY sk`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if !slices.Equal(names, []string{"a", "c", "held"}) {
+		t.Fatalf("stored %v, want [a c held]: b's write rolled back alone", names)
+	}
+}
+
+// TestSendsYieldToTheWorkersWrites: when the worker's writes and many sends wait together,
+// a commit takes every write of the worker and only some of the sends, so a crowd of
+// senders cannot starve the worker; the sends left wait for the next commits, none is
+// refused or lost.
+func TestSendsYieldToTheWorkersWrites(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
+	q := db.Queue("changes", QueueOptions{})
+	ctx := context.Background()
+	log, held, release := holdWriter(t, db)
+
+	errs := make(chan error, 49)
+	go func() { errs <- q.Send(ctx, []message.Message{{Body: []byte("first")}}) }()
+	<-held
+	const sends, writes = 40, 8
+	for i := range sends {
+		go func() { errs <- q.Send(ctx, []message.Message{{Body: []byte(fmt.Sprint(i))}}) }()
+	}
+	waitWaiting(t, db, sends)
+	for i := range writes {
+		go func() {
+			errs <- db.inWriteTx(ctx, "worker write", func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO cursors (pk, sk, doc, updated_at) VALUES ('w', ?, '{}', '')`, fmt.Sprint(i))
+				return err
+			})
+		}()
+	}
+	waitWaiting(t, db, sends+writes)
+	release()
+	for range 1 + sends + writes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if work, s := log.group(1); work != writes || s >= sends {
+		t.Fatalf("the commit after the hold took %d of the worker's %d writes and %d of %d sends; want all its writes and fewer sends",
+			work, writes, s, sends)
+	}
+	if v, _, err := q.Stats(ctx); err != nil || v != 1+sends {
+		t.Fatalf("queue holds %d messages (err %v), want %d", v, err, 1+sends)
 	}
 }

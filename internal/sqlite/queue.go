@@ -41,6 +41,11 @@ type QueueOptions struct {
 	MaxReceive int
 	// DeadLetter is the name of another queue in the same DB; empty means none.
 	DeadLetter string
+	// MaxBacklog is how many messages (visible and in flight) the queue holds before Send
+	// refuses more, with an error wrapping message.ErrBacklogFull; 0 means no limit. A
+	// send is refused only once the queue is full, so one send may take it past the limit
+	// (a delivery's changes are queued together or not at all).
+	MaxBacklog int
 }
 
 // Queue is a durable queue with SQS semantics: at-least-once delivery, oldest first, each
@@ -73,6 +78,11 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		return nil
 	}
 	what := fmt.Sprintf("send %d message(s) to %s", len(msgs), q.name)
+	depth := q.db.depth(q.name)
+	if n := depth.Load(); q.opts.MaxBacklog > 0 && n >= int64(q.opts.MaxBacklog) {
+		// Refused before the writer: a full queue costs the sender no write.
+		return fmt.Errorf("sqlite: %s: %d messages queued, the most is %d: %w", what, n, q.opts.MaxBacklog, message.ErrBacklogFull)
+	}
 	type row struct {
 		id    string
 		body  []byte
@@ -95,7 +105,8 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 			rows[i].attrs = sql.NullString{String: string(a), Valid: true}
 		}
 	}
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.sendTx(ctx, what, len(msgs), func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
 			VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
@@ -113,6 +124,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if err != nil {
 		return err
 	}
+	depth.Add(int64(len(msgs)))
 	q.db.notify(q.name)
 	return nil
 }
@@ -170,9 +182,10 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 	var (
 		out         []message.Received
 		nextVisible time.Time
-		movedToDLQ  bool
+		movedToDLQ  int64
 	)
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
 		visibleAt := now.Add(q.opts.Visibility).UnixMilli()
@@ -192,7 +205,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 						q.opts.DeadLetter, nowMs, m.seq); err != nil {
 						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
 					}
-					movedToDLQ = true
+					movedToDLQ++
 					continue
 				}
 				m.ReceiptHandle = newReceiptHandle()
@@ -221,7 +234,9 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if movedToDLQ {
+	if movedToDLQ > 0 {
+		q.db.depth(q.name).Add(-movedToDLQ)
+		q.db.depth(q.opts.DeadLetter).Add(movedToDLQ)
 		q.db.notify(q.opts.DeadLetter)
 	}
 	return out, nextVisible, nil
@@ -275,19 +290,32 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 		return nil
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
-	return q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	var deleted int64
+	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)
 		}
 		defer stmt.Close()
 		for _, h := range receiptHandles {
-			if _, err := stmt.ExecContext(ctx, q.name, h); err != nil {
+			res, err := stmt.ExecContext(ctx, q.name, h)
+			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+			deleted += n
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	q.db.depth(q.name).Add(-deleted)
+	return nil
 }
 
 // ChangeVisibility makes the message received with receiptHandle visible again after
@@ -299,6 +327,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
 	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
 		if err != nil {
@@ -337,6 +366,12 @@ func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
 	}
 	return visible, inFlight, nil
 }
+
+// inGroup is the context of statements run inside a group transaction: the caller's,
+// without its cancellation. SQLite rolls back a whole transaction when a write statement
+// in it is interrupted, which would take the other callers' writes with it; a caller that
+// leaves is answered by inWriteTx, and the writes in flight finish.
+func inGroup(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // newMessageID returns a random id in the form of a UUID (version 4), like SQS's.
 func newMessageID() string {

@@ -396,3 +396,55 @@ func BenchmarkQueueSendReceiveDelete(b *testing.B) {
 		})
 	}
 }
+
+// TestQueueRefusesSendsBeyondItsBacklog: once the queue holds MaxBacklog messages, visible
+// or in flight, a send is refused with message.ErrBacklogFull and nothing is written;
+// deleting or redriving messages makes room, and a reopened database counts what it holds.
+func TestQueueRefusesSendsBeyondItsBacklog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "halosync.db")
+	opts := QueueOptions{MaxBacklog: 3, MaxReceive: 1, DeadLetter: "dlq", Visibility: time.Millisecond}
+	db := openTestDB(t, path)
+	q := db.Queue("changes", opts)
+	sendBodies(t, q, "a", "b")
+	sendBodies(t, q, "c", "d") // under the limit when sent: a delivery goes whole
+	err := q.Send(ctx, []message.Message{{Body: []byte("e")}})
+	if !errors.Is(err, message.ErrBacklogFull) {
+		t.Fatalf("send to a full queue: %v, want ErrBacklogFull", err)
+	}
+	got, err := q.Receive(ctx, 2, 0) // in flight still counts
+	if err != nil || len(got) != 2 {
+		t.Fatalf("received %d, err %v; want 2", len(got), err)
+	}
+	if err := q.Send(ctx, []message.Message{{Body: []byte("e")}}); !errors.Is(err, message.ErrBacklogFull) {
+		t.Fatalf("send with messages in flight: %v, want ErrBacklogFull", err)
+	}
+	if err := q.Delete(ctx, got[0].ReceiptHandle, got[1].ReceiptHandle, "no such handle"); err != nil {
+		t.Fatal(err)
+	}
+	sendBodies(t, q, "e") // 3 held: c, d, e
+	if v, f := stats(t, q); v+f != 3 {
+		t.Fatalf("queue holds %d messages, want 3", v+f)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openTestDB(t, path)
+	q = db.Queue("changes", opts)
+	if err := q.Send(ctx, []message.Message{{Body: []byte("f")}}); !errors.Is(err, message.ErrBacklogFull) {
+		t.Fatalf("send after reopening a full queue: %v, want ErrBacklogFull", err)
+	}
+	// Each message has had its one receive: the next receive moves them to the
+	// dead-letter queue, which makes room.
+	for {
+		v, f := stats(t, q)
+		if v+f == 0 {
+			break
+		}
+		if _, err := q.Receive(ctx, 10, 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendBodies(t, q, "f")
+}
