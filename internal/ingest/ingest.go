@@ -169,8 +169,10 @@ func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label
 	if len(deliveryIDs) > 0 {
 		attrs = append(attrs, "delivery_ids", deliveryIDs)
 	}
-	if e.Status() >= 500 {
-		// The queue's failure, not the sender's: never throttled, always logged.
+	if e.Status() >= 500 && e.Reason != ReasonBacklogFull {
+		// The queue's failure, not the sender's: never throttled, always logged. A full
+		// backlog is the pipeline holding its ground under overload, expected: its lines
+		// are limited per source like other refusals.
 		h.log.ErrorContext(ctx, "delivery failed", append(attrs, "error", e.Error())...)
 		return resp
 	}
