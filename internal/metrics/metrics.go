@@ -33,6 +33,20 @@ const (
 	VersionsMissing     = "VersionsMissing"     // label: the kind; a snapshot without a readable change marker
 	VersionsRepaired    = "VersionsRepaired"    // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
 	ReadsRefused        = "ReadsRefused"        // label: the reason; the local server's reading routes, under connection _server
+
+	// Timings (milliseconds) and volume.
+	SyncLatency    = "SyncLatency"    // ms, per kind: Halo's event time (the delivery's timestamp, else the object's marker) to the change applied
+	IngestDuration = "IngestDuration" // ms: one delivery through ingest, received to answered
+	ApplyDuration  = "ApplyDuration"  // ms, per kind: one change through the worker, decoded to written
+	ChangesRetried = "ChangesRetried" // a message received again (receive count above 1)
+	ChangesByKind  = "ChangesByKind"  // per kind: changes a delivery or a poll carried (volume)
+	EventsByName   = "EventsByName"   // label: the Halo event name when known, else "other" (volume)
+
+	// The poller and the functions.
+	HaloRequests   = "HaloRequests"   // requests spent on Halo's API in a run
+	HaloBudgetLeft = "HaloBudgetLeft" // the connection's request budget left after a run (a gauge)
+	FallbackActive = "FallbackActive" // 1 while the connection polls at the fallback interval, else 0 (a gauge)
+	ColdStarts     = "ColdStarts"     // label: the function (ingest, worker, poller)
 )
 
 // Metric identifies one counter: a name, the connection and an optional label (a reason or
