@@ -258,3 +258,73 @@ func (m *Memory) Stats(context.Context) (visible, inFlight int, err error) {
 	}
 	return visible, inFlight, nil
 }
+
+// Peek returns up to limit messages visible now, oldest first, without receiving them:
+// their receive counts stay, and they carry no receipt handle.
+func (m *Memory) Peek(_ context.Context, limit int) ([]message.Received, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var out []message.Received
+	for _, h := range m.msgs {
+		if len(out) >= limit {
+			break
+		}
+		if !h.visibleAt.After(now) {
+			r := h.copy()
+			r.ReceiptHandle = ""
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// MoveTo moves the visible messages pick accepts (nil: every one) to dest and returns how
+// many it moved. A moved message is as if sent to dest now: visible, never received,
+// without the message.AttrFailureReason attribute; it keeps its id and body. progress,
+// when set, is told the count.
+func (m *Memory) MoveTo(_ context.Context, dest *Memory, pick func(message.Received) bool, progress func(moved int)) (int, error) {
+	if dest == m {
+		return 0, fmt.Errorf("queuetest: move: a queue cannot be moved into itself")
+	}
+	taken := m.takeVisible(pick)
+	now := dest.now()
+	for _, h := range taken {
+		delete(h.Attributes, message.AttrFailureReason)
+		if len(h.Attributes) == 0 {
+			h.Attributes = nil
+		}
+		h.SentAt = time.UnixMilli(now.UnixMilli()).UTC()
+	}
+	dest.take(taken)
+	if progress != nil {
+		progress(len(taken))
+	}
+	return len(taken), nil
+}
+
+// Purge deletes the visible messages pick accepts (nil: every one) and returns how many
+// it deleted; progress, when set, is told the count.
+func (m *Memory) Purge(_ context.Context, pick func(message.Received) bool, progress func(deleted int)) (int, error) {
+	n := len(m.takeVisible(pick))
+	if progress != nil {
+		progress(n)
+	}
+	return n, nil
+}
+
+// takeVisible removes and returns the visible messages pick accepts (nil: every one).
+func (m *Memory) takeVisible(pick func(message.Received) bool) []*held {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var taken []*held
+	m.msgs = slices.DeleteFunc(m.msgs, func(h *held) bool {
+		if h.visibleAt.After(now) || (pick != nil && !pick(h.copy())) {
+			return false
+		}
+		taken = append(taken, h)
+		return true
+	})
+	return taken
+}

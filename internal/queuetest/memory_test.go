@@ -97,3 +97,10 @@ func TestMemorySendIsAllOrNone(t *testing.T) {
 		t.Fatalf("after a refused send: %d visible, %d in flight", v, f)
 	}
 }
+
+func TestMemoryAdminContract(t *testing.T) {
+	queuetest.RunAdmin(t, func(t *testing.T, o queuetest.Options) (*queuetest.Memory, *queuetest.Memory) {
+		dlq := queuetest.NewMemory(queuetest.Options{Visibility: o.Visibility}, nil)
+		return queuetest.NewMemory(o, dlq), dlq
+	})
+}

@@ -1,6 +1,7 @@
 // Package queuetest is the contract every queue adapter must pass: the embedded SQLite
 // queue and SQS behave alike for sending, receiving, visibility, deletion and redrive to
-// the dead-letter queue. Memory, an in-memory queue for tests, passes it too.
+// the dead-letter queue (Run), and for the operations on a dead-letter queue: peeking,
+// moving and purging (RunAdmin). Memory, an in-memory queue for tests, passes both too.
 package queuetest
 
 import (

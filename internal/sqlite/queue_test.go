@@ -26,6 +26,15 @@ func TestQueueContract(t *testing.T) {
 	})
 }
 
+func TestQueueAdminContract(t *testing.T) {
+	queuetest.RunAdmin(t, func(t *testing.T, o queuetest.Options) (*Queue, *Queue) {
+		db := openTestDB(t, filepath.Join(t.TempDir(), "halosync.db"))
+		main := db.Queue("changes", QueueOptions{Visibility: o.Visibility, MaxReceive: o.MaxReceive, DeadLetter: "changes-dlq"})
+		dlq := db.Queue("changes-dlq", QueueOptions{Visibility: o.Visibility})
+		return main, dlq
+	})
+}
+
 func sendBodies(t *testing.T, q *Queue, bodies ...string) {
 	t.Helper()
 	var msgs []message.Message

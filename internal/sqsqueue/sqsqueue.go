@@ -49,6 +49,7 @@ type API interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // Queue is one SQS queue. It is safe for concurrent use.
@@ -211,10 +212,21 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 	}
 	maxMessages = min(max(maxMessages, 1), MaxBatch)
 	wait = min(max(wait, 0), maxWait)
+	msgs, err := q.receive(ctx, maxMessages, wait, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sqs receive from %s: %w", q.url, err)
+	}
+	return msgs, nil
+}
+
+// receive receives up to maxMessages, long-polling for wait (whole seconds), hidden for
+// visibility (whole seconds; 0: the queue's visibility timeout).
+func (q *Queue) receive(ctx context.Context, maxMessages int, wait, visibility time.Duration) ([]message.Received, error) {
 	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.url),
 		MaxNumberOfMessages: int32(maxMessages),
 		WaitTimeSeconds:     int32((wait + time.Second - 1) / time.Second),
+		VisibilityTimeout:   int32(visibility / time.Second),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 			types.MessageSystemAttributeNameApproximateReceiveCount,
 			types.MessageSystemAttributeNameSentTimestamp,
@@ -222,10 +234,15 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqs receive from %s: %w", q.url, err)
+		return nil, err
 	}
-	msgs := make([]message.Received, 0, len(out.Messages))
-	for _, m := range out.Messages {
+	return received(out.Messages), nil
+}
+
+// received turns SQS messages into received messages.
+func received(in []types.Message) []message.Received {
+	msgs := make([]message.Received, 0, len(in))
+	for _, m := range in {
 		r := message.Received{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
 		if len(m.MessageAttributes) > 0 {
 			r.Attributes = make(map[string]string, len(m.MessageAttributes))
@@ -243,7 +260,7 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 		}
 		msgs = append(msgs, r)
 	}
-	return msgs, nil
+	return msgs
 }
 
 // Delete deletes received messages by receipt handle, in batches of ten.

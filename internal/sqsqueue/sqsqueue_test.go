@@ -48,6 +48,13 @@ func TestQueueContract(t *testing.T) {
 	})
 }
 
+func TestQueueAdminContract(t *testing.T) {
+	queuetest.RunAdmin(t, func(t *testing.T, o queuetest.Options) (*Queue, *Queue) {
+		client, mainURL, dlqURL := newPair(t, o.Visibility, o.MaxReceive)
+		return New(client, mainURL), New(client, dlqURL)
+	})
+}
+
 func TestCreateQueuePair(t *testing.T) {
 	client, mainURL, dlqURL := newPair(t, 45*time.Second, 3)
 	ctx := context.Background()
