@@ -1,5 +1,6 @@
 // Command halosync is the local side of halosync: `serve` runs the whole pipeline on one
-// machine; `get` prints an object from the copy; `status` shows a running server's counts.
+// machine; `get` prints an object from the copy; `status` shows a running server's counts;
+// `dlq` looks after the dead-letter queue.
 package main
 
 import (
@@ -26,6 +27,8 @@ Usage:
                  (counters of a running server, per connection)
   halosync webhooks apply|status|test|replay|remove|events|secret --config FILE [--connection C]
                  (our webhook in Halo: create, check, test, replay, remove; docs/WEBHOOKS.md)
+  halosync dlq list|show|redrive|purge [ID...] [--data .halosync | --dlq-url URL --queue-url URL]
+                 (the dead-letter queue: why each change failed; move back after a fix, or delete)
 `
 
 func main() {
@@ -81,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return syncCmd(ctx, args[1:], stdout, stderr)
 	case "webhooks":
 		return webhooksCmd(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return dlqCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

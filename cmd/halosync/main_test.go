@@ -884,6 +884,7 @@ connections:
 		{"unset environment variable", strings.Replace(good, "long-enough-password", "env:HALOSYNC_E2E_UNSET_VARIABLE", 1), nil, []string{"HALOSYNC_E2E_UNSET_VARIABLE"}},
 		{"unknown store driver", good + "store:\n  driver: postgres\n", nil, []string{`unknown driver "postgres"`}},
 		{"not YAML", "connections: [", nil, []string{"invalid configuration"}},
+		{"SQS queue without its dead-letter queue", good + "queue:\n  sqs: {url: https://sqs.example/q}\n", nil, []string{"queue.sqs needs url and dead_letter_url"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yaml")

@@ -59,6 +59,16 @@ type Queue struct {
 	// MaxBacklog is how many changes may wait in the queue before ingest answers 503
 	// (default DefaultMaxBacklog; -1: no limit).
 	MaxBacklog int `yaml:"max_backlog"`
+	// SQS names a deployed stack's queues, for `halosync dlq` (serve always uses the
+	// embedded queue).
+	SQS *SQSQueues `yaml:"sqs"`
+}
+
+// SQSQueues are the SQS queues of a deployed stack.
+type SQSQueues struct {
+	URL           string `yaml:"url"`             // the changes queue: stack output ChangesQueueUrl
+	DeadLetterURL string `yaml:"dead_letter_url"` // stack output DeadLetterQueueUrl
+	Region        string `yaml:"region"`          // optional, else the AWS profile's region
 }
 
 // DefaultMaxBacklog is the embedded queue's default backlog limit: about a minute of the

@@ -112,6 +112,9 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: store: unknown driver %q (sqlite or dynamodb)", ErrInvalid, c.Store.Driver)
 	}
+	if s := c.Queue.SQS; s != nil && (s.URL == "" || s.DeadLetterURL == "") {
+		return fmt.Errorf("%w: queue.sqs needs url and dead_letter_url (the stack outputs ChangesQueueUrl and DeadLetterQueueUrl)", ErrInvalid)
+	}
 	return nil
 }
 
