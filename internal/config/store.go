@@ -52,7 +52,8 @@ type Store struct {
 	Region string `yaml:"region"` // dynamodb: optional
 }
 
-// Queue tunes the embedded queue of the local server.
+// Queue tunes the embedded queue of the local server, and names a stack's SQS queues for
+// `halosync dlq`.
 type Queue struct {
 	VisibilitySeconds int `yaml:"visibility_seconds"` // default 30
 	MaxReceive        int `yaml:"max_receive"`        // default 20: then the dead-letter queue
