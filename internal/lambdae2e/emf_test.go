@@ -52,15 +52,46 @@ type emfDoc struct {
 	} `json:"_aws"`
 }
 
-// emfCounts reads every EMF document in a function's output and sums its metrics. Lines
-// that are JSON but not EMF (the slog lines) are skipped; an EMF document that is
-// malformed (a metric without its value, a dimension without its value) is an error.
+// emfCounts reads every EMF document in a function's output and sums its metrics by name,
+// connection and label (a timing's or a gauge's observations are summed too; emfRecords
+// keeps them apart, with their kind). Lines that are JSON but not EMF (the slog lines) are
+// skipped; an EMF document that is malformed is an error.
 func emfCounts(path string) (counts, error) {
-	lines, err := jsonLines(path)
+	recs, err := emfRecords(path)
 	if err != nil {
 		return nil, err
 	}
 	out := counts{}
+	for _, r := range recs {
+		for name, vs := range r.values {
+			m := metrics.Metric{Name: name, Connection: r.metric.Connection, Label: r.metric.Label}
+			for _, v := range vs {
+				out[m] += v
+			}
+		}
+	}
+	return out, nil
+}
+
+// emfRecord is one EMF document: its dimension values (in metric, without a name), its
+// level, its dimension sets, and each metric's unit and values.
+type emfRecord struct {
+	metric metrics.Metric
+	level  string
+	sets   [][]string
+	units  map[string]string
+	values map[string][]int64
+}
+
+// emfRecords reads every EMF document in a function's output, checking what CloudWatch
+// requires of it: a timestamp, the namespace, a value for every dimension named and for
+// every metric defined (a number, or a list of numbers).
+func emfRecords(path string) ([]emfRecord, error) {
+	lines, err := jsonLines(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []emfRecord
 	for _, line := range lines {
 		raw, ok := line["_aws"]
 		if !ok {
@@ -84,11 +115,13 @@ func emfCounts(path string) (counts, error) {
 			}
 			return s, nil
 		}
+		r := emfRecord{units: map[string]string{}, values: map[string][]int64{}}
+		_ = json.Unmarshal(line["level"], &r.level)
 		for _, cw := range doc.AWS.CloudWatchMetrics {
 			if cw.Namespace != metrics.Namespace {
 				return nil, fmt.Errorf("EMF namespace %q, want %q", cw.Namespace, metrics.Namespace)
 			}
-			var m metrics.Metric
+			r.sets = append(r.sets, cw.Dimensions...)
 			for _, set := range cw.Dimensions {
 				for _, d := range set {
 					v, err := dim(d)
@@ -97,9 +130,11 @@ func emfCounts(path string) (counts, error) {
 					}
 					switch d {
 					case "Connection":
-						m.Connection = v
+						r.metric.Connection = v
+					case "Kind":
+						r.metric.Kind = v
 					case "Label":
-						m.Label = v
+						r.metric.Label = v
 					default:
 						return nil, fmt.Errorf("unexpected EMF dimension %q", d)
 					}
@@ -107,13 +142,19 @@ func emfCounts(path string) (counts, error) {
 			}
 			for _, metric := range cw.Metrics {
 				var n int64
-				if err := json.Unmarshal(line[metric.Name], &n); err != nil {
-					return nil, fmt.Errorf("EMF metric %s has no integer value in the line: %v", metric.Name, err)
+				var list []int64
+				switch {
+				case json.Unmarshal(line[metric.Name], &n) == nil:
+					list = []int64{n}
+				case json.Unmarshal(line[metric.Name], &list) == nil && len(list) > 0:
+				default:
+					return nil, fmt.Errorf("EMF metric %s has no integer value, nor a list of them, in the line: %s", metric.Name, raw)
 				}
-				m.Name = metric.Name
-				out[m] += n
+				r.units[metric.Name] = metric.Unit
+				r.values[metric.Name] = append(r.values[metric.Name], list...)
 			}
 		}
+		out = append(out, r)
 	}
 	return out, nil
 }
