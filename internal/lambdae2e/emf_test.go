@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -196,4 +199,86 @@ func logRecords(t *testing.T, f *function, level string) []map[string]json.RawMe
 		}
 	}
 	return out
+}
+
+// TestEMFPassesAWarnLogLevel runs ingest and the worker with the application log level at
+// WARN, as template.yaml's LogLevel parameter may set it: Lambda then drops every JSON line
+// whose level is below WARN, and reads a line without one as INFO. The metric lines must
+// survive it: each carries the level WARN, is valid EMF, and together they hold the
+// delivery's counts, its kinds and SyncLatency (docs/ARCHITECTURE.md, "Observability").
+func TestEMFPassesAWarnLogLevel(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "emf")
+	bins := build(t)
+	warn := func(fn string) []string {
+		return append(s.env(t, fn, s.config, "WARN"), "AWS_LAMBDA_LOG_LEVEL=WARN")
+	}
+	in, out := startFunction(t, bins.rie, "ingest-warn", bins.bootstrap["ingest"], warn("ingest"), warmupIngest)
+	if r := decodeAs[events.APIGatewayV2HTTPResponse](t, in, out); r.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("ingest answered the warm-up GET with %d %s, want 405", r.StatusCode, r.Body)
+	}
+	wk, out := startFunction(t, bins.rie, "worker-warn", bins.bootstrap["worker"], warn("worker"), events.SQSEvent{Records: []events.SQSMessage{}})
+	if r := decodeAs[events.SQSEventResponse](t, wk, out); len(r.BatchItemFailures) != 0 {
+		t.Fatalf("worker answered an empty batch with failures %v", r.BatchItemFailures)
+	}
+	s.ingest = in
+	s.post(t, "ingest-ticket-full.json", sampleEvent(t, "ingest-ticket-full.json"), http.StatusOK, 1)
+	p := newPlayer(t, s.queue, wk, "arn:aws:sqs:"+"eu-west-1:000000000000:emf")
+	p.runUntil(30*time.Second, "the delivery's change applied", func() bool { return len(p.deleted) == 1 })
+
+	ticket := metrics.Metric{Connection: conn, Kind: "ticket"}
+	named := func(name string, m metrics.Metric) metrics.Metric { m.Name = name; return m }
+	awaitCounts(t, wk, metrics.ChangesApplied, counts{{Name: metrics.ChangesApplied, Connection: conn, Label: "applied"}: 1})
+	awaitCounts(t, in, metrics.DeliveriesAccepted, counts{{Name: metrics.DeliveriesAccepted, Connection: conn}: 1})
+	for _, f := range []*function{in, wk} {
+		recs, err := emfRecords(f.stdout)
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		seen := map[metrics.Metric]emfRecord{}
+		for _, r := range recs {
+			if r.level != "WARN" {
+				t.Errorf("%s: an EMF line at level %q, which a WARN filter drops or misreads", f.name, r.level)
+			}
+			if !slices.ContainsFunc(r.sets, func(set []string) bool { return len(set) == 0 }) ||
+				!slices.ContainsFunc(r.sets, func(set []string) bool { return slices.Equal(set, []string{"Connection"}) }) {
+				t.Errorf("%s: a record without the [] and [Connection] dimension sets: %v", f.name, r.sets)
+			}
+			for name := range r.values {
+				m := r.metric
+				m.Name = name
+				seen[m] = r
+			}
+		}
+		if infos := logRecords(t, f, "INFO"); len(infos) > 0 {
+			t.Errorf("%s logged at INFO with its level at WARN: %s", f.name, mustJSON(infos[0]))
+		}
+		want := map[metrics.Metric]string{ // what the function counted, and its unit
+			{Name: metrics.ColdStarts, Connection: metrics.FunctionConnection, Label: strings.TrimSuffix(f.name, "-warn")}: "Count",
+		}
+		if f == in {
+			want[metrics.Metric{Name: metrics.IngestDuration, Connection: conn}] = "Milliseconds"
+			want[named(metrics.ChangesByKind, ticket)] = "Count"
+			want[metrics.Metric{Name: metrics.EventsByName, Connection: conn, Label: "ticket status changed"}] = "Count"
+		} else {
+			want[named(metrics.SyncLatency, ticket)] = "Milliseconds"
+			want[named(metrics.ApplyDuration, ticket)] = "Milliseconds"
+			applied := named(metrics.ChangesApplied, ticket)
+			applied.Label = "applied"
+			want[applied] = "Count"
+		}
+		for m, unit := range want {
+			r, ok := seen[m]
+			if !ok {
+				t.Errorf("%s: no EMF record of %+v", f.name, m)
+				continue
+			}
+			if r.units[m.Name] != unit || len(r.values[m.Name]) == 0 || r.values[m.Name][0] < 0 {
+				t.Errorf("%s: %s in unit %q with values %v, want %s", f.name, m.Name, r.units[m.Name], r.values[m.Name], unit)
+			}
+			if m.Kind != "" && !slices.ContainsFunc(r.sets, func(set []string) bool { return slices.Equal(set, []string{"Connection", "Kind"}) }) {
+				t.Errorf("%s: %s without the [Connection, Kind] dimension set: %v", f.name, m.Name, r.sets)
+			}
+		}
+	}
 }
