@@ -10,5 +10,5 @@ import (
 
 func main() {
 	fn := lambdaenv.Start(lambdaenv.Ingest)
-	lambda.Start(awslambda.Ingest(fn.Pipeline.Ingest))
+	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Ingest(fn.Pipeline.Ingest)))
 }

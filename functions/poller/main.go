@@ -13,5 +13,5 @@ import (
 
 func main() {
 	fn := lambdaenv.Start(lambdaenv.Poller)
-	lambda.Start(awslambda.Poller(fn.Pipeline.Poller, fn.Log))
+	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Poller(fn.Pipeline.Poller, fn.Log)))
 }

@@ -11,5 +11,5 @@ import (
 
 func main() {
 	fn := lambdaenv.Start(lambdaenv.Worker)
-	lambda.Start(awslambda.Worker(fn.Pipeline.Worker, fn.Queue))
+	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Worker(fn.Pipeline.Worker, fn.Queue)))
 }

@@ -17,6 +17,18 @@ import (
 	"github.com/halosync/halosync/internal/worker"
 )
 
+// Flusher writes what was counted.
+type Flusher interface{ Flush() }
+
+// Flushed runs h, then flushes f: an invocation's metrics are written once, as it ends,
+// before Lambda may freeze the process (docs/ARCHITECTURE.md, "Observability").
+func Flushed[E, R any](f Flusher, h func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
+	return func(ctx context.Context, e E) (R, error) {
+		defer f.Flush()
+		return h(ctx, e)
+	}
+}
+
 // Ingest returns the API Gateway handler for the webhook route.
 func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {

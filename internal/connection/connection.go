@@ -122,12 +122,12 @@ type Counter interface {
 func CheckVersion(ctx context.Context, rule change.VersionRule, c change.Change, received time.Time, count Counter, log *slog.Logger) (change.Change, change.VersionCheck) {
 	checked, vc := rule.Check(c, received)
 	if vc.Missing {
-		count.Count(metrics.Metric{Name: metrics.VersionsMissing, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		count.Count(metrics.Metric{Name: metrics.VersionsMissing, Connection: c.Connection, Kind: string(c.Kind), Label: string(c.Kind)}, 1)
 		log.InfoContext(ctx, "change marker missing or unreadable", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
 			"marker", vc.Marker, "version_from", c.VersionFrom)
 	}
 	if vc.Clamped {
-		count.Count(metrics.Metric{Name: metrics.VersionsClamped, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		count.Count(metrics.Metric{Name: metrics.VersionsClamped, Connection: c.Connection, Kind: string(c.Kind), Label: string(c.Kind)}, 1)
 		log.WarnContext(ctx, "version too far ahead: clamped to the receipt time", "connection", c.Connection, "kind", c.Kind,
 			"id", c.ID, "marker", vc.Marker, "version_from", c.VersionFrom, "version_was", vc.Was, "version", checked.Version,
 			"delivery_id", c.DeliveryID)

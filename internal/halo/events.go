@@ -105,6 +105,17 @@ func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
 	return EventRule{}, false
 }
 
+// Known returns an event's name as the table holds it (lower case, single spaces) when it
+// is one of Halo's known names or a configured one; ok is false for any other name.
+func (e Events) Known(name string) (string, bool) {
+	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	if _, ok := e.Extra[n]; ok {
+		return n, true
+	}
+	_, ok := knownEvents[n]
+	return n, ok
+}
+
 // KnownEvents lists Halo's event names halosync knows, sorted, with their rules.
 func KnownEvents() []NamedRule {
 	out := make([]NamedRule, 0, len(knownEvents))

@@ -69,6 +69,7 @@ type Budget struct {
 	mu    sync.Mutex
 	taken []time.Time // the times of the requests still in the window, oldest first
 	hold  time.Time   // no request goes before this (after a 429)
+	spent int64       // every unit ever taken
 }
 
 // NewBudget returns a budget of requests per rolling window. requests and window at or
@@ -128,6 +129,7 @@ func (b *Budget) take(now time.Time) (time.Duration, bool) {
 		return wait, false
 	}
 	b.taken = append(b.taken, now)
+	b.spent++
 	return 0, true
 }
 
@@ -176,6 +178,17 @@ func (b *Budget) Remaining() int {
 	}
 	b.expire(now)
 	return max(b.limit-len(b.taken), 0)
+}
+
+// Spent is the number of units taken since the budget was made, by everything sharing it:
+// the requests made between two readings are their difference.
+func (b *Budget) Spent() int64 {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spent
 }
 
 // Pause stops every request for d from now (it never shortens an earlier pause). The

@@ -156,6 +156,28 @@ func TestBudgetWindowRolls(t *testing.T) {
 	}
 }
 
+// TestBudgetSpentCountsEveryUnit: Spent keeps counting after the window rolls, and a
+// refused take is not counted.
+func TestBudgetSpentCountsEveryUnit(t *testing.T) {
+	clk := newFakeClock(false)
+	b := NewBudget(2, time.Minute, clk)
+	b.TryTake()
+	b.TryTake()
+	if b.TryTake() || b.Spent() != 2 {
+		t.Fatalf("Spent() = %d with the window full, want 2", b.Spent())
+	}
+	clk.Advance(time.Minute)
+	if err := b.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if b.Spent() != 3 || b.Remaining() != 1 {
+		t.Fatalf("Spent() = %d, Remaining() = %d after the window rolled, want 3 and 1", b.Spent(), b.Remaining())
+	}
+	if (*Budget)(nil).Spent() != 0 {
+		t.Fatal("a nil budget spent something")
+	}
+}
+
 func TestBudgetDefaultsAndShare(t *testing.T) {
 	b := NewBudget(0, 0, nil)
 	if n, w := b.Limit(); n != 250 || w != 5*time.Minute {

@@ -121,21 +121,37 @@ type outcome struct {
 	filtered    int
 	unknown     int // of enqueued: events of no known kind
 	deliveryIDs []string
+	byKind      map[change.Kind]int64 // the enqueued changes of a known kind (ChangesByKind)
+	byEvent     map[string]int64      // the events, by known name or "other" (EventsByName)
 }
+
+// otherEvents is the EventsByName label of an event whose name halosync does not know,
+// so that the label's values stay few.
+const otherEvents = "other"
 
 // Handle serves one delivery.
 func (h *Handler) Handle(ctx context.Context, r Request) Response {
+	start := h.now()
 	conn, ok := h.conns[r.Connection]
 	label := r.Connection
 	if !ok {
 		label = h.unknown
 	}
+	defer func() {
+		h.count.Count(metrics.Metric{Name: metrics.IngestDuration, Connection: label}, metrics.Millis(h.now().Sub(start)))
+	}()
 	out, err := h.handle(ctx, conn, ok, r)
 	if err != nil {
 		return h.refuse(ctx, conn, label, r, out.deliveryIDs, err)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.ID}, 1)
 	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.ID}, int64(out.enqueued))
+	for kind, n := range out.byKind {
+		h.count.Count(metrics.Metric{Name: metrics.ChangesByKind, Connection: conn.ID, Kind: string(kind)}, n)
+	}
+	for name, n := range out.byEvent {
+		h.count.Count(metrics.Metric{Name: metrics.EventsByName, Connection: conn.ID, Label: name}, n)
+	}
 	status := "accepted"
 	if out.enqueued == 0 && out.filtered > 0 {
 		status = "filtered"
@@ -273,7 +289,7 @@ func (h *Handler) admit(conn *connection.Connection, known bool, r Request, befo
 }
 
 func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known bool, r Request) (outcome, error) {
-	var out outcome
+	out := outcome{byKind: map[change.Kind]int64{}, byEvent: map[string]int64{}}
 	raw, err := h.admit(conn, known, r, false)
 	if err != nil {
 		return out, err
@@ -296,6 +312,11 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 		if e.ID != "" {
 			out.deliveryIDs = append(out.deliveryIDs, e.ID)
 		}
+		name, known := conn.Events.Known(e.Name)
+		if !known {
+			name = otherEvents
+		}
+		out.byEvent[name]++
 		changes, err := e.Changes(conn.ID, conn.Events, received)
 		if errors.Is(err, halo.ErrUnknownEvent) {
 			// Kept, never dropped: the worker resolves it with names configured since, or it
@@ -318,7 +339,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 			c := changes[i]
 			if !d.Keep {
 				out.filtered++
-				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.ID, Label: d.Rule}, 1)
+				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.ID, Kind: string(c.Kind), Label: d.Rule}, 1)
 				h.log.DebugContext(ctx, "change filtered", "connection", conn.ID, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
 				continue
 			}
@@ -334,6 +355,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 				return out, refusal(apierror.BodyTooLarge, "an object in the delivery is too large to queue", CodeTooLarge, err)
 			}
 			msgs = append(msgs, m)
+			out.byKind[c.Kind]++
 		}
 	}
 	if len(msgs) > 0 {

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -52,15 +55,46 @@ type emfDoc struct {
 	} `json:"_aws"`
 }
 
-// emfCounts reads every EMF document in a function's output and sums its metrics. Lines
-// that are JSON but not EMF (the slog lines) are skipped; an EMF document that is
-// malformed (a metric without its value, a dimension without its value) is an error.
+// emfCounts reads every EMF document in a function's output and sums its metrics by name,
+// connection and label (a timing's or a gauge's observations are summed too; emfRecords
+// keeps them apart, with their kind). Lines that are JSON but not EMF (the slog lines) are
+// skipped; an EMF document that is malformed is an error.
 func emfCounts(path string) (counts, error) {
-	lines, err := jsonLines(path)
+	recs, err := emfRecords(path)
 	if err != nil {
 		return nil, err
 	}
 	out := counts{}
+	for _, r := range recs {
+		for name, vs := range r.values {
+			m := metrics.Metric{Name: name, Connection: r.metric.Connection, Label: r.metric.Label}
+			for _, v := range vs {
+				out[m] += v
+			}
+		}
+	}
+	return out, nil
+}
+
+// emfRecord is one EMF document: its dimension values (in metric, without a name), its
+// level, its dimension sets, and each metric's unit and values.
+type emfRecord struct {
+	metric metrics.Metric
+	level  string
+	sets   [][]string
+	units  map[string]string
+	values map[string][]int64
+}
+
+// emfRecords reads every EMF document in a function's output, checking what CloudWatch
+// requires of it: a timestamp, the namespace, a value for every dimension named and for
+// every metric defined (a number, or a list of numbers).
+func emfRecords(path string) ([]emfRecord, error) {
+	lines, err := jsonLines(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []emfRecord
 	for _, line := range lines {
 		raw, ok := line["_aws"]
 		if !ok {
@@ -84,11 +118,13 @@ func emfCounts(path string) (counts, error) {
 			}
 			return s, nil
 		}
+		r := emfRecord{units: map[string]string{}, values: map[string][]int64{}}
+		_ = json.Unmarshal(line["level"], &r.level)
 		for _, cw := range doc.AWS.CloudWatchMetrics {
 			if cw.Namespace != metrics.Namespace {
 				return nil, fmt.Errorf("EMF namespace %q, want %q", cw.Namespace, metrics.Namespace)
 			}
-			var m metrics.Metric
+			r.sets = append(r.sets, cw.Dimensions...)
 			for _, set := range cw.Dimensions {
 				for _, d := range set {
 					v, err := dim(d)
@@ -97,9 +133,11 @@ func emfCounts(path string) (counts, error) {
 					}
 					switch d {
 					case "Connection":
-						m.Connection = v
+						r.metric.Connection = v
+					case "Kind":
+						r.metric.Kind = v
 					case "Label":
-						m.Label = v
+						r.metric.Label = v
 					default:
 						return nil, fmt.Errorf("unexpected EMF dimension %q", d)
 					}
@@ -107,13 +145,19 @@ func emfCounts(path string) (counts, error) {
 			}
 			for _, metric := range cw.Metrics {
 				var n int64
-				if err := json.Unmarshal(line[metric.Name], &n); err != nil {
-					return nil, fmt.Errorf("EMF metric %s has no integer value in the line: %v", metric.Name, err)
+				var list []int64
+				switch {
+				case json.Unmarshal(line[metric.Name], &n) == nil:
+					list = []int64{n}
+				case json.Unmarshal(line[metric.Name], &list) == nil && len(list) > 0:
+				default:
+					return nil, fmt.Errorf("EMF metric %s has no integer value, nor a list of them, in the line: %s", metric.Name, raw)
 				}
-				m.Name = metric.Name
-				out[m] += n
+				r.units[metric.Name] = metric.Unit
+				r.values[metric.Name] = append(r.values[metric.Name], list...)
 			}
 		}
+		out = append(out, r)
 	}
 	return out, nil
 }
@@ -155,4 +199,86 @@ func logRecords(t *testing.T, f *function, level string) []map[string]json.RawMe
 		}
 	}
 	return out
+}
+
+// TestEMFPassesAWarnLogLevel runs ingest and the worker with the application log level at
+// WARN, as template.yaml's LogLevel parameter may set it: Lambda then drops every JSON line
+// whose level is below WARN, and reads a line without one as INFO. The metric lines must
+// survive it: each carries the level WARN, is valid EMF, and together they hold the
+// delivery's counts, its kinds and SyncLatency (docs/ARCHITECTURE.md, "Observability").
+func TestEMFPassesAWarnLogLevel(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "emf")
+	bins := build(t)
+	warn := func(fn string) []string {
+		return append(s.env(t, fn, s.config, "WARN"), "AWS_LAMBDA_LOG_LEVEL=WARN")
+	}
+	in, out := startFunction(t, bins.rie, "ingest-warn", bins.bootstrap["ingest"], warn("ingest"), warmupIngest)
+	if r := decodeAs[events.APIGatewayV2HTTPResponse](t, in, out); r.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("ingest answered the warm-up GET with %d %s, want 405", r.StatusCode, r.Body)
+	}
+	wk, out := startFunction(t, bins.rie, "worker-warn", bins.bootstrap["worker"], warn("worker"), events.SQSEvent{Records: []events.SQSMessage{}})
+	if r := decodeAs[events.SQSEventResponse](t, wk, out); len(r.BatchItemFailures) != 0 {
+		t.Fatalf("worker answered an empty batch with failures %v", r.BatchItemFailures)
+	}
+	s.ingest = in
+	s.post(t, "ingest-ticket-full.json", sampleEvent(t, "ingest-ticket-full.json"), http.StatusOK, 1)
+	p := newPlayer(t, s.queue, wk, "arn:aws:sqs:"+"eu-west-1:000000000000:emf")
+	p.runUntil(30*time.Second, "the delivery's change applied", func() bool { return len(p.deleted) == 1 })
+
+	ticket := metrics.Metric{Connection: conn, Kind: "ticket"}
+	named := func(name string, m metrics.Metric) metrics.Metric { m.Name = name; return m }
+	awaitCounts(t, wk, metrics.ChangesApplied, counts{{Name: metrics.ChangesApplied, Connection: conn, Label: "applied"}: 1})
+	awaitCounts(t, in, metrics.DeliveriesAccepted, counts{{Name: metrics.DeliveriesAccepted, Connection: conn}: 1})
+	for _, f := range []*function{in, wk} {
+		recs, err := emfRecords(f.stdout)
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		seen := map[metrics.Metric]emfRecord{}
+		for _, r := range recs {
+			if r.level != "WARN" {
+				t.Errorf("%s: an EMF line at level %q, which a WARN filter drops or misreads", f.name, r.level)
+			}
+			if !slices.ContainsFunc(r.sets, func(set []string) bool { return len(set) == 0 }) ||
+				!slices.ContainsFunc(r.sets, func(set []string) bool { return slices.Equal(set, []string{"Connection"}) }) {
+				t.Errorf("%s: a record without the [] and [Connection] dimension sets: %v", f.name, r.sets)
+			}
+			for name := range r.values {
+				m := r.metric
+				m.Name = name
+				seen[m] = r
+			}
+		}
+		if infos := logRecords(t, f, "INFO"); len(infos) > 0 {
+			t.Errorf("%s logged at INFO with its level at WARN: %s", f.name, mustJSON(infos[0]))
+		}
+		want := map[metrics.Metric]string{ // what the function counted, and its unit
+			{Name: metrics.ColdStarts, Connection: metrics.FunctionConnection, Label: strings.TrimSuffix(f.name, "-warn")}: "Count",
+		}
+		if f == in {
+			want[metrics.Metric{Name: metrics.IngestDuration, Connection: conn}] = "Milliseconds"
+			want[named(metrics.ChangesByKind, ticket)] = "Count"
+			want[metrics.Metric{Name: metrics.EventsByName, Connection: conn, Label: "ticket status changed"}] = "Count"
+		} else {
+			want[named(metrics.SyncLatency, ticket)] = "Milliseconds"
+			want[named(metrics.ApplyDuration, ticket)] = "Milliseconds"
+			applied := named(metrics.ChangesApplied, ticket)
+			applied.Label = "applied"
+			want[applied] = "Count"
+		}
+		for m, unit := range want {
+			r, ok := seen[m]
+			if !ok {
+				t.Errorf("%s: no EMF record of %+v", f.name, m)
+				continue
+			}
+			if r.units[m.Name] != unit || len(r.values[m.Name]) == 0 || r.values[m.Name][0] < 0 {
+				t.Errorf("%s: %s in unit %q with values %v, want %s", f.name, m.Name, r.units[m.Name], r.values[m.Name], unit)
+			}
+			if m.Kind != "" && !slices.ContainsFunc(r.sets, func(set []string) bool { return slices.Equal(set, []string{"Connection", "Kind"}) }) {
+				t.Errorf("%s: %s without the [Connection, Kind] dimension set: %v", f.name, m.Name, r.sets)
+			}
+		}
+	}
 }

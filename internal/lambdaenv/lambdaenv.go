@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -34,6 +35,9 @@ type Env struct {
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
 	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file instead (tests, the emulator)
 	LogLevel        string // LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL as Lambda sets it
+	// FilterLevel is AWS_LAMBDA_LOG_LEVEL: the application log level below which Lambda
+	// drops the function's JSON lines.
+	FilterLevel string
 }
 
 // Read reads the environment.
@@ -49,6 +53,7 @@ func Read() Env {
 		ConfigParameter: os.Getenv("HALOSYNC_CONFIG_PARAMETER"),
 		ConfigFile:      os.Getenv("HALOSYNC_CONFIG_FILE"),
 		LogLevel:        level,
+		FilterLevel:     os.Getenv("AWS_LAMBDA_LOG_LEVEL"),
 	}
 }
 
@@ -77,6 +82,13 @@ func (e Env) Logger() *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// Metrics returns the function's counter: embedded-metric-format lines on w, kept until
+// the invocation ends (awslambda.Flushed), each with a level that passes both the
+// function's log level and Lambda's filter (metrics.LineLevel).
+func (e Env) Metrics(w io.Writer) *metrics.EMF {
+	return metrics.NewEMF(w, metrics.EMFOptions{Level: metrics.LineLevel(e.LogLevel, e.FilterLevel), Buffered: true})
 }
 
 // LoadConfig loads the configuration document: from HALOSYNC_CONFIG_FILE if set, else from
@@ -129,11 +141,13 @@ type Function struct {
 	Log      *slog.Logger
 	Queue    *sqsqueue.Queue
 	Pipeline *pipeline.Pipeline
+	// Metrics holds the invocation's counts until awslambda.Flushed writes them.
+	Metrics *metrics.EMF
 }
 
 // Start reads the environment, loads the configuration and builds the role's pipeline
 // over SQS and, for roles with a store, DynamoDB, counting in CloudWatch's embedded metric
-// format on stdout. A function that cannot start logs why and exits: Lambda reports the
+// format on stdout (ColdStarts counted once, here). A function that cannot start logs why and exits: Lambda reports the
 // failed init and retries it.
 func Start(r Role) *Function {
 	env := Read()
@@ -143,6 +157,7 @@ func Start(r Role) *Function {
 		log.Error("configuration", "function", r.Name, "error", err.Error())
 		os.Exit(1)
 	}
+	f.Metrics.Count(metrics.Metric{Name: metrics.ColdStarts, Connection: metrics.FunctionConnection, Label: r.Name}, 1)
 	slog.SetDefault(log)
 	return f
 }
@@ -164,8 +179,8 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 		return nil, err
 	}
 	sqsClient := sqs.NewFromConfig(aws)
-	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqsClient, e.QueueURL)}
-	ports := pipeline.Ports{Queue: f.Queue, Count: metrics.NewEMF(os.Stdout), Log: log, APIInstances: apiInstances}
+	f := &Function{Env: e, Log: log, Queue: sqsqueue.New(sqsClient, e.QueueURL), Metrics: e.Metrics(os.Stdout)}
+	ports := pipeline.Ports{Queue: f.Queue, Count: f.Metrics, Log: log, APIInstances: apiInstances}
 	if e.DeadLetterURL != "" {
 		ports.DeadLetters = sqsqueue.New(sqsClient, e.DeadLetterURL)
 	}

@@ -1,7 +1,9 @@
 package lambdaenv
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/metrics"
 )
 
 type fakeSM struct {
@@ -136,13 +139,43 @@ func TestRead(t *testing.T) {
 	t.Setenv("HALOSYNC_CONFIG_FILE", "/etc/halosync.yaml")
 	t.Setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
 	want := Env{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync", TableName: "halosync",
-		ConfigParameter: "/halosync/config", ConfigFile: "/etc/halosync.yaml", LogLevel: "DEBUG"}
+		ConfigParameter: "/halosync/config", ConfigFile: "/etc/halosync.yaml", LogLevel: "DEBUG", FilterLevel: "DEBUG"}
 	if got := Read(); got != want {
 		t.Fatalf("Read = %+v, want %+v", got, want)
 	}
 	t.Setenv("LOG_LEVEL", "warn") // LOG_LEVEL wins over Lambda's
-	if got := Read().LogLevel; got != "warn" {
-		t.Fatalf("LogLevel = %q, want warn", got)
+	if got := Read(); got.LogLevel != "warn" || got.FilterLevel != "DEBUG" {
+		t.Fatalf("LogLevel, FilterLevel = %q, %q, want warn, DEBUG", got.LogLevel, got.FilterLevel)
+	}
+}
+
+// TestMetricsPassTheLogFilter: metric lines wait for the invocation's end and carry a
+// level that Lambda's application log level keeps.
+func TestMetricsPassTheLogFilter(t *testing.T) {
+	tests := []struct {
+		env  Env
+		want string
+	}{
+		{Env{}, "INFO"},
+		{Env{LogLevel: "debug", FilterLevel: "DEBUG"}, "INFO"},
+		{Env{LogLevel: "WARN", FilterLevel: "WARN"}, "WARN"},
+		{Env{LogLevel: "debug", FilterLevel: "ERROR"}, "ERROR"},
+		{Env{LogLevel: "error"}, "ERROR"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		m := tt.env.Metrics(&buf)
+		m.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: "c"}, 1)
+		if buf.Len() != 0 {
+			t.Fatalf("%+v: written before the flush: %s", tt.env, buf.String())
+		}
+		m.Flush()
+		var line struct {
+			Level string `json:"level"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line.Level != tt.want {
+			t.Errorf("%+v: level %q (%v), want %q: %s", tt.env, line.Level, err, tt.want, buf.String())
+		}
 	}
 }
 

@@ -1,12 +1,14 @@
 // Package metrics counts what halosync does, per connection: in Lambda as CloudWatch
 // embedded-metric-format log lines (no API call on the hot path), locally in memory for
-// the status page.
+// the status page (docs/ARCHITECTURE.md, "Observability").
 package metrics
 
 import (
 	"encoding/json"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,18 +48,51 @@ const (
 	HaloRequests   = "HaloRequests"   // requests spent on Halo's API in a run
 	HaloBudgetLeft = "HaloBudgetLeft" // the connection's request budget left after a run (a gauge)
 	FallbackActive = "FallbackActive" // 1 while the connection polls at the fallback interval, else 0 (a gauge)
-	ColdStarts     = "ColdStarts"     // label: the function (ingest, worker, poller)
+	ColdStarts     = "ColdStarts"     // label: the function (ingest, worker, poller); connection FunctionConnection
 )
 
-// Metric identifies one counter: a name, the connection and an optional label (a reason or
-// an outcome).
+// FunctionConnection is the connection a function's own metrics (ColdStarts) are counted
+// under.
+const FunctionConnection = "_function"
+
+// Units.
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+)
+
+// UnitOf is a metric's unit: milliseconds for the timings, a count for everything else.
+func UnitOf(name string) string {
+	switch name {
+	case SyncLatency, IngestDuration, ApplyDuration:
+		return UnitMilliseconds
+	}
+	return UnitCount
+}
+
+// Observed reports whether each value of a metric is an observation (a timing, or a
+// gauge's reading) rather than a count to add up.
+func Observed(name string) bool {
+	return UnitOf(name) == UnitMilliseconds || gauge(name)
+}
+
+func gauge(name string) bool { return name == HaloBudgetLeft || name == FallbackActive }
+
+// Millis is d in whole milliseconds, never negative (a clock ahead of ours reads as 0).
+func Millis(d time.Duration) int64 { return max(d.Milliseconds(), 0) }
+
+// Metric identifies one counter: a name, the connection, the kind of object it concerns
+// (when it concerns one) and an optional label (a reason or an outcome).
 type Metric struct {
 	Name       string `json:"name"`
 	Connection string `json:"connection"`
+	Kind       string `json:"kind,omitempty"`
 	Label      string `json:"label,omitempty"`
 }
 
-// Memory keeps counters in memory. Safe for concurrent use.
+// Memory keeps counters in memory, for the local status page: counts add up, a timing
+// adds up its milliseconds, a gauge keeps its last reading. Kind is not kept: a counter
+// is one connection's, name's and label's. Safe for concurrent use.
 type Memory struct {
 	mu sync.Mutex
 	m  map[Metric]int64
@@ -66,15 +101,21 @@ type Memory struct {
 // NewMemory returns empty counters.
 func NewMemory() *Memory { return &Memory{m: map[Metric]int64{}} }
 
-// Count adds n.
+// Count adds n (sets it, for a gauge).
 func (c *Memory) Count(m Metric, n int64) {
+	m.Kind = ""
 	c.mu.Lock()
-	c.m[m] += n
+	if gauge(m.Name) {
+		c.m[m] = n
+	} else {
+		c.m[m] += n
+	}
 	c.mu.Unlock()
 }
 
 // Value returns one counter.
 func (c *Memory) Value(m Metric) int64 {
+	m.Kind = ""
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[m]
@@ -107,42 +148,167 @@ func (c *Memory) Snapshot() []Entry {
 	return out
 }
 
-// EMF writes each count as one CloudWatch embedded-metric-format JSON line, with the
-// dimension sets {Connection} and {Connection, Label}. Safe for concurrent use.
+// Levels a log line may carry, in Lambda's order (docs/ARCHITECTURE.md, "Observability").
+var levels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+
+// LineLevel is the "level" EMF lines carry: the highest of INFO and the given log levels
+// (the function's own and Lambda's application log level), so that Lambda's log-level
+// filter, which drops a JSON line below its threshold and reads a line without a level as
+// INFO, keeps every metric line. Unknown names are ignored; WARNING reads as WARN.
+func LineLevel(configured ...string) string {
+	top := slices.Index(levels, "INFO")
+	for _, l := range configured {
+		l = strings.ToUpper(strings.TrimSpace(l))
+		if l == "WARNING" {
+			l = "WARN"
+		}
+		top = max(top, slices.Index(levels, l))
+	}
+	return levels[top]
+}
+
+// EMF writes counts as CloudWatch embedded-metric-format JSON lines (docs/ARCHITECTURE.md,
+// "Observability"). Each line is one record of the metrics sharing a connection, kind and
+// label, under the dimension sets [], [Connection], [Connection, Kind] when the kind is
+// set, and [Label], [Connection, Label] when the label is set. A count is its sum; a
+// timing or a gauge is the list of its observations. Safe for concurrent use.
 type EMF struct {
-	mu  sync.Mutex
-	w   io.Writer
-	now func() time.Time
+	mu       sync.Mutex
+	w        io.Writer
+	now      func() time.Time
+	level    string
+	buffered bool
+	pending  map[dims]*record
+	order    []dims
+}
+
+// EMFOptions tune the lines.
+type EMFOptions struct {
+	// Level is the "level" member of every line (default INFO; see LineLevel).
+	Level string
+	// Buffered keeps counts until Flush, which writes them as one line per connection,
+	// kind and label; otherwise each Count writes its line at once.
+	Buffered bool
 }
 
 // NewEMF writes to w (os.Stdout in Lambda).
-func NewEMF(w io.Writer) *EMF { return &EMF{w: w, now: time.Now} }
+func NewEMF(w io.Writer, o EMFOptions) *EMF {
+	if o.Level == "" {
+		o.Level = "INFO"
+	}
+	return &EMF{w: w, now: time.Now, level: o.Level, buffered: o.Buffered, pending: map[dims]*record{}}
+}
+
+// dims are the dimension values of one record.
+type dims struct{ connection, kind, label string }
+
+// record is the metrics of one dims waiting for Flush, in the order first counted.
+type record struct {
+	names  []string
+	sums   map[string]int64
+	values map[string][]int64
+}
+
+// maxValues is how many values EMF accepts for one metric in one record.
+const maxValues = 100
 
 // Count implements the counter.
 func (e *EMF) Count(m Metric, n int64) {
-	dims := [][]string{{"Connection"}}
-	doc := map[string]any{
-		"Connection": m.Connection,
-		m.Name:       n,
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.add(m, n)
+	if !e.buffered {
+		e.flush()
 	}
-	if m.Label != "" {
-		dims = append(dims, []string{"Connection", "Label"})
-		doc["Label"] = m.Label
+}
+
+// Flush writes what was counted since the last Flush (nothing unless Buffered).
+func (e *EMF) Flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.flush()
+}
+
+// add keeps one count. e.mu is held.
+func (e *EMF) add(m Metric, n int64) {
+	d := dims{m.Connection, m.Kind, m.Label}
+	r, ok := e.pending[d]
+	if !ok {
+		r = &record{sums: map[string]int64{}, values: map[string][]int64{}}
+		e.pending[d] = r
+		e.order = append(e.order, d)
+	}
+	_, summed := r.sums[m.Name]
+	_, listed := r.values[m.Name]
+	if !summed && !listed {
+		r.names = append(r.names, m.Name)
+	}
+	if Observed(m.Name) {
+		r.values[m.Name] = append(r.values[m.Name], n)
+	} else {
+		r.sums[m.Name] += n
+	}
+}
+
+// flush writes every pending record. e.mu is held.
+func (e *EMF) flush() {
+	ts := e.now().UnixMilli()
+	for _, d := range e.order {
+		r := e.pending[d]
+		for first := true; first || len(r.values) > 0; first = false {
+			e.write(ts, d, r)
+		}
+	}
+	clear(e.pending)
+	e.order = e.order[:0]
+}
+
+// write writes one line of r, taking its sums and at most maxValues of each list.
+func (e *EMF) write(ts int64, d dims, r *record) {
+	sets := [][]string{{}, {"Connection"}}
+	doc := map[string]any{"level": e.level, "Connection": d.connection}
+	if d.kind != "" {
+		sets = append(sets, []string{"Connection", "Kind"})
+		doc["Kind"] = d.kind
+	}
+	if d.label != "" {
+		sets = append(sets, []string{"Label"}, []string{"Connection", "Label"})
+		doc["Label"] = d.label
+	}
+	var defs []any
+	for _, name := range r.names {
+		if n, ok := r.sums[name]; ok {
+			doc[name] = n
+			delete(r.sums, name)
+		} else if vs, ok := r.values[name]; ok {
+			take := min(len(vs), maxValues)
+			if take == 1 {
+				doc[name] = vs[0]
+			} else {
+				doc[name] = vs[:take]
+			}
+			if take == len(vs) {
+				delete(r.values, name)
+			} else {
+				r.values[name] = vs[take:]
+			}
+		} else {
+			continue
+		}
+		defs = append(defs, map[string]string{"Name": name, "Unit": UnitOf(name)})
 	}
 	doc["_aws"] = map[string]any{
-		"Timestamp": e.now().UnixMilli(),
+		"Timestamp": ts,
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  Namespace,
-			"Dimensions": dims,
-			"Metrics":    []any{map[string]string{"Name": m.Name, "Unit": "Count"}},
+			"Dimensions": sets,
+			"Metrics":    defs,
 		}},
 	}
 	line, err := json.Marshal(doc)
 	if err != nil {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	_, _ = e.w.Write(append(line, '\n'))
 }
 

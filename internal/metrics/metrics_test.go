@@ -30,23 +30,23 @@ func TestMemoryCounts(t *testing.T) {
 func TestMemorySnapshotOrder(t *testing.T) {
 	m := NewMemory()
 	in := []Entry{
-		{Metric{ChangesApplied, "b", "stale"}, 1},
-		{Metric{ChangesApplied, "a", "pending"}, 2},
-		{Metric{DeliveriesAccepted, "a", ""}, 3},
-		{Metric{ChangesApplied, "a", "applied"}, 4},
-		{Metric{ChangesEnqueued, "a", ""}, 5},
-		{Metric{ChangesApplied, "a", ""}, 6},
+		{Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, 1},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, 2},
+		{Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, 3},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 4},
+		{Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, 5},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: ""}, 6},
 	}
 	for _, e := range in {
 		m.Count(e.Metric, e.Value)
 	}
 	want := []Entry{
-		{Metric{ChangesApplied, "a", ""}, 6},
-		{Metric{ChangesApplied, "a", "applied"}, 4},
-		{Metric{ChangesApplied, "a", "pending"}, 2},
-		{Metric{ChangesEnqueued, "a", ""}, 5},
-		{Metric{DeliveriesAccepted, "a", ""}, 3},
-		{Metric{ChangesApplied, "b", "stale"}, 1},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: ""}, 6},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 4},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, 2},
+		{Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, 5},
+		{Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, 3},
+		{Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, 1},
 	}
 	if got := m.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Snapshot =\n %+v\nwant\n %+v", got, want)
@@ -81,102 +81,241 @@ func TestMemoryConcurrent(t *testing.T) {
 	}
 }
 
-type emfLine struct {
-	AWS struct {
-		Timestamp         int64 `json:"Timestamp"`
-		CloudWatchMetrics []struct {
-			Namespace  string     `json:"Namespace"`
-			Dimensions [][]string `json:"Dimensions"`
-			Metrics    []struct {
-				Name string `json:"Name"`
-				Unit string `json:"Unit"`
-			} `json:"Metrics"`
-		} `json:"CloudWatchMetrics"`
-	} `json:"_aws"`
+func TestMemoryKindAndGauges(t *testing.T) {
+	m := NewMemory()
+	m.Count(Metric{Name: ChangesApplied, Connection: "a", Kind: "ticket", Label: "applied"}, 2)
+	m.Count(Metric{Name: ChangesApplied, Connection: "a", Kind: "client", Label: "applied"}, 3)
+	m.Count(Metric{Name: HaloBudgetLeft, Connection: "a"}, 40)
+	m.Count(Metric{Name: HaloBudgetLeft, Connection: "a"}, 37)
+	m.Count(Metric{Name: ApplyDuration, Connection: "a", Kind: "ticket"}, 4)
+	m.Count(Metric{Name: ApplyDuration, Connection: "a", Kind: "ticket"}, 6)
+	want := []Entry{
+		{Metric{Name: ApplyDuration, Connection: "a"}, 10},
+		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 5},
+		{Metric{Name: HaloBudgetLeft, Connection: "a"}, 37},
+	}
+	if got := m.Snapshot(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Snapshot =\n %+v\nwant\n %+v", got, want)
+	}
+	if got := m.Value(Metric{Name: ChangesApplied, Connection: "a", Kind: "asset", Label: "applied"}); got != 5 {
+		t.Fatalf("Value whatever the kind = %d, want 5", got)
+	}
 }
 
-func TestEMF(t *testing.T) {
-	var buf bytes.Buffer
-	e := NewEMF(&buf)
-	at := time.Date(2026, 9, 25, 6, 41, 8, 789_000_000, time.UTC)
-	e.now = func() time.Time { return at }
-
-	e.Count(Metric{Name: DeliveriesRejected, Connection: "default", Label: "credentials_wrong"}, 2)
-	e.Count(Metric{Name: DeliveriesAccepted, Connection: "default"}, 1)
-
-	sc := bufio.NewScanner(&buf)
-	var lines [][]byte
-	for sc.Scan() {
-		lines = append(lines, append([]byte(nil), sc.Bytes()...))
+func TestUnits(t *testing.T) {
+	for _, name := range []string{SyncLatency, IngestDuration, ApplyDuration} {
+		if UnitOf(name) != "Milliseconds" || !Observed(name) {
+			t.Errorf("%s: unit %q, observed %v", name, UnitOf(name), Observed(name))
+		}
 	}
-	if len(lines) != 2 {
-		t.Fatalf("%d lines, want 2", len(lines))
+	for _, name := range []string{HaloBudgetLeft, FallbackActive} {
+		if UnitOf(name) != "Count" || !Observed(name) {
+			t.Errorf("gauge %s: unit %q, observed %v", name, UnitOf(name), Observed(name))
+		}
 	}
+	for _, name := range []string{ChangesApplied, ChangesByKind, HaloRequests, ColdStarts, ChangesRetried, EventsByName} {
+		if UnitOf(name) != "Count" || Observed(name) {
+			t.Errorf("count %s: unit %q, observed %v", name, UnitOf(name), Observed(name))
+		}
+	}
+	if Millis(-time.Second) != 0 || Millis(1500*time.Microsecond) != 1 {
+		t.Errorf("Millis: %d, %d", Millis(-time.Second), Millis(1500*time.Microsecond))
+	}
+}
+
+func TestLineLevel(t *testing.T) {
 	tests := []struct {
-		name  string
-		value float64
-		label string
-		dims  [][]string
+		in   []string
+		want string
 	}{
-		{DeliveriesRejected, 2, "credentials_wrong", [][]string{{"Connection"}, {"Connection", "Label"}}},
-		{DeliveriesAccepted, 1, "", [][]string{{"Connection"}}},
+		{nil, "INFO"},
+		{[]string{""}, "INFO"},
+		{[]string{"debug"}, "INFO"},
+		{[]string{"debug", "WARN"}, "WARN"},
+		{[]string{"warning", ""}, "WARN"},
+		{[]string{"error", "warn"}, "ERROR"},
+		{[]string{"FATAL"}, "FATAL"},
+		{[]string{"verbose"}, "INFO"},
 	}
-	for i, tt := range tests {
-		line := lines[i]
-		if !json.Valid(line) {
-			t.Fatalf("line %d is not JSON: %s", i, line)
+	for _, tt := range tests {
+		if got := LineLevel(tt.in...); got != tt.want {
+			t.Errorf("LineLevel(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		var doc map[string]any
-		if err := json.Unmarshal(line, &doc); err != nil {
+	}
+}
+
+// emfRecord is one EMF line as CloudWatch reads it.
+type emfRecord struct {
+	doc  map[string]any
+	aws  emfAWS
+	line []byte
+}
+
+type emfAWS struct {
+	Timestamp         int64 `json:"Timestamp"`
+	CloudWatchMetrics []struct {
+		Namespace  string     `json:"Namespace"`
+		Dimensions [][]string `json:"Dimensions"`
+		Metrics    []struct {
+			Name string `json:"Name"`
+			Unit string `json:"Unit"`
+		} `json:"Metrics"`
+	} `json:"CloudWatchMetrics"`
+}
+
+func readRecords(t *testing.T, buf *bytes.Buffer) []emfRecord {
+	t.Helper()
+	var out []emfRecord
+	sc := bufio.NewScanner(buf)
+	for sc.Scan() {
+		line := append([]byte(nil), sc.Bytes()...)
+		r := emfRecord{line: line}
+		if err := json.Unmarshal(line, &r.doc); err != nil {
+			t.Fatalf("not a JSON object: %s", line)
+		}
+		var wrap struct {
+			AWS emfAWS `json:"_aws"`
+		}
+		if err := json.Unmarshal(line, &wrap); err != nil {
 			t.Fatal(err)
 		}
-		var emf emfLine
-		if err := json.Unmarshal(line, &emf); err != nil {
-			t.Fatal(err)
+		r.aws = wrap.AWS
+		if len(r.aws.CloudWatchMetrics) != 1 || r.aws.CloudWatchMetrics[0].Namespace != "halosync" {
+			t.Fatalf("CloudWatchMetrics: %s", line)
 		}
-		if len(emf.AWS.CloudWatchMetrics) != 1 {
-			t.Fatalf("line %d: %d CloudWatchMetrics", i, len(emf.AWS.CloudWatchMetrics))
-		}
-		cw := emf.AWS.CloudWatchMetrics[0]
-		if cw.Namespace != "halosync" {
-			t.Errorf("line %d: Namespace %q", i, cw.Namespace)
-		}
-		if emf.AWS.Timestamp != at.UnixMilli() {
-			t.Errorf("line %d: Timestamp %d, want %d", i, emf.AWS.Timestamp, at.UnixMilli())
-		}
-		if !reflect.DeepEqual(cw.Dimensions, tt.dims) {
-			t.Errorf("line %d: Dimensions %v, want %v", i, cw.Dimensions, tt.dims)
-		}
-		if len(cw.Metrics) != 1 || cw.Metrics[0].Name != tt.name || cw.Metrics[0].Unit != "Count" {
-			t.Errorf("line %d: Metrics %+v", i, cw.Metrics)
-		}
-		if doc[tt.name] != tt.value {
-			t.Errorf("line %d: value %v, want %v", i, doc[tt.name], tt.value)
-		}
-		if doc["Connection"] != "default" {
-			t.Errorf("line %d: Connection %v", i, doc["Connection"])
-		}
-		label, hasLabel := doc["Label"]
-		if (tt.label != "") != hasLabel || (hasLabel && label != tt.label) {
-			t.Errorf("line %d: Label %v (present %v), want %q", i, label, hasLabel, tt.label)
-		}
-		// Every dimension named is a top-level member, as EMF requires.
-		for _, set := range cw.Dimensions {
+		// Every dimension named is a top-level string member, as EMF requires.
+		for _, set := range r.aws.CloudWatchMetrics[0].Dimensions {
 			for _, d := range set {
-				if _, ok := doc[d]; !ok {
-					t.Errorf("line %d: dimension %q has no value", i, d)
+				if _, ok := r.doc[d].(string); !ok {
+					t.Fatalf("dimension %q has no value: %s", d, line)
 				}
 			}
 		}
+		// And every metric defined has its value.
+		for _, m := range r.aws.CloudWatchMetrics[0].Metrics {
+			if _, ok := r.doc[m.Name]; !ok {
+				t.Fatalf("metric %q has no value: %s", m.Name, line)
+			}
+		}
+		out = append(out, r)
 	}
-	if !bytes.HasSuffix(lines[0], []byte("}")) {
-		t.Errorf("line not a single JSON object: %s", lines[0])
+	return out
+}
+
+func TestEMFRecordShape(t *testing.T) {
+	var buf bytes.Buffer
+	e := NewEMF(&buf, EMFOptions{Level: "WARN"})
+	at := time.Date(2026, 9, 25, 6, 41, 8, 789_000_000, time.UTC)
+	e.now = func() time.Time { return at }
+
+	e.Count(Metric{Name: ChangesApplied, Connection: "default", Kind: "ticket", Label: "applied"}, 2)
+	e.Count(Metric{Name: DeliveriesAccepted, Connection: "default"}, 1)
+	e.Count(Metric{Name: SyncLatency, Connection: "default", Kind: "action"}, 1234)
+	e.Count(Metric{Name: DeliveriesRejected, Connection: "_unknown", Label: "unknown_connection"}, 1)
+
+	recs := readRecords(t, &buf)
+	tests := []struct {
+		name, unit        string
+		value             float64
+		conn, kind, label string
+		dims              [][]string
+	}{
+		{ChangesApplied, "Count", 2, "default", "ticket", "applied",
+			[][]string{{}, {"Connection"}, {"Connection", "Kind"}, {"Label"}, {"Connection", "Label"}}},
+		{DeliveriesAccepted, "Count", 1, "default", "", "", [][]string{{}, {"Connection"}}},
+		{SyncLatency, "Milliseconds", 1234, "default", "action", "", [][]string{{}, {"Connection"}, {"Connection", "Kind"}}},
+		{DeliveriesRejected, "Count", 1, "_unknown", "", "unknown_connection", [][]string{{}, {"Connection"}, {"Label"}, {"Connection", "Label"}}},
+	}
+	if len(recs) != len(tests) {
+		t.Fatalf("%d lines, want %d (one per Count, unbuffered)", len(recs), len(tests))
+	}
+	for i, tt := range tests {
+		r := recs[i]
+		cw := r.aws.CloudWatchMetrics[0]
+		if r.aws.Timestamp != at.UnixMilli() {
+			t.Errorf("%s: Timestamp %d, want %d", tt.name, r.aws.Timestamp, at.UnixMilli())
+		}
+		if !reflect.DeepEqual(cw.Dimensions, tt.dims) {
+			t.Errorf("%s: Dimensions %v, want %v", tt.name, cw.Dimensions, tt.dims)
+		}
+		if len(cw.Metrics) != 1 || cw.Metrics[0].Name != tt.name || cw.Metrics[0].Unit != tt.unit {
+			t.Errorf("%s: Metrics %+v, want unit %s", tt.name, cw.Metrics, tt.unit)
+		}
+		if r.doc[tt.name] != tt.value {
+			t.Errorf("%s: value %v, want %v", tt.name, r.doc[tt.name], tt.value)
+		}
+		if r.doc["level"] != "WARN" {
+			t.Errorf("%s: level %v, want WARN", tt.name, r.doc["level"])
+		}
+		for key, want := range map[string]string{"Connection": tt.conn, "Kind": tt.kind, "Label": tt.label} {
+			got, has := r.doc[key]
+			if (want != "") != has || (has && got != want) {
+				t.Errorf("%s: %s %v (present %v), want %q", tt.name, key, got, has, want)
+			}
+		}
+	}
+}
+
+func TestEMFBufferedFlush(t *testing.T) {
+	var buf bytes.Buffer
+	e := NewEMF(&buf, EMFOptions{Buffered: true})
+	ticket := Metric{Connection: "c", Kind: "ticket"}
+	at := func(name string, m Metric) Metric { m.Name = name; return m }
+	e.Count(at(ChangesByKind, ticket), 2)
+	e.Count(at(ApplyDuration, ticket), 7)
+	e.Count(at(ChangesByKind, ticket), 3)
+	e.Count(at(ApplyDuration, ticket), 9)
+	e.Count(Metric{Name: HaloBudgetLeft, Connection: "c"}, 40)
+	for range 150 {
+		e.Count(at(SyncLatency, ticket), 5)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("buffered counts written before Flush: %s", buf.String())
+	}
+	e.Flush()
+	recs := readRecords(t, &buf)
+	if len(recs) != 3 {
+		t.Fatalf("%d lines, want 3 (the ticket's, its remaining latencies, the gauge's):\n%s", len(recs), buf.String())
+	}
+	first := recs[0]
+	if first.doc[ChangesByKind] != 5.0 {
+		t.Errorf("ChangesByKind = %v, want the sum 5", first.doc[ChangesByKind])
+	}
+	if !reflect.DeepEqual(first.doc[ApplyDuration], []any{7.0, 9.0}) {
+		t.Errorf("ApplyDuration = %v, want both observations [7 9]", first.doc[ApplyDuration])
+	}
+	if l, ok := first.doc[SyncLatency].([]any); !ok || len(l) != 100 {
+		t.Errorf("SyncLatency in the first line: %d values, want EMF's limit of 100", len(l))
+	}
+	units := map[string]string{}
+	for _, m := range first.aws.CloudWatchMetrics[0].Metrics {
+		units[m.Name] = m.Unit
+	}
+	if want := map[string]string{ChangesByKind: "Count", ApplyDuration: "Milliseconds", SyncLatency: "Milliseconds"}; !reflect.DeepEqual(units, want) {
+		t.Errorf("metrics of the first line %v, want %v", units, want)
+	}
+	second := recs[1]
+	if l, ok := second.doc[SyncLatency].([]any); !ok || len(l) != 50 {
+		t.Errorf("SyncLatency in the second line: %v, want the other 50 values", second.doc[SyncLatency])
+	}
+	if _, ok := second.doc[ChangesByKind]; ok || len(second.aws.CloudWatchMetrics[0].Metrics) != 1 {
+		t.Errorf("the second line repeats a count: %s", second.line)
+	}
+	if second.doc["Kind"] != "ticket" || second.doc["level"] != "INFO" {
+		t.Errorf("second line: %s", second.line)
+	}
+	if recs[2].doc[HaloBudgetLeft] != 40.0 {
+		t.Errorf("gauge line: %s", recs[2].line)
+	}
+	e.Flush()
+	if buf.Len() != 0 {
+		t.Fatalf("a second Flush wrote again: %s", buf.String())
 	}
 }
 
 func TestEMFConcurrentLinesStayWhole(t *testing.T) {
 	var buf bytes.Buffer
-	e := NewEMF(&buf)
+	e := NewEMF(&buf, EMFOptions{})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)

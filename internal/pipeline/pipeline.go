@@ -106,7 +106,7 @@ func Build(cfg *config.Config, p Ports) (*Pipeline, error) {
 			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
 		}
 		run := poller.Runner{Poller: poller.New(c.ID, client, p.Queue, p.Store, p.Store, p.Count, p.Log, opts),
-			Plan: poller.PlanOf(c.Poll), Stored: p.Store, Webhook: check}
+			Plan: poller.PlanOf(c.Poll), Stored: p.Store, Webhook: check, Budget: client.Budget()}
 		targets = append(targets, poller.Target{Connection: c.ID, Runner: run})
 	}
 	out.Worker = worker.New(p.Store, p.Count, p.Log, conns, fetchers)

@@ -153,9 +153,14 @@ func (p *Poller) Poll(ctx context.Context) (Report, error) {
 			p.log.ErrorContext(ctx, "poll failed", "connection", p.conn, "kind", kind, "error", err.Error())
 		}
 	}
+	for kind, n := range r.Enqueued {
+		if n > 0 {
+			p.count.Count(metrics.Metric{Name: metrics.ChangesByKind, Connection: p.conn, Kind: string(kind)}, int64(n))
+		}
+	}
 	for kind, n := range r.Gap {
 		if n > 0 {
-			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Label: string(kind)}, int64(n))
+			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Kind: string(kind), Label: string(kind)}, int64(n))
 		}
 	}
 	return r, errors.Join(errs...)
@@ -357,7 +362,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 func (p *Poller) wanted(ctx context.Context, c change.Change) bool {
 	rule, keep := p.opts.Filter.Match(c)
 	if !keep {
-		p.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: p.conn, Label: rule}, 1)
+		p.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: p.conn, Kind: string(c.Kind), Label: rule}, 1)
 		p.log.DebugContext(ctx, "change filtered", "connection", p.conn, "kind", c.Kind, "id", c.ID, "rule", rule)
 	}
 	return keep

@@ -87,7 +87,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 		}
 	}
 	if len(gone) > 0 && float64(len(gone)) > maxDeleteShare*float64(live) {
-		p.count.Count(metrics.Metric{Name: metrics.ReconcileRefused, Connection: p.conn, Label: string(kind)}, 1)
+		p.count.Count(metrics.Metric{Name: metrics.ReconcileRefused, Connection: p.conn, Kind: string(kind), Label: string(kind)}, 1)
 		p.log.ErrorContext(ctx, "reconcile refused: Halo lists too few objects to believe", "connection", p.conn, "kind", kind,
 			"stored", live, "listed", len(inHalo), "missing", len(gone))
 		gone = nil
@@ -150,8 +150,9 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 		if err := p.queue.Send(ctx, msgs); err != nil {
 			return 0, fmt.Errorf("enqueue %d changes: %w", len(msgs), err)
 		}
+		p.count.Count(metrics.Metric{Name: metrics.ChangesByKind, Connection: p.conn, Kind: string(kind)}, int64(len(msgs)))
 		if gap := len(msgs) - repairs; gap > 0 {
-			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Label: string(kind)}, int64(gap))
+			p.count.Count(metrics.Metric{Name: metrics.WebhookGap, Connection: p.conn, Kind: string(kind), Label: string(kind)}, int64(gap))
 		}
 	}
 	return len(msgs), nil

@@ -100,29 +100,62 @@ type Runner struct {
 	// each run; nil: the webhook is not managed. A check that finds it unhealthy
 	// (disabled, missing) engages the fallback at once.
 	Webhook func(ctx context.Context) (checked, healthy bool)
+	// Budget is the connection's Halo API request budget; when set, each run counts the
+	// requests spent during it (HaloRequests) and what is left (HaloBudgetLeft).
+	Budget RequestBudget
+}
+
+// RequestBudget is what a run reads of a connection's request budget (haloapi.Budget).
+type RequestBudget interface {
+	Spent() int64
+	Remaining() int
 }
 
 // Run polls if due (or always, when force is set), then reconciles if that is due, and
-// returns whether it polled.
+// returns whether it polled. Due or not, it then counts the connection's gauges:
+// FallbackActive, and with a Budget, HaloRequests and HaloBudgetLeft.
 func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
+	var before int64
+	if r.Budget != nil {
+		before = r.Budget.Spent()
+	}
+	polled, rep, fallback, err := r.run(ctx, force)
+	p := r.Poller
+	if fallback != nil {
+		active := int64(0)
+		if *fallback {
+			active = 1
+		}
+		p.count.Count(metrics.Metric{Name: metrics.FallbackActive, Connection: p.conn}, active)
+	}
+	if r.Budget != nil {
+		p.count.Count(metrics.Metric{Name: metrics.HaloRequests, Connection: p.conn}, r.Budget.Spent()-before)
+		p.count.Count(metrics.Metric{Name: metrics.HaloBudgetLeft, Connection: p.conn}, int64(r.Budget.Remaining()))
+	}
+	return polled, rep, err
+}
+
+// run is Run's work; fallback is whether the connection polls at the fallback interval
+// after it, nil when its state could not be read.
+func (r Runner) run(ctx context.Context, force bool) (bool, Report, *bool, error) {
 	p := r.Poller
 	now := p.opts.Now()
 	s, err := r.state(ctx)
 	if err != nil {
-		return false, Report{}, err
+		return false, Report{}, nil, err
 	}
 	backfilled := true
 	for _, kind := range order {
 		c, err := p.cursor(ctx, kind)
 		if err != nil {
-			return false, Report{}, err
+			return false, Report{}, &s.Fallback, err
 		}
 		backfilled = backfilled && c.Backfilled
 	}
 	poll := force || r.Plan.Due(now, s, backfilled)
 	reconcile := backfilled && r.Stored != nil && r.Plan.reconcileDue(now, s)
 	if !poll && !reconcile {
-		return false, Report{}, nil
+		return false, Report{}, &s.Fallback, nil
 	}
 	var rep Report
 	next := s
@@ -134,7 +167,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 		}
 		last, lerr := LastWebhook(ctx, p.cursors, p.conn)
 		if lerr != nil {
-			return true, rep, lerr
+			return true, rep, &s.Fallback, lerr
 		}
 		unhealthy := false
 		if r.Webhook != nil {
@@ -159,7 +192,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 	if serr := r.save(ctx, next); serr != nil && err == nil {
 		err = serr
 	}
-	return poll, rep, err
+	return poll, rep, &next.Fallback, err
 }
 
 func (r Runner) state(ctx context.Context) (State, error) {

@@ -165,3 +165,65 @@ func TestADisabledWebhookEngagesTheFallbackAtOnce(t *testing.T) {
 		t.Fatal("no poll a minute later with the webhook disabled")
 	}
 }
+
+// budgetFake reads as spent the values given, in turn, and has left requests left.
+type budgetFake struct {
+	spent []int64
+	left  int
+}
+
+func (b *budgetFake) Spent() int64 {
+	v := b.spent[0]
+	b.spent = b.spent[1:]
+	return v
+}
+
+func (b *budgetFake) Remaining() int { return b.left }
+
+// TestARunCountsItsRequestsAndGauges: each run, due or not, counts the requests it spent,
+// the budget left and whether the fallback is engaged; a poll counts its changes.
+func TestARunCountsItsRequestsAndGauges(t *testing.T) {
+	s := newSetup(t, 0)
+	healthy := true
+	budget := &budgetFake{spent: []int64{10, 17}, left: 33}
+	r := poller.Runner{Poller: s.poller, Plan: poller.PlanOf(connection.PollOf(config.Poll{})), Budget: budget,
+		Webhook: func(context.Context) (bool, bool) { return true, healthy }}
+	ctx := context.Background()
+	value := func(name string) int64 { return s.counts.Value(metrics.Metric{Name: name, Connection: "default"}) }
+	_, rep, err := r.Run(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueued := 0
+	for _, n := range rep.Enqueued {
+		enqueued += n
+	}
+	if enqueued == 0 || value(metrics.ChangesByKind) != int64(enqueued) {
+		t.Fatalf("ChangesByKind %d, want the %d changes the first sync enqueued", value(metrics.ChangesByKind), enqueued)
+	}
+	if value(metrics.HaloRequests) != 7 || value(metrics.HaloBudgetLeft) != 33 || value(metrics.FallbackActive) != 0 {
+		t.Fatalf("HaloRequests %d, HaloBudgetLeft %d, FallbackActive %d; want 7, 33, 0",
+			value(metrics.HaloRequests), value(metrics.HaloBudgetLeft), value(metrics.FallbackActive))
+	}
+	if err := poller.Heartbeat(ctx, s.cursors, "default", s.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	healthy = false
+	s.clock.Advance(15 * time.Minute)
+	budget.spent, budget.left = []int64{17, 19}, 31
+	if polled, _, err := r.Run(ctx, false); err != nil || !polled {
+		t.Fatalf("polled %v, %v", polled, err)
+	}
+	if value(metrics.HaloRequests) != 7+2 || value(metrics.HaloBudgetLeft) != 31 || value(metrics.FallbackActive) != 1 {
+		t.Fatalf("after the fallback engaged: HaloRequests %d, HaloBudgetLeft %d, FallbackActive %d; want 9, 31, 1",
+			value(metrics.HaloRequests), value(metrics.HaloBudgetLeft), value(metrics.FallbackActive))
+	}
+	// Not due: the gauges are still counted.
+	budget.spent, budget.left = []int64{19, 19}, 30
+	if polled, _, err := r.Run(ctx, false); err != nil || polled {
+		t.Fatalf("polled %v, %v with no time passed", polled, err)
+	}
+	if value(metrics.HaloBudgetLeft) != 30 || value(metrics.FallbackActive) != 1 {
+		t.Fatalf("a run not due: HaloBudgetLeft %d, FallbackActive %d; want 30, 1", value(metrics.HaloBudgetLeft), value(metrics.FallbackActive))
+	}
+}

@@ -45,6 +45,9 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry
 		if bounded && deadline.Sub(w.now()) < Margin {
 			return append(failed, w.notStarted(ctx, msgs[i:], retry)...)
 		}
+		if m.ReceiveCount > 1 {
+			w.count.Count(metricOf(metrics.ChangesRetried, m, ""), 1)
+		}
 		work, cancel := ctx, context.CancelFunc(func() {})
 		if bounded {
 			work, cancel = context.WithDeadline(ctx, deadline.Add(-Margin/2))
@@ -71,18 +74,14 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry
 // (ChangesFailed, label no_time) and made visible again at once for the next invocation.
 func (w *Worker) notStarted(ctx context.Context, msgs []message.Received, retry Retrier) []string {
 	ids := make([]string, 0, len(msgs))
-	perConn := map[string]int64{}
+	counts := map[metrics.Metric]int64{}
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
-		conn := m.Attributes[message.AttrConnection]
-		if conn == "" {
-			conn = "_unknown"
-		}
-		perConn[conn]++
+		counts[metricOf(metrics.ChangesFailed, m, "no_time")]++
 		w.retryAfter(ctx, retry, m, 0)
 	}
-	for conn, n := range perConn {
-		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: conn, Label: "no_time"}, n)
+	for metric, n := range counts {
+		w.count.Count(metric, n)
 	}
 	w.log.WarnContext(ctx, "invocation deadline near: messages not started, visible again at once",
 		"reason", "no_time", "not_started", len(ids), "message_ids", ids)
@@ -117,16 +116,23 @@ func (w *Worker) deadLetter(ctx context.Context, m message.Received, reason stri
 			attrs[k] = v
 		}
 	}
-	conn := m.Attributes[message.AttrConnection]
-	if conn == "" {
-		conn = "_unknown"
-	}
 	if err := w.deadLetters.Send(ctx, []message.Message{{Body: m.Body, Attributes: attrs}}); err != nil {
 		w.log.WarnContext(ctx, "could not move a permanent failure to the dead-letter queue; the redrive policy will",
 			"message_id", m.ID, "reason", reason, "error", err.Error())
 		return false
 	}
-	w.count.Count(metrics.Metric{Name: metrics.ChangesDeadLettered, Connection: conn, Label: reason}, 1)
-	w.log.ErrorContext(ctx, "permanent failure moved to the dead-letter queue", "message_id", m.ID, "connection", conn, "reason", reason)
+	metric := metricOf(metrics.ChangesDeadLettered, m, reason)
+	w.count.Count(metric, 1)
+	w.log.ErrorContext(ctx, "permanent failure moved to the dead-letter queue", "message_id", m.ID, "connection", metric.Connection, "reason", reason)
 	return true
+}
+
+// metricOf names a count about a message not decoded: its connection (_unknown when the
+// message does not say) and kind from its attributes.
+func metricOf(name string, m message.Received, label string) metrics.Metric {
+	conn := m.Attributes[message.AttrConnection]
+	if conn == "" {
+		conn = "_unknown"
+	}
+	return metrics.Metric{Name: name, Connection: conn, Kind: m.Attributes[message.AttrKind], Label: label}
 }

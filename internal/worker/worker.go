@@ -164,39 +164,41 @@ func (w *Worker) unknown(ctx context.Context, messageID string, env message.Enve
 // poll's in the poller, and here what the worker brings in itself (entering: fetched
 // objects and notes, and events decoded here).
 func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, receivedAt time.Time, entering bool) (change.Outcome, error) {
+	start := w.now()
 	fetcher := w.fetchers[c.Connection]
 	if c.Op == change.OpUpsert && !c.HasSnapshot() && fetcher != nil {
 		fetched, notes, err := w.resolve(ctx, fetcher, c)
 		if err != nil {
-			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "fetch_error"}, 1)
+			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Kind: string(c.Kind), Label: "fetch_error"}, 1)
 			w.log.WarnContext(ctx, "could not fetch the object an event announced", "connection", c.Connection, "kind", c.Kind,
 				"id", c.ID, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 			return "", fmt.Errorf("fetch %s %s: %w", c.Kind, c.ID, err)
 		}
-		outcome, err := w.write(ctx, messageID, fetched, receivedAt, true)
+		outcome, err := w.write(ctx, messageID, fetched, receivedAt, start, true)
 		if err != nil {
 			return "", err
 		}
 		// An event-only ticket event may be a note added, a status change or a
 		// reassignment, each of which adds a note the event does not carry.
 		for _, n := range notes {
-			if _, err := w.write(ctx, messageID, n, receivedAt, true); err != nil {
+			if _, err := w.write(ctx, messageID, n, receivedAt, start, true); err != nil {
 				return "", err
 			}
 		}
 		return outcome, nil
 	}
-	return w.write(ctx, messageID, c, receivedAt, entering)
+	return w.write(ctx, messageID, c, receivedAt, start, entering)
 }
 
 // write writes one change, and records what it did; a change entering here is first
-// filtered and cut to the stored fields.
-func (w *Worker) write(ctx context.Context, messageID string, c change.Change, receivedAt time.Time, entering bool) (change.Outcome, error) {
+// filtered and cut to the stored fields. start is when the worker began on the change
+// (ApplyDuration).
+func (w *Worker) write(ctx context.Context, messageID string, c change.Change, receivedAt, start time.Time, entering bool) (change.Outcome, error) {
 	if entering {
 		conn := w.connection(c.Connection)
 		if c.HasSnapshot() && c.Op == change.OpUpsert {
 			if rule, keep := conn.Filter.Match(c); !keep {
-				w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Label: rule}, 1)
+				w.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: c.Connection, Kind: string(c.Kind), Label: rule}, 1)
 				w.log.InfoContext(ctx, "change filtered", "connection", c.Connection, "kind", c.Kind, "id", c.ID, "rule", rule)
 				w.record(ctx, messageID, c, change.Result{Outcome: change.Filtered}, rule, receivedAt)
 				return change.Filtered, nil
@@ -215,14 +217,19 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 		if errors.Is(err, change.ErrInvalid) {
 			reason, err = "invalid", permanent("invalid", err)
 		}
-		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: reason}, 1)
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Kind: string(c.Kind), Label: reason}, 1)
 		w.log.ErrorContext(ctx, "change not applied", "connection", c.Connection, "kind", c.Kind, "id", c.ID,
 			"version", c.Version, "delivery_id", c.DeliveryID, "message_id", messageID, "reason", reason, "error", err.Error())
 		return "", fmt.Errorf("apply %s %s: %w", c.Kind, c.ID, err)
 	}
-	w.count.Count(metrics.Metric{Name: metrics.ChangesApplied, Connection: c.Connection, Label: string(res.Outcome)}, 1)
+	now, kind := w.now(), string(c.Kind)
+	w.count.Count(metrics.Metric{Name: metrics.ApplyDuration, Connection: c.Connection, Kind: kind}, metrics.Millis(now.Sub(start)))
+	w.count.Count(metrics.Metric{Name: metrics.ChangesApplied, Connection: c.Connection, Kind: kind, Label: string(res.Outcome)}, 1)
+	if at, ok := eventTime(c, receivedAt); ok && res.Outcome == change.Applied {
+		w.count.Count(metrics.Metric{Name: metrics.SyncLatency, Connection: c.Connection, Kind: kind}, metrics.Millis(now.Sub(at)))
+	}
 	if c.Repairs != 0 && res.Outcome == change.Applied {
-		w.count.Count(metrics.Metric{Name: metrics.VersionsRepaired, Connection: c.Connection, Label: string(c.Kind)}, 1)
+		w.count.Count(metrics.Metric{Name: metrics.VersionsRepaired, Connection: c.Connection, Kind: kind, Label: kind}, 1)
 		w.log.WarnContext(ctx, "stored version was ahead of Halo's marker: replaced by Halo's object", "connection", c.Connection,
 			"kind", c.Kind, "id", c.ID, "version_was", c.Repairs, "version", c.Version, "message_id", messageID)
 	}
@@ -236,6 +243,21 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 		w.heartbeat(ctx, c.Connection)
 	}
 	return res.Outcome, nil
+}
+
+// eventTime is when Halo says the change happened, which SyncLatency is measured from:
+// the delivery's timestamp (a webhook's occurred-at, unless ingest filled it with the
+// receipt time), else the object's change marker (the version, when read from it); ok is
+// false when the change carries neither (a version from its receipt, clamped, or a
+// reconcile's).
+func eventTime(c change.Change, receivedAt time.Time) (time.Time, bool) {
+	if c.Source == change.SourceWebhook && !c.OccurredAt.IsZero() && !c.OccurredAt.Equal(receivedAt) {
+		return c.OccurredAt, true
+	}
+	if spec, ok := change.Lookup(c.Kind); ok && c.Version > 0 && c.VersionFrom == spec.VersionField {
+		return time.Unix(0, c.Version), true
+	}
+	return time.Time{}, false
 }
 
 // record writes the delivery record of a change that came with a delivery id (webhooks;
@@ -268,7 +290,7 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 		}
 	}
 	if err := w.store.RecordDelivery(ctx, d); err != nil {
-		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Label: "delivery_record"}, 1)
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Kind: string(c.Kind), Label: "delivery_record"}, 1)
 		w.log.WarnContext(ctx, "delivery record not written; the change is applied", "connection", c.Connection, "kind", c.Kind,
 			"id", c.ID, "version", c.Version, "outcome", res.Outcome, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 	}
@@ -301,11 +323,11 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 		return c, nil, err
 	}
 	if !found {
-		w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "not_found"}, 1)
+		w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Kind: string(c.Kind), Label: "not_found"}, 1)
 		c.Op = change.OpDelete
 		return c, nil, nil
 	}
-	w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Label: "found"}, 1)
+	w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Kind: string(c.Kind), Label: "found"}, 1)
 	spec, _ := change.Lookup(c.Kind)
 	c.Fields = fields
 	if spec.Parent != "" && c.ParentID == "" {
