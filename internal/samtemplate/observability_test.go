@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/halosync/halosync/internal/auth"
 	"github.com/halosync/halosync/internal/ingest"
@@ -741,4 +742,22 @@ func (c *checker) webhookSecrets(param string) []string {
 	out := sortedKeys(seen)
 	sort.Strings(out)
 	return out
+}
+
+// TestOperationsDocumentsEveryMetric: docs/OPERATIONS.md's metric table has a row for every
+// metric internal/metrics names.
+func TestOperationsDocumentsEveryMetric(t *testing.T) {
+	names, err := metricNames(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !names[metrics.SyncLatency] || !names[metrics.DeliveriesAccepted] {
+		t.Fatalf("read %d names from internal/metrics, not its constants", len(names))
+	}
+	doc := readFile(t, filepath.Join(repoRoot, operationsDoc))
+	for _, n := range sortedKeys(names) {
+		if !regexp.MustCompile("(?m)^\\| [^|]*`" + n + "`").MatchString(doc) {
+			t.Errorf("%s has no row for %s", operationsDoc, n)
+		}
+	}
 }
