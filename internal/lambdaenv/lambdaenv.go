@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"gopkg.in/yaml.v3"
 
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/dynamo"
@@ -95,23 +96,108 @@ func (e Env) Metrics(w io.Writer) *metrics.EMF {
 // the SSM parameter; "secretsmanager:" references resolve through sm, "env:" and "file:"
 // locally.
 func (e Env) LoadConfig(ctx context.Context, ssm ssmparam.API, sm secrets.API) (*config.Config, error) {
-	resolver := config.LocalResolver{Next: secrets.NewResolver(sm)}
+	return e.load(ctx, ssm, sm, false)
+}
+
+// LoadConfigFor loads the configuration as a role needs it. A role without a store builds no
+// Halo API client (pipeline.Build), so it leaves the connections' halo: credentials unread:
+// the internet-facing ingest function may not read the Halo API's secret (template.yaml,
+// HaloApiSecret).
+func (e Env) LoadConfigFor(ctx context.Context, r Role, ssm ssmparam.API, sm secrets.API) (*config.Config, error) {
+	return e.load(ctx, ssm, sm, !r.Store)
+}
+
+func (e Env) load(ctx context.Context, ssm ssmparam.API, sm secrets.API, withholdHalo bool) (*config.Config, error) {
+	var data []byte
+	var where string
+	var err error
 	switch {
 	case e.ConfigFile != "":
-		return config.Load(ctx, e.ConfigFile, resolver)
+		if data, err = os.ReadFile(e.ConfigFile); err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		where = e.ConfigFile
 	case e.ConfigParameter != "":
-		data, err := ssmparam.Get(ctx, ssm, e.ConfigParameter)
-		if err != nil {
+		if data, err = ssmparam.Get(ctx, ssm, e.ConfigParameter); err != nil {
 			return nil, err
 		}
-		c, err := config.Parse(ctx, data, resolver)
-		if err != nil {
-			return nil, fmt.Errorf("SSM parameter %s: %w", e.ConfigParameter, err)
-		}
-		return c, nil
+		where = "SSM parameter " + e.ConfigParameter
 	default:
 		return nil, errors.New("environment: set HALOSYNC_CONFIG_PARAMETER (or HALOSYNC_CONFIG_FILE)")
 	}
+	var resolver config.Resolver = config.LocalResolver{Next: secrets.NewResolver(sm)}
+	if withholdHalo {
+		resolver = withheld{refs: haloOnlyRefs(data), next: resolver}
+	}
+	c, err := config.Parse(ctx, data, resolver)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return c, nil
+}
+
+// withheldValue stands for a Halo API credential a role does not read.
+const withheldValue = "withheld: this function makes no Halo API call"
+
+// withheld resolves every reference but refs, which it leaves unread.
+type withheld struct {
+	refs map[string]bool
+	next config.Resolver
+}
+
+func (w withheld) Resolve(ctx context.Context, ref string) (string, error) {
+	if w.refs[ref] {
+		return withheldValue, nil
+	}
+	return w.next.Resolve(ctx, ref)
+}
+
+// haloOnlyRefs lists the secret references of the connections' halo: credentials that
+// nothing else in the document uses. A document that does not read is left to config.Parse.
+func haloOnlyRefs(data []byte) map[string]bool {
+	var doc struct {
+		Connections []struct {
+			Halo struct {
+				ClientID     string `yaml:"client_id"`
+				ClientSecret string `yaml:"client_secret"`
+			} `yaml:"halo"`
+			Webhook struct {
+				Auth []struct {
+					Passwords []string `yaml:"passwords"`
+					Tokens    []string `yaml:"tokens"`
+					Secrets   []string `yaml:"secrets"`
+				} `yaml:"auth"`
+			} `yaml:"webhook"`
+		} `yaml:"connections"`
+		Server struct {
+			ReadTokens []string `yaml:"read_tokens"`
+		} `yaml:"server"`
+	}
+	refs := map[string]bool{}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return refs
+	}
+	used := map[string]bool{}
+	for _, t := range doc.Server.ReadTokens {
+		used[t] = true
+	}
+	for _, c := range doc.Connections {
+		for _, a := range c.Webhook.Auth {
+			for _, list := range [][]string{a.Passwords, a.Tokens, a.Secrets} {
+				for _, v := range list {
+					used[v] = true
+				}
+			}
+		}
+	}
+	for _, c := range doc.Connections {
+		for _, v := range []string{c.Halo.ClientID, c.Halo.ClientSecret} {
+			if config.IsReference(v) && !used[v] {
+				refs[v] = true
+			}
+		}
+	}
+	return refs
 }
 
 // apiInstances is how many processes may call a tenant's API at once: the worker's SQS
@@ -174,7 +260,7 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	cfg, err := e.LoadConfig(ctx, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws))
+	cfg, err := e.LoadConfigFor(ctx, r, ssm.NewFromConfig(aws), secretsmanager.NewFromConfig(aws))
 	if err != nil {
 		return nil, err
 	}

@@ -103,6 +103,58 @@ func TestLoadConfigFromSSM(t *testing.T) {
 	}
 }
 
+// TestIngestLeavesHaloCredentialsUnread: the ingest role starts without reading the Halo
+// API's secret, which its IAM role may not read; the worker reads it.
+func TestIngestLeavesHaloCredentialsUnread(t *testing.T) {
+	const haloARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:halosync/halo-GhIjKl"
+	doc := `
+connections:
+  - id: default
+    webhook:
+      auth:
+        - scheme: basic
+          username: halo
+          passwords: ["secretsmanager:` + secretARN + `#password"]
+  - id: other
+    halo:
+      base_url: https://tenant.halopsa.com
+      client_id: api-client
+      client_secret: "secretsmanager:` + haloARN + `#client_secret"
+    webhook:
+      auth:
+        - scheme: basic
+          username: halo
+          passwords: ["secretsmanager:` + secretARN + `#password"]
+`
+	ctx := context.Background()
+	env := Env{ConfigParameter: "/p"}
+	params := &awstest.SSM{Parameters: map[string]string{"/p": doc}}
+	denied := &fakeSM{secrets: map[string]string{secretARN: `{"password":"password-1","previous":"password-0"}`}}
+	c, err := env.LoadConfigFor(ctx, Ingest, params, denied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range denied.calls {
+		if call == haloARN {
+			t.Errorf("ingest read the Halo secret")
+		}
+	}
+	if got := c.Connections[1].Webhook.Auth[0].Passwords; len(got) != 1 || got[0] != "password-1" {
+		t.Errorf("passwords %q", got)
+	}
+	if got := c.Connections[1].Halo.ClientSecret; got != withheldValue {
+		t.Errorf("client secret %q", got)
+	}
+	if _, err := env.LoadConfigFor(ctx, Worker, params, denied); err == nil || !strings.Contains(err.Error(), "halo") {
+		t.Errorf("worker without the Halo secret: %v", err)
+	}
+	allowed := &fakeSM{secrets: map[string]string{secretARN: `{"password":"password-1","previous":"password-0"}`, haloARN: `{"client_secret":"cs"}`}}
+	c, err = env.LoadConfigFor(ctx, Worker, params, allowed)
+	if err != nil || c.Connections[1].Halo.ClientSecret != "cs" {
+		t.Fatalf("worker: %v", err)
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	ctx := context.Background()
 	if _, err := (Env{}).LoadConfig(ctx, &awstest.SSM{}, &fakeSM{}); err == nil ||

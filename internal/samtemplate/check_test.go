@@ -18,7 +18,6 @@ import (
 	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/haloapi"
-	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/worker"
 )
@@ -61,6 +60,9 @@ func check(t *template, r repo) []string {
 	c.checkTable()
 	c.checkConfigDocument()
 	c.checkAlarms()
+	c.checkDashboards()
+	c.checkLogging()
+	c.checkRetained()
 	c.checkOutputs()
 	return c.problems
 }
@@ -118,15 +120,17 @@ func (c *checker) checkTop() {
 // getAttNames are the attributes GetAtt may read, for the resource types this project uses.
 // Types not listed here are not checked attribute by attribute.
 var getAttNames = map[string][]string{
-	"AWS::SQS::Queue":             {"Arn", "QueueName", "QueueUrl"},
-	"AWS::DynamoDB::Table":        {"Arn", "StreamArn"},
-	"AWS::Serverless::Function":   {"Arn"},
-	"AWS::Serverless::HttpApi":    {"ApiEndpoint", "ApiId"},
-	"AWS::Logs::LogGroup":         {"Arn"},
-	"AWS::SNS::Topic":             {"TopicArn", "TopicName"},
-	"AWS::SecretsManager::Secret": {"Id"},
-	"AWS::SSM::Parameter":         {"Type", "Value"},
-	"AWS::CloudWatch::Alarm":      {"Arn"},
+	"AWS::SQS::Queue":                 {"Arn", "QueueName", "QueueUrl"},
+	"AWS::DynamoDB::Table":            {"Arn", "StreamArn"},
+	"AWS::Serverless::Function":       {"Arn"},
+	"AWS::Serverless::HttpApi":        {"ApiEndpoint", "ApiId"},
+	"AWS::Logs::LogGroup":             {"Arn"},
+	"AWS::SNS::Topic":                 {"TopicArn", "TopicName"},
+	"AWS::SecretsManager::Secret":     {"Id"},
+	"AWS::SSM::Parameter":             {"Type", "Value"},
+	"AWS::CloudWatch::Alarm":          {"Arn"},
+	"AWS::CloudWatch::CompositeAlarm": {"Arn"},
+	"AWS::CloudWatch::InsightRule":    {"Arn", "RuleName"},
 }
 
 // checkReferences: every Ref, GetAtt, Sub ${X} and ${X.Attr}, Fn::If and Condition names
@@ -764,9 +768,8 @@ var sqsEventActions = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:G
 // wantGrants is what halosync's functions do at run time: function -> action -> resource.
 var wantGrants = map[string]map[string]string{
 	"IngestFunction": {
-		"sqs:SendMessage":               "ChangesQueue",
-		"ssm:GetParameter":              "ConfigParameter",
-		"secretsmanager:GetSecretValue": "WebhookSecret",
+		"sqs:SendMessage":  "ChangesQueue",
+		"ssm:GetParameter": "ConfigParameter",
 	},
 	"WorkerFunction": {
 		"sqs:ReceiveMessage":          "ChangesQueue",
@@ -779,14 +782,22 @@ var wantGrants = map[string]map[string]string{
 		"dynamodb:Query":              "Table",
 	},
 	"PollerFunction": {
-		"sqs:SendMessage":               "ChangesQueue", // what it finds goes to the worker
-		"dynamodb:GetItem":              "Table",        // the copy's versions, its cursors
-		"dynamodb:PutItem":              "Table",        // its cursors and schedule state
-		"dynamodb:UpdateItem":           "Table",
-		"dynamodb:Query":                "Table", // stored ids, through the indexes
-		"ssm:GetParameter":              "ConfigParameter",
-		"secretsmanager:GetSecretValue": "WebhookSecret", // the Halo API credentials
+		"sqs:SendMessage":     "ChangesQueue", // what it finds goes to the worker
+		"dynamodb:GetItem":    "Table",        // the copy's versions, its cursors
+		"dynamodb:PutItem":    "Table",        // its cursors and schedule state
+		"dynamodb:UpdateItem": "Table",
+		"dynamodb:Query":      "Table", // stored ids, through the indexes
+		"ssm:GetParameter":    "ConfigParameter",
 	},
+}
+
+// wantSecrets are the secrets each function reads, and the only ones it may: every function
+// resolves the configuration's webhook passwords; only the worker and the poller call Halo's
+// API, so only they read its credentials (the ingest function faces the internet).
+var wantSecrets = map[string][]string{
+	"IngestFunction": {"WebhookSecret"},
+	"WorkerFunction": {"WebhookSecret", "HaloApiSecret"},
+	"PollerFunction": {"WebhookSecret", "HaloApiSecret"},
 }
 
 // deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
@@ -897,6 +908,16 @@ func (c *checker) checkPolicies() {
 				c.addf(where, "%s is not granted %s on %s", fn, action, res)
 			}
 		}
+		for _, s := range wantSecrets[fn] {
+			if !g["secretsmanager:GetSecretValue"][s] {
+				c.addf(where, "%s is not granted secretsmanager:GetSecretValue on %s", fn, s)
+			}
+		}
+		for _, s := range sortedKeys(g["secretsmanager:GetSecretValue"]) {
+			if !slices.Contains(wantSecrets[fn], s) {
+				c.addf(where, "%s may read the secret %s, which it does not need", fn, s)
+			}
+		}
 		for _, action := range sortedKeys(g) {
 			service, _, _ := strings.Cut(action, ":")
 			if slices.Contains(deniedServices[fn], service) {
@@ -912,9 +933,9 @@ func (c *checker) checkPolicies() {
 				c.addf(where, "grant nothing on %s, which the function's environment names", r)
 			}
 			if c.t.typeOf(r) == "AWS::SSM::Parameter" {
-				for _, s := range c.t.resourceTargets(c.t.props(r)["Value"]) {
-					if c.t.typeOf(s) == "AWS::SecretsManager::Secret" && !g["secretsmanager:GetSecretValue"][s] {
-						c.addf(where, "grant no secretsmanager:GetSecretValue on %s, which the configuration in %s names", s, r)
+				for _, s := range c.webhookSecrets(r) {
+					if !g["secretsmanager:GetSecretValue"][s] {
+						c.addf(where, "grant no secretsmanager:GetSecretValue on %s, which the configuration's webhook passwords in %s name", s, r)
 					}
 				}
 			}
@@ -1138,6 +1159,9 @@ func (c *checker) checkTable() {
 	for _, name := range sortedKeys(declared) {
 		c.addf(where+".Properties.GlobalSecondaryIndexes", "declares %s, which dynamo.TableInput has not (an index no code reads still costs a write per item)", name)
 	}
+	if b, _ := asBool(p["DeletionProtectionEnabled"]); !b {
+		c.addf(where+".Properties.DeletionProtectionEnabled", "is not true: a stack delete or a console click could drop the copy")
+	}
 	if b, _ := asBool(get(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled")); !b {
 		c.addf(where+".Properties.PointInTimeRecoverySpecification", "point-in-time recovery is off")
 	}
@@ -1237,180 +1261,6 @@ func (c *checker) checkConfigDocument() {
 	}
 }
 
-// --- alarms ---------------------------------------------------------------------------------
-
-// dimensionRef says what an alarm dimension must refer to: a Ref (attr "") or a GetAtt of attr,
-// of a resource of one of types.
-type dimensionRef struct {
-	attr  string
-	types []string
-}
-
-var alarmDimensions = map[string]dimensionRef{
-	"AWS/SQS QueueName":       {attr: "QueueName", types: []string{"AWS::SQS::Queue"}},
-	"AWS/Lambda FunctionName": {types: []string{"AWS::Serverless::Function", "AWS::Lambda::Function"}},
-	"AWS/ApiGateway ApiId":    {types: []string{"AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"}},
-	"AWS/DynamoDB TableName":  {types: []string{"AWS::DynamoDB::Table"}},
-	"AWS/SNS TopicName":       {attr: "TopicName", types: []string{"AWS::SNS::Topic"}},
-	"AWS/ApiGateway Stage":    {}, // a literal stage name such as $default
-}
-
-// alarmKey identifies what an alarm watches: namespace, metric, and the resource of its
-// dimension (for halosync's own metrics: the connection).
-type alarmKey struct{ namespace, metric, resource string }
-
-// emittedMetrics are the metrics halosync's code writes as EMF lines (namespace
-// metrics.Namespace), each with the dimension sets {Connection} and {Connection, Label}.
-var emittedMetrics = []string{
-	metrics.DeliveriesAccepted, metrics.DeliveriesRejected, metrics.ChangesEnqueued, metrics.WebhookGap,
-	metrics.PollFallback, metrics.EventsUnknown, metrics.ChangesFiltered, metrics.ChangesApplied,
-	metrics.ChangesFailed, metrics.ChangesFetched, metrics.PollsFailed,
-}
-
-// checkCustomAlarm checks an alarm on one of halosync's own metrics: a metric the code
-// writes, on one of the dimension sets the EMF lines publish (an alarm matches dimensions
-// exactly), for a connection the configuration declares, named literally or by a template
-// parameter (its default is checked). It returns the connection.
-func (c *checker) checkCustomAlarm(where, metric string, dims []any) (string, bool) {
-	if !slices.Contains(emittedMetrics, metric) {
-		c.addf(where+".MetricName", "%s is no metric halosync writes in namespace %s", metric, metrics.Namespace)
-	}
-	var names []string
-	var connValue any
-	for i, d := range dims {
-		name, _ := asString(get(d, "Name"))
-		names = append(names, name)
-		switch name {
-		case "Connection":
-			connValue = get(d, "Value")
-		case "Label":
-			if _, ok := asString(get(d, "Value")); !ok {
-				c.addf(fmt.Sprintf("%s.Dimensions[%d].Value", where, i), "a Label is a literal: a reason, an outcome or a kind")
-			}
-		}
-	}
-	sort.Strings(names)
-	if set := strings.Join(names, ","); set != "Connection" && set != "Connection,Label" {
-		c.addf(where+".Dimensions", "are {%s}: halosync's EMF lines publish {Connection} and {Connection, Label}, and an alarm matches dimensions exactly", strings.Join(names, ", "))
-		return "", false
-	}
-	if len(c.t.resourceTargets(connValue)) > 0 {
-		c.addf(where+".Dimensions.Connection", "refers to a resource; it must be a connection id, literal or a parameter")
-		return "", false
-	}
-	v, err := c.t.eval(connValue)
-	conn, isString := v.(string)
-	if err != nil || !isString || conn == "" {
-		c.addf(where+".Dimensions.Connection", "is %v (%v), not a connection id", connValue, err)
-		return "", false
-	}
-	doc, err := c.parseConfig()
-	if err != nil {
-		return conn, true // reported by checkConfigDocument
-	}
-	for _, cn := range doc.Connections {
-		if cn.ID == conn {
-			return conn, true
-		}
-	}
-	c.addf(where+".Dimensions.Connection", "is %q, which the configuration does not declare", conn)
-	return "", false
-}
-
-// checkAlarms: each alarm watches a metric of a declared resource (the dimension refers to it
-// the way the namespace needs: a queue by name, a function by name, an API by id), notifies a
-// declared SNS topic and treats missing data as fine; and each part of the flow has its alarm.
-func (c *checker) checkAlarms() {
-	watched := map[alarmKey]bool{}
-	watchedCustom := map[string]bool{} // halosync's metrics alarmed on, for some connection
-	for _, id := range c.t.ofType("AWS::CloudWatch::Alarm") {
-		where := "Resources." + id + ".Properties"
-		p := c.t.props(id)
-		ns, _ := asString(p["Namespace"])
-		metric, _ := asString(p["MetricName"])
-		if ns == "" || metric == "" {
-			c.addf(where, "has no Namespace and MetricName")
-		}
-		dims := asList(p["Dimensions"])
-		if len(dims) == 0 && ns != "" {
-			c.addf(where+".Dimensions", "none: the alarm would watch the whole account's %s %s", ns, metric)
-		}
-		if ns == metrics.Namespace && len(dims) > 0 {
-			if conn, ok := c.checkCustomAlarm(where, metric, dims); ok {
-				watched[alarmKey{ns, metric, conn}] = true
-				watchedCustom[metric] = true
-			}
-			dims = nil // checked
-		}
-		for i, d := range dims {
-			w := fmt.Sprintf("%s.Dimensions[%d]", where, i)
-			name, _ := asString(get(d, "Name"))
-			want, known := alarmDimensions[ns+" "+name]
-			if !known {
-				c.addf(w, "dimension %s is not one the checker knows for %s", name, ns)
-				continue
-			}
-			if len(want.types) == 0 {
-				continue // a literal dimension such as a stage name
-			}
-			tgs := targets(get(d, "Value"), w+".Value")
-			if len(tgs) != 1 {
-				c.addf(w+".Value", "should refer to exactly one resource")
-				continue
-			}
-			tg := tgs[0]
-			switch {
-			case !c.t.isResource(tg.name):
-				c.addf(w+".Value", "refers to %q, which is no resource", tg.name)
-			case !slices.Contains(want.types, c.t.typeOf(tg.name)):
-				c.addf(w+".Value", "refers to %s, a %s; %s %s needs a %s", tg.name, c.t.typeOf(tg.name), ns, name, strings.Join(want.types, " or "))
-			case want.attr == "" && tg.kind != "Ref":
-				c.addf(w+".Value", "must be a Ref to %s, not a GetAtt", tg.name)
-			case want.attr != "" && (tg.kind != "GetAtt" || tg.attr != want.attr):
-				c.addf(w+".Value", "must be GetAtt %s.%s (a Ref gives something else)", tg.name, want.attr)
-			default:
-				watched[alarmKey{ns, metric, tg.name}] = true
-			}
-		}
-		actions := asList(p["AlarmActions"])
-		if len(actions) == 0 {
-			c.addf(where+".AlarmActions", "none: nobody would hear of it")
-		}
-		for i, a := range actions {
-			r := c.t.resourceTargets(a)
-			if len(r) != 1 || c.t.typeOf(r[0]) != "AWS::SNS::Topic" {
-				c.addf(fmt.Sprintf("%s.AlarmActions[%d]", where, i), "is not a Ref to a declared AWS::SNS::Topic")
-			}
-		}
-		if s, _ := asString(p["TreatMissingData"]); s != "notBreaching" {
-			c.addf(where+".TreatMissingData", "is %q, want notBreaching", s)
-		}
-	}
-	need := func(k alarmKey, why string) {
-		if !watched[k] {
-			c.addf("Resources", "no alarm on %s %s of %s (%s)", k.namespace, k.metric, k.resource, why)
-		}
-	}
-	for _, ev := range c.sqsEvents() {
-		if ev.queue == "" {
-			continue
-		}
-		need(alarmKey{"AWS/SQS", "ApproximateAgeOfOldestMessage", ev.queue}, "the consumer lags")
-		if dlq := c.dlqOf(ev.queue); dlq != "" {
-			need(alarmKey{"AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq}, "changes failed for good")
-		}
-	}
-	for _, fn := range c.t.ofType("AWS::Serverless::Function") {
-		need(alarmKey{"AWS/Lambda", "Errors", fn}, "the function fails")
-	}
-	for _, api := range c.t.ofType("AWS::Serverless::HttpApi") {
-		need(alarmKey{"AWS/ApiGateway", "5xx", api}, "Halo gets server errors")
-	}
-	if c.t.typeOf(pollerFunction) == "AWS::Serverless::Function" && !watchedCustom[metrics.WebhookGap] {
-		c.addf("Resources", "no alarm on %s %s of any declared connection (the webhooks miss changes)", metrics.Namespace, metrics.WebhookGap)
-	}
-}
-
 // --- outputs --------------------------------------------------------------------------------
 
 // checkOutputs: the outputs exist, and WebhookUrl is the webhook route on the declared API for
@@ -1451,14 +1301,7 @@ func (c *checker) checkOutputs() {
 		c.addf("Outputs.WebhookUrl", "path %q is not the route %s", gotPath, path)
 		return
 	}
-	doc, err := c.parseConfig()
-	if err != nil {
-		return // reported by checkConfigDocument
+	if !c.declaresConnection(conn) {
+		c.addf("Outputs.WebhookUrl", "is for connection %q, which the configuration does not declare", conn)
 	}
-	for _, cn := range doc.Connections {
-		if cn.ID == conn {
-			return
-		}
-	}
-	c.addf("Outputs.WebhookUrl", "is for connection %q, which the configuration does not declare", conn)
 }

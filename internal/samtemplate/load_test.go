@@ -539,11 +539,13 @@ func (t *template) evalRef(name string) (any, error) {
 	case pseudoParameters[name]:
 		return "<" + name + ">", nil
 	case t.isParameter(name):
-		def, ok := get(t.section("Parameters")[name], "Default").(string)
-		if !ok {
-			return nil, fmt.Errorf("parameter %s has no string Default", name)
+		switch def := get(t.section("Parameters")[name], "Default").(type) {
+		case string:
+			return def, nil
+		case int, float64:
+			return fmt.Sprint(def), nil // a Number parameter's value reaches Sub as text
 		}
-		return def, nil
+		return nil, fmt.Errorf("parameter %s has no string or number Default", name)
 	case t.typeOf(name) == "AWS::SSM::Parameter":
 		if n, ok := t.props(name)["Name"]; ok {
 			return t.eval(n)
