@@ -76,13 +76,19 @@ func (e Env) Require(names ...string) error {
 	return nil
 }
 
-// Logger returns the JSON logger at the configured level.
+// Logger returns the function's logger at the configured level: JSON lines, as the
+// template's log format says, each carrying the invocation's request id, and cold_start
+// within the process's first invocation.
 func (e Env) Logger() *slog.Logger {
+	return e.loggerTo(os.Stdout)
+}
+
+func (e Env) loggerTo(w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(e.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return slog.New(invocationHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), first: &firstInvocation{}})
 }
 
 // Metrics returns the function's counter: embedded-metric-format lines on w, kept until
