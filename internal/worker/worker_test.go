@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -126,5 +127,18 @@ func TestUnknownConnectionIsRefused(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"reason":"unknown_connection"`) || !strings.Contains(logs.String(), `"connection":"gone"`) {
 		t.Errorf("log does not name the reason and connection: %s", logs.String())
+	}
+}
+
+// TestProcessedLinesNameTheHaloClient: the "change processed" line carries the client the
+// object belongs to, which the dashboard's most active clients rank by.
+func TestProcessedLinesNameTheHaloClient(t *testing.T) {
+	var logs bytes.Buffer
+	w := worker.New(storetest.NewMemory(), metrics.Discard{}, slog.New(slog.NewJSONHandler(&logs, nil)), connection.Set{{ID: "default"}}, nil)
+	if _, err := w.Process(context.Background(), "m", ticketMessage(t, "42", 10, map[string]any{"client_id": 12})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"change processed"`) || !strings.Contains(logs.String(), `"client_id":"12"`) {
+		t.Fatalf("log %s; want the change processed line with client_id 12", logs.String())
 	}
 }
