@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -280,5 +286,74 @@ func TestEMFPassesAWarnLogLevel(t *testing.T) {
 				t.Errorf("%s: %s without the [Connection, Kind] dimension set: %v", f.name, m.Name, r.sets)
 			}
 		}
+	}
+}
+
+// TestEMFPassesAWarnLogLevelInThePoller: the poller function at WARN, its first run a
+// backfill of a simulated tenant: its metric lines carry WARN, hold the budget spent and
+// left, the fallback state and the changes it read per kind, and no INFO line is written.
+func TestEMFPassesAWarnLogLevelInThePoller(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "emf-poller")
+	tenant := halotest.Start(t, halosim.Options{})
+	tenant.Seed(rand.New(rand.NewPCG(7, 11)), 1)
+	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
+	doc := `connections:
+  - id: ` + conn + `
+    halo:
+      base_url: ` + tenant.URL() + `
+      client_id: ` + tenant.Options().ClientID + `
+      client_secret: ` + tenant.Options().ClientSecret + `
+      budget: {requests: 100000, window_seconds: 300}
+    webhook:
+      auth:
+        - scheme: basic
+          username: halo
+          passwords: ["emf-poller-basic-secret"]
+`
+	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf, out := startPollerFunction(t, s, cfgFile, "WARN", json.RawMessage(sampleEvent(t, "poller-schedule.json")), "AWS_LAMBDA_LOG_LEVEL=WARN")
+	var res awslambda.PollResult
+	if err := json.Unmarshal(out, &res); err != nil || len(res.Connections) != 1 || !res.Connections[0].Polled {
+		t.Fatalf("the first run: %s, %v; want the connection polled", out, err)
+	}
+	recs, err := emfRecords(pf.stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]emfRecord{}
+	for _, r := range recs {
+		if r.level != "WARN" {
+			t.Errorf("an EMF line at level %q, which a WARN filter drops or misreads", r.level)
+		}
+		for name := range r.values {
+			key := name
+			if r.metric.Kind != "" {
+				key += "/" + r.metric.Kind
+			}
+			seen[key] = r
+		}
+	}
+	for key, unit := range map[string]string{
+		metrics.HaloRequests: "Count", metrics.HaloBudgetLeft: "Count", metrics.FallbackActive: "Count",
+		metrics.ColdStarts: "Count", metrics.ChangesByKind + "/ticket": "Count",
+	} {
+		name, _, _ := strings.Cut(key, "/")
+		r, ok := seen[key]
+		if !ok {
+			t.Errorf("no EMF record of %s", key)
+			continue
+		}
+		if r.units[name] != unit || len(r.values[name]) == 0 {
+			t.Errorf("%s in unit %q with values %v, want %s", key, r.units[name], r.values[name], unit)
+		}
+	}
+	if v := seen[metrics.HaloRequests].values[metrics.HaloRequests]; len(v) == 0 || v[0] <= 0 {
+		t.Errorf("HaloRequests %v: a backfill spends requests", v)
+	}
+	if infos := logRecords(t, pf, "INFO"); len(infos) > 0 {
+		t.Errorf("the poller logged at INFO with its level at WARN: %s", mustJSON(infos[0]))
 	}
 }

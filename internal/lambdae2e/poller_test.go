@@ -38,7 +38,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/halosync/halosync/internal/awslambda"
-	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halotest/converge"
 	"github.com/halosync/halosync/internal/halotest/pollscenario"
@@ -115,7 +114,7 @@ func (h *pollHarness) Poll(t *testing.T, force bool) []poller.ConnectionResult {
 	var res awslambda.PollResult
 	if h.poller == nil {
 		var out []byte
-		h.poller, out = startPollerFunction(t, h.s, h.cfgFile, payload)
+		h.poller, out = startPollerFunction(t, h.s, h.cfgFile, "info", payload)
 		res = decodeAs[awslambda.PollResult](t, h.poller, out)
 	} else {
 		res = invokeAs[awslambda.PollResult](t, h.poller, payload)
@@ -222,28 +221,13 @@ func (c *systemClock) Advance(d time.Duration) time.Time {
 }
 
 // startPollerFunction runs the poller's bootstrap under its own emulator on the stack's
-// queue and table, configured by cfgFile, with warmup (a scheduled event: the first run)
-// as its warm-up invoke, and returns that invoke's answer too.
-func startPollerFunction(t *testing.T, s *stack, cfgFile string, warmup any) (*function, []byte) {
+// queue and table, configured by cfgFile, at the log level given (and with any extra
+// environment), with warmup (a scheduled event: the first run) as its warm-up invoke, and
+// returns that invoke's answer too.
+func startPollerFunction(t *testing.T, s *stack, cfgFile, level string, warmup any, extraEnv ...string) (*function, []byte) {
 	t.Helper()
 	bins := build(t)
-	home := t.TempDir()
-	env := append(awstest.ProcessEnv(t),
-		"QUEUE_URL="+s.qURL,
-		"TABLE_NAME="+s.table,
-		"HALOSYNC_CONFIG_FILE="+cfgFile,
-		"LOG_LEVEL=info",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_NAME=halosync-poller",
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"PATH=/usr/bin:/bin",
-		"TZ=UTC",
-	)
-	return startFunction(t, bins.rie, "poller", bins.bootstrap["poller"], env, warmup)
+	return startFunction(t, bins.rie, "poller", bins.bootstrap["poller"], append(s.env(t, "poller", cfgFile, level), extraEnv...), warmup)
 }
 
 // ---- the scenarios ----
