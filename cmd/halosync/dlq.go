@@ -38,6 +38,9 @@ queue.sqs in --config).
   purge    [ID...] [--reason R] [--yes]         delete them for good, once confirmed
 Every command takes --config FILE, --data DIR, --dlq-url URL, --queue-url URL, --region R;
 halosync dlq COMMAND --help lists them with an example.
+
+Example:
+  halosync dlq list --reason unknown_event
 `
 
 // unknownReason stands for the reason of a message without the failure_reason attribute:
