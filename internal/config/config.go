@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +31,13 @@ var ErrInvalid = errors.New("invalid configuration")
 // Parse reads a YAML document, rejects unknown keys, resolves secret references and
 // validates the result.
 func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(data, err)
+	}
+	if err := checkKeys(&root, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
