@@ -66,6 +66,9 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := knownConnection(cfg, *conn); err != nil {
+		return err
+	}
 	var db *sqlite.DB
 	defer func() {
 		if db != nil {

@@ -37,6 +37,11 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if *only != "" {
+		if err := knownConnection(cfg, *only); err != nil {
+			return err
+		}
+	}
 	var conns []string
 	for _, c := range cfg.Connections {
 		if (*only == "" && c.Halo.Configured()) || c.ID == *only {

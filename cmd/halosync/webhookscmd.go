@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -185,9 +184,9 @@ func loadManaged(ctx context.Context, path, only string, generate bool) ([]manag
 // connection's secret has a value (see loadManaged); it returns what was done about each
 // secret and where each is kept.
 func loadHookConfig(ctx context.Context, path, only string, generate bool) (*config.Config, map[string]webhooks.SecretAction, map[string]string, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := config.ReadFile(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, nil, err
 	}
 	var unresolved config.Config
 	_ = yaml.Unmarshal(raw, &unresolved) // config.Load reports a broken document properly
@@ -217,6 +216,11 @@ func loadHookConfig(ctx context.Context, path, only string, generate bool) (*con
 	cfg, err := config.Load(ctx, path, stand)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if only != "" {
+		if err := knownConnection(cfg, only); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	return cfg, actions, refs, nil
 }

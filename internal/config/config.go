@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -60,15 +61,27 @@ func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
 
 // Load reads a YAML file.
 func Load(ctx context.Context, path string, r Resolver) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	c, err := Parse(ctx, data, r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ReadFile reads a configuration file; a missing one's error says how to start one.
+func ReadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: no file %s: start from the example, `cp halosync.example.yaml %s`, and edit it: %w", path, path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return data, nil
 }
 
 var quotedValue = regexp.MustCompile("`[^`]*`")
