@@ -506,15 +506,7 @@ const dlqPurgeExample = `  halosync dlq purge --reason undecodable            # 
 // The terminal purge asks on; tests replace them.
 var (
 	confirmIn  io.Reader = os.Stdin
-	isTerminal           = func() bool {
-		// A terminal is a character device; so is the null device, which is not one.
-		fi, err := os.Stdin.Stat()
-		if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-			return false
-		}
-		null, err := os.Stat(os.DevNull)
-		return err != nil || !os.SameFile(fi, null)
-	}
+	isTerminal           = func() bool { return terminal(os.Stdin) }
 )
 
 func dlqPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
