@@ -38,6 +38,9 @@ queue.sqs in --config).
   purge    [ID...] [--reason R] [--yes]         delete them for good, once confirmed
 Every command takes --config FILE, --data DIR, --dlq-url URL, --queue-url URL, --region R;
 halosync dlq COMMAND --help lists them with an example.
+
+Example:
+  halosync dlq list --reason unknown_event
 `
 
 // unknownReason stands for the reason of a message without the failure_reason attribute:
@@ -503,15 +506,7 @@ const dlqPurgeExample = `  halosync dlq purge --reason undecodable            # 
 // The terminal purge asks on; tests replace them.
 var (
 	confirmIn  io.Reader = os.Stdin
-	isTerminal           = func() bool {
-		// A terminal is a character device; so is the null device, which is not one.
-		fi, err := os.Stdin.Stat()
-		if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-			return false
-		}
-		null, err := os.Stat(os.DevNull)
-		return err != nil || !os.SameFile(fi, null)
-	}
+	isTerminal           = func() bool { return terminal(os.Stdin) }
 )
 
 func dlqPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -15,20 +15,28 @@ import (
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
+const (
+	getSynopsis = "halosync get [--config FILE] [--data .halosync] [--connection default] KIND ID [--ticket TICKET]"
+	getExample  = `  halosync get ticket 4242                     # KIND: ticket, client, contact, asset (or plural)
+  halosync get action 17 --ticket 4242         # a note, under its ticket
+  halosync get delivery DELIVERY_ID            # what the worker did with each object a delivery carried
+  halosync get --config halosync.yaml --connection acme client 12
+`
+)
+
 func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file naming the store")
 	dataDir := fs.String("data", ".halosync", "data directory of the embedded store")
 	conn := fs.String("connection", "default", "connection id")
 	ticket := fs.String("ticket", "", "the ticket of a note (KIND action)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, getSynopsis, getExample); err != nil {
 		return err
 	}
 	rest := fs.Args()
 	// Accept flags after the positional arguments too: get ticket 42 --connection c.
 	if len(rest) > 2 {
-		if err := fs.Parse(rest[2:]); err != nil {
+		if err := parseFlags(fs, rest[2:], stdout, getSynopsis, getExample); err != nil {
 			return err
 		}
 		if fs.NArg() > 0 {
@@ -57,6 +65,9 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
 			return err
 		}
+	}
+	if err := knownConnection(cfg, *conn); err != nil {
+		return err
 	}
 	var db *sqlite.DB
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -29,6 +30,13 @@ Usage:
                  (our webhook in Halo: create, check, test, replay, remove; docs/WEBHOOKS.md)
   halosync dlq list|show|redrive|purge [ID...] [--data .halosync | --dlq-url URL --queue-url URL]
                  (the dead-letter queue: why each change failed; move back after a fix, or delete)
+  halosync version   (the module version and VCS revision)
+  halosync help      (this text; halosync COMMAND --help: a command's flags with an example)
+
+Example:
+  halosync serve --demo                 # the whole pipeline here, with a simulated Halo tenant
+  halosync get ticket 4242              # a ticket from the copy serve keeps in .halosync
+  halosync status                       # the running server's counters
 `
 
 func main() {
@@ -87,10 +95,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "dlq":
 		return dlqCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return helpCmd(stdout)
+	case "version", "--version":
+		return versionCmd(args[1:], stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
+}
+
+// version is the module version and the VCS revision the binary was built from, as the
+// Go toolchain records them; "devel" stands for what it did not record.
+func version() string {
+	v, rev, modified := "devel", "devel", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if modified {
+		rev += " (modified)"
+	}
+	return fmt.Sprintf("halosync %s, revision %s", v, rev)
+}
+
+// helpCmd prints the usage: `halosync help`, `--help`, `-h`.
+func helpCmd(stdout io.Writer) error {
+	fmt.Fprint(stdout, usage)
+	return nil
+}
+
+// versionCmd prints the module version and VCS revision: `halosync version`.
+func versionCmd(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version takes no arguments")
+	}
+	fmt.Fprintln(stdout, version())
+	return nil
 }

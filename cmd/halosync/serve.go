@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"time"
@@ -25,17 +24,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data", ".halosync", "data directory: the embedded store and queue")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "auto", "text (for people), json, or auto: text when stderr is a terminal, else json")
 	demoMode := fs.Bool("demo", false, "give connections without Halo API settings a simulated Halo tenant that changes and sends webhooks")
 	demoEvery := fs.Duration("demo-every", 2*time.Second, "with --demo: how often the simulated tenant changes something")
 	pollEvery := fs.Duration("poll-every", 30*time.Second, "how often to look whether a connection's poll is due (its plan sets the interval)")
 	if err := parseFlags(fs, args, stdout, "halosync serve [--config FILE] [--addr 127.0.0.1:8080] [--data .halosync] [flags]", serveExample); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg, password, err := loadConfig(ctx, *configPath, *dataDir)
 	if err != nil {

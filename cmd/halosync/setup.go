@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -44,6 +45,22 @@ func loadConfig(ctx context.Context, path, dataDir string) (cfg *config.Config, 
 		}}},
 	}}}
 	return cfg, password, cfg.Validate()
+}
+
+// knownConnection checks that id names a connection of cfg; the error lists them. Without
+// --config (no connections) any id passes: the store may hold several.
+func knownConnection(cfg *config.Config, id string) error {
+	if len(cfg.Connections) == 0 {
+		return nil
+	}
+	ids := make([]string, len(cfg.Connections))
+	for i, c := range cfg.Connections {
+		ids[i] = strconv.Quote(c.ID)
+	}
+	if _, ok := cfg.Connection(id); ok {
+		return nil
+	}
+	return fmt.Errorf("no connection %q: the configuration has %s", id, strings.Join(ids, ", "))
 }
 
 // The files in the data dir that keep generated secrets.

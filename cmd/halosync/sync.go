@@ -11,17 +11,20 @@ import (
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
+const syncExample = `  halosync sync --full --config halosync.yaml                   # every connection with halo: settings
+  halosync sync --full --config halosync.yaml --connection acme
+`
+
 // syncCmd forces a full sync: it resets the poller's cursors in the store the config
 // names, so the next poll (halosync serve's, or the poller function's in AWS) reads every
 // object again, resumably, and enqueues what is newer than the copy.
 func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file naming the store")
 	dataDir := fs.String("data", ".halosync", "data directory of the embedded store")
 	full := fs.Bool("full", false, "read every object again (required: the only kind of sync asked for by hand)")
 	only := fs.String("connection", "", "the connection (default: every connection with halo: settings)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, "halosync sync --full [--connection C] [--config FILE] [--data .halosync]", syncExample); err != nil {
 		return err
 	}
 	if !*full || fs.NArg() > 0 {
@@ -31,6 +34,11 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *configPath != "" {
 		var err error
 		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
+			return err
+		}
+	}
+	if *only != "" {
+		if err := knownConnection(cfg, *only); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +32,10 @@ Keeps each connection's webhook in Halo (connections with webhook.manage; docs/W
   remove  --connection C [--dry-run] delete our webhook and its subscriptions
   events  --connection C             every webhook's subscriptions (to learn eventnos)
   secret                             print a new strong secret, once
+halosync webhooks COMMAND --help lists a command's flags with an example.
+
+Example:
+  halosync webhooks apply --config halosync.yaml --dry-run
 `
 
 // webhooksCmd runs `halosync webhooks ...`.
@@ -55,6 +58,10 @@ func webhooksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "events":
 		return webhooksEvents(ctx, args[1:], stdout, stderr)
 	case "secret":
+		if len(args) == 2 && (args[1] == "-h" || args[1] == "--help") {
+			fmt.Fprint(stdout, "Usage: halosync webhooks secret\n\nPrints a new strong secret, once (for webhook.auth or webhook.manage).\n\nExample:\n  halosync webhooks secret\n")
+			return nil
+		}
 		if len(args) > 1 {
 			return fmt.Errorf("webhooks secret takes no arguments")
 		}
@@ -76,15 +83,34 @@ func webhooksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // hookFlags are the flags every webhooks command takes.
 type hookFlags struct {
+	name       string
+	stdout     io.Writer // where --help prints
 	fs         *flag.FlagSet
 	configPath *string
 	connection *string
 }
 
-func newHookFlags(name string, stderr io.Writer) hookFlags {
+// webhooksHelp is each webhooks command's synopsis and example, for its --help.
+var webhooksHelp = map[string][2]string{
+	"apply": {"halosync webhooks apply --config FILE [--connection C] [--dry-run] [--no-probe]",
+		"  halosync webhooks apply --config halosync.yaml --dry-run   # the plan, nothing changed\n  halosync webhooks apply --config halosync.yaml\n"},
+	"status": {"halosync webhooks status --config FILE [--connection C] [--since 24h] [--json]",
+		"  halosync webhooks status --config halosync.yaml --since 6h\n"},
+	"test": {"halosync webhooks test --config FILE [--connection C] [--wait 30s]",
+		"  halosync webhooks test --config halosync.yaml --connection acme\n"},
+	"replay": {"halosync webhooks replay --config FILE --since T [--until T] [--connection C] [--dry-run]",
+		"  halosync webhooks replay --config halosync.yaml --since 6h --dry-run   # count first\n  halosync webhooks replay --config halosync.yaml --since 2024-05-01T08:00:00Z\n"},
+	"remove": {"halosync webhooks remove --config FILE --connection C [--dry-run]",
+		"  halosync webhooks remove --config halosync.yaml --connection acme --dry-run\n"},
+	"events": {"halosync webhooks events --config FILE --connection C",
+		"  halosync webhooks events --config halosync.yaml --connection acme\n"},
+}
+
+func newHookFlags(name string, stdout io.Writer) hookFlags {
 	fs := flag.NewFlagSet("webhooks "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	return hookFlags{
+		name:       name,
+		stdout:     stdout,
 		fs:         fs,
 		configPath: fs.String("config", "", "configuration file (required)"),
 		connection: fs.String("connection", "", "the connection (default: every connection with webhook.manage)"),
@@ -92,7 +118,8 @@ func newHookFlags(name string, stderr io.Writer) hookFlags {
 }
 
 func (h hookFlags) parse(args []string) error {
-	if err := h.fs.Parse(args); err != nil {
+	help := webhooksHelp[h.name]
+	if err := parseFlags(h.fs, args, h.stdout, help[0], help[1]); err != nil {
 		return err
 	}
 	if h.fs.NArg() > 0 {
@@ -157,9 +184,9 @@ func loadManaged(ctx context.Context, path, only string, generate bool) ([]manag
 // connection's secret has a value (see loadManaged); it returns what was done about each
 // secret and where each is kept.
 func loadHookConfig(ctx context.Context, path, only string, generate bool) (*config.Config, map[string]webhooks.SecretAction, map[string]string, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := config.ReadFile(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, nil, err
 	}
 	var unresolved config.Config
 	_ = yaml.Unmarshal(raw, &unresolved) // config.Load reports a broken document properly
@@ -189,6 +216,11 @@ func loadHookConfig(ctx context.Context, path, only string, generate bool) (*con
 	cfg, err := config.Load(ctx, path, stand)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if only != "" {
+		if err := knownConnection(cfg, only); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	return cfg, actions, refs, nil
 }
@@ -264,7 +296,7 @@ func each(ms []managed, stderr io.Writer, fn func(m managed) error) error {
 }
 
 func webhooksApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("apply", stderr)
+	h := newHookFlags("apply", stdout)
 	dryRun := h.fs.Bool("dry-run", false, "print the plan, change nothing")
 	noProbe := h.fs.Bool("no-probe", false, "do not check that our endpoint accepts the secret before Halo is given it")
 	if err := h.parse(args); err != nil {
@@ -315,7 +347,7 @@ type statusRow struct {
 }
 
 func webhooksStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("status", stderr)
+	h := newHookFlags("status", stdout)
 	sinceFlag := h.fs.String("since", "24h", "deliveries since: a duration back from now (24h) or a time (RFC 3339)")
 	asJSON := h.fs.Bool("json", false, "print JSON")
 	if err := h.parse(args); err != nil {
@@ -426,7 +458,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func webhooksTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("test", stderr)
+	h := newHookFlags("test", stdout)
 	wait := h.fs.Duration("wait", 30*time.Second, "how long to watch Halo's log for its test delivery")
 	if err := h.parse(args); err != nil {
 		return err
@@ -459,7 +491,7 @@ func webhooksTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func webhooksReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("replay", stderr)
+	h := newHookFlags("replay", stdout)
 	sinceFlag := h.fs.String("since", "", "replay failed deliveries from this time (RFC 3339) or this far back (6h); required")
 	untilFlag := h.fs.String("until", "", "up to this time (default now)")
 	dryRun := h.fs.Bool("dry-run", false, "count what would be sent, send nothing")
@@ -515,7 +547,7 @@ func webhooksReplay(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func webhooksRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("remove", stderr)
+	h := newHookFlags("remove", stdout)
 	dryRun := h.fs.Bool("dry-run", false, "print what would be deleted, delete nothing")
 	if err := h.parse(args); err != nil {
 		return err
@@ -548,7 +580,7 @@ func webhooksRemove(ctx context.Context, args []string, stdout, stderr io.Writer
 // webhooksEvents lists every outbound webhook's subscriptions: the way to learn Halo's
 // event numbers is to make a webhook in Halo's form and read them here.
 func webhooksEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	h := newHookFlags("events", stderr)
+	h := newHookFlags("events", stdout)
 	if err := h.parse(args); err != nil {
 		return err
 	}

@@ -77,15 +77,18 @@ func KindNames() []string {
 	return out
 }
 
-// ParseKind accepts a kind's name or its Halo payload key ("user" for contacts).
+// ParseKind accepts a kind's name or its Halo payload key ("user" for contacts), singular
+// or plural ("tickets"); an unknown kind's error lists the kinds.
 func ParseKind(s string) (Kind, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	for _, spec := range registry {
-		if string(spec.Kind) == s || spec.PayloadKey == s {
-			return spec.Kind, nil
+		for _, name := range []string{string(spec.Kind), spec.PayloadKey} {
+			if s == name || s == name+"s" {
+				return spec.Kind, nil
+			}
 		}
 	}
-	return "", fmt.Errorf("unknown kind %q", s)
+	return "", fmt.Errorf("unknown kind %q: the kinds are %s (singular or plural)", s, strings.Join(KindNames(), ", "))
 }
 
 // CanonicalID turns a Halo id given as 12, 12.0 or "12" into "12". Non-integral numbers

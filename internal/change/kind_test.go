@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -174,6 +175,10 @@ func TestParseKind(t *testing.T) {
 		{"user", Contact},
 		{"User", Contact},
 		{"asset", Asset},
+		{"tickets", Ticket},
+		{"Assets", Asset},
+		{"users", Contact},
+		{"actions", Action},
 	}
 	for _, tt := range tests {
 		got, err := ParseKind(tt.in)
@@ -181,9 +186,9 @@ func TestParseKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "tickets", "note", "device", "widget"} {
-		if got, err := ParseKind(bad); err == nil {
-			t.Errorf("ParseKind(%q) = %q, nil; want an error", bad, got)
+	for _, bad := range []string{"", "ticketss", "note", "device", "widget"} {
+		if got, err := ParseKind(bad); err == nil || !strings.Contains(err.Error(), "action, asset, client, contact, ticket") {
+			t.Errorf("ParseKind(%q) = %q, %v; want an error listing the kinds", bad, got, err)
 		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"reflect"
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +32,13 @@ var ErrInvalid = errors.New("invalid configuration")
 // Parse reads a YAML document, rejects unknown keys, resolves secret references and
 // validates the result.
 func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(data, err)
+	}
+	if err := checkKeys(&root, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -52,15 +61,27 @@ func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
 
 // Load reads a YAML file.
 func Load(ctx context.Context, path string, r Resolver) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	c, err := Parse(ctx, data, r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ReadFile reads a configuration file; a missing one's error says how to start one.
+func ReadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: no file %s: start from the example, `cp halosync.example.yaml %s`, and edit it: %w", path, path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return data, nil
 }
 
 var quotedValue = regexp.MustCompile("`[^`]*`")

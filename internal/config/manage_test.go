@@ -64,7 +64,7 @@ func TestWebhookManageInvalid(t *testing.T) {
 		{u + "        events: [client updated]\n", "give it as eventno"},
 		{u + "        events: [{name: a, eventno: 5}, {name: b, eventno: 5}]\n", "listed twice"},
 		{u + "        events: [ticket updated, Ticket  Updated]\n", "listed twice"},
-		{u + "        events: [{name: a, eventno: 5, conditions: x}]\n", "field conditions not found"},
+		{u + "        events: [{name: a, eventno: 5, conditions: x}]\n", `line 15: unknown key "conditions" under connections[0].webhook.manage.events[0]`},
 		{u + "        batching: {method: count}\n", "needs limit"},
 		{u + "        batching: {method: often}\n", "batching.method"},
 		{u + "        repair: fix\n", `repair "fix"`},

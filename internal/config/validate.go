@@ -226,11 +226,13 @@ func (a AuthScheme) validate() error {
 }
 
 // knownKinds are the names a configuration may give a kind: its own or the key Halo nests
-// it under ("user" for contacts). The kinds are change's; the match is exact.
+// it under ("user" for contacts), singular or plural, as change.ParseKind takes them.
 var knownKinds = func() map[string]bool {
 	m := map[string]bool{}
 	for _, s := range change.Kinds() {
-		m[string(s.Kind)], m[s.PayloadKey] = true, true
+		for _, name := range []string{string(s.Kind), s.PayloadKey} {
+			m[name], m[name+"s"] = true, true
+		}
 	}
 	return m
 }()
