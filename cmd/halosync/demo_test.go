@@ -11,8 +11,14 @@ import (
 // fills, and event-only deliveries are fetched from the simulated tenant's API.
 func TestDemoFillsTheCopy(t *testing.T) {
 	p := startServe(t, nil, "--data", t.TempDir(), "--demo", "--demo-every", "50ms")
-	if !strings.Contains(p.stdout.String(), "demo: connection \"default\" follows a simulated Halo tenant") {
-		t.Errorf("serve --demo does not say what it simulates:\n%s", p.stdout.String())
+	// The demo's line follows the address lines serve is ready after: wait for it.
+	said := time.Now().Add(startTimeout)
+	for !strings.Contains(p.stdout.String(), "demo: connection \"default\" follows a simulated Halo tenant") {
+		if time.Now().After(said) {
+			t.Errorf("serve --demo does not say what it simulates:\n%s", p.stdout.String())
+			break
+		}
+		time.Sleep(pollInterval)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	var s statusDoc
