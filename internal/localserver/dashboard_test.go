@@ -160,8 +160,13 @@ func TestDashboardIsGuardedAndTakesTheTokenOnce(t *testing.T) {
 	}
 	// A cookie holding a wrong token is refused as a wrong bearer token is.
 	req := request(t, s.url+"/status", "")
-	req.AddCookie(&http.Cookie{Name: c.Name, Value: "wrong"})
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: "d3Jvbmc"}) // "wrong", encoded
 	if r := send(t, req); r.status != http.StatusUnauthorized {
 		t.Errorf("a wrong cookie = %d, want 401", r.status)
+	}
+	req = request(t, s.url+"/status", "")
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: readToken}) // the token, not encoded as the server sets it
+	if r := send(t, req); r.status != http.StatusUnauthorized {
+		t.Errorf("a cookie not encoded = %d, want 401", r.status)
 	}
 }

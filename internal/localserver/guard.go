@@ -3,6 +3,7 @@ package localserver
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,7 +124,11 @@ func credential(r *http.Request) string {
 		return h
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return "Bearer " + c.Value
+		token, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil {
+			return "Bearer !" // not a cookie this server set: a wrong token
+		}
+		return "Bearer " + string(token)
 	}
 	return ""
 }
@@ -147,7 +152,8 @@ func (g *readGuard) wrapPage(next http.HandlerFunc) http.HandlerFunc {
 				"the token parameter is not one of server.read_tokens, nor the read-token file in the data directory of halosync serve")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		// Encoded: a configured token may hold bytes a cookie value cannot.
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(token)), Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
