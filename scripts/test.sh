@@ -5,6 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The dashboard's browser test drives headless Chromium (internal/localserver): install
+# Debian's package when it is missing and we may (root, or CI with sudo). Elsewhere the
+# test skips without it, which fails the run below: install chromium first.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
+  command -v apt-get >/dev/null 2>&1; then
+  as=()
+  if [ "$(id -u)" -ne 0 ] && [ -n "${CI:-}" ] && command -v sudo >/dev/null 2>&1; then
+    as=(sudo -n)
+  fi
+  if [ "$(id -u)" -eq 0 ] || [ ${#as[@]} -gt 0 ]; then
+    echo "installing chromium for the dashboard's browser test"
+    "${as[@]}" apt-get update -qq
+    "${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+
 bash scripts/standins.sh start
 trap 'bash scripts/standins.sh stop' EXIT
 eval "$(bash scripts/standins.sh env)"

@@ -136,6 +136,7 @@ var (
 	listeningRE = regexp.MustCompile(`halosync is listening on (http://\S+)\n`)
 	passwordRE  = regexp.MustCompile(`Basic auth: user "halo", password "([^"]+)"`)
 	readRE      = regexp.MustCompile(`read a ticket: http://\S+\n`)
+	dashboardRE = regexp.MustCompile(`dashboard: http://\S+/dashboard\?token=TOKEN [^\n]*\n`) // the last line
 	tokenRE     = regexp.MustCompile(`need "Authorization: Bearer TOKEN"; read token: ([^\n]+)\n`)
 )
 
@@ -146,7 +147,7 @@ func (p *proc) waitReady(t *testing.T) bool {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		out := p.stdout.String()
-		if m := listeningRE.FindStringSubmatch(out); m != nil && readRE.MatchString(out) {
+		if m := listeningRE.FindStringSubmatch(out); m != nil && readRE.MatchString(out) && dashboardRE.MatchString(out) {
 			p.url = m[1]
 			if pm := passwordRE.FindStringSubmatch(out); pm != nil {
 				p.password = pm[1]
@@ -834,6 +835,9 @@ queue:
 	}
 	if !strings.Contains(p.stdout.String(), "read a ticket: "+p.url+"/connections/acme/tickets/{id}") {
 		t.Errorf("the read hint does not name connection acme:\n%s", p.stdout.String())
+	}
+	if !strings.Contains(p.stdout.String(), "dashboard: "+p.url+"/dashboard?token=TOKEN") {
+		t.Errorf("no dashboard address in:\n%s", p.stdout.String())
 	}
 	if _, err := os.Stat(filepath.Join(data, "webhook-password")); err == nil {
 		t.Error("serve --config generated a password file")

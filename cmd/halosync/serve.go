@@ -84,6 +84,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  reads of the copy and /status need \"Authorization: Bearer TOKEN\"; read token: %s\n", tokenAt)
 		fmt.Fprintf(stdout, "  read a ticket: http://%s/connections/%s/tickets/{id}\n", a, cfg.Connections[0].ID)
+		// The token itself is not printed: this output often ends up in a log.
+		fmt.Fprintf(stdout, "  dashboard: http://%s/dashboard?token=TOKEN (TOKEN: the read token; the page keeps it in a cookie)\n", a)
 		if sim != nil {
 			sim.announce(stdout)
 			sim.run(ctx, "http://"+a.String())

@@ -3,6 +3,7 @@ package localserver
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,12 +85,10 @@ func hostOf(hostport string) string {
 // wrap answers with next only for a request the guard admits.
 func (g *readGuard) wrap(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !g.hosts[hostOf(r.Host)] {
-			g.refuse(w, r, apierror.UnknownHost, "host_unknown",
-				"this server does not answer reads under that host name; list it in server.hosts")
+		if !g.hostKnown(w, r) {
 			return
 		}
-		if reason := g.check(r.Header.Get("Authorization")); reason != "" {
+		if reason := g.check(credential(r)); reason != "" {
 			challenge := `Bearer realm="halosync"`
 			if reason == "token_wrong" {
 				challenge += `, error="invalid_token"`
@@ -100,6 +99,65 @@ func (g *readGuard) wrap(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		next(w, r)
+	}
+}
+
+// hostKnown reports whether r's Host header names this server, refusing it when not.
+func (g *readGuard) hostKnown(w http.ResponseWriter, r *http.Request) bool {
+	if g.hosts[hostOf(r.Host)] {
+		return true
+	}
+	g.refuse(w, r, apierror.UnknownHost, "host_unknown",
+		"this server does not answer reads under that host name; list it in server.hosts")
+	return false
+}
+
+// sessionCookie carries a read token for a browser, which cannot send a bearer header on
+// navigation: GET /dashboard?token=... sets it (wrapPage). It is HttpOnly, so no script
+// reads it, and SameSite=Strict, so no other site's page makes the browser send it.
+const sessionCookie = "halosync_read"
+
+// credential is the request's Authorization header, or, without one, the read token of
+// its session cookie as a bearer credential.
+func credential(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		return h
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		token, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil {
+			return "Bearer !" // not a cookie this server set: a wrong token
+		}
+		return "Bearer " + string(token)
+	}
+	return ""
+}
+
+// wrapPage guards a page as wrap does, and also takes a read token as the query
+// parameter token: a right one (under a known host) sets the session cookie and
+// redirects to the page without it, so the token leaves the address bar and history.
+func (g *readGuard) wrapPage(next http.HandlerFunc) http.HandlerFunc {
+	guarded := g.wrap(next)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.Query().Has("token") {
+			guarded(w, r)
+			return
+		}
+		if !g.hostKnown(w, r) {
+			return
+		}
+		token := r.URL.Query().Get("token")
+		if reason := g.check("Bearer " + token); reason != "" {
+			g.refuse(w, r, apierror.Unauthorized, reason,
+				"the token parameter is not one of server.read_tokens, nor the read-token file in the data directory of halosync serve")
+			return
+		}
+		// Encoded: a configured token may hold bytes a cookie value cannot.
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(token)), Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,7 @@ type Server struct {
 	pollEvery time.Duration
 
 	guard         *readGuard
+	recent        *recent // the newest delivery records, for /deliveries/recent
 	readiness     readiness
 	bodies        *byteBudget
 	connections   map[string]bool // the configured connection ids
@@ -104,7 +106,8 @@ func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipeline }
 // that /status shows; the whole Halo request budget of each connection is this process's.
 func New(cfg *config.Config, o Options) (*Server, error) {
 	counts := metrics.NewMemory()
-	ports := pipeline.Ports{Store: o.Store, Queue: o.Queue, Count: counts, Log: o.Log, HaloClient: o.HaloClient, Now: o.Now}
+	rec := newRecent(RecentDeliveries)
+	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: counts, Log: o.Log, HaloClient: o.HaloClient, Now: o.Now}
 	if dl, ok := o.DeadLetter.(worker.DeadLetterQueue); ok {
 		ports.DeadLetters = dl // the worker moves permanent failures here with their reason
 	}
@@ -135,6 +138,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		trusted: trusted, forwarded: forwarded, pipeline: p,
 		store: o.Store, queue: o.Queue, dlq: o.DeadLetter, counts: counts, log: o.Log, pollEvery: o.PollEvery,
 		guard:       newReadGuard(cfg.Server.ReadTokens, cfg.Server.Hosts, counts, o.Log),
+		recent:      rec,
 		readiness:   readiness{probe: o.Probe},
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
 		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
@@ -165,6 +169,9 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.HandleFunc("GET /status", guard.wrap(s.status))
+	mux.HandleFunc("GET /deliveries/recent", guard.wrap(s.recentDeliveries))
+	mux.HandleFunc("GET /dashboard", guard.wrapPage(s.dashboard))
+	mux.HandleFunc("GET /dashboard/{asset}", guard.wrap(s.dashboardAsset))
 	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", guard.wrap(s.object))
 	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", guard.wrap(s.action))
 	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", guard.wrap(s.deliveries))
@@ -312,7 +319,12 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	out := map[string]any{"counters": s.counts.Snapshot()}
+	conns := make([]string, 0, len(s.connections))
+	for c := range s.connections {
+		conns = append(conns, c)
+	}
+	sort.Strings(conns)
+	out := map[string]any{"counters": s.counts.Snapshot(), "connections": conns}
 	if qs, ok := s.queue.(QueueStats); ok {
 		if v, f, err := qs.Stats(r.Context()); err == nil {
 			out["queue"] = map[string]int{"visible": v, "in_flight": f}

@@ -1,0 +1,65 @@
+package localserver
+
+import (
+	"context"
+	"sync"
+
+	"github.com/halosync/halosync/internal/change"
+)
+
+// RecentDeliveries is how many delivery records the server keeps in memory for
+// GET /deliveries/recent and the dashboard: the newest the worker wrote, over every
+// connection.
+const RecentDeliveries = 200
+
+// recent is a bounded ring of the newest delivery records. Safe for concurrent use.
+type recent struct {
+	mu   sync.Mutex
+	ring []change.Delivery
+	next int // where the next record goes
+	full bool
+}
+
+func newRecent(n int) *recent { return &recent{ring: make([]change.Delivery, n)} }
+
+func (r *recent) add(d change.Delivery) {
+	r.mu.Lock()
+	r.ring[r.next] = d
+	r.next = (r.next + 1) % len(r.ring)
+	r.full = r.full || r.next == 0
+	r.mu.Unlock()
+}
+
+// list returns the records newest first, those of conn only unless conn is "".
+func (r *recent) list(conn string) []change.Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.next
+	if r.full {
+		n = len(r.ring)
+	}
+	out := []change.Delivery{}
+	for i := 1; i <= n; i++ {
+		d := r.ring[(r.next-i+len(r.ring))%len(r.ring)]
+		if conn != "" && d.Connection != conn {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// recordingStore is the store the pipeline writes through: each delivery record it
+// writes is also kept in the ring, so the worker needs no hook of its own.
+type recordingStore struct {
+	Store
+	recent *recent
+}
+
+func (s recordingStore) RecordDelivery(ctx context.Context, d change.Delivery) error {
+	err := s.Store.RecordDelivery(ctx, d)
+	if err == nil {
+		s.recent.add(d)
+	}
+	return err
+}
