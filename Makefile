@@ -69,4 +69,4 @@ standins-stop:
 	bash scripts/standins.sh stop
 
 clean:
-	rm -rf .aws-sam bin .standins .halosync load.out
+	rm -rf .aws-sam bin .standins .halosync load.out .artifacts

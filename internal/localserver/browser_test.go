@@ -138,7 +138,15 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	// Kept after the run, as the test's artifact: .artifacts/ at the repository's root
+	// (ignored by git, removed by make clean).
+	shot, err := filepath.Abs(filepath.Join("..", "..", ".artifacts", "dashboard.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
