@@ -7,11 +7,18 @@ GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
 BUILD_DIR ?= .aws-sam/bootstrap
 
-.PHONY: run test unit lint bench load fuzz build clean deploy standins-start standins-stop \
+.PHONY: run install test unit lint bench load fuzz build clean deploy standins-start standins-stop \
 	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction
 
 run:
 	$(GO) run ./cmd/halosync serve --demo $(ARGS)
+
+# install puts the halosync command where go install puts it: GOBIN, else GOPATH's bin.
+install:
+	$(GO) install ./cmd/halosync
+	@dir=$$($(GO) env GOBIN); [ -n "$$dir" ] || dir=$$($(GO) env GOPATH | cut -d: -f1)/bin; \
+	echo "installed $$dir/halosync"; \
+	case ":$$PATH:" in *":$$dir:"*) ;; *) echo "$$dir is not on PATH: add it, e.g. export PATH=\"$$dir:\$$PATH\"";; esac
 
 test:
 	bash scripts/test.sh
