@@ -34,6 +34,10 @@ type ListQuery struct {
 	// StartPage resumes a listing at this page (default 1): a backfill interrupted after
 	// page n resumes at n+1, the objects before it counted as read.
 	StartPage int
+	// Total, when set, is told the record_count of each page's answer (-1 when it has
+	// none) before fn sees the page: how many objects the whole listing holds, for
+	// progress reports.
+	Total func(recordCount int)
 	// Extra parameters are sent as given (order, search, ...); the paging parameters
 	// are the client's and override them.
 	Extra url.Values
@@ -97,6 +101,6 @@ func (c *Client) List(ctx context.Context, kind change.Kind, q ListQuery, fn fun
 		op: "list " + ep.Envelope, path: ep.Path, params: params, envelope: ep.Envelope,
 		status:   func(op string, r *response) error { return apiStatus(op, kind, r) },
 		mode:     bareComplete,
-		pageSize: q.PageSize, firstPage: q.StartPage, maxPages: q.MaxPages,
+		pageSize: q.PageSize, firstPage: q.StartPage, maxPages: q.MaxPages, total: q.Total,
 	}, fn)
 }

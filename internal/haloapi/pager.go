@@ -49,6 +49,8 @@ type listing struct {
 	// firstPage resumes at this page (default 1), the objects before it counted as read.
 	firstPage int
 	maxPages  int // stop with ErrPageLimit after this many pages (default the client's)
+	// total, when set, is told each answer's record_count (-1: none) before fn's page.
+	total func(recordCount int)
 }
 
 // listPages reads a listing page by page, calling fn once per non-empty page. An error
@@ -99,6 +101,9 @@ func (c *Client) listPages(ctx context.Context, l listing, fn func(page []map[st
 		}
 		if bare && l.mode == barePaged {
 			count = -1 // a bare array tells no total
+		}
+		if l.total != nil {
+			l.total(count)
 		}
 		if len(page) > 0 {
 			first := firstID(page)

@@ -85,6 +85,9 @@ type Options struct {
 	Modes map[change.Kind]Mode
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ProgressEvery is how often a long read logs its progress (default
+	// DefaultProgressEvery).
+	ProgressEvery time.Duration
 	// Fields is the connection's stored-fields policy, applied before anything is queued.
 	Fields *storedfields.Policy
 	// Filter is the connection's filters, applied to what is read before it is queued.
@@ -117,6 +120,9 @@ func New(conn string, l Lister, s Sender, c Copy, cur Cursors, count Counter, lo
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = DefaultProgressEvery
 	}
 	if opts.Versions.MaxSkew <= 0 {
 		opts.Versions.MaxSkew = change.DefaultMaxVersionSkew
@@ -215,14 +221,14 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if p.mode(kind) == Incremental {
 		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
 	}
-	newest, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark}, r)
+	newest, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}, r)
 	if err != nil {
 		return err
 	}
 	if kind == change.Ticket && p.mode(kind) == Incremental {
 		// Deleted tickets leave the ordinary listing; Halo lists them apart.
 		q.Deleted, q.IncludeInactive = true, false
-		n, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark}, r)
+		n, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}, r)
 		if err != nil {
 			return err
 		}
@@ -244,17 +250,23 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 		cur.NextPage = 1
 	}
 	p.log.InfoContext(ctx, "backfill", "connection", p.conn, "kind", kind, "from_page", cur.NextPage)
-	q := haloapi.ListQuery{IncludeInactive: true, StartPage: cur.NextPage}
+	pr := p.progress(kind, "backfill", true, cur.NextPage)
+	q := haloapi.ListQuery{IncludeInactive: true, StartPage: cur.NextPage, Total: pr.setTotal}
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
 		if _, err := p.consider(ctx, kind, page, pass{}, r); err != nil {
 			return err
 		}
 		cur.NextPage++
-		return p.saveCursor(ctx, kind, cur)
+		if err := p.saveCursor(ctx, kind, cur); err != nil {
+			return err
+		}
+		pr.page(ctx, len(page))
+		return nil
 	})
 	if err != nil {
 		return err
 	}
+	pr.end(ctx)
 	cur.Backfilled, cur.NextPage = true, 0
 	cur.Watermark, cur.LastRun = cur.BackfillStarted, p.opts.Now()
 	cur.BackfillStarted = time.Time{}
@@ -263,20 +275,31 @@ func (p *Poller) backfill(ctx context.Context, kind change.Kind, cur Cursor, r *
 
 // pass says how a read counts what it finds: gap, whether what is newer than the copy
 // was missed by the webhooks (not during a first sync); notesSince, from which change
-// marker on a listed ticket's notes are read even when the ticket itself is current.
+// marker on a listed ticket's notes are read even when the ticket itself is current;
+// progress, when set, reports a long read.
 type pass struct {
 	gap        bool
 	notesSince time.Time
+	progress   *progress
 }
 
 // read lists what q selects and considers it; it returns the newest change marker seen.
 func (p *Poller) read(ctx context.Context, kind change.Kind, q haloapi.ListQuery, ps pass, r *Report) (time.Time, error) {
 	var newest time.Time
+	if ps.progress != nil {
+		q.Total = ps.progress.setTotal
+	}
 	err := p.halo.List(ctx, kind, q, func(page []map[string]any) error {
 		n, err := p.consider(ctx, kind, page, ps, r)
 		newest = later(newest, n)
+		if err == nil && ps.progress != nil {
+			ps.progress.page(ctx, len(page))
+		}
 		return err
 	})
+	if err == nil && ps.progress != nil {
+		ps.progress.end(ctx)
+	}
 	return newest, err
 }
 

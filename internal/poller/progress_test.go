@@ -1,0 +1,140 @@
+package poller_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/poller"
+)
+
+// ticking is a Halo API whose every page of a kind's listing takes step on the clock
+// (a ticket's note listings take none).
+type ticking struct {
+	poller.Lister
+	clock *halosim.Clock
+	step  time.Duration
+}
+
+func (t *ticking) List(ctx context.Context, kind change.Kind, q haloapi.ListQuery, fn func([]map[string]any) error) error {
+	return t.Lister.List(ctx, kind, q, func(page []map[string]any) error {
+		if q.TicketID == "" {
+			t.clock.Advance(t.step)
+		}
+		return fn(page)
+	})
+}
+
+// TestBackfillReportsProgress backfills a tenant whose pages hold two objects, each page
+// taking 2 s: with reports every 5 s, every third page of a kind logs its progress, and
+// each kind's end logs what it read, against Halo's record_count.
+func TestBackfillReportsProgress(t *testing.T) {
+	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, PageCap: 2})
+	tenant.Seed(rand.New(rand.NewPCG(7, 11)), 4)
+	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	tick := &ticking{client, clock, 2 * time.Second}
+	c := newCopy()
+	p := poller.New("default", tick, c, c, &cursorsFake{m: map[string][]byte{}},
+		metrics.NewMemory(), slog.New(slog.NewJSONHandler(&logs, nil)), poller.Options{Now: clock.Now, ProgressEvery: 5 * time.Second})
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := records(t, &logs)
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
+		n := tenant.Count(kind)
+		pages := (n + 1) / 2
+		var progress, done []map[string]any
+		for _, l := range lines {
+			if l["kind"] != string(kind) {
+				continue
+			}
+			switch l["msg"] {
+			case "backfill progress":
+				progress = append(progress, l)
+			case "backfill done":
+				done = append(done, l)
+			}
+		}
+		if len(progress) != pages/3 {
+			t.Errorf("%s: %d pages logged progress %d times, want %d", kind, pages, len(progress), pages/3)
+		}
+		for i, l := range progress {
+			read := 6 * (i + 1) // three full pages of two per report
+			want := map[string]any{"pages": float64(3 * (i + 1)), "read": float64(read), "done": float64(read),
+				"total": float64(n), "per_second": 1.0, "left": (time.Duration(n-read) * time.Second).String(),
+				"elapsed": (time.Duration(read) * time.Second).String()}
+			for k, v := range want {
+				if l[k] != v {
+					t.Errorf("%s progress %d: %s = %v, want %v (%v)", kind, i, k, l[k], v, l)
+				}
+			}
+		}
+		if len(done) != 1 {
+			t.Fatalf("%s: %d end reports", kind, len(done))
+		}
+		if l := done[0]; l["pages"] != float64(pages) || l["read"] != float64(n) || l["done"] != float64(n) || l["total"] != float64(n) || l["left"] != "0s" {
+			t.Errorf("%s: end report %v, want %d pages, %d of %d read", kind, l, pages, n, n)
+		}
+	}
+
+	// A later scan of contacts, as long as their backfill, reports the same way; a quick
+	// poll reports nothing.
+	logs.Reset()
+	clock.Advance(15 * time.Minute)
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var scanDone int
+	for _, l := range records(t, &logs) {
+		if l["msg"] == "poll done" && l["kind"] == string(change.Contact) && l["read"] == float64(tenant.Count(change.Contact)) {
+			scanDone++
+		}
+		if l["kind"] == string(change.Ticket) && strings.HasPrefix(l["msg"].(string), "poll ") {
+			t.Errorf("a quick read of tickets reported progress: %v", l)
+		}
+	}
+	if scanDone != 1 {
+		t.Errorf("the contacts' long scan logged %d ends, want 1:\n%s", scanDone, logs.String())
+	}
+	logs.Reset()
+	tick.step = 0
+	clock.Advance(15 * time.Minute)
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Contains(s, "progress") || strings.Contains(s, "poll done") {
+		t.Errorf("a quick poll reported progress:\n%s", s)
+	}
+}
+
+func records(t *testing.T, b *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
