@@ -67,6 +67,18 @@ func basicCredentials(schemes []config.AuthScheme) (user, password string) {
 	return "", ""
 }
 
+// connections are the connections the demo drives; none without a demo.
+func (d *demo) connections() []string {
+	if d == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(d.tenants))
+	for _, t := range d.tenants {
+		ids = append(ids, t.conn)
+	}
+	return ids
+}
+
 // announce says what the demo does.
 func (d *demo) announce(w io.Writer) {
 	for _, t := range d.tenants {

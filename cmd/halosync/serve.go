@@ -70,7 +70,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	q, dlq := localserver.Queues(db, cfg.Queue)
-	srv, err := localserver.New(cfg, localserver.Options{Store: store, Queue: q, DeadLetter: dlq, Log: log, PollEvery: *pollEvery, Probe: db})
+	srv, err := localserver.New(cfg, localserver.Options{Store: store, Queue: q, DeadLetter: dlq, Log: log, PollEvery: *pollEvery, Probe: db,
+		Status: db, Demo: sim.connections()})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 // statusReport is what GET /status of a running server answers.
 type statusReport struct {
 	Counters        []metrics.Entry `json:"counters"`
+	Demo            []string        `json:"demo_connections"`
 	Queue           *queueDepth     `json:"queue,omitempty"`
 	DeadLetterQueue *queueDepth     `json:"dead_letter_queue,omitempty"`
 }
@@ -99,6 +100,9 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Demo) > 0 {
+		fmt.Fprintf(stdout, "\ndemo traffic: connection %s is driven by the simulated Halo tenant of serve --demo\n", strings.Join(r.Demo, ", "))
 	}
 	if r.Queue != nil {
 		fmt.Fprintf(stdout, "\nqueue: %d waiting, %d in flight\n", r.Queue.Visible, r.Queue.InFlight)

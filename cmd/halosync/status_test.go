@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,20 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 	}
 	if _, errOut, code := runCLI(t, nil, "status", "--url", "http://127.0.0.1:1", "--data", data); code == 0 || !strings.Contains(errOut, "is halosync serve running") {
 		t.Errorf("status without a server: exit %d, %q", code, errOut)
+	}
+	// The counters are kept in the data dir's database: a serve started again shows them.
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("serve exited %d on SIGTERM", code)
+	}
+	p = startServe(t, nil, "--data", data)
+	out, errOut, code = runCLIIn(t, cwd, nil, "status", "--url", p.url)
+	if code != 0 {
+		t.Fatalf("status after a restart exited %d: %s", code, errOut)
+	}
+	for _, row := range []string{`default\s+DeliveriesAccepted\s+-\s+1`, `default\s+DeliveriesRejected\s+credentials_wrong\s+1`, `default\s+ChangesApplied\s+applied\s+1`} {
+		if !regexp.MustCompile(row).MatchString(out) {
+			t.Errorf("status after a restart lacks %q:\n%s", row, out)
+		}
 	}
 	// Without the server's token: none found, or the wrong one.
 	empty := t.TempDir()

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -35,6 +36,9 @@ type edgeHarness struct {
 	path string
 	s    *testServer
 	rec  *receivedLog // what the running server's pump received
+	// base are the counters the running server loaded from the file at its start: the
+	// counts a previous server saved. Counts reads the running pipeline's own, above them.
+	base map[metrics.Metric]int64
 }
 
 func newEdgeHarness(t *testing.T) *edgeHarness {
@@ -48,7 +52,21 @@ func (h *edgeHarness) Start(t *testing.T, doc string) {
 		t.Fatalf("the configuration does not parse: %v\n%s", err, doc)
 	}
 	if h.s != nil {
-		h.s.stop() // without waiting for the queue to drain
+		h.s.stop() // without waiting for the queue to drain; saves its counters
+	}
+	h.base = map[metrics.Metric]int64{}
+	if h.s != nil {
+		db, err := sqlite.Open(h.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counters, _, err := db.LoadStatus(t.Context(), 0)
+		if err := errors.Join(err, db.Close()); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range counters {
+			h.base[e.Metric] = e.Value
+		}
 	}
 	h.s = startServer(t, cfg, onFile(h.path), wrappingQueue(func(q *sqlite.Queue) localserver.Queue {
 		h.rec = &receivedLog{Queue: q}
@@ -107,8 +125,8 @@ func (h *edgeHarness) Counts(t *testing.T, name string) edgetest.Counts {
 	t.Helper()
 	out := edgetest.Counts{}
 	for _, e := range h.s.status(t).Counters {
-		if e.Name == name {
-			out[e.Metric] = e.Value
+		if e.Name == name && e.Value != h.base[e.Metric] {
+			out[e.Metric] = e.Value - h.base[e.Metric]
 		}
 	}
 	return out

@@ -18,15 +18,54 @@ type recent struct {
 	ring []change.Delivery
 	next int // where the next record goes
 	full bool
+	// unsaved are the records added since the last takeUnsaved, oldest first, at most as
+	// many as the ring holds: what the next save of the status appends to the table.
+	unsaved []change.Delivery
 }
 
 func newRecent(n int) *recent { return &recent{ring: make([]change.Delivery, n)} }
 
 func (r *recent) add(d change.Delivery) {
 	r.mu.Lock()
+	r.put(d)
+	r.unsaved = append(r.unsaved, d)
+	if over := len(r.unsaved) - len(r.ring); over > 0 {
+		r.unsaved = append(r.unsaved[:0], r.unsaved[over:]...)
+	}
+	r.mu.Unlock()
+}
+
+// load puts records already saved into the ring, oldest first.
+func (r *recent) load(ds []change.Delivery) {
+	r.mu.Lock()
+	for _, d := range ds {
+		r.put(d)
+	}
+	r.mu.Unlock()
+}
+
+func (r *recent) put(d change.Delivery) {
 	r.ring[r.next] = d
 	r.next = (r.next + 1) % len(r.ring)
 	r.full = r.full || r.next == 0
+}
+
+// takeUnsaved returns the records added since the last call, oldest first.
+func (r *recent) takeUnsaved() []change.Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.unsaved
+	r.unsaved = nil
+	return out
+}
+
+// keepUnsaved gives back records a save did not keep, before any added since.
+func (r *recent) keepUnsaved(ds []change.Delivery) {
+	r.mu.Lock()
+	r.unsaved = append(ds, r.unsaved...)
+	if over := len(r.unsaved) - len(r.ring); over > 0 {
+		r.unsaved = r.unsaved[over:]
+	}
 	r.mu.Unlock()
 }
 

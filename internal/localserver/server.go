@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,6 +74,12 @@ type Options struct {
 	// HeaderTimeout is how long a connection may take to send a request's headers, and so
 	// how long an idle one holds a place under server.max_connections; 0: 10 s.
 	HeaderTimeout time.Duration
+	// Status keeps the counters and the newest delivery records across restarts; nil:
+	// they live in memory only.
+	Status StatusStore
+	// Demo are the connections the simulated tenant of `halosync serve --demo` drives:
+	// /status and the dashboard mark their traffic as the demo's.
+	Demo []string
 }
 
 // Server is the local all-in-one server.
@@ -94,6 +101,11 @@ type Server struct {
 	connections   map[string]bool // the configured connection ids
 	maxConns      int
 	headerTimeout time.Duration
+
+	statusStore StatusStore
+	saveMu      sync.Mutex               // one save at a time
+	saved       map[metrics.Metric]int64 // the counters' values as last saved
+	demo        []string                 // the demo's connections, sorted
 }
 
 // Counts are the server's counters: ingest, the worker and the poller count into them.
@@ -134,7 +146,8 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if headerTimeout <= 0 {
 		headerTimeout = 10 * time.Second
 	}
-	return &Server{
+	demo := slices.Sorted(slices.Values(o.Demo))
+	s := &Server{
 		trusted: trusted, forwarded: forwarded, pipeline: p,
 		store: o.Store, queue: o.Queue, dlq: o.DeadLetter, counts: counts, log: o.Log, pollEvery: o.PollEvery,
 		guard:       newReadGuard(cfg.Server.ReadTokens, cfg.Server.Hosts, counts, o.Log),
@@ -142,7 +155,12 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		readiness:   readiness{probe: o.Probe},
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
 		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
-	}, nil
+		statusStore: o.Status, saved: map[metrics.Metric]int64{}, demo: demo,
+	}
+	if err := s.loadStatus(context.Background()); err != nil {
+		return nil, fmt.Errorf("load the saved status: %w", err)
+	}
+	return s, nil
 }
 
 // Queues opens the embedded change queue and its dead-letter queue in db, with the
@@ -325,6 +343,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(conns)
 	out := map[string]any{"counters": s.counts.Snapshot(), "connections": conns}
+	if len(s.demo) > 0 {
+		out["demo_connections"] = s.demo
+	}
 	if qs, ok := s.queue.(QueueStats); ok {
 		if v, f, err := qs.Stats(r.Context()); err == nil {
 			out["queue"] = map[string]int{"visible": v, "in_flight": f}
@@ -420,7 +441,11 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	var wg sync.WaitGroup
 	pumpCtx, stopPump := context.WithCancel(ctx)
 	defer stopPump()
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		s.keepStatus(pumpCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		s.Pump(pumpCtx)
@@ -443,6 +468,10 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	}
 	stopPump()
 	wg.Wait()
+	// What the pump counted last is saved too.
+	save, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.saveStatus(save)
+	cancel()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

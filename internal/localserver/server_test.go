@@ -80,6 +80,7 @@ type serverSetup struct {
 	logLevel   slog.Level
 	logTail    int           // how much of the log a failed test shows
 	headerWait time.Duration // localserver.Options.HeaderTimeout
+	demo       []string      // localserver.Options.Demo
 }
 
 type serverOption func(*serverSetup)
@@ -116,6 +117,11 @@ func logTo(level slog.Level, tailChars int) serverOption {
 // withHeaderTimeout sets how long a connection may take to send its headers.
 func withHeaderTimeout(d time.Duration) serverOption {
 	return func(s *serverSetup) { s.headerWait = d }
+}
+
+// withDemo names the connections the demo drives.
+func withDemo(conns ...string) serverOption {
+	return func(s *serverSetup) { s.demo = conns }
 }
 
 // startServer starts the server as `halosync serve` wires it (localserver.Queues, the
@@ -158,7 +164,7 @@ func startServer(t *testing.T, cfg *config.Config, opts ...serverOption) *testSe
 		st = o.wrapStore(store)
 	}
 	srv, err := localserver.New(cfg, localserver.Options{Store: st, Queue: changes, DeadLetter: dlq, Log: log, HaloClient: o.haloClient, Now: o.now,
-		Probe: db, HeaderTimeout: o.headerWait})
+		Probe: db, HeaderTimeout: o.headerWait, Status: db, Demo: o.demo})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,6 +240,20 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 CREATE INDEX IF NOT EXISTS objects_kind ON objects (connection, kind, parent_id, id, deleted); -- covers StoredIDs
 `,
+		// 4: what the local server's status shows, kept across restarts (status.go).
+		`
+CREATE TABLE IF NOT EXISTS status_counters (
+	connection TEXT    NOT NULL,
+	name       TEXT    NOT NULL,
+	label      TEXT    NOT NULL DEFAULT '',
+	value      INTEGER NOT NULL,
+	PRIMARY KEY (connection, name, label)
+);
+CREATE TABLE IF NOT EXISTS recent_deliveries (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT, -- write order: oldest first
+	record TEXT    NOT NULL                   -- change.Delivery as JSON
+);
+`,
 	}
 }
 

@@ -93,6 +93,7 @@ function render(status, recent) {
   depth("queue", status.queue);
   depth("dlq", status.dead_letter_queue);
   const conns = new Set(status.connections || []);
+  const demo = new Set(status.demo_connections || []);
   for (const e of status.counters) {
     if (!e.connection.startsWith("_")) {
       conns.add(e.connection);
@@ -108,7 +109,7 @@ function render(status, recent) {
       el(
         "section",
         { class: "connection", "data-connection": c },
-        el("h2", {}, "connection " + c),
+        el("h2", {}, "connection " + c, ...(demo.has(c) ? [" ", el("span", { class: "demo" }, "demo traffic")] : [])),
         counters(status.counters.filter((e) => e.connection === c)),
         el("h3", {}, "recent deliveries"),
         deliveries(recent.filter((d) => d.connection === c)),
