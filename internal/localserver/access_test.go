@@ -266,6 +266,11 @@ func TestBodyBytesInFlightAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The server admits the first delivery's declared bytes once it has read its header.
+	eventually(t, pollTimeout, "the first delivery's bytes admitted", func() (bool, string) {
+		n := s.srv.BodyBytesInFlight()
+		return n == limit, fmt.Sprintf("%d bytes in flight", n)
+	})
 	var r response
 	eventually(t, pollTimeout, "the second delivery refused while the first is read", func() (bool, string) {
 		r = s.deliver(t, "default", authtest.Basic(user, password), second)

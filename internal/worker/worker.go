@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -290,7 +291,7 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 		// answer lost (a timeout or a dropped connection after the store acted): the
 		// stored object then names this delivery at this version, and the record says the
 		// delivery applied it, without a replaced record's knowledge of what it changed.
-		if o, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID); err == nil && ok {
+		if o, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID); err == nil && ok && !w.recorded(ctx, d) {
 			d = d.Recovered(o)
 		}
 	}
@@ -300,6 +301,22 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 			"id", c.ID, "version", c.Version, "outcome", res.Outcome, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 	}
 	return d.Summary
+}
+
+// recorded reports whether the store already keeps a record of d's delivery and object:
+// then a duplicate is a plain redelivery, not a write whose answer was lost. A store that
+// cannot tell counts as having none (the record's write is conditional either way).
+func (w *Worker) recorded(ctx context.Context, d change.Delivery) bool {
+	r, ok := w.store.(interface {
+		Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
+	})
+	if !ok {
+		return false
+	}
+	ds, err := r.Deliveries(ctx, d.Connection, d.DeliveryID)
+	return err == nil && slices.ContainsFunc(ds, func(old change.Delivery) bool {
+		return old.Kind == d.Kind && old.ID == d.ID && old.Version == d.Version
+	})
 }
 
 // resolve turns an event-only change into one with the object's fields, fetched from
