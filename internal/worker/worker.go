@@ -291,8 +291,11 @@ func (w *Worker) record(ctx context.Context, messageID string, c change.Change, 
 		// answer lost (a timeout or a dropped connection after the store acted): the
 		// stored object then names this delivery at this version, and the record says the
 		// delivery applied it, without a replaced record's knowledge of what it changed.
-		if o, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID); err == nil && ok && !w.recorded(ctx, d) {
-			d = d.Recovered(o)
+		if o, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID); err == nil && ok {
+			// Only a duplicate of this delivery's own version costs the records' read.
+			if r := d.Recovered(o); r.ChangesUnknown && !w.recorded(ctx, d) {
+				d = r
+			}
 		}
 	}
 	if err := w.store.RecordDelivery(ctx, d); err != nil {
