@@ -31,7 +31,7 @@ func (s *Server) loadStatus(ctx context.Context) error {
 		return err
 	}
 	for _, e := range counters {
-		s.counts.Count(e.Metric, e.Value)
+		s.counts.Restore(e)
 		s.saved[e.Metric] = e.Value
 	}
 	s.recent.load(recent)
