@@ -95,6 +95,9 @@ type Options struct {
 	// Versions is the connection's version rule: what is read is checked against the
 	// time it was read (docs/ARCHITECTURE.md, "Versions").
 	Versions change.VersionRule
+	// Progress, when set, is told where each long read stands (the local dashboard's
+	// backfill progress); nil: progress is only logged.
+	Progress ProgressReporter
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
