@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -137,5 +138,26 @@ func TestCountObjects(t *testing.T) {
 	}
 	if want := "COVERING INDEX objects_kind"; !strings.Contains(plan, want) {
 		t.Errorf("the count's plan %q does not read %s only", plan, want)
+	}
+}
+
+// PeekNewest reads a dead-letter queue's newest messages first, with their attributes,
+// receiving nothing.
+func TestPeekNewest(t *testing.T) {
+	db, _ := newTestStore(t)
+	ctx := context.Background()
+	q := db.Queue("changes-dlq", QueueOptions{Visibility: time.Minute})
+	for i := range 4 {
+		m := message.Message{Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Attributes: map[string]string{message.AttrFailureReason: fmt.Sprint("r", i)}}
+		if err := q.Send(ctx, []message.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.PeekNewest(ctx, 2)
+	if err != nil || len(got) != 2 || got[0].Attributes[message.AttrFailureReason] != "r3" || got[1].Attributes[message.AttrFailureReason] != "r2" {
+		t.Fatalf("PeekNewest(2) = %+v, %v; want r3, r2", got, err)
+	}
+	if v, f, err := q.Stats(ctx); v != 4 || f != 0 || err != nil {
+		t.Errorf("after peeking: %d visible, %d in flight (%v), want 4, 0", v, f, err)
 	}
 }
