@@ -53,7 +53,7 @@ func (a *activity) observe(m metrics.Metric, n int64) {
 	default:
 		return
 	}
-	now := a.now().UTC()
+	now := a.now().UTC().Truncate(time.Millisecond) // as the marks are saved
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b := a.bucket(m.Connection, now)

@@ -80,13 +80,6 @@ func (f *feed) publish(d change.Delivery) {
 	}
 }
 
-// open reports how many streams are open.
-func (f *feed) open() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.streams)
-}
-
 // shutdown ends every stream, now and to come: http.Server.Shutdown waits for handlers,
 // and a stream's handler would otherwise wait for its client.
 func (f *feed) shutdown() { f.once.Do(func() { close(f.closed) }) }
