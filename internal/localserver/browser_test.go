@@ -3,6 +3,7 @@ package localserver_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/halosync/halosync/internal/auth/authtest"
 )
 
 // chromium finds a Chromium or Chrome to drive. Missing, the test fails under CI
@@ -106,18 +109,21 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("state line %q (%v), want it updated", state, err)
 	}
 
+	// The page follows the server's event stream rather than polling.
+	if err := chromedp.Do(step(10*time.Second), chromedp.Poll[chromedp.Void](`document.getElementById("state").textContent.includes("live")`)); err != nil {
+		t.Fatalf("the page is not following the event stream: %v", err)
+	}
+
 	full := sampleBody(t, "ingest-ticket-full.json")
 	const id = "6f1c2a4e-3b7d-4e0a-9a51-2c8d7e6f5a10"
 	s.deliverOK(t, full)
-	s.waitDeliveries(t, "default", id) // the worker has written its record
-	recorded := time.Now()
-	// The page polls every 2 s, so the record shows within one period of being written;
-	// the bound allows for the fetch, the rendering and timers late on a busy machine.
+	answered := time.Now()
+	// The worker's record is pushed to the page as it is written.
 	row := `tr.delivery[data-delivery-id="` + id + `"]`
-	if err := chromedp.Do(step(5*time.Second), chromedp.WaitVisible(row)); err != nil {
-		t.Fatalf("delivery %s not on the page within 5 s of its record (the page polls every 2 s): %v", id, err)
+	if err := chromedp.Do(step(2*time.Second), chromedp.WaitVisible(row)); err != nil {
+		t.Fatalf("delivery %s not on the page within 2 s of its answer: %v", id, err)
 	}
-	t.Logf("the delivery appeared %v after its record was written", time.Since(recorded).Round(10*time.Millisecond))
+	t.Logf("the delivery appeared %v after its answer", time.Since(answered).Round(10*time.Millisecond))
 	ctx = step(30 * time.Second)
 	text, err := chromedp.Run(ctx, chromedp.Text(row))
 	if err != nil {
@@ -126,12 +132,47 @@ func TestDashboardInABrowser(t *testing.T) {
 	if !strings.Contains(text, "ticket 4242") || !strings.Contains(text, "applied") {
 		t.Errorf("the delivery's row reads %q, want ticket 4242 applied", text)
 	}
+
+	// A refused delivery is listed as rejected, with its reason.
+	if r := s.deliver(t, "default", authtest.Basic(user, "a-guessed-password-7"), full); r.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong password answered %d", r.status)
+	}
+	answered = time.Now()
+	rejected := `section[data-connection="default"] tr.delivery[data-outcome="rejected"]`
+	if err := chromedp.Do(step(2*time.Second), chromedp.WaitVisible(rejected)); err != nil {
+		t.Fatalf("the refused delivery is not on the page within 2 s of its answer: %v", err)
+	}
+	t.Logf("the refusal appeared %v after its answer", time.Since(answered).Round(10*time.Millisecond))
+	if text, err := chromedp.Run(ctx, chromedp.Text(rejected)); err != nil || !strings.Contains(text, "rejected") || !strings.Contains(text, "credentials_wrong") {
+		t.Errorf("the refusal's row reads %q (%v), want rejected for credentials_wrong", text, err)
+	}
+	if text, err := chromedp.Run(ctx, chromedp.Text(`section[data-connection="default"]`)); err != nil || strings.Contains(text, "a-guessed-password-7") {
+		t.Errorf("the page shows the guessed password (%v)", err)
+	}
+
+	// The copy's objects per kind, from the status the stream pushes.
+	ticket := `section[data-connection="default"] dl[data-objects] dd[data-kind="ticket"] .n`
+	if err := chromedp.Do(step(5*time.Second), chromedp.Poll[chromedp.Void](`(document.querySelector('`+ticket+`') || {}).textContent === "1"`)); err != nil {
+		t.Errorf("the objects per kind do not show the ticket: %v", err)
+	}
+	// The trends' charts are drawn, with the minute's deliveries.
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section[data-connection="default"] svg.chart').length`))
+	if err != nil || charts != 2 {
+		t.Errorf("%d charts on the page (%v), want 2", charts, err)
+	}
+	if err := chromedp.Do(step(20*time.Second), chromedp.Poll[chromedp.Void](`document.querySelectorAll('section[data-connection="default"] svg.chart rect').length > 0`)); err != nil {
+		t.Errorf("the deliveries chart draws no bar: %v", err)
+	}
 	applied, err := chromedp.Run(ctx, chromedp.Text(`section[data-connection="default"] dl[data-counter="ChangesApplied"]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(applied, "applied") {
 		t.Errorf("the ChangesApplied counter reads %q", applied)
+	}
+	webhook, err := chromedp.Run(ctx, chromedp.Text(`section[data-connection="default"] dd[data-fact="webhook"]`))
+	if err != nil || !strings.Contains(webhook, "not managed") {
+		t.Errorf("the webhook's health reads %q (%v), want not managed", webhook, err)
 	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

@@ -1,9 +1,18 @@
-// The halosync dashboard: polls /status and /deliveries/recent every 2 s and shows, per
-// connection, the counters, and the newest delivery records. The read token travels in
-// an HttpOnly cookie (set by /dashboard?token=...); this script never sees it.
+// The halosync dashboard. It reads /status, /deliveries/recent and /trends once, then
+// follows GET /events, a server-sent events stream: each new delivery record as it is
+// written, and the status when it changed. Should the stream fail, it polls every 2 s
+// and tries the stream again now and then. The read token travels in an HttpOnly cookie
+// (set by /dashboard?token=...); this script never sees it. Charts are inline SVG drawn
+// here: the page loads nothing from elsewhere.
 "use strict";
 
-const EVERY_MS = 2000;
+const POLL_MS = 2000; // polling, while the stream is down
+const STREAM_RETRY_MS = 30000; // how often a failed stream is tried again
+const TRENDS_MS = 15000; // how often the charts are read again when nothing happens
+const TRENDS_AFTER_MS = 3000; // how soon after a change they are read again, at most
+const TREND_HOURS = 3;
+const KEEP_RECENT = 200;
+const SVG = "http://www.w3.org/2000/svg";
 
 // The counters shown, in this order, with their label's meaning.
 const SHOWN = [
@@ -15,10 +24,34 @@ const SHOWN = [
   ["ChangesDeadLettered", "changes dead-lettered, by reason"],
 ];
 
+// The error summary's parts, by their name in /status.
+const ERRORS = [
+  ["rejected", "rejected deliveries"],
+  ["failed", "failed changes"],
+  ["dead_lettered", "dead-lettered changes"],
+  ["polls_failed", "failed polls"],
+];
+
+const MODES = { hybrid: "hybrid (webhooks and polls)", poll: "poll only", webhook: "webhook only" };
+
+// What the page knows; every render draws from it.
+const state = { status: null, recent: [], trends: [], live: false, error: "" };
+
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     e.setAttribute(k, v);
+  }
+  for (const c of children) {
+    e.append(c);
+  }
+  return e;
+}
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    e.setAttribute(k, String(v));
   }
   for (const c of children) {
     e.append(c);
@@ -37,9 +70,101 @@ async function getJSON(path) {
   return r.json();
 }
 
+function when(iso) {
+  if (!iso) {
+    return "never";
+  }
+  const t = new Date(iso);
+  const ago = Math.max(0, Math.round((Date.now() - t.getTime()) / 1000));
+  let rel = ago + " s ago";
+  if (ago >= 86400) {
+    rel = Math.floor(ago / 86400) + " d ago";
+  } else if (ago >= 3600) {
+    rel = Math.floor(ago / 3600) + " h ago";
+  } else if (ago >= 60) {
+    rel = Math.floor(ago / 60) + " min ago";
+  }
+  return t.toLocaleString() + " (" + rel + ")";
+}
+
+function ms(v) {
+  if (!v) {
+    return "–";
+  }
+  if (v >= 60000) {
+    return (v / 60000).toFixed(1) + " min";
+  }
+  if (v >= 1000) {
+    return (v / 1000).toFixed(1) + " s";
+  }
+  return Math.round(v) + " ms";
+}
+
 function depth(prefix, q) {
   document.getElementById(prefix + "-visible").textContent = q ? q.visible : "–";
   document.getElementById(prefix + "-inflight").textContent = q ? q.in_flight : "–";
+}
+
+function facts(rows) {
+  const dl = el("dl", { class: "facts" });
+  for (const [name, title, value, cls] of rows) {
+    dl.append(el("dt", {}, title), el("dd", { "data-fact": name, class: cls || "" }, value));
+  }
+  return dl;
+}
+
+function sync(c) {
+  const fallback = c.fallback && c.fallback.active ? "polling at the fallback interval since " + when(c.fallback.since) : "off";
+  let webhook = "not managed (no webhook.manage)";
+  let cls = "";
+  if (c.webhook && c.webhook.managed) {
+    if (!c.webhook.checked_at) {
+      webhook = "managed, not checked yet";
+    } else {
+      webhook = (c.webhook.healthy ? "healthy" : "unhealthy") + ", checked " + when(c.webhook.checked_at);
+      cls = c.webhook.healthy ? "good" : "bad";
+    }
+  }
+  const lat = c.sync_latency_ms || {};
+  return facts([
+    ["mode", "sync mode", (MODES[c.sync_mode] || c.sync_mode) + (c.polled ? "" : " (no halo: settings, not polled)")],
+    ["fallback", "poll fallback", fallback, c.fallback && c.fallback.active ? "bad" : ""],
+    ["last-delivery", "last delivery", when(c.last_delivery)],
+    ["webhook", "managed webhook", webhook, cls],
+    ["latency", "sync latency", "avg " + ms(lat.avg) + "; last hour avg " + ms(lat.last_hour_avg) + ", max " + ms(lat.last_hour_max)],
+  ]);
+}
+
+function objects(c) {
+  const dl = el("dl", { class: "objects", "data-objects": "" });
+  const kinds = Object.keys(c.objects || {}).sort();
+  if (!c.objects) {
+    dl.append(el("dd", { class: "empty" }, "this store does not count its objects"));
+  } else if (kinds.length === 0) {
+    dl.append(el("dd", { class: "empty" }, "the copy holds nothing yet"));
+  }
+  for (const k of kinds) {
+    dl.append(el("dd", { "data-kind": k }, el("span", {}, k === "action" ? "notes" : k + "s"), el("span", { class: "n" }, String(c.objects[k]))));
+  }
+  return dl;
+}
+
+function backfill(c) {
+  if (!c.backfill || c.backfill.length === 0) {
+    return el("p", { class: "empty" }, "not polled: nothing to backfill");
+  }
+  const body = el("tbody");
+  for (const b of c.backfill) {
+    const bar = el("progress", { max: String(b.total || 1), value: String(b.state === "done" ? b.total || 1 : b.done || 0) });
+    let figures = "";
+    if (b.state === "running" && b.total) {
+      figures = b.done + " / " + b.total + ", " + b.per_second + "/s, " + (b.left || "0s") + " left";
+    } else if (b.state === "running") {
+      figures = "reading (Halo gave no total)";
+    }
+    body.append(el("tr", { "data-backfill": b.kind }, el("td", {}, b.kind), el("td", {}, b.state), el("td", {}, bar), el("td", {}, figures)));
+  }
+  return el("table", { class: "backfill" }, body);
 }
 
 function counters(entries) {
@@ -58,7 +183,101 @@ function counters(entries) {
   return box;
 }
 
+function errors(c) {
+  const box = el("div", { class: "counters errors", "data-errors": "" });
+  for (const [name, title] of ERRORS) {
+    const dl = el("dl", { "data-error": name }, el("dt", {}, title));
+    const byReason = (c.errors || {})[name] || {};
+    const reasons = Object.keys(byReason).sort();
+    if (reasons.length === 0) {
+      dl.append(el("dd", { class: "empty" }, el("span", {}, "none"), el("span", {}, "0")));
+    }
+    for (const r of reasons) {
+      dl.append(el("dd", { class: "bad" }, el("span", {}, r || "all"), el("span", {}, String(byReason[r]))));
+    }
+    box.append(dl);
+  }
+  return box;
+}
+
+// chart draws one SVG of per-minute series over the last TREND_HOURS: bars (stacked) or
+// lines, with the highest value labelled.
+function chart(title, minutes, series, kind) {
+  const W = 600;
+  const H = 120;
+  const PAD = 18;
+  const slots = TREND_HOURS * 60;
+  const end = Math.floor(Date.now() / 60000);
+  const at = (m) => slots - 1 - (end - Math.floor(new Date(m.start).getTime() / 60000));
+  let top = 0;
+  for (const m of minutes) {
+    let sum = 0;
+    for (const s of series) {
+      top = Math.max(top, m[s.key] || 0);
+      sum += m[s.key] || 0;
+    }
+    if (kind === "bars") {
+      top = Math.max(top, sum);
+    }
+  }
+  const scale = top > 0 ? (H - PAD) / top : 0;
+  const w = W / slots;
+  const g = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "aria-label": title, "data-chart": title });
+  g.append(svg("title", {}, title));
+  g.append(svg("line", { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5, class: "axis" }));
+  for (const s of series) {
+    if (kind === "lines") {
+      const pts = minutes.filter((m) => at(m) >= 0).map((m) => (at(m) * w + w / 2).toFixed(1) + "," + (H - (m[s.key] || 0) * scale).toFixed(1));
+      if (pts.length === 1) {
+        const [x, y] = pts[0].split(",");
+        g.append(svg("circle", { cx: x, cy: y, r: 2, class: s.cls }));
+      } else if (pts.length > 1) {
+        g.append(svg("polyline", { points: pts.join(" "), class: s.cls }));
+      }
+    }
+  }
+  if (kind === "bars") {
+    for (const m of minutes) {
+      const x = at(m);
+      if (x < 0) {
+        continue;
+      }
+      let y = H;
+      for (const s of series) {
+        const h = (m[s.key] || 0) * scale;
+        if (h > 0) {
+          y -= h;
+          g.append(svg("rect", { x: (x * w).toFixed(1), y: y.toFixed(1), width: Math.max(w - 0.5, 1).toFixed(1), height: h.toFixed(1), class: s.cls }));
+        }
+      }
+    }
+  }
+  const label = kind === "lines" ? ms(top) : String(top);
+  g.append(svg("text", { x: 2, y: 11, class: "label" }, "max " + (top ? label : "0") + " · last " + TREND_HOURS + " h"));
+  const legend = el("p", { class: "legend" }, ...series.map((s) => el("span", { class: "key " + s.cls }, s.name)));
+  return el("figure", {}, el("figcaption", {}, title), g, legend);
+}
+
+function charts(conn) {
+  const minutes = state.trends.filter((m) => m.connection === conn);
+  return el(
+    "div",
+    { class: "charts" },
+    chart("deliveries per minute", minutes, [
+      { key: "deliveries", name: "accepted", cls: "s-good" },
+      { key: "rejected", name: "rejected", cls: "s-bad" },
+    ], "bars"),
+    chart("sync latency per minute", minutes, [
+      { key: "latency_avg_ms", name: "average", cls: "s-avg" },
+      { key: "latency_max_ms", name: "highest", cls: "s-max" },
+    ], "lines"),
+  );
+}
+
 function object(d) {
+  if (!d.kind) {
+    return "–";
+  }
   let s = d.kind + " " + d.id;
   if (d.parent_id) {
     s += " (ticket " + d.parent_id + ")";
@@ -73,64 +292,187 @@ function deliveries(records) {
   const body = el("tbody");
   for (const d of records) {
     const time = new Date(d.processed_at);
+    const attrs = { class: "delivery outcome-" + d.outcome, "data-outcome": d.outcome };
+    if (d.delivery_id) {
+      attrs["data-delivery-id"] = d.delivery_id;
+    }
     body.append(
       el(
         "tr",
-        { class: "delivery", "data-delivery-id": d.delivery_id },
+        attrs,
         el("td", { title: d.processed_at }, time.toLocaleTimeString()),
-        el("td", {}, d.event || d.source),
+        el("td", {}, d.event || d.source || ""),
         el("td", {}, object(d)),
-        el("td", { class: "outcome-" + d.outcome }, d.outcome),
-        el("td", { class: "reason" }, d.reason || ""),
+        el("td", { class: "outcome" }, d.outcome),
+        el("td", { class: "reason" }, d.reason || (d.outcome === "applied" ? d.summary || "" : "")),
       ),
     );
   }
   const head = el("tr", {}, ...["time", "event", "object", "outcome", "reason"].map((h) => el("th", {}, h)));
-  return el("table", {}, el("thead", {}, head), body);
+  return el("table", { class: "deliveries" }, el("thead", {}, head), body);
 }
 
-function render(status, recent) {
+function deadLetters(dl) {
+  const box = document.getElementById("dead-letters");
+  if (!dl || dl.count === 0) {
+    box.replaceChildren(el("span", { class: "empty" }, "no dead letters"));
+    return;
+  }
+  const list = el("ul", {});
+  for (const m of dl.newest) {
+    list.append(el("li", {}, when(m.sent_at) + ": " + (m.connection || "?") + " " + (m.kind || "") + ", " + m.reason + " (" + m.id + ")"));
+  }
+  box.replaceChildren(el("span", { class: "bad" }, dl.count + " dead letter" + (dl.count === 1 ? "" : "s") + "; newest:"), list);
+}
+
+function render() {
+  const status = state.status;
+  if (!status) {
+    return;
+  }
   depth("queue", status.queue);
   depth("dlq", status.dead_letter_queue);
+  deadLetters(status.dead_letters);
   const conns = new Set(status.connections || []);
   const demo = new Set(status.demo_connections || []);
+  const by = status.by_connection || {};
   for (const e of status.counters) {
     if (!e.connection.startsWith("_")) {
       conns.add(e.connection);
     }
   }
-  for (const d of recent) {
+  for (const d of state.recent) {
     conns.add(d.connection);
   }
-  const main = document.getElementById("connections");
   const sections = [];
   for (const c of [...conns].sort()) {
+    const records = state.recent.filter((d) => d.connection === c);
+    if (c.startsWith("_")) {
+      // Deliveries to no configured connection: only their refusals.
+      sections.push(
+        el("section", { class: "connection unknown", "data-connection": c }, el("h2", {}, "deliveries to no configured connection"), deliveries(records)),
+      );
+      continue;
+    }
+    const info = by[c] || {};
     sections.push(
       el(
         "section",
         { class: "connection", "data-connection": c },
         el("h2", {}, "connection " + c, ...(demo.has(c) ? [" ", el("span", { class: "demo" }, "demo traffic")] : [])),
+        sync(info),
+        el("h3", {}, "objects in the copy"),
+        objects(info),
+        el("h3", {}, "backfill"),
+        backfill(info),
+        el("h3", {}, "trends"),
+        charts(c),
+        el("h3", {}, "errors"),
+        errors(info),
+        el("h3", {}, "counters"),
         counters(status.counters.filter((e) => e.connection === c)),
         el("h3", {}, "recent deliveries"),
-        deliveries(recent.filter((d) => d.connection === c)),
+        deliveries(records),
       ),
     );
   }
-  main.replaceChildren(...sections);
-}
-
-async function refresh() {
-  const state = document.getElementById("state");
-  try {
-    const [status, recent] = await Promise.all([getJSON("/status"), getJSON("/deliveries/recent")]);
-    render(status, recent);
-    state.className = "";
-    state.textContent = "updated " + new Date().toLocaleTimeString();
-  } catch (err) {
-    state.className = "error";
-    state.textContent = err.message;
+  document.getElementById("connections").replaceChildren(...sections);
+  const line = document.getElementById("state");
+  if (state.error) {
+    line.className = "error";
+    line.textContent = state.error;
+  } else {
+    line.className = "";
+    line.textContent = "updated " + new Date().toLocaleTimeString() + (state.live ? " · live" : " · polling every 2 s");
   }
 }
 
-refresh();
-setInterval(refresh, EVERY_MS);
+function fail(err) {
+  state.error = err.message;
+  const line = document.getElementById("state");
+  line.className = "error";
+  line.textContent = err.message;
+}
+
+async function readAll() {
+  const [status, recent, trends] = await Promise.all([getJSON("/status"), getJSON("/deliveries/recent"), getJSON("/trends?hours=" + TREND_HOURS)]);
+  state.status = status;
+  state.recent = recent;
+  state.trends = trends.minutes;
+  trendsRead = Date.now();
+  state.error = "";
+  render();
+}
+
+// changed reads the trends again after a change: at once, or when TRENDS_AFTER_MS have
+// passed since the last read (a status event comes every second while things happen).
+let trendsTimer = null;
+
+function changed() {
+  if (trendsTimer === null) {
+    trendsTimer = setTimeout(() => {
+      trendsTimer = null;
+      readTrends();
+    }, Math.max(0, TRENDS_AFTER_MS - (Date.now() - trendsRead)));
+  }
+}
+
+let trendsRead = 0;
+
+async function readTrends() {
+  trendsRead = Date.now();
+  try {
+    state.trends = (await getJSON("/trends?hours=" + TREND_HOURS)).minutes;
+    render();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+let poller = null;
+
+function poll() {
+  if (poller === null) {
+    poller = setInterval(() => readAll().catch(fail), POLL_MS);
+  }
+}
+
+function stopPolling() {
+  if (poller !== null) {
+    clearInterval(poller);
+    poller = null;
+  }
+}
+
+// follow opens the event stream; the browser reconnects by itself after a dropped
+// stream, but not after a refusal (401, 503): then the page polls and tries again later.
+function follow() {
+  const es = new EventSource("/events");
+  es.addEventListener("open", () => {
+    state.live = true;
+    stopPolling();
+    readAll().catch(fail); // what happened while the stream was down
+  });
+  es.addEventListener("status", (ev) => {
+    state.status = JSON.parse(ev.data);
+    state.error = "";
+    render();
+    changed();
+  });
+  es.addEventListener("delivery", (ev) => {
+    state.recent.unshift(JSON.parse(ev.data));
+    state.recent.length = Math.min(state.recent.length, KEEP_RECENT);
+    render();
+  });
+  es.addEventListener("error", () => {
+    state.live = false;
+    poll();
+    if (es.readyState === EventSource.CLOSED) {
+      setTimeout(follow, STREAM_RETRY_MS);
+    }
+  });
+}
+
+readAll().catch(fail);
+follow();
+setInterval(readTrends, TRENDS_MS);
