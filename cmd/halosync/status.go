@@ -8,28 +8,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
 )
-
-// statusReport is what GET /status of a running server answers.
-type statusReport struct {
-	Counters        []metrics.Entry `json:"counters"`
-	Demo            []string        `json:"demo_connections"`
-	Queue           *queueDepth     `json:"queue,omitempty"`
-	DeadLetterQueue *queueDepth     `json:"dead_letter_queue,omitempty"`
-}
-
-type queueDepth struct {
-	Visible  int `json:"visible"`
-	InFlight int `json:"in_flight"`
-}
 
 const statusExample = `  halosync status                              # the server on 127.0.0.1:8080, its token in .halosync/read-token
   halosync status --url https://halosync.example.com --config halosync.yaml --json
@@ -85,32 +76,129 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err := stdout.Write(body)
 		return err
 	}
-	var r statusReport
+	var r localserver.Report
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("%s/status: %w", *url, err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	return printServerStatus(stdout, r, time.Now())
+}
+
+// printServerStatus prints the counters as a table (a timing as its mean in milliseconds, not
+// its sum), then each connection's state, then the queues.
+func printServerStatus(w io.Writer, r localserver.Report, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONNECTION\tCOUNTER\tREASON / OUTCOME\tCOUNT")
 	for _, e := range r.Counters {
 		label := e.Label
 		if label == "" {
 			label = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Connection, e.Name, label, e.Value)
+		value := strconv.FormatInt(e.Value, 10)
+		if metrics.UnitOf(e.Name) == metrics.UnitMilliseconds {
+			value = fmt.Sprintf("avg %s ms over %d", strconv.FormatFloat(e.AvgMS, 'f', -1, 64), e.Observations)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Connection, e.Name, label, value)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, id := range slices.Sorted(maps.Keys(r.ByConnection)) {
+		printConnection(w, id, r.ByConnection[id], slices.Contains(r.Demo, id), now)
+	}
 	if len(r.Demo) > 0 {
-		fmt.Fprintf(stdout, "\ndemo traffic: connection %s is driven by the simulated Halo tenant of serve --demo\n", strings.Join(r.Demo, ", "))
+		fmt.Fprintf(w, "\ndemo traffic: connection %s is driven by the simulated Halo tenant of serve --demo\n", strings.Join(r.Demo, ", "))
 	}
 	if r.Queue != nil {
-		fmt.Fprintf(stdout, "\nqueue: %d waiting, %d in flight\n", r.Queue.Visible, r.Queue.InFlight)
+		fmt.Fprintf(w, "\nqueue: %d waiting, %d in flight\n", r.Queue.Visible, r.Queue.InFlight)
 	}
 	if r.DeadLetterQueue != nil {
-		fmt.Fprintf(stdout, "dead-letter queue: %d\n", r.DeadLetterQueue.Visible+r.DeadLetterQueue.InFlight)
+		fmt.Fprintf(w, "dead-letter queue: %d\n", r.DeadLetterQueue.Visible+r.DeadLetterQueue.InFlight)
+	}
+	if r.DeadLetters != nil {
+		for _, m := range r.DeadLetters.Newest {
+			fmt.Fprintf(w, "  %s  %s %s  %s  (%s)\n", m.SentAt.Format(time.RFC3339), m.Connection, m.Kind, m.Reason, m.ID)
+		}
 	}
 	return nil
+}
+
+// syncModes says what each poll.mode means.
+var syncModes = map[string]string{"hybrid": "hybrid (webhooks and polls)", "poll": "poll only", "webhook": "webhook only"}
+
+func printConnection(w io.Writer, id string, c localserver.ConnectionReport, demo bool, now time.Time) {
+	title := "connection " + id
+	if demo {
+		title += " (demo traffic)"
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	mode := syncModes[c.SyncMode]
+	if mode == "" {
+		mode = c.SyncMode
+	}
+	if !c.Polled {
+		mode += " (no halo: settings, not polled)"
+	}
+	fmt.Fprintf(tw, "  sync mode:\t%s\n", mode)
+	fallback := "off"
+	if c.Fallback.Active {
+		fallback = "on since " + ago(c.Fallback.Since, now)
+	}
+	fmt.Fprintf(tw, "  poll fallback:\t%s\n", fallback)
+	fmt.Fprintf(tw, "  last delivery:\t%s\n", ago(c.LastDelivery, now))
+	webhook := "not managed (no webhook.manage)"
+	switch {
+	case c.Webhook.Managed && c.Webhook.CheckedAt == nil:
+		webhook = "managed, not checked yet"
+	case c.Webhook.Managed && c.Webhook.Healthy != nil && *c.Webhook.Healthy:
+		webhook = "healthy, checked " + ago(c.Webhook.CheckedAt, now)
+	case c.Webhook.Managed:
+		webhook = "unhealthy, checked " + ago(c.Webhook.CheckedAt, now)
+	}
+	fmt.Fprintf(tw, "  managed webhook:\t%s\n", webhook)
+	if c.Objects != nil {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(c.Objects)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, c.Objects[k]))
+		}
+		if len(parts) == 0 {
+			parts = []string{"none yet"}
+		}
+		fmt.Fprintf(tw, "  objects:\t%s\n", strings.Join(parts, ", "))
+	}
+	if len(c.Backfill) > 0 {
+		var parts []string
+		for _, b := range c.Backfill {
+			part := fmt.Sprintf("%s %s", b.Kind, b.State)
+			if b.State == "running" && b.Total > 0 {
+				part = fmt.Sprintf("%s %d/%d (%s/s, %s left)", b.Kind, b.Done, b.Total, strconv.FormatFloat(b.PerSecond, 'f', -1, 64), b.Left)
+			}
+			parts = append(parts, part)
+		}
+		fmt.Fprintf(tw, "  backfill:\t%s\n", strings.Join(parts, ", "))
+	}
+	l := c.SyncLatencyMS
+	fmt.Fprintf(tw, "  sync latency:\tavg %s ms; last hour avg %s ms, max %d ms\n",
+		strconv.FormatFloat(l.Avg, 'f', -1, 64), strconv.FormatFloat(l.LastHourAvg, 'f', -1, 64), l.LastHourMax)
+	var errs []string
+	for _, kind := range slices.Sorted(maps.Keys(c.Errors)) {
+		for _, reason := range slices.Sorted(maps.Keys(c.Errors[kind])) {
+			errs = append(errs, fmt.Sprintf("%s %s %d", strings.ReplaceAll(kind, "_", " "), reason, c.Errors[kind][reason]))
+		}
+	}
+	if len(errs) == 0 {
+		errs = []string{"none"}
+	}
+	fmt.Fprintf(tw, "  errors:\t%s\n", strings.Join(errs, "; "))
+	_ = tw.Flush()
+}
+
+// ago is t and how long ago it was, or "never".
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(*t).Round(time.Second))
 }
 
 // statusToken is the read token status sends: the configuration's first, else the one

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/auth/authtest"
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/localserver"
+	"github.com/halosync/halosync/internal/metrics"
 )
 
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
@@ -43,6 +46,16 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 		`default\s+ChangesApplied\s+applied\s+1`,
 		`queue: 0 waiting, 0 in flight`,
 		`dead-letter queue: 0`,
+		// A timing reads as its mean in milliseconds, not as a sum.
+		`default\s+SyncLatency\s+-\s+avg [0-9.]+ ms over 1\n`,
+		`connection default\n`,
+		`sync mode:\s+webhook only \(no halo: settings, not polled\)`,
+		`poll fallback:\s+off`,
+		`last delivery:\s+\d{4}-\d\d-\d\dT[0-9:]+Z \(\d+s ago\)`,
+		`managed webhook:\s+not managed`,
+		`objects:\s+ticket 1\n`,
+		`sync latency:\s+avg [0-9.]+ ms; last hour avg [0-9.]+ ms, max \d+ ms`,
+		`errors:\s+rejected credentials_wrong 1\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", row, out)
@@ -63,7 +76,8 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status after a restart exited %d: %s", code, errOut)
 	}
-	for _, row := range []string{`default\s+DeliveriesAccepted\s+-\s+1`, `default\s+DeliveriesRejected\s+credentials_wrong\s+1`, `default\s+ChangesApplied\s+applied\s+1`} {
+	for _, row := range []string{`default\s+DeliveriesAccepted\s+-\s+1`, `default\s+DeliveriesRejected\s+credentials_wrong\s+1`, `default\s+ChangesApplied\s+applied\s+1`,
+		`default\s+SyncLatency\s+-\s+avg [0-9.]+ ms over 1\n`, `last delivery:\s+\d{4}-\d\d-\d\dT`} {
 		if !regexp.MustCompile(row).MatchString(out) {
 			t.Errorf("status after a restart lacks %q:\n%s", row, out)
 		}
@@ -109,5 +123,49 @@ server:
 	p.token = "the-next-read-token-0123"
 	if code, _, err := getJSON(p, "/connections/default/tickets/1"); err != nil || code != http.StatusNotFound {
 		t.Errorf("a read with the second token: %d %v, want 404 (no such ticket)", code, err)
+	}
+}
+
+// A polled connection's state as status prints it: the mode, the fallback, the managed
+// webhook's last check, the backfill's progress per kind, the objects per kind.
+func TestStatusPrintsAPolledConnection(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	unhealthy := false
+	r := localserver.Report{
+		Counters: []metrics.Entry{{Metric: metrics.Metric{Name: metrics.SyncLatency, Connection: "acme"}, Value: 900, Observations: 4, AvgMS: 225}},
+		Demo:     []string{"acme"},
+		ByConnection: map[string]localserver.ConnectionReport{"acme": {
+			SyncMode: "hybrid", Polled: true,
+			Fallback:     localserver.FallbackReport{Active: true, Since: at(3 * time.Minute)},
+			LastDelivery: at(2 * time.Hour),
+			Webhook:      localserver.WebhookReport{Managed: true, CheckedAt: at(time.Minute), Healthy: &unhealthy},
+			Objects:      map[change.Kind]int64{change.Ticket: 120, change.Client: 7},
+			Backfill: []localserver.BackfillReport{{Kind: change.Client, State: "done"},
+				{Kind: change.Ticket, State: "running", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
+			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 700},
+			Errors:        map[string]localserver.LabelCounts{"failed": {"store_error": 2}},
+		}},
+	}
+	var b strings.Builder
+	if err := printServerStatus(&b, r, now); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, row := range []string{
+		`acme\s+SyncLatency\s+-\s+avg 225 ms over 4\n`,
+		`connection acme \(demo traffic\)\n`,
+		`sync mode:\s+hybrid \(webhooks and polls\)\n`,
+		`poll fallback:\s+on since 2026-12-01T09:57:00Z \(3m0s ago\)`,
+		`last delivery:\s+2026-12-01T08:00:00Z \(2h0m0s ago\)`,
+		`managed webhook:\s+unhealthy, checked 2026-12-01T09:59:00Z \(1m0s ago\)`,
+		`objects:\s+client 7, ticket 120\n`,
+		`backfill:\s+client done, ticket 120/300 \(4.5/s, 40s left\)\n`,
+		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 700 ms`,
+		`errors:\s+failed store_error 2\n`,
+	} {
+		if !regexp.MustCompile(row).MatchString(out) {
+			t.Errorf("status output lacks %q:\n%s", row, out)
+		}
 	}
 }

@@ -34,31 +34,33 @@ const (
 	objectCountsFor   = time.Second
 )
 
-// statusDoc is GET /status, and the "status" event of GET /events. Counters, connections,
+// Report is GET /status, and the "status" event of GET /events. Counters, connections,
 // demo_connections, queue and dead_letter_queue are the first fields it had; callers read
 // them still.
-type statusDoc struct {
+type Report struct {
 	Counters        []metrics.Entry             `json:"counters"`
 	Connections     []string                    `json:"connections"`
 	Demo            []string                    `json:"demo_connections,omitempty"`
-	Queue           *queueDepth                 `json:"queue,omitempty"`
-	DeadLetterQueue *queueDepth                 `json:"dead_letter_queue,omitempty"`
-	DeadLetters     *deadLetters                `json:"dead_letters,omitempty"`
-	ByConnection    map[string]connectionStatus `json:"by_connection"`
+	Queue           *QueueDepth                 `json:"queue,omitempty"`
+	DeadLetterQueue *QueueDepth                 `json:"dead_letter_queue,omitempty"`
+	DeadLetters     *DeadLetters                `json:"dead_letters,omitempty"`
+	ByConnection    map[string]ConnectionReport `json:"by_connection"`
 }
 
-type queueDepth struct {
+// QueueDepth is a queue's messages waiting and in flight.
+type QueueDepth struct {
 	Visible  int `json:"visible"`
 	InFlight int `json:"in_flight"`
 }
 
-// deadLetters are the dead-letter queue's newest messages, each with its reason.
-type deadLetters struct {
+// DeadLetters are the dead-letter queue's count and newest messages, each with its reason.
+type DeadLetters struct {
 	Count  int          `json:"count"`
-	Newest []deadLetter `json:"newest"`
+	Newest []DeadLetter `json:"newest"`
 }
 
-type deadLetter struct {
+// DeadLetter is one message of the dead-letter queue, by its attributes.
+type DeadLetter struct {
 	ID         string    `json:"id"`
 	Connection string    `json:"connection,omitempty"`
 	Kind       string    `json:"kind,omitempty"`
@@ -67,43 +69,43 @@ type deadLetter struct {
 	Receives   int       `json:"receives"`
 }
 
-// connectionStatus is one connection's state, for people.
-type connectionStatus struct {
+// ConnectionReport is one connection's state, for people.
+type ConnectionReport struct {
 	Demo bool `json:"demo,omitempty"`
 	// SyncMode is the connection's poll.mode (hybrid, poll, webhook); Polled is false for
 	// a connection without halo: settings, which only webhooks keep in sync.
 	SyncMode string         `json:"sync_mode"`
 	Polled   bool           `json:"polled"`
-	Fallback fallbackStatus `json:"fallback"`
+	Fallback FallbackReport `json:"fallback"`
 	// LastDelivery is when the webhook endpoint last accepted a delivery for it;
 	// LastWebhookChange when the worker last applied a change a webhook carried.
 	LastDelivery      *time.Time             `json:"last_delivery,omitempty"`
 	LastWebhookChange *time.Time             `json:"last_webhook_change,omitempty"`
-	Webhook           webhookStatus          `json:"webhook"`
+	Webhook           WebhookReport          `json:"webhook"`
 	Objects           map[change.Kind]int64  `json:"objects,omitempty"`
-	Backfill          []backfillStatus       `json:"backfill,omitempty"`
-	SyncLatencyMS     latencyStatus          `json:"sync_latency_ms"`
-	Errors            map[string]labelCounts `json:"errors"`
+	Backfill          []BackfillReport       `json:"backfill,omitempty"`
+	SyncLatencyMS     LatencyReport          `json:"sync_latency_ms"`
+	Errors            map[string]LabelCounts `json:"errors"`
 }
 
-// fallbackStatus: whether the poller polls at the fallback interval because the
+// FallbackReport says whether the poller polls at the fallback interval because the
 // webhooks look unhealthy, and since when.
-type fallbackStatus struct {
+type FallbackReport struct {
 	Active bool       `json:"active"`
 	Since  *time.Time `json:"since,omitempty"`
 }
 
-// webhookStatus is the managed webhook's last check in Halo (webhook.manage), made by the
+// WebhookReport is the managed webhook's last check in Halo (webhook.manage), made by the
 // poller's runs.
-type webhookStatus struct {
+type WebhookReport struct {
 	Managed   bool       `json:"managed"`
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 	Healthy   *bool      `json:"healthy,omitempty"`
 }
 
-// backfillStatus is where one kind's first full read stands: "pending" (not begun, or
+// BackfillReport is where one kind's first full read stands: "pending" (not begun, or
 // begun before this server started), "running" with its figures, or "done".
-type backfillStatus struct {
+type BackfillReport struct {
 	Kind        change.Kind `json:"kind"`
 	State       string      `json:"state"`
 	Done        int         `json:"done,omitempty"`
@@ -113,16 +115,16 @@ type backfillStatus struct {
 	Left        string      `json:"left,omitempty"`
 }
 
-// latencyStatus is the sync latency in milliseconds: the mean over every change applied,
+// LatencyReport is the sync latency in milliseconds: the mean over every change applied,
 // and the mean and highest over the last hour.
-type latencyStatus struct {
+type LatencyReport struct {
 	Avg         float64 `json:"avg"`
 	LastHourAvg float64 `json:"last_hour_avg"`
 	LastHourMax int64   `json:"last_hour_max"`
 }
 
-// labelCounts are one counter's values by label.
-type labelCounts map[string]int64
+// LabelCounts are one counter's values by label.
+type LabelCounts map[string]int64
 
 // errorCounters are the counters the error summary shows, by its names for them.
 var errorCounters = map[string]string{
@@ -165,7 +167,7 @@ func (o *objectCounts) get(ctx context.Context, c ObjectCounter) map[string]map[
 }
 
 // report builds the status document. A part that cannot be read now is left out.
-func (s *Server) report(ctx context.Context) statusDoc {
+func (s *Server) report(ctx context.Context) Report {
 	conns := slices.Sorted(func(yield func(string) bool) {
 		for c := range s.connections {
 			if !yield(c) {
@@ -174,15 +176,15 @@ func (s *Server) report(ctx context.Context) statusDoc {
 		}
 	})
 	counters := s.counts.Snapshot()
-	out := statusDoc{Counters: counters, Connections: conns, Demo: s.demo, ByConnection: map[string]connectionStatus{}}
+	out := Report{Counters: counters, Connections: conns, Demo: s.demo, ByConnection: map[string]ConnectionReport{}}
 	if qs, ok := s.queue.(QueueStats); ok {
 		if v, f, err := qs.Stats(ctx); err == nil {
-			out.Queue = &queueDepth{v, f}
+			out.Queue = &QueueDepth{v, f}
 		}
 	}
 	if s.dlq != nil {
 		if v, f, err := s.dlq.Stats(ctx); err == nil {
-			out.DeadLetterQueue = &queueDepth{v, f}
+			out.DeadLetterQueue = &QueueDepth{v, f}
 			out.DeadLetters = s.deadLetters(ctx, v+f)
 		}
 	}
@@ -196,14 +198,14 @@ func (s *Server) report(ctx context.Context) statusDoc {
 	}
 	hourAgo := s.now().Add(-time.Hour)
 	for _, id := range conns {
-		cs := connectionStatus{Demo: slices.Contains(s.demo, id), SyncMode: "webhook", Polled: polled[id], Errors: map[string]labelCounts{}}
+		cs := ConnectionReport{Demo: slices.Contains(s.demo, id), SyncMode: "webhook", Polled: polled[id], Errors: map[string]LabelCounts{}}
 		if c, ok := s.pipeline.Connections.Get(id); ok && cs.Polled {
 			cs.SyncMode = c.Poll.Mode
 			cs.Webhook.Managed = c.Config.Webhook.Manage != nil
 		}
 		if cs.Polled {
 			if st, err := poller.ReadState(ctx, s.store, id); err == nil {
-				cs.Fallback = fallbackStatus{Active: st.Fallback, Since: timeOrNil(st.Switched)}
+				cs.Fallback = FallbackReport{Active: st.Fallback, Since: timeOrNil(st.Switched)}
 				if !st.Fallback {
 					cs.Fallback.Since = nil
 				}
@@ -241,7 +243,7 @@ func (s *Server) report(ctx context.Context) statusDoc {
 			for name, metric := range errorCounters {
 				if e.Name == metric && e.Value > 0 {
 					if cs.Errors[name] == nil {
-						cs.Errors[name] = labelCounts{}
+						cs.Errors[name] = LabelCounts{}
 					}
 					cs.Errors[name][e.Label] += e.Value
 				}
@@ -254,10 +256,10 @@ func (s *Server) report(ctx context.Context) statusDoc {
 
 // backfillOf is where each kind's first sync stands: the poller's newest report from
 // this server's run, else what the kind's cursor says.
-func (s *Server) backfillOf(ctx context.Context, conn string) []backfillStatus {
-	var out []backfillStatus
+func (s *Server) backfillOf(ctx context.Context, conn string) []BackfillReport {
+	var out []BackfillReport
 	for _, kind := range backfilledKinds {
-		b := backfillStatus{Kind: kind, State: "pending"}
+		b := BackfillReport{Kind: kind, State: "pending"}
 		if p, ok := s.backfills.of(conn, kind); ok && p.What == "backfill" && !p.Finished {
 			b.State = "running"
 			if p.Total >= 0 {
@@ -274,8 +276,8 @@ func (s *Server) backfillOf(ctx context.Context, conn string) []backfillStatus {
 
 // deadLetters lists the dead-letter queue's newest messages by their attributes; the
 // bodies are not read.
-func (s *Server) deadLetters(ctx context.Context, count int) *deadLetters {
-	out := &deadLetters{Count: count, Newest: []deadLetter{}}
+func (s *Server) deadLetters(ctx context.Context, count int) *DeadLetters {
+	out := &DeadLetters{Count: count, Newest: []DeadLetter{}}
 	peek, ok := s.dlq.(DeadLetterPeek)
 	if !ok || count == 0 {
 		return out
@@ -289,7 +291,7 @@ func (s *Server) deadLetters(ctx context.Context, count int) *deadLetters {
 		if reason == "" {
 			reason = "unknown"
 		}
-		out.Newest = append(out.Newest, deadLetter{ID: m.ID, Connection: m.Attributes[message.AttrConnection],
+		out.Newest = append(out.Newest, DeadLetter{ID: m.ID, Connection: m.Attributes[message.AttrConnection],
 			Kind: m.Attributes[message.AttrKind], Reason: reason, SentAt: m.SentAt, Receives: m.ReceiveCount})
 	}
 	return out
