@@ -282,6 +282,10 @@ func TestBodyBytesInFlightAreBounded(t *testing.T) {
 	if got := s.status(t).count(metrics.DeliveriesRejected, "default", "overloaded"); got < 1 {
 		t.Errorf("DeliveriesRejected{default, overloaded} = %d, want at least 1", got)
 	}
+	// It is listed among the recent records, rejected for being overloaded.
+	if ds, r := s.recent(t, ""); len(ds) == 0 || ds[0].Outcome != localserver.Rejected || ds[0].Reason != "overloaded" {
+		t.Errorf("recent records %s, want the refusal first, rejected for overloaded", r.body)
+	}
 
 	if _, err := conn.Write(first[100:]); err != nil {
 		t.Fatal(err)

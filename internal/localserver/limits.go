@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/halosync/halosync/internal/apierror"
+	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -86,6 +87,10 @@ func (b *byteBudget) give(n int64) {
 // admitBody runs next once the bytes the request may read are admitted: its declared
 // length, or the connection's body limit plus the one byte that tells an oversize body
 // when no length is declared or it is longer. The budget is given back when next returns.
+// reasonOverloaded is the DeliveriesRejected label of a delivery refused because
+// server.max_body_bytes_in_flight are being read.
+const reasonOverloaded = "overloaded"
+
 func (s *Server) admitBody(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		conn := r.PathValue("connection")
@@ -96,10 +101,11 @@ func (s *Server) admitBody(next http.HandlerFunc) http.HandlerFunc {
 		need = min(need, s.bodies.capacity)
 		if !s.bodies.take(need) {
 			if !s.connections[conn] {
-				conn = "_unknown" // as ingest counts a path naming no connection
+				conn = unknownConnection // as ingest counts a path naming no connection
 			}
-			s.counts.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: conn, Label: "overloaded"}, 1)
-			s.log.WarnContext(r.Context(), "delivery refused", "connection", conn, "reason", "overloaded",
+			s.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: conn, Label: reasonOverloaded}, 1)
+			s.recent.ingested(conn, ingest.Response{Status: apierror.Unavailable.Status(), Reason: reasonOverloaded}, "", s.now())
+			s.log.WarnContext(r.Context(), "delivery refused", "connection", conn, "reason", reasonOverloaded,
 				"status", apierror.Unavailable.Status(), "bytes", need, "peer", r.RemoteAddr)
 			w.Header().Set("Retry-After", "1")
 			apierror.Write(w, apierror.Unavailable, "too many deliveries are being read at once; send again in a second")

@@ -125,7 +125,10 @@ func (r *recent) ingested(conn string, resp ingest.Response, requestID string, a
 		at = at.UTC()
 		d := change.Delivery{Connection: conn, Source: change.SourceWebhook, Outcome: Rejected, Reason: resp.Reason,
 			ReceivedAt: at, ProcessedAt: at}
-		d.Summary = fmt.Sprintf("refused with %d: %s (request %s)", resp.Status, resp.Reason, requestID)
+		d.Summary = fmt.Sprintf("refused with %d: %s", resp.Status, resp.Reason)
+		if requestID != "" {
+			d.Summary += " (request " + requestID + ", as logged)"
+		}
 		r.add(d)
 	}
 	for _, d := range resp.Filtered {

@@ -90,6 +90,7 @@ type Server struct {
 	queue     Queue
 	dlq       QueueStats
 	counts    *metrics.Memory
+	count     counting // counts, and the trends: what the pipeline counts into
 	log       *slog.Logger
 	pollEvery time.Duration
 
@@ -129,8 +130,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		now = time.Now
 	}
 	act, fills, fd := newActivity(now), newBackfills(), newFeed(MaxEventStreams)
+	count := counting{counts, act}
 	rec := newRecent(RecentDeliveries, fd.publish)
-	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: counting{counts, act}, Log: o.Log,
+	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: count, Log: o.Log,
 		HaloClient: o.HaloClient, Now: o.Now, Progress: fills}
 	if dl, ok := o.DeadLetter.(worker.DeadLetterQueue); ok {
 		ports.DeadLetters = dl // the worker moves permanent failures here with their reason
@@ -168,7 +170,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
 		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
 		statusStore: o.Status, saved: map[metrics.Metric]int64{}, demo: demo,
-		now: now, activity: act, backfills: fills, feed: fd,
+		now: now, activity: act, backfills: fills, feed: fd, count: count,
 	}
 	if err := s.loadStatus(context.Background()); err != nil {
 		return nil, fmt.Errorf("load the saved status: %w", err)
