@@ -387,6 +387,19 @@ function render() {
   }
 }
 
+// show renders soon, once for everything that arrived meanwhile: a busy server sends
+// many records a second, and the page need not be drawn for each.
+let showing = null;
+
+function show() {
+  if (showing === null) {
+    showing = setTimeout(() => {
+      showing = null;
+      render();
+    }, 100);
+  }
+}
+
 function fail(err) {
   state.error = err.message;
   const line = document.getElementById("state");
@@ -394,10 +407,28 @@ function fail(err) {
   line.textContent = err.message;
 }
 
+// arriving holds, for each readAll under way, the records the stream pushed while it
+// read the list: the list may have been read before them, and they are not to be lost.
+const arriving = new Set();
+
 async function readAll() {
-  const [status, recent, trends] = await Promise.all([getJSON("/status"), getJSON("/deliveries/recent"), getJSON("/trends?hours=" + TREND_HOURS)]);
+  const pushed = [];
+  arriving.add(pushed);
+  let got;
+  try {
+    got = await Promise.all([getJSON("/status"), getJSON("/deliveries/recent"), getJSON("/trends?hours=" + TREND_HOURS)]);
+  } finally {
+    arriving.delete(pushed);
+  }
+  const seen = new Set(got[1].map((d) => JSON.stringify(d)));
+  for (const d of pushed) {
+    if (!seen.has(JSON.stringify(d))) {
+      got[1].unshift(d);
+    }
+  }
+  const [status, recent, trends] = got;
   state.status = status;
-  state.recent = recent;
+  state.recent = recent.slice(0, KEEP_RECENT);
   state.trends = trends.minutes;
   trendsRead = Date.now();
   state.error = "";
@@ -456,13 +487,17 @@ function follow() {
   es.addEventListener("status", (ev) => {
     state.status = JSON.parse(ev.data);
     state.error = "";
-    render();
+    show();
     changed();
   });
   es.addEventListener("delivery", (ev) => {
-    state.recent.unshift(JSON.parse(ev.data));
+    const d = JSON.parse(ev.data);
+    for (const pushed of arriving) {
+      pushed.push(d);
+    }
+    state.recent.unshift(d);
     state.recent.length = Math.min(state.recent.length, KEEP_RECENT);
-    render();
+    show();
   });
   es.addEventListener("error", () => {
     state.live = false;
@@ -476,3 +511,4 @@ function follow() {
 readAll().catch(fail);
 follow();
 setInterval(readTrends, TRENDS_MS);
+setInterval(show, 5000); // keeps "… ago" current while nothing happens
