@@ -387,18 +387,23 @@ function render() {
   }
 }
 
+// later returns a function that runs fn once, wait() ms after it is first called,
+// however often it is called meanwhile.
+function later(fn, wait) {
+  let timer = null;
+  return () => {
+    if (timer === null) {
+      timer = setTimeout(() => {
+        timer = null;
+        fn();
+      }, wait());
+    }
+  };
+}
+
 // show renders soon, once for everything that arrived meanwhile: a busy server sends
 // many records a second, and the page need not be drawn for each.
-let showing = null;
-
-function show() {
-  if (showing === null) {
-    showing = setTimeout(() => {
-      showing = null;
-      render();
-    }, 100);
-  }
-}
+const show = later(render, () => 100);
 
 function fail(err) {
   state.error = err.message;
@@ -435,20 +440,11 @@ async function readAll() {
   render();
 }
 
+let trendsRead = 0; // when the trends were last read
+
 // changed reads the trends again after a change: at once, or when TRENDS_AFTER_MS have
 // passed since the last read (a status event comes every second while things happen).
-let trendsTimer = null;
-
-function changed() {
-  if (trendsTimer === null) {
-    trendsTimer = setTimeout(() => {
-      trendsTimer = null;
-      readTrends();
-    }, Math.max(0, TRENDS_AFTER_MS - (Date.now() - trendsRead)));
-  }
-}
-
-let trendsRead = 0;
+const changed = later(readTrends, () => Math.max(0, TRENDS_AFTER_MS - (Date.now() - trendsRead)));
 
 async function readTrends() {
   trendsRead = Date.now();
