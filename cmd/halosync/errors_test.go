@@ -27,6 +27,7 @@ store:
 	typo := filepath.Join(dir, "typo.yaml")
 	writeFile(t, typo, "connections:\n  - id: acme\n    webhok: {}\n")
 	const conns = `no connection "nope": the configuration has "acme", "globex"`
+	const noDefault = `no connection "nope": the configuration has "default" (without --config, serve's default; pass the --config serve runs with`
 	for _, c := range []struct {
 		args []string
 		want string
@@ -38,6 +39,14 @@ store:
 		{[]string{"sync", "--full", "--config", cfg, "--connection", "nope"}, conns},
 		{[]string{"webhooks", "status", "--config", cfg, "--connection", "nope"}, conns},
 		{[]string{"webhooks", "apply", "--config", cfg, "--connection", "nope"}, conns},
+		{[]string{"dlq", "list", "--config", cfg, "--connection", "nope"}, conns},
+		{[]string{"dlq", "redrive", "--config", cfg, "--connection", "nope"}, conns},
+		{[]string{"get", "--data", data, "--connection", "nope", "ticket", "1"}, noDefault},
+		{[]string{"sync", "--full", "--data", data, "--connection", "nope"}, noDefault},
+		{[]string{"dlq", "list", "--data", data, "--connection", "nope"}, noDefault},
+		{[]string{"sync", "--full", "--data", data, "--kind", "tickts"}, `unknown kind "tickts": the kinds are`},
+		{[]string{"dlq", "list", "--data", data, "--kind", "tickts"}, `unknown kind "tickts": the kinds are`},
+		{[]string{"sync", "--full", "--data", data, "--kind", "tickets"}, "no halosync database at " + filepath.Join(data, "halosync.db")},
 		{[]string{"get", "--config", filepath.Join(dir, "missing.yaml"), "ticket", "1"}, "cp halosync.example.yaml " + filepath.Join(dir, "missing.yaml")},
 		{[]string{"serve", "--config", typo, "--data", data}, `line 3: unknown key "webhok" under connections[0]; did you mean "webhook"?`},
 	} {

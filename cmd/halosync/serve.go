@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var sim *demo
 	if *demoMode {
-		if sim, err = prepareDemo(cfg, *demoEvery, log); err != nil {
+		if sim, err = prepareDemo(cfg, *demoEvery, *dataDir, log); err != nil {
 			return err
 		}
 		defer sim.close()
