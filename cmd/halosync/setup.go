@@ -68,7 +68,7 @@ func knownConnection(cfg *config.Config, configPath, id string) error {
 	for i, c := range cfg.Connections {
 		ids[i] = strconv.Quote(c.ID)
 	}
-	err := fmt.Errorf("no connection %q: the configuration has %s", id, strings.Join(ids, ", "))
+	err := fmt.Errorf("no connection %q: the configuration has %s; pass one of them with --connection", id, strings.Join(ids, ", "))
 	if configPath == "" {
 		err = fmt.Errorf("%w (without --config, serve's default; pass the --config serve runs with for its connections)", err)
 	}
