@@ -46,6 +46,9 @@ type demoTenant struct {
 	continued bool   // whether it was read from path
 }
 
+// sendTimeout bounds one round of the demo's deliveries.
+const sendTimeout = 10 * time.Second
+
 // demoFile is where the simulated tenant of connection conn is kept in the data directory.
 func demoFile(dataDir, conn string) string {
 	return filepath.Join(dataDir, "demo-tenant-"+conn+".json")
@@ -179,7 +182,12 @@ func (d *demo) run(ctx context.Context, serverURL string) {
 				// would not find in the tenant.
 				d.keep(t)
 				sender.Send(events...)
-				if _, err := sender.Flush(ctx); err != nil && ctx.Err() == nil {
+				// A delivery under way is finished, not cut short, when the demo stops:
+				// the server, which stops after the demo (halt), would refuse a cut one.
+				sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+				_, err := sender.Flush(sendCtx)
+				cancel()
+				if err != nil {
 					d.log.Warn("demo: webhooks not delivered", "connection", t.conn, "error", err.Error())
 				}
 			}
@@ -194,10 +202,15 @@ func (d *demo) keep(t demoTenant) {
 	}
 }
 
-// close stops the changes, keeps the simulated tenants in their files and stops them.
-func (d *demo) close() {
+// halt stops the changes and waits for the deliveries under way.
+func (d *demo) halt() {
 	d.stop()
 	d.wg.Wait()
+}
+
+// close halts the demo, keeps the simulated tenants in their files and stops them.
+func (d *demo) close() {
+	d.halt()
 	for _, t := range d.tenants {
 		d.keep(t)
 	}

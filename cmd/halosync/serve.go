@@ -90,7 +90,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if sim != nil {
 		b.demo = sim.announce
 	}
-	return srv.Serve(ctx, *addr, func(a net.Addr) {
+	// The server stops after the demo has halted, so no simulated delivery is refused for
+	// the server stopping under it.
+	serveCtx := ctx
+	if sim != nil {
+		var stopServe context.CancelFunc
+		serveCtx, stopServe = context.WithCancel(context.WithoutCancel(ctx))
+		defer stopServe()
+		context.AfterFunc(ctx, func() { sim.halt(); stopServe() })
+	}
+	return srv.Serve(serveCtx, *addr, func(a net.Addr) {
 		b.url = "http://" + a.String()
 		b.write(stdout)
 		if sim != nil {
