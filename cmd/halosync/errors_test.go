@@ -17,17 +17,7 @@ import (
 func TestErrorsSayWhatToDoNext(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "halosync.yaml")
-	writeFile(t, cfg, `
-connections:
-  - id: acme
-    webhook:
-      auth: [{scheme: basic, username: halo, passwords: ["long-enough-password"]}]
-  - id: globex
-    webhook:
-      auth: [{scheme: basic, username: halo, passwords: ["long-enough-password"]}]
-store:
-  path: `+filepath.Join(data, "halosync.db")+"\n")
+	cfg := twoConnections(t, dir, filepath.Join(data, "halosync.db"))
 	typo := filepath.Join(dir, "typo.yaml")
 	writeFile(t, typo, "connections:\n  - id: acme\n    webhok: {}\n")
 	indent := filepath.Join(dir, "indent.yaml")
@@ -112,4 +102,22 @@ store:
 			t.Errorf("halosync %s: exit %d, stdout %q, stderr %q; want %d and %q", strings.Join(c.args, " "), code, out, errOut, c.code, c.want)
 		}
 	}
+}
+
+// twoConnections writes a configuration of connections acme and globex, storing in db, in
+// dir and returns its path.
+func twoConnections(t *testing.T, dir, db string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "halosync.yaml")
+	writeFile(t, cfg, `
+connections:
+  - id: acme
+    webhook:
+      auth: [{scheme: basic, username: halo, passwords: ["long-enough-password"]}]
+  - id: globex
+    webhook:
+      auth: [{scheme: basic, username: halo, passwords: ["long-enough-password"]}]
+store:
+  path: `+db+"\n")
+	return cfg
 }
