@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,16 +11,20 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"gopkg.in/yaml.v3"
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -181,5 +186,28 @@ func TestLocalEnvConfigIsInTheBuild(t *testing.T) {
 	}
 }
 
+// localTableFile is the table the env file names, as `aws dynamodb create-table
+// --cli-input-json` reads it.
+const localTableFile = "local-table.json"
+
+// TestLocalTableIsTheTemplates: the table README creates in DynamoDB Local from
+// local-table.json is the one the functions use (dynamo.TableInput, which template.yaml's
+// Table matches), under the name the env file gives the worker and the poller.
+func TestLocalTableIsTheTemplates(t *testing.T) {
+	env := readLocalEnv(t)
+	var got dynamodb.CreateTableInput
+	decodeStrict(t, localTableFile, &got)
+	for _, fn := range []string{"WorkerFunction", "PollerFunction"} {
+		if name := env[fn]["TABLE_NAME"]; name != aws.ToString(got.TableName) {
+			t.Errorf("%s: TABLE_NAME %q, %s creates %q", fn, name, localTableFile, aws.ToString(got.TableName))
+		}
+	}
+	if want := dynamo.TableInput(aws.ToString(got.TableName)); !reflect.DeepEqual(&got, want) {
+		gotJSON, _ := json.Marshal(&got)
+		wantJSON, _ := json.Marshal(want)
+		t.Errorf("%s creates\n%s\nthe functions' table is\n%s", localTableFile, gotJSON, wantJSON)
+	}
+}
+
 // notAnEvent are the files in events/ that are not sample events.
-var notAnEvent = []string{localEnvFile}
+var notAnEvent = []string{localEnvFile, localTableFile}
