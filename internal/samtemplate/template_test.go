@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -298,6 +299,28 @@ func TestTemplateWiring(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(repoRoot, "functions")); err != nil {
 		t.Log("functions/ does not exist yet: checked the Makefile targets only")
+	}
+}
+
+// TestBuildTargetsTakeGOARCHFromTheEnvironment: sam build runs the functions' Makefile targets
+// with its own environment, so `GOARCH_LAMBDA=amd64 sam build --parameter-overrides
+// Architecture=x86_64` (README) builds x86_64 bootstraps; without it they are built for the
+// template's default architecture, arm64.
+func TestBuildTargetsTakeGOARCHFromTheEnvironment(t *testing.T) {
+	tp := loadTemplate(t, readFile(t, templatePath))
+	for _, id := range tp.ofType("AWS::Serverless::Function") {
+		for goarch, env := range map[string][]string{"amd64": {"GOARCH_LAMBDA=amd64"}, "arm64": nil} {
+			cmd := exec.Command("make", "--no-print-directory", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
+			cmd.Dir = repoRoot
+			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOARCH_LAMBDA=") }), env...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
+			}
+			if got := goarchSetting.FindAllStringSubmatch(string(out), -1); len(got) != 1 || got[0][1] != goarch {
+				t.Errorf("build-%s with %v in the environment builds %v, want GOARCH=%s:\n%s", id, env, got, goarch, out)
+			}
+		}
 	}
 }
 
