@@ -336,7 +336,7 @@ func (t *Tenant) api(w http.ResponseWriter, r *http.Request, parts []string) {
 		if id == "" {
 			t.list(w, r, info)
 		} else {
-			t.get(w, info, id)
+			t.get(w, r, info, id)
 		}
 		return
 	}
