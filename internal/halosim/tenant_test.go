@@ -660,3 +660,32 @@ func TestSeed(t *testing.T) {
 		t.Fatal("two seeds alike made different tickets")
 	}
 }
+
+// StrictParams refuses a parameter Halo's API does not document for the call, where Halo
+// (and the simulator by default) would ignore it.
+func TestStrictParams(t *testing.T) {
+	f := newFixture(t, halosim.Options{StrictParams: true})
+	tok := f.token()
+	tk := f.Upsert(change.Ticket, map[string]any{"summary": "x"})
+	a := f.Upsert(change.Action, map[string]any{"ticket_id": tk["id"]})
+	for path, want := range map[string]int{
+		"/api/Tickets?pageinate=true&page_size=100&page_no=1&lastupdatefromdate=2026-01-01T00:00:00": 200,
+		"/api/Tickets?ticketidonly=true":                                  200,
+		"/api/Client?idonly=true&includeinactive=true":                    200,
+		fmt.Sprintf("/api/Actions?ticket_id=%d", tk["id"]):                200,
+		fmt.Sprintf("/api/Actions/%d?ticket_id=%d", a["id"], tk["id"]):    200,
+		"/api/Tickets?includeinactive=true":                               400,
+		fmt.Sprintf("/api/Actions?ticket_id=%d&pageinate=true", tk["id"]): 400,
+		fmt.Sprintf("/api/Actions?ticket_id=%d&idonly=true", tk["id"]):    400,
+		fmt.Sprintf("/api/Client/%d?ticket_id=1", tk["id"]):               400,
+	} {
+		if status, _, b := f.do(http.MethodGet, path, tok, nil); status != want {
+			t.Errorf("GET %s: %d %s, want %d", path, status, b, want)
+		}
+	}
+	// By default, as Halo, the simulator ignores what it does not know.
+	g := newFixture(t, halosim.Options{})
+	if status, _, b := g.do(http.MethodGet, "/api/Tickets?includeinactive=true", g.token(), nil); status != 200 {
+		t.Errorf("without StrictParams: %d %s", status, b)
+	}
+}

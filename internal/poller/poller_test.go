@@ -148,7 +148,7 @@ func newSetup(t testing.TB, skew time.Duration) *setup {
 func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halosim.Fault) *setup {
 	t.Helper()
 	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults})
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults, StrictParams: true})
 	rng := rand.New(rand.NewPCG(7, 11))
 	tenant.Seed(rng, 4)
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
@@ -383,7 +383,7 @@ func TestReconcileRefusesImplausibleDeletes(t *testing.T) {
 // polled object is queued, as for webhook deliveries.
 func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
 	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now})
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, StrictParams: true})
 	tenant.Seed(rand.New(rand.NewPCG(3, 4)), 2)
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
 		ClientSecret: tenant.Options().ClientSecret, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
