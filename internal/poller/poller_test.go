@@ -414,3 +414,36 @@ func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
 		t.Fatal("no ticket polled")
 	}
 }
+
+// A note whose stored version is ahead of Halo's marker is read again to be repaired, and
+// Halo reads a note only with its ticket: the read names the ticket it is stored under.
+func TestANoteIsReadAgainWithItsTicket(t *testing.T) {
+	s := newSetup(t, 0)
+	s.poll(t)
+	s.copy.take()
+	note := s.tenant.Objects(change.Action)[0]
+	id, _ := change.CanonicalID(note["id"])
+	ticket, _ := change.CanonicalID(note["ticket_id"])
+	s.copy.mu.Lock()
+	s.copy.versions[key(change.Action, id, ticket)] = change.VersionOf(time.Date(2261, 1, 1, 0, 0, 0, 0, time.UTC))
+	s.copy.mu.Unlock()
+	// The ticket changes, so the next poll lists it and its notes.
+	s.clock.Advance(time.Minute)
+	tid, _ := strconv.ParseInt(ticket, 10, 64)
+	s.tenant.Upsert(change.Ticket, map[string]any{"id": tid, "summary": "changed"})
+	s.clock.Advance(time.Minute)
+	s.tenant.ResetRequests()
+	s.poll(t)
+	read := 0
+	for _, r := range s.tenant.Requests() {
+		if r.Method == http.MethodGet && r.Path == "/api/Actions/"+id {
+			read++
+			if r.Query.Get("ticket_id") != ticket || r.Status != http.StatusOK {
+				t.Errorf("note read as %s?%s: %d", r.Path, r.Query.Encode(), r.Status)
+			}
+		}
+	}
+	if read != 1 {
+		t.Fatalf("the note was read %d times, want once (its repair)", read)
+	}
+}
