@@ -95,6 +95,9 @@ type Options struct {
 	// Versions is the connection's version rule: what is read is checked against the
 	// time it was read (docs/ARCHITECTURE.md, "Versions").
 	Versions change.VersionRule
+	// Progress, when set, is told where each long read stands (the local dashboard's
+	// backfill progress); nil: progress is only logged.
+	Progress ProgressReporter
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -184,8 +187,14 @@ func (p *Poller) mode(kind change.Kind) Mode {
 
 // cursor reads a kind's cursor; a missing one is the zero cursor (a first sync).
 func (p *Poller) cursor(ctx context.Context, kind change.Kind) (Cursor, error) {
+	return ReadCursor(ctx, p.cursors, p.conn, kind)
+}
+
+// ReadCursor reads a connection's cursor of kind, the zero cursor before its first sync:
+// whether its backfill is done, for status.
+func ReadCursor(ctx context.Context, cursors Cursors, conn string, kind change.Kind) (Cursor, error) {
 	var c Cursor
-	doc, ok, err := p.cursors.LoadCursor(ctx, p.conn, string(kind))
+	doc, ok, err := cursors.LoadCursor(ctx, conn, string(kind))
 	if err != nil || !ok {
 		return c, err
 	}
