@@ -67,6 +67,13 @@ type Response struct {
 	Status int
 	Header map[string]string // beyond content-type, which is always JSON
 	Body   []byte
+	// Reason is why a refused delivery was refused, as counted (DeliveriesRejected's
+	// label); "" when it was accepted. It names a rule, never a secret or the body.
+	Reason string
+	// Filtered are the records of the changes the connection's filters dropped, outcome
+	// change.Filtered with the rule as reason, for a transport that lists what happened
+	// to recent deliveries (the local server's dashboard).
+	Filtered []change.Delivery
 }
 
 // maxAttributeValue bounds a routing header's value carried on a message.
@@ -121,6 +128,7 @@ type outcome struct {
 	filtered    int
 	unknown     int // of enqueued: events of no known kind
 	deliveryIDs []string
+	dropped     []change.Delivery     // the filtered changes' records
 	byKind      map[change.Kind]int64 // the enqueued changes of a known kind (ChangesByKind)
 	byEvent     map[string]int64      // the events, by known name or "other" (EventsByName)
 }
@@ -164,7 +172,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 		Filtered int    `json:"filtered,omitempty"`
 		Unknown  int    `json:"unknown,omitempty"`
 	}{status, out.enqueued, out.filtered, out.unknown})
-	return Response{Status: http.StatusOK, Body: body}
+	return Response{Status: http.StatusOK, Body: body, Filtered: out.dropped}
 }
 
 // refuse counts every refusal, logs it unless its source has had its share of log lines
@@ -173,7 +181,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label string, r Request, deliveryIDs []string, err error) Response {
 	e := classify(err)
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesRejected, Connection: label, Label: e.Reason}, 1)
-	resp := Response{Status: e.Status(), Body: e.Body()}
+	resp := Response{Status: e.Status(), Body: e.Body(), Reason: e.Reason}
 	var wait retryAfter
 	switch {
 	case e.Code == apierror.MethodNotAllowed:
@@ -341,6 +349,10 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 				out.filtered++
 				h.count.Count(metrics.Metric{Name: metrics.ChangesFiltered, Connection: conn.ID, Kind: string(c.Kind), Label: d.Rule}, 1)
 				h.log.DebugContext(ctx, "change filtered", "connection", conn.ID, "kind", c.Kind, "id", c.ID, "rule", d.Rule, "delivery_id", c.DeliveryID)
+				rec := change.NewDelivery(c, change.Result{Outcome: change.Filtered}, received, received)
+				rec.Reason = d.Rule
+				rec.Summary = rec.Summarize()
+				out.dropped = append(out.dropped, rec)
 				continue
 			}
 			c, _ = connection.CheckVersion(ctx, conn.Versions, c, received, h.count, h.log)

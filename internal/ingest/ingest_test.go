@@ -105,8 +105,8 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("body %q is not JSON: %v", resp.Body, err)
 			}
 			if tc.status == 200 {
-				if body["status"] != "accepted" || body["changes"] != float64(tc.enqueued) {
-					t.Fatalf("body %s", resp.Body)
+				if body["status"] != "accepted" || body["changes"] != float64(tc.enqueued) || resp.Reason != "" {
+					t.Fatalf("body %s, reason %q", resp.Body, resp.Reason)
 				}
 				if got := counts.Value(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: "default"}); got != 1 {
 					t.Fatalf("accepted count %d", got)
@@ -115,6 +115,9 @@ func TestHandle(t *testing.T) {
 			}
 			if body["error"] != tc.code || body["message"] == "" {
 				t.Fatalf("error body %s, want code %s", resp.Body, tc.code)
+			}
+			if resp.Reason != tc.reason {
+				t.Fatalf("the response's reason %q, want %q", resp.Reason, tc.reason)
 			}
 			conn := tc.req.Connection
 			if tc.code == ingest.CodeUnknownConnection {
@@ -185,5 +188,28 @@ func TestBacklogFullAsksToRetryLater(t *testing.T) {
 		if resp.Status != 503 || resp.Header["retry-after"] != tc.retryAfter {
 			t.Errorf("%v: status %d, headers %v; want 503 with retry-after %q", tc.err, resp.Status, resp.Header, tc.retryAfter)
 		}
+	}
+}
+
+// A delivery whose changes the filters drop answers with their records, each naming its
+// rule, so that a transport can list them with the worker's records.
+func TestFilteredChangesAreAnsweredAsRecords(t *testing.T) {
+	cfg := testConfig()
+	cfg.Connections[0].Webhook.Filters.Clients.Deny = []string{"12"}
+	conns, err := connection.CompileAll(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &recorder{}
+	h := ingest.New(conns, q, metrics.NewMemory(), slog.New(slog.DiscardHandler))
+	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST", Body: []byte(ticketBody),
+		Header: map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}})
+	if resp.Status != 200 || len(q.msgs) != 0 || len(resp.Filtered) != 1 {
+		t.Fatalf("status %d, %d queued, filtered %+v; want 200, none queued, one record", resp.Status, len(q.msgs), resp.Filtered)
+	}
+	d := resp.Filtered[0]
+	if d.Connection != "default" || d.DeliveryID != "d-1" || d.Kind != change.Ticket || d.ID != "42" || d.Event != "ticket updated" ||
+		d.Outcome != change.Filtered || d.Reason == "" || d.Summary != "filtered: "+d.Reason || d.ReceivedAt.IsZero() {
+		t.Errorf("record %+v, want ticket 42 of d-1 filtered with its rule", d)
 	}
 }

@@ -2,14 +2,17 @@ package localserver
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/ingest"
 )
 
 // RecentDeliveries is how many delivery records the server keeps in memory for
-// GET /deliveries/recent and the dashboard: the newest the worker wrote, over every
-// connection.
+// GET /deliveries/recent and the dashboard: the newest the worker wrote and the webhook
+// endpoint's refusals and filtered changes, over every connection.
 const RecentDeliveries = 200
 
 // recent is a bounded ring of the newest delivery records. Safe for concurrent use.
@@ -21,9 +24,13 @@ type recent struct {
 	// unsaved are the records added since the last takeUnsaved, oldest first, at most as
 	// many as the ring holds: what the next save of the status appends to the table.
 	unsaved []change.Delivery
+	// added is told each record as it is added (the event streams); nil: nobody.
+	added func(change.Delivery)
 }
 
-func newRecent(n int) *recent { return &recent{ring: make([]change.Delivery, n)} }
+func newRecent(n int, added func(change.Delivery)) *recent {
+	return &recent{ring: make([]change.Delivery, n), added: added}
+}
 
 func (r *recent) add(d change.Delivery) {
 	r.mu.Lock()
@@ -33,6 +40,9 @@ func (r *recent) add(d change.Delivery) {
 		r.unsaved = append(r.unsaved[:0], r.unsaved[over:]...)
 	}
 	r.mu.Unlock()
+	if r.added != nil {
+		r.added(d)
+	}
 }
 
 // load puts records already saved into the ring, oldest first.
@@ -101,4 +111,24 @@ func (s recordingStore) RecordDelivery(ctx context.Context, d change.Delivery) e
 		s.recent.add(d)
 	}
 	return err
+}
+
+// Rejected is the outcome of a delivery the webhook endpoint refused, in the recent
+// records beside the worker's outcomes.
+const Rejected change.Outcome = "rejected"
+
+// ingested adds what the webhook endpoint did with a delivery, when the worker will
+// write no record of it: a refusal, with its reason (a counted label, never a secret; no
+// part of the body, which was not trusted), and the changes the filters dropped.
+func (r *recent) ingested(conn string, resp ingest.Response, requestID string, at time.Time) {
+	if resp.Reason != "" {
+		at = at.UTC()
+		d := change.Delivery{Connection: conn, Source: change.SourceWebhook, Outcome: Rejected, Reason: resp.Reason,
+			ReceivedAt: at, ProcessedAt: at}
+		d.Summary = fmt.Sprintf("refused with %d: %s (request %s)", resp.Status, resp.Reason, requestID)
+		r.add(d)
+	}
+	for _, d := range resp.Filtered {
+		r.add(d)
+	}
 }

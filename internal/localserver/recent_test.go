@@ -8,7 +8,7 @@ import (
 )
 
 func TestRecentKeepsTheNewest(t *testing.T) {
-	r := newRecent(3)
+	r := newRecent(3, nil)
 	if got := r.list(""); got == nil || len(got) != 0 {
 		t.Fatalf("empty ring lists %v, want an empty list", got)
 	}

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +105,13 @@ type Server struct {
 	saveMu      sync.Mutex               // one save at a time
 	saved       map[metrics.Metric]int64 // the counters' values as last saved
 	demo        []string                 // the demo's connections, sorted
+
+	now       func() time.Time
+	activity  *activity  // per-minute trends and last deliveries
+	backfills *backfills // where the poller's long reads stand
+	feed      *feed      // the open event streams
+	objects   objectCounts
+	prunedTo  time.Time // the trends' window start at the last save: idle saves write nothing
 }
 
 // Counts are the server's counters: ingest, the worker and the poller count into them.
@@ -118,8 +124,14 @@ func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipeline }
 // that /status shows; the whole Halo request budget of each connection is this process's.
 func New(cfg *config.Config, o Options) (*Server, error) {
 	counts := metrics.NewMemory()
-	rec := newRecent(RecentDeliveries)
-	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: counts, Log: o.Log, HaloClient: o.HaloClient, Now: o.Now}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	act, fills, fd := newActivity(now), newBackfills(), newFeed(MaxEventStreams)
+	rec := newRecent(RecentDeliveries, fd.publish)
+	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: counting{counts, act}, Log: o.Log,
+		HaloClient: o.HaloClient, Now: o.Now, Progress: fills}
 	if dl, ok := o.DeadLetter.(worker.DeadLetterQueue); ok {
 		ports.DeadLetters = dl // the worker moves permanent failures here with their reason
 	}
@@ -156,6 +168,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
 		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
 		statusStore: o.Status, saved: map[metrics.Metric]int64{}, demo: demo,
+		now: now, activity: act, backfills: fills, feed: fd,
 	}
 	if err := s.loadStatus(context.Background()); err != nil {
 		return nil, fmt.Errorf("load the saved status: %w", err)
@@ -187,6 +200,8 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.HandleFunc("GET /status", guard.wrap(s.status))
+	mux.HandleFunc("GET /events", guard.wrap(s.events))
+	mux.HandleFunc("GET /trends", guard.wrap(s.trends))
 	mux.HandleFunc("GET /deliveries/recent", guard.wrap(s.recentDeliveries))
 	mux.HandleFunc("GET /dashboard", guard.wrapPage(s.dashboard))
 	mux.HandleFunc("GET /dashboard/{asset}", guard.wrap(s.dashboardAsset))
@@ -236,7 +251,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.Status)
 		_, _ = w.Write(resp.Body)
 	}
+	label := conn
+	if !s.connections[conn] {
+		label = unknownConnection
+	}
 	if resp, ok := s.pipeline.Ingest.Admit(r.Context(), req); !ok {
+		s.recent.ingested(label, resp, req.RequestID, s.now())
 		// Closing the connection keeps net/http from reading the unread body to reuse it,
 		// which would wait on a sender that never sends it.
 		w.Header().Set("connection", "close")
@@ -249,8 +269,14 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Body = body
-	write(s.pipeline.Ingest.Handle(r.Context(), req))
+	resp := s.pipeline.Ingest.Handle(r.Context(), req)
+	s.recent.ingested(label, resp, req.RequestID, s.now())
+	write(resp)
 }
+
+// unknownConnection is the connection ingest counts a delivery to no configured
+// connection under; its recent records go under it too, not under the path's name.
+const unknownConnection = "_unknown"
 
 // sourceIP is the delivery's source address, as API Gateway's sourceIp is: the peer's
 // address, unless the peer is a configured trusted proxy, in which case the forwarded
@@ -336,29 +362,6 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	conns := make([]string, 0, len(s.connections))
-	for c := range s.connections {
-		conns = append(conns, c)
-	}
-	sort.Strings(conns)
-	out := map[string]any{"counters": s.counts.Snapshot(), "connections": conns}
-	if len(s.demo) > 0 {
-		out["demo_connections"] = s.demo
-	}
-	if qs, ok := s.queue.(QueueStats); ok {
-		if v, f, err := qs.Stats(r.Context()); err == nil {
-			out["queue"] = map[string]int{"visible": v, "in_flight": f}
-		}
-	}
-	if s.dlq != nil {
-		if v, f, err := s.dlq.Stats(r.Context()); err == nil {
-			out["dead_letter_queue"] = map[string]int{"visible": v, "in_flight": f}
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 // PumpWorkers is how many batches the pump has the worker process at once, as Lambda
 // runs several worker instances (the event source mapping's MaximumConcurrency). A batch
 // spends most of its time waiting for its writes' commits (or for Halo's API, for an
@@ -437,6 +440,8 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Shutdown waits for every handler; the event streams end as it begins.
+	srv.RegisterOnShutdown(s.feed.shutdown)
 	srvLn := limitListen(ln, s.maxConns)
 	var wg sync.WaitGroup
 	pumpCtx, stopPump := context.WithCancel(ctx)

@@ -6,13 +6,19 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/sqlite"
 )
 
-// StatusStore keeps what /status and the dashboard show across restarts: the counters and
-// the newest delivery records (sqlite.DB implements it).
+// StatusStore keeps what /status and the dashboard show across restarts: the counters,
+// the newest delivery records, the per-minute trends and each connection's last delivery
+// (sqlite.DB implements it).
 type StatusStore interface {
 	LoadStatus(ctx context.Context, keep int) ([]metrics.Entry, []change.Delivery, error)
 	SaveStatus(ctx context.Context, counters []metrics.Entry, recent []change.Delivery, keep int) error
+	LoadTrends(ctx context.Context, since time.Time) ([]metrics.Minute, error)
+	SaveTrends(ctx context.Context, minutes []metrics.Minute, prune time.Time) error
+	LoadMarks(ctx context.Context) ([]sqlite.Mark, error)
+	SaveMarks(ctx context.Context, marks []sqlite.Mark) error
 }
 
 // SaveStatusEvery is how often the server saves its counters and the delivery records
@@ -31,10 +37,19 @@ func (s *Server) loadStatus(ctx context.Context) error {
 		return err
 	}
 	for _, e := range counters {
-		s.counts.Count(e.Metric, e.Value)
+		s.counts.Restore(e)
 		s.saved[e.Metric] = e.Value
 	}
 	s.recent.load(recent)
+	minutes, err := s.statusStore.LoadTrends(ctx, s.now().Add(-TrendWindow))
+	if err != nil {
+		return err
+	}
+	marks, err := s.statusStore.LoadMarks(ctx)
+	if err != nil {
+		return err
+	}
+	s.activity.load(minutes, marks)
 	return nil
 }
 
@@ -52,6 +67,7 @@ func (s *Server) saveStatus(ctx context.Context) {
 			changed = append(changed, e)
 		}
 	}
+	s.saveActivity(ctx)
 	recent := s.recent.takeUnsaved()
 	if len(changed) == 0 && len(recent) == 0 {
 		return
@@ -64,6 +80,25 @@ func (s *Server) saveStatus(ctx context.Context) {
 	for _, e := range changed {
 		s.saved[e.Metric] = e.Value
 	}
+}
+
+// saveActivity writes the trends' minutes and the marks changed since the last save,
+// and prunes the minutes older than TrendWindow. s.saveMu is held.
+func (s *Server) saveActivity(ctx context.Context) {
+	minutes, marks, since := s.activity.unsaved()
+	if len(minutes) == 0 && len(marks) == 0 && since.Equal(s.prunedTo) {
+		return
+	}
+	err := s.statusStore.SaveTrends(ctx, minutes, since)
+	if err == nil && len(marks) > 0 {
+		err = s.statusStore.SaveMarks(ctx, marks)
+	}
+	if err != nil {
+		s.activity.keepUnsaved(minutes, marks)
+		s.log.ErrorContext(ctx, "save trends", "error", err.Error())
+		return
+	}
+	s.prunedTo = since
 }
 
 // keepStatus saves the status every SaveStatusEvery until ctx ends.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/auth/authtest"
+	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -37,8 +38,9 @@ func TestStatusSurvivesARestart(t *testing.T) {
 			t.Errorf("after the restart %s %s = %d, want %d as before", c.name, c.label, got, want)
 		}
 	}
-	if ds, r := s.recent(t, ""); len(ds) != 1 || ds[0].DeliveryID != first {
-		t.Fatalf("recent after the restart: %d %s, want the first delivery's record", r.status, r.body)
+	// The refusal, the endpoint's record, is kept as the worker's are.
+	if ds, r := s.recent(t, ""); len(ds) != 2 || ds[0].Outcome != localserver.Rejected || ds[0].Reason != "credentials_wrong" || ds[1].DeliveryID != first {
+		t.Fatalf("recent after the restart: %d %s, want the refusal and the first delivery's record", r.status, r.body)
 	}
 	// The restarted server counts on from what it loaded, and the ring grows on.
 	s.deliverOK(t, redeliver(t, full, second, "ticket reassigned", map[string]any{"agent_id": 11, "last_update": "2026-09-25T06:45:00.000"}))
@@ -52,8 +54,8 @@ func TestStatusSurvivesARestart(t *testing.T) {
 	if got := s.status(t).count(metrics.DeliveriesAccepted, "default", ""); got != 2 {
 		t.Errorf("after the second restart DeliveriesAccepted = %d, want 2", got)
 	}
-	if ds, _ := s.recent(t, ""); len(ds) != 2 || ds[0].DeliveryID != second || ds[1].DeliveryID != first {
-		t.Errorf("recent after the second restart: %v, want the two records newest first", ds)
+	if ds, _ := s.recent(t, ""); len(ds) != 3 || ds[0].DeliveryID != second || ds[2].DeliveryID != first {
+		t.Errorf("recent after the second restart: %v, want the three records newest first", ds)
 	}
 }
 

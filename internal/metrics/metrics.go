@@ -6,6 +6,7 @@ package metrics
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -91,24 +92,41 @@ type Metric struct {
 }
 
 // Memory keeps counters in memory, for the local status page: counts add up, a timing
-// adds up its milliseconds, a gauge keeps its last reading. Kind is not kept: a counter
-// is one connection's, name's and label's. Safe for concurrent use.
+// adds up its milliseconds and counts its observations (so its average can be shown), a
+// gauge keeps its last reading. Kind is not kept: a counter is one connection's, name's
+// and label's. Safe for concurrent use.
 type Memory struct {
 	mu sync.Mutex
 	m  map[Metric]int64
+	n  map[Metric]int64 // a timing's observations
 }
 
 // NewMemory returns empty counters.
-func NewMemory() *Memory { return &Memory{m: map[Metric]int64{}} }
+func NewMemory() *Memory { return &Memory{m: map[Metric]int64{}, n: map[Metric]int64{}} }
 
 // Count adds n (sets it, for a gauge).
 func (c *Memory) Count(m Metric, n int64) {
 	m.Kind = ""
 	c.mu.Lock()
-	if gauge(m.Name) {
+	switch {
+	case gauge(m.Name):
 		c.m[m] = n
-	} else {
+	case UnitOf(m.Name) == UnitMilliseconds:
 		c.m[m] += n
+		c.n[m]++
+	default:
+		c.m[m] += n
+	}
+	c.mu.Unlock()
+}
+
+// Restore sets a counter to a value saved earlier, with its observations for a timing.
+func (c *Memory) Restore(e Entry) {
+	e.Kind = ""
+	c.mu.Lock()
+	c.m[e.Metric] = e.Value
+	if e.Observations > 0 {
+		c.n[e.Metric] = e.Observations
 	}
 	c.mu.Unlock()
 }
@@ -121,10 +139,22 @@ func (c *Memory) Value(m Metric) int64 {
 	return c.m[m]
 }
 
-// Entry is one counter and its value.
+// Entry is one counter and its value. A timing's value is the sum of its milliseconds;
+// Observations is how many it summed and AvgMS their mean, the figure to show.
 type Entry struct {
 	Metric
-	Value int64 `json:"value"`
+	Value        int64   `json:"value"`
+	Observations int64   `json:"observations,omitempty"`
+	AvgMS        float64 `json:"avg_ms,omitempty"`
+}
+
+// Average is the mean of a timing's observations in milliseconds, rounded to 0.1 ms; 0
+// without observations.
+func Average(sum, observations int64) float64 {
+	if observations <= 0 {
+		return 0
+	}
+	return math.Round(float64(sum)/float64(observations)*10) / 10
 }
 
 // Snapshot lists every counter, sorted.
@@ -132,7 +162,11 @@ func (c *Memory) Snapshot() []Entry {
 	c.mu.Lock()
 	out := make([]Entry, 0, len(c.m))
 	for k, v := range c.m {
-		out = append(out, Entry{k, v})
+		e := Entry{Metric: k, Value: v}
+		if n := c.n[k]; n > 0 {
+			e.Observations, e.AvgMS = n, Average(v, n)
+		}
+		out = append(out, e)
 	}
 	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -317,3 +351,17 @@ type Discard struct{}
 
 // Count implements the counter.
 func (Discard) Count(Metric, int64) {}
+
+// Minute is one connection's activity in one minute, for the trends the local server
+// keeps: webhook deliveries accepted and rejected, changes applied, and the sync latency
+// (SyncLatency) observed, summed and at its highest.
+type Minute struct {
+	Connection   string    `json:"connection"`
+	Start        time.Time `json:"start"`
+	Deliveries   int64     `json:"deliveries"`
+	Rejected     int64     `json:"rejected"`
+	Applied      int64     `json:"applied"`
+	LatencyCount int64     `json:"latency_count"`
+	LatencySumMS int64     `json:"latency_sum_ms"`
+	LatencyMaxMS int64     `json:"latency_max_ms"`
+}

@@ -30,23 +30,23 @@ func TestMemoryCounts(t *testing.T) {
 func TestMemorySnapshotOrder(t *testing.T) {
 	m := NewMemory()
 	in := []Entry{
-		{Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, 1},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, 2},
-		{Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, 3},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 4},
-		{Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, 5},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: ""}, 6},
+		{Metric: Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, Value: 1},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, Value: 2},
+		{Metric: Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, Value: 3},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, Value: 4},
+		{Metric: Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, Value: 5},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: ""}, Value: 6},
 	}
 	for _, e := range in {
 		m.Count(e.Metric, e.Value)
 	}
 	want := []Entry{
-		{Metric{Name: ChangesApplied, Connection: "a", Label: ""}, 6},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 4},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, 2},
-		{Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, 5},
-		{Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, 3},
-		{Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, 1},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: ""}, Value: 6},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, Value: 4},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: "pending"}, Value: 2},
+		{Metric: Metric{Name: ChangesEnqueued, Connection: "a", Label: ""}, Value: 5},
+		{Metric: Metric{Name: DeliveriesAccepted, Connection: "a", Label: ""}, Value: 3},
+		{Metric: Metric{Name: ChangesApplied, Connection: "b", Label: "stale"}, Value: 1},
 	}
 	if got := m.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Snapshot =\n %+v\nwant\n %+v", got, want)
@@ -90,9 +90,9 @@ func TestMemoryKindAndGauges(t *testing.T) {
 	m.Count(Metric{Name: ApplyDuration, Connection: "a", Kind: "ticket"}, 4)
 	m.Count(Metric{Name: ApplyDuration, Connection: "a", Kind: "ticket"}, 6)
 	want := []Entry{
-		{Metric{Name: ApplyDuration, Connection: "a"}, 10},
-		{Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, 5},
-		{Metric{Name: HaloBudgetLeft, Connection: "a"}, 37},
+		{Metric: Metric{Name: ApplyDuration, Connection: "a"}, Value: 10, Observations: 2, AvgMS: 5},
+		{Metric: Metric{Name: ChangesApplied, Connection: "a", Label: "applied"}, Value: 5},
+		{Metric: Metric{Name: HaloBudgetLeft, Connection: "a"}, Value: 37},
 	}
 	if got := m.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Snapshot =\n %+v\nwant\n %+v", got, want)
@@ -337,5 +337,28 @@ func TestEMFConcurrentLinesStayWhole(t *testing.T) {
 	}
 	if n != 400 {
 		t.Fatalf("%d lines, want 400", n)
+	}
+}
+
+// A timing's entry carries its observations and their mean, so people read milliseconds
+// per change, not a growing sum; a restored timing averages on from what was saved.
+func TestMemoryTimingAverage(t *testing.T) {
+	m := NewMemory()
+	lat := Metric{Name: SyncLatency, Connection: "a", Kind: "ticket"}
+	for _, ms := range []int64{10, 20, 45} {
+		m.Count(lat, ms)
+	}
+	got := m.Snapshot()
+	if len(got) != 1 || got[0].Value != 75 || got[0].Observations != 3 || got[0].AvgMS != 25 {
+		t.Fatalf("Snapshot = %+v, want sum 75 over 3 observations, avg 25", got)
+	}
+	r := NewMemory()
+	r.Restore(got[0])
+	r.Count(lat, 5)
+	if e := r.Snapshot()[0]; e.Value != 80 || e.Observations != 4 || e.AvgMS != 20 {
+		t.Errorf("restored and counted on: %+v, want 80 over 4, avg 20", e)
+	}
+	if Average(10, 3) != 3.3 || Average(5, 0) != 0 {
+		t.Errorf("Average(10, 3) = %v, Average(5, 0) = %v", Average(10, 3), Average(5, 0))
 	}
 }

@@ -56,6 +56,9 @@ type Ports struct {
 	Now func() time.Time
 	// Poll tunes the poller's run loop.
 	Poll poller.RunOptions
+	// Progress, when set, is told where each poller's long reads stand (the local
+	// dashboard's backfill progress).
+	Progress poller.ProgressReporter
 }
 
 // Pipeline is one process's handlers.
@@ -101,6 +104,7 @@ func Build(cfg *config.Config, p Ports) (*Pipeline, error) {
 		out.Halo[c.ID], fetchers[c.ID] = client, client
 		opts := poller.OptionsOf(c)
 		opts.Now = p.Now
+		opts.Progress = p.Progress
 		check, err := webhooks.CheckFor(c.Config, client, p.Count, p.Log)
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: %w", c.ID, err)

@@ -21,11 +21,11 @@ import (
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Lister reads a kind's objects from the Halo API (haloapi.Client): lists them, or gets one
-// (haloapi.ErrNotFound when Halo no longer has it).
+// Lister reads a kind's objects from the Halo API (haloapi.Client): lists them, or reads
+// one, a note with its ticket (haloapi.ErrNotFound when Halo no longer has it).
 type Lister interface {
 	List(ctx context.Context, kind change.Kind, q haloapi.ListQuery, fn func(page []map[string]any) error) error
-	Get(ctx context.Context, kind change.Kind, id string) (map[string]any, error)
+	Read(ctx context.Context, kind change.Kind, id, parentID string) (map[string]any, error)
 }
 
 // Sender enqueues changes for the worker.
@@ -95,6 +95,9 @@ type Options struct {
 	// Versions is the connection's version rule: what is read is checked against the
 	// time it was read (docs/ARCHITECTURE.md, "Versions").
 	Versions change.VersionRule
+	// Progress, when set, is told where each long read stands (the local dashboard's
+	// backfill progress); nil: progress is only logged.
+	Progress ProgressReporter
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -184,8 +187,14 @@ func (p *Poller) mode(kind change.Kind) Mode {
 
 // cursor reads a kind's cursor; a missing one is the zero cursor (a first sync).
 func (p *Poller) cursor(ctx context.Context, kind change.Kind) (Cursor, error) {
+	return ReadCursor(ctx, p.cursors, p.conn, kind)
+}
+
+// ReadCursor reads a connection's cursor of kind, the zero cursor before its first sync:
+// whether its backfill is done, for status.
+func ReadCursor(ctx context.Context, cursors Cursors, conn string, kind change.Kind) (Cursor, error) {
 	var c Cursor
-	doc, ok, err := p.cursors.LoadCursor(ctx, p.conn, string(kind))
+	doc, ok, err := cursors.LoadCursor(ctx, conn, string(kind))
 	if err != nil || !ok {
 		return c, err
 	}
@@ -436,7 +445,7 @@ func (p *Poller) repair(ctx context.Context, kind change.Kind, c change.Change, 
 	if len(change.DifferentFields(stored.Fields, p.opts.Fields.Apply(c).Fields)) == 0 {
 		return message.Message{}, false, nil
 	}
-	obj, err := p.halo.Get(ctx, kind, c.ID)
+	obj, err := p.halo.Read(ctx, kind, c.ID, c.ParentID)
 	if errors.Is(err, haloapi.ErrNotFound) {
 		return message.Message{}, false, nil // the reconcile or a delete event decides
 	}

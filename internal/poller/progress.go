@@ -45,7 +45,9 @@ func (pr *progress) setTotal(n int) { pr.total = n }
 func (pr *progress) page(ctx context.Context, n int) {
 	pr.pages++
 	pr.read += n
-	if now := pr.p.opts.Now(); now.Sub(pr.last) >= pr.p.opts.ProgressEvery {
+	now := pr.p.opts.Now()
+	pr.report(now, false)
+	if now.Sub(pr.last) >= pr.p.opts.ProgressEvery {
 		pr.last = now
 		pr.log(ctx, pr.what+" progress", now)
 	}
@@ -53,25 +55,71 @@ func (pr *progress) page(ctx context.Context, n int) {
 
 // end logs the kind's end: always for a backfill, for a poll only when it was long.
 func (pr *progress) end(ctx context.Context) {
+	pr.report(pr.p.opts.Now(), true)
 	if pr.always || pr.logged {
 		pr.log(ctx, pr.what+" done", pr.p.opts.Now())
 	}
 }
 
+// Progress is where a long read of one kind stands, the figures its log lines carry.
+type Progress struct {
+	Connection string
+	Kind       change.Kind
+	What       string // "backfill" or "poll"
+	Pages      int
+	Read       int // objects read by this run
+	// Done and Total are objects read of Halo's record_count; Total is -1 when Halo gave
+	// none, and then Done, PerSecond and Left are unknown (0).
+	Done      int
+	Total     int
+	PerSecond float64       // objects read per second by this run, to 0.1
+	Left      time.Duration // the time left at that rate, to the second; 0 when unknown
+	Elapsed   time.Duration
+	Finished  bool
+	At        time.Time
+}
+
+// ProgressReporter is told where each long read stands after every page and at its
+// end (Options.Progress): what a status page shows of a backfill.
+type ProgressReporter interface {
+	Progress(p Progress)
+}
+
+// figures are the read's numbers at now.
+func (pr *progress) figures(now time.Time, finished bool) Progress {
+	f := Progress{Connection: pr.p.conn, Kind: pr.kind, What: pr.what, Pages: pr.pages, Read: pr.read, Total: pr.total,
+		Elapsed: now.Sub(pr.start), Finished: finished, At: now}
+	if pr.total >= 0 {
+		f.Done = min(pr.before+pr.read, pr.total)
+		if secs := f.Elapsed.Seconds(); secs > 0 {
+			rate := float64(pr.read) / secs
+			f.PerSecond = float64(int(rate*10+0.5)) / 10
+			if rate > 0 {
+				f.Left = time.Duration(float64(pr.total-f.Done) / rate * float64(time.Second)).Round(time.Second)
+			}
+		}
+	}
+	return f
+}
+
+// report tells Options.Progress, when set, where the read stands.
+func (pr *progress) report(now time.Time, finished bool) {
+	if pr.p.opts.Progress != nil {
+		pr.p.opts.Progress.Progress(pr.figures(now, finished))
+	}
+}
+
 func (pr *progress) log(ctx context.Context, msg string, now time.Time) {
 	pr.logged = true
-	elapsed := now.Sub(pr.start)
+	f := pr.figures(now, false)
 	args := []any{"connection", pr.p.conn, "kind", pr.kind, "pages", pr.pages, "read", pr.read,
-		"elapsed", elapsed.Round(time.Second).String()}
+		"elapsed", f.Elapsed.Round(time.Second).String()}
 	if pr.total >= 0 {
-		done := min(pr.before+pr.read, pr.total)
-		args = append(args, "done", done, "total", pr.total)
-		if secs := elapsed.Seconds(); secs > 0 {
-			rate := float64(pr.read) / secs
-			args = append(args, "per_second", float64(int(rate*10+0.5))/10)
-			if rate > 0 {
-				left := time.Duration(float64(pr.total-done) / rate * float64(time.Second))
-				args = append(args, "left", left.Round(time.Second).String())
+		args = append(args, "done", f.Done, "total", pr.total)
+		if f.Elapsed > 0 {
+			args = append(args, "per_second", f.PerSecond)
+			if pr.read > 0 {
+				args = append(args, "left", f.Left.String())
 			}
 		}
 	}

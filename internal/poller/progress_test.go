@@ -39,14 +39,7 @@ func (t *ticking) List(ctx context.Context, kind change.Kind, q haloapi.ListQuer
 // taking 2 s: with reports every 5 s, every third page of a kind logs its progress, and
 // each kind's end logs what it read, against Halo's record_count.
 func TestBackfillReportsProgress(t *testing.T) {
-	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, PageCap: 2})
-	tenant.Seed(rand.New(rand.NewPCG(7, 11)), 4)
-	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
-		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, tenant, client := pagedTenant(t)
 	var logs bytes.Buffer
 	tick := &ticking{client, clock, 2 * time.Second}
 	c := newCopy()
@@ -123,6 +116,21 @@ func TestBackfillReportsProgress(t *testing.T) {
 	}
 }
 
+// pagedTenant is a seeded simulated tenant whose pages hold two objects, on a clock the
+// test moves, and a client of its API.
+func pagedTenant(t *testing.T) (*halosim.Clock, *halosim.Tenant, *haloapi.Client) {
+	t.Helper()
+	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, PageCap: 2})
+	tenant.Seed(rand.New(rand.NewPCG(7, 11)), 4)
+	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
+		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clock, tenant, client
+}
+
 func records(t *testing.T, b *bytes.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
@@ -137,4 +145,41 @@ func records(t *testing.T, b *bytes.Buffer) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// progressLog keeps every report it is told.
+type progressLog struct{ got []poller.Progress }
+
+func (l *progressLog) Progress(p poller.Progress) { l.got = append(l.got, p) }
+
+// A reporter is told each page's figures, the ones the log lines carry, and each kind's
+// end: what the dashboard shows of a backfill.
+func TestBackfillTellsItsReporter(t *testing.T) {
+	clock, tenant, client := pagedTenant(t)
+	reports := &progressLog{}
+	c := newCopy()
+	p := poller.New("default", &ticking{client, clock, 2 * time.Second}, c, c, &cursorsFake{m: map[string][]byte{}},
+		metrics.NewMemory(), slog.New(slog.DiscardHandler), poller.Options{Now: clock.Now, Progress: reports})
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := tenant.Count(change.Ticket)
+	var tickets []poller.Progress
+	for _, r := range reports.got {
+		if r.Kind == change.Ticket {
+			tickets = append(tickets, r)
+		}
+	}
+	pages := (n + 1) / 2
+	if len(tickets) != pages+1 {
+		t.Fatalf("%d ticket reports for %d pages, want one per page and the end: %+v", len(tickets), pages, tickets)
+	}
+	first := tickets[0]
+	if first.Connection != "default" || first.What != "backfill" || first.Done != 2 || first.Total != n ||
+		first.PerSecond != 1 || first.Left != time.Duration(n-2)*time.Second || first.Finished {
+		t.Errorf("first page's report %+v, want 2 of %d done at 1/s, %ds left", first, n, n-2)
+	}
+	if last := tickets[len(tickets)-1]; !last.Finished || last.Done != n || last.Left != 0 {
+		t.Errorf("the end's report %+v, want finished, %d done, nothing left", last, n)
+	}
 }

@@ -40,6 +40,10 @@ type State struct {
 	LastFound time.Time `json:"last_found,omitzero"`
 	// LastReconcile is when the id lists were last compared.
 	LastReconcile time.Time `json:"last_reconcile,omitzero"`
+	// WebhookChecked is when a managed webhook was last checked in Halo (a check that
+	// failed does not count), and WebhookHealthy what that check found.
+	WebhookChecked time.Time `json:"webhook_checked,omitzero"`
+	WebhookHealthy bool      `json:"webhook_healthy,omitempty"`
 }
 
 const (
@@ -169,13 +173,16 @@ func (r Runner) run(ctx context.Context, force bool) (bool, Report, *bool, error
 		if lerr != nil {
 			return true, rep, &s.Fallback, lerr
 		}
-		unhealthy := false
+		checked, healthy := false, false
 		if r.Webhook != nil {
-			checked, healthy := r.Webhook(ctx)
-			unhealthy = checked && !healthy
+			checked, healthy = r.Webhook(ctx)
 		}
+		unhealthy := checked && !healthy
 		var switched string
 		next, switched = r.Plan.After(now, s, found, last)
+		if checked {
+			next.WebhookChecked, next.WebhookHealthy = now, healthy
+		}
 		if unhealthy && !next.Fallback && r.Plan.Mode == "hybrid" {
 			next.Fallback, next.Switched, switched = true, now, "engaged"
 		}
@@ -196,8 +203,14 @@ func (r Runner) run(ctx context.Context, force bool) (bool, Report, *bool, error
 }
 
 func (r Runner) state(ctx context.Context) (State, error) {
+	return ReadState(ctx, r.Poller.cursors, r.Poller.conn)
+}
+
+// ReadState reads a connection's schedule state (the zero State before its first run):
+// whether it polls at the fallback interval and since when, and its webhook's last check.
+func ReadState(ctx context.Context, c Cursors, conn string) (State, error) {
 	var s State
-	doc, ok, err := r.Poller.cursors.LoadCursor(ctx, r.Poller.conn, stateName)
+	doc, ok, err := c.LoadCursor(ctx, conn, stateName)
 	if err != nil || !ok {
 		return s, err
 	}

@@ -160,6 +160,12 @@ func TestADisabledWebhookEngagesTheFallbackAtOnce(t *testing.T) {
 	if n := s.counts.Value(metrics.Metric{Name: metrics.PollFallback, Connection: "default", Label: "engaged"}); n != 1 {
 		t.Fatalf("fallback engaged %d times", n)
 	}
+	// The state kept beside the cursors says what the last check found and when, and
+	// since when the fallback is on: what the status page shows, after a restart too.
+	st, err := poller.ReadState(ctx, s.cursors, "default")
+	if err != nil || st.WebhookHealthy || !st.WebhookChecked.Equal(s.clock.Now()) || !st.Fallback || !st.Switched.Equal(s.clock.Now()) {
+		t.Fatalf("state %+v, %v; want the webhook checked unhealthy now and the fallback on since now", st, err)
+	}
 	s.clock.Advance(time.Minute)
 	if polled, _, _ := r.Run(ctx, false); !polled {
 		t.Fatal("no poll a minute later with the webhook disabled")

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -32,6 +33,43 @@ func (q *Queue) Peek(ctx context.Context, limit int) ([]message.Received, error)
 	for i, m := range msgs {
 		out[i] = m.Received
 		out[i].ReceiveCount = m.receiveCount
+	}
+	return out, nil
+}
+
+// PeekNewest returns up to limit messages visible now, newest first, as Peek does: what
+// a status page shows of a dead-letter queue.
+func (q *Queue) PeekNewest(ctx context.Context, limit int) ([]message.Received, error) {
+	if q.db.isClosed() {
+		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, ErrClosed)
+	}
+	rows, err := q.db.read.QueryContext(ctx, `SELECT id, attributes, sent_at, receive_count
+		FROM queue_messages INDEXED BY queue_messages_order
+		WHERE queue = ? AND visible_at <= ? ORDER BY seq DESC LIMIT ?`, q.name, time.Now().UnixMilli(), max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, err)
+	}
+	defer rows.Close()
+	var out []message.Received
+	for rows.Next() {
+		var (
+			m      message.Received
+			attrs  sql.NullString
+			sentAt int64
+		)
+		if err := rows.Scan(&m.ID, &attrs, &sentAt, &m.ReceiveCount); err != nil {
+			return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, err)
+		}
+		m.SentAt = time.UnixMilli(sentAt).UTC()
+		if attrs.Valid {
+			if err := json.Unmarshal([]byte(attrs.String), &m.Attributes); err != nil {
+				return nil, fmt.Errorf("sqlite: peek at %s: message %s: decode attributes: %w", q.name, m.ID, err)
+			}
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, err)
 	}
 	return out, nil
 }

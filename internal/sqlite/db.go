@@ -254,6 +254,30 @@ CREATE TABLE IF NOT EXISTS recent_deliveries (
 	record TEXT    NOT NULL                   -- change.Delivery as JSON
 );
 `,
+		// 5: a timing's observations beside its sum, the per-minute trends, and when
+		// something last happened (status.go). ADD COLUMN has no IF NOT EXISTS; the step
+		// runs in the transaction that records it, so it never runs twice.
+		`
+ALTER TABLE status_counters ADD COLUMN observations INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS status_minutes (
+	connection     TEXT    NOT NULL,
+	minute         INTEGER NOT NULL, -- Unix seconds of the minute's start
+	deliveries     INTEGER NOT NULL DEFAULT 0,
+	rejected       INTEGER NOT NULL DEFAULT 0,
+	applied        INTEGER NOT NULL DEFAULT 0,
+	latency_count  INTEGER NOT NULL DEFAULT 0,
+	latency_sum_ms INTEGER NOT NULL DEFAULT 0,
+	latency_max_ms INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (connection, minute)
+);
+CREATE INDEX IF NOT EXISTS status_minutes_age ON status_minutes (minute);
+CREATE TABLE IF NOT EXISTS status_marks (
+	connection TEXT    NOT NULL,
+	name       TEXT    NOT NULL,
+	at         INTEGER NOT NULL, -- Unix ms
+	PRIMARY KEY (connection, name)
+);
+`,
 	}
 }
 

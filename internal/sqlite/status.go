@@ -28,9 +28,9 @@ func (db *DB) SaveStatus(ctx context.Context, counters []metrics.Entry, recent [
 	return db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		for _, e := range counters {
 			if _, err := tx.ExecContext(ctx, `
-INSERT INTO status_counters (connection, name, label, value) VALUES (?, ?, ?, ?)
-ON CONFLICT (connection, name, label) DO UPDATE SET value = excluded.value`,
-				e.Connection, e.Name, e.Label, e.Value); err != nil {
+INSERT INTO status_counters (connection, name, label, value, observations) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (connection, name, label) DO UPDATE SET value = excluded.value, observations = excluded.observations`,
+				e.Connection, e.Name, e.Label, e.Value, e.Observations); err != nil {
 				return fmt.Errorf("sqlite: %s: counter %s %s: %w", what, e.Connection, e.Name, err)
 			}
 		}
@@ -49,14 +49,15 @@ DELETE FROM recent_deliveries WHERE seq NOT IN (SELECT seq FROM recent_deliverie
 	})
 }
 
-// LoadStatus returns what SaveStatus kept: every counter, and the newest keep delivery
+// LoadStatus returns what SaveStatus kept: every counter (a timing with its observations
+// and their mean), and the newest keep delivery
 // records, oldest first.
 func (db *DB) LoadStatus(ctx context.Context, keep int) ([]metrics.Entry, []change.Delivery, error) {
 	const what = "load status"
 	if db.isClosed() {
 		return nil, nil, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT connection, name, label, value FROM status_counters ORDER BY connection, name, label`)
+	rows, err := db.read.QueryContext(ctx, `SELECT connection, name, label, value, observations FROM status_counters ORDER BY connection, name, label`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
@@ -64,8 +65,11 @@ func (db *DB) LoadStatus(ctx context.Context, keep int) ([]metrics.Entry, []chan
 	var counters []metrics.Entry
 	for rows.Next() {
 		var e metrics.Entry
-		if err := rows.Scan(&e.Connection, &e.Name, &e.Label, &e.Value); err != nil {
+		if err := rows.Scan(&e.Connection, &e.Name, &e.Label, &e.Value, &e.Observations); err != nil {
 			return nil, nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		if e.Observations > 0 {
+			e.AvgMS = metrics.Average(e.Value, e.Observations)
 		}
 		counters = append(counters, e)
 	}
