@@ -14,11 +14,15 @@ import (
 // snapshotFormat is the version of the snapshot document; Restore refuses others.
 const snapshotFormat = 1
 
+// keptDeliveries bounds the delivery log a snapshot keeps: the whole log (maxLog, with
+// each request's body) would make a snapshot written every few seconds tens of megabytes.
+const keptDeliveries = 1000
+
 // Snapshot is a tenant's data kept outside the process, so that a tenant made again from
 // it continues where the first stopped: the same objects with their change markers, the
 // same next ids, sites, webhooks and delivery log, and the API application's credentials.
 // Access tokens and the request log are not kept: a client asks for a new token, as it
-// does when one expires.
+// does when one expires. Of the delivery log, the last keptDeliveries are.
 type Snapshot struct {
 	Format       int    `json:"format"`
 	ClientID     string `json:"client_id"`
@@ -60,7 +64,7 @@ func (t *Tenant) Snapshot() *Snapshot {
 		Format: snapshotFormat, ClientID: t.opts.ClientID, ClientSecret: t.opts.ClientSecret, TenantName: t.opts.TenantName,
 		Objects: map[change.Kind][]snapshotRecord{}, NextID: map[change.Kind]int64{},
 		NextSite: t.nextSite, Seq: t.seq, NextNotification: t.nextNotification,
-		Webhooks: copyMaps(t.webhooks), Notifications: copyMaps(t.notifications), Deliveries: copyMaps(t.deliveries),
+		Webhooks: copyMaps(t.webhooks), Notifications: copyMaps(t.notifications), Deliveries: copyMaps(t.deliveries[max(0, len(t.deliveries)-keptDeliveries):]),
 	}
 	for _, k := range kinds() {
 		recs := t.sorted(k.kind)
