@@ -53,18 +53,28 @@ $(FUNCTIONS:%=build-%): build-%:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/$*/bootstrap ./functions/$*
 
-# Targets sam build calls (BuildMethod: makefile), one per function's logical id.
+# Targets sam build calls (BuildMethod: makefile), one per function's logical id. sam build
+# runs them with its own environment, so `GOARCH_LAMBDA=amd64 sam build --parameter-overrides
+# Architecture=x86_64` builds for x86_64 functions. Each also copies LOCAL_CONFIG, the
+# configuration `sam local invoke --env-vars events/local-env.json` reads: a deployed function
+# never reads it (template.yaml leaves HALOSYNC_CONFIG_FILE empty), and it holds sample values
+# only.
+LOCAL_CONFIG := events/halosync.local.yaml
+
 build-IngestFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/ingest
+	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 build-WorkerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/worker
+	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 build-PollerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/poller
+	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 deploy:
 	sam build && sam deploy

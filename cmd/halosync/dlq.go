@@ -19,10 +19,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/message"
-	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/sqsqueue"
 )
 
@@ -36,6 +36,7 @@ queue.sqs in --config).
   show     ID [--json]                          one message in full
   redrive  [ID...] [--reason R]                 move them back to the changes queue (all when none is named)
   purge    [ID...] [--reason R] [--yes]         delete them for good, once confirmed
+list, redrive and purge also pick by --connection C and --kind KIND (singular or plural).
 Every command takes --config FILE, --data DIR, --dlq-url URL, --queue-url URL, --region R;
 halosync dlq COMMAND --help lists them with an example.
 
@@ -79,6 +80,8 @@ type dlqFlags struct {
 	dlqURL     *string
 	queueURL   *string
 	region     *string
+	connection *string
+	kind       *string
 }
 
 func newDLQFlags(name string) dlqFlags {
@@ -90,6 +93,8 @@ func newDLQFlags(name string) dlqFlags {
 		dlqURL:     fs.String("dlq-url", "", "the SQS dead-letter queue (stack output DeadLetterQueueUrl); default queue.sqs.dead_letter_url, else the embedded queue"),
 		queueURL:   fs.String("queue-url", "", "the SQS changes queue redrive moves to (stack output ChangesQueueUrl); default queue.sqs.url"),
 		region:     fs.String("region", "", "the SQS queues' region; default queue.sqs.region, else the AWS profile's"),
+		connection: fs.String("connection", "", "only messages of this connection"),
+		kind:       fs.String("kind", "", "only messages of this kind: ticket, action, client, contact, asset (singular or plural)"),
 	}
 }
 
@@ -124,10 +129,13 @@ type deadLetters struct {
 
 // open opens the dead-letter queue the flags and the configuration name.
 func (f dlqFlags) open(ctx context.Context) (*deadLetters, error) {
-	cfg := &config.Config{}
-	if *f.configPath != "" {
-		var err error
-		if cfg, _, err = loadConfig(ctx, *f.configPath, *f.dataDir); err != nil {
+	cfg, err := commandConfig(ctx, *f.configPath, *f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	// A deployed stack's queues without --config carry any connection's messages.
+	if *f.connection != "" && (*f.configPath != "" || *f.dlqURL == "") {
+		if err := knownConnection(cfg, *f.configPath, *f.connection); err != nil {
 			return nil, err
 		}
 	}
@@ -151,10 +159,7 @@ func (f dlqFlags) open(ctx context.Context) (*deadLetters, error) {
 
 func openEmbedded(cfg *config.Config, dataDir string) (*deadLetters, error) {
 	path := dbPath(cfg, dataDir)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no halosync database at %s: pass the --data (or --config) that serve uses, or --dlq-url for a deployed stack's queue", path)
-	}
-	db, err := sqlite.Open(path)
+	db, err := existingDB(path, ", or --dlq-url for a deployed stack's queue")
 	if err != nil {
 		return nil, err
 	}
@@ -385,13 +390,24 @@ func dlqShow(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	return nil
 }
 
-// chosen opens the dead-letter queue and reads the messages chosen (see chosen).
+// chosen opens the dead-letter queue and reads the messages chosen (see chosen), of the
+// --connection and --kind when set.
 func (f dlqFlags) chosen(ctx context.Context, ids []string, reason string) (*deadLetters, []message.Received, error) {
+	var kind change.Kind
+	if *f.kind != "" {
+		var err error
+		if kind, err = change.ParseKind(*f.kind); err != nil {
+			return nil, nil, err
+		}
+	}
 	d, err := f.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	picked, err := chosen(ctx, d, ids, reason)
+	picked, err := chosen(ctx, d, ids, func(m message.Received) bool {
+		return reasonMatches(m, reason) && (*f.connection == "" || m.Attributes[message.AttrConnection] == *f.connection) &&
+			(kind == "" || m.Attributes[message.AttrKind] == string(kind))
+	})
 	if err != nil {
 		d.close()
 		return nil, nil, err
@@ -400,9 +416,8 @@ func (f dlqFlags) chosen(ctx context.Context, ids []string, reason string) (*dea
 }
 
 // chosen reads the dead letters and picks those the arguments name (all when none is
-// named), with reason when set. A named id that is not there is an error: nothing is
-// done.
-func chosen(ctx context.Context, d *deadLetters, ids []string, reason string) ([]message.Received, error) {
+// named) that match. A named id that is not there is an error: nothing is done.
+func chosen(ctx context.Context, d *deadLetters, ids []string, match func(message.Received) bool) ([]message.Received, error) {
 	msgs, err := d.peek(ctx, maxScan)
 	if err != nil {
 		return nil, err
@@ -414,7 +429,7 @@ func chosen(ctx context.Context, d *deadLetters, ids []string, reason string) ([
 			continue
 		}
 		found[m.ID] = true
-		if reasonMatches(m, reason) {
+		if match(m) {
 			out = append(out, m)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,9 +16,12 @@ import (
 	"github.com/halosync/halosync/internal/auth/authtest"
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/sqsqueue"
 	"github.com/halosync/halosync/internal/storetest"
 	"github.com/halosync/halosync/internal/worker"
@@ -280,5 +284,65 @@ func TestDLQUsage(t *testing.T) {
 	_, errOut, code = runCLI(t, nil, "dlq", "frob")
 	if code == 0 || !strings.Contains(errOut, `unknown dlq command "frob"`) {
 		t.Errorf("dlq frob: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestDeadLetterFilters: list, redrive and purge pick by --connection and --kind (singular
+// or plural) besides --reason.
+func TestDeadLetterFilters(t *testing.T) {
+	dir := t.TempDir()
+	cfg := twoConnections(t, dir, filepath.Join(dir, "halosync.db"))
+	db, err := sqlite.Open(filepath.Join(dir, "halosync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dlq := localserver.Queues(db, config.Queue{})
+	var msgs []message.Message
+	for _, c := range []change.Change{
+		{Connection: "acme", Kind: change.Ticket, ID: "1", Op: change.OpUpsert, Version: 1},
+		{Connection: "acme", Kind: change.Client, ID: "12", Op: change.OpUpsert, Version: 1},
+		{Connection: "globex", Kind: change.Ticket, ID: "2", Op: change.OpUpsert, Version: 1},
+	} {
+		m, err := message.Encode(message.Envelope{Change: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Attributes[message.AttrFailureReason] = "invalid"
+		msgs = append(msgs, m)
+	}
+	if err := dlq.Send(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	at := []string{"--config", cfg}
+	ids := func(args ...string) string {
+		var out []string
+		for _, m := range listDLQ(t, nil, append(args, at...)...) {
+			out = append(out, m.Connection+"/"+m.Kind)
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "acme/client acme/ticket globex/ticket"},
+		{[]string{"--connection", "acme"}, "acme/client acme/ticket"},
+		{[]string{"--kind", "tickets"}, "acme/ticket globex/ticket"},
+		{[]string{"--kind", "ticket", "--connection", "globex"}, "globex/ticket"},
+		{[]string{"--kind", "contacts"}, ""},
+	} {
+		if got := ids(c.args...); got != c.want {
+			t.Errorf("dlq list %v: %q, want %q", c.args, got, c.want)
+		}
+	}
+	out, errOut, code := runCLI(t, nil, append([]string{"dlq", "purge", "--yes", "--connection", "acme", "--kind", "clients"}, at...)...)
+	if code != 0 || !strings.Contains(out, "deleted 1 message(s) (invalid 1)") {
+		t.Errorf("dlq purge --connection acme --kind clients: exit %d, %q %q", code, out, errOut)
+	}
+	if got := ids(); got != "acme/ticket globex/ticket" {
+		t.Errorf("after the purge: %q", got)
 	}
 }

@@ -283,3 +283,22 @@ func TestDocsNameOnlyRealCommandsAndFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeNamesTheGoVersion: the README's prerequisites name the Go version go.mod asks for.
+func TestReadmeNamesTheGoVersion(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "- Go " + string(m[1]) + " or newer"; !strings.Contains(string(readme), want) {
+		t.Errorf("README.md's prerequisites do not say %q", want)
+	}
+}

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/halosync/halosync/internal/change"
-	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
@@ -59,14 +56,11 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("a note is read with --ticket TICKET")
 		}
 	}
-	var err error
-	cfg := &config.Config{} // without --config: the embedded store in --data
-	if *configPath != "" {
-		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
-			return err
-		}
+	cfg, err := commandConfig(ctx, *configPath, *dataDir)
+	if err != nil {
+		return err
 	}
-	if err := knownConnection(cfg, *conn); err != nil {
+	if err := knownConnection(cfg, *configPath, *conn); err != nil {
 		return err
 	}
 	var db *sqlite.DB
@@ -76,13 +70,8 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	store, err := openStore(ctx, cfg, func() (*sqlite.DB, error) {
-		path := dbPath(cfg, *dataDir)
-		// Reading must not create an empty database where serve never ran.
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no halosync database at %s: pass the --data (or --config) that serve uses", path)
-		}
 		var err error
-		db, err = sqlite.Open(path)
+		db, err = existingDB(dbPath(cfg, *dataDir), "")
 		return db, err
 	})
 	if err != nil {

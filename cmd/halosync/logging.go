@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/halosync/halosync/internal/change"
 )
 
 // newLogger logs to w at level (debug, info, warn, error) in format: text for people,
@@ -55,10 +57,21 @@ func terminal(f *os.File) bool {
 }
 
 // textKeys are the fields the text format shows, in this order; the JSON format has all.
-var textKeys = []string{"connection", "kind", "id", "outcome", "reason", "error"}
+// Besides what names a change, a long read's progress: objects done of the total, the
+// rate and the time left.
+var textKeys = []string{"connection", "kind", "id", "event", "source", "outcome", "summary", "changes",
+	"read", "enqueued", "done", "total", "per_second", "left", "reason", "status", "error"}
+
+// quiet reports whether the text format leaves a record out below debug: the worker's
+// line for each polled change, hundreds a second during a backfill, whose progress lines
+// stand for them. A webhook's changes keep theirs; the JSON format keeps every line (an
+// AWS dashboard counts them).
+func quiet(msg string, fields map[string]string) bool {
+	return msg == "change processed" && fields["source"] == string(change.SourcePoll)
+}
 
 // textHandler writes one short line a record: level, time, message, and the textKeys
-// the record has, as key=value.
+// the record has with a value, as key=value.
 type textHandler struct {
 	w     io.Writer
 	level slog.Level
@@ -87,14 +100,17 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
+	if h.level > slog.LevelDebug && quiet(r.Message, fields) {
+		return nil
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%-5s %s %s", r.Level, r.Time.Format("15:04:05"), r.Message)
 	for _, k := range textKeys {
 		v, ok := fields[k]
-		if !ok {
+		if !ok || v == "" {
 			continue
 		}
-		if v == "" || strings.ContainsAny(v, " \"=\t\n") {
+		if strings.ContainsAny(v, " \"=\t\n") {
 			v = strconv.Quote(v)
 		}
 		fmt.Fprintf(&b, " %s=%s", k, v)

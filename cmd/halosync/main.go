@@ -22,13 +22,13 @@ Usage:
   halosync get   [--config FILE] [--data .halosync] [--connection default] KIND ID
                  (or: halosync get delivery DELIVERY_ID: what the worker did with each object)
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
-  halosync sync --full [--connection C] [--config FILE] [--data .halosync]
-                 (the next poll reads every object again)
+  halosync sync --full [--connection C] [--kind KIND] [--config FILE] [--data .halosync]
+                 (the next poll reads every object again; every configured connection by default)
   halosync status [--url http://127.0.0.1:8080] [--config FILE] [--data .halosync] [--json]
                  (counters of a running server, per connection)
   halosync webhooks apply|status|test|replay|remove|events|secret --config FILE [--connection C]
                  (our webhook in Halo: create, check, test, replay, remove; docs/WEBHOOKS.md)
-  halosync dlq list|show|redrive|purge [ID...] [--data .halosync | --dlq-url URL --queue-url URL]
+  halosync dlq list|show|redrive|purge [ID...] [--connection C] [--kind KIND] [--data .halosync | --dlq-url URL --queue-url URL]
                  (the dead-letter queue: why each change failed; move back after a fix, or delete)
   halosync version   (the module version and VCS revision)
   halosync help      (this text; halosync COMMAND --help: a command's flags with an example)

@@ -88,9 +88,16 @@ type proc struct {
 // ends, and its output tails are logged if the test failed.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startProgram(t, env, nil, binary, args...)
+}
+
+// startProgram is start with another program (one that runs halosync), reading stdin.
+func startProgram(t *testing.T, env []string, stdin *os.File, program string, args ...string) *proc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{name: strings.Join(args, " "), stdout: &logtest.Buffer{}, stderr: &logtest.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, binary, args...)
+	p.cmd = exec.CommandContext(ctx, program, args...)
+	p.cmd.Stdin = stdin
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.WaitDelay = 5 * time.Second
@@ -134,9 +141,10 @@ func (p *proc) exited() bool {
 
 var (
 	listeningRE = regexp.MustCompile(`halosync is listening on (http://\S+)\n`)
-	passwordRE  = regexp.MustCompile(`Basic auth: user "halo", password "([^"]+)"`)
+	// The password file serve names: with the password on a terminal, without elsewhere.
+	passwordRE  = regexp.MustCompile(`Basic auth: user "halo", password (?:kept in (\S+) |"[^"]*" \(kept in ([^)]+)\))`)
 	readRE      = regexp.MustCompile(`read a ticket: http://\S+\n`)
-	dashboardRE = regexp.MustCompile(`dashboard: http://\S+/dashboard\?token=TOKEN [^\n]*\n`) // the last line
+	dashboardRE = regexp.MustCompile(`dashboard: http://\S+/dashboard\?token=[^\n]*\n`)
 	tokenRE     = regexp.MustCompile(`need "Authorization: Bearer TOKEN"; read token: ([^\n]+)\n`)
 )
 
@@ -146,11 +154,15 @@ func (p *proc) waitReady(t *testing.T) bool {
 	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		out := p.stdout.String()
+		out := strings.ReplaceAll(p.stdout.String(), "\r", "") // a terminal's line ends
 		if m := listeningRE.FindStringSubmatch(out); m != nil && readRE.MatchString(out) && dashboardRE.MatchString(out) {
 			p.url = m[1]
 			if pm := passwordRE.FindStringSubmatch(out); pm != nil {
-				p.password = pm[1]
+				b, err := os.ReadFile(pm[1] + pm[2])
+				if err != nil {
+					t.Fatalf("halosync %s names its password file %s: %v", p.name, pm[1]+pm[2], err)
+				}
+				p.password = strings.TrimSpace(string(b))
 			}
 			tm := tokenRE.FindStringSubmatch(out)
 			if tm == nil {
@@ -588,7 +600,7 @@ func TestDeliveriesInStateOut(t *testing.T) {
 		want string
 	}{
 		{[]string{"get", "--data", data, "ticket", "99999"}, "no ticket 99999 in connection default"},
-		{[]string{"get", "--data", data, "ticket", "4242", "--connection", "other"}, "no ticket 4242 in connection other"},
+		{[]string{"get", "--data", data, "ticket", "4242", "--connection", "other"}, `no connection "other": the configuration has "default"`},
 		{[]string{"get", "--data", data, "widget", "1"}, `unknown kind "widget"`},
 		{[]string{"get", "--data", data, "action", "3"}, "--ticket"},
 		{[]string{"get", "--data", data, "ticket"}, "KIND and ID"},

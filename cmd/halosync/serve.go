@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var sim *demo
 	if *demoMode {
-		if sim, err = prepareDemo(cfg, *demoEvery, log); err != nil {
+		if sim, err = prepareDemo(cfg, *demoEvery, *dataDir, log); err != nil {
 			return err
 		}
 		defer sim.close()
@@ -75,21 +75,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return srv.Serve(ctx, *addr, func(a net.Addr) {
-		fmt.Fprintf(stdout, "halosync is listening on http://%s\n", a)
-		for _, c := range cfg.Connections {
-			fmt.Fprintf(stdout, "  webhook URL for connection %q: http://%s/webhooks/halo/%s\n", c.ID, a, c.ID)
-		}
-		if password != "" {
-			fmt.Fprintf(stdout, "  Basic auth: user %q, password %q (kept in %s)\n", defaultUser, password, filepath.Join(*dataDir, passwordFile))
-		}
-		fmt.Fprintf(stdout, "  reads of the copy and /status need \"Authorization: Bearer TOKEN\"; read token: %s\n", tokenAt)
-		fmt.Fprintf(stdout, "  read a ticket: http://%s/connections/%s/tickets/{id}\n", a, cfg.Connections[0].ID)
-		// The token itself is not printed: this output often ends up in a log.
-		fmt.Fprintf(stdout, "  dashboard: http://%s/dashboard?token=TOKEN (TOKEN: the read token; the page keeps it in a cookie)\n", a)
+	b := banner{tokenWhere: tokenAt, token: cfg.Server.ReadTokens[0], secrets: onTerminal(stdout)}
+	for _, c := range cfg.Connections {
+		b.conns = append(b.conns, c.ID)
+	}
+	if password != "" {
+		b.user, b.password, b.passwordFile = defaultUser, password, filepath.Join(*dataDir, passwordFile)
+	} else if b.secrets {
+		b.user, b.password = basicCredentials(cfg.Connections[0].Webhook.Auth)
+	}
+	if tokenAt == filepath.Join(*dataDir, readTokenFile) {
+		b.tokenFile = tokenAt
+	}
+	if sim != nil {
+		b.demo = sim.announce
+	}
+	// The server stops after the demo has halted, so no simulated delivery is refused for
+	// the server stopping under it.
+	serveCtx := ctx
+	if sim != nil {
+		var stopServe context.CancelFunc
+		serveCtx, stopServe = context.WithCancel(context.WithoutCancel(ctx))
+		defer stopServe()
+		context.AfterFunc(ctx, func() { sim.halt(); stopServe() })
+	}
+	return srv.Serve(serveCtx, *addr, func(a net.Addr) {
+		b.url = "http://" + a.String()
+		b.write(stdout)
 		if sim != nil {
-			sim.announce(stdout)
-			sim.run(ctx, "http://"+a.String())
+			sim.run(ctx, b.url)
 		}
 	})
 }

@@ -47,20 +47,41 @@ func loadConfig(ctx context.Context, path, dataDir string) (cfg *config.Config, 
 	return cfg, password, cfg.Validate()
 }
 
-// knownConnection checks that id names a connection of cfg; the error lists them. Without
-// --config (no connections) any id passes: the store may hold several.
-func knownConnection(cfg *config.Config, id string) error {
-	if len(cfg.Connections) == 0 {
+// commandConfig is the configuration of a command that works on what serve keeps (get,
+// sync, dlq): --config's, else serve's default, one connection "default" (the demo's),
+// made without generating anything.
+func commandConfig(ctx context.Context, path, dataDir string) (*config.Config, error) {
+	if path != "" {
+		cfg, _, err := loadConfig(ctx, path, dataDir)
+		return cfg, err
+	}
+	return &config.Config{Connections: []config.Connection{{ID: "default"}}}, nil
+}
+
+// knownConnection checks that id names a connection of cfg, read from configPath ("": serve's
+// default); the error lists the configured ones.
+func knownConnection(cfg *config.Config, configPath, id string) error {
+	if _, ok := cfg.Connection(id); ok {
 		return nil
 	}
 	ids := make([]string, len(cfg.Connections))
 	for i, c := range cfg.Connections {
 		ids[i] = strconv.Quote(c.ID)
 	}
-	if _, ok := cfg.Connection(id); ok {
-		return nil
+	err := fmt.Errorf("no connection %q: the configuration has %s; pass one of them with --connection", id, strings.Join(ids, ", "))
+	if configPath == "" {
+		err = fmt.Errorf("%w (without --config, serve's default; pass the --config serve runs with for its connections)", err)
 	}
-	return fmt.Errorf("no connection %q: the configuration has %s", id, strings.Join(ids, ", "))
+	return err
+}
+
+// existingDB is the embedded database at path, which must exist: a command that reads must
+// not create an empty one where serve never ran.
+func existingDB(path, otherwise string) (*sqlite.DB, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no halosync database at %s: pass the --data (or --config) that serve uses%s", path, otherwise)
+	}
+	return sqlite.Open(path)
 }
 
 // The files in the data dir that keep generated secrets.

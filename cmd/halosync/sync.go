@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/halosync/halosync/internal/config"
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
-const syncExample = `  halosync sync --full --config halosync.yaml                   # every connection with halo: settings
-  halosync sync --full --config halosync.yaml --connection acme
+const syncExample = `  halosync sync --full                                   # serve's default connection (make run's demo)
+  halosync sync --full --config halosync.yaml            # every configured connection
+  halosync sync --full --config halosync.yaml --connection acme --kind tickets
 `
 
 // syncCmd forces a full sync: it resets the poller's cursors in the store the config
@@ -20,39 +21,39 @@ const syncExample = `  halosync sync --full --config halosync.yaml              
 // object again, resumably, and enqueues what is newer than the copy.
 func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file naming the store")
+	configPath := fs.String("config", "", "configuration file naming the store and the connections (default: serve's, one connection \"default\")")
 	dataDir := fs.String("data", ".halosync", "data directory of the embedded store")
 	full := fs.Bool("full", false, "read every object again (required: the only kind of sync asked for by hand)")
-	only := fs.String("connection", "", "the connection (default: every connection with halo: settings)")
-	if err := parseFlags(fs, args, stdout, "halosync sync --full [--connection C] [--config FILE] [--data .halosync]", syncExample); err != nil {
+	only := fs.String("connection", "", "the connection (default: every configured connection)")
+	kindName := fs.String("kind", "", "only this kind: ticket (with its notes), client, contact or asset, singular or plural (default: every kind)")
+	if err := parseFlags(fs, args, stdout, "halosync sync --full [--connection C] [--kind KIND] [--config FILE] [--data .halosync]", syncExample); err != nil {
 		return err
 	}
 	if !*full || fs.NArg() > 0 {
-		return fmt.Errorf("usage: halosync sync --full [--connection C] [--config FILE] [--data DIR]")
+		return fmt.Errorf("usage: halosync sync --full [--connection C] [--kind KIND] [--config FILE] [--data DIR]")
 	}
-	cfg := &config.Config{}
-	if *configPath != "" {
-		var err error
-		if cfg, _, err = loadConfig(ctx, *configPath, *dataDir); err != nil {
+	var kinds []change.Kind
+	if *kindName != "" {
+		k, err := change.ParseKind(*kindName)
+		if err != nil {
 			return err
 		}
+		kinds = append(kinds, k)
 	}
-	if *only != "" {
-		if err := knownConnection(cfg, *only); err != nil {
-			return err
-		}
+	cfg, err := commandConfig(ctx, *configPath, *dataDir)
+	if err != nil {
+		return err
 	}
 	var conns []string
-	for _, c := range cfg.Connections {
-		if (*only == "" && c.Halo.Configured()) || c.ID == *only {
+	if *only != "" {
+		if err := knownConnection(cfg, *configPath, *only); err != nil {
+			return err
+		}
+		conns = []string{*only}
+	} else {
+		for _, c := range cfg.Connections {
 			conns = append(conns, c.ID)
 		}
-	}
-	if *only != "" && len(conns) == 0 {
-		conns = []string{*only}
-	}
-	if len(conns) == 0 {
-		return fmt.Errorf("no connection has halo: settings to sync from; name one with --connection")
 	}
 	var db *sqlite.DB
 	defer func() {
@@ -62,7 +63,7 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}()
 	store, err := openStore(ctx, cfg, func() (*sqlite.DB, error) {
 		var err error
-		db, err = sqlite.Open(dbPath(cfg, *dataDir))
+		db, err = existingDB(dbPath(cfg, *dataDir), "")
 		return db, err
 	})
 	if err != nil {
@@ -72,11 +73,15 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !ok {
 		return fmt.Errorf("the store keeps no poller cursors")
 	}
+	what := "every object"
+	if len(kinds) > 0 {
+		what = "every " + string(kinds[0])
+	}
 	for _, conn := range conns {
-		if err := poller.Restart(ctx, cursors, conn); err != nil {
+		if err := poller.Restart(ctx, cursors, conn, kinds...); err != nil {
 			return fmt.Errorf("connection %s: %w", conn, err)
 		}
-		fmt.Fprintf(stdout, "connection %s: the next poll reads every object again\n", conn)
+		fmt.Fprintf(stdout, "connection %s: the next poll reads %s again\n", conn, what)
 	}
 	return nil
 }

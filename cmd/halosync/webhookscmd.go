@@ -218,7 +218,7 @@ func loadHookConfig(ctx context.Context, path, only string, generate bool) (*con
 		return nil, nil, nil, err
 	}
 	if only != "" {
-		if err := knownConnection(cfg, only); err != nil {
+		if err := knownConnection(cfg, path, only); err != nil {
 			return nil, nil, nil, err
 		}
 	}

@@ -39,6 +39,9 @@ func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
 	if err := checkKeys(&root, reflect.TypeFor[Config](), ""); err != nil {
 		return nil, err
 	}
+	if err := checkPollNumbers(&root); err != nil {
+		return nil, err
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -134,7 +134,7 @@ func syntaxError(data []byte, err error) error {
 	for n := 1; n <= len(lines); n++ {
 		var node yaml.Node
 		if yaml.Unmarshal(bytes.Join(lines[:n], nil), &node) != nil {
-			return fmt.Errorf("%w: line %d: not valid YAML (%s)", ErrInvalid, n, msg)
+			return fmt.Errorf("%w: line %d: not valid YAML (%s); look at its indentation (spaces only, as deep as the keys beside it) and at the line before", ErrInvalid, n, msg)
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrInvalid, msg)

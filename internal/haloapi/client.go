@@ -245,19 +245,31 @@ func checkURL(name, s string) (string, error) {
 	return u.String(), nil
 }
 
-// Get reads one object: GET /api/{Path}/{id} (tickets with includedetails=true). A 404 is
-// ErrNotFound. Numbers keep their exact text (json.Number), as in webhook deliveries.
+// Get reads one object of a kind stored by itself: GET /api/{Path}/{id} (tickets with
+// includedetails=true). A 404 is ErrNotFound. Numbers keep their exact text
+// (json.Number), as in webhook deliveries. A note needs its ticket: Read or GetAction.
 func (c *Client) Get(ctx context.Context, kind change.Kind, id string) (map[string]any, error) {
-	return c.GetWith(ctx, kind, id, nil)
+	return c.Read(ctx, kind, id, "")
 }
 
-// GetAction reads one ticket note. Halo's own clients name the ticket when reading an
-// action (GET /api/Actions/{id}?ticket_id=...).
+// Read reads one object; parentID is the ticket of a note, sent as ticket_id, without
+// which Halo does not read one (docs/HALO.md, "The calls halosync makes"): a note without
+// it is refused, unsent. Kinds stored by themselves ignore parentID.
+func (c *Client) Read(ctx context.Context, kind change.Kind, id, parentID string) (map[string]any, error) {
+	var params url.Values
+	if ep, ok := endpoints[kind]; ok && ep.ParentParam != "" && strings.TrimSpace(parentID) != "" {
+		params = url.Values{ep.ParentParam: {strings.TrimSpace(parentID)}}
+	}
+	return c.GetWith(ctx, kind, id, params)
+}
+
+// GetAction reads one ticket note: GET /api/Actions/{id}?ticket_id=...
 func (c *Client) GetAction(ctx context.Context, ticketID, actionID string) (map[string]any, error) {
-	return c.GetWith(ctx, change.Action, actionID, url.Values{"ticket_id": {ticketID}})
+	return c.Read(ctx, change.Action, actionID, ticketID)
 }
 
-// GetWith is Get with extra query parameters.
+// GetWith is Get with extra query parameters; a kind stored under a parent needs the
+// parent's id among them.
 func (c *Client) GetWith(ctx context.Context, kind change.Kind, id string, params url.Values) (map[string]any, error) {
 	ep, ok := endpoints[kind]
 	id = strings.TrimSpace(id)
@@ -267,6 +279,9 @@ func (c *Client) GetWith(ctx context.Context, kind change.Kind, id string, param
 	}
 	if id == "" {
 		return nil, &Error{Op: op, class: ErrPermanent, Detail: "no id"}
+	}
+	if ep.ParentParam != "" && strings.TrimSpace(params.Get(ep.ParentParam)) == "" {
+		return nil, &Error{Op: op, class: ErrPermanent, Detail: "no " + ep.ParentParam + ": Halo reads a note only with its ticket"}
 	}
 	q := cloneValues(ep.GetParams)
 	if q == nil {

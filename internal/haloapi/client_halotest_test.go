@@ -51,6 +51,7 @@ func fakeTenant(t *testing.T, opts halosim.Options) (*halosim.Tenant, *tenantClo
 	t.Helper()
 	clk := &tenantClock{c: halosim.NewClock(time.Date(2026, 8, 1, 6, 30, 0, 0, time.UTC))}
 	opts.Clock = clk.Now
+	opts.StrictParams = true // the client sends only what Halo documents for each call
 	tn := halosim.New(opts)
 	t.Cleanup(tn.Close)
 	return tn, clk

@@ -424,6 +424,23 @@ func TestGetActionAndOtherKinds(t *testing.T) {
 	if _, err := c.Get(context.Background(), "site", "1"); !errors.Is(err, ErrPermanent) {
 		t.Errorf("unknown kind: %v", err)
 	}
+	// Halo reads a note only with its ticket: without one, nothing is sent.
+	before := tn.api.Load()
+	if _, err := c.Get(context.Background(), change.Action, "7"); !errors.Is(err, ErrPermanent) {
+		t.Errorf("a note without its ticket: %v", err)
+	}
+	if _, _, err := c.Fetch(context.Background(), change.Action, "7", ""); !errors.Is(err, ErrPermanent) {
+		t.Errorf("fetching a note without its ticket: %v", err)
+	}
+	if tn.api.Load() != before {
+		t.Error("a note was read without its ticket")
+	}
+	if _, found, err := c.Fetch(context.Background(), change.Action, "7", "42"); err != nil || !found {
+		t.Fatalf("fetch a note: %v, %v", found, err)
+	}
+	if r := tn.lastRequest(); r.URL.Path != "/api/Actions/7" || r.URL.RawQuery != "ticket_id=42" {
+		t.Errorf("fetch a note: request %s", r.URL)
+	}
 	if _, err := c.Get(context.Background(), change.Ticket, " "); !errors.Is(err, ErrPermanent) {
 		t.Errorf("empty id: %v", err)
 	}
@@ -952,11 +969,12 @@ func TestListQueryParameters(t *testing.T) {
 		}
 		return tn.lastRequest().URL.Query()
 	}
-	q := list(change.Ticket, ListQuery{UpdatedFrom: from, UpdatedTo: from.Add(time.Hour), Deleted: true, IDOnly: true, ClientID: "12",
+	// Tickets have no includeinactive: it is not sent (every ticket is listed anyway).
+	q := list(change.Ticket, ListQuery{UpdatedFrom: from, UpdatedTo: from.Add(time.Hour), Deleted: true, ClientID: "12", IncludeInactive: true,
 		Extra: url.Values{"order": {"id"}, "page_no": {"9"}}})
 	want := url.Values{
 		"lastupdatefromdate": {"2026-08-01T06:30:00.123"}, "lastupdatetodate": {"2026-08-01T07:30:00.123"},
-		"deleted": {"true"}, "ticketidonly": {"true"}, "client_id": {"12"}, "order": {"id"},
+		"deleted": {"true"}, "client_id": {"12"}, "order": {"id"},
 		"pageinate": {"true"}, "page_size": {"100"}, "page_no": {"1"},
 	}
 	if fmt.Sprint(q) != fmt.Sprint(want) {
@@ -965,11 +983,20 @@ func TestListQueryParameters(t *testing.T) {
 	if tn.lastRequest().URL.Path != "/api/Tickets" {
 		t.Errorf("path %s", tn.lastRequest().URL.Path)
 	}
-	if q := list(change.Client, ListQuery{IDOnly: true, IncludeInactive: true}); q.Get("idonly") != "true" || q.Get("includeinactive") != "true" || q.Has("ticketidonly") {
-		t.Errorf("clients query %v", q)
+	// Id-only lists are not compatible with paging: no paging parameter, not even an
+	// extra one.
+	q = list(change.Ticket, ListQuery{IDOnly: true, Extra: url.Values{"page_size": {"50"}}})
+	if want := (url.Values{"ticketidonly": {"true"}}); fmt.Sprint(q) != fmt.Sprint(want) {
+		t.Errorf("ticket id list query %v, want %v", q, want)
 	}
-	if q := list(change.Action, ListQuery{TicketID: "42"}); q.Get("ticket_id") != "42" || tn.lastRequest().URL.Path != "/api/Actions" {
-		t.Errorf("actions query %v", q)
+	q = list(change.Client, ListQuery{IDOnly: true, IncludeInactive: true})
+	if want := (url.Values{"idonly": {"true"}, "includeinactive": {"true"}}); fmt.Sprint(q) != fmt.Sprint(want) {
+		t.Errorf("client id list query %v, want %v", q, want)
+	}
+	// The Actions list takes no paging and no includeinactive.
+	q = list(change.Action, ListQuery{TicketID: "42", IncludeInactive: true})
+	if want := (url.Values{"ticket_id": {"42"}}); fmt.Sprint(q) != fmt.Sprint(want) || tn.lastRequest().URL.Path != "/api/Actions" {
+		t.Errorf("actions query %v, want %v", q, want)
 	}
 	before := tn.api.Load()
 	for _, bad := range []struct {
@@ -979,6 +1006,10 @@ func TestListQueryParameters(t *testing.T) {
 		{change.Client, ListQuery{Deleted: true}},
 		{change.Ticket, ListQuery{TicketID: "1"}},
 		{change.Client, ListQuery{ClientID: "1"}},
+		{change.Action, ListQuery{TicketID: "1", IDOnly: true}},
+		{change.Action, ListQuery{TicketID: "1", UpdatedFrom: from}},
+		{change.Action, ListQuery{TicketID: "1", StartPage: 2}},
+		{change.Ticket, ListQuery{IDOnly: true, StartPage: 2}},
 		{"site", ListQuery{}},
 	} {
 		err := c.List(context.Background(), bad.kind, bad.q, func([]map[string]any) error { return nil })
@@ -991,6 +1022,24 @@ func TestListQueryParameters(t *testing.T) {
 	}
 	if FormatTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) != "2026-01-02T03:04:05.000" {
 		t.Fatal("FormatTime")
+	}
+}
+
+// A list Halo does not page is one answer: one holding fewer objects than its
+// record_count cannot be completed, and is an error rather than a partial list (the
+// reconcile would take the rest as deleted).
+func TestUnpagedListCutShortIsAnError(t *testing.T) {
+	tn := newTenant(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"record_count": 3, "clients": [{"id": 1}, {"id": 2}]}`))
+	})
+	c := tn.client(t, newFakeClock(true), nil)
+	called := false
+	err := c.List(context.Background(), change.Client, ListQuery{IDOnly: true}, func([]map[string]any) error { called = true; return nil })
+	if !errors.Is(err, ErrBadResponse) || called {
+		t.Fatalf("err %v, fn called %v", err, called)
+	}
+	if tn.api.Load() != 1 {
+		t.Fatalf("%d requests for an unpaged list", tn.api.Load())
 	}
 }
 

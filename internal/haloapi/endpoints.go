@@ -7,16 +7,20 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
-// Endpoint is how the Halo REST API serves one kind, as data (docs/HALO.md, "Kinds").
+// Endpoint is how the Halo REST API serves one kind, as data: the parameters each call
+// takes are those of Halo's API documentation (docs/HALO.md, "The calls halosync makes"),
+// and no others, since Halo ignores a parameter it does not know and answers as if it had
+// not been sent.
 type Endpoint struct {
 	Kind change.Kind
 	// Path is the resource under /api: GET /api/{Path} lists, GET /api/{Path}/{id} reads one.
 	Path string
-	// Envelope is the key of the array in a paged list response:
+	// Envelope is the key of the array in a list response:
 	// {"record_count": N, "<Envelope>": [...]}.
 	Envelope string
 	// IDOnlyParam asks a list for ids only (reconciling deletes): Tickets name it
-	// ticketidonly, the others idonly.
+	// ticketidonly, Client, Users and Asset idonly; the Actions list has none. Halo
+	// documents its id-only lists as not compatible with paging: they are read unpaged.
 	IDOnlyParam string
 	// GetParams are sent with every single-object read (tickets: includedetails=true).
 	GetParams url.Values
@@ -24,10 +28,20 @@ type Endpoint struct {
 	// does not know, so deleted=true on another kind would list live objects as deleted:
 	// the client refuses it.
 	Deleted bool
-	// ParentParam names the list filter by parent (Actions: ticket_id), if any.
+	// ParentParam names the parent's id (Actions: ticket_id): the list's filter by parent,
+	// and what a single read needs (GET /api/Actions/{id}?ticket_id=).
 	ParentParam string
 	// ClientParam names the list filter by client (client_id), if any.
 	ClientParam string
+	// Paged reports whether the list takes Halo's paging parameters (pageinate,
+	// page_size, page_no). The Actions list takes none: it is read in one answer.
+	Paged bool
+	// Inactive reports whether the list takes includeinactive (Client, Users, Asset).
+	// Tickets and notes have no inactive state and no such parameter.
+	Inactive bool
+	// UpdatedFilter reports whether the list takes lastupdatefromdate /
+	// lastupdatetodate (not Actions, which filter by startdate / enddate).
+	UpdatedFilter bool
 	// UpdatedFilterConfirmed reports whether lastupdatefromdate / lastupdatetodate are
 	// known to filter this list. They are confirmed for Tickets only; on the other kinds
 	// Halo may ignore them and return everything (docs/HALO.md, "The REST API"), which
@@ -51,22 +65,22 @@ var endpoints = map[change.Kind]Endpoint{
 	change.Ticket: {
 		Kind: change.Ticket, Path: "Tickets", Envelope: "tickets", IDOnlyParam: "ticketidonly",
 		GetParams: url.Values{"includedetails": {"true"}}, Deleted: true, ClientParam: "client_id",
-		UpdatedFilterConfirmed: true,
+		Paged: true, UpdatedFilter: true, UpdatedFilterConfirmed: true,
 	},
 	change.Action: {
-		Kind: change.Action, Path: "Actions", Envelope: "actions", IDOnlyParam: "idonly",
-		ParentParam: "ticket_id",
+		Kind: change.Action, Path: "Actions", Envelope: "actions", ParentParam: "ticket_id",
 	},
 	change.Client: {
 		Kind: change.Client, Path: "Client", Envelope: "clients", IDOnlyParam: "idonly",
+		Paged: true, Inactive: true, UpdatedFilter: true,
 	},
 	change.Contact: {
 		Kind: change.Contact, Path: "Users", Envelope: "users", IDOnlyParam: "idonly",
-		ClientParam: "client_id",
+		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true,
 	},
 	change.Asset: {
 		Kind: change.Asset, Path: "Asset", Envelope: "assets", IDOnlyParam: "idonly",
-		ClientParam: "client_id",
+		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true,
 	},
 }
 

@@ -14,7 +14,7 @@ func TestEndpointsCoverEveryKind(t *testing.T) {
 		if !ok {
 			t.Fatalf("no endpoint for %s", spec.Kind)
 		}
-		if ep.Kind != spec.Kind || ep.Path == "" || ep.Envelope == "" || ep.IDOnlyParam == "" {
+		if ep.Kind != spec.Kind || ep.Path == "" || ep.Envelope == "" || (ep.IDOnlyParam == "") != (spec.Kind == change.Action) {
 			t.Errorf("%s: %+v", spec.Kind, ep)
 		}
 	}
@@ -22,15 +22,21 @@ func TestEndpointsCoverEveryKind(t *testing.T) {
 		t.Fatalf("%d endpoints for %d kinds", len(Endpoints()), len(change.Kinds()))
 	}
 	ep, _ := EndpointOf(change.Ticket)
-	if ep.GetParams.Get("includedetails") != "true" || !ep.Deleted || !ep.UpdatedFilterConfirmed {
+	if ep.GetParams.Get("includedetails") != "true" || !ep.Deleted || !ep.UpdatedFilterConfirmed || !ep.Paged || ep.Inactive {
 		t.Errorf("tickets: %+v", ep)
 	}
 	ep.GetParams.Set("includedetails", "false") // a copy: the table is unchanged
 	if ep2, _ := EndpointOf(change.Ticket); ep2.GetParams.Get("includedetails") != "true" {
 		t.Fatal("EndpointOf handed out the table's own values")
 	}
-	if ep, _ := EndpointOf(change.Action); ep.ParentParam != "ticket_id" || ep.Deleted {
+	// The Actions list takes no paging, id-only, inactive or last-update parameters.
+	if ep, _ := EndpointOf(change.Action); ep.ParentParam != "ticket_id" || ep.Deleted || ep.Paged || ep.IDOnlyParam != "" || ep.Inactive || ep.UpdatedFilter {
 		t.Errorf("actions: %+v", ep)
+	}
+	for _, k := range []change.Kind{change.Client, change.Contact, change.Asset} {
+		if ep, _ := EndpointOf(k); !ep.Paged || !ep.Inactive || !ep.UpdatedFilter || ep.UpdatedFilterConfirmed || ep.IDOnlyParam != "idonly" {
+			t.Errorf("%s: %+v", k, ep)
+		}
 	}
 	if _, ok := EndpointOf("site"); ok {
 		t.Error("an unknown kind has an endpoint")

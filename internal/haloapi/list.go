@@ -10,29 +10,35 @@ import (
 )
 
 // ListQuery selects what List returns. Halo silently ignores parameters it does not know,
-// so a filter a kind does not support is refused rather than sent.
+// so a filter a kind does not support is refused rather than sent (docs/HALO.md, "The
+// calls halosync makes").
 type ListQuery struct {
 	// UpdatedFrom and UpdatedTo filter on the last update (lastupdatefromdate /
-	// lastupdatetodate, written with TimeLayout). Confirmed for Tickets; the other kinds
-	// may ignore them (Endpoint.UpdatedFilterConfirmed).
+	// lastupdatetodate, written with TimeLayout). Confirmed for Tickets; Client, Users
+	// and Asset may ignore them (Endpoint.UpdatedFilterConfirmed); Actions have neither.
 	UpdatedFrom, UpdatedTo time.Time
 	// Deleted lists deleted tickets only (deleted=true); Tickets only.
 	Deleted bool
-	// IDOnly asks for ids only (ticketidonly or idonly).
+	// IDOnly asks for ids only (ticketidonly or idonly), in one unpaged answer: Halo
+	// documents its id-only lists as not compatible with paging. Not on Actions.
 	IDOnly bool
 	// TicketID lists one ticket's actions (ticket_id); Actions only.
 	TicketID string
 	// ClientID lists one client's objects (client_id); Tickets, Users and Assets.
 	ClientID string
 	// IncludeInactive includes inactive clients, users or assets (includeinactive=true).
+	// Tickets and notes have no inactive state and no such parameter: nothing is sent
+	// for them, and every one is listed.
 	IncludeInactive bool
-	// PageSize is the page size asked for (default 100, Halo's cap).
+	// PageSize is the page size asked for (default 100, Halo's cap). Unpaged lists
+	// (Actions, id-only lists) ignore it.
 	PageSize int
 	// MaxPages stops the list with ErrPageLimit after this many pages (default the
 	// client's MaxPages).
 	MaxPages int
 	// StartPage resumes a listing at this page (default 1): a backfill interrupted after
-	// page n resumes at n+1, the objects before it counted as read.
+	// page n resumes at n+1, the objects before it counted as read. An unpaged list
+	// refuses a later page.
 	StartPage int
 	// Total, when set, is told the record_count of each page's answer (-1 when it has
 	// none) before fn sees the page: how many objects the whole listing holds, for
@@ -48,6 +54,9 @@ func (q ListQuery) values(ep Endpoint) (url.Values, error) {
 	if v == nil {
 		v = url.Values{}
 	}
+	if (!q.UpdatedFrom.IsZero() || !q.UpdatedTo.IsZero()) && !ep.UpdatedFilter {
+		return nil, fmt.Errorf("%s: no lastupdatefromdate / lastupdatetodate filter", ep.Path)
+	}
 	if !q.UpdatedFrom.IsZero() {
 		v.Set(ParamUpdatedFrom, FormatTime(q.UpdatedFrom))
 	}
@@ -61,7 +70,16 @@ func (q ListQuery) values(ep Endpoint) (url.Values, error) {
 		v.Set(ParamDeleted, "true")
 	}
 	if q.IDOnly {
+		if ep.IDOnlyParam == "" {
+			return nil, fmt.Errorf("%s: no id-only list", ep.Path)
+		}
+		if q.StartPage > 1 {
+			return nil, fmt.Errorf("%s: an id-only list is not paged: no page %d", ep.Path, q.StartPage)
+		}
 		v.Set(ep.IDOnlyParam, "true")
+	}
+	if !ep.Paged && q.StartPage > 1 {
+		return nil, fmt.Errorf("%s: the list is not paged: no page %d", ep.Path, q.StartPage)
 	}
 	if q.TicketID != "" {
 		if ep.ParentParam == "" {
@@ -75,7 +93,7 @@ func (q ListQuery) values(ep Endpoint) (url.Values, error) {
 		}
 		v.Set(ep.ClientParam, q.ClientID)
 	}
-	if q.IncludeInactive {
+	if q.IncludeInactive && ep.Inactive {
 		v.Set(ParamIncludeInactive, "true")
 	}
 	return v, nil
@@ -87,7 +105,9 @@ func (q ListQuery) values(ep Endpoint) (url.Values, error) {
 // the answer has no record_count. Halo silently caps pages at 100 items: a short page
 // while record_count says more is a cap, so the client carries on with the page size the
 // server actually used. A bare JSON array (no envelope) is taken as the complete answer.
-// An error from fn stops the list and is returned wrapped.
+// Lists Halo does not page (Actions, id-only lists) are asked once, without paging
+// parameters; an answer holding fewer objects than its record_count is an error, not a
+// partial list. An error from fn stops the list and is returned wrapped.
 func (c *Client) List(ctx context.Context, kind change.Kind, q ListQuery, fn func(page []map[string]any) error) error {
 	ep, ok := endpoints[kind]
 	if !ok {
@@ -97,10 +117,14 @@ func (c *Client) List(ctx context.Context, kind change.Kind, q ListQuery, fn fun
 	if err != nil {
 		return &Error{Op: "list " + ep.Envelope, class: ErrPermanent, Detail: err.Error()}
 	}
+	mode := bareComplete
+	if !ep.Paged || q.IDOnly {
+		mode = unpaged
+	}
 	return c.listPages(ctx, listing{
 		op: "list " + ep.Envelope, path: ep.Path, params: params, envelope: ep.Envelope,
 		status:   func(op string, r *response) error { return apiStatus(op, kind, r) },
-		mode:     bareComplete,
+		mode:     mode,
 		pageSize: q.PageSize, firstPage: q.StartPage, maxPages: q.MaxPages, total: q.Total,
 	}, fn)
 }

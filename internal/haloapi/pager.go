@@ -31,8 +31,10 @@ const (
 	// unconfirmed, and a bare log that honours page_no would otherwise be cut at its
 	// first page.
 	barePaged
-	// unpaged: no paging parameters are sent and the one answer is complete. The webhook
-	// and subscription lists: Halo documents no paging for them, and they are short.
+	// unpaged: no paging parameters are sent and the one answer is complete; one whose
+	// record_count says it holds more is refused. The webhook and subscription lists,
+	// the Actions list (Halo documents no paging for them) and id-only lists (documented
+	// as not compatible with paging).
 	unpaged
 )
 
@@ -72,6 +74,13 @@ func (c *Client) listPages(ctx context.Context, l listing, fn func(page []map[st
 	if params == nil {
 		params = url.Values{}
 	}
+	if l.mode == unpaged {
+		// Not even as extra parameters: the list takes none, and Halo documents its
+		// id-only lists as not compatible with paging.
+		params.Del(ParamPaginate)
+		params.Del(ParamPageSize)
+		params.Del(ParamPageNo)
+	}
 	var prevFirst string
 	for pages := 1; ; pages++ {
 		op := l.op
@@ -101,6 +110,12 @@ func (c *Client) listPages(ctx context.Context, l listing, fn func(page []map[st
 		}
 		if bare && l.mode == barePaged {
 			count = -1 // a bare array tells no total
+		}
+		if l.mode == unpaged && count > len(page) {
+			// Halo cut the answer, and it cannot be paged: a partial list would lose
+			// objects silently, and the reconcile would take the rest as deleted.
+			return &Error{Op: op, Status: resp.status, class: ErrBadResponse,
+				Detail: fmt.Sprintf("the answer holds %d of its record_count %d, and the list takes no paging", len(page), count)}
 		}
 		if l.total != nil {
 			l.total(count)

@@ -333,10 +333,16 @@ func (t *Tenant) api(w http.ResponseWriter, r *http.Request, parts []string) {
 			methodNotAllowed(w, http.MethodGet)
 			return
 		}
+		if t.opts.StrictParams {
+			if bad := undocumented(r, info.kind, id != ""); len(bad) > 0 {
+				badRequest(w, "parameters Halo's API does not document here: "+strings.Join(bad, ", "))
+				return
+			}
+		}
 		if id == "" {
 			t.list(w, r, info)
 		} else {
-			t.get(w, info, id)
+			t.get(w, r, info, id)
 		}
 		return
 	}

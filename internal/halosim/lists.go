@@ -177,8 +177,17 @@ func (q query) match(r *record) bool {
 // page_no and page_size are echoed as asked. Without pageinate, count=N returns the first
 // N; otherwise everything. record_count is always the number of matches. Results are by
 // id unless order=<field> (orderdesc=true to reverse) says otherwise.
+//
+// The Actions list takes no paging parameters in Halo's documentation: like any
+// parameter Halo does not know, they are ignored there. An id-only list (ticketidonly,
+// idonly) with pageinate=true is refused (400): Halo documents the two as not compatible
+// without saying how it answers, and a client sending both should fail its tests.
 func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 	p := params(r)
+	if info.idOnly != "" && flag(p, info.idOnly) && flag(p, "pageinate") {
+		badRequest(w, info.idOnly+" is not compatible with pagination")
+		return
+	}
 	q, err := t.parseQuery(info, p)
 	if err != nil {
 		badRequest(w, err.Error())
@@ -198,7 +207,7 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 	orderRows(rows, p)
 	total := len(rows)
 	env := map[string]any{"record_count": total}
-	if flag(p, "pageinate") {
+	if flag(p, "pageinate") && info.kind != change.Action {
 		size := atoiDefault(p["page_size"], t.opts.PageCap)
 		no := atoiDefault(p["page_no"], 1)
 		env["page_size"] = size
@@ -228,12 +237,26 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 }
 
 // get answers GET /api/<Kind>/<id>: the object (a deleted ticket too, with deleted true),
-// or 404. includedetails and other parameters are ignored: objects are always whole.
-func (t *Tenant) get(w http.ResponseWriter, info kindInfo, idText string) {
+// or 404. includedetails and other parameters are ignored: objects are always whole. A
+// note is read with its ticket: GET /api/Actions/{id} without ticket_id is refused (400),
+// as Halo's API needs it, and one naming another ticket is not found.
+func (t *Tenant) get(w http.ResponseWriter, r *http.Request, info kindInfo, idText string) {
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
 		notFound(w, fmt.Sprintf("%s %q not found", info.kind, idText))
 		return
+	}
+	ticket := ""
+	if info.kind == change.Action {
+		v := strings.TrimSpace(params(r)["ticket_id"])
+		if v == "" {
+			badRequest(w, "ticket_id is required to read an action")
+			return
+		}
+		if ticket, err = change.CanonicalID(v); err != nil {
+			badRequest(w, fmt.Sprintf("ticket_id: %q is not an id", v))
+			return
+		}
 	}
 	t.mu.Lock()
 	rec, ok := t.table(info.kind)[id]
@@ -242,6 +265,9 @@ func (t *Tenant) get(w http.ResponseWriter, info kindInfo, idText string) {
 		obj = copyMap(rec.fields)
 	}
 	t.mu.Unlock()
+	if ok && ticket != "" && !sameID(obj["ticket_id"], ticket) {
+		ok = false
+	}
 	if !ok {
 		notFound(w, fmt.Sprintf("%s %d not found", info.kind, id))
 		return

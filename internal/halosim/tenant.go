@@ -67,6 +67,12 @@ type Options struct {
 	// Faults, when set, is asked about every request before it is served; a non-nil
 	// Fault is applied to it (see Fault). FailNext queues faults without a hook.
 	Faults func(r *http.Request) *Fault
+	// StrictParams answers 400 to a list or a single read of tickets, notes, clients,
+	// users or assets carrying a query parameter Halo's API documentation does not list
+	// for that call (or that the simulator does not implement). Halo itself ignores such a
+	// parameter, as the simulator does by default: strictness makes a client sending one
+	// fail its tests instead of being silently ignored.
+	StrictParams bool
 }
 
 // Fault is a misbehaviour injected into the answer to a request.

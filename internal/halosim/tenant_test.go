@@ -327,11 +327,19 @@ func TestGetByID(t *testing.T) {
 	a := f.Upsert(change.Action, map[string]any{"ticket_id": tk["id"], "note": "hi"})
 	for _, path := range []string{
 		fmt.Sprintf("/api/Tickets/%d?includedetails=true", tk["id"]), fmt.Sprintf("/api/Client/%d", c["id"]),
-		fmt.Sprintf("/api/Actions/%d", a["id"]),
+		fmt.Sprintf("/api/Actions/%d?ticket_id=%d", a["id"], tk["id"]),
 	} {
 		if status, _, b := f.do(http.MethodGet, path, tok, nil); status != 200 {
 			t.Fatalf("GET %s: %d %s", path, status, b)
 		}
+	}
+	// A note is read with its ticket: without ticket_id it is refused, under another
+	// ticket it is not found.
+	if status, _, b := f.do(http.MethodGet, fmt.Sprintf("/api/Actions/%d", a["id"]), tok, nil); status != 400 {
+		t.Fatalf("GET an action without ticket_id: %d %s", status, b)
+	}
+	if status, _, b := f.do(http.MethodGet, fmt.Sprintf("/api/Actions/%d?ticket_id=%d", a["id"], tk["id"].(int64)+1), tok, nil); status != 404 {
+		t.Fatalf("GET an action under another ticket: %d %s", status, b)
 	}
 	for _, path := range []string{"/api/Tickets/99999", "/api/Users/1", "/api/Asset/abc", "/api/Nothing"} {
 		if status, _, _ := f.do(http.MethodGet, path, tok, nil); status != 404 {
@@ -440,6 +448,19 @@ func TestListFilters(t *testing.T) {
 	f.getJSON(fmt.Sprintf("/api/Actions?ticket_id=%d", tickets[1]["id"]), tok, &p)
 	if got := ids(p.Actions); len(got) != 1 || got[0] != a["id"] {
 		t.Fatalf("actions of ticket: %v", got)
+	}
+	// The Actions list takes no paging: the parameters are ignored, as Halo ignores what
+	// it does not know.
+	f.Upsert(change.Action, map[string]any{"ticket_id": tickets[1]["id"]})
+	f.getJSON(fmt.Sprintf("/api/Actions?ticket_id=%d&pageinate=true&page_size=1&page_no=2", tickets[1]["id"]), tok, &p)
+	if got := ids(p.Actions); len(got) != 2 || got[0] != a["id"] {
+		t.Fatalf("actions of ticket, paging asked: %v", got)
+	}
+	// Id-only lists are not compatible with paging.
+	for _, path := range []string{"/api/Tickets?ticketidonly=true&pageinate=true", "/api/Client?idonly=true&pageinate=true&page_no=1"} {
+		if status, _, b := f.do(http.MethodGet, path, tok, nil); status != 400 {
+			t.Fatalf("GET %s: %d %s", path, status, b)
+		}
 	}
 
 	// The other possibility: the update filters work on tickets only.
@@ -637,5 +658,34 @@ func TestSeed(t *testing.T) {
 	b, _ := json.Marshal(g.Objects(change.Ticket))
 	if !bytes.Equal(a, b) {
 		t.Fatal("two seeds alike made different tickets")
+	}
+}
+
+// StrictParams refuses a parameter Halo's API does not document for the call, where Halo
+// (and the simulator by default) would ignore it.
+func TestStrictParams(t *testing.T) {
+	f := newFixture(t, halosim.Options{StrictParams: true})
+	tok := f.token()
+	tk := f.Upsert(change.Ticket, map[string]any{"summary": "x"})
+	a := f.Upsert(change.Action, map[string]any{"ticket_id": tk["id"]})
+	for path, want := range map[string]int{
+		"/api/Tickets?pageinate=true&page_size=100&page_no=1&lastupdatefromdate=2026-01-01T00:00:00": 200,
+		"/api/Tickets?ticketidonly=true":                                  200,
+		"/api/Client?idonly=true&includeinactive=true":                    200,
+		fmt.Sprintf("/api/Actions?ticket_id=%d", tk["id"]):                200,
+		fmt.Sprintf("/api/Actions/%d?ticket_id=%d", a["id"], tk["id"]):    200,
+		"/api/Tickets?includeinactive=true":                               400,
+		fmt.Sprintf("/api/Actions?ticket_id=%d&pageinate=true", tk["id"]): 400,
+		fmt.Sprintf("/api/Actions?ticket_id=%d&idonly=true", tk["id"]):    400,
+		fmt.Sprintf("/api/Client/%d?ticket_id=1", tk["id"]):               400,
+	} {
+		if status, _, b := f.do(http.MethodGet, path, tok, nil); status != want {
+			t.Errorf("GET %s: %d %s, want %d", path, status, b, want)
+		}
+	}
+	// By default, as Halo, the simulator ignores what it does not know.
+	g := newFixture(t, halosim.Options{})
+	if status, _, b := g.do(http.MethodGet, "/api/Tickets?includeinactive=true", g.token(), nil); status != 200 {
+		t.Errorf("without StrictParams: %d %s", status, b)
 	}
 }

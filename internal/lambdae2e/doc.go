@@ -11,6 +11,9 @@
 // (receiving batches, invoking the worker with an events.SQSEvent, deleting what the
 // worker did not report in batchItemFailures) and check the result in DynamoDB, the
 // worker's embedded-metric-format output and the dead-letter queue.
+// TestSamLocalInvokeWithTheEnvFile runs the functions as `sam local invoke --env-vars
+// events/local-env.json` does: built by their Makefile targets, with the env file's
+// variables and SAM's placeholder credentials.
 //
 // The package holds only tests. Without the stand-ins' endpoint variables
 // (HALOSYNC_TEST_DYNAMODB_ENDPOINT, HALOSYNC_TEST_SQS_ENDPOINT) they skip, except under

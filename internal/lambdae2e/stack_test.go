@@ -155,27 +155,34 @@ func startConfigured(t *testing.T, s *stack, fn, cfgFile string, warmup any) *fu
 // by the document at cfgFile, logging at logLevel.
 func (s *stack) env(t *testing.T, fn, cfgFile, logLevel string) []string {
 	t.Helper()
-	home := t.TempDir()
 	env := awstest.ProcessEnv(t)
 	if s.deadLetterDirect && strings.HasPrefix(fn, "worker") {
 		env = append(env, "DEAD_LETTER_QUEUE_URL="+s.dlqURL)
 	}
-	return append(env,
+	env = append(env,
 		"QUEUE_URL="+s.qURL,
 		"TABLE_NAME="+s.table,
 		"HALOSYNC_CONFIG_FILE="+cfgFile,
 		"LOG_LEVEL="+logLevel,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(functionTimeout/time.Second)),
+	)
+	return append(env, lambdaEnv(t, "halosync-"+fn)...)
+}
+
+// lambdaEnv is what Lambda gives every function named name (its timeout, memory and name),
+// and nothing from the developer's AWS setup: no shared config, no instance metadata.
+func lambdaEnv(t *testing.T, name string) []string {
+	home := t.TempDir()
+	return []string{
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(functionTimeout/time.Second)),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_NAME=halosync-"+fn,
-		// Nothing from the developer's AWS setup: no shared config, no instance metadata.
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "no-aws-credentials"),
+		"AWS_LAMBDA_FUNCTION_NAME=" + name,
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "no-aws-credentials"),
 		"AWS_EC2_METADATA_DISABLED=true",
 		"PATH=/usr/bin:/bin",
 		"TZ=UTC",
-	)
+	}
 }
 
 // warmupIngest is the ingest warm-up invoke: a GET to no connection.

@@ -1,6 +1,15 @@
 // Package lambdaenv starts a Lambda function: it reads the function's settings from its
 // environment once, loads the configuration document from where they say (SSM Parameter
-// Store, secrets from Secrets Manager), and builds the pipeline over SQS and DynamoDB.
+// Store, secrets from Secrets Manager; or a file), and builds the pipeline over SQS and
+// DynamoDB.
+//
+// The configuration comes from HALOSYNC_CONFIG_FILE when that is set, else from the SSM
+// parameter HALOSYNC_CONFIG_PARAMETER names; an empty variable counts as unset. template.yaml
+// declares HALOSYNC_CONFIG_FILE empty, so a deployed function reads the parameter, and
+// `sam local invoke --env-vars events/local-env.json` sets it (SAM overrides only declared
+// variables) to the local configuration the build copies to /var/task. The AWS SDK takes
+// AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_DYNAMODB, declared empty the same way, as the
+// endpoints of local stand-ins.
 package lambdaenv
 
 import (
@@ -34,7 +43,7 @@ type Env struct {
 	DeadLetterURL   string // DEAD_LETTER_QUEUE_URL: where the worker moves permanent failures (optional)
 	TableName       string // TABLE_NAME
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
-	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file instead (tests, the emulator)
+	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file, which wins (sam local invoke, the emulator tests)
 	LogLevel        string // LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL as Lambda sets it
 	// FilterLevel is AWS_LAMBDA_LOG_LEVEL: the application log level below which Lambda
 	// drops the function's JSON lines.
@@ -98,9 +107,10 @@ func (e Env) Metrics(w io.Writer) *metrics.EMF {
 	return metrics.NewEMF(w, metrics.EMFOptions{Level: metrics.LineLevel(e.LogLevel, e.FilterLevel), Buffered: true})
 }
 
-// LoadConfig loads the configuration document: from HALOSYNC_CONFIG_FILE if set, else from
-// the SSM parameter; "secretsmanager:" references resolve through sm, "env:" and "file:"
-// locally.
+// LoadConfig loads the configuration document: from HALOSYNC_CONFIG_FILE if set (not
+// empty), else from the SSM parameter, which is then not read; "secretsmanager:" references
+// resolve through sm, "env:" and "file:" locally, and a document with inline values only
+// needs neither SSM nor Secrets Manager.
 func (e Env) LoadConfig(ctx context.Context, ssm ssmparam.API, sm secrets.API) (*config.Config, error) {
 	return e.load(ctx, ssm, sm, false)
 }
@@ -120,7 +130,7 @@ func (e Env) load(ctx context.Context, ssm ssmparam.API, sm secrets.API, withhol
 	switch {
 	case e.ConfigFile != "":
 		if data, err = os.ReadFile(e.ConfigFile); err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			return nil, fmt.Errorf("read config (HALOSYNC_CONFIG_FILE): %w", err)
 		}
 		where = e.ConfigFile
 	case e.ConfigParameter != "":
@@ -129,7 +139,7 @@ func (e Env) load(ctx context.Context, ssm ssmparam.API, sm secrets.API, withhol
 		}
 		where = "SSM parameter " + e.ConfigParameter
 	default:
-		return nil, errors.New("environment: set HALOSYNC_CONFIG_PARAMETER (or HALOSYNC_CONFIG_FILE)")
+		return nil, errors.New("environment: HALOSYNC_CONFIG_PARAMETER and HALOSYNC_CONFIG_FILE are both empty: set the SSM parameter's name, or a configuration file's path (which wins)")
 	}
 	var resolver config.Resolver = config.LocalResolver{Next: secrets.NewResolver(sm)}
 	if withholdHalo {

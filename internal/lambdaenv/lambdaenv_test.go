@@ -82,6 +82,7 @@ func TestLoadConfigFromFile(t *testing.T) {
 func TestLoadConfigFromSSM(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("HALOSYNC_CONFIG_PARAMETER", "/halosync/config")
+	t.Setenv("HALOSYNC_CONFIG_FILE", "") // declared empty in template.yaml: unset
 	ssmAPI := &awstest.SSM{Parameters: map[string]string{"/halosync/config": ssmDoc}}
 	smAPI := &fakeSM{secrets: map[string]string{secretARN: `{"password":"sm-secret-new","previous":"sm-secret-old"}`}}
 	c, err := Read().LoadConfig(context.Background(), ssmAPI, smAPI)

@@ -21,11 +21,11 @@ import (
 	"github.com/halosync/halosync/internal/storedfields"
 )
 
-// Lister reads a kind's objects from the Halo API (haloapi.Client): lists them, or gets one
-// (haloapi.ErrNotFound when Halo no longer has it).
+// Lister reads a kind's objects from the Halo API (haloapi.Client): lists them, or reads
+// one, a note with its ticket (haloapi.ErrNotFound when Halo no longer has it).
 type Lister interface {
 	List(ctx context.Context, kind change.Kind, q haloapi.ListQuery, fn func(page []map[string]any) error) error
-	Get(ctx context.Context, kind change.Kind, id string) (map[string]any, error)
+	Read(ctx context.Context, kind change.Kind, id, parentID string) (map[string]any, error)
 }
 
 // Sender enqueues changes for the worker.
@@ -445,7 +445,7 @@ func (p *Poller) repair(ctx context.Context, kind change.Kind, c change.Change, 
 	if len(change.DifferentFields(stored.Fields, p.opts.Fields.Apply(c).Fields)) == 0 {
 		return message.Message{}, false, nil
 	}
-	obj, err := p.halo.Get(ctx, kind, c.ID)
+	obj, err := p.halo.Read(ctx, kind, c.ID, c.ParentID)
 	if errors.Is(err, haloapi.ErrNotFound) {
 		return message.Message{}, false, nil // the reconcile or a delete event decides
 	}

@@ -148,7 +148,7 @@ func newSetup(t testing.TB, skew time.Duration) *setup {
 func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halosim.Fault) *setup {
 	t.Helper()
 	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults})
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults, StrictParams: true})
 	rng := rand.New(rand.NewPCG(7, 11))
 	tenant.Seed(rng, 4)
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
@@ -383,7 +383,7 @@ func TestReconcileRefusesImplausibleDeletes(t *testing.T) {
 // polled object is queued, as for webhook deliveries.
 func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
 	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now})
+	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, StrictParams: true})
 	tenant.Seed(rand.New(rand.NewPCG(3, 4)), 2)
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
 		ClientSecret: tenant.Options().ClientSecret, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
@@ -412,5 +412,38 @@ func TestPolledObjectsKeepExcludedFieldsOut(t *testing.T) {
 	}
 	if tickets == 0 {
 		t.Fatal("no ticket polled")
+	}
+}
+
+// A note whose stored version is ahead of Halo's marker is read again to be repaired, and
+// Halo reads a note only with its ticket: the read names the ticket it is stored under.
+func TestANoteIsReadAgainWithItsTicket(t *testing.T) {
+	s := newSetup(t, 0)
+	s.poll(t)
+	s.copy.take()
+	note := s.tenant.Objects(change.Action)[0]
+	id, _ := change.CanonicalID(note["id"])
+	ticket, _ := change.CanonicalID(note["ticket_id"])
+	s.copy.mu.Lock()
+	s.copy.versions[key(change.Action, id, ticket)] = change.VersionOf(time.Date(2261, 1, 1, 0, 0, 0, 0, time.UTC))
+	s.copy.mu.Unlock()
+	// The ticket changes, so the next poll lists it and its notes.
+	s.clock.Advance(time.Minute)
+	tid, _ := strconv.ParseInt(ticket, 10, 64)
+	s.tenant.Upsert(change.Ticket, map[string]any{"id": tid, "summary": "changed"})
+	s.clock.Advance(time.Minute)
+	s.tenant.ResetRequests()
+	s.poll(t)
+	read := 0
+	for _, r := range s.tenant.Requests() {
+		if r.Method == http.MethodGet && r.Path == "/api/Actions/"+id {
+			read++
+			if r.Query.Get("ticket_id") != ticket || r.Status != http.StatusOK {
+				t.Errorf("note read as %s?%s: %d", r.Path, r.Query.Encode(), r.Status)
+			}
+		}
+	}
+	if read != 1 {
+		t.Fatalf("the note was read %d times, want once (its repair)", read)
 	}
 }

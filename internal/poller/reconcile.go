@@ -97,7 +97,7 @@ func (p *Poller) reconcileKind(ctx context.Context, stored StoredIDs, kind chang
 	var msgs []message.Message
 	repairs := 0 // of msgs: not a gap the webhooks left, a version they should not have brought
 	for _, id := range append(gone, missing...) {
-		obj, err := p.halo.Get(ctx, kind, id)
+		obj, err := p.halo.Read(ctx, kind, id, inCopy[id].ParentID)
 		var c change.Change
 		switch {
 		case errors.Is(err, haloapi.ErrNotFound):

@@ -253,12 +253,27 @@ func Heartbeat(ctx context.Context, c Cursors, conn string, t time.Time) error {
 
 // Restart forgets a connection's cursors and schedule, so its next poll is a full first
 // sync (halosync sync --full). Objects already in the copy stay; the sync enqueues only
-// what is newer than them.
-func Restart(ctx context.Context, c Cursors, conn string) error {
-	for _, kind := range order {
+// what is newer than them. Given kinds, only their cursors are forgotten (notes are read
+// with their tickets: an action's is the ticket cursor), and the next poll reads those
+// kinds again.
+func Restart(ctx context.Context, c Cursors, conn string, kinds ...change.Kind) error {
+	reset := order
+	if len(kinds) > 0 {
+		reset = nil
+		for _, k := range kinds {
+			if k == change.Action {
+				k = change.Ticket
+			}
+			reset = append(reset, k)
+		}
+	}
+	for _, kind := range reset {
 		if err := c.SaveCursor(ctx, conn, string(kind), []byte("{}")); err != nil {
 			return fmt.Errorf("reset the %s cursor: %w", kind, err)
 		}
+	}
+	if len(kinds) > 0 {
+		return nil
 	}
 	return c.SaveCursor(ctx, conn, stateName, []byte("{}"))
 }

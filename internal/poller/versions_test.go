@@ -18,7 +18,7 @@ import (
 // when Halo changes an object between the two.
 type tickets struct {
 	listed map[string]map[string]any
-	read   map[string]map[string]any // what Get answers; listed when nil
+	read   map[string]map[string]any // what Read answers; listed when nil
 	gets   int
 }
 
@@ -33,7 +33,7 @@ func (h *tickets) List(_ context.Context, kind change.Kind, q haloapi.ListQuery,
 	return fn(page)
 }
 
-func (h *tickets) Get(_ context.Context, kind change.Kind, id string) (map[string]any, error) {
+func (h *tickets) Read(_ context.Context, kind change.Kind, id, _ string) (map[string]any, error) {
 	h.gets++
 	src := h.read
 	if src == nil {

@@ -322,12 +322,7 @@ func (c *checker) checkFunctions() {
 		if s, _ := asString(p["Handler"]); s != "bootstrap" {
 			c.addf(where+".Handler", "is %q, want bootstrap", s)
 		}
-		arch := ""
-		if archs := asList(p["Architectures"]); len(archs) != 1 {
-			c.addf(where+".Architectures", "are %v, want exactly [arm64]", p["Architectures"])
-		} else if arch, _ = asString(archs[0]); arch != "arm64" {
-			c.addf(where+".Architectures", "are %v, want [arm64]", archs)
-		}
+		arch := c.architecture(where, p["Architectures"])
 		if s, _ := asString(get(p, "LoggingConfig", "LogFormat")); s != "JSON" {
 			c.addf(where+".LoggingConfig.LogFormat", "is %q, want JSON", s)
 		}
@@ -349,6 +344,35 @@ func (c *checker) checkFunctions() {
 		c.checkBuildTarget(where, id, arch, mk)
 		c.checkEnvironment(where, id, p)
 	}
+}
+
+// architecture checks a function's Architectures: one entry, arm64 as deployed by default,
+// either literal or a Ref to a parameter that allows only architectures the Makefile can
+// build for (GOARCH_LAMBDA). It returns the default architecture, or "" when it has none.
+func (c *checker) architecture(where string, v any) string {
+	archs := asList(v)
+	if len(archs) != 1 {
+		c.addf(where+".Architectures", "are %v, want exactly one, by default arm64", v)
+		return ""
+	}
+	if name, operand, ok := intrinsic(archs[0]); ok && name == "Ref" {
+		param, _ := asString(operand)
+		allowed := asList(get(c.t.section("Parameters")[param], "AllowedValues"))
+		if len(allowed) == 0 {
+			c.addf("Parameters."+param+".AllowedValues", "are not set: only arm64 and x86_64 are Lambda architectures")
+		}
+		for _, a := range allowed {
+			if s, _ := asString(a); goarchFor[s] == "" {
+				c.addf("Parameters."+param+".AllowedValues", "allow %v, which is no Lambda architecture", a)
+			}
+		}
+	}
+	def, err := c.t.eval(archs[0])
+	arch, _ := def.(string)
+	if err != nil || arch != "arm64" {
+		c.addf(where+".Architectures", "are %v (by default %v), want [arm64] by default", archs, def)
+	}
+	return arch
 }
 
 // makefile is what the checker needs of a Makefile: variables and explicit targets' recipes.
@@ -436,13 +460,24 @@ func (c *checker) checkBuildTarget(where, id, arch string, mk makefile) {
 	}
 }
 
+// localOnly reports whether a function's variable is declared only for `sam local invoke
+// --env-vars` to set (SAM overrides only declared variables): the configuration file, which
+// wins over the SSM parameter, and the SDK's endpoint overrides for local stand-ins.
+func localOnly(name string) bool {
+	return name == "HALOSYNC_CONFIG_FILE" || strings.HasPrefix(name, "AWS_ENDPOINT_URL")
+}
+
 // checkEnvironment: every variable names a declared resource (or parameter), no secret is put
-// in a plain variable, and the function's contract in wantEnv holds.
+// in a plain variable, the local-only variables are empty, and the function's contract in
+// wantEnv holds.
 func (c *checker) checkEnvironment(where, id string, p map[string]any) {
 	vars := asMap(get(p, "Environment", "Variables"))
 	for _, name := range sortedKeys(vars) {
 		v := vars[name]
 		w := where + ".Environment.Variables." + name
+		if localOnly(name) && v != "" {
+			c.addf(w, "is %v, want \"\": it is declared for `sam local invoke --env-vars` only; deployed, the function reads %s and reaches AWS", v, configEnvVar)
+		}
 		if s, ok := asString(v); ok {
 			if strings.Contains(s, "{{resolve:secretsmanager") || strings.Contains(s, "{{resolve:ssm-secure") {
 				c.addf(w, "puts a secret in a plain environment variable")

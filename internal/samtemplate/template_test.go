@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -301,6 +302,28 @@ func TestTemplateWiring(t *testing.T) {
 	}
 }
 
+// TestBuildTargetsTakeGOARCHFromTheEnvironment: sam build runs the functions' Makefile targets
+// with its own environment, so `GOARCH_LAMBDA=amd64 sam build --parameter-overrides
+// Architecture=x86_64` (README) builds x86_64 bootstraps; without it they are built for the
+// template's default architecture, arm64.
+func TestBuildTargetsTakeGOARCHFromTheEnvironment(t *testing.T) {
+	tp := loadTemplate(t, readFile(t, templatePath))
+	for _, id := range tp.ofType("AWS::Serverless::Function") {
+		for goarch, env := range map[string][]string{"amd64": {"GOARCH_LAMBDA=amd64"}, "arm64": nil} {
+			cmd := exec.Command("make", "--no-print-directory", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
+			cmd.Dir = repoRoot
+			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOARCH_LAMBDA=") }), env...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
+			}
+			if got := goarchSetting.FindAllStringSubmatch(string(out), -1); len(got) != 1 || got[0][1] != goarch {
+				t.Errorf("build-%s with %v in the environment builds %v, want GOARCH=%s:\n%s", id, env, got, goarch, out)
+			}
+		}
+	}
+}
+
 // TestShortFormIntrinsics: the loader turns short forms into the long forms CloudFormation
 // means, nested ones included, so the checker sees every reference.
 func TestShortFormIntrinsics(t *testing.T) {
@@ -463,9 +486,15 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			writeFile(t, filepath.Join(r.root, "functions", "ingest", "main.go"), "package main\n")
 		}, wants: []string{"builds ./functions/worker, which has no Go files"}},
 		{name: "x86_64 functions", edit: set([]any{"x86_64"}, "Globals", "Function", "Architectures"),
-			wants: []string{"Architectures: are [x86_64], want [arm64]"}},
+			wants: []string{"Architectures: are [x86_64] (by default x86_64), want [arm64] by default"}},
+		{name: "x86_64 by default", edit: set(str("x86_64"), "Parameters", "Architecture", "Default"),
+			wants: []string{"(by default x86_64), want [arm64] by default", "builds GOARCH=arm64, the function runs on x86_64 (GOARCH=amd64)"}},
+		{name: "architecture parameter allows another", edit: set([]any{"arm64", "x86_64", "riscv64"}, "Parameters", "Architecture", "AllowedValues"),
+			wants: []string{"Parameters.Architecture.AllowedValues: allow riscv64, which is no Lambda architecture"}},
+		{name: "architecture parameter allows anything", edit: del("Parameters", "Architecture", "AllowedValues"),
+			wants: []string{"Parameters.Architecture.AllowedValues: are not set"}},
 		{name: "architecture added on top of the global one", edit: set([]any{"arm64"}, "Resources", "IngestFunction", "Properties", "Architectures"),
-			wants: []string{"IngestFunction.Architectures: are [arm64 arm64], want exactly [arm64]"}},
+			wants: []string{"IngestFunction.Architectures: are [map[Ref:Architecture] arm64], want exactly one"}},
 		{name: "text logs", edit: set(str("Text"), "Globals", "Function", "LoggingConfig", "LogFormat"),
 			wants: []string{`LoggingConfig.LogFormat: is "Text", want JSON`}},
 		{name: "another runtime", edit: set(str("go1.x"), "Resources", "WorkerFunction", "Properties", "Runtime"),
@@ -505,6 +534,10 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"missing HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_PARAMETER names no AWS::SSM::Parameter"}},
 		{name: "worker without its configuration", edit: del("Resources", "WorkerFunction", "Properties", "Environment", "Variables", configEnvVar),
 			wants: []string{"WorkerFunction.Environment.Variables: missing HALOSYNC_CONFIG_PARAMETER"}},
+		{name: "configuration file deployed", edit: set(str("/var/task/halosync.local.yaml"), "Resources", "IngestFunction", "Properties", "Environment", "Variables", "HALOSYNC_CONFIG_FILE"),
+			wants: []string{"IngestFunction.Environment.Variables.HALOSYNC_CONFIG_FILE: is /var/task/halosync.local.yaml, want \"\""}},
+		{name: "endpoint override deployed", edit: set(str("http://localhost:8000"), "Resources", "WorkerFunction", "Properties", "Environment", "Variables", "AWS_ENDPOINT_URL_DYNAMODB"),
+			wants: []string{"WorkerFunction.Environment.Variables.AWS_ENDPOINT_URL_DYNAMODB: is http://localhost:8000, want \"\""}},
 		{name: "secret in a plain environment variable", edit: set(str("{{resolve:secretsmanager:halo}}"), "Resources", "IngestFunction", "Properties", "Environment", "Variables", "PASSWORD"),
 			wants: []string{"puts a secret in a plain environment variable"}},
 		{name: "table without point-in-time recovery", edit: del("Resources", "Table", "Properties", "PointInTimeRecoverySpecification"),

@@ -32,7 +32,7 @@ type slowHalo struct {
 	deadlines []time.Time
 }
 
-func (h *slowHalo) Fetch(ctx context.Context, _ change.Kind, _ string) (map[string]any, bool, error) {
+func (h *slowHalo) Fetch(ctx context.Context, _ change.Kind, _, _ string) (map[string]any, bool, error) {
 	d, _ := ctx.Deadline()
 	h.deadlines = append(h.deadlines, d)
 	h.clock.Advance(h.took)

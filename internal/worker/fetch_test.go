@@ -19,7 +19,8 @@ import (
 	"github.com/halosync/halosync/internal/worker"
 )
 
-// fakeHalo answers fetches from a map and counts them.
+// fakeHalo answers fetches from a map and counts them. Notes are keyed
+// action/<ticket>/<id>: like Halo, it reads a note only with its ticket.
 type fakeHalo struct {
 	objects map[string]map[string]any
 	notes   map[string][]map[string]any // by ticket id
@@ -34,18 +35,32 @@ func (f *fakeHalo) FetchNotes(_ context.Context, ticketID string) ([]map[string]
 	return f.notes[ticketID], nil
 }
 
-func (f *fakeHalo) Fetch(_ context.Context, kind change.Kind, id string) (map[string]any, bool, error) {
+func (f *fakeHalo) Fetch(_ context.Context, kind change.Kind, id, parentID string) (map[string]any, bool, error) {
 	f.calls++
 	if f.err != nil {
 		return nil, false, f.err
 	}
-	o, ok := f.objects[string(kind)+"/"+id]
+	key := string(kind) + "/" + id
+	if kind == change.Action {
+		if parentID == "" {
+			return nil, false, errors.New("400: ticket_id is required")
+		}
+		key = string(kind) + "/" + parentID + "/" + id
+	}
+	o, ok := f.objects[key]
 	return o, ok, nil
 }
 
 func eventOnly(t testing.TB, kind change.Kind, id string, version int64) []byte {
 	t.Helper()
-	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: kind, ID: id,
+	return eventOnlyUnder(t, kind, id, "", version)
+}
+
+// eventOnlyUnder is an event-only change naming its parent (a note's ticket), as a
+// delivery nesting the ticket or the note's ticket_id names it.
+func eventOnlyUnder(t testing.TB, kind change.Kind, id, parentID string, version int64) []byte {
+	t.Helper()
+	m, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: kind, ID: id, ParentID: parentID,
 		Op: change.OpUpsert, Version: version, VersionFrom: "timestamp", Source: change.SourceWebhook, Event: string(kind) + " updated"}})
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +74,8 @@ const fetchedVersion int64 = 1790318467523000000
 func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
 	ctx := context.Background()
 	halo := &fakeHalo{objects: map[string]map[string]any{
-		"ticket/42": {"id": 42, "summary": "fetched", "client_id": 12, "last_update": "2026-09-25T06:41:07.523", "details_html": "<p>x</p>"},
-		"action/7":  {"id": 7, "ticket_id": 42, "note": "called back", "last_updated": "2026-09-25T06:41:07.523"},
+		"ticket/42":   {"id": 42, "summary": "fetched", "client_id": 12, "last_update": "2026-09-25T06:41:07.523", "details_html": "<p>x</p>"},
+		"action/42/7": {"id": 7, "ticket_id": 42, "note": "called back", "last_updated": "2026-09-25T06:41:07.523"},
 	}}
 	fields, _ := storedfields.New(map[string]config.FieldList{"ticket": {Exclude: []string{"details_html"}}})
 	store := storetest.NewMemory()
@@ -86,8 +101,8 @@ func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
 	if o, _, _ = store.Get(ctx, "default", change.Ticket, "42", ""); o.Version != fetchedVersion+5000 || o.IsPending() {
 		t.Fatalf("after newer event: %+v", o)
 	}
-	// A note: its ticket comes from the fetched object.
-	if got, err := w.Process(ctx, "m4", eventOnly(t, change.Action, "7", 1)); err != nil || got != change.Applied {
+	// A note: read with the ticket the delivery names.
+	if got, err := w.Process(ctx, "m4", eventOnlyUnder(t, change.Action, "7", "42", 1)); err != nil || got != change.Applied {
 		t.Fatalf("note: %s, %v", got, err)
 	}
 	if n, ok, _ := store.Get(ctx, "default", change.Action, "7", "42"); !ok || n.Fields["note"] != "called back" {
@@ -103,6 +118,28 @@ func TestEventOnlyDeliveriesAreFetched(t *testing.T) {
 	if counts.Value(metrics.Metric{Name: metrics.ChangesFetched, Connection: "default", Label: "found"}) != 3 ||
 		counts.Value(metrics.Metric{Name: metrics.ChangesFetched, Connection: "default", Label: "not_found"}) != 1 {
 		t.Fatalf("fetch counts %+v", counts.Snapshot())
+	}
+}
+
+// A note event naming no ticket is not fetched: Halo reads a note only with its ticket,
+// and the copy could not place it. It fails for good, with its reason, unfetched.
+func TestEventOnlyNoteWithoutItsTicketIsNotFetched(t *testing.T) {
+	halo := &fakeHalo{objects: map[string]map[string]any{
+		"action/42/7": {"id": 7, "ticket_id": 42, "note": "called back", "last_updated": "2026-09-25T06:41:07.523"},
+	}}
+	store := storetest.NewMemory()
+	counts := metrics.NewMemory()
+	w := worker.New(store, counts, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, map[string]worker.Fetcher{"default": halo})
+	_, err := w.Process(context.Background(), "m", eventOnly(t, change.Action, "7", 10))
+	var p *worker.PermanentError
+	if !errors.As(err, &p) || p.Reason != "no_ticket" {
+		t.Fatalf("note without its ticket: %v, want a permanent no_ticket failure", err)
+	}
+	if n := counts.Value(metrics.Metric{Name: metrics.ChangesFailed, Connection: "default", Kind: "action", Label: "no_ticket"}); n != 1 {
+		t.Fatalf("ChangesFailed no_ticket = %d (%+v)", n, counts.Snapshot())
+	}
+	if halo.calls != 0 || store.Len() != 0 {
+		t.Fatalf("%d fetches, %d stored", halo.calls, store.Len())
 	}
 }
 

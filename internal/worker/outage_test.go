@@ -57,7 +57,7 @@ type outageHalo struct {
 	down downUntil
 }
 
-func (h outageHalo) Fetch(_ context.Context, kind change.Kind, id string) (map[string]any, bool, error) {
+func (h outageHalo) Fetch(_ context.Context, kind change.Kind, id, _ string) (map[string]any, bool, error) {
 	if err := h.down.err("halo"); err != nil {
 		return nil, false, err
 	}

@@ -32,9 +32,9 @@ type Store interface {
 }
 
 // Fetcher reads from a connection's Halo API: one object (found is false when Halo no
-// longer has it), and a ticket's notes.
+// longer has it), a note with its ticket (parentID), and a ticket's notes.
 type Fetcher interface {
-	Fetch(ctx context.Context, kind change.Kind, id string) (fields map[string]any, found bool, err error)
+	Fetch(ctx context.Context, kind change.Kind, id, parentID string) (fields map[string]any, found bool, err error)
 	FetchNotes(ctx context.Context, ticketID string) ([]map[string]any, error)
 }
 
@@ -170,7 +170,11 @@ func (w *Worker) apply(ctx context.Context, messageID string, c change.Change, r
 	if c.Op == change.OpUpsert && !c.HasSnapshot() && fetcher != nil {
 		fetched, notes, err := w.resolve(ctx, fetcher, c)
 		if err != nil {
-			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Kind: string(c.Kind), Label: "fetch_error"}, 1)
+			label := "fetch_error"
+			if errors.Is(err, ErrPermanent) {
+				label = reasonOf(err)
+			}
+			w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: c.Connection, Kind: string(c.Kind), Label: label}, 1)
 			w.log.WarnContext(ctx, "could not fetch the object an event announced", "connection", c.Connection, "kind", c.Kind,
 				"id", c.ID, "delivery_id", c.DeliveryID, "message_id", messageID, "error", err.Error())
 			return "", fmt.Errorf("fetch %s %s: %w", c.Kind, c.ID, err)
@@ -333,6 +337,13 @@ func (w *Worker) recorded(ctx context.Context, d change.Delivery) bool {
 // ticket it also reads the ticket's notes: the event may be a note added, a status change
 // or a reassignment, which add notes the event does not carry; the store keeps the newer.
 func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (change.Change, []change.Change, error) {
+	spec, _ := change.Lookup(c.Kind)
+	if spec.Parent != "" && c.ParentID == "" {
+		// Halo reads a note only with its ticket (docs/HALO.md, "The calls halosync
+		// makes"), and the copy keeps it under the ticket: an event naming neither cannot
+		// be resolved. The poller brings the note with its ticket's notes.
+		return c, nil, permanent("no_ticket", fmt.Errorf("%s %s: the delivery names no %s, which reading it from Halo needs", c.Kind, c.ID, spec.Parent))
+	}
 	stored, ok, err := w.store.Get(ctx, c.Connection, c.Kind, c.ID, c.ParentID)
 	if err != nil {
 		return c, nil, fmt.Errorf("read the copy: %w", err)
@@ -343,7 +354,7 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 		notes, err := w.notes(ctx, f, c)
 		return c, notes, err
 	}
-	fields, found, err := f.Fetch(ctx, c.Kind, c.ID)
+	fields, found, err := f.Fetch(ctx, c.Kind, c.ID, c.ParentID)
 	if err != nil {
 		return c, nil, err
 	}
@@ -353,13 +364,7 @@ func (w *Worker) resolve(ctx context.Context, f Fetcher, c change.Change) (chang
 		return c, nil, nil
 	}
 	w.count.Count(metrics.Metric{Name: metrics.ChangesFetched, Connection: c.Connection, Kind: string(c.Kind), Label: "found"}, 1)
-	spec, _ := change.Lookup(c.Kind)
 	c.Fields = fields
-	if spec.Parent != "" && c.ParentID == "" {
-		if c.ParentID, err = change.CanonicalID(fields[spec.ParentField]); err != nil || c.ParentID == "" {
-			return c, nil, permanent("invalid", fmt.Errorf("fetched %s %s names no %s", c.Kind, c.ID, spec.Parent))
-		}
-	}
 	if s, ok := fields[spec.VersionField].(string); ok {
 		if t, ok, err := change.ParseHaloTime(s); err == nil && ok && change.VersionOf(t) > c.Version {
 			c.Version, c.VersionFrom = change.VersionOf(t), spec.VersionField

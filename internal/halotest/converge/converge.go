@@ -165,7 +165,7 @@ type Run struct {
 // NewTenant starts the fake tenant on its own clock.
 func NewTenant(t *testing.T) (*halosim.Tenant, *halosim.Clock) {
 	clock := halosim.NewClock(time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC))
-	return halotest.Start(t, halosim.Options{TenantName: convergeTenant, Clock: clock.Now}), clock
+	return halotest.Start(t, halosim.Options{TenantName: convergeTenant, Clock: clock.Now, StrictParams: true}), clock
 }
 
 // NewRun makes the two webhooks' senders, delivering to url.

@@ -46,6 +46,11 @@ func IDOnlyList(q url.Values) bool {
 	return q.Get("ticketidonly") == "true" || q.Get("idonly") == "true"
 }
 
+// Paged matches a listing that asks for paging (pageinate, page_size or page_no).
+func Paged(q url.Values) bool {
+	return q.Has(haloapi.ParamPaginate) || q.Has(haloapi.ParamPageSize) || q.Has(haloapi.ParamPageNo)
+}
+
 // ListPath is the API path of a kind's listing, as the client writes it.
 func ListPath(kind change.Kind) string {
 	ep, _ := haloapi.EndpointOf(kind)

@@ -74,6 +74,7 @@ func New(t *testing.T, h Harness, s Setup) *Scenario {
 	opts := s.Tenant
 	opts.TenantName = tenantName
 	opts.Clock = sc.Clock.Now
+	opts.StrictParams = true // the poller sends only what Halo documents for each call
 	opts.Faults = func(r *http.Request) *halosim.Fault {
 		if f := sc.faults.Load(); f != nil {
 			return (*f)(r)

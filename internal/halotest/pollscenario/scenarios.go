@@ -218,8 +218,9 @@ func FindsDeletesOfEveryKind(t *testing.T, h Harness) (*Scenario, converge.Expec
 // for pages of 100 and stopping when it has record_count objects (no empty page asked
 // for), and lists each ticket's notes once; the copy holds them all. With a cap below what
 // the client asks, the client carries on with the page size the tenant used, as
-// record_count says there is more. The reconcile that follows (due at once, without a
-// poll) pages the id lists the same way and deletes nothing.
+// record_count says there is more. The notes and the reconcile's id lists (due at once,
+// without a poll) are lists Halo does not page: each is one request without paging
+// parameters, whatever the cap, and the reconcile deletes nothing.
 func PagesThroughTheCap(t *testing.T, h Harness, pageCap int) {
 	sc := New(t, h, Setup{Seed: 4, Tenant: halosim.Options{PageCap: pageCap}})
 	sc.Seed(10)
@@ -252,8 +253,11 @@ func PagesThroughTheCap(t *testing.T, h Harness, pageCap int) {
 	if ls := Lists(sc.Tenant, change.Action, nil); len(ls) != sc.Tenant.Count(change.Ticket) {
 		t.Errorf("note listings: %d, want one per ticket (%d)", len(ls), sc.Tenant.Count(change.Ticket))
 	}
+	if ls := Lists(sc.Tenant, change.Action, Paged); len(ls) != 0 {
+		t.Errorf("%d note listings asked for pages (%s); the Actions list takes no paging", len(ls), Pages(ls))
+	}
 
-	// The reconcile (due a minute later, without a poll) pages the id lists.
+	// The reconcile (due a minute later, without a poll) reads each id list in one answer.
 	sc.Tenant.ResetRequests()
 	sc.Clock.Advance(time.Minute)
 	sc.NotDue("a minute after the backfill")
@@ -261,7 +265,9 @@ func PagesThroughTheCap(t *testing.T, h Harness, pageCap int) {
 		t.Fatal("no reconcile ran")
 	}
 	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
-		wantPages(string(kind)+" id list", Lists(sc.Tenant, kind, IDOnlyList), sc.Tenant.Count(kind))
+		if ls := Lists(sc.Tenant, kind, IDOnlyList); len(ls) != 1 || Paged(ls[0].Query) || ls[0].Status != http.StatusOK {
+			t.Errorf("%s id list: %d requests (page/size→status %s); want one, unpaged", kind, len(ls), Pages(ls))
+		}
 	}
 	sc.Drain()
 	if n := h.Counts(t, metrics.WebhookGap, 0).Total(); n != 0 {
@@ -543,11 +549,11 @@ func NotesOfADeletedTicket(t *testing.T, h Harness) {
 	sc.WantNoErrorsLogged()
 }
 
-// ReconcileKeepsALiveTicketWhileTheListShifts: the reconcile's id list is paged like the
-// backfill's, as offsets into Halo's live list: a ticket deleted while it is read moves a
-// live ticket off the pages. The reconcile confirms every difference by reading the object
-// (docs/ARCHITECTURE.md, "The poller"), so the live ticket is not tombstoned; the deleted
-// one is found by the next poll.
+// ReconcileKeepsALiveTicketWhileTheListShifts: a ticket is deleted in Halo while the
+// reconcile reads the ticket id list, one unpaged answer (Halo's id-only lists are not
+// compatible with paging, so no page can shift a live ticket out of view). The reconcile
+// confirms every difference by reading the object (docs/ARCHITECTURE.md, "The poller"):
+// the live tickets are not tombstoned, and the deleted one becomes a tombstone.
 func ReconcileKeepsALiveTicketWhileTheListShifts(t *testing.T, h Harness) {
 	sc := New(t, h, Setup{Seed: 10})
 	sc.Seed(4)
@@ -558,7 +564,7 @@ func ReconcileKeepsALiveTicketWhileTheListShifts(t *testing.T, h Harness) {
 	sc.Drain()
 	var shifted atomic.Bool
 	sc.SetFaults(func(r *http.Request) *halosim.Fault {
-		if IsList(r, change.Ticket, IDOnlyList) && r.URL.Query().Get("page_no") == "2" && shifted.CompareAndSwap(false, true) {
+		if IsList(r, change.Ticket, IDOnlyList) && shifted.CompareAndSwap(false, true) {
 			sc.DeleteTicket(tickets[0]["id"].(int64))
 		}
 		return nil
@@ -567,12 +573,14 @@ func ReconcileKeepsALiveTicketWhileTheListShifts(t *testing.T, h Harness) {
 	sc.NotDue("a minute after the backfill (the reconcile runs)")
 	sc.SetFaults(nil)
 	if !shifted.Load() {
-		t.Fatal("the reconcile listed no second page of ticket ids: the scenario tests nothing")
+		t.Fatal("the reconcile listed no ticket ids: the scenario tests nothing")
 	}
 	sc.Drain()
-	id, _ := change.CanonicalID(tickets[100]["id"])
-	if o, _, _ := sc.Get(change.Ticket, id, ""); o.Deleted {
-		t.Errorf("ticket %s, live in Halo, was tombstoned by the reconcile (version %d)", id, o.Version)
+	for i, tk := range tickets {
+		id, _ := change.CanonicalID(tk["id"])
+		if o, _, _ := sc.Get(change.Ticket, id, ""); o.Deleted != (i == 0) {
+			t.Errorf("ticket %s: tombstone %v after the reconcile, deleted in Halo %v (version %d)", id, o.Deleted, i == 0, o.Version)
+		}
 	}
 	sc.PollDue(interval)
 	sc.Drain()
