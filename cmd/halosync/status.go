@@ -178,8 +178,7 @@ func printConnection(w io.Writer, id string, c localserver.ConnectionReport, dem
 		fmt.Fprintf(tw, "  backfill:\t%s\n", strings.Join(parts, ", "))
 	}
 	l := c.SyncLatencyMS
-	fmt.Fprintf(tw, "  sync latency:\tavg %s ms; last hour avg %s ms, max %d ms\n",
-		strconv.FormatFloat(l.Avg, 'f', -1, 64), strconv.FormatFloat(l.LastHourAvg, 'f', -1, 64), l.LastHourMax)
+	fmt.Fprintf(tw, "  sync latency:\tavg %s; last hour avg %s, max %s\n", millis(l.Avg), millis(l.LastHourAvg), millis(float64(l.LastHourMax)))
 	var errs []string
 	for _, kind := range slices.Sorted(maps.Keys(c.Errors)) {
 		for _, reason := range slices.Sorted(maps.Keys(c.Errors[kind])) {
@@ -191,6 +190,16 @@ func printConnection(w io.Writer, id string, c localserver.ConnectionReport, dem
 	}
 	fmt.Fprintf(tw, "  errors:\t%s\n", strings.Join(errs, "; "))
 	_ = tw.Flush()
+}
+
+// millis prints milliseconds, and from a minute on also as a duration, which reads better
+// than a large number (the first sync's changes can be months old).
+func millis(ms float64) string {
+	out := strconv.FormatFloat(ms, 'f', -1, 64) + " ms"
+	if ms >= 60_000 {
+		out += " (" + time.Duration(ms*float64(time.Millisecond)).Round(time.Second).String() + ")"
+	}
+	return out
 }
 
 // ago is t and how long ago it was, or "never".

@@ -54,7 +54,7 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 		`last delivery:\s+\d{4}-\d\d-\d\dT[0-9:]+Z \(\d+s ago\)`,
 		`managed webhook:\s+not managed`,
 		`objects:\s+ticket 1\n`,
-		`sync latency:\s+avg [0-9.]+ ms; last hour avg [0-9.]+ ms, max \d+ ms`,
+		`sync latency:\s+avg [0-9.]+ ms( \([0-9hms]+\))?; last hour avg [0-9.]+ ms( \([0-9hms]+\))?, max \d+ ms`,
 		`errors:\s+rejected credentials_wrong 1\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(out) {
@@ -143,7 +143,7 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 			Objects:      map[change.Kind]int64{change.Ticket: 120, change.Client: 7},
 			Backfill: []localserver.BackfillReport{{Kind: change.Client, State: "done"},
 				{Kind: change.Ticket, State: "running", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
-			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 700},
+			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 90000},
 			Errors:        map[string]localserver.LabelCounts{"failed": {"store_error": 2}},
 		}},
 	}
@@ -161,7 +161,7 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 		`managed webhook:\s+unhealthy, checked 2026-12-01T09:59:00Z \(1m0s ago\)`,
 		`objects:\s+client 7, ticket 120\n`,
 		`backfill:\s+client done, ticket 120/300 \(4.5/s, 40s left\)\n`,
-		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 700 ms`,
+		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 90000 ms \(1m30s\)`,
 		`errors:\s+failed store_error 2\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(out) {

@@ -91,6 +91,12 @@ function ms(v) {
   if (!v) {
     return "–";
   }
+  if (v >= 86400000) {
+    return (v / 86400000).toFixed(1) + " d";
+  }
+  if (v >= 3600000) {
+    return (v / 3600000).toFixed(1) + " h";
+  }
   if (v >= 60000) {
     return (v / 60000).toFixed(1) + " min";
   }
