@@ -137,7 +137,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		last = doc
 		return send("status", doc)
 	}
-	if !send("", []byte("retry: "+strconv.Itoa(int(pollFallback.Milliseconds()))+"\n\n")) || !sendStatus() {
+	if !send("", []byte("retry: "+strconv.Itoa(int(reconnectAfter.Milliseconds()))+"\n\n")) || !sendStatus() {
 		return
 	}
 	tick := time.NewTicker(StatusEvery)
@@ -179,5 +179,5 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pollFallback is how soon a browser reconnects a stream that ended (the "retry" field).
-const pollFallback = 2 * time.Second
+// reconnectAfter is how soon a browser reconnects a stream that ended (the "retry" field).
+const reconnectAfter = 2 * time.Second
