@@ -36,6 +36,7 @@ const MODES = { hybrid: "hybrid (webhooks and polls)", poll: "poll only", webhoo
 
 // What the page knows; every render draws from it.
 const state = { status: null, recent: [], trends: [], live: false, error: "" };
+let trendsRead = 0; // when the trends were last read
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -445,8 +446,6 @@ async function readAll() {
   state.error = "";
   render();
 }
-
-let trendsRead = 0; // when the trends were last read
 
 // changed reads the trends again after a change: at once, or when TRENDS_AFTER_MS have
 // passed since the last read (a status event comes every second while things happen).
