@@ -18,7 +18,8 @@ const DefaultProgressEvery = 5 * time.Second
 type progress struct {
 	p      *Poller
 	kind   change.Kind
-	what   string // "backfill" or "poll"
+	what   string // "backfill", "poll" or "scan"
+	phase  string // the backfill's phase: "open tickets", "closed tickets", "notes"
 	always bool   // log the end even when the read was quick
 	start  time.Time
 	last   time.Time
@@ -65,9 +66,12 @@ func (pr *progress) end(ctx context.Context) {
 type Progress struct {
 	Connection string
 	Kind       change.Kind
-	What       string // "backfill" or "poll"
-	Pages      int
-	Read       int // objects read by this run
+	What       string // "backfill", "poll" or "scan" (a slice of a scanned kind)
+	// Phase is a ticket backfill's phase: "open tickets", "closed tickets", then "notes"
+	// (Kind action) when notes are listed across tickets.
+	Phase string
+	Pages int
+	Read  int // objects read by this run
 	// Done and Total are objects read of Halo's record_count; Total is -1 when Halo gave
 	// none, and then Done, PerSecond and Left are unknown (0).
 	Done      int
@@ -87,7 +91,7 @@ type ProgressReporter interface {
 
 // figures are the read's numbers at now.
 func (pr *progress) figures(now time.Time, finished bool) Progress {
-	f := Progress{Connection: pr.p.conn, Kind: pr.kind, What: pr.what, Pages: pr.pages, Read: pr.read, Total: pr.total,
+	f := Progress{Connection: pr.p.conn, Kind: pr.kind, What: pr.what, Phase: pr.phase, Pages: pr.pages, Read: pr.read, Total: pr.total,
 		Elapsed: now.Sub(pr.start), Finished: finished, At: now}
 	if pr.total >= 0 {
 		f.Done = min(pr.before+pr.read, pr.total)
@@ -114,6 +118,9 @@ func (pr *progress) log(ctx context.Context, msg string, now time.Time) {
 	f := pr.figures(now, false)
 	args := []any{"connection", pr.p.conn, "kind", pr.kind, "pages", pr.pages, "read", pr.read,
 		"elapsed", f.Elapsed.Round(time.Second).String()}
+	if pr.phase != "" {
+		args = append(args, "phase", pr.phase)
+	}
 	if pr.total >= 0 {
 		args = append(args, "done", f.Done, "total", pr.total)
 		if f.Elapsed > 0 {
