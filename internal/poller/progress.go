@@ -6,6 +6,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/metrics"
 )
 
 // DefaultProgressEvery is how often a long read logs its progress.
@@ -57,6 +58,7 @@ func (pr *progress) page(ctx context.Context, n int) {
 // end logs the kind's end: always for a backfill, for a poll only when it was long.
 func (pr *progress) end(ctx context.Context) {
 	pr.report(pr.p.opts.Now(), true)
+	pr.gauge(pr.p.opts.Now())
 	if pr.always || pr.logged {
 		pr.log(ctx, pr.what+" done", pr.p.opts.Now())
 	}
@@ -113,8 +115,19 @@ func (pr *progress) report(now time.Time, finished bool) {
 	}
 }
 
+// gauge counts what a backfill has left (BackfillLeft), at the pace of its log lines.
+func (pr *progress) gauge(now time.Time) {
+	if pr.what != "backfill" || pr.total < 0 {
+		return
+	}
+	f := pr.figures(now, false)
+	pr.p.count.Count(metrics.Metric{Name: metrics.BackfillLeft, Connection: pr.p.conn, Kind: string(pr.kind), Label: string(pr.kind)},
+		int64(f.Total-f.Done))
+}
+
 func (pr *progress) log(ctx context.Context, msg string, now time.Time) {
 	pr.logged = true
+	pr.gauge(now)
 	f := pr.figures(now, false)
 	args := []any{"connection", pr.p.conn, "kind", pr.kind, "pages", pr.pages, "read", pr.read,
 		"elapsed", f.Elapsed.Round(time.Second).String()}

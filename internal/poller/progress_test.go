@@ -212,3 +212,34 @@ func ticketsByState(tenant *halosim.Tenant) (open, closed int) {
 	}
 	return open, closed
 }
+
+// gauges keeps every reading of BackfillLeft, by kind.
+type gauges struct{ left map[string][]int64 }
+
+func (g *gauges) Count(m metrics.Metric, n int64) {
+	if m.Name == metrics.BackfillLeft {
+		g.left[m.Label] = append(g.left[m.Label], n)
+	}
+}
+
+// A backfill counts what it has left (BackfillLeft) at its progress cadence, falling to
+// 0 at its end: the metric of how far the first sync is.
+func TestBackfillCountsWhatItHasLeft(t *testing.T) {
+	clock, tenant, client := pagedTenant(t)
+	g := &gauges{left: map[string][]int64{}}
+	c := newCopy()
+	p := poller.New("default", &ticking{client, clock, 2 * time.Second}, c, c, &cursorsFake{m: map[string][]byte{}},
+		g, slog.New(slog.DiscardHandler), poller.Options{Now: clock.Now, ProgressEvery: 5 * time.Second})
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	contacts := g.left[string(change.Contact)]
+	if len(contacts) < 2 || contacts[0] <= 0 || contacts[0] >= int64(tenant.Count(change.Contact)) || contacts[len(contacts)-1] != 0 {
+		t.Errorf("contacts' BackfillLeft readings %v; want falling from below %d to 0", contacts, tenant.Count(change.Contact))
+	}
+	for i := 1; i < len(contacts); i++ {
+		if contacts[i] > contacts[i-1] {
+			t.Errorf("contacts' BackfillLeft rose: %v", contacts)
+		}
+	}
+}
