@@ -153,6 +153,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 // after it, nil when its state could not be read.
 func (r Runner) run(ctx context.Context, force bool) (bool, Report, *bool, error) {
 	p := r.Poller
+	ctx = haloapi.WithBudget(ctx, p.opts.Share) // the webhook's check is the poller's too
 	now := p.opts.Now()
 	s, err := r.state(ctx)
 	if err != nil {

@@ -126,3 +126,37 @@ func TestScannedKindsAreReadInSlicesWithinTheCadence(t *testing.T) {
 		t.Errorf("no full round of contacts within %v: cursor %+v", every, cur)
 	}
 }
+
+// A backfill that ends a page with the poller's share spent pauses without an error,
+// its place kept, and the next runs go on until it completes.
+func TestABackfillPausesWhenItsShareIsSpent(t *testing.T) {
+	s := tenantSetup(t, halosim.Options{PageCap: 5}, poller.Options{}, 12, 0)
+	ctx := context.Background()
+	s.poll(t) // every kind backfilled
+	if err := poller.Restart(ctx, s.cursors, "default", change.Ticket); err != nil {
+		t.Fatal(err)
+	}
+	p := sharedPoller(t, s, 30, 0.2, poller.Options{BulkNotes: "on", ScanEvery: 24 * time.Hour})
+	paused := 0
+	for runs := 0; ; runs++ {
+		if runs == 50 {
+			t.Fatal("the backfill did not complete in 50 runs")
+		}
+		if _, err := p.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := p.Cursor(ctx, change.Ticket)
+		if cur.Backfilled {
+			break
+		}
+		if cur.Phase == "" || cur.NextPage < 1 {
+			t.Fatalf("a paused backfill's cursor %+v", cur)
+		}
+		paused++
+		s.clock.Advance(5 * time.Minute)
+	}
+	if paused == 0 {
+		t.Fatal("the backfill never paused for its share")
+	}
+	s.converged(t)
+}

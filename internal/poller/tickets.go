@@ -77,7 +77,9 @@ func (p *Poller) decideBulk(ctx context.Context, cur *Cursor, from time.Time) er
 	switch {
 	case errors.Is(err, haloapi.ErrTruncated), err == nil && named:
 		cur.BulkNotes, cur.NotesTotal = "yes", total
-	case err == nil, errors.Is(err, haloapi.ErrPermanent), errors.Is(err, haloapi.ErrNotFound):
+	case err == nil, errors.Is(err, haloapi.ErrPermanent), errors.Is(err, haloapi.ErrNotFound), errors.Is(err, haloapi.ErrBadResponse):
+		// ErrBadResponse: an answer too large or unreadable, count ignored: windows would
+		// fare no better.
 		cur.BulkNotes = "no"
 	default:
 		return fmt.Errorf("probe the notes listing across tickets: %w", err)
