@@ -48,7 +48,9 @@ type Poll struct {
 	OverlapSeconds int `yaml:"overlap_seconds"`
 	// ReconcileHours between reconciles of id lists, which find deletes (default 24).
 	ReconcileHours int `yaml:"reconcile_hours"`
-	// Kinds: incremental or scan per kind (default: incremental for tickets, scan for the
+	// Kinds: incremental, scan or auto per kind (auto: incremental when a probe shows the
+	// tenant filters the kind by lastupdatefromdate, else scan; default: incremental for
+	// tickets, scan for the
 	// others, since Halo's last-update filter is confirmed for tickets only).
 	Kinds map[string]string `yaml:"kinds"`
 	// BulkNotes: how a backfill (and a poll) lists notes. auto (default): across tickets

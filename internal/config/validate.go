@@ -62,8 +62,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %s: poll.mode %q (hybrid, webhook or poll)", ErrInvalid, where, conn.Poll.Mode)
 		}
 		for kind, mode := range conn.Poll.Kinds {
-			if !knownKinds[kind] || (mode != "incremental" && mode != "scan") {
-				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental or scan", ErrInvalid, where, kind, polledKinds())
+			if !knownKinds[kind] || (mode != "incremental" && mode != "scan" && mode != "auto") {
+				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental, scan or auto", ErrInvalid, where, kind, polledKinds())
 			}
 		}
 		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 ||

@@ -82,6 +82,9 @@ type Cursor struct {
 	ScanPage  int       `json:"scan_page,omitempty"`
 	ScanPages int       `json:"scan_pages,omitempty"`
 	SliceAt   time.Time `json:"slice_at,omitzero"`
+	// Filtered is, for a kind in Auto mode, whether the tenant filters it by
+	// lastupdatefromdate: "yes", "no", or "" before the probe.
+	Filtered string `json:"filtered,omitempty"`
 }
 
 // Mode is how a kind's changes are found.
@@ -93,6 +96,9 @@ const (
 	// Scan lists every object and enqueues those newer than the copy: for kinds whose
 	// last-update filter Halo may not honour.
 	Scan Mode = "scan"
+	// Auto asks the tenant once (per first sync) whether it filters the kind by
+	// lastupdatefromdate, and reads it incrementally if so, by scan otherwise.
+	Auto Mode = "auto"
 )
 
 // Options tune a poller.
@@ -261,17 +267,21 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
+	mode, err := p.modeOf(ctx, kind, &cur)
+	if err != nil {
+		return err
+	}
 	switch {
 	case !cur.Backfilled && kind == change.Ticket:
 		return p.backfillTickets(ctx, cur, r)
 	case !cur.Backfilled:
 		return p.backfill(ctx, kind, cur, r)
-	case p.mode(kind) == Scan && p.opts.ScanEvery > 0:
+	case mode == Scan && p.opts.ScanEvery > 0:
 		return p.scanSlice(ctx, kind, cur, r)
 	}
 	started := p.opts.Now()
 	q := haloapi.ListQuery{IncludeInactive: true}
-	if p.mode(kind) == Incremental {
+	if mode == Incremental {
 		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
 	}
 	ps := pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}
@@ -287,7 +297,7 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if err != nil {
 		return err
 	}
-	if kind == change.Ticket && p.mode(kind) == Incremental {
+	if kind == change.Ticket && mode == Incremental {
 		// Deleted tickets leave the ordinary listing; Halo lists them apart.
 		q.Deleted, q.IncludeInactive = true, false
 		ps.progress = p.progress(kind, "poll", false, 0)

@@ -160,3 +160,35 @@ func TestABackfillPausesWhenItsShareIsSpent(t *testing.T) {
 	}
 	s.converged(t)
 }
+
+// In auto mode a kind is read by its last-update filter where a probe shows the tenant
+// honours it, and in slices where the tenant ignores it (the probe's answer lists
+// objects changed "tomorrow").
+func TestAutoModeUsesTheLastUpdateFilterWhereHonoured(t *testing.T) {
+	for _, ignored := range []bool{false, true} {
+		s := tenantSetup(t, halosim.Options{UpdateFilterTicketsOnly: ignored},
+			poller.Options{Modes: map[change.Kind]poller.Mode{change.Contact: poller.Auto}, ScanEvery: 24 * time.Hour}, 4, 0)
+		ctx := context.Background()
+		s.poll(t)
+		contact := s.tenant.Objects(change.Contact)[0]
+		s.clock.Advance(time.Minute)
+		s.tenant.Upsert(change.Contact, map[string]any{"id": contact["id"], "name": "changed"})
+		s.clock.Advance(15 * time.Minute)
+		s.tenant.ResetRequests()
+		s.poll(t)
+		filtered := 0
+		for _, r := range s.tenant.Requests() {
+			if strings.EqualFold(r.Path, "/api/Users") && r.Query.Get("lastupdatefromdate") != "" {
+				filtered++
+			}
+		}
+		cur, _ := s.poller.Cursor(ctx, change.Contact)
+		switch {
+		case !ignored && (filtered != 1 || cur.Filtered != "yes"):
+			t.Errorf("honoured: %d filtered listings of contacts, cursor %+v; want one, incremental", filtered, cur)
+		case ignored && (filtered != 0 || cur.Filtered != "no"):
+			t.Errorf("ignored: %d filtered listings of contacts, cursor %+v; want none, in slices", filtered, cur)
+		}
+		s.converged(t)
+	}
+}
