@@ -284,6 +284,12 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if mode == Incremental {
 		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
 	}
+	if kind == change.Ticket && cur.BulkNotes == "" {
+		// A copy backfilled by an older release: ask once how its notes are listed.
+		if err := p.decideBulk(ctx, &cur, time.Time{}); err != nil {
+			return err
+		}
+	}
 	ps := pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}
 	var deferred map[string]bool // tickets whose notes are read in bulk after the listing
 	if kind == change.Ticket && p.bulk(cur) {

@@ -130,6 +130,7 @@ func (f *cursorsFake) SaveCursor(_ context.Context, _ string, name string, doc [
 
 type setup struct {
 	tenant  *halosim.Tenant
+	client  *haloapi.Client
 	clock   *halosim.Clock
 	copy    *copyFake
 	cursors *cursorsFake
@@ -165,7 +166,7 @@ func tenantSetup(t testing.TB, topts halosim.Options, popts poller.Options, clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{tenant: tenant, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[string][]byte{}},
+	s := &setup{tenant: tenant, client: client, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[string][]byte{}},
 		counts: metrics.NewMemory(), rng: rng}
 	if popts.Now == nil {
 		popts.Now = func() time.Time { return clock.Now().Add(skew) }

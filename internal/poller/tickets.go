@@ -48,7 +48,8 @@ func (p *Poller) bulk(cur Cursor) bool {
 
 // decideBulk settles, once per backfill, whether notes are listed across tickets: "on"
 // trusts the tenant, "auto" asks it one note over the backfill's range
-// (GET /api/Actions?startdate=&enddate=&count=1, no ticket_id) and takes a note naming
+// (GET /api/Actions?startdate=&enddate=&count=1, no ticket_id; without enddate for a
+// copy an older release backfilled) and takes a note naming
 // its ticket, or a record_count above what was asked, as a yes; a refusal (4xx) or an
 // empty answer is a no, and notes are then listed per ticket.
 func (p *Poller) decideBulk(ctx context.Context, cur *Cursor, from time.Time) error {

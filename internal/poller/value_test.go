@@ -2,6 +2,7 @@ package poller_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -159,5 +160,36 @@ func TestNotesAgeLimit(t *testing.T) {
 				t.Errorf("%s?%s answered %d", r.Path, r.Query.Encode(), r.Status)
 			}
 		}
+	}
+}
+
+// A copy backfilled before notes could be listed across tickets (its cursor says
+// nothing of them) is asked once, at its next poll, and later polls list the changed
+// tickets' notes in bulk.
+func TestAnOlderCopyLearnsToListNotesInBulk(t *testing.T) {
+	s := tenantSetup(t, halosim.Options{}, poller.Options{BulkNotes: "off"}, 8, 0)
+	s.poll(t)
+	doc, _, _ := s.cursors.LoadCursor(context.Background(), "default", string(change.Ticket))
+	older := strings.Replace(string(doc), `"bulk_notes":"no"`, `"x":""`, 1)
+	if older == string(doc) {
+		t.Fatalf("the cursor %s says nothing of notes", doc)
+	}
+	if err := s.cursors.SaveCursor(context.Background(), "default", string(change.Ticket), []byte(older)); err != nil {
+		t.Fatal(err)
+	}
+	s.poller = poller.New("default", s.client, s.copy, s.copy, s.cursors, s.counts, slog.New(slog.DiscardHandler), poller.Options{Now: s.clock.Now})
+	for range 20 {
+		s.clock.Advance(time.Duration(1+s.rng.IntN(20)) * time.Second)
+		s.tenant.Step(s.rng)
+	}
+	s.clock.Advance(time.Minute)
+	s.tenant.ResetRequests()
+	s.poll(t)
+	s.converged(t)
+	if cur, _ := s.poller.Cursor(context.Background(), change.Ticket); cur.BulkNotes != "yes" {
+		t.Errorf("cursor %+v after the poll, want notes listed across tickets", cur)
+	}
+	if all, perTicket := noteRequests(s.tenant); all-perTicket < 2 {
+		t.Errorf("%d note listings, %d per ticket: want the probe and a listing across tickets", all, perTicket)
 	}
 }
