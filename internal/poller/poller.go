@@ -70,6 +70,7 @@ type Cursor struct {
 	// is the window it asks next.
 	NotesBefore time.Time     `json:"notes_before,omitzero"`
 	NotesSpan   time.Duration `json:"notes_span,omitempty"`
+	NotesRead   int           `json:"notes_read,omitempty"` // by earlier runs, for progress
 	// Oldest is the earliest opening date of the tickets a backfill read: notes older
 	// than it are asked for in one window.
 	Oldest time.Time `json:"oldest,omitzero"`

@@ -130,7 +130,7 @@ func (p *Poller) backfillTickets(ctx context.Context, cur Cursor, r *Report) err
 		}
 	}
 	cur.Backfilled, cur.NextPage, cur.Phase = true, 0, ""
-	cur.NotesBefore, cur.NotesSpan = time.Time{}, 0
+	cur.NotesBefore, cur.NotesSpan, cur.NotesRead = time.Time{}, 0, 0
 	cur.Watermark, cur.LastRun = cur.BackfillStarted, p.opts.Now()
 	cur.BackfillStarted = time.Time{}
 	return p.saveCursor(ctx, change.Ticket, cur)
@@ -234,7 +234,7 @@ func (p *Poller) notesBackfill(ctx context.Context, cur *Cursor, cutoff time.Tim
 		cur.NotesSpan = firstSpan
 	}
 	pr := p.progress(change.Action, "backfill", true, 0)
-	pr.phase = "notes"
+	pr.phase, pr.before = "notes", cur.NotesRead
 	pr.total = cur.NotesTotal
 	if pr.total == 0 {
 		pr.total = -1
@@ -279,7 +279,7 @@ func (p *Poller) notesBackfill(ctx context.Context, cur *Cursor, cutoff time.Tim
 			return err
 		}
 		pr.page(ctx, len(notes))
-		cur.NotesBefore = start
+		cur.NotesBefore, cur.NotesRead = start, cur.NotesRead+len(notes)
 		if len(notes) < bulkCount/4 {
 			cur.NotesSpan *= 2
 		}

@@ -77,10 +77,20 @@ func TestBackfillReadsOpenTicketsFirst(t *testing.T) {
 // listing gets one listing per ticket, and the same copy.
 func TestBackfillListsNotesInBulkOrPerTicket(t *testing.T) {
 	for _, refuse := range []bool{false, true} {
-		s := tenantSetup(t, halosim.Options{RefuseBulkActions: refuse}, poller.Options{}, 40, 0)
+		reports := &progressLog{}
+		s := tenantSetup(t, halosim.Options{RefuseBulkActions: refuse}, poller.Options{Progress: reports}, 40, 0)
 		tickets := s.tenant.Count(change.Ticket)
 		s.poll(t)
 		s.converged(t)
+		var notes []poller.Progress
+		for _, r := range reports.got {
+			if r.Kind == change.Action && r.Phase == "notes" {
+				notes = append(notes, r)
+			}
+		}
+		if n := s.tenant.Count(change.Action); !refuse && (len(notes) < 2 || notes[0].Total != n || !notes[len(notes)-1].Finished || notes[len(notes)-1].Done != n) {
+			t.Errorf("the notes phase's reports %+v; want them to count up to the probe's %d", notes, n)
+		}
 		all, perTicket := noteRequests(s.tenant)
 		cur, _ := s.poller.Cursor(context.Background(), change.Ticket)
 		switch {
