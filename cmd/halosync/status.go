@@ -170,8 +170,12 @@ func printConnection(w io.Writer, id string, c localserver.ConnectionReport, dem
 		var parts []string
 		for _, b := range c.Backfill {
 			part := fmt.Sprintf("%s %s", b.Kind, b.State)
+			phase := ""
+			if b.Phase != "" {
+				phase = b.Phase + ", "
+			}
 			if b.State == "running" && b.Total > 0 {
-				part = fmt.Sprintf("%s %d/%d (%s/s, %s left)", b.Kind, b.Done, b.Total, strconv.FormatFloat(b.PerSecond, 'f', -1, 64), b.Left)
+				part = fmt.Sprintf("%s %d/%d (%s%s/s, %s left)", b.Kind, b.Done, b.Total, phase, strconv.FormatFloat(b.PerSecond, 'f', -1, 64), b.Left)
 			}
 			parts = append(parts, part)
 		}

@@ -142,7 +142,7 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 			Webhook:      localserver.WebhookReport{Managed: true, CheckedAt: at(time.Minute), Healthy: &unhealthy},
 			Objects:      map[change.Kind]int64{change.Ticket: 120, change.Client: 7},
 			Backfill: []localserver.BackfillReport{{Kind: change.Client, State: "done"},
-				{Kind: change.Ticket, State: "running", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
+				{Kind: change.Ticket, State: "running", Phase: "open tickets", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
 			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 90000},
 			Errors:        map[string]localserver.LabelCounts{"failed": {"store_error": 2}},
 		}},
@@ -160,7 +160,7 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 		`last delivery:\s+2026-12-01T08:00:00Z \(2h0m0s ago\)`,
 		`managed webhook:\s+unhealthy, checked 2026-12-01T09:59:00Z \(1m0s ago\)`,
 		`objects:\s+client 7, ticket 120\n`,
-		`backfill:\s+client done, ticket 120/300 \(4.5/s, 40s left\)\n`,
+		`backfill:\s+client done, ticket 120/300 \(open tickets, 4.5/s, 40s left\)\n`,
 		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 90000 ms \(1m30s\)`,
 		`errors:\s+failed store_error 2\n`,
 	} {

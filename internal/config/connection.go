@@ -48,9 +48,27 @@ type Poll struct {
 	OverlapSeconds int `yaml:"overlap_seconds"`
 	// ReconcileHours between reconciles of id lists, which find deletes (default 24).
 	ReconcileHours int `yaml:"reconcile_hours"`
-	// Kinds: incremental or scan per kind (default: incremental for tickets, scan for the
+	// Kinds: incremental, scan or auto per kind (auto: incremental when a probe shows the
+	// tenant filters the kind by lastupdatefromdate, else scan; default: incremental for
+	// tickets, scan for the
 	// others, since Halo's last-update filter is confirmed for tickets only).
 	Kinds map[string]string `yaml:"kinds"`
+	// BulkNotes: how a backfill (and a poll) lists notes. auto (default): across tickets
+	// by date window (GET /api/Actions with startdate/enddate and no ticket_id) when a
+	// probe shows the tenant answers it, else per ticket; on: across tickets without a
+	// probe; off: per ticket. A connection with filters lists notes per ticket.
+	BulkNotes string `yaml:"bulk_notes"`
+	// NotesMaxAgeDays: a backfill leaves out closed tickets' notes older than this many
+	// days (0: no limit); open tickets' notes are all read.
+	NotesMaxAgeDays int `yaml:"notes_max_age_days"`
+	// Share is the part of halo.budget the poller may spend per window (default 1/3,
+	// above 0 and at most 1), leaving the rest to the worker and other integrations.
+	Share float64 `yaml:"share"`
+	// ScanHours spreads the full scan of the kinds read by scan (by default clients,
+	// contacts and assets) over this many hours, a slice per poll (default 24 in hybrid
+	// and webhook modes; in poll mode, without webhooks, every poll scans in full unless
+	// this is set).
+	ScanHours int `yaml:"scan_hours"`
 }
 
 // Halo is how halosync reaches a tenant's REST API. Without a BaseURL the connection is

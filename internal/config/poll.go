@@ -15,6 +15,8 @@ var pollUnits = []struct{ key, unit string }{
 	{"silence_minutes", "minutes"},
 	{"overlap_seconds", "seconds"},
 	{"reconcile_hours", "hours"},
+	{"notes_max_age_days", "days"},
+	{"scan_hours", "hours"},
 }
 
 // checkPollNumbers refuses a poll interval that is not a whole number. The YAML library
@@ -35,6 +37,9 @@ func checkPollNumbers(root *yaml.Node) error {
 		if poll == nil || poll.Kind != yaml.MappingNode {
 			continue
 		}
+		if err := checkPollChoices(poll, i); err != nil {
+			return err
+		}
 		for _, u := range pollUnits {
 			v := mapValue(poll, u.key)
 			if v == nil || v.Kind != yaml.ScalarNode {
@@ -54,6 +59,27 @@ func checkPollNumbers(root *yaml.Node) error {
 			// the wrong place may be a secret.
 			return fmt.Errorf("%w: line %d: connections[%d].poll.%s must be a whole number of %s (0 or absent for the default), not a string",
 				ErrInvalid, v.Line, i, u.key, u.unit)
+		}
+	}
+	return nil
+}
+
+// checkPollChoices refuses, naming the line, a poll.share that is not a number in (0, 1]
+// and a poll.bulk_notes other than auto, on or off.
+func checkPollChoices(poll *yaml.Node, i int) error {
+	if v := mapValue(poll, "share"); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") || err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+			return fmt.Errorf("%w: line %d: connections[%d].poll.share must be a number above 0 and at most 1 (the part of halo.budget the poller may spend; 0 or absent: 1/3)",
+				ErrInvalid, v.Line, i)
+		}
+	}
+	if v := mapValue(poll, "bulk_notes"); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
+		switch v.Value {
+		case "auto", "on", "off":
+		default:
+			return fmt.Errorf("%w: line %d: connections[%d].poll.bulk_notes must be auto, on or off (notes listed across tickets by date, or per ticket)",
+				ErrInvalid, v.Line, i)
 		}
 	}
 	return nil

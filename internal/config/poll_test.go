@@ -39,3 +39,32 @@ func TestPollIntervalsAreWholeNumbers(t *testing.T) {
 		}
 	}
 }
+
+// The poll keys that shape the poller's requests are checked where the file is read,
+// naming the key, its line and what it takes.
+func TestPollRequestKeysAreValidated(t *testing.T) {
+	for _, c := range []struct{ key, value, want string }{
+		{"bulk_notes", "sometimes", "line 10: connections[0].poll.bulk_notes must be auto, on or off"},
+		{"bulk_notes", "true", "connections[0].poll.bulk_notes must be auto, on or off"},
+		{"share", "1.5", "line 10: connections[0].poll.share must be a number above 0 and at most 1"},
+		{"share", "-0.2", "connections[0].poll.share must be a number above 0 and at most 1"},
+		{"share", "half", "connections[0].poll.share must be a number above 0 and at most 1"},
+		{"notes_max_age_days", "7.5", "connections[0].poll.notes_max_age_days: 7.5 is not a whole number; give whole days"},
+		{"notes_max_age_days", "-3", "poll: intervals cannot be negative"},
+		{"scan_hours", "1.5", "connections[0].poll.scan_hours: 1.5 is not a whole number; give whole hours"},
+	} {
+		doc := example + "    poll:\n      " + c.key + ": " + c.value + "\n"
+		_, err := Parse(context.Background(), []byte(doc), nil)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %s: err %v, want %q", c.key, c.value, err, c.want)
+		}
+	}
+	doc := example + "    poll:\n      bulk_notes: off\n      share: 0.5\n      notes_max_age_days: 90\n      scan_hours: 12\n"
+	cfg, err := Parse(context.Background(), []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Connections[0].Poll; p.BulkNotes != "off" || p.Share != 0.5 || p.NotesMaxAgeDays != 90 || p.ScanHours != 12 {
+		t.Errorf("poll read as %+v", p)
+	}
+}

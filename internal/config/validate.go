@@ -62,12 +62,21 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %s: poll.mode %q (hybrid, webhook or poll)", ErrInvalid, where, conn.Poll.Mode)
 		}
 		for kind, mode := range conn.Poll.Kinds {
-			if !knownKinds[kind] || (mode != "incremental" && mode != "scan") {
-				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental or scan", ErrInvalid, where, kind, polledKinds())
+			if !knownKinds[kind] || (mode != "incremental" && mode != "scan" && mode != "auto") {
+				return fmt.Errorf("%w: %s: poll.kinds[%q]: kind %s; incremental, scan or auto", ErrInvalid, where, kind, polledKinds())
 			}
 		}
-		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 {
+		if p := conn.Poll; p.IntervalMinutes < 0 || p.FallbackMinutes < 0 || p.SilenceMinutes < 0 || p.OverlapSeconds < 0 || p.ReconcileHours < 0 ||
+			p.NotesMaxAgeDays < 0 || p.ScanHours < 0 {
 			return fmt.Errorf("%w: %s: poll: intervals cannot be negative", ErrInvalid, where)
+		}
+		switch conn.Poll.BulkNotes {
+		case "", "auto", "on", "off":
+		default:
+			return fmt.Errorf("%w: %s: poll.bulk_notes %q (auto, on or off)", ErrInvalid, where, conn.Poll.BulkNotes)
+		}
+		if s := conn.Poll.Share; s < 0 || s > 1 {
+			return fmt.Errorf("%w: %s: poll.share %g: a part of halo.budget above 0 and at most 1 (0 or absent: 1/3)", ErrInvalid, where, s)
 		}
 		if n := conn.Versions.MaxSkewSeconds; n < 0 || n > MaxVersionSkewSeconds {
 			return fmt.Errorf("%w: %s: versions.max_skew_seconds must be between 1 and %d", ErrInvalid, where, MaxVersionSkewSeconds)

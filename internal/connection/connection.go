@@ -56,6 +56,16 @@ type Poll struct {
 	// Kinds says how each kind's changes are found: "incremental" or "scan"; a kind not
 	// named takes the poller's default for it.
 	Kinds map[change.Kind]string
+	// BulkNotes is how notes are listed: "auto" (across tickets by date when a probe
+	// shows the tenant answers it), "on" or "off" (per ticket).
+	BulkNotes string
+	// NotesMaxAge leaves closed tickets' notes older than this out of a backfill (0: none).
+	NotesMaxAge time.Duration
+	// Share is the part of the connection's budget the poller may spend per window.
+	Share float64
+	// ScanEvery spreads the full scan of scanned kinds over this long, a slice per
+	// poll; 0: each poll scans them in full (poll mode, without webhooks).
+	ScanEvery time.Duration
 }
 
 // Defaults of the poll: settings (config.Poll documents them).
@@ -66,6 +76,10 @@ const (
 	defaultFallback       = time.Minute
 	defaultSilence        = 10 * time.Minute
 	defaultReconcile      = 24 * time.Hour
+	// DefaultShare is the part of the tenant's budget the poller may spend: a third,
+	// leaving the rest to the worker's fetches and the tenant's other integrations.
+	DefaultShare     = 1.0 / 3
+	defaultScanEvery = 24 * time.Hour
 )
 
 // PollOf applies the defaults to a connection's poll: settings.
@@ -92,6 +106,21 @@ func PollOf(p config.Poll) Poll {
 	}
 	if p.OverlapSeconds > 0 {
 		out.Overlap = time.Duration(p.OverlapSeconds) * time.Second
+	}
+	out.BulkNotes = p.BulkNotes
+	if out.BulkNotes == "" {
+		out.BulkNotes = "auto"
+	}
+	out.NotesMaxAge = time.Duration(p.NotesMaxAgeDays) * 24 * time.Hour
+	out.Share = DefaultShare
+	if p.Share > 0 {
+		out.Share = p.Share
+	}
+	if out.Mode != "poll" {
+		out.ScanEvery = defaultScanEvery // the webhooks keep scanned kinds current between slices
+	}
+	if p.ScanHours > 0 {
+		out.ScanEvery = time.Duration(p.ScanHours) * time.Hour
 	}
 	for name, mode := range p.Kinds {
 		if kind, err := change.ParseKind(name); err == nil {

@@ -204,3 +204,27 @@ func (b *Budget) Pause(d time.Duration) {
 		b.hold = until
 	}
 }
+
+// Part returns a new budget of requests per this budget's window, on its clock: the
+// share of one caller (the poller), taken in addition to this budget (WithBudget).
+func (b *Budget) Part(requests int) *Budget {
+	return NewBudget(max(requests, 1), b.window, b.clock)
+}
+
+type budgetKey struct{}
+
+// WithBudget returns a context under which every request also takes a unit of b, before
+// the client's own budget: a caller's share of the connection's budget, enforced over the
+// same rolling window (the poller's part of the tenant's limit).
+func WithBudget(ctx context.Context, b *Budget) context.Context {
+	if b == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
+// BudgetOf returns the share WithBudget put in ctx, or nil.
+func BudgetOf(ctx context.Context) *Budget {
+	b, _ := ctx.Value(budgetKey{}).(*Budget)
+	return b
+}

@@ -47,6 +47,14 @@ type Endpoint struct {
 	// Halo may ignore them and return everything (docs/HALO.md, "The REST API"), which
 	// costs requests but loses nothing.
 	UpdatedFilterConfirmed bool
+	// DateWindow reports whether the list takes startdate / enddate (Actions: the note's
+	// datetime), and so can be listed across tickets by date (docs/HALO.md, "Notes in
+	// bulk").
+	DateWindow bool
+	// OpenClosed reports whether the list takes open_only / closed_only (Tickets).
+	OpenClosed bool
+	// Ordered reports whether the list takes order / orderdesc (the paged lists).
+	Ordered bool
 }
 
 // Halo's list parameters (docs/HALO.md, "The REST API"). Halo spells "pageinate" this way.
@@ -59,28 +67,35 @@ const (
 	ParamUpdatedTo       = "lastupdatetodate"
 	ParamDeleted         = "deleted"
 	ParamIncludeInactive = "includeinactive"
+	ParamStartDate       = "startdate"
+	ParamEndDate         = "enddate"
+	ParamCount           = "count"
+	ParamOpenOnly        = "open_only"
+	ParamClosedOnly      = "closed_only"
+	ParamOrder           = "order"
+	ParamOrderDesc       = "orderdesc"
 )
 
 var endpoints = map[change.Kind]Endpoint{
 	change.Ticket: {
 		Kind: change.Ticket, Path: "Tickets", Envelope: "tickets", IDOnlyParam: "ticketidonly",
 		GetParams: url.Values{"includedetails": {"true"}}, Deleted: true, ClientParam: "client_id",
-		Paged: true, UpdatedFilter: true, UpdatedFilterConfirmed: true,
+		Paged: true, UpdatedFilter: true, UpdatedFilterConfirmed: true, OpenClosed: true, Ordered: true,
 	},
 	change.Action: {
-		Kind: change.Action, Path: "Actions", Envelope: "actions", ParentParam: "ticket_id",
+		Kind: change.Action, Path: "Actions", Envelope: "actions", ParentParam: "ticket_id", DateWindow: true,
 	},
 	change.Client: {
 		Kind: change.Client, Path: "Client", Envelope: "clients", IDOnlyParam: "idonly",
-		Paged: true, Inactive: true, UpdatedFilter: true,
+		Paged: true, Inactive: true, UpdatedFilter: true, Ordered: true,
 	},
 	change.Contact: {
 		Kind: change.Contact, Path: "Users", Envelope: "users", IDOnlyParam: "idonly",
-		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true,
+		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true, Ordered: true,
 	},
 	change.Asset: {
 		Kind: change.Asset, Path: "Asset", Envelope: "assets", IDOnlyParam: "idonly",
-		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true,
+		ClientParam: "client_id", Paged: true, Inactive: true, UpdatedFilter: true, Ordered: true,
 	},
 }
 

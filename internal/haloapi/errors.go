@@ -29,6 +29,9 @@ var (
 	ErrBadResponse = errors.New("unreadable response")
 	// ErrPageLimit: a list ran past its page limit.
 	ErrPageLimit = errors.New("page limit reached")
+	// ErrTruncated: an unpaged list answered fewer objects than its record_count (also
+	// ErrBadResponse). A caller that can narrow its query (a shorter date window) does.
+	ErrTruncated = errors.New("answer cut short")
 )
 
 // Retryable reports whether a later attempt may succeed: rate limiting, or Halo being

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -30,6 +31,19 @@ type ListQuery struct {
 	// Tickets and notes have no inactive state and no such parameter: nothing is sent
 	// for them, and every one is listed.
 	IncludeInactive bool
+	// From and To select notes by their date (startdate / enddate on the note's
+	// datetime); Actions only. Without TicketID they list notes across tickets, which the
+	// API doc allows and a tenant may not (docs/HALO.md, "Notes in bulk").
+	From, To time.Time
+	// Count caps an unpaged answer (count=N): Halo then says in record_count how many
+	// there were, and List fails with ErrTruncated when that is more.
+	Count int
+	// OpenOnly and ClosedOnly list open or closed tickets only; Tickets only.
+	OpenOnly, ClosedOnly bool
+	// Order names the field a paged list is sorted by (order), OrderDesc reverses it
+	// (orderdesc=true); not on Actions.
+	Order     string
+	OrderDesc bool
 	// PageSize is the page size asked for (default 100, Halo's cap). Unpaged lists
 	// (Actions, id-only lists) ignore it.
 	PageSize int
@@ -92,6 +106,44 @@ func (q ListQuery) values(ep Endpoint) (url.Values, error) {
 			return nil, fmt.Errorf("%s: no client_id filter", ep.Path)
 		}
 		v.Set(ep.ClientParam, q.ClientID)
+	}
+	if !q.From.IsZero() || !q.To.IsZero() {
+		if !ep.DateWindow {
+			return nil, fmt.Errorf("%s: no startdate / enddate filter", ep.Path)
+		}
+		if !q.From.IsZero() {
+			v.Set(ParamStartDate, FormatTime(q.From))
+		}
+		if !q.To.IsZero() {
+			v.Set(ParamEndDate, FormatTime(q.To))
+		}
+	}
+	if q.Count > 0 {
+		if ep.Paged {
+			return nil, fmt.Errorf("%s: count caps unpaged lists; this one is paged", ep.Path)
+		}
+		v.Set(ParamCount, strconv.Itoa(q.Count))
+	}
+	if q.OpenOnly || q.ClosedOnly {
+		if !ep.OpenClosed || (q.OpenOnly && q.ClosedOnly) {
+			return nil, fmt.Errorf("%s: open_only / closed_only: Tickets only, one of the two", ep.Path)
+		}
+		if q.OpenOnly {
+			v.Set(ParamOpenOnly, "true")
+		} else {
+			v.Set(ParamClosedOnly, "true")
+		}
+	}
+	if q.Order != "" || q.OrderDesc {
+		if !ep.Ordered || q.IDOnly {
+			return nil, fmt.Errorf("%s: no order / orderdesc", ep.Path)
+		}
+		if q.Order != "" {
+			v.Set(ParamOrder, q.Order)
+		}
+		if q.OrderDesc {
+			v.Set(ParamOrderDesc, "true")
+		}
 	}
 	if q.IncludeInactive && ep.Inactive {
 		v.Set(ParamIncludeInactive, "true")

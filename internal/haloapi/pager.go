@@ -111,14 +111,14 @@ func (c *Client) listPages(ctx context.Context, l listing, fn func(page []map[st
 		if bare && l.mode == barePaged {
 			count = -1 // a bare array tells no total
 		}
+		if l.total != nil {
+			l.total(count)
+		}
 		if l.mode == unpaged && count > len(page) {
 			// Halo cut the answer, and it cannot be paged: a partial list would lose
 			// objects silently, and the reconcile would take the rest as deleted.
-			return &Error{Op: op, Status: resp.status, class: ErrBadResponse,
+			return &Error{Op: op, Status: resp.status, class: ErrBadResponse, cause: ErrTruncated,
 				Detail: fmt.Sprintf("the answer holds %d of its record_count %d, and the list takes no paging", len(page), count)}
-		}
-		if l.total != nil {
-			l.total(count)
 		}
 		if len(page) > 0 {
 			first := firstID(page)

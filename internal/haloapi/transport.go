@@ -54,6 +54,9 @@ func (c *Client) send(ctx context.Context, op string, authed bool, newReq func(c
 			}
 			tok = t
 		}
+		if err := BudgetOf(ctx).Wait(ctx); err != nil {
+			return nil, &Error{Op: op, Attempts: requests, cause: err}
+		}
 		if err := c.budget.Wait(ctx); err != nil {
 			return nil, &Error{Op: op, Attempts: requests, cause: err}
 		}

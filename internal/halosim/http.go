@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/halosync/halosync/internal/change"
 )
 
 // knownScopes lists the scopes Halo's token endpoint knows (as HaloAPI-PS lists them).
@@ -338,6 +340,9 @@ func (t *Tenant) api(w http.ResponseWriter, r *http.Request, parts []string) {
 				badRequest(w, "parameters Halo's API does not document here: "+strings.Join(bad, ", "))
 				return
 			}
+		}
+		if id == "" && info.kind == change.Action && t.refuseBulkActions(w, r) {
+			return
 		}
 		if id == "" {
 			t.list(w, r, info)

@@ -73,6 +73,9 @@ type Options struct {
 	// parameter, as the simulator does by default: strictness makes a client sending one
 	// fail its tests instead of being silently ignored.
 	StrictParams bool
+	// RefuseBulkActions answers 400 to a notes listing naming no ticket (GET /api/Actions
+	// without ticket_id), to test a client's fallback to listing notes per ticket.
+	RefuseBulkActions bool
 }
 
 // Fault is a misbehaviour injected into the answer to a request.

@@ -109,13 +109,16 @@ type WebhookReport struct {
 // BackfillReport is where one kind's first full read stands: "pending" (not begun, or
 // begun before this server started), "running" with its figures, or "done".
 type BackfillReport struct {
-	Kind        change.Kind `json:"kind"`
-	State       string      `json:"state"`
-	Done        int         `json:"done,omitempty"`
-	Total       int         `json:"total,omitempty"` // 0 while Halo gave no record_count
-	PerSecond   float64     `json:"per_second,omitempty"`
-	LeftSeconds int64       `json:"left_seconds,omitempty"`
-	Left        string      `json:"left,omitempty"`
+	Kind  change.Kind `json:"kind"`
+	State string      `json:"state"`
+	// Phase is a ticket backfill's phase while it runs: open tickets, closed tickets, or
+	// notes (kind action).
+	Phase       string  `json:"phase,omitempty"`
+	Done        int     `json:"done,omitempty"`
+	Total       int     `json:"total,omitempty"` // 0 while Halo gave no record_count
+	PerSecond   float64 `json:"per_second,omitempty"`
+	LeftSeconds int64   `json:"left_seconds,omitempty"`
+	Left        string  `json:"left,omitempty"`
 }
 
 // LatencyReport is the sync latency in milliseconds: the mean over every change applied,
@@ -137,9 +140,9 @@ var errorCounters = map[string]string{
 	"polls_failed":  metrics.PollsFailed,
 }
 
-// backfilledKinds are the kinds a first sync reads, in the poller's order (notes come
-// with their tickets).
-var backfilledKinds = []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket}
+// backfilledKinds are the kinds a first sync reads, in the poller's order; notes come
+// with their tickets, or after them in a phase of their own.
+var backfilledKinds = []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action}
 
 // objectCounts reuses one count of the copy's objects for objectCountsFor.
 type objectCounts struct {
@@ -260,19 +263,36 @@ func (s *Server) report(ctx context.Context) Report {
 }
 
 // backfillOf is where each kind's first sync stands: the poller's newest report from
-// this server's run, else what the kind's cursor says.
+// this server's run, else what the kind's cursor says. Notes (kind action) are listed
+// only once the poller reported a notes phase: they are read with the tickets, whose
+// cursor says when they are done.
 func (s *Server) backfillOf(ctx context.Context, conn string) []BackfillReport {
 	var out []BackfillReport
 	for _, kind := range backfilledKinds {
+		cursorKind := kind
+		if kind == change.Action {
+			cursorKind = change.Ticket
+		}
+		done := false
+		if c, err := poller.ReadCursor(ctx, s.store, conn, cursorKind); err == nil {
+			done = c.Backfilled
+		}
+		p, reported := s.backfills.of(conn, kind)
+		reported = reported && p.What == "backfill"
 		b := BackfillReport{Kind: kind, State: "pending"}
-		if p, ok := s.backfills.of(conn, kind); ok && p.What == "backfill" && !p.Finished {
-			b.State = "running"
+		switch {
+		case reported && !p.Finished:
+			b.State, b.Phase = "running", p.Phase
 			if p.Total >= 0 {
 				b.Done, b.Total, b.PerSecond = p.Done, p.Total, p.PerSecond
 				b.LeftSeconds, b.Left = int64(p.Left/time.Second), p.Left.String()
 			}
-		} else if c, err := poller.ReadCursor(ctx, s.store, conn, kind); err == nil && c.Backfilled {
+		case done:
 			b.State = "done"
+		case reported:
+			b.State = "running" // between two phases, or paused until the next run
+		case kind == change.Action:
+			continue
 		}
 		out = append(out, b)
 	}

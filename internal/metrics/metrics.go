@@ -49,6 +49,7 @@ const (
 	HaloRequests   = "HaloRequests"   // requests spent on Halo's API in a run
 	HaloBudgetLeft = "HaloBudgetLeft" // the connection's request budget left after a run (a gauge)
 	FallbackActive = "FallbackActive" // 1 while the connection polls at the fallback interval, else 0 (a gauge)
+	BackfillLeft   = "BackfillLeft"   // label: the kind; objects a running backfill has still to read, by Halo's count (a gauge; 0 once done)
 	ColdStarts     = "ColdStarts"     // label: the function (ingest, worker, poller); connection FunctionConnection
 )
 
@@ -77,7 +78,9 @@ func Observed(name string) bool {
 	return UnitOf(name) == UnitMilliseconds || gauge(name)
 }
 
-func gauge(name string) bool { return name == HaloBudgetLeft || name == FallbackActive }
+func gauge(name string) bool {
+	return name == HaloBudgetLeft || name == FallbackActive || name == BackfillLeft
+}
 
 // Millis is d in whole milliseconds, never negative (a clock ahead of ours reads as 0).
 func Millis(d time.Duration) int64 { return max(d.Milliseconds(), 0) }

@@ -105,6 +105,7 @@ func Build(cfg *config.Config, p Ports) (*Pipeline, error) {
 		opts := poller.OptionsOf(c)
 		opts.Now = p.Now
 		opts.Progress = p.Progress
+		opts.Share = poller.ShareOf(c, client.Budget())
 		check, err := webhooks.CheckFor(c.Config, client, p.Count, p.Log)
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: %w", c.ID, err)

@@ -62,6 +62,30 @@ type Cursor struct {
 	Backfilled      bool      `json:"backfilled"`
 	NextPage        int       `json:"next_page,omitempty"`
 	BackfillStarted time.Time `json:"backfill_started,omitempty"`
+	// Phase is where a ticket backfill stands (NextPage counts pages within it): "open"
+	// (open tickets, the most recently changed first), "closed" (then the closed ones,
+	// likewise), "notes" (notes across tickets by date window, newest first).
+	Phase string `json:"phase,omitempty"`
+	// NotesBefore: the notes backfill has read every note dated from here on; NotesSpan
+	// is the window it asks next.
+	NotesBefore time.Time     `json:"notes_before,omitzero"`
+	NotesSpan   time.Duration `json:"notes_span,omitempty"`
+	NotesRead   int           `json:"notes_read,omitempty"` // by earlier runs, for progress
+	// Oldest is the earliest opening date of the tickets a backfill read: notes older
+	// than it are asked for in one window.
+	Oldest time.Time `json:"oldest,omitzero"`
+	// BulkNotes is whether the tenant lists notes across tickets: "yes", "no", or ""
+	// before the probe; NotesTotal is how many notes the probe counted (-1: unknown).
+	BulkNotes  string `json:"bulk_notes,omitempty"`
+	NotesTotal int    `json:"notes_total,omitempty"`
+	// ScanPage is the next page of a scanned kind's slow scan (0: a new round), ScanPages
+	// the pages its last round counted, SliceAt when its last slice was read.
+	ScanPage  int       `json:"scan_page,omitempty"`
+	ScanPages int       `json:"scan_pages,omitempty"`
+	SliceAt   time.Time `json:"slice_at,omitzero"`
+	// Filtered is, for a kind in Auto mode, whether the tenant filters it by
+	// lastupdatefromdate: "yes", "no", or "" before the probe.
+	Filtered string `json:"filtered,omitempty"`
 }
 
 // Mode is how a kind's changes are found.
@@ -73,6 +97,9 @@ const (
 	// Scan lists every object and enqueues those newer than the copy: for kinds whose
 	// last-update filter Halo may not honour.
 	Scan Mode = "scan"
+	// Auto asks the tenant once (per first sync) whether it filters the kind by
+	// lastupdatefromdate, and reads it incrementally if so, by scan otherwise.
+	Auto Mode = "auto"
 )
 
 // Options tune a poller.
@@ -98,6 +125,21 @@ type Options struct {
 	// Progress, when set, is told where each long read stands (the local dashboard's
 	// backfill progress); nil: progress is only logged.
 	Progress ProgressReporter
+	// BulkNotes is how notes are listed: "auto" (default: across tickets by date window
+	// once a probe shows the tenant answers it), "on", "off" (per ticket). Connections
+	// with filters list per ticket: a note read in bulk could not be judged by its
+	// ticket.
+	BulkNotes string
+	// NotesMaxAge leaves closed tickets' notes dated before the backfill's start less
+	// this out of the backfill (0: every note).
+	NotesMaxAge time.Duration
+	// Share, when set, is the poller's part of the connection's budget: every request it
+	// makes also takes a unit of Share, and deferrable reads (backfill pages, scan
+	// slices) stop for the run when Share is spent.
+	Share *haloapi.Budget
+	// ScanEvery spreads the full scan of scanned kinds over this long, a slice per poll;
+	// 0: every poll scans them in full.
+	ScanEvery time.Duration
 }
 
 // order is the order kinds are read in: owners before what they own; notes are read with
@@ -126,6 +168,9 @@ func New(conn string, l Lister, s Sender, c Copy, cur Cursors, count Counter, lo
 	}
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = DefaultProgressEvery
+	}
+	if opts.BulkNotes == "" {
+		opts.BulkNotes = "auto"
 	}
 	if opts.Versions.MaxSkew <= 0 {
 		opts.Versions.MaxSkew = change.DefaultMaxVersionSkew
@@ -156,6 +201,7 @@ func (p *Poller) Poll(ctx context.Context) (Report, error) {
 	r := Report{Read: map[change.Kind]int{}, Enqueued: map[change.Kind]int{}, Gap: map[change.Kind]int{},
 		Queued: map[change.Kind]map[string]bool{}}
 	var errs []error
+	ctx = haloapi.WithBudget(ctx, p.opts.Share)
 	for _, kind := range order {
 		if err := p.pollKind(ctx, kind, &r); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
@@ -222,26 +268,56 @@ func (p *Poller) pollKind(ctx context.Context, kind change.Kind, r *Report) erro
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
-	if !cur.Backfilled {
-		return p.backfill(ctx, kind, cur, r)
-	}
-	started := p.opts.Now()
-	q := haloapi.ListQuery{IncludeInactive: true}
-	if p.mode(kind) == Incremental {
-		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
-	}
-	newest, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}, r)
+	mode, err := p.modeOf(ctx, kind, &cur)
 	if err != nil {
 		return err
 	}
-	if kind == change.Ticket && p.mode(kind) == Incremental {
+	switch {
+	case !cur.Backfilled && kind == change.Ticket:
+		return p.backfillTickets(ctx, cur, r)
+	case !cur.Backfilled:
+		return p.backfill(ctx, kind, cur, r)
+	case mode == Scan && p.opts.ScanEvery > 0:
+		return p.scanSlice(ctx, kind, cur, r)
+	}
+	started := p.opts.Now()
+	q := haloapi.ListQuery{IncludeInactive: true}
+	if mode == Incremental {
+		q.UpdatedFrom = cur.Watermark.Add(-p.opts.Overlap)
+	}
+	if kind == change.Ticket && cur.BulkNotes == "" {
+		// A copy backfilled by an older release: ask once how its notes are listed.
+		if err := p.decideBulk(ctx, &cur, time.Time{}); err != nil {
+			return err
+		}
+	}
+	ps := pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}
+	var deferred map[string]bool // tickets whose notes are read in bulk after the listing
+	if kind == change.Ticket && p.bulk(cur) {
+		deferred = map[string]bool{}
+		ps.notes = func(id string, _ map[string]any) (haloapi.ListQuery, bool) {
+			deferred[id] = true
+			return haloapi.ListQuery{}, false
+		}
+	}
+	newest, err := p.read(ctx, kind, q, ps, r)
+	if err != nil {
+		return err
+	}
+	if kind == change.Ticket && mode == Incremental {
 		// Deleted tickets leave the ordinary listing; Halo lists them apart.
 		q.Deleted, q.IncludeInactive = true, false
-		n, err := p.read(ctx, kind, q, pass{gap: true, notesSince: cur.Watermark, progress: p.progress(kind, "poll", false, 0)}, r)
+		ps.progress = p.progress(kind, "poll", false, 0)
+		n, err := p.read(ctx, kind, q, ps, r)
 		if err != nil {
 			return err
 		}
 		newest = later(newest, n)
+	}
+	if len(deferred) > 0 {
+		if err := p.pollNotes(ctx, &cur, deferred, cur.Watermark.Add(-p.opts.Overlap), started, r); err != nil {
+			return err
+		}
 	}
 	cur.Watermark = later(cur.Watermark, earlier(newest, started))
 	cur.LastRun = started
@@ -290,6 +366,9 @@ type pass struct {
 	gap        bool
 	notesSince time.Time
 	progress   *progress
+	// notes, when set, says whether and how a listed ticket's notes are read (nil: all
+	// of them, right after the ticket's page).
+	notes func(id string, obj map[string]any) (haloapi.ListQuery, bool)
 }
 
 // read lists what q selects and considers it; it returns the newest change marker seen.
@@ -318,7 +397,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 	spec, _ := change.Lookup(kind)
 	var newest time.Time
 	var msgs []message.Message
-	var tickets []string
+	var tickets []haloapi.ListQuery
 	enqueued, missed := 0, 0
 	readAt := p.opts.Now()
 	for _, obj := range page {
@@ -353,7 +432,13 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			// the copy holds the ticket itself: the webhook that carried the ticket's
 			// latest change carried only that change's note. Tickets re-read only for the
 			// overlap cost no note listing.
-			tickets = append(tickets, c.ID)
+			q, ok := haloapi.ListQuery{TicketID: c.ID}, true
+			if ps.notes != nil {
+				q, ok = ps.notes(c.ID, obj)
+			}
+			if ok {
+				tickets = append(tickets, q)
+			}
 		}
 		if current {
 			continue
@@ -380,9 +465,9 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 		}
 	}
 	r.add(kind, len(page), enqueued, missed)
-	for _, id := range tickets {
-		if _, err := p.read(ctx, change.Action, haloapi.ListQuery{TicketID: id}, pass{gap: ps.gap}, r); err != nil {
-			return newest, fmt.Errorf("notes of ticket %s: %w", id, err)
+	for _, q := range tickets {
+		if _, err := p.read(ctx, change.Action, q, pass{gap: ps.gap}, r); err != nil {
+			return newest, fmt.Errorf("notes of ticket %s: %w", q.TicketID, err)
 		}
 	}
 	return newest, nil

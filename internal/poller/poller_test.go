@@ -130,6 +130,7 @@ func (f *cursorsFake) SaveCursor(_ context.Context, _ string, name string, doc [
 
 type setup struct {
 	tenant  *halosim.Tenant
+	client  *haloapi.Client
 	clock   *halosim.Clock
 	copy    *copyFake
 	cursors *cursorsFake
@@ -147,19 +148,30 @@ func newSetup(t testing.TB, skew time.Duration) *setup {
 
 func newSetupWith(t testing.TB, skew time.Duration, faults func(*http.Request) *halosim.Fault) *setup {
 	t.Helper()
+	return tenantSetup(t, halosim.Options{Faults: faults}, poller.Options{}, 4, skew)
+}
+
+// tenantSetup seeds a strict simulated tenant of clients clients, shaped by topts, and
+// points a poller with popts at it; its clock (unless popts has one) runs skew ahead of
+// the tenant's.
+func tenantSetup(t testing.TB, topts halosim.Options, popts poller.Options, clients int, skew time.Duration) *setup {
+	t.Helper()
 	clock := halosim.NewClock(time.Date(2026, 9, 25, 8, 0, 0, 0, time.UTC))
-	tenant := halotest.Start(t, halosim.Options{Clock: clock.Now, Faults: faults, StrictParams: true})
+	topts.Clock, topts.StrictParams = clock.Now, true
+	tenant := halotest.Start(t, topts)
 	rng := rand.New(rand.NewPCG(7, 11))
-	tenant.Seed(rng, 4)
+	tenant.Seed(rng, clients)
 	client, err := haloapi.NewClient(haloapi.ClientOptions{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID,
 		ClientSecret: tenant.Options().ClientSecret, MaxRetries: -1, Budget: haloapi.NewBudget(1_000_000, time.Minute, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{tenant: tenant, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[string][]byte{}},
+	s := &setup{tenant: tenant, client: client, clock: clock, copy: newCopy(), cursors: &cursorsFake{m: map[string][]byte{}},
 		counts: metrics.NewMemory(), rng: rng}
-	s.poller = poller.New("default", client, s.copy, s.copy, s.cursors, s.counts, slog.New(slog.DiscardHandler),
-		poller.Options{Now: func() time.Time { return clock.Now().Add(skew) }})
+	if popts.Now == nil {
+		popts.Now = func() time.Time { return clock.Now().Add(skew) }
+	}
+	s.poller = poller.New("default", client, s.copy, s.copy, s.cursors, s.counts, slog.New(slog.DiscardHandler), popts)
 	return s
 }
 

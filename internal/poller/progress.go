@@ -6,6 +6,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/metrics"
 )
 
 // DefaultProgressEvery is how often a long read logs its progress.
@@ -18,7 +19,8 @@ const DefaultProgressEvery = 5 * time.Second
 type progress struct {
 	p      *Poller
 	kind   change.Kind
-	what   string // "backfill" or "poll"
+	what   string // "backfill", "poll" or "scan"
+	phase  string // the backfill's phase: "open tickets", "closed tickets", "notes"
 	always bool   // log the end even when the read was quick
 	start  time.Time
 	last   time.Time
@@ -56,6 +58,7 @@ func (pr *progress) page(ctx context.Context, n int) {
 // end logs the kind's end: always for a backfill, for a poll only when it was long.
 func (pr *progress) end(ctx context.Context) {
 	pr.report(pr.p.opts.Now(), true)
+	pr.gauge(pr.p.opts.Now())
 	if pr.always || pr.logged {
 		pr.log(ctx, pr.what+" done", pr.p.opts.Now())
 	}
@@ -65,9 +68,12 @@ func (pr *progress) end(ctx context.Context) {
 type Progress struct {
 	Connection string
 	Kind       change.Kind
-	What       string // "backfill" or "poll"
-	Pages      int
-	Read       int // objects read by this run
+	What       string // "backfill", "poll" or "scan" (a slice of a scanned kind)
+	// Phase is a ticket backfill's phase: "open tickets", "closed tickets", then "notes"
+	// (Kind action) when notes are listed across tickets.
+	Phase string
+	Pages int
+	Read  int // objects read by this run
 	// Done and Total are objects read of Halo's record_count; Total is -1 when Halo gave
 	// none, and then Done, PerSecond and Left are unknown (0).
 	Done      int
@@ -87,7 +93,7 @@ type ProgressReporter interface {
 
 // figures are the read's numbers at now.
 func (pr *progress) figures(now time.Time, finished bool) Progress {
-	f := Progress{Connection: pr.p.conn, Kind: pr.kind, What: pr.what, Pages: pr.pages, Read: pr.read, Total: pr.total,
+	f := Progress{Connection: pr.p.conn, Kind: pr.kind, What: pr.what, Phase: pr.phase, Pages: pr.pages, Read: pr.read, Total: pr.total,
 		Elapsed: now.Sub(pr.start), Finished: finished, At: now}
 	if pr.total >= 0 {
 		f.Done = min(pr.before+pr.read, pr.total)
@@ -109,11 +115,25 @@ func (pr *progress) report(now time.Time, finished bool) {
 	}
 }
 
+// gauge counts what a backfill has left (BackfillLeft), at the pace of its log lines.
+func (pr *progress) gauge(now time.Time) {
+	if pr.what != "backfill" || pr.total < 0 {
+		return
+	}
+	f := pr.figures(now, false)
+	pr.p.count.Count(metrics.Metric{Name: metrics.BackfillLeft, Connection: pr.p.conn, Kind: string(pr.kind), Label: string(pr.kind)},
+		int64(f.Total-f.Done))
+}
+
 func (pr *progress) log(ctx context.Context, msg string, now time.Time) {
 	pr.logged = true
+	pr.gauge(now)
 	f := pr.figures(now, false)
 	args := []any{"connection", pr.p.conn, "kind", pr.kind, "pages", pr.pages, "read", pr.read,
 		"elapsed", f.Elapsed.Round(time.Second).String()}
+	if pr.phase != "" {
+		args = append(args, "phase", pr.phase)
+	}
 	if pr.total >= 0 {
 		args = append(args, "done", f.Done, "total", pr.total)
 		if f.Elapsed > 0 {

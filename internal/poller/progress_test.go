@@ -49,12 +49,19 @@ func TestBackfillReportsProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := records(t, &logs)
-	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket} {
-		n := tenant.Count(kind)
+	open, closed := ticketsByState(tenant)
+	// Tickets are read open ones first, then closed ones: each phase reports on its own.
+	for _, read := range []struct {
+		kind  change.Kind
+		phase string
+		n     int
+	}{{change.Client, "", tenant.Count(change.Client)}, {change.Contact, "", tenant.Count(change.Contact)}, {change.Asset, "", tenant.Count(change.Asset)},
+		{change.Ticket, "open tickets", open}, {change.Ticket, "closed tickets", closed}} {
+		kind, n := read.kind, read.n
 		pages := (n + 1) / 2
 		var progress, done []map[string]any
 		for _, l := range lines {
-			if l["kind"] != string(kind) {
+			if l["kind"] != string(kind) || (read.phase != "" && l["phase"] != read.phase) {
 				continue
 			}
 			switch l["msg"] {
@@ -69,6 +76,9 @@ func TestBackfillReportsProgress(t *testing.T) {
 		}
 		for i, l := range progress {
 			read := 6 * (i + 1) // three full pages of two per report
+			if read > n {
+				continue // the last report came with a short page
+			}
 			want := map[string]any{"pages": float64(3 * (i + 1)), "read": float64(read), "done": float64(read),
 				"total": float64(n), "per_second": 1.0, "left": (time.Duration(n-read) * time.Second).String(),
 				"elapsed": (time.Duration(read) * time.Second).String()}
@@ -163,12 +173,19 @@ func TestBackfillTellsItsReporter(t *testing.T) {
 	if _, err := p.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	n := tenant.Count(change.Ticket)
+	n, closed := ticketsByState(tenant)
 	var tickets []poller.Progress
+	closedReports := 0
 	for _, r := range reports.got {
-		if r.Kind == change.Ticket {
+		if r.Kind == change.Ticket && r.Phase == "open tickets" {
 			tickets = append(tickets, r)
 		}
+		if r.Kind == change.Ticket && r.Phase == "closed tickets" && r.Total == closed {
+			closedReports++
+		}
+	}
+	if closedReports != (closed+1)/2+1 {
+		t.Errorf("%d reports of the closed tickets' phase, want one per page and the end", closedReports)
 	}
 	pages := (n + 1) / 2
 	if len(tickets) != pages+1 {
@@ -181,5 +198,48 @@ func TestBackfillTellsItsReporter(t *testing.T) {
 	}
 	if last := tickets[len(tickets)-1]; !last.Finished || last.Done != n || last.Left != 0 {
 		t.Errorf("the end's report %+v, want finished, %d done, nothing left", last, n)
+	}
+}
+
+// ticketsByState counts the tenant's open and closed tickets.
+func ticketsByState(tenant *halosim.Tenant) (open, closed int) {
+	for _, o := range tenant.Objects(change.Ticket) {
+		if id, _ := change.CanonicalID(o["status_id"]); id == "9" {
+			closed++
+		} else {
+			open++
+		}
+	}
+	return open, closed
+}
+
+// gauges keeps every reading of BackfillLeft, by kind.
+type gauges struct{ left map[string][]int64 }
+
+func (g *gauges) Count(m metrics.Metric, n int64) {
+	if m.Name == metrics.BackfillLeft {
+		g.left[m.Label] = append(g.left[m.Label], n)
+	}
+}
+
+// A backfill counts what it has left (BackfillLeft) at its progress cadence, falling to
+// 0 at its end: the metric of how far the first sync is.
+func TestBackfillCountsWhatItHasLeft(t *testing.T) {
+	clock, tenant, client := pagedTenant(t)
+	g := &gauges{left: map[string][]int64{}}
+	c := newCopy()
+	p := poller.New("default", &ticking{client, clock, 2 * time.Second}, c, c, &cursorsFake{m: map[string][]byte{}},
+		g, slog.New(slog.DiscardHandler), poller.Options{Now: clock.Now, ProgressEvery: 5 * time.Second})
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	contacts := g.left[string(change.Contact)]
+	if len(contacts) < 2 || contacts[0] <= 0 || contacts[0] >= int64(tenant.Count(change.Contact)) || contacts[len(contacts)-1] != 0 {
+		t.Errorf("contacts' BackfillLeft readings %v; want falling from below %d to 0", contacts, tenant.Count(change.Contact))
+	}
+	for i := 1; i < len(contacts); i++ {
+		if contacts[i] > contacts[i-1] {
+			t.Errorf("contacts' BackfillLeft rose: %v", contacts)
+		}
 	}
 }

@@ -36,6 +36,7 @@ const maxDeleteShare = 0.5
 func (p *Poller) Reconcile(ctx context.Context, stored StoredIDs, known map[change.Kind]map[string]bool) (map[change.Kind]int, error) {
 	fixed := map[change.Kind]int{}
 	var errs []error
+	ctx = haloapi.WithBudget(ctx, p.opts.Share)
 	for _, kind := range order {
 		n, err := p.reconcileKind(ctx, stored, kind, known[kind])
 		fixed[kind] = n

@@ -8,6 +8,7 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -25,11 +26,20 @@ func PlanOf(p connection.Poll) Plan {
 // OptionsOf is a connection's poller options: overlap, modes per kind, filters, stored
 // fields and version rule, compiled.
 func OptionsOf(c *connection.Connection) Options {
-	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter, Versions: c.Versions}
+	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter, Versions: c.Versions,
+		BulkNotes: c.Poll.BulkNotes, NotesMaxAge: c.Poll.NotesMaxAge, ScanEvery: c.Poll.ScanEvery}
 	for kind, mode := range c.Poll.Kinds {
 		o.Modes[kind] = Mode(mode)
 	}
 	return o
+}
+
+// ShareOf is the poller's part of a connection's budget: c's poll share of its
+// configured requests per window (halo.budget), on the clock of budget, the connection's
+// client's budget, which every request also takes. In AWS each instance's budget is its
+// own part of the total: the smaller of the two binds.
+func ShareOf(c *connection.Connection, budget *haloapi.Budget) *haloapi.Budget {
+	return budget.Part(int(c.Poll.Share * float64(c.Config.Halo.Budget.Count())))
 }
 
 // State is the schedule's memory of a connection, kept beside the cursors.
@@ -143,6 +153,7 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 // after it, nil when its state could not be read.
 func (r Runner) run(ctx context.Context, force bool) (bool, Report, *bool, error) {
 	p := r.Poller
+	ctx = haloapi.WithBudget(ctx, p.opts.Share) // the webhook's check is the poller's too
 	now := p.opts.Now()
 	s, err := r.state(ctx)
 	if err != nil {

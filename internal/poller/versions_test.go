@@ -23,8 +23,8 @@ type tickets struct {
 }
 
 func (h *tickets) List(_ context.Context, kind change.Kind, q haloapi.ListQuery, fn func([]map[string]any) error) error {
-	if kind != change.Ticket || q.Deleted || q.IDOnly {
-		return nil
+	if kind != change.Ticket || q.Deleted || q.IDOnly || q.ClosedOnly {
+		return nil // every ticket is listed as open
 	}
 	var page []map[string]any
 	for _, o := range h.listed {

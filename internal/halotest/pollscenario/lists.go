@@ -41,6 +41,28 @@ func BackfillList(q url.Values) bool {
 	return q.Get("ticketidonly") == "" && q.Get("idonly") == "" && q.Get("deleted") == "" && q.Get("lastupdatefromdate") == ""
 }
 
+// OpenTickets and ClosedTickets match a ticket backfill's two phases: open tickets
+// first, then closed ones.
+func OpenTickets(q url.Values) bool { return BackfillList(q) && q.Get("open_only") == "true" }
+
+// ClosedTickets: see OpenTickets.
+func ClosedTickets(q url.Values) bool { return BackfillList(q) && q.Get("closed_only") == "true" }
+
+// TicketStates counts a tenant's open and closed tickets (deleted ones left out, as the
+// backfill lists them).
+func TicketStates(tenant *halosim.Tenant) (open, closed int) {
+	for _, o := range tenant.Objects(change.Ticket) {
+		switch {
+		case o["deleted"] == true:
+		case fmt.Sprint(o["status_id"]) == "9":
+			closed++
+		default:
+			open++
+		}
+	}
+	return open, closed
+}
+
 // IDOnlyList matches the reconcile's id listing.
 func IDOnlyList(q url.Values) bool {
 	return q.Get("ticketidonly") == "true" || q.Get("idonly") == "true"

@@ -169,7 +169,9 @@ function backfill(c) {
     } else if (b.state === "running") {
       figures = "reading (Halo gave no total)";
     }
-    body.append(el("tr", { "data-backfill": b.kind }, el("td", {}, b.kind), el("td", {}, b.state), el("td", {}, bar), el("td", {}, figures)));
+    const kind = b.kind === "action" ? "notes" : b.kind + "s";
+    const st = b.phase ? b.state + " (" + b.phase + ")" : b.state;
+    body.append(el("tr", { "data-backfill": b.kind }, el("td", {}, kind), el("td", {}, st), el("td", {}, bar), el("td", {}, figures)));
   }
   return el("table", { class: "backfill" }, body);
 }
