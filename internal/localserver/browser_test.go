@@ -251,3 +251,33 @@ func TestDashboardPollsWithoutTheStream(t *testing.T) {
 	// The refused stream is the browser's to report, the only thing it may report.
 	b.reportProblems(func(p string) bool { return strings.Contains(p, "/events") || strings.Contains(p, "EventSource") })
 }
+
+// A polled connection with a managed webhook: the page shows its backfill per kind, the
+// webhook's last check and the fallback it engaged.
+func TestDashboardShowsAPolledConnection(t *testing.T) {
+	_, cfg := polledConfig(t)
+	s := startServer(t, cfg)
+	if _, err := s.srv.Pipeline().Poller.Run(t.Context(), true, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitStatus(t, pollTimeout, "the queue drained", drained)
+	b := startBrowser(t)
+	ctx := b.step(30 * time.Second)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/dashboard?token="+url.QueryEscape(readToken)),
+		chromedp.WaitVisible(`section[data-connection="default"] tr[data-backfill="ticket"]`),
+	); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	for sel, want := range map[string]string{
+		`section[data-connection="default"] tr[data-backfill="ticket"]`: "done",
+		`section[data-connection="default"] dd[data-fact="mode"]`:       "hybrid",
+		`section[data-connection="default"] dd[data-fact="webhook"]`:    "unhealthy, checked",
+		`section[data-connection="default"] dd[data-fact="fallback"]`:   "since",
+	} {
+		if text, err := chromedp.Run(ctx, chromedp.Text(sel)); err != nil || !strings.Contains(text, want) {
+			t.Errorf("%s reads %q (%v), want %q in it", sel, text, err, want)
+		}
+	}
+	b.reportProblems(nil)
+}

@@ -212,15 +212,23 @@ func TestTrendsSurviveARestart(t *testing.T) {
 	}
 }
 
-// A polled connection with a managed webhook: its mode, its backfill done per kind, the
-// objects its copy holds, and the webhook's last check (the simulated tenant has no
-// webhook yet, so the check finds it missing and the fallback engages).
-func TestStatusShowsAPolledConnection(t *testing.T) {
+// polledConfig is the test configuration with connection default polling a seeded
+// simulated tenant and managing its webhook there.
+func polledConfig(t *testing.T) (*halosim.Tenant, *config.Config) {
+	t.Helper()
 	tenant := halotest.Start(t, halosim.Options{})
 	tenant.Seed(rand.New(rand.NewPCG(3, 5)), 3)
 	cfg := testConfig()
 	cfg.Connections[0].Halo = config.Halo{BaseURL: tenant.URL(), ClientID: tenant.Options().ClientID, ClientSecret: tenant.Options().ClientSecret}
 	cfg.Connections[0].Webhook.Manage = &config.WebhookManage{URL: "https://halosync.example.com/webhooks/halo/default"}
+	return tenant, cfg
+}
+
+// A polled connection with a managed webhook: its mode, its backfill done per kind, the
+// objects its copy holds, and the webhook's last check (the simulated tenant has no
+// webhook yet, so the check finds it missing and the fallback engages).
+func TestStatusShowsAPolledConnection(t *testing.T) {
+	tenant, cfg := polledConfig(t)
 	s := startServer(t, cfg)
 	c := s.fullStatus(t).ByConnection["default"]
 	if c.SyncMode != "hybrid" || !c.Polled || !c.Webhook.Managed || c.Webhook.CheckedAt != nil || len(c.Backfill) != 4 || c.Backfill[0].State != "pending" {
