@@ -52,6 +52,10 @@ type Change struct {
 	// object as read) then replaces the stored state whole, at the lower version, but only
 	// while Repairs is still the stored version (docs/ARCHITECTURE.md, "Versions").
 	Repairs int64 `json:"repairs,omitempty"`
+	// Backfill marks a change read by a backfill (the first sync, or `sync --full`): its
+	// marker says when the object last changed, not when halosync could first have
+	// learned of it, so it has no sync latency (SyncLatency would read months).
+	Backfill bool `json:"backfill,omitempty"`
 }
 
 // HasSnapshot reports whether the change carries object fields.

@@ -447,6 +447,7 @@ func (p *Poller) consider(ctx context.Context, kind change.Kind, page []map[stri
 			r.Queued[kind] = map[string]bool{}
 		}
 		r.Queued[kind][c.ID] = true
+		c.Backfill = !ps.gap
 		m, err := message.Encode(message.Envelope{Change: p.opts.Fields.Apply(c), ReceivedAt: p.opts.Now().UTC()})
 		if err != nil {
 			p.log.WarnContext(ctx, "object too large to queue", "connection", p.conn, "kind", kind, "id", c.ID, "error", err.Error())

@@ -217,7 +217,7 @@ func TestFirstPollBackfillsEveryKind(t *testing.T) {
 	}
 	s.converged(t)
 	for _, c := range s.copy.take() {
-		if c.Source != change.SourcePoll || c.DeliveryID != "" || !c.HasSnapshot() {
+		if c.Source != change.SourcePoll || c.DeliveryID != "" || !c.HasSnapshot() || !c.Backfill {
 			t.Fatalf("poll change %+v", c)
 		}
 	}
@@ -275,6 +275,11 @@ func TestChangesTheWebhooksMissedAreFoundAndCounted(t *testing.T) {
 			}
 			if total == 0 {
 				t.Fatal("the poll found none of 40 changes")
+			}
+			for _, c := range s.copy.take() {
+				if c.Backfill {
+					t.Fatalf("a poll's change marked as a backfill's, so it has no sync latency: %+v", c)
+				}
 			}
 			s.converged(t)
 			// Changes made while a poll runs are read by the next one.

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -60,16 +61,21 @@ func TestSyncLatencyAndApplyDuration(t *testing.T) {
 		version    int64
 		from       string
 		repeat     bool // applied twice: the second is a duplicate
+		source     change.Source
+		backfill   bool
 		want       []int64
 	}{
 		// received at t0+2s, applied at t0+5s+40ms: the delivery's timestamp is Halo's
 		// event time, ahead of the marker.
-		{"from the delivery timestamp", t0, change.VersionOf(marker), "last_update", false, []int64{5040}},
-		{"timestamp as the version", t0, change.VersionOf(t0), "timestamp", false, []int64{5040}},
+		{"from the delivery timestamp", t0, change.VersionOf(marker), "last_update", false, "", false, []int64{5040}},
+		{"timestamp as the version", t0, change.VersionOf(t0), "timestamp", false, "", false, []int64{5040}},
 		// no timestamp: ingest put the receipt time in occurred-at; the marker counts.
-		{"from the change marker", t0.Add(2 * time.Second), change.VersionOf(marker), "last_update", false, []int64{15040}},
-		{"neither", t0.Add(2 * time.Second), change.VersionOf(t0.Add(2 * time.Second)), "received", false, nil},
-		{"a duplicate is not applied", t0, change.VersionOf(marker), "last_update", true, []int64{5040}},
+		{"from the change marker", t0.Add(2 * time.Second), change.VersionOf(marker), "last_update", false, "", false, []int64{15040}},
+		{"neither", t0.Add(2 * time.Second), change.VersionOf(t0.Add(2 * time.Second)), "received", false, "", false, nil},
+		{"a duplicate is not applied", t0, change.VersionOf(marker), "last_update", true, "", false, []int64{5040}},
+		// a poll's change counts from its marker; a backfill's marker may be months old.
+		{"a poll's change", marker, change.VersionOf(marker), "last_update", false, change.SourcePoll, false, []int64{15040}},
+		{"a backfill's change", marker, change.VersionOf(marker), "last_update", false, change.SourcePoll, true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +85,7 @@ func TestSyncLatencyAndApplyDuration(t *testing.T) {
 			worker.SetClock(w, func() time.Time { return now })
 			m, err := message.Encode(message.Envelope{ReceivedAt: t0.Add(2 * time.Second), Change: change.Change{Connection: "default",
 				Kind: change.Ticket, ID: "7", Op: change.OpUpsert, Version: tt.version, VersionFrom: tt.from, OccurredAt: tt.occurredAt,
-				Source: change.SourceWebhook, Fields: map[string]any{"summary": "s"}}})
+				Source: cmp.Or(tt.source, change.SourceWebhook), Backfill: tt.backfill, Fields: map[string]any{"summary": "s"}}})
 			if err != nil {
 				t.Fatal(err)
 			}

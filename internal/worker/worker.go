@@ -259,8 +259,11 @@ func (w *Worker) write(ctx context.Context, messageID string, c change.Change, r
 // the delivery's timestamp (a webhook's occurred-at, unless ingest filled it with the
 // receipt time), else the object's change marker (the version, when read from it); ok is
 // false when the change carries neither (a version from its receipt, clamped, or a
-// reconcile's).
+// reconcile's), and for a backfill's change, whose marker may be months old.
 func eventTime(c change.Change, receivedAt time.Time) (time.Time, bool) {
+	if c.Backfill {
+		return time.Time{}, false
+	}
 	if c.Source == change.SourceWebhook && !c.OccurredAt.IsZero() && !c.OccurredAt.Equal(receivedAt) {
 		return c.OccurredAt, true
 	}
