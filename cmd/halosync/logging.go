@@ -59,7 +59,7 @@ func terminal(f *os.File) bool {
 // textKeys are the fields the text format shows, in this order; the JSON format has all.
 // Besides what names a change, a long read's progress: objects done of the total, the
 // rate and the time left.
-var textKeys = []string{"connection", "kind", "id", "event", "source", "outcome", "summary", "changes",
+var textKeys = []string{"connection", "kind", "phase", "id", "event", "source", "outcome", "summary", "changes",
 	"read", "enqueued", "done", "total", "per_second", "left", "reason", "status", "error"}
 
 // quiet reports whether the text format leaves a record out below debug: the worker's
