@@ -168,10 +168,10 @@ func Diff(previous, fields map[string]any) map[string]FieldChange {
 			continue
 		}
 		fc := FieldChange{From: from, To: to, Added: !had}
-		toJSON, errTo := encodeJSON(to)
+		toJSON, errTo := EncodeJSON(to)
 		n := len(toJSON)
 		if had {
-			fromJSON, errFrom := encodeJSON(from)
+			fromJSON, errFrom := EncodeJSON(from)
 			n, errTo = n+len(fromJSON), errors.Join(errTo, errFrom)
 		}
 		if errTo != nil || n > maxShownValue || n > budget {
@@ -210,8 +210,8 @@ func sameValue(a, b any) bool {
 			return x == y || exactValue(x) == exactValue(y)
 		}
 	}
-	ja, errA := encodeJSON(a)
-	jb, errB := encodeJSON(b)
+	ja, errA := EncodeJSON(a)
+	jb, errB := EncodeJSON(b)
 	return errA == nil && errB == nil && sameJSON(ja, jb)
 }
 
@@ -279,7 +279,9 @@ func exactValue(s string) exactNumber {
 	return exactNumber(s)
 }
 
-func encodeJSON(v any) ([]byte, error) {
+// EncodeJSON is v as JSON on one line, HTML characters unescaped, numbers held as
+// json.Number as written.
+func EncodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -410,7 +412,7 @@ func showChange(fc FieldChange) string {
 }
 
 func showValue(v any) string {
-	b, err := encodeJSON(v)
+	b, err := EncodeJSON(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}

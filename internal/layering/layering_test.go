@@ -58,7 +58,7 @@ func importsAWS(ds []string) (sdk, lambda bool) {
 // pure are the packages that hold business rules or product code every adapter shares:
 // none may import the AWS SDK or aws-lambda-go, directly or not.
 var pure = []string{
-	"change", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
+	"change", "changeevent", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
 	"message", "metrics", "apierror", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
 }
 

@@ -36,6 +36,8 @@ const (
 	VersionsMissing     = "VersionsMissing"     // label: the kind; a snapshot without a readable change marker
 	VersionsRepaired    = "VersionsRepaired"    // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
 	ReadsRefused        = "ReadsRefused"        // label: the reason; the local server's reading routes, under connection _server
+	EventsPublished     = "EventsPublished"     // per kind: change events the publisher put on the bus
+	EventsFailed        = "EventsFailed"        // label: the reason (put_failed, undecodable); change events not published, retried from the stream
 
 	// Timings (milliseconds) and volume.
 	SyncLatency    = "SyncLatency"    // ms, per kind: Halo's event time (the delivery's timestamp, else the object's marker) to the change applied
