@@ -97,18 +97,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.feed.unsubscribe(ch)
-	rc := http.NewResponseController(w)
-	// The server's ReadTimeout bounds reading a request; left in place it would end a
-	// stream after it, so this long response lifts it (the stream's own life bounds it).
-	if err := rc.SetReadDeadline(time.Time{}); err != nil {
-		apierror.Write(w, apierror.Internal, "this connection cannot stream")
+	rc, ok := startStream(w)
+	if !ok {
 		return
 	}
-	h := w.Header()
-	h.Set("content-type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
 
 	send := func(event string, data []byte) bool {
 		if err := rc.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
@@ -177,6 +169,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// startStream answers 200 with a server-sent events stream; false (answered) when the
+// connection cannot stream.
+func startStream(w http.ResponseWriter) (*http.ResponseController, bool) {
+	rc := http.NewResponseController(w)
+	// The server's ReadTimeout bounds reading a request; left in place it would end a
+	// stream after it, so this long response lifts it (the stream's own life bounds it).
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		apierror.Write(w, apierror.Internal, "this connection cannot stream")
+		return nil, false
+	}
+	h := w.Header()
+	h.Set("content-type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	return rc, true
 }
 
 // reconnectAfter is how soon a browser reconnects a stream that ended (the "retry" field).

@@ -107,12 +107,15 @@ type Server struct {
 	saved       map[metrics.Metric]int64 // the counters' values as last saved
 	demo        []string                 // the demo's connections, sorted
 
-	now       func() time.Time
-	activity  *activity  // per-minute trends and last deliveries
-	backfills *backfills // where the poller's long reads stand
-	feed      *feed      // the open event streams
-	objects   objectCounts
-	prunedTo  time.Time // the trends' window start at the last save: idle saves write nothing
+	now           func() time.Time
+	activity      *activity   // per-minute trends and last deliveries
+	backfills     *backfills  // where the poller's long reads stand
+	feed          *feed       // the open event streams
+	outbox        EventOutbox // the store's change events; nil when it keeps none
+	changed       *signal     // wakes the change event streams
+	changeStreams changeStreams
+	objects       objectCounts
+	prunedTo      time.Time // the trends' window start at the last save: idle saves write nothing
 }
 
 // Counts are the server's counters: ingest, the worker and the poller count into them.
@@ -132,7 +135,8 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	act, fills, fd := newActivity(now), newBackfills(), newFeed(MaxEventStreams)
 	count := counting{counts, act}
 	rec := newRecent(RecentDeliveries, fd.publish)
-	ports := pipeline.Ports{Store: recordingStore{Store: o.Store, recent: rec}, Queue: o.Queue, Count: count, Log: o.Log,
+	changed := newSignal()
+	ports := pipeline.Ports{Store: recordingStore{Store: notifyingStore{Store: o.Store, changed: changed}, recent: rec}, Queue: o.Queue, Count: count, Log: o.Log,
 		HaloClient: o.HaloClient, Now: o.Now, Progress: fills}
 	if dl, ok := o.DeadLetter.(worker.DeadLetterQueue); ok {
 		ports.DeadLetters = dl // the worker moves permanent failures here with their reason
@@ -170,7 +174,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
 		connections: known, maxConns: cfg.Server.Connections(), headerTimeout: headerTimeout,
 		statusStore: o.Status, saved: map[metrics.Metric]int64{}, demo: demo,
-		now: now, activity: act, backfills: fills, feed: fd, count: count,
+		now: now, activity: act, backfills: fills, feed: fd, count: count, changed: changed,
+	}
+	if ob, ok := o.Store.(EventOutbox); ok {
+		s.outbox = ob
 	}
 	if err := s.loadStatus(context.Background()); err != nil {
 		return nil, fmt.Errorf("load the saved status: %w", err)
@@ -210,6 +217,7 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", guard.wrap(s.object))
 	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", guard.wrap(s.action))
 	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", guard.wrap(s.deliveries))
+	mux.HandleFunc("GET /connections/{connection}/events", guard.wrap(s.changeEvents))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A path no route knows gets the JSON error body every other answer has; a known
 		// path asked with another method keeps the router's 405 and its Allow header.

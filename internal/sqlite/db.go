@@ -61,6 +61,7 @@ type DB struct {
 	lock    *os.File                 // held by Claim until Close
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
+	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
 
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
 	sends      chan *writeOp // the same, for queue sends
@@ -277,6 +278,19 @@ CREATE TABLE IF NOT EXISTS status_marks (
 	at         INTEGER NOT NULL, -- Unix ms
 	PRIMARY KEY (connection, name)
 );
+`,
+		// 6: the outbox of change events (outbox.go), written with the change it tells of.
+		`
+CREATE TABLE IF NOT EXISTS change_events (
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- write order: oldest first
+	connection TEXT    NOT NULL,
+	event_id   TEXT    NOT NULL,                  -- changeevent.ID
+	created_at INTEGER NOT NULL,                  -- Unix ms
+	event      TEXT    NOT NULL                   -- changeevent.Event as JSON
+);
+CREATE INDEX IF NOT EXISTS change_events_connection ON change_events (connection, seq);
+CREATE INDEX IF NOT EXISTS change_events_id ON change_events (event_id);
+CREATE INDEX IF NOT EXISTS change_events_age ON change_events (created_at);
 `,
 	}
 }

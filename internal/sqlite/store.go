@@ -58,7 +58,10 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 		if res.Outcome != change.Applied && res.Outcome != change.Pending {
 			return nil
 		}
-		return putObject(ctx, tx, what, pk, sk, next)
+		if err := putObject(ctx, tx, what, pk, sk, next); err != nil {
+			return err
+		}
+		return s.db.addChangeEvent(ctx, tx, what, c, res, next.SyncedAt)
 	})
 	if err != nil {
 		return change.Result{}, err
