@@ -26,8 +26,10 @@ import (
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/changeevent"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
+	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
@@ -127,12 +129,24 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				if !ok || o.Fields["summary"] == nil {
 					t.Fatalf("ticket 4242 not stored with its fields: %+v", o)
 				}
+			case strings.HasPrefix(f, "publisher-"):
+				var e events.DynamoDBEvent
+				decodeStrict(t, f, &e)
+				bus := &recordingBus{}
+				resp, err := awslambda.Publisher(changeevent.NewPublisher(dynamo.StreamEvent, bus, metrics.Discard{}, log))(context.Background(), e)
+				if err != nil || len(resp.BatchItemFailures) != 0 {
+					t.Fatalf("failures %v err %v", resp.BatchItemFailures, err)
+				}
+				// The ticket created and reassigned; the last record only marks it pending.
+				if len(bus.events) != 2 || bus.events[0].DetailType != "ticket created" || bus.events[1].Detail.Summary != "reassigned: agent_id 7 → 11, team_id 2 → 3" {
+					t.Fatalf("published %+v", bus.events)
+				}
 			case strings.HasPrefix(f, "poller-"):
 				var e events.EventBridgeEvent
 				decodeStrict(t, f, &e)
 				runPollerEvent(t, e, cfg, log)
 			default:
-				t.Fatalf("%s: name must start with ingest-, worker- or poller-", f)
+				t.Fatalf("%s: name must start with ingest-, worker-, poller- or publisher-", f)
 			}
 			seen++
 		})
@@ -140,6 +154,14 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 	if seen != len(files) {
 		t.Fatalf("%d of %d files ran", seen, len(files))
 	}
+}
+
+// recordingBus takes every event put on it.
+type recordingBus struct{ events []changeevent.Event }
+
+func (b *recordingBus) Put(_ context.Context, events []changeevent.Event) ([]error, error) {
+	b.events = append(b.events, events...)
+	return make([]error, len(events)), nil
 }
 
 // runPollerEvent runs a scheduled event through the poller function's handler: the

@@ -415,11 +415,11 @@ func TestInvalidChanges(t *testing.T) {
 	}
 }
 
-func TestCreateTable(t *testing.T) {
-	client, _ := testTable(t)
-	ctx := context.Background()
-	name := fmt.Sprintf("halosync-create-%d", time.Now().UnixNano())
-	if err := CreateTable(ctx, client, name); err != nil {
+// ownTable creates a table of the test's own, named after prefix, deleted when it ends.
+func ownTable(t *testing.T, client *dynamodb.Client, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("halosync-%s-%d", prefix, time.Now().UnixNano())
+	if err := CreateTable(context.Background(), client, name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -427,6 +427,13 @@ func TestCreateTable(t *testing.T) {
 			t.Errorf("delete table %s: %v", name, err)
 		}
 	})
+	return name
+}
+
+func TestCreateTable(t *testing.T) {
+	client, _ := testTable(t)
+	ctx := context.Background()
+	name := ownTable(t, client, "create")
 	if err := CreateTable(ctx, client, name); err != nil {
 		t.Fatalf("second CreateTable: %v", err)
 	}

@@ -24,7 +24,8 @@ type TableAPI interface {
 // TableInput is the table halosync uses, as template.yaml declares it: string keys pk and
 // sk, the by-client index GSI1 on gsi1pk and gsi1sk projecting every attribute, the
 // by-kind index GSI2 on gsi2pk and gsi2sk projecting deleted and parent_id
-// (GSI2Projected), on-demand billing. (Time to live on expires_at is a separate call; see
+// (GSI2Projected), on-demand billing, and a stream of new and old images, which the
+// publisher reads (StreamEvent). (Time to live on expires_at is a separate call; see
 // CreateTable.)
 func TableInput(name string) *dynamodb.CreateTableInput {
 	str := func(n string) types.AttributeDefinition {
@@ -43,6 +44,9 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 			str(AttrPartitionKey), str(AttrSortKey), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK),
 		},
 		KeySchema: key(AttrPartitionKey, AttrSortKey),
+		StreamSpecification: &types.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages,
+		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(IndexGSI1),
 			KeySchema:  key(AttrGSI1PK, AttrGSI1SK),

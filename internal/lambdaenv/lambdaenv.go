@@ -23,13 +23,16 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"gopkg.in/yaml.v3"
 
+	"github.com/halosync/halosync/internal/changeevent"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/eventbridgebus"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/pipeline"
 	"github.com/halosync/halosync/internal/secrets"
@@ -42,6 +45,7 @@ type Env struct {
 	QueueURL        string // QUEUE_URL
 	DeadLetterURL   string // DEAD_LETTER_QUEUE_URL: where the worker moves permanent failures (optional)
 	TableName       string // TABLE_NAME
+	EventBusName    string // EVENT_BUS_NAME: the bus the publisher puts change events on
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
 	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file, which wins (sam local invoke, the emulator tests)
 	LogLevel        string // LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL as Lambda sets it
@@ -60,6 +64,7 @@ func Read() Env {
 		QueueURL:        os.Getenv("QUEUE_URL"),
 		DeadLetterURL:   os.Getenv("DEAD_LETTER_QUEUE_URL"),
 		TableName:       os.Getenv("TABLE_NAME"),
+		EventBusName:    os.Getenv("EVENT_BUS_NAME"),
 		ConfigParameter: os.Getenv("HALOSYNC_CONFIG_PARAMETER"),
 		ConfigFile:      os.Getenv("HALOSYNC_CONFIG_FILE"),
 		LogLevel:        level,
@@ -70,7 +75,7 @@ func Read() Env {
 // Require fails naming every missing variable.
 func (e Env) Require(names ...string) error {
 	values := map[string]string{
-		"QUEUE_URL": e.QueueURL, "TABLE_NAME": e.TableName,
+		"QUEUE_URL": e.QueueURL, "TABLE_NAME": e.TableName, "EVENT_BUS_NAME": e.EventBusName,
 		"HALOSYNC_CONFIG_PARAMETER": e.ConfigParameter, "HALOSYNC_CONFIG_FILE": e.ConfigFile,
 	}
 	var missing []string
@@ -226,6 +231,9 @@ type Role struct {
 	Name string
 	// Store: the function reads and writes the copy (TABLE_NAME).
 	Store bool
+	// Publish: the function publishes change events (EVENT_BUS_NAME) from the table's
+	// stream; it needs neither the configuration nor the queue.
+	Publish bool
 }
 
 // The three functions. Each needs the configuration (HALOSYNC_CONFIG_PARAMETER or
@@ -235,6 +243,8 @@ var (
 	Ingest = Role{Name: "ingest"}
 	Worker = Role{Name: "worker", Store: true}
 	Poller = Role{Name: "poller", Store: true}
+	// Publisher reads the table's stream, which its event source mapping hands it.
+	Publisher = Role{Name: "publisher", Publish: true}
 )
 
 // Function is one function's wiring, built once per cold start.
@@ -245,6 +255,8 @@ type Function struct {
 	Pipeline *pipeline.Pipeline
 	// Metrics holds the invocation's counts until awslambda.Flushed writes them.
 	Metrics *metrics.EMF
+	// Publisher puts change events on the bus (the publisher role only).
+	Publisher *changeevent.Publisher
 }
 
 // Start reads the environment, loads the configuration and builds the role's pipeline
@@ -265,6 +277,9 @@ func Start(r Role) *Function {
 }
 
 func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, error) {
+	if r.Publish {
+		return e.buildPublisher(ctx, log)
+	}
 	required := []string{"QUEUE_URL"}
 	if r.Store {
 		required = append(required, "TABLE_NAME")
@@ -292,5 +307,21 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 	if f.Pipeline, err = pipeline.Build(cfg, ports); err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+// buildPublisher wires the publisher: stream records read as the table's object items
+// (dynamo.StreamEvent), events put on EVENT_BUS_NAME.
+func (e Env) buildPublisher(ctx context.Context, log *slog.Logger) (*Function, error) {
+	if err := e.Require("EVENT_BUS_NAME"); err != nil {
+		return nil, err
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	f := &Function{Env: e, Log: log, Metrics: e.Metrics(os.Stdout)}
+	bus := eventbridgebus.New(eventbridge.NewFromConfig(aws), e.EventBusName)
+	f.Publisher = changeevent.NewPublisher(dynamo.StreamEvent, bus, f.Metrics, log)
 	return f, nil
 }

@@ -72,7 +72,7 @@ func TestRulesImportNoAWS(t *testing.T) {
 }
 
 func TestProductCarriesNoTestCode(t *testing.T) {
-	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller"} {
+	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller", "functions/publish"} {
 		for _, d := range deps(t, module+pkg) {
 			if d == "testing" || d == "net/http/httptest" || strings.HasSuffix(d, "test") && strings.HasPrefix(d, module) {
 				t.Errorf("%s depends on %s", pkg, d)
@@ -82,7 +82,7 @@ func TestProductCarriesNoTestCode(t *testing.T) {
 }
 
 func TestMainsAreThin(t *testing.T) {
-	for _, fn := range []string{"ingest", "worker", "poller"} {
+	for _, fn := range []string{"ingest", "worker", "poller", "publish"} {
 		b, err := os.ReadFile(filepath.Join(root(t), "functions", fn, "main.go"))
 		if err != nil {
 			t.Fatal(err)

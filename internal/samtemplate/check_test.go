@@ -824,6 +824,10 @@ var wantGrants = map[string]map[string]string{
 		"dynamodb:Query":      "Table", // stored ids, through the indexes
 		"ssm:GetParameter":    "ConfigParameter",
 	},
+	"PublisherFunction": {
+		"events:PutEvents": "ChangeEventBus",           // change events, on the stack's bus only
+		"sqs:SendMessage":  "PublisherDeadLetterQueue", // its event source mapping's on-failure destination
+	},
 }
 
 // wantSecrets are the secrets each function reads, and the only ones it may: every function
@@ -837,7 +841,15 @@ var wantSecrets = map[string][]string{
 
 // deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
 // Halo call (docs/ARCHITECTURE.md, "Ingest"); it verifies, enqueues and answers.
-var deniedServices = map[string][]string{"IngestFunction": {"dynamodb"}}
+// The publisher reads the table's stream only (its event source mapping's role) and puts
+// events: it reads neither the configuration nor a secret, and writes no item. Only it
+// publishes change events.
+var deniedServices = map[string][]string{
+	"IngestFunction":    {"dynamodb", "events"},
+	"WorkerFunction":    {"events"},
+	"PollerFunction":    {"events"},
+	"PublisherFunction": {"dynamodb", "ssm", "secretsmanager"},
+}
 
 // deniedActions are actions a function must not have: the poller only enqueues (the worker
 // consumes the queue and is the only writer of object state, docs/ARCHITECTURE.md, "Flow"), and lists ids by

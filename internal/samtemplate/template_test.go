@@ -82,10 +82,10 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	fns := gf.GetAllServerlessFunctionResources()
-	if len(fns) != 3 {
-		t.Errorf("%d serverless functions, want 3", len(fns))
+	if len(fns) != 4 {
+		t.Errorf("%d serverless functions, want 4", len(fns))
 	}
-	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300} {
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300, "PublisherFunction": 60} {
 		fn, ok := fns[id]
 		if !ok {
 			t.Errorf("no function %s", id)
@@ -158,8 +158,8 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 13 {
-		t.Errorf("%d alarms, want 13", len(alarms))
+	if len(alarms) != 16 {
+		t.Errorf("%d alarms, want 16", len(alarms))
 	}
 	if lat, ok := alarms["SyncLatencyAlarm"]; !ok || deref(lat.Namespace) != "halosync" || deref(lat.MetricName) != "SyncLatency" ||
 		deref(lat.ExtendedStatistic) != "p95" || deref(lat.Period) != 300 || len(lat.Dimensions) != 0 {
