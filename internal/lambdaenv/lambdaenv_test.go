@@ -50,7 +50,7 @@ store:
 
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range []string{"QUEUE_URL", "TABLE_NAME", "HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_FILE", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"} {
+	for _, k := range []string{"QUEUE_URL", "TABLE_NAME", "EVENT_BUS_NAME", "HALOSYNC_CONFIG_PARAMETER", "HALOSYNC_CONFIG_FILE", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"} {
 		t.Setenv(k, "")
 	}
 }
@@ -307,14 +307,36 @@ func TestLoggerLevel(t *testing.T) {
 // TestWorkerNeedsItsConfiguration: the worker refuses changes for connections it does not
 // know, so it does not start without the configuration.
 func TestWorkerNeedsItsConfiguration(t *testing.T) {
-	clearEnv(t)
-	home := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_REGION", "eu-west-1")
+	withoutAWSProfile(t)
 	env := Env{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync", TableName: "halosync"}
 	_, err := env.build(context.Background(), Worker, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "HALOSYNC_CONFIG_PARAMETER") {
 		t.Fatalf("worker without configuration: %v, want an error naming HALOSYNC_CONFIG_PARAMETER", err)
 	}
+}
+
+// TestThePublisherNeedsItsBusOnly: the publisher starts with EVENT_BUS_NAME and nothing
+// else (no queue, table or configuration), and not without it.
+func TestThePublisherNeedsItsBusOnly(t *testing.T) {
+	withoutAWSProfile(t)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := (Env{}).build(context.Background(), Publisher, log); err == nil || !strings.Contains(err.Error(), "EVENT_BUS_NAME") {
+		t.Fatalf("publisher without a bus: %v, want an error naming EVENT_BUS_NAME", err)
+	}
+	t.Setenv("EVENT_BUS_NAME", "halosync-changes")
+	f, err := Read().build(context.Background(), Publisher, log)
+	if err != nil || f.Publisher == nil || f.Pipeline != nil || f.Queue != nil {
+		t.Fatalf("publisher: %+v, %v", f, err)
+	}
+}
+
+// withoutAWSProfile clears the functions' variables and hides the developer's AWS
+// configuration, as in Lambda.
+func withoutAWSProfile(t *testing.T) {
+	t.Helper()
+	clearEnv(t)
+	home := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_REGION", "eu-west-1")
 }

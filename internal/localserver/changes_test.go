@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,29 @@ func TestChangeEventsNeedTheReadTokenAndAConfiguredConnection(t *testing.T) {
 	}
 	if r := do(t, http.MethodGet, s.url+"/connections/nobody/events", bearer, nil); r.status != http.StatusNotFound {
 		t.Fatalf("an unknown connection: %d", r.status)
+	}
+}
+
+// TestChangeEventsOutliveARestart: events are kept with the copy, so a client that
+// reconnects to a restarted server with the last id it saw gets what came after it, and a
+// change applied while it was away.
+func TestChangeEventsOutliveARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "halosync.db")
+	first := startServer(t, testConfig(), onFile(path))
+	st := first.openChanges(t, "default", "")
+	full := sampleBody(t, "ingest-ticket-full.json")
+	first.deliverOK(t, full)
+	seen := st.next(t)
+	first.deliverOK(t, redeliver(t, full, "second", "ticket updated", map[string]any{"last_update": "2026-09-25T06:50:00.000", "status_id": 3}))
+	first.waitDeliveries(t, "default", "second")
+	first.stop()
+
+	again := startServer(t, testConfig(), onFile(path))
+	again.deliverOK(t, redeliver(t, full, "third", "ticket updated", map[string]any{"last_update": "2026-09-25T06:55:00.000", "status_id": 4}))
+	resumed := again.openChanges(t, "default", seen.id)
+	for _, want := range []string{"second", "third"} {
+		if ev := resumed.next(t); ev.event.Detail.DeliveryID != want {
+			t.Fatalf("after the restart: event of %q, want %q", ev.event.Detail.DeliveryID, want)
+		}
 	}
 }
