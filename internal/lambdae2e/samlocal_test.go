@@ -127,7 +127,8 @@ func samLocalEnv(t *testing.T, logicalID string, vars map[string]string) []strin
 // function accepts events/ingest-ticket-full.json (200, one change on the queue) with the
 // local configuration's credentials and refuses events/ingest-wrong-password.json (401), the
 // worker applies events/worker-sqs-batch.json to the table, and the poller answers
-// events/poller-schedule.json. None needs SSM or Secrets Manager: with placeholder
+// events/poller-schedule.json, and the publisher puts events/publisher-stream-batch.json's
+// two events on its bus (a fake EventBridge). None needs SSM or Secrets Manager: with placeholder
 // credentials and no endpoint for them, a call would fail.
 func TestSamLocalInvokeWithTheEnvFile(t *testing.T) {
 	if runtime.GOOS != "linux" {
@@ -144,7 +145,7 @@ func TestSamLocalInvokeWithTheEnvFile(t *testing.T) {
 
 	builds := map[string]string{}
 	vars := map[string]map[string]string{}
-	for _, fn := range []string{"IngestFunction", "WorkerFunction", "PollerFunction"} {
+	for _, fn := range []string{"IngestFunction", "WorkerFunction", "PollerFunction", "PublisherFunction"} {
 		builds[fn] = samBuild(t, fn)
 		vars[fn] = hostView(t, file[fn], builds[fn])
 	}
@@ -214,6 +215,22 @@ func TestSamLocalInvokeWithTheEnvFile(t *testing.T) {
 		// The local configuration's connection has no halo: settings: nothing to poll.
 		if res.EventID != "5e1c7f3a-9b2d-4c61-8a0e-2f4d6b8c1a90" || len(res.Connections) != 0 {
 			t.Fatalf("poller-schedule.json: %+v, want the event's id and no connection polled", res)
+		}
+	})
+
+	// No stand-in exists for EventBridge: as README says, the publisher's entry gets one
+	// more variable, here a fake bus.
+	t.Run("publisher", func(t *testing.T) {
+		bus := awstest.NewEventBridge(t)
+		vars["PublisherFunction"]["AWS_ENDPOINT_URL_EVENTBRIDGE"] = bus.URL
+		f := start("PublisherFunction", "publisher", events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{}})
+		resp := invokeAs[events.DynamoDBEventResponse](t, f, sampleEvent(t, "publisher-stream-batch.json"))
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("publisher-stream-batch.json: failures %v", resp.BatchItemFailures)
+		}
+		got := bus.Accepted()
+		if len(got) != 2 || got[0].DetailType != "ticket created" || got[1].DetailType != "ticket updated" || got[1].EventBusName != file["PublisherFunction"]["EVENT_BUS_NAME"] {
+			t.Fatalf("published %+v, want ticket 4242 created and updated on the env file's bus", got)
 		}
 	})
 }
