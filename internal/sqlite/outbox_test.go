@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/changeevent"
@@ -85,5 +87,29 @@ func TestAStreamResumesAfterTheLastEventItSaw(t *testing.T) {
 	gone, err := s.ChangeEventCursor(ctx, "c1", "an id the outbox no longer holds")
 	if err != nil || gone != 0 {
 		t.Fatalf("unknown id: cursor %d, %v; want 0 (every event kept)", gone, err)
+	}
+}
+
+// TestTheOutboxKeepsADay: an event older than OutboxRetention is deleted by the next
+// trim (the first event written after the database is opened), the others stay.
+func TestTheOutboxKeepsADay(t *testing.T) {
+	db, s := newTestStore(t)
+	ctx := context.Background()
+	err := db.inWriteTx(ctx, "an old event", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO change_events (connection, event_id, created_at, event) VALUES
+			('c1', 'old', ?, '{}'), ('c1', 'recent', ?, '{}')`,
+			time.Now().Add(-OutboxRetention-time.Minute).UnixMilli(), time.Now().Add(-time.Hour).UnixMilli())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, upsert(change.Ticket, "1", 10, map[string]any{"status_id": json.Number("1")}), change.Applied)
+	stored, err := s.ChangeEvents(ctx, "c1", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 2 || stored[0].ID != "recent" {
+		t.Fatalf("the outbox holds %+v, want the recent event and the new one", stored)
 	}
 }
