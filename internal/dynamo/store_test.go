@@ -415,11 +415,12 @@ func TestInvalidChanges(t *testing.T) {
 	}
 }
 
-// ownTable creates a table of the test's own, named after prefix, deleted when it ends.
-func ownTable(t *testing.T, client *dynamodb.Client, prefix string) string {
+// ownTable creates a table of the test's own, named after prefix, shaped by opts, deleted
+// when it ends.
+func ownTable(t *testing.T, client *dynamodb.Client, prefix string, opts ...func(*dynamodb.CreateTableInput)) string {
 	t.Helper()
 	name := fmt.Sprintf("halosync-%s-%d", prefix, time.Now().UnixNano())
-	if err := CreateTable(context.Background(), client, name); err != nil {
+	if err := CreateTable(context.Background(), client, name, opts...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -21,7 +21,7 @@ import (
 func TestTheStreamHoldsEveryChangeThatAlteredTheCopyAndNothingElse(t *testing.T) {
 	client := awstest.DynamoDB(t)
 	ctx := context.Background()
-	name := ownTable(t, client, "stream")
+	name := ownTable(t, client, "stream", WithStream)
 	s := New(client, name)
 	ticket := func(v int64, fields map[string]any) change.Change {
 		return change.Change{Connection: "c1", Kind: change.Ticket, ID: "1", Op: change.OpUpsert, Version: v,

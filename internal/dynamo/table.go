@@ -24,9 +24,10 @@ type TableAPI interface {
 // TableInput is the table halosync uses, as template.yaml declares it: string keys pk and
 // sk, the by-client index GSI1 on gsi1pk and gsi1sk projecting every attribute, the
 // by-kind index GSI2 on gsi2pk and gsi2sk projecting deleted and parent_id
-// (GSI2Projected), on-demand billing, and a stream of new and old images, which the
-// publisher reads (StreamEvent). (Time to live on expires_at is a separate call; see
-// CreateTable.)
+// (GSI2Projected), on-demand billing. (Time to live on expires_at is a separate call; see
+// CreateTable.) template.yaml's table also has a stream, which WithStream adds: DynamoDB
+// Local makes every write about twenty times slower on a table with one, so only the
+// tables whose stream is read ask for it.
 func TableInput(name string) *dynamodb.CreateTableInput {
 	str := func(n string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
@@ -44,9 +45,6 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 			str(AttrPartitionKey), str(AttrSortKey), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK),
 		},
 		KeySchema: key(AttrPartitionKey, AttrSortKey),
-		StreamSpecification: &types.StreamSpecification{
-			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages,
-		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(IndexGSI1),
 			KeySchema:  key(AttrGSI1PK, AttrGSI1SK),
@@ -62,12 +60,22 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 	}
 }
 
-// CreateTable creates the table (TableInput) unless it exists, waits until it is active
+// WithStream gives the table the stream template.yaml declares: new and old images, which
+// the publisher reads (StreamEvent).
+func WithStream(in *dynamodb.CreateTableInput) {
+	in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages}
+}
+
+// CreateTable creates the table (TableInput, shaped by opts) unless it exists, waits until it is active
 // and turns on time to live on expires_at. A table that exists without one of
 // TableInput's indexes (made by an older halosync) is an error that says so: the store
 // would fail on it. It is for tests and local use; in AWS the template creates the table.
-func CreateTable(ctx context.Context, client TableAPI, name string) error {
-	_, err := client.CreateTable(ctx, TableInput(name))
+func CreateTable(ctx context.Context, client TableAPI, name string, opts ...func(*dynamodb.CreateTableInput)) error {
+	in := TableInput(name)
+	for _, o := range opts {
+		o(in)
+	}
+	_, err := client.CreateTable(ctx, in)
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("dynamo: create table %s: %w", name, err)

@@ -57,7 +57,7 @@ func startPublisher(t *testing.T, bus *awstest.EventBridge) *function {
 // publishes it without repeating the others.
 func TestChangeEventsFromTheTablesStream(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, "events")
+	s := newStack(t, "events", streamed)
 	bus := awstest.NewEventBridge(t)
 	pub := startPublisher(t, bus)
 

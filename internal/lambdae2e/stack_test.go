@@ -50,6 +50,8 @@ type stack struct {
 	// moves permanent failures there itself, with their reason.
 	deadLetterDirect bool
 	config           string // the functions' configuration file (the example's copy)
+	// tableOptions shape the table before it is created (dynamo.WithStream).
+	tableOptions []func(*dynamodb.CreateTableInput)
 }
 
 // stackOption shapes a stack before its functions start.
@@ -57,6 +59,10 @@ type stackOption func(*stack)
 
 // deadLettersDirect deploys the worker as template.yaml does, with its dead-letter queue.
 func deadLettersDirect(s *stack) { s.deadLetterDirect = true }
+
+// streamed gives the stack's table its stream, as template.yaml does (only the tests that
+// read it: DynamoDB Local's streams slow every write).
+func streamed(s *stack) { s.tableOptions = append(s.tableOptions, dynamo.WithStream) }
 
 var stackSeq atomic.Int64
 
@@ -73,10 +79,13 @@ func newStack(t *testing.T, label string, opts ...stackOption) *stack {
 	t.Logf("bootstraps and emulator built for %s/%s in %v (once per run)", runtime.GOOS, runtime.GOARCH, buildTook.Round(time.Millisecond))
 	ctx := t.Context()
 	s := &stack{sqs: sq}
+	for _, o := range opts {
+		o(s)
+	}
 
 	name := fmt.Sprintf("halosync-e2e-%s-%s-%d", label, strconv.FormatInt(time.Now().UnixNano(), 36), stackSeq.Add(1))
 	s.table = name
-	if err := dynamo.CreateTable(ctx, ddb, name); err != nil {
+	if err := dynamo.CreateTable(ctx, ddb, name, s.tableOptions...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteTable(t, ddb, name) })
@@ -97,9 +106,6 @@ func newStack(t *testing.T, label string, opts ...stackOption) *stack {
 	cfgFile := filepath.Join(t.TempDir(), "halosync.yaml")
 	if err := os.WriteFile(cfgFile, example, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	s.config = cfgFile
 	fnEnv := func(fn string) []string { return s.env(t, fn, cfgFile, "debug") }
