@@ -153,7 +153,8 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if deref(table.BillingMode) != "PAY_PER_REQUEST" ||
 		table.PointInTimeRecoverySpecification == nil || !deref(table.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled) ||
 		table.TimeToLiveSpecification == nil || table.TimeToLiveSpecification.AttributeName == nil || *table.TimeToLiveSpecification.AttributeName != "expires_at" ||
-		len(table.GlobalSecondaryIndexes) != 2 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" || table.GlobalSecondaryIndexes[1].IndexName != "GSI2" {
+		len(table.GlobalSecondaryIndexes) != 3 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" || table.GlobalSecondaryIndexes[1].IndexName != "GSI2" ||
+		table.GlobalSecondaryIndexes[2].IndexName != "GSI3" {
 		t.Errorf("Table = billing %v pitr %+v ttl %+v gsis %d", deref(table.BillingMode), table.PointInTimeRecoverySpecification, table.TimeToLiveSpecification, len(table.GlobalSecondaryIndexes))
 	}
 
@@ -562,9 +563,9 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{`GSI2.Projection: is "ALL", want INCLUDE`, "GSI2.Projection.NonKeyAttributes: projects [], want [deleted parent_id]"}},
 		{name: "GSI2 without the parent id", edit: delIndex(1, "Resources", "Table", "Properties", "GlobalSecondaryIndexes", 1, "Projection", "NonKeyAttributes"),
 			wants: []string{"projects [deleted], want [deleted parent_id]"}},
-		{name: "an index no code reads", edit: appendTo(map[string]any{"IndexName": "GSI3", "KeySchema": []any{map[string]any{"AttributeName": "gsi2pk", "KeyType": "HASH"}},
+		{name: "an index no code reads", edit: appendTo(map[string]any{"IndexName": "GSI4", "KeySchema": []any{map[string]any{"AttributeName": "gsi2pk", "KeyType": "HASH"}},
 			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"}}, "Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
-			wants: []string{"declares GSI3, which dynamo.TableInput has not"}},
+			wants: []string{"declares GSI4, which dynamo.TableInput has not"}},
 		{name: "alarm on an undeclared resource", edit: set(ref("Nope"), "Resources", "IngestErrorsAlarm", "Properties", "Dimensions", 0, "Value"),
 			wants: []string{`Dimensions.FunctionName: refers to "Nope", which is no resource`, "no alarm on AWS/Lambda Errors of IngestFunction"}},
 		{name: "alarm on a queue by URL", edit: set(ref("ChangesQueue"), "Resources", "QueueAgeAlarm", "Properties", "Dimensions", 0, "Value"),
