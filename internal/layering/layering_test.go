@@ -60,6 +60,7 @@ func importsAWS(ds []string) (sdk, lambda bool) {
 var pure = []string{
 	"change", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
 	"message", "metrics", "apierror", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
+	"readapi",
 }
 
 func TestRulesImportNoAWS(t *testing.T) {
