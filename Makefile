@@ -2,13 +2,13 @@
 # starting the local AWS stand-ins it needs. See README.md.
 
 GO        ?= go
-FUNCTIONS := ingest worker poller
+FUNCTIONS := ingest worker poller read
 GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
 BUILD_DIR ?= .aws-sam/bootstrap
 
 .PHONY: run install test unit lint bench load fuzz build clean deploy standins-start standins-stop \
-	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction
+	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction build-ReadFunction
 
 run:
 	$(GO) run ./cmd/halosync serve --demo $(ARGS)
@@ -75,6 +75,11 @@ build-PollerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/poller
 	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
+
+# The read function reads no configuration: it needs the table only.
+build-ReadFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/read
 
 deploy:
 	sam build && sam deploy

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -45,6 +46,7 @@ type Env struct {
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
 	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file, which wins (sam local invoke, the emulator tests)
 	LogLevel        string // LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL as Lambda sets it
+	ReadSettle      string // READ_SETTLE: the read function's settle window (ReadSettle when empty)
 	// FilterLevel is AWS_LAMBDA_LOG_LEVEL: the application log level below which Lambda
 	// drops the function's JSON lines.
 	FilterLevel string
@@ -63,6 +65,7 @@ func Read() Env {
 		ConfigParameter: os.Getenv("HALOSYNC_CONFIG_PARAMETER"),
 		ConfigFile:      os.Getenv("HALOSYNC_CONFIG_FILE"),
 		LogLevel:        level,
+		ReadSettle:      os.Getenv("READ_SETTLE"),
 		FilterLevel:     os.Getenv("AWS_LAMBDA_LOG_LEVEL"),
 	}
 }
@@ -226,16 +229,27 @@ type Role struct {
 	Name string
 	// Store: the function reads and writes the copy (TABLE_NAME).
 	Store bool
+	// ReadOnly: the function only reads the copy (TABLE_NAME); it needs no queue, no
+	// configuration and no secret, and builds no pipeline.
+	ReadOnly bool
 }
 
-// The three functions. Each needs the configuration (HALOSYNC_CONFIG_PARAMETER or
+// The functions. Each but the read function needs the configuration (HALOSYNC_CONFIG_PARAMETER or
 // HALOSYNC_CONFIG_FILE): the worker too, since it applies changes only for the connections
 // it names, with their filters, stored fields and Halo API settings.
 var (
 	Ingest = Role{Name: "ingest"}
 	Worker = Role{Name: "worker", Store: true}
 	Poller = Role{Name: "poller", Store: true}
+	// Reader serves the read routes: it reads the table by the connection ids in the path.
+	Reader = Role{Name: "read", ReadOnly: true}
 )
+
+// ReadSettle is how long the read function leaves a write out of the changed listing
+// (readapi.Options.Settle): the worker stamps a write a moment before DynamoDB has it, and
+// GSI3 shows it a moment later still (usually well under a second); READ_SETTLE, a Go
+// duration, overrides it.
+const ReadSettle = 5 * time.Second
 
 // Function is one function's wiring, built once per cold start.
 type Function struct {
@@ -245,6 +259,10 @@ type Function struct {
 	Pipeline *pipeline.Pipeline
 	// Metrics holds the invocation's counts until awslambda.Flushed writes them.
 	Metrics *metrics.EMF
+	// Store is the copy, for a ReadOnly role (its pipeline is nil).
+	Store *dynamo.Store
+	// Settle is the read function's settle window (ReadSettle, or READ_SETTLE).
+	Settle time.Duration
 }
 
 // Start reads the environment, loads the configuration and builds the role's pipeline
@@ -265,6 +283,9 @@ func Start(r Role) *Function {
 }
 
 func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, error) {
+	if r.ReadOnly {
+		return e.buildReader(ctx, log)
+	}
 	required := []string{"QUEUE_URL"}
 	if r.Store {
 		required = append(required, "TABLE_NAME")
@@ -293,4 +314,24 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 		return nil, err
 	}
 	return f, nil
+}
+
+// buildReader wires a ReadOnly role: the table, nothing else.
+func (e Env) buildReader(ctx context.Context, log *slog.Logger) (*Function, error) {
+	if err := e.Require("TABLE_NAME"); err != nil {
+		return nil, err
+	}
+	settle := ReadSettle
+	if e.ReadSettle != "" {
+		d, err := time.ParseDuration(e.ReadSettle)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("environment: READ_SETTLE %q is not a duration such as 5s", e.ReadSettle)
+		}
+		settle = d
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	return &Function{Env: e, Log: log, Metrics: e.Metrics(os.Stdout), Store: dynamo.New(dynamodb.NewFromConfig(aws), e.TableName), Settle: settle}, nil
 }

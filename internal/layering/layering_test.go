@@ -73,7 +73,7 @@ func TestRulesImportNoAWS(t *testing.T) {
 }
 
 func TestProductCarriesNoTestCode(t *testing.T) {
-	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller"} {
+	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller", "functions/read"} {
 		for _, d := range deps(t, module+pkg) {
 			if d == "testing" || d == "net/http/httptest" || strings.HasSuffix(d, "test") && strings.HasPrefix(d, module) {
 				t.Errorf("%s depends on %s", pkg, d)
@@ -83,7 +83,7 @@ func TestProductCarriesNoTestCode(t *testing.T) {
 }
 
 func TestMainsAreThin(t *testing.T) {
-	for _, fn := range []string{"ingest", "worker", "poller"} {
+	for _, fn := range []string{"ingest", "worker", "poller", "read"} {
 		b, err := os.ReadFile(filepath.Join(root(t), "functions", fn, "main.go"))
 		if err != nil {
 			t.Fatal(err)

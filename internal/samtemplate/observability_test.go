@@ -229,7 +229,7 @@ var wantCustomAlarms = map[string]string{
 }
 
 // informationalAlarms notify but are left out of the composite "unhealthy" alarm.
-var informationalAlarms = []string{"VolumeSpikeAlarm"}
+var informationalAlarms = []string{"VolumeSpikeAlarm", "ReadErrorsAlarm"}
 
 var treatMissingData = []string{"breaching", "notBreaching", "ignore", "missing"}
 

@@ -14,6 +14,8 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation/global"
 	"gopkg.in/yaml.v3"
+
+	"github.com/halosync/halosync/internal/readapi"
 )
 
 const (
@@ -82,10 +84,10 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	fns := gf.GetAllServerlessFunctionResources()
-	if len(fns) != 3 {
-		t.Errorf("%d serverless functions, want 3", len(fns))
+	if len(fns) != 4 {
+		t.Errorf("%d serverless functions, want 4", len(fns))
 	}
-	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300} {
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300, "ReadFunction": 10} {
 		fn, ok := fns[id]
 		if !ok {
 			t.Errorf("no function %s", id)
@@ -159,8 +161,8 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 13 {
-		t.Errorf("%d alarms, want 13", len(alarms))
+	if len(alarms) != 14 {
+		t.Errorf("%d alarms, want 14", len(alarms))
 	}
 	if lat, ok := alarms["SyncLatencyAlarm"]; !ok || deref(lat.Namespace) != "halosync" || deref(lat.MetricName) != "SyncLatency" ||
 		deref(lat.ExtendedStatistic) != "p95" || deref(lat.Period) != 300 || len(lat.Dimensions) != 0 {
@@ -186,12 +188,12 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 }
 
 // goformationUnknown are SAM properties goformation v7.14.9's schema lacks (it knows only a
-// misspelt AccessLogSetting on an HttpApi, and no LoggingConfig on a function, only in
-// Globals). goformationView drops them before goformation parses the template; cfn-lint,
+// misspelt AccessLogSetting on an HttpApi, no EnableIamAuthorizer in an HttpApi's Auth, and
+// no LoggingConfig on a function, only in Globals). goformationView drops them before goformation parses the template; cfn-lint,
 // which make lint runs, validates them with SAM's own translator.
 var goformationUnknown = map[string][]string{
 	"AWS::Serverless::Function": {"LoggingConfig"},
-	"AWS::Serverless::HttpApi":  {"AccessLogSettings"},
+	"AWS::Serverless::HttpApi":  {"AccessLogSettings", "Auth"},
 }
 
 // goformationView returns the template without the properties in goformationUnknown,
@@ -425,6 +427,15 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 	cases := []mutation{
 		{name: "Ref to a missing resource", text: [2]string{"TABLE_NAME: !Ref Table", "TABLE_NAME: !Ref Tabel"},
 			wants: []string{`refers to "Tabel", which is no resource`, "TABLE_NAME: refers to [], want Table"}},
+		{name: "a read route without IAM", text: [2]string{"            Path: /connections/{connection}/{kinds}\n            PayloadFormatVersion: \"2.0\"\n            Auth:\n              Authorizer: AWS_IAM",
+			"            Path: /connections/{connection}/{kinds}\n            PayloadFormatVersion: \"2.0\""},
+			wants: []string{"Events.Changed.Properties.Auth.Authorizer: is \"\", want AWS_IAM"}},
+		{name: "the API without its IAM authoriser", text: [2]string{"        EnableIamAuthorizer: true", "        EnableIamAuthorizer: false"},
+			wants: []string{"WebhookApi.Properties.Auth.EnableIamAuthorizer: is not true"}},
+		{name: "a read route missing", text: [2]string{"        Delivery:\n          Type: HttpApi", "        Delivered:\n          Type: Schedule"},
+			wants: []string{"no HttpApi event for " + readapi.DeliveryRoute, "Events.Delivered.Type: is \"Schedule\""}},
+		{name: "a read function that may write", text: [2]string{"        - DynamoDBReadPolicy:\n            TableName: !Ref Table", "        - DynamoDBCrudPolicy:\n            TableName: !Ref Table"},
+			wants: []string{"ReadFunction is granted dynamodb:PutItem, which it must not have", "ReadFunction is granted dynamodb:DeleteItem"}},
 		{name: "GetAtt of a missing resource", text: [2]string{"Queue: !GetAtt ChangesQueue.Arn", "Queue: !GetAtt ChangeQueue.Arn"},
 			wants: []string{`GetAtt of "ChangeQueue"`, "Events.Changes.Properties.Queue: is not a GetAtt <Queue>.Arn"}},
 		{name: "GetAtt of an attribute the type lacks", text: [2]string{"!GetAtt ChangesDeadLetterQueue.QueueName", "!GetAtt ChangesDeadLetterQueue.Name"},
