@@ -115,9 +115,12 @@ func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
 	return q, nil
 }
 
-// match reports whether a record passes the query's filters.
-func (q query) match(r *record) bool {
-	f := r.fields
+// match reports whether a record passes the query's filters; t.mu is held. It reads the
+// fields it filters on one by one (Tenant.attr), so that a list of SeedScale's objects
+// draws the fields of those it returns only.
+func (q query) match(t *Tenant, r *record) bool {
+	kind := q.info.kind
+	get := func(name string) any { return t.attr(kind, r, name) }
 	if !q.from.IsZero() && r.marker.Before(q.from) {
 		return false
 	}
@@ -125,16 +128,16 @@ func (q query) match(r *record) bool {
 		return false
 	}
 	for name, id := range q.ids {
-		if !sameID(f[name], id) {
+		if !sameID(get(name), id) {
 			return false
 		}
 	}
-	switch q.info.kind {
+	switch kind {
 	case change.Ticket:
-		if truthy(f["deleted"]) != flag(q.p, "deleted") {
+		if truthy(get("deleted")) != flag(q.p, "deleted") {
 			return false
 		}
-		closed := isClosedStatus(f["status_id"])
+		closed := isClosedStatus(get("status_id"))
 		if flag(q.p, "open_only") && closed {
 			return false
 		}
@@ -143,7 +146,7 @@ func (q query) match(r *record) bool {
 		}
 	case change.Action:
 		if !q.start.IsZero() || !q.end.IsZero() {
-			s, _ := f["datetime"].(string)
+			s, _ := get("datetime").(string)
 			at, ok, err := change.ParseHaloTime(s)
 			if err != nil || !ok {
 				return false
@@ -153,7 +156,7 @@ func (q query) match(r *record) bool {
 			}
 		}
 	case change.Client, change.Contact, change.Asset:
-		inactive := truthy(f["inactive"])
+		inactive := truthy(get("inactive"))
 		if inactive && !flag(q.p, "includeinactive") {
 			return false
 		}
@@ -161,13 +164,25 @@ func (q query) match(r *record) bool {
 			return false
 		}
 		if s := strings.TrimSpace(q.p["search"]); s != "" {
-			name, _ := f["name"].(string)
+			name, _ := get("name").(string)
 			if !strings.Contains(strings.ToLower(name), strings.ToLower(s)) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// candidates are the ids a list considers, ascending: a ticket's notes when the Actions
+// list names one, else every id of the kind; t.mu is held. The slice is the tenant's.
+func (t *Tenant) candidates(q query) []int64 {
+	if q.info.kind == change.Action {
+		if id, ok := q.ids["ticket_id"]; ok {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			return t.notes[n]
+		}
+	}
+	return t.ids(q.info.kind)
 }
 
 // list answers GET /api/<Kind>: {"record_count": N, "<plural>": [...]}.
@@ -193,41 +208,40 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 		badRequest(w, err.Error())
 		return
 	}
+	// The matches are found first and only those answered are copied: a page of a large
+	// tenant costs a scan of its records, not a copy of every object. An order other than
+	// by id needs every match's fields.
+	ordered := strings.TrimSpace(p["order"]) != "" || flag(p, "orderdesc")
 	t.mu.Lock()
-	var rows []map[string]any
-	for _, rec := range t.sorted(info.kind) {
-		if q.match(rec) {
-			rows = append(rows, copyMap(rec.fields))
+	var recs []*record
+	tab := t.table(info.kind)
+	for _, id := range t.candidates(q) {
+		if rec := tab[id]; q.match(t, rec) {
+			recs = append(recs, rec)
 		}
+	}
+	total := len(recs)
+	env := map[string]any{"record_count": total}
+	first, last := t.window(p, info, total, env)
+	if ordered {
+		first, last = 0, total // ordered below, then cut
+	}
+	idOnly := info.idOnly != "" && flag(p, info.idOnly)
+	rows := make([]map[string]any, 0, last-first)
+	for _, rec := range recs[first:last] {
+		if idOnly && !ordered {
+			rows = append(rows, map[string]any{"id": rec.id})
+			continue
+		}
+		rows = append(rows, t.viewCopy(info.kind, rec))
 	}
 	t.mu.Unlock()
-	if rows == nil {
-		rows = []map[string]any{}
+	if ordered {
+		orderRows(rows, p)
+		first, last = t.window(p, info, total, env)
+		rows = rows[first:last]
 	}
-	orderRows(rows, p)
-	total := len(rows)
-	env := map[string]any{"record_count": total}
-	if flag(p, "pageinate") && info.kind != change.Action {
-		size := atoiDefault(p["page_size"], t.opts.PageCap)
-		no := atoiDefault(p["page_no"], 1)
-		env["page_size"] = size
-		env["page_no"] = no
-		if size <= 0 || size > t.opts.PageCap {
-			size = t.opts.PageCap
-		}
-		if no < 1 {
-			no = 1
-		}
-		start := (no - 1) * size
-		if start > total || start < 0 {
-			start = total
-		}
-		end := min(start+size, total)
-		rows = rows[start:end]
-	} else if n := atoiDefault(p["count"], 0); n > 0 && n < total {
-		rows = rows[:n]
-	}
-	if info.idOnly != "" && flag(p, info.idOnly) {
+	if idOnly {
 		for i, row := range rows {
 			rows[i] = map[string]any{"id": row["id"]}
 		}
@@ -262,7 +276,7 @@ func (t *Tenant) get(w http.ResponseWriter, r *http.Request, info kindInfo, idTe
 	rec, ok := t.table(info.kind)[id]
 	var obj map[string]any
 	if ok {
-		obj = copyMap(rec.fields)
+		obj = t.viewCopy(info.kind, rec)
 	}
 	t.mu.Unlock()
 	if ok && ticket != "" && !sameID(obj["ticket_id"], ticket) {
@@ -273,6 +287,33 @@ func (t *Tenant) get(w http.ResponseWriter, r *http.Request, info kindInfo, idTe
 		return
 	}
 	writeJSON(w, http.StatusOK, obj)
+}
+
+// window is the part of total matches a list answers: with pageinate=true, page_no (from
+// 1; 0 or less reads as 1) and page_size, at most PageCap whatever page_size asks for
+// (both echoed in env as asked); without it, the first count=N; otherwise all.
+func (t *Tenant) window(p map[string]string, info kindInfo, total int, env map[string]any) (first, last int) {
+	if flag(p, "pageinate") && info.kind != change.Action {
+		size := atoiDefault(p["page_size"], t.opts.PageCap)
+		no := atoiDefault(p["page_no"], 1)
+		env["page_size"] = size
+		env["page_no"] = no
+		if size <= 0 || size > t.opts.PageCap {
+			size = t.opts.PageCap
+		}
+		if no < 1 {
+			no = 1
+		}
+		first = (no - 1) * size
+		if first > total || first < 0 {
+			first = total
+		}
+		return first, min(first+size, total)
+	}
+	if n := atoiDefault(p["count"], 0); n > 0 && n < total {
+		return 0, n
+	}
+	return 0, total
 }
 
 func atoiDefault(s string, def int) int {
