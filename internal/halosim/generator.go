@@ -448,21 +448,21 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 
 // pickRecord draws one object of a kind, with fields to change.
 func (g *gen) pickRecord(kind change.Kind) (*record, bool) {
-	ids := g.t.ids(kind)
-	if len(ids) == 0 {
+	recs := g.t.sorted(kind)
+	if len(recs) == 0 {
 		return nil, false
 	}
-	return g.t.own(kind, g.t.table(kind)[pick(g.rng, ids)]), true
+	return g.t.own(kind, pick(g.rng, recs)), true
 }
 
 // liveTicket draws a ticket that is not deleted, with fields to change: the n-th live
 // one by id, n drawn as pick draws from the list of live tickets.
 func (g *gen) liveTicket() (*record, bool) {
 	t := g.t
-	tab, ids := t.table(change.Ticket), t.ids(change.Ticket)
+	recs := t.sorted(change.Ticket)
 	live := 0
-	for _, id := range ids {
-		if !truthy(t.attr(change.Ticket, tab[id], "deleted")) {
+	for _, r := range recs {
+		if !truthy(t.attr(change.Ticket, r, "deleted")) {
 			live++
 		}
 	}
@@ -470,8 +470,8 @@ func (g *gen) liveTicket() (*record, bool) {
 		return nil, false
 	}
 	n := g.rng.IntN(live)
-	for _, id := range ids {
-		if r := tab[id]; !truthy(t.attr(change.Ticket, r, "deleted")) {
+	for _, r := range recs {
+		if !truthy(t.attr(change.Ticket, r, "deleted")) {
 			if n == 0 {
 				return t.own(change.Ticket, r), true
 			}

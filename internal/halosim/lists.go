@@ -2,6 +2,7 @@ package halosim
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -43,6 +44,9 @@ type query struct {
 	ids map[string]string
 	// actions: startdate / enddate on datetime
 	start, end time.Time
+	// the flags and search read once, not per object
+	deleted, openOnly, closedOnly, inactive, notActive bool
+	search                                             string
 }
 
 // idFilters are the id-valued filters each kind honours, parameter name = field name.
@@ -72,7 +76,10 @@ func parseDate(name, v string) (time.Time, error) {
 }
 
 func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
-	q := query{info: info, p: p, ids: map[string]string{}}
+	q := query{info: info, p: p, ids: map[string]string{},
+		deleted: flag(p, "deleted"), openOnly: flag(p, "open_only"), closedOnly: flag(p, "closed_only"),
+		inactive: flag(p, "includeinactive"), notActive: p["includeactive"] != "" && !flag(p, "includeactive"),
+		search: strings.ToLower(strings.TrimSpace(p["search"]))}
 	var err error
 	if info.kind == change.Ticket || (!t.opts.UpdateFilterTicketsOnly && info.kind != change.Action) {
 		if v := p["lastupdatefromdate"]; v != "" {
@@ -120,33 +127,33 @@ func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
 // draws the fields of those it returns only.
 func (q query) match(t *Tenant, r *record) bool {
 	kind := q.info.kind
-	get := func(name string) any { return t.attr(kind, r, name) }
 	if !q.from.IsZero() && r.marker.Before(q.from) {
 		return false
 	}
 	if !q.to.IsZero() && r.marker.After(q.to) {
 		return false
 	}
-	for name, id := range q.ids {
-		if !sameID(get(name), id) {
-			return false
+	if len(q.ids) > 0 { // ranging over an empty map costs more than the rest of a match
+		for name, id := range q.ids {
+			if !sameID(t.attr(kind, r, name), id) {
+				return false
+			}
 		}
 	}
 	switch kind {
 	case change.Ticket:
-		if truthy(get("deleted")) != flag(q.p, "deleted") {
+		if truthy(t.attr(kind, r, "deleted")) != q.deleted {
 			return false
 		}
-		closed := isClosedStatus(get("status_id"))
-		if flag(q.p, "open_only") && closed {
-			return false
-		}
-		if flag(q.p, "closed_only") && !closed {
-			return false
+		if q.openOnly || q.closedOnly {
+			closed := isClosedStatus(t.attr(kind, r, "status_id"))
+			if q.openOnly && closed || q.closedOnly && !closed {
+				return false
+			}
 		}
 	case change.Action:
 		if !q.start.IsZero() || !q.end.IsZero() {
-			s, _ := get("datetime").(string)
+			s, _ := t.attr(kind, r, "datetime").(string)
 			at, ok, err := change.ParseHaloTime(s)
 			if err != nil || !ok {
 				return false
@@ -156,16 +163,16 @@ func (q query) match(t *Tenant, r *record) bool {
 			}
 		}
 	case change.Client, change.Contact, change.Asset:
-		inactive := truthy(get("inactive"))
-		if inactive && !flag(q.p, "includeinactive") {
+		inactive := truthy(t.attr(kind, r, "inactive"))
+		if inactive && !q.inactive {
 			return false
 		}
-		if q.p["includeactive"] != "" && !flag(q.p, "includeactive") && !inactive { // includeactive=false
+		if q.notActive && !inactive { // includeactive=false
 			return false
 		}
-		if s := strings.TrimSpace(q.p["search"]); s != "" {
-			name, _ := get("name").(string)
-			if !strings.Contains(strings.ToLower(name), strings.ToLower(s)) {
+		if q.search != "" {
+			name, _ := t.attr(kind, r, "name").(string)
+			if !strings.Contains(strings.ToLower(name), q.search) {
 				return false
 			}
 		}
@@ -173,16 +180,21 @@ func (q query) match(t *Tenant, r *record) bool {
 	return true
 }
 
-// candidates are the ids a list considers, ascending: a ticket's notes when the Actions
-// list names one, else every id of the kind; t.mu is held. The slice is the tenant's.
-func (t *Tenant) candidates(q query) []int64 {
+// candidates are the records a list considers, by id: a ticket's notes when the Actions
+// list names one, else every object of the kind; t.mu is held.
+func (t *Tenant) candidates(q query) []*record {
 	if q.info.kind == change.Action {
 		if id, ok := q.ids["ticket_id"]; ok {
 			n, _ := strconv.ParseInt(id, 10, 64)
-			return t.notes[n]
+			tab := t.table(change.Action)
+			out := make([]*record, 0, len(t.notes[n]))
+			for _, id := range t.notes[n] {
+				out = append(out, tab[id])
+			}
+			return out
 		}
 	}
-	return t.ids(q.info.kind)
+	return t.sorted(q.info.kind)
 }
 
 // list answers GET /api/<Kind>: {"record_count": N, "<plural>": [...]}.
@@ -212,23 +224,26 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 	// tenant costs a scan of its records, not a copy of every object. An order other than
 	// by id needs every match's fields.
 	ordered := strings.TrimSpace(p["order"]) != "" || flag(p, "orderdesc")
+	env := map[string]any{}
+	first, last := t.window(p, info, math.MaxInt, env)
+	if ordered {
+		first, last = 0, math.MaxInt // ordered below, then cut
+	}
 	t.mu.Lock()
-	var recs []*record
-	tab := t.table(info.kind)
-	for _, id := range t.candidates(q) {
-		if rec := tab[id]; q.match(t, rec) {
-			recs = append(recs, rec)
+	var recs []*record // the matches answered
+	total := 0
+	for _, rec := range t.candidates(q) {
+		if q.match(t, rec) {
+			if total >= first && total < last {
+				recs = append(recs, rec)
+			}
+			total++
 		}
 	}
-	total := len(recs)
-	env := map[string]any{"record_count": total}
-	first, last := t.window(p, info, total, env)
-	if ordered {
-		first, last = 0, total // ordered below, then cut
-	}
+	env["record_count"] = total
 	idOnly := info.idOnly != "" && flag(p, info.idOnly)
-	rows := make([]map[string]any, 0, last-first)
-	for _, rec := range recs[first:last] {
+	rows := make([]map[string]any, 0, len(recs))
+	for _, rec := range recs {
 		if idOnly && !ordered {
 			rows = append(rows, map[string]any{"id": rec.id})
 			continue

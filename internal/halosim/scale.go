@@ -228,7 +228,7 @@ func (t *Tenant) store(kind change.Kind, recs []record) {
 	tab := t.table(kind)
 	for i := range recs {
 		tab[recs[i].id] = &recs[i]
-		t.added(kind, recs[i].id)
+		t.added(kind, &recs[i])
 		t.nextID[kind] = max(t.nextID[kind], recs[i].id+1)
 	}
 }

@@ -1,40 +1,41 @@
 package halosim
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/halosync/halosync/internal/change"
 )
 
-// How the tenant holds its objects: per kind a map by id, the ids in ascending order
-// (every list reads them in that order, so they are kept rather than sorted per request),
+// How the tenant holds its objects: per kind a map by id, the records in id order (every
+// list reads them in that order, so it is kept rather than sorted per request),
 // and each ticket's note ids (the Actions list reads one ticket's notes). Every method
 // here runs with t.mu held.
 
-// ids returns a kind's ids in ascending order. The slice is the tenant's: do not change it.
-func (t *Tenant) ids(kind change.Kind) []int64 {
-	if ids, ok := t.order[kind]; ok && ids != nil {
-		return ids
+// sorted returns a kind's records by id. The slice is the tenant's: do not change it.
+func (t *Tenant) sorted(kind change.Kind) []*record {
+	if recs, ok := t.order[kind]; ok && recs != nil {
+		return recs
 	}
 	tab := t.table(kind)
-	ids := make([]int64, 0, len(tab))
-	for id := range tab {
-		ids = append(ids, id)
+	recs := make([]*record, 0, len(tab))
+	for _, r := range tab {
+		recs = append(recs, r)
 	}
-	slices.Sort(ids)
-	t.order[kind] = ids
-	return ids
+	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.id, b.id) })
+	t.order[kind] = recs
+	return recs
 }
 
-// added records a new id of a kind in the order: appended when it is the largest (the
+// added records a new object in the order: appended when its id is the largest (the
 // usual case), else the order is rebuilt at the next read.
-func (t *Tenant) added(kind change.Kind, id int64) {
-	ids, ok := t.order[kind]
-	if !ok || ids == nil {
+func (t *Tenant) added(kind change.Kind, r *record) {
+	recs, ok := t.order[kind]
+	if !ok || recs == nil {
 		return
 	}
-	if len(ids) == 0 || ids[len(ids)-1] < id {
-		t.order[kind] = append(ids, id)
+	if len(recs) == 0 || recs[len(recs)-1].id < r.id {
+		t.order[kind] = append(recs, r)
 		return
 	}
 	t.order[kind] = nil
@@ -42,9 +43,9 @@ func (t *Tenant) added(kind change.Kind, id int64) {
 
 // removed drops an id from the order.
 func (t *Tenant) removed(kind change.Kind, id int64) {
-	ids := t.order[kind]
-	if i, ok := slices.BinarySearch(ids, id); ok {
-		t.order[kind] = slices.Delete(ids, i, i+1)
+	recs := t.order[kind]
+	if i, ok := slices.BinarySearchFunc(recs, id, func(r *record, id int64) int { return cmp.Compare(r.id, id) }); ok {
+		t.order[kind] = slices.Delete(recs, i, i+1)
 	}
 }
 
@@ -75,10 +76,10 @@ func (t *Tenant) noteMoved(id, from, to int64) {
 
 // reindex rebuilds the order and the notes index from the objects (after Restore).
 func (t *Tenant) reindex() {
-	t.order = map[change.Kind][]int64{}
+	t.order = map[change.Kind][]*record{}
 	t.notes = map[int64][]int64{}
-	for _, id := range t.ids(change.Action) {
-		t.noteMoved(id, 0, t.noteTicket(t.objects[change.Action][id]))
+	for _, r := range t.sorted(change.Action) {
+		t.noteMoved(r.id, 0, t.noteTicket(r))
 	}
 }
 

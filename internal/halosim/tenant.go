@@ -151,9 +151,9 @@ type Tenant struct {
 
 	mu       sync.Mutex
 	objects  map[change.Kind]map[int64]*record
-	order    map[change.Kind][]int64 // each kind's ids, ascending; nil when it must be rebuilt
-	notes    map[int64][]int64       // a ticket's note ids, ascending: the Actions list by ticket_id
-	scaled   *layout                 // how SeedScale's objects are drawn, nil without them
+	order    map[change.Kind][]*record // each kind's records by id; nil when it must be rebuilt
+	notes    map[int64][]int64         // a ticket's note ids, ascending: the Actions list by ticket_id
+	scaled   *layout                   // how SeedScale's objects are drawn, nil without them
 	nextID   map[change.Kind]int64
 	sites    map[int64]site
 	nextSite int64
@@ -249,7 +249,7 @@ func NewHandler(opts Options) *Tenant {
 		now:      func() time.Time { return now().UTC() },
 		done:     make(chan struct{}),
 		objects:  map[change.Kind]map[int64]*record{},
-		order:    map[change.Kind][]int64{},
+		order:    map[change.Kind][]*record{},
 		notes:    map[int64][]int64{},
 		nextID:   map[change.Kind]int64{},
 		sites:    map[int64]site{},
@@ -452,17 +452,6 @@ func (t *Tenant) table(kind change.Kind) map[int64]*record {
 	return m
 }
 
-// sorted returns a kind's records by id.
-func (t *Tenant) sorted(kind change.Kind) []*record {
-	m := t.table(kind)
-	ids := t.ids(kind)
-	out := make([]*record, len(ids))
-	for i, id := range ids {
-		out[i] = m[id]
-	}
-	return out
-}
-
 // upsert stores obj at time at; t.mu is held.
 func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *record {
 	info := mustInfo(kind)
@@ -489,7 +478,7 @@ func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *rec
 			r.fields["inactive"] = false
 		}
 		tab[id] = r
-		t.added(kind, id)
+		t.added(kind, r)
 	} else {
 		t.own(kind, r)
 		if kind == change.Action {
