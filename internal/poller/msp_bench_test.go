@@ -16,8 +16,8 @@ package poller_test
 // the poller sends at once, as the worker would.
 //
 // Figures: requests/op and 429s/op as the tenant counted them, sim-min/op the simulated
-// time, %limit the share of the tenant's limit the requests used over that time (at least
-// one window). `make bench` runs them at full size; HALOSYNC_BENCH_TICKETS=n scales every
+// time, windows/op the five-minute windows of the tenant's whole limit the requests fill,
+// %limit (backfill, day) the share of the tenant's limit they used over that time. `make bench` runs them at full size; HALOSYNC_BENCH_TICKETS=n scales every
 // count to n tickets' worth, HALOSYNC_BENCH_LATENCY_MS sets the latency (default 250),
 // HALOSYNC_BENCH_DAY_HOURS the part of a day BenchmarkMSPDay simulates (default 6).
 // docs/PERFORMANCE.md, "Halo at MSP scale", records them.
@@ -170,11 +170,18 @@ func limitShare(requests int64, d time.Duration) float64 {
 	return 100 * float64(requests) / (halosim.HaloRateLimit * windows)
 }
 
-func report(b *testing.B, c cost, n int, prefix string) {
+// report reports an operation's cost per op: requests, 429s, simulated minutes, and the
+// windows of the tenant's limit its requests fill (requests / 300). A long operation also
+// reports %limit; for one shorter than a few windows that share says little, as the
+// budget starts it with a full window.
+func report(b *testing.B, c cost, n int, prefix string, long bool) {
 	b.ReportMetric(float64(c.requests)/float64(n), prefix+"requests/op")
 	b.ReportMetric(float64(c.limited)/float64(n), prefix+"429s/op")
 	b.ReportMetric(c.took.Minutes()/float64(n), prefix+"sim-min/op")
-	b.ReportMetric(limitShare(c.requests/int64(n), c.took/time.Duration(n)), prefix+"%limit")
+	b.ReportMetric(float64(c.requests)/float64(n)/halosim.HaloRateLimit, prefix+"windows/op")
+	if long {
+		b.ReportMetric(limitShare(c.requests, c.took), prefix+"%limit")
+	}
 }
 
 // openTickets lists the tenant's open tickets.
@@ -266,8 +273,8 @@ func BenchmarkMSPBackfill(b *testing.B) {
 		share(w)
 		b.StartTimer()
 	}
-	report(b, all, b.N, "")
-	report(b, open, b.N, "open-")
+	report(b, all, b.N, "", true)
+	report(b, open, b.N, "open-", true)
 }
 
 // BenchmarkMSPPoll: one scheduled poll of a backfilled MSP tenant, 15 minutes after the
@@ -302,7 +309,7 @@ func BenchmarkMSPPoll(b *testing.B) {
 				}
 				total.requests, total.limited, total.took = total.requests+c.requests, total.limited+c.limited, total.took+c.took
 			}
-			report(b, total, b.N, "")
+			report(b, total, b.N, "", false)
 		})
 	}
 }
