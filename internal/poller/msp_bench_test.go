@@ -51,7 +51,7 @@ const mspConn = "msp"
 var mspStart = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 // mspScale is MSPScale, or with HALOSYNC_BENCH_TICKETS=n every count scaled to n tickets.
-func mspScale(b *testing.B) halosim.Scale {
+func mspScale(b testing.TB) halosim.Scale {
 	s := halosim.MSPScale()
 	if v := os.Getenv("HALOSYNC_BENCH_TICKETS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -64,7 +64,7 @@ func mspScale(b *testing.B) halosim.Scale {
 }
 
 // mspLatency is how long each request takes on the virtual clock.
-func mspLatency(b *testing.B) time.Duration {
+func mspLatency(b testing.TB) time.Duration {
 	ms := 250
 	if v := os.Getenv("HALOSYNC_BENCH_LATENCY_MS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -85,7 +85,7 @@ type mspWorld struct {
 	rng    *rand.Rand
 }
 
-func newMSPWorld(b *testing.B) *mspWorld {
+func newMSPWorld(b testing.TB, scale halosim.Scale) *mspWorld {
 	b.Helper()
 	clock := halosim.NewClock(mspStart)
 	latency := mspLatency(b)
@@ -94,7 +94,7 @@ func newMSPWorld(b *testing.B) *mspWorld {
 			clock.Advance(latency)
 			return nil
 		}})
-	if err := tenant.SeedScale(1, mspScale(b)); err != nil {
+	if err := tenant.SeedScale(1, scale); err != nil {
 		b.Fatal(err)
 	}
 	doc := `connections:
@@ -135,7 +135,7 @@ func newMSPWorld(b *testing.B) *mspWorld {
 
 // run is one tick of the run loop, as the schedule makes it: each connection's plan
 // decides whether a poll or the reconcile is due.
-func (w *mspWorld) run(b *testing.B) []poller.ConnectionResult {
+func (w *mspWorld) run(b testing.TB) []poller.ConnectionResult {
 	b.Helper()
 	res, err := w.pipe.Poller.Run(context.Background(), false, nil)
 	if err != nil {
@@ -197,7 +197,7 @@ func (w *mspWorld) openTickets() map[string]bool {
 
 // backfill runs the first sync, and returns its cost and the cost until every open
 // ticket was in the copy.
-func (w *mspWorld) backfill(b *testing.B) (all, open cost) {
+func (w *mspWorld) backfill(b testing.TB) (all, open cost) {
 	b.Helper()
 	waiting := w.openTickets()
 	served, limited := w.tenant.RequestTotals()
@@ -221,7 +221,7 @@ func (w *mspWorld) backfill(b *testing.B) (all, open cost) {
 
 // settle runs the first scheduled run after the backfill: its catch-up poll and the
 // first reconcile.
-func (w *mspWorld) settle(b *testing.B) {
+func (w *mspWorld) settle(b testing.TB) {
 	b.Helper()
 	w.clock.Advance(15 * time.Minute)
 	w.run(b)
@@ -238,7 +238,7 @@ func sharedMSPWorld(b *testing.B) *mspWorld {
 	mspMu.Lock()
 	defer mspMu.Unlock()
 	if mspShared == nil {
-		w := newMSPWorld(b)
+		w := newMSPWorld(b, mspScale(b))
 		w.backfill(b)
 		w.settle(b)
 		mspShared = w
@@ -263,7 +263,7 @@ func BenchmarkMSPBackfill(b *testing.B) {
 	var all, open cost
 	for b.Loop() {
 		b.StopTimer()
-		w := newMSPWorld(b)
+		w := newMSPWorld(b, mspScale(b))
 		b.StartTimer()
 		a, o := w.backfill(b)
 		b.StopTimer()
@@ -374,7 +374,7 @@ func BenchmarkMSPDay(b *testing.B) {
 
 // webhook brings an event's objects into the copy, as a webhook delivery the worker
 // applies would, with the worker's heartbeat.
-func (w *mspWorld) webhook(b *testing.B, e halosim.Event) {
+func (w *mspWorld) webhook(b testing.TB, e halosim.Event) {
 	b.Helper()
 	ctx := context.Background()
 	if len(e.Objects) == 0 { // a hard delete
@@ -400,6 +400,65 @@ func (w *mspWorld) webhook(b *testing.B, e halosim.Event) {
 	}
 	if err := poller.Heartbeat(ctx, w.copy, mspConn, w.clock.Now()); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestMSPWorldConverges: at a small size, the benchmarks' world brings the whole tenant
+// into the copy: after the backfill, and after three hours of changes, one in ten reaching
+// no webhook, then the next day's poll and reconcile (a missed hard delete is found by
+// the reconcile only), every object is in the copy at the tenant's version, under the
+// tenant's rate limit.
+func TestMSPWorldConverges(t *testing.T) {
+	w := newMSPWorld(t, halosim.MSPScale().Divided(1000))
+	w.backfill(t)
+	w.wantConverged(t, "after the backfill")
+	start := w.clock.Now()
+	for i := 0; w.clock.Now().Before(start.Add(3 * time.Hour)); i++ {
+		e := w.tenant.Step(w.rng)
+		if i%10 != 0 { // one change in ten reaches no webhook: the polls find it
+			w.webhook(t, e)
+		}
+		w.run(t)
+		w.clock.Advance(time.Minute)
+	}
+	w.clock.Advance(24 * time.Hour)
+	w.run(t)
+	w.wantConverged(t, "after the changes, the next poll and the reconcile")
+}
+
+// wantConverged fails the test unless the copy holds every object of the tenant at its
+// version (a deleted ticket as a tombstone), and nothing else that is not deleted.
+func (w *mspWorld) wantConverged(t *testing.T, when string) {
+	t.Helper()
+	want := map[mspKey]mspObject{}
+	for _, kind := range []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket, change.Action} {
+		spec, _ := change.Lookup(kind)
+		for _, o := range w.tenant.Objects(kind) {
+			k := mspKey{kind: kind, id: fmt.Sprint(o["id"])}
+			if spec.Parent != "" {
+				k.parent = fmt.Sprint(o[spec.ParentField])
+			}
+			marker, _, err := change.ParseHaloTime(fmt.Sprint(o[spec.VersionField]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[k] = mspObject{version: change.VersionOf(marker), deleted: o["deleted"] == true}
+		}
+	}
+	w.copy.mu.Lock()
+	defer w.copy.mu.Unlock()
+	for k, o := range want {
+		if got, ok := w.copy.objects[k]; !ok || got != o {
+			t.Errorf("%s: %s %s (under %q): copy %+v (held %v), tenant %+v", when, k.kind, k.id, k.parent, got, ok, o)
+		}
+	}
+	for k, o := range w.copy.objects {
+		if _, ok := want[k]; !ok && !o.deleted {
+			t.Errorf("%s: the copy holds %s %s, which the tenant does not", when, k.kind, k.id)
+		}
+	}
+	if _, limited := w.tenant.RequestTotals(); limited > 0 {
+		t.Errorf("%s: %d requests answered 429", when, limited)
 	}
 }
 
@@ -446,7 +505,7 @@ func (m *mspCopy) apply(c change.Change) bool {
 	k := mspKey{kind: c.Kind, id: c.ID, parent: c.ParentID}
 	applied := c.Version > m.objects[k].version
 	if applied {
-		m.objects[k] = mspObject{version: c.Version, deleted: c.Deleted()}
+		m.objects[k] = mspObject{version: c.Version, deleted: c.Op == change.OpDelete || c.Deleted()}
 	}
 	hook := m.onApply
 	m.mu.Unlock()
