@@ -33,6 +33,7 @@ func MSPScale() Scale {
 // Divided is the scale with every count divided by n (at least one client), for tests
 // of the same shape at a small size.
 func (s Scale) Divided(n int) Scale {
+	n = max(n, 1)
 	s.Clients, s.Users, s.Assets = max(s.Clients/n, 1), s.Users/n, s.Assets/n
 	s.Tickets, s.Notes = s.Tickets/n, s.Notes/n
 	return s
@@ -73,8 +74,9 @@ func (t *Tenant) SeedScale(seed uint64, s Scale) error {
 	if s.Years <= 0 {
 		s.Years = 5
 	}
-	if s.Clients < 1 || s.Users < 0 || s.Assets < 0 || s.Tickets < 0 || s.Notes < 0 || s.OpenShare < 0 || s.OpenShare > 1 {
-		return fmt.Errorf("halosim: scale %+v: at least one client, no negative counts, an open share within 0..1", s)
+	if s.Clients < 1 || s.Users < 0 || s.Assets < 0 || s.Tickets < 0 || s.Notes < 0 || s.Notes > 0 && s.Tickets == 0 ||
+		s.OpenShare < 0 || s.OpenShare > 1 {
+		return fmt.Errorf("halosim: scale %+v: at least one client, no negative counts, no notes without tickets, an open share within 0..1", s)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

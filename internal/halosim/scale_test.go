@@ -37,6 +37,11 @@ func TestSeedScaleCounts(t *testing.T) {
 	if err := f.SeedScale(42, s); err == nil {
 		t.Error("a second SeedScale on a full tenant: no error")
 	}
+	for _, bad := range []halosim.Scale{{Clients: 0, Tickets: 1}, {Clients: 1, Notes: 5}, {Clients: 1, Users: -1}, {Clients: 1, OpenShare: 2}} {
+		if err := halosim.NewHandler(halosim.Options{}).SeedScale(1, bad); err == nil {
+			t.Errorf("SeedScale(%+v): no error", bad)
+		}
+	}
 
 	tok := f.token()
 	var p page
