@@ -19,7 +19,7 @@ package poller_test
 // time, windows/op the five-minute windows of the tenant's whole limit the requests fill,
 // %limit (backfill, day) the share of the tenant's limit they used over that time. `make bench` runs them at full size; HALOSYNC_BENCH_TICKETS=n scales every
 // count to n tickets' worth, HALOSYNC_BENCH_LATENCY_MS sets the latency (default 250),
-// HALOSYNC_BENCH_DAY_HOURS the part of a day BenchmarkMSPDay simulates (default 6).
+// HALOSYNC_BENCH_DAY_HOURS the part of a day BenchmarkMSPDay simulates (default 3).
 // docs/PERFORMANCE.md, "Halo at MSP scale", records them.
 
 import (
@@ -362,9 +362,10 @@ func benchmarkPoll(b *testing.B, w *mspWorld, n int) {
 }
 
 // mspDay is how much of a day BenchmarkMSPDay simulates: HALOSYNC_BENCH_DAY_HOURS
-// (default 6; a full day of an MSP tenant's polls takes several minutes of real time).
+// (default 3, so that make bench stays within minutes: a whole day of an MSP tenant's
+// polls takes several minutes of real time, and its polls repeat through the day).
 func mspDay(b *testing.B) time.Duration {
-	hours := 6
+	hours := 3
 	if v := os.Getenv("HALOSYNC_BENCH_DAY_HOURS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || n > 24 {
