@@ -153,7 +153,7 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 	deliver(2)
 	out, errOut, code = cli("status", "--config", cfgPath)
-	if code != 0 || !regexp.MustCompile(`acme\s+`+id+`\s+active\s+ok\s+ok\s+ok\s+2/0\s+20\d\d-`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`acme\s+primary\s+`+id+`\s+active\s+ok\s+ok\s+ok\s+2/0\s+20\d\d-`).MatchString(out) {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 

@@ -36,6 +36,7 @@ type setup struct {
 	tenant *halosim.Tenant
 	client *haloapi.Client
 	spec   webhooks.Spec
+	specs  []webhooks.Spec // every webhook the connection manages: spec, then a backup
 	mgr    *webhooks.Manager
 }
 
@@ -72,7 +73,7 @@ func newSetup(t *testing.T, opts halosim.Options, manage string) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := webhooks.SpecFromConfig(cfg.Connections[0])
+	specs, err := webhooks.SpecsFromConfig(cfg.Connections[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func newSetup(t *testing.T, opts halosim.Options, manage string) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &setup{t: t, tenant: tn, client: c, spec: spec, mgr: &webhooks.Manager{API: c}}
+	return &setup{t: t, tenant: tn, client: c, spec: specs[0], specs: specs, mgr: &webhooks.Manager{API: c}}
 }
 
 func (s *setup) apply() string {
