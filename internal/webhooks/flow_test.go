@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/webhooks"
@@ -312,28 +312,13 @@ func TestSignedBodyWebhook(t *testing.T) {
 	}
 }
 
-// closedURL is a webhook URL on a port nothing listens on: deliveries to it are refused
-// at connect.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr + "/webhooks/halo/acme"
-}
-
 // TestBackupWebhook: with backup_url, apply makes two webhooks, the primary and the
 // backup, with the same events and authentication; Halo delivers every change to both.
 // The primary's endpoint refuses connections: every change reaches the copy through the
 // backup, and status names the primary as the failing endpoint, not the backup.
 func TestBackupWebhook(t *testing.T) {
 	o := startOurs(t)
-	primaryURL := closedURL(t)
+	primaryURL := halotest.RefusedURL(t, "/webhooks/halo/acme")
 	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, primaryURL, 1)+"        backup_url: "+o.url+"\n")
 	if len(s.specs) != 2 {
 		t.Fatalf("specs %v, want the primary and the backup", s.specs)

@@ -110,8 +110,8 @@ type Spec struct {
 	Endpoint string
 	Name     string // <prefix>:<connection>, or with " (backup)", how ours is recognised
 	URL      string
-	Auth       Auth
-	Events     []Event
+	Auth     Auth
+	Events   []Event
 	// PayloadType and AutoDisableAttempts are set in Halo only when configured.
 	PayloadType         *int
 	AutoDisableAttempts *int

@@ -15,16 +15,16 @@ import (
 type Status struct {
 	Connection string `json:"connection"`
 	// Endpoint is the endpoint the webhook delivers to: primary or backup.
-	Endpoint string `json:"endpoint"`
-	Name     string `json:"name"`
-	Exists     bool   `json:"exists"`
-	WebhookID  string `json:"webhook_id,omitempty"`
-	Active     bool   `json:"active"`
-	Disabled   bool   `json:"disabled"`
-	URL        string `json:"url,omitempty"`
-	URLOK      bool   `json:"url_ok"`
-	AuthOK     bool   `json:"auth_ok"`
-	EventsOK   bool   `json:"events_ok"`
+	Endpoint  string `json:"endpoint"`
+	Name      string `json:"name"`
+	Exists    bool   `json:"exists"`
+	WebhookID string `json:"webhook_id,omitempty"`
+	Active    bool   `json:"active"`
+	Disabled  bool   `json:"disabled"`
+	URL       string `json:"url,omitempty"`
+	URLOK     bool   `json:"url_ok"`
+	AuthOK    bool   `json:"auth_ok"`
+	EventsOK  bool   `json:"events_ok"`
 	// Drift lists every field that differs from the configuration (secrets by fingerprint).
 	Drift         []FieldChange `json:"drift,omitempty"`
 	MissingEvents []Event       `json:"missing_events,omitempty"`
