@@ -322,7 +322,11 @@ func webhooksApply(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		fmt.Fprintf(stdout, "connection %s: webhook %q\n", m.conn.ID, m.spec.Name)
-		switch m.secret {
+		secret := m.secret
+		if m.spec.Endpoint == change.EndpointBackup {
+			secret = webhooks.SecretPresent // the primary's lines said it: one secret for both
+		}
+		switch secret {
 		case webhooks.SecretGenerated:
 			fmt.Fprintf(stdout, "  secret: a new one was generated and stored at %s\n", m.ref)
 		case webhooks.SecretWouldGenerate:
