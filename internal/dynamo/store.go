@@ -61,6 +61,7 @@ const (
 	attrOp             = "op"
 	attrOutcome        = "outcome"
 	attrReason         = "reason"
+	attrEndpoint       = "endpoint"
 	attrCreated        = "created"
 	attrChangesUnknown = "changes_unknown"
 	attrChanged        = "changed"

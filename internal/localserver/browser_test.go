@@ -203,6 +203,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil || !strings.Contains(webhook, "not managed") {
 		t.Errorf("the webhook's health reads %q (%v), want not managed", webhook, err)
 	}
+	endpoints, err := chromedp.Run(ctx, chromedp.Text(`section[data-connection="default"] dd[data-fact="endpoints"]`))
+	if err != nil || !strings.HasPrefix(endpoints, "primary ") || strings.HasPrefix(endpoints, "primary 0") || !strings.HasSuffix(endpoints, "backup 0") {
+		t.Errorf("the deliveries by endpoint read %q (%v), want some through the primary, none through the backup", endpoints, err)
+	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {

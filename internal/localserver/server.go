@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/apierror"
+	"github.com/halosync/halosync/internal/change"
 
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
@@ -198,6 +199,9 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(ingest.PathPrefix+"{connection}", s.admitBody(s.webhook))
 	mux.HandleFunc(ingest.PathPrefix+"{connection}/{secret}", s.admitBody(s.webhook))
+	// The backup endpoint: the same deliveries, counted and recorded as the backup's.
+	mux.HandleFunc("/backup"+ingest.PathPrefix+"{connection}", s.admitBody(s.webhook))
+	mux.HandleFunc("/backup"+ingest.PathPrefix+"{connection}/{secret}", s.admitBody(s.webhook))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -234,6 +238,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		ContentLength: r.ContentLength,
 		SourceIP:      s.sourceIP(r),
 		RequestID:     newID(),
+		Endpoint:      endpointOf(r),
 	}
 	write := func(resp ingest.Response) {
 		w.Header().Set("content-type", "application/json")
@@ -264,6 +269,15 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	resp := s.pipeline.Ingest.Handle(r.Context(), req)
 	s.recent.ingested(label, resp, req.RequestID, s.now())
 	write(resp)
+}
+
+// endpointOf is the endpoint a delivery came through: the backup route's pattern starts
+// with /backup/, the webhook route's is the primary's.
+func endpointOf(r *http.Request) string {
+	if strings.HasPrefix(r.Pattern, "/backup/") {
+		return change.EndpointBackup
+	}
+	return change.EndpointPrimary
 }
 
 // unknownConnection is the connection ingest counts a delivery to no configured

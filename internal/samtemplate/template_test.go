@@ -161,8 +161,37 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 14 {
-		t.Errorf("%d alarms, want 14", len(alarms))
+	if len(alarms) != 15 {
+		t.Errorf("%d alarms, want 15", len(alarms))
+	}
+	if down, ok := alarms["EndpointDownAlarm"]; !ok || len(down.Metrics) != 3 || down.Metrics[0].MetricStat == nil || down.Metrics[1].MetricStat == nil {
+		t.Errorf("EndpointDownAlarm = %+v", down)
+	}
+
+	// The backup endpoint: the ingest function's URL, public (ingest authenticates), with
+	// both permissions a public function URL needs.
+	urls := gf.GetAllLambdaUrlResources()
+	if u, ok := urls["IngestFunctionUrl"]; len(urls) != 1 || !ok || u.AuthType != "NONE" {
+		t.Errorf("function URLs = %+v, want IngestFunctionUrl, AuthType NONE", urls)
+	}
+	if fn := raw.resourceTargets(raw.props("IngestFunctionUrl")["TargetFunctionArn"]); len(fn) != 1 || fn[0] != "IngestFunction" {
+		t.Errorf("IngestFunctionUrl targets %v, want IngestFunction", fn)
+	}
+	perms := raw.ofType("AWS::Lambda::Permission")
+	actions := map[string]bool{}
+	for _, id := range perms {
+		p := raw.props(id)
+		a, _ := asString(p["Action"])
+		actions[a] = true
+		if fn := raw.resourceTargets(p["FunctionName"]); len(fn) != 1 || fn[0] != "IngestFunction" {
+			t.Errorf("%s grants on %v, want IngestFunction", id, p["FunctionName"])
+		}
+		if a == "lambda:InvokeFunction" && p["InvokedViaFunctionUrl"] != true {
+			t.Errorf("%s grants lambda:InvokeFunction to anyone, not only through the function URL", id)
+		}
+	}
+	if !actions["lambda:InvokeFunctionUrl"] || !actions["lambda:InvokeFunction"] {
+		t.Errorf("the function URL's permissions grant %v, want lambda:InvokeFunctionUrl and lambda:InvokeFunction", actions)
 	}
 	if lat, ok := alarms["SyncLatencyAlarm"]; !ok || deref(lat.Namespace) != "halosync" || deref(lat.MetricName) != "SyncLatency" ||
 		deref(lat.ExtendedStatistic) != "p95" || deref(lat.Period) != 300 || len(lat.Dimensions) != 0 {
@@ -188,12 +217,15 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 }
 
 // goformationUnknown are SAM properties goformation v7.14.9's schema lacks (it knows only a
-// misspelt AccessLogSetting on an HttpApi, no EnableIamAuthorizer in an HttpApi's Auth, and
-// no LoggingConfig on a function, only in Globals). goformationView drops them before goformation parses the template; cfn-lint,
-// which make lint runs, validates them with SAM's own translator.
+// misspelt AccessLogSetting on an HttpApi, no EnableIamAuthorizer in an HttpApi's Auth, no
+// LoggingConfig on a function, only in Globals, and no InvokedViaFunctionUrl on a Lambda
+// permission, which function URLs need since October 2025). goformationView drops them
+// before goformation parses the template; cfn-lint, which make lint runs, validates them
+// with SAM's own translator.
 var goformationUnknown = map[string][]string{
 	"AWS::Serverless::Function": {"LoggingConfig"},
 	"AWS::Serverless::HttpApi":  {"AccessLogSettings", "Auth"},
+	"AWS::Lambda::Permission":   {"InvokedViaFunctionUrl"},
 }
 
 // goformationView returns the template without the properties in goformationUnknown,
@@ -651,6 +683,10 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"PollerFailingAlarm.Properties.Dimensions.Connection: refers to a resource"}},
 		{name: "rejection reason ingest never gives", edit: set(str("credentials_bad"), "Resources", "AuthRejectionsAlarm", "Properties", "Metrics", 0, "MetricStat", "Metric", "Dimensions", 0, "Value"),
 			wants: []string{`"credentials_bad" is no reason a delivery is rejected for`}},
+		{name: "endpoint ingest never tells", edit: set(str("secondary"), "Resources", "EndpointDownAlarm", "Properties", "Metrics", 1, "MetricStat", "Metric", "Dimensions", 0, "Value"),
+			wants: []string{`"secondary" is no endpoint (primary, backup)`}},
+		{name: "no alarm on an endpoint stopping", edit: del("Resources", "EndpointDownAlarm"),
+			wants: []string{"no alarm on halosync DeliveriesByEndpoint"}},
 		{name: "threshold written into the template", edit: set(300, "Resources", "QueueAgeAlarm", "Properties", "Threshold"),
 			wants: []string{"QueueAgeAlarm.Properties.Threshold: is 300, want a Ref to a Number template parameter"}},
 		{name: "threshold parameter that is no number", edit: set(str("String"), "Parameters", "Api5xxThreshold", "Type"),
