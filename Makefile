@@ -2,13 +2,14 @@
 # starting the local AWS stand-ins it needs. See README.md.
 
 GO        ?= go
-FUNCTIONS := ingest worker poller publish
+FUNCTIONS := ingest worker poller read publish
 GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
 BUILD_DIR ?= .aws-sam/bootstrap
 
 .PHONY: run install test unit lint bench load fuzz build clean deploy standins-start standins-stop \
-	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction build-PublisherFunction
+	$(foreach f,$(FUNCTIONS),build-$(f)) build-IngestFunction build-WorkerFunction build-PollerFunction build-ReadFunction \
+	build-PublisherFunction
 
 run:
 	$(GO) run ./cmd/halosync serve --demo $(ARGS)
@@ -75,6 +76,11 @@ build-PollerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/poller
 	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
+
+# The read function reads no configuration: it needs the table only.
+build-ReadFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/read
 
 # The publisher reads no configuration: it has nothing to copy.
 build-PublisherFunction:

@@ -51,7 +51,9 @@ var want = map[string]struct {
 	"ingest-ticket-event-only.json": {200, 1},
 	"ingest-ticket-batch.json":      {200, 3},
 	"ingest-ticket-base64.json":     {200, 1},
-	"ingest-wrong-password.json":    {401, 0},
+	// The same delivery through the ingest function's URL, the backup endpoint.
+	"ingest-ticket-function-url.json": {200, 1},
+	"ingest-wrong-password.json":      {401, 0},
 }
 
 type sent struct {
@@ -113,6 +115,15 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				}
 				if len(q.msgs) != w.changes {
 					t.Fatalf("enqueued %d changes, want %d", len(q.msgs), w.changes)
+				}
+				endpoint := change.EndpointPrimary
+				if strings.Contains(e.RequestContext.DomainName, ".lambda-url.") {
+					endpoint = change.EndpointBackup
+				}
+				for _, m := range q.msgs {
+					if env, err := message.Decode(m.Body); err != nil || env.Change.Endpoint != endpoint {
+						t.Fatalf("a change came through endpoint %q (%v), want %s", env.Change.Endpoint, err, endpoint)
+					}
 				}
 			case strings.HasPrefix(f, "worker-"):
 				var e events.SQSEvent

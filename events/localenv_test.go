@@ -120,8 +120,7 @@ func TestLocalEnvFileDeclaredVariables(t *testing.T) {
 				t.Errorf("%s: %s sets %s, which template.yaml does not declare for it (SAM overrides only declared variables)", localEnvFile, fn, name)
 			}
 		}
-		// The publisher reads no configuration (template.yaml declares none for it).
-		if vars["HALOSYNC_CONFIG_FILE"] == "" && slices.Contains(names, "HALOSYNC_CONFIG_PARAMETER") {
+		if vars["HALOSYNC_CONFIG_FILE"] == "" && slices.Contains(names, "HALOSYNC_CONFIG_FILE") {
 			t.Errorf("%s: %s sets no HALOSYNC_CONFIG_FILE: it would read the SSM parameter", localEnvFile, fn)
 		}
 	}
@@ -151,13 +150,14 @@ func (refuseReferences) Resolve(_ context.Context, ref string) (string, error) {
 // TestLocalEnvConfigIsInTheBuild: the configuration file each function's HALOSYNC_CONFIG_FILE
 // names is under /var/task, and the function's Makefile target (what sam build runs) puts it
 // into the build there; it holds inline sample values only, and accepts the sample events'
-// credentials.
+// credentials. A function that reads no configuration (the template declares no
+// HALOSYNC_CONFIG_FILE for it: the read function) has none to check.
 func TestLocalEnvConfigIsInTheBuild(t *testing.T) {
 	env := readLocalEnv(t)
 	declared := declaredVariables(t)
 	for _, fn := range slices.Sorted(maps.Keys(env)) {
-		if !slices.Contains(declared[fn], "HALOSYNC_CONFIG_PARAMETER") {
-			continue // a function that reads no configuration (the publisher)
+		if !slices.Contains(declared[fn], "HALOSYNC_CONFIG_FILE") {
+			continue
 		}
 		t.Run(fn, func(t *testing.T) {
 			file := env[fn]["HALOSYNC_CONFIG_FILE"]

@@ -41,7 +41,7 @@ func (b banner) write(w io.Writer) {
 	conn := b.conns[0]
 	fmt.Fprintf(&out, "halosync is listening on %s\n", b.url)
 	for _, c := range b.conns {
-		fmt.Fprintf(&out, "  webhook URL for connection %q: %s/webhooks/halo/%s\n", c, b.url, c)
+		fmt.Fprintf(&out, "  webhook URL for connection %q: %s/webhooks/halo/%s (backup: %s/backup/webhooks/halo/%s)\n", c, b.url, c, b.url, c)
 	}
 	if b.passwordFile != "" {
 		if b.secrets {

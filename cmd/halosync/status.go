@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -146,6 +147,7 @@ func printConnection(w io.Writer, id string, c localserver.ConnectionReport, dem
 	}
 	fmt.Fprintf(tw, "  poll fallback:\t%s\n", fallback)
 	fmt.Fprintf(tw, "  last delivery:\t%s\n", ago(c.LastDelivery, now))
+	fmt.Fprintf(tw, "  deliveries by endpoint:\tprimary %d, backup %d\n", c.Endpoints[change.EndpointPrimary], c.Endpoints[change.EndpointBackup])
 	webhook := "not managed (no webhook.manage)"
 	switch {
 	case c.Webhook.Managed && c.Webhook.CheckedAt == nil:

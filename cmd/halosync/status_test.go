@@ -52,6 +52,7 @@ func TestStatusShowsCountsPerConnection(t *testing.T) {
 		`sync mode:\s+webhook only \(no halo: settings, not polled\)`,
 		`poll fallback:\s+off`,
 		`last delivery:\s+\d{4}-\d\d-\d\dT[0-9:]+Z \(\d+s ago\)`,
+		`deliveries by endpoint:\s+primary 1, backup 0\n`,
 		`managed webhook:\s+not managed`,
 		`objects:\s+ticket 1\n`,
 		`sync latency:\s+avg [0-9.]+ ms( \([0-9hms]+\))?; last hour avg [0-9.]+ ms( \([0-9hms]+\))?, max \d+ ms`,

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/secrets"
@@ -131,7 +132,7 @@ func (h hookFlags) parse(args []string) error {
 	return nil
 }
 
-// managed is one connection whose webhook is managed, ready to use.
+// managed is one webhook a connection manages (its primary, or its backup), ready to use.
 type managed struct {
 	conn   config.Connection
 	spec   webhooks.Spec
@@ -161,7 +162,7 @@ func loadManaged(ctx context.Context, path, only string, generate bool) ([]manag
 			}
 			continue
 		}
-		spec, err := webhooks.SpecFromConfig(c)
+		specs, err := webhooks.SpecsFromConfig(c)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +170,10 @@ func loadManaged(ctx context.Context, path, only string, generate bool) ([]manag
 		if err != nil {
 			return nil, fmt.Errorf("connection %s: %w", c.ID, err)
 		}
-		out = append(out, managed{conn: c, spec: spec, mgr: &webhooks.Manager{API: client}, secret: actions[c.ID], ref: refs[c.ID]})
+		// One entry per webhook: the primary, then the backup; they share the client.
+		for _, spec := range specs {
+			out = append(out, managed{conn: c, spec: spec, mgr: &webhooks.Manager{API: client}, secret: actions[c.ID], ref: refs[c.ID]})
+		}
 	}
 	if len(out) == 0 {
 		if only != "" {
@@ -277,6 +281,9 @@ func each(ms []managed, stderr io.Writer, fn func(m managed) error) error {
 			if prefix := "connection " + m.conn.ID + ": "; !strings.HasPrefix(msg, prefix) {
 				msg = prefix + msg
 			}
+			if m.spec.Endpoint == change.EndpointBackup {
+				msg = "backup webhook: " + msg
+			}
 			fmt.Fprintln(stderr, msg)
 			switch {
 			case !errors.Is(err, haloapi.ErrForbidden):
@@ -290,7 +297,7 @@ func each(ms []managed, stderr io.Writer, fn func(m managed) error) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d connections failed", failed, len(ms))
+		return fmt.Errorf("%d of %d webhooks failed", failed, len(ms))
 	}
 	return nil
 }
@@ -315,7 +322,11 @@ func webhooksApply(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		fmt.Fprintf(stdout, "connection %s: webhook %q\n", m.conn.ID, m.spec.Name)
-		switch m.secret {
+		secret := m.secret
+		if m.spec.Endpoint == change.EndpointBackup {
+			secret = webhooks.SecretPresent // the primary's lines said it: one secret for both
+		}
+		switch secret {
 		case webhooks.SecretGenerated:
 			fmt.Fprintf(stdout, "  secret: a new one was generated and stored at %s\n", m.ref)
 		case webhooks.SecretWouldGenerate:
@@ -384,14 +395,22 @@ func webhooksStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d of %d connections' webhooks need attention", bad, len(rows))
+		return fmt.Errorf("%d of %d webhooks need attention", bad, len(rows))
 	}
 	return nil
 }
 
+func statuses(rows []statusRow) []webhooks.Status {
+	out := make([]webhooks.Status, len(rows))
+	for i, r := range rows {
+		out[i] = r.Status
+	}
+	return out
+}
+
 func printStatus(w io.Writer, rows []statusRow, since time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "CONNECTION\tWEBHOOK\tSTATE\tURL\tAUTH\tEVENTS\tOK/FAILED SINCE %s\tLAST SUCCESS\tLAST ERROR\n", since.UTC().Format("2006-01-02 15:04"))
+	fmt.Fprintf(tw, "CONNECTION\tENDPOINT\tWEBHOOK\tSTATE\tURL\tAUTH\tEVENTS\tOK/FAILED SINCE %s\tLAST SUCCESS\tLAST ERROR\n", since.UTC().Format("2006-01-02 15:04"))
 	ok := func(b bool) string {
 		if b {
 			return "ok"
@@ -401,10 +420,10 @@ func printStatus(w io.Writer, rows []statusRow, since time.Time) error {
 	for _, r := range rows {
 		switch {
 		case r.Error != "":
-			fmt.Fprintf(tw, "%s\t-\tERROR\t-\t-\t-\t-\t-\t-\n", r.Connection)
+			fmt.Fprintf(tw, "%s\t%s\t-\tERROR\t-\t-\t-\t-\t-\t-\n", r.Connection, r.Endpoint)
 			continue
 		case !r.Exists:
-			fmt.Fprintf(tw, "%s\t-\tMISSING\t-\t-\t-\t-\t-\t-\n", r.Connection)
+			fmt.Fprintf(tw, "%s\t%s\t-\tMISSING\t-\t-\t-\t-\t-\t-\n", r.Connection, r.Endpoint)
 			continue
 		}
 		state := "active"
@@ -413,6 +432,8 @@ func printStatus(w io.Writer, rows []statusRow, since time.Time) error {
 			state = "INACTIVE"
 		case r.Disabled:
 			state = "DISABLED"
+		case r.Failing:
+			state = "FAILING"
 		}
 		counts, lastOK, lastErr := "-", "-", "-"
 		if d := r.Deliveries; d != nil {
@@ -427,18 +448,25 @@ func printStatus(w io.Writer, rows []statusRow, since time.Time) error {
 				lastErr = d.LastFailure.UTC().Format(time.RFC3339) + " " + d.LastError
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Connection, r.WebhookID, state, ok(r.URLOK), ok(r.AuthOK), ok(r.EventsOK), counts, lastOK, lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Connection, r.Endpoint, r.WebhookID, state, ok(r.URLOK), ok(r.AuthOK), ok(r.EventsOK), counts, lastOK, lastErr)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range rows {
+		who := r.Connection
+		if r.Endpoint == change.EndpointBackup {
+			who += " (backup)"
+		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s: error: %s\n", r.Connection, r.Error)
+			fmt.Fprintf(w, "%s: error: %s\n", who, r.Error)
 		}
 		for _, p := range r.Problems {
-			fmt.Fprintf(w, "%s: %s\n", r.Connection, p)
+			fmt.Fprintf(w, "%s: %s\n", who, p)
 		}
+	}
+	if failing := webhooks.FailingEndpoints(statuses(rows)); len(failing) > 0 {
+		fmt.Fprintf(w, "failing endpoints: %s\n", strings.Join(failing, "; "))
 	}
 	return nil
 }

@@ -41,6 +41,28 @@ func serveAt(t *testing.T, port int, args ...string) *proc {
 	return p
 }
 
+// managedConfig is a configuration of one connection, acme, polled in webhook mode (no
+// poll but the first), whose webhook is managed in tenant: Basic authentication with the
+// secret kept in secretPath, manage's url, and manage's other keys (each line indented
+// eight spaces).
+func managedConfig(tenant *halosim.Tenant, secretPath, url, manage string) string {
+	return fmt.Sprintf(`connections:
+  - id: acme
+    halo:
+      base_url: %s
+      client_id: %s
+      client_secret: %s
+    poll:
+      mode: webhook
+    webhook:
+      auth:
+        - scheme: basic
+          username: halo
+          passwords: ["file:%s"]
+      manage:
+        url: %s`, tenant.URL(), tenant.Options().ClientID, tenant.Options().ClientSecret, secretPath, url) + manage
+}
+
 // TestWebhooksCommands: `halosync webhooks` against a fake tenant and a running serve:
 // the dry run changes nothing; apply generates the secret where the configuration reads
 // it and refuses to give it to Halo while the endpoint does not accept it; once serve
@@ -58,26 +80,12 @@ func TestWebhooksCommands(t *testing.T) {
 	port := freePort(t)
 	hookURL := fmt.Sprintf("http://127.0.0.1:%d/webhooks/halo/acme", port)
 	cfgPath := filepath.Join(dir, "halosync.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(`connections:
-  - id: acme
-    halo:
-      base_url: %s
-      client_id: %s
-      client_secret: %s
-    poll:
-      mode: webhook
-    webhook:
-      auth:
-        - scheme: basic
-          username: halo
-          passwords: ["file:%s"]
-      manage:
-        url: %s
+	writeFile(t, cfgPath, managedConfig(tenant, secretPath, hookURL, `
         events:
           - {name: ticket status changed, eventno: 3}
           - ticket updated
           - {name: new ticket logged, eventno: 1}
-`, tenant.URL(), tenant.Options().ClientID, tenant.Options().ClientSecret, secretPath, hookURL))
+`))
 	var printed []string // every output, checked for the secret at the end
 	cli := func(args ...string) (string, string, int) {
 		t.Helper()
@@ -153,7 +161,7 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 	deliver(2)
 	out, errOut, code = cli("status", "--config", cfgPath)
-	if code != 0 || !regexp.MustCompile(`acme\s+`+id+`\s+active\s+ok\s+ok\s+ok\s+2/0\s+20\d\d-`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`acme\s+primary\s+`+id+`\s+active\s+ok\s+ok\s+ok\s+2/0\s+20\d\d-`).MatchString(out) {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 

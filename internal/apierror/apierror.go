@@ -13,7 +13,7 @@ import (
 // Code is a stable error code: senders and scripts match on it, so it never changes.
 type Code string
 
-// The codes of the webhook endpoint and of the local server's read routes.
+// The codes of the webhook endpoint and of the read routes (internal/readapi).
 const (
 	MethodNotAllowed     Code = "method_not_allowed"
 	UnknownConnection    Code = "unknown_connection"
@@ -27,12 +27,14 @@ const (
 	TooManyFailures      Code = "too_many_failures"
 	NotFound             Code = "not_found"
 	UnknownKind          Code = "unknown_kind"
+	InvalidQuery         Code = "invalid_query"
 	Internal             Code = "internal"
 )
 
 // statuses is the one place a code becomes an HTTP status.
 var statuses = map[Code]int{
 	UnreadableBody:       http.StatusBadRequest,
+	InvalidQuery:         http.StatusBadRequest,
 	Unauthorized:         http.StatusUnauthorized,
 	Forbidden:            http.StatusForbidden,
 	UnknownHost:          http.StatusMisdirectedRequest,

@@ -14,7 +14,7 @@ import (
 // TestStatuses pins the table to docs/ARCHITECTURE.md, "Error contract".
 func TestStatuses(t *testing.T) {
 	want := map[Code]int{
-		UnreadableBody: 400, Unauthorized: 401, Forbidden: 403, UnknownHost: 421, UnknownConnection: 404, NotFound: 404,
+		UnreadableBody: 400, InvalidQuery: 400, Unauthorized: 401, Forbidden: 403, UnknownHost: 421, UnknownConnection: 404, NotFound: 404,
 		UnknownKind: 404, MethodNotAllowed: 405, BodyTooLarge: 413, UnsupportedMediaType: 415,
 		TooManyFailures: 429, Internal: 500, Unavailable: 503,
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/worker"
@@ -29,7 +30,11 @@ func Flushed[E, R any](f Flusher, h func(context.Context, E) (R, error)) func(co
 	}
 }
 
-// Ingest returns the API Gateway handler for the webhook route.
+// Ingest returns the handler of the webhook route for both of the ingest function's
+// endpoints, which hand it the same HTTP API payload 2.0 event: the API Gateway HTTP API
+// (the primary) and the function's URL (the backup; it has no routes, so the connection
+// and a path secret are read from rawPath). Which one a request came through is told by
+// its domain name (EndpointOf).
 func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		header := make(map[string]string, len(e.Headers))
@@ -49,6 +54,7 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 			Base64:     e.IsBase64Encoded,
 			SourceIP:   e.RequestContext.HTTP.SourceIP,
 			RequestID:  e.RequestContext.RequestID,
+			Endpoint:   EndpointOf(e.RequestContext),
 		})
 		headers := map[string]string{"content-type": "application/json"}
 		for k, v := range resp.Header {
@@ -56,6 +62,17 @@ func Ingest(h *ingest.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 		}
 		return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: string(resp.Body)}, nil
 	}
+}
+
+// EndpointOf tells the endpoint a request came through: a Lambda function URL
+// (<url-id>.lambda-url.<region>.on.aws) is the backup, anything else (API Gateway's
+// <api-id>.execute-api.<region>.amazonaws.com, or a custom domain in front of it) the
+// primary.
+func EndpointOf(rc events.APIGatewayV2HTTPRequestContext) string {
+	if strings.Contains(strings.ToLower(rc.DomainName), ".lambda-url.") {
+		return change.EndpointBackup
+	}
+	return change.EndpointPrimary
 }
 
 // Worker returns the SQS batch handler: the worker's batch policy (worker.HandleBatch)

@@ -165,3 +165,57 @@ func TestFlushedWritesTheInvocationsMetricsAtItsEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestTellsTheEndpoint: the same delivery through API Gateway (its execute-api
+// domain) and through the function's URL (a lambda-url domain, route $default, no path
+// parameters) is accepted by both; each change carries the endpoint it came through, and
+// DeliveriesByEndpoint counts one delivery for each.
+func TestIngestTellsTheEndpoint(t *testing.T) {
+	cfg := &config.Config{Connections: []config.Connection{{ID: "acme", Webhook: config.Webhook{
+		Auth: []config.AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"correct-horse"}}}}}}}
+	conns, err := connection.CompileAll(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &recorder{}
+	counts := metrics.NewMemory()
+	h := awslambda.Ingest(ingest.New(conns, q, counts, slog.New(slog.DiscardHandler)))
+	body := `{"id":"d","event":"ticket updated","object_id":7,"timestamp":"2026-01-01T00:00:00Z"}`
+	header := map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("halo:correct-horse")), "content-type": "application/json"}
+	post := events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", SourceIP: "203.0.113.1", Path: "/webhooks/halo/acme"}
+	for _, tc := range []struct {
+		name string
+		e    events.APIGatewayV2HTTPRequest
+		want string
+	}{
+		{"API Gateway", events.APIGatewayV2HTTPRequest{
+			RouteKey: "POST /webhooks/halo/{connection}", RawPath: "/webhooks/halo/acme", PathParameters: map[string]string{"connection": "acme"},
+			Headers: header, Body: body,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "abc123", DomainName: "abc123.execute-api.eu-west-2.amazonaws.com", HTTP: post},
+		}, change.EndpointPrimary},
+		{"function URL", events.APIGatewayV2HTTPRequest{
+			RouteKey: "$default", RawPath: "/webhooks/halo/acme",
+			Headers: header, Body: body,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "x7yz", DomainName: "x7yz.lambda-url.eu-west-2.on.aws", HTTP: post},
+		}, change.EndpointBackup},
+	} {
+		before := len(q.msgs)
+		resp, err := h(context.Background(), tc.e)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: response %+v, %v", tc.name, resp, err)
+		}
+		if len(q.msgs) != before+1 {
+			t.Fatalf("%s: %d messages queued, want 1", tc.name, len(q.msgs)-before)
+		}
+		env, err := message.Decode(q.msgs[before].Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.Change.Endpoint != tc.want {
+			t.Errorf("%s: the change's endpoint is %q, want %q", tc.name, env.Change.Endpoint, tc.want)
+		}
+		if n := counts.Value(metrics.Metric{Name: metrics.DeliveriesByEndpoint, Connection: "acme", Label: tc.want}); n != 1 {
+			t.Errorf("%s: DeliveriesByEndpoint{%s} = %d, want 1", tc.name, tc.want, n)
+		}
+	}
+}

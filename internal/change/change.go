@@ -19,6 +19,15 @@ const (
 	SourcePoll    Source = "poll"
 )
 
+// The endpoints a webhook delivery arrives through: halosync has two that fail
+// independently, and Halo delivers to both (docs/ARCHITECTURE.md, "Two endpoints").
+const (
+	// EndpointPrimary is the API Gateway HTTP API in AWS, the webhook route locally.
+	EndpointPrimary = "primary"
+	// EndpointBackup is the ingest function's URL in AWS, the backup route locally.
+	EndpointBackup = "backup"
+)
+
 // Operation is what happened to the object.
 type Operation string
 
@@ -42,6 +51,9 @@ type Change struct {
 	Source      Source    `json:"source"`
 	DeliveryID  string    `json:"delivery_id,omitempty"`
 	Event       string    `json:"event,omitempty"`
+	// Endpoint is the endpoint a webhook's change arrived through (EndpointPrimary or
+	// EndpointBackup); "" for a poll result.
+	Endpoint string `json:"endpoint,omitempty"`
 	// Fields is the object's snapshot as Halo sent it, merged field by field into what is
 	// stored. Nil means the delivery carried no object (event only).
 	Fields map[string]any `json:"fields,omitempty"`

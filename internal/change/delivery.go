@@ -41,7 +41,9 @@ type Delivery struct {
 	Op         Operation `json:"op"`
 	Event      string    `json:"event,omitempty"`
 	Source     Source    `json:"source"`
-	Outcome    Outcome   `json:"outcome"`
+	// Endpoint is the endpoint the delivery came through: EndpointPrimary or EndpointBackup.
+	Endpoint string  `json:"endpoint,omitempty"`
+	Outcome  Outcome `json:"outcome"`
 	// Reason says why, where the outcome alone does not: the rule of a filtered change.
 	Reason  string `json:"reason,omitempty"`
 	Version int64  `json:"version"`
@@ -74,7 +76,7 @@ type FieldChange struct {
 func NewDelivery(c Change, r Result, receivedAt, processedAt time.Time) Delivery {
 	d := Delivery{
 		Connection: c.Connection, DeliveryID: c.DeliveryID, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID,
-		Op: c.Op, Event: c.Event, Source: c.Source, Outcome: r.Outcome, Version: c.Version,
+		Op: c.Op, Event: c.Event, Source: c.Source, Endpoint: c.Endpoint, Outcome: r.Outcome, Version: c.Version,
 		Created: r.Created(), ReceivedAt: utc(receivedAt), ProcessedAt: utc(processedAt),
 	}
 	if r.Outcome == Applied {

@@ -147,11 +147,12 @@ func TestNewDelivery(t *testing.T) {
 		Fields: map[string]any{"agent_id": json.Number("7"), "team_id": json.Number("2"), "status_id": json.Number("1")}}
 	c := upsertChange(20, map[string]any{"agent_id": json.Number("11"), "team_id": 3, "status_id": 1.0})
 	c.Event = "ticket reassigned"
+	c.Endpoint = EndpointBackup
 	_, r := Apply(stored, c, applyNow)
 	received := applyNow.Add(-time.Second)
 	d := NewDelivery(c, r, received, applyNow)
 	if d.Connection != "conn" || d.DeliveryID != "d-new" || d.Kind != Ticket || d.ID != "42" || d.Event != "ticket reassigned" ||
-		d.Source != SourceWebhook || d.Outcome != Applied || d.Version != 20 || d.Op != OpUpsert || d.Created {
+		d.Source != SourceWebhook || d.Endpoint != EndpointBackup || d.Outcome != Applied || d.Version != 20 || d.Op != OpUpsert || d.Created {
 		t.Fatalf("record %+v", d)
 	}
 	if got := jsonOf(t, d.Changed); got != `{"agent_id":{"from":7,"to":11},"team_id":{"from":2,"to":3}}` {

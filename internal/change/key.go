@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -110,6 +111,61 @@ func ValidateKindListing(conn string, kind Kind) error {
 	}
 	if _, ok := Lookup(kind); !ok {
 		return fmt.Errorf("stored ids of connection %q: %w: unknown kind %q", conn, ErrInvalid, kind)
+	}
+	return nil
+}
+
+// ChangedIndexKey is the by-change index partition (DynamoDB GSI3's gsi3pk):
+// C#<conn>#CHANGED#<kind>. Every object item of a kind that has been written (tombstones
+// too, pending markers not: they hold no state yet) carries it, so one query lists what a
+// connection's copy of a kind took on since a time, in the order halosync wrote it.
+func ChangedIndexKey(conn string, kind Kind) string { return "C#" + conn + "#CHANGED#" + string(kind) }
+
+// changedTimeLayout is the time part of ChangedIndexSort: UTC with nine fractional
+// digits, so that keys sort as their times do.
+const changedTimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// ChangedIndexSort is the by-change index sort key (gsi3sk): when halosync last wrote the
+// object (Object.SyncedAt, to the nanosecond), then its by-kind key (KindIndexSort), as
+// <2006-01-02T15:04:05.000000000Z>#<id>: keys sort by write time, objects written in the
+// same nanosecond by id, and no two objects share one.
+func ChangedIndexSort(synced time.Time, kind Kind, id, parentID string) string {
+	return ChangedFrom(synced) + "#" + KindIndexSort(kind, id, parentID)
+}
+
+// ChangedFrom is the key that sorts before every ChangedIndexSort of an object written at
+// or after t and after every one written before it: listing the keys above it lists what
+// changed since t.
+func ChangedFrom(t time.Time) string { return t.UTC().Format(changedTimeLayout) }
+
+// ParseChangedSort checks that s is a ChangedIndexSort or a ChangedFrom, as a listing's
+// position may be either, and returns the write time it holds. Its error wraps ErrInvalid.
+func ParseChangedSort(s string) (time.Time, error) {
+	at, rest, _ := strings.Cut(s, "#")
+	t, err := time.Parse(changedTimeLayout, at)
+	if err != nil || t.Format(changedTimeLayout) != at || strings.HasPrefix(rest, "#") {
+		return time.Time{}, fmt.Errorf("changed-since position %q: %w", s, ErrInvalid)
+	}
+	return t, nil
+}
+
+// MaxChangedPage is the most objects one listing of changes may ask a store for.
+const MaxChangedPage = 1000
+
+// ValidateChangedListing is the check every store makes before listing what changed of a
+// kind: a connection, a kind Lookup knows, a position ParseChangedSort accepts (or none:
+// from the start) and a page size from 1 to MaxChangedPage. Its error wraps ErrInvalid.
+func ValidateChangedListing(conn string, kind Kind, after string, limit int) error {
+	if err := ValidateKindListing(conn, kind); err != nil {
+		return err
+	}
+	if after != "" {
+		if _, err := ParseChangedSort(after); err != nil {
+			return err
+		}
+	}
+	if limit < 1 || limit > MaxChangedPage {
+		return fmt.Errorf("changed %s of connection %q: %w: page size %d is not 1 to %d", kind, conn, ErrInvalid, limit, MaxChangedPage)
 	}
 	return nil
 }

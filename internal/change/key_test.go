@@ -1,8 +1,10 @@
 package change
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKeys(t *testing.T) {
@@ -93,6 +95,40 @@ func TestCursorKeys(t *testing.T) {
 	for _, k := range Kinds() {
 		if strings.HasPrefix(CursorPartitionKey("conn"), "C#conn#"+string(k.Kind)+"#") {
 			t.Errorf("cursor partition collides with the %s partitions", k.Kind)
+		}
+	}
+}
+
+func TestChangedIndexSortOrdersByWriteTime(t *testing.T) {
+	base := time.Date(2026, 9, 25, 6, 45, 0, 0, time.UTC)
+	// Written in this order; the id breaks a tie within the nanosecond.
+	keys := []string{
+		ChangedIndexSort(base, Ticket, "9", ""),
+		ChangedIndexSort(base.Add(time.Nanosecond), Ticket, "10", ""),
+		ChangedIndexSort(base.Add(time.Nanosecond), Ticket, "11", ""),
+		ChangedIndexSort(base.Add(500*time.Millisecond), Ticket, "1", ""),
+		ChangedIndexSort(base.Add(time.Second).In(time.FixedZone("east", 3600)), Ticket, "1", ""), // zone does not matter
+	}
+	for i := 1; i < len(keys); i++ {
+		if keys[i-1] >= keys[i] {
+			t.Errorf("%q sorts at or after %q", keys[i-1], keys[i])
+		}
+	}
+	if got, want := ChangedIndexSort(base.Add(time.Second), Action, "3", "4242"), "2026-09-25T06:45:01.000000000Z#4242#3"; got != want {
+		t.Errorf("note key = %q, want %q", got, want)
+	}
+	from := ChangedFrom(base.Add(time.Nanosecond))
+	if !(keys[0] < from && from < keys[1]) {
+		t.Errorf("ChangedFrom(%v) = %q does not fall between %q and %q", base.Add(time.Nanosecond), from, keys[0], keys[1])
+	}
+	for _, k := range append(keys, from) {
+		if _, err := ParseChangedSort(k); err != nil {
+			t.Errorf("ParseChangedSort(%q): %v", k, err)
+		}
+	}
+	for _, bad := range []string{"", "2026-09-25T06:45:00Z", "2026-09-25T06:45:00.000000000+01:00", "tomorrow#1", "2026-09-25T06:45:00.000000000Z##1"} {
+		if _, err := ParseChangedSort(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseChangedSort(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 }

@@ -16,6 +16,13 @@ type WebhookManage struct {
 	// URL is this connection's endpoint as Halo must call it: the stack's WebhookUrl
 	// output with the connection id, https://<api>/webhooks/halo/<id>. Required.
 	URL string `yaml:"url"`
+	// BackupURL, when set, is a second endpoint for a second webhook in Halo, the backup:
+	// the stack's BackupWebhookUrl output with the connection id,
+	// https://<url-id>.lambda-url.<region>.on.aws/webhooks/halo/<id>. It is named
+	// "<name_prefix>:<connection id> (backup)", subscribed to the same events with the same
+	// authentication, so Halo delivers every change to both; newest-wins makes the second
+	// copy a duplicate. Empty: one webhook.
+	BackupURL string `yaml:"backup_url"`
 	// NamePrefix starts the webhook's name, "<name_prefix>:<connection id>" (default
 	// "halosync"). halosync recognises its webhook by that exact name and never changes or
 	// deletes a webhook with another name.
@@ -123,6 +130,14 @@ func (m WebhookManage) WebhookName(connection string) string {
 	return m.Prefix() + ":" + connection
 }
 
+// BackupSuffix ends the backup webhook's name.
+const BackupSuffix = " (backup)"
+
+// BackupWebhookName is the backup webhook's name in Halo: "<prefix>:<connection id> (backup)".
+func (m WebhookManage) BackupWebhookName(connection string) string {
+	return m.WebhookName(connection) + BackupSuffix
+}
+
 // AuthMethod is basic (default) or hmac.
 func (m WebhookManage) AuthMethod() string {
 	if m.Auth == "" {
@@ -184,14 +199,19 @@ func (m WebhookManage) validate(conn Connection) error {
 	if !conn.Halo.Configured() {
 		return errors.New("needs halo: settings (the webhook is managed through Halo's API)")
 	}
-	u, err := url.Parse(strings.TrimSpace(m.URL))
-	switch {
-	case m.URL == "":
+	if m.URL == "" {
 		return errors.New("url is missing: the endpoint Halo must call, https://<api>/webhooks/halo/" + conn.ID)
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		return fmt.Errorf("url %q is not an http(s) URL", m.URL)
-	case u.User != nil:
-		return errors.New("url must not carry credentials; they come from webhook.auth")
+	}
+	if err := endpointURL("url", m.URL); err != nil {
+		return err
+	}
+	if m.BackupURL != "" {
+		if err := endpointURL("backup_url", m.BackupURL); err != nil {
+			return err
+		}
+		if strings.TrimSpace(m.BackupURL) == strings.TrimSpace(m.URL) {
+			return errors.New("backup_url is url: the backup must be another endpoint (the stack's BackupWebhookUrl), or none")
+		}
 	}
 	if p := m.NamePrefix; len(p) > 64 || strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return errors.New("name_prefix must be at most 64 printable characters")
@@ -249,6 +269,18 @@ func (m WebhookManage) validate(conn Connection) error {
 	}
 	if m.CheckMinutes < 0 {
 		return errors.New("check_minutes cannot be negative")
+	}
+	return nil
+}
+
+// endpointURL checks an endpoint Halo is to call: http(s), with a host, no credentials.
+func endpointURL(key, raw string) error {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		return fmt.Errorf("%s %q is not an http(s) URL", key, raw)
+	case u.User != nil:
+		return fmt.Errorf("%s must not carry credentials; they come from webhook.auth", key)
 	}
 	return nil
 }

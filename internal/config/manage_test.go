@@ -52,6 +52,13 @@ func TestWebhookManage(t *testing.T) {
 	if c.Connections[0].Webhook.Manage.PayloadType != nil {
 		t.Fatal("payload_type set without being configured")
 	}
+	c, err = Parse(context.Background(), []byte(manageBase+"        url: https://x.test/webhooks/halo/acme\n        backup_url: https://x7yz.lambda-url.eu-west-2.on.aws/webhooks/halo/acme\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Connections[0].Webhook.Manage; m.BackupURL != "https://x7yz.lambda-url.eu-west-2.on.aws/webhooks/halo/acme" || m.BackupWebhookName("acme") != "halosync:acme (backup)" {
+		t.Fatalf("backup %q named %q", m.BackupURL, m.BackupWebhookName("acme"))
+	}
 }
 
 func TestWebhookManageInvalid(t *testing.T) {
@@ -70,6 +77,9 @@ func TestWebhookManageInvalid(t *testing.T) {
 		{u + "        repair: fix\n", `repair "fix"`},
 		{u + "        payload_type: -1\n", "payload_type"},
 		{u + "        surprise: 1\n", "surprise"},
+		{u + "        backup_url: x7yz.lambda-url.eu-west-2.on.aws\n", `backup_url "x7yz.lambda-url.eu-west-2.on.aws" is not an http(s) URL`},
+		{u + "        backup_url: https://user:pw@x7yz.lambda-url.eu-west-2.on.aws/\n", "backup_url must not carry credentials"},
+		{u + "        backup_url: https://x.test/webhooks/halo/acme\n", "backup_url is url"},
 	} {
 		_, err := Parse(context.Background(), []byte(manageBase+tt.doc), nil)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {

@@ -101,6 +101,7 @@ func deliveryItem(d change.Delivery) map[string]types.AttributeValue {
 	}
 	for name, v := range map[string]string{
 		attrParentID: d.ParentID, attrOp: string(d.Op), attrEvent: d.Event, attrSource: string(d.Source), attrReason: d.Reason,
+		attrEndpoint: d.Endpoint,
 	} {
 		if v != "" {
 			item[name] = str(v)
@@ -154,7 +155,8 @@ func decodeDelivery(item map[string]types.AttributeValue) (change.Delivery, erro
 		Connection: getS(item, attrConn), DeliveryID: getS(item, attrDelivery),
 		Kind: change.Kind(getS(item, attrKind)), ID: getS(item, attrID), ParentID: getS(item, attrParentID),
 		Op: change.Operation(getS(item, attrOp)), Event: getS(item, attrEvent), Source: change.Source(getS(item, attrSource)),
-		Outcome: change.Outcome(getS(item, attrOutcome)), Reason: getS(item, attrReason), Summary: getS(item, attrSummary),
+		Endpoint: getS(item, attrEndpoint),
+		Outcome:  change.Outcome(getS(item, attrOutcome)), Reason: getS(item, attrReason), Summary: getS(item, attrSummary),
 	}
 	var err error
 	if d.Version, err = getN(item, attrVersion); err != nil {

@@ -27,9 +27,12 @@ const (
 	AttrGSI1SK       = "gsi1sk"     // by-client index sort key (S)
 	AttrGSI2PK       = "gsi2pk"     // by-kind index partition key (S)
 	AttrGSI2SK       = "gsi2sk"     // by-kind index sort key (S)
+	AttrGSI3PK       = "gsi3pk"     // by-change index partition key (S)
+	AttrGSI3SK       = "gsi3sk"     // by-change index sort key (S)
 	AttrExpiresAt    = "expires_at" // TTL attribute (N, Unix seconds) of expiring items
 	IndexGSI1        = "GSI1"       // the by-client index
 	IndexGSI2        = "GSI2"       // the by-kind index
+	IndexGSI3        = "GSI3"       // the by-change index: what changed of a kind, in write order
 )
 
 // GSI2Projected are the attributes GSI2 projects beside the keys (INCLUDE).
@@ -58,6 +61,7 @@ const (
 	attrOp             = "op"
 	attrOutcome        = "outcome"
 	attrReason         = "reason"
+	attrEndpoint       = "endpoint"
 	attrCreated        = "created"
 	attrChangesUnknown = "changes_unknown"
 	attrChanged        = "changed"
@@ -306,6 +310,9 @@ func (s *Store) update(f form, key map[string]types.AttributeValue, c change.Cha
 	e.sets = append(e.sets, pVersion+"="+vVersion)
 	e.set(attrDeleted, &types.AttributeValueMemberBOOL{Value: c.Op == change.OpDelete})
 	e.set(attrSyncedAt, str(now.Format(time.RFC3339Nano)))
+	// The by-change index moves the item to its write time.
+	e.set(AttrGSI3PK, str(change.ChangedIndexKey(c.Connection, c.Kind)))
+	e.set(AttrGSI3SK, str(change.ChangedIndexSort(now, c.Kind, c.ID, c.ParentID)))
 	e.setOrRemove(attrSource, string(c.Source))
 	e.setOrRemove(attrDelivery, c.DeliveryID)
 	e.setOrRemove(attrEvent, c.Event)
@@ -408,6 +415,50 @@ func (s *Store) ListByClient(ctx context.Context, conn, clientID string) ([]chan
 			out = append(out, o)
 		}
 		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// Changed returns up to limit objects of kind in conn whose by-change key
+// (change.ChangedIndexSort: when the store wrote them, then their id) sorts above after,
+// ascending, from the by-change index GSI3: what changed since a position, in write order.
+// Pending markers, never written, are not in the index; tombstones are. The index is
+// eventually consistent in AWS: a write shows in it a moment after it is made.
+func (s *Store) Changed(ctx context.Context, conn string, kind change.Kind, after string, limit int) ([]change.Object, error) {
+	if err := change.ValidateChangedListing(conn, kind, after, limit); err != nil {
+		return nil, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		IndexName:                aws.String(IndexGSI3),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk > :after"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrGSI3PK, "#sk": AttrGSI3SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(change.ChangedIndexKey(conn, kind)), ":after": str(after),
+		},
+	}
+	if after == "" { // DynamoDB refuses an empty string in a key condition
+		in.KeyConditionExpression = aws.String("#pk = :pk")
+		delete(in.ExpressionAttributeValues, ":after")
+		delete(in.ExpressionAttributeNames, "#sk")
+	}
+	out := make([]change.Object, 0, limit)
+	for {
+		in.Limit = aws.Int32(int32(limit - len(out)))
+		page, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: list %s %s changed after %q: %w", conn, kind, after, err)
+		}
+		for _, item := range page.Items {
+			o, err := decodeItem(item)
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: list %s %s changed after %q: %w", conn, kind, after, err)
+			}
+			out = append(out, o)
+		}
+		if len(page.LastEvaluatedKey) == 0 || len(out) >= limit {
 			return out, nil
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey

@@ -456,7 +456,7 @@ func TestCreateTable(t *testing.T) {
 	if tbl.BillingModeSummary == nil || tbl.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing %+v", tbl.BillingModeSummary)
 	}
-	if len(tbl.GlobalSecondaryIndexes) != 2 {
+	if len(tbl.GlobalSecondaryIndexes) != 3 {
 		t.Fatalf("%d global secondary indexes", len(tbl.GlobalSecondaryIndexes))
 	}
 	gsis := map[string]string{}
@@ -470,6 +470,9 @@ func TestCreateTable(t *testing.T) {
 	}
 	if got, want := gsis["GSI2"], "gsi2pk:HASH gsi2sk:RANGE INCLUDE [deleted parent_id]"; got != want {
 		t.Errorf("GSI2 = %q, want %q", got, want)
+	}
+	if got, want := gsis["GSI3"], "gsi3pk:HASH gsi3sk:RANGE ALL []"; got != want {
+		t.Errorf("GSI3 = %q, want %q", got, want)
 	}
 	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 	if err != nil {

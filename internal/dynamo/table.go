@@ -24,7 +24,8 @@ type TableAPI interface {
 // TableInput is the table halosync uses, as template.yaml declares it: string keys pk and
 // sk, the by-client index GSI1 on gsi1pk and gsi1sk projecting every attribute, the
 // by-kind index GSI2 on gsi2pk and gsi2sk projecting deleted and parent_id
-// (GSI2Projected), on-demand billing. (Time to live on expires_at is a separate call; see
+// (GSI2Projected), the by-change index GSI3 on gsi3pk and gsi3sk projecting every
+// attribute (the read API's listing answers whole objects from it), on-demand billing. (Time to live on expires_at is a separate call; see
 // CreateTable.) template.yaml's table also has a stream, which WithStream adds: DynamoDB
 // Local makes every write about twenty times slower on a table with one, so only the
 // tables whose stream is read ask for it.
@@ -43,6 +44,7 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
 			str(AttrPartitionKey), str(AttrSortKey), str(AttrGSI1PK), str(AttrGSI1SK), str(AttrGSI2PK), str(AttrGSI2SK),
+			str(AttrGSI3PK), str(AttrGSI3SK),
 		},
 		KeySchema: key(AttrPartitionKey, AttrSortKey),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
@@ -56,6 +58,10 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 				ProjectionType:   types.ProjectionTypeInclude,
 				NonKeyAttributes: append([]string(nil), GSI2Projected...),
 			},
+		}, {
+			IndexName:  aws.String(IndexGSI3),
+			KeySchema:  key(AttrGSI3PK, AttrGSI3SK),
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 	}
 }

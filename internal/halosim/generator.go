@@ -292,15 +292,14 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 		tickets, users, assets := t.perClient(change.Ticket), t.perClient(change.Contact), t.perClient(change.Asset)
 		var empty []*record
 		for _, c := range t.sorted(change.Client) {
-			id := c.fields["id"].(int64)
-			if tickets[id]+users[id]+assets[id] == 0 {
+			if tickets[c.id]+users[c.id]+assets[c.id] == 0 {
 				empty = append(empty, c)
 			}
 		}
 		if len(empty) == 0 {
 			return Event{}, false
 		}
-		c := pick(rng, empty)
+		c := t.own(change.Client, pick(rng, empty))
 		id := c.fields["id"].(int64)
 		t.delete(change.Client, id, now)
 		for _, s := range t.clientSites(id) {
@@ -391,8 +390,8 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 		}
 		var movable []*record
 		for _, a := range t.sorted(change.Asset) {
-			cid, _ := toInt64(a.fields["client_id"])
-			typ, _ := toInt64(a.fields["assettype_id"])
+			cid, _ := toInt64(t.attr(change.Asset, a, "client_id"))
+			typ, _ := toInt64(t.attr(change.Asset, a, "assettype_id"))
 			if personal(typ) && users[cid] > 1 || sites[cid] > 1 {
 				movable = append(movable, a)
 			}
@@ -400,7 +399,7 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 		if len(movable) == 0 {
 			return Event{}, false
 		}
-		a := pick(rng, movable)
+		a := t.own(change.Asset, pick(rng, movable))
 		cid, _ := toInt64(a.fields["client_id"])
 		typ, _ := toInt64(a.fields["assettype_id"])
 		if users := t.clientRecords(change.Contact, cid); personal(typ) && len(users) > 1 {
@@ -411,11 +410,12 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 				}
 			}
 			u := pick(rng, users)
-			for u.fields["id"].(int64) == cur {
+			for u.id == cur {
 				u = pick(rng, users)
 			}
-			a.fields["users"] = []any{map[string]any{"id": u.fields["id"], "name": u.fields["name"]}}
-			if sid, _ := toInt64(u.fields["site_id"]); t.sites[sid].ID != 0 {
+			uf := t.view(change.Contact, u)
+			a.fields["users"] = []any{map[string]any{"id": uf["id"], "name": uf["name"]}}
+			if sid, _ := toInt64(uf["site_id"]); t.sites[sid].ID != 0 {
 				s := t.sites[sid]
 				a.fields["site_id"], a.fields["site_name"] = s.ID, s.Name
 			}
@@ -446,27 +446,39 @@ func (g *gen) do(ct ChangeType) (Event, bool) {
 	return Event{}, false
 }
 
-// pickRecord draws one object of a kind.
+// pickRecord draws one object of a kind, with fields to change.
 func (g *gen) pickRecord(kind change.Kind) (*record, bool) {
 	recs := g.t.sorted(kind)
 	if len(recs) == 0 {
 		return nil, false
 	}
-	return pick(g.rng, recs), true
+	return g.t.own(kind, pick(g.rng, recs)), true
 }
 
-// liveTicket draws a ticket that is not deleted.
+// liveTicket draws a ticket that is not deleted, with fields to change: the n-th live
+// one by id, n drawn as pick draws from the list of live tickets.
 func (g *gen) liveTicket() (*record, bool) {
-	var live []*record
-	for _, r := range g.t.sorted(change.Ticket) {
-		if !truthy(r.fields["deleted"]) {
-			live = append(live, r)
+	t := g.t
+	recs := t.sorted(change.Ticket)
+	live := 0
+	for _, r := range recs {
+		if !truthy(t.attr(change.Ticket, r, "deleted")) {
+			live++
 		}
 	}
-	if len(live) == 0 {
+	if live == 0 {
 		return nil, false
 	}
-	return pick(g.rng, live), true
+	n := g.rng.IntN(live)
+	for _, r := range recs {
+		if !truthy(t.attr(change.Ticket, r, "deleted")) {
+			if n == 0 {
+				return t.own(change.Ticket, r), true
+			}
+			n--
+		}
+	}
+	return nil, false
 }
 
 // event builds the Event for a change, snapshotting the objects it nests.

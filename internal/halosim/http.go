@@ -53,13 +53,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	path := strings.ToLower(strings.TrimRight(r.URL.Path, "/"))
+	limited := false // answered 429 by the rate limit, not by an injected fault
 	defer func() {
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
 		}
 		t.mu.Lock()
-		t.requests = appendCapped(t.requests, Request{
+		t.served++
+		if status == http.StatusTooManyRequests && limited {
+			t.limited++
+		}
+		t.requests = appendLogged(t.requests, Request{
 			Time: t.now(), Method: r.Method, Path: r.URL.Path,
 			Query: cloneValues(r.URL.Query()), Status: status,
 		})
@@ -97,6 +102,7 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !t.admit(sw) {
+		limited = true
 		return
 	}
 	switch {

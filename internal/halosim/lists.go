@@ -2,6 +2,7 @@ package halosim
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -43,6 +44,9 @@ type query struct {
 	ids map[string]string
 	// actions: startdate / enddate on datetime
 	start, end time.Time
+	// the flags and search read once, not per object
+	deleted, openOnly, closedOnly, inactive, notActive bool
+	search                                             string
 }
 
 // idFilters are the id-valued filters each kind honours, parameter name = field name.
@@ -72,7 +76,10 @@ func parseDate(name, v string) (time.Time, error) {
 }
 
 func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
-	q := query{info: info, p: p, ids: map[string]string{}}
+	q := query{info: info, p: p, ids: map[string]string{},
+		deleted: flag(p, "deleted"), openOnly: flag(p, "open_only"), closedOnly: flag(p, "closed_only"),
+		inactive: flag(p, "includeinactive"), notActive: p["includeactive"] != "" && !flag(p, "includeactive"),
+		search: strings.ToLower(strings.TrimSpace(p["search"]))}
 	var err error
 	if info.kind == change.Ticket || (!t.opts.UpdateFilterTicketsOnly && info.kind != change.Action) {
 		if v := p["lastupdatefromdate"]; v != "" {
@@ -115,35 +122,38 @@ func (t *Tenant) parseQuery(info kindInfo, p map[string]string) (query, error) {
 	return q, nil
 }
 
-// match reports whether a record passes the query's filters.
-func (q query) match(r *record) bool {
-	f := r.fields
+// match reports whether a record passes the query's filters; t.mu is held. It reads the
+// fields it filters on one by one (Tenant.attr), so that a list of SeedScale's objects
+// draws the fields of those it returns only.
+func (q query) match(t *Tenant, r *record) bool {
+	kind := q.info.kind
 	if !q.from.IsZero() && r.marker.Before(q.from) {
 		return false
 	}
 	if !q.to.IsZero() && r.marker.After(q.to) {
 		return false
 	}
-	for name, id := range q.ids {
-		if !sameID(f[name], id) {
-			return false
+	if len(q.ids) > 0 { // ranging over an empty map costs more than the rest of a match
+		for name, id := range q.ids {
+			if !sameID(t.attr(kind, r, name), id) {
+				return false
+			}
 		}
 	}
-	switch q.info.kind {
+	switch kind {
 	case change.Ticket:
-		if truthy(f["deleted"]) != flag(q.p, "deleted") {
+		if truthy(t.attr(kind, r, "deleted")) != q.deleted {
 			return false
 		}
-		closed := isClosedStatus(f["status_id"])
-		if flag(q.p, "open_only") && closed {
-			return false
-		}
-		if flag(q.p, "closed_only") && !closed {
-			return false
+		if q.openOnly || q.closedOnly {
+			closed := isClosedStatus(t.attr(kind, r, "status_id"))
+			if q.openOnly && closed || q.closedOnly && !closed {
+				return false
+			}
 		}
 	case change.Action:
 		if !q.start.IsZero() || !q.end.IsZero() {
-			s, _ := f["datetime"].(string)
+			s, _ := t.attr(kind, r, "datetime").(string)
 			at, ok, err := change.ParseHaloTime(s)
 			if err != nil || !ok {
 				return false
@@ -153,21 +163,38 @@ func (q query) match(r *record) bool {
 			}
 		}
 	case change.Client, change.Contact, change.Asset:
-		inactive := truthy(f["inactive"])
-		if inactive && !flag(q.p, "includeinactive") {
+		inactive := truthy(t.attr(kind, r, "inactive"))
+		if inactive && !q.inactive {
 			return false
 		}
-		if q.p["includeactive"] != "" && !flag(q.p, "includeactive") && !inactive { // includeactive=false
+		if q.notActive && !inactive { // includeactive=false
 			return false
 		}
-		if s := strings.TrimSpace(q.p["search"]); s != "" {
-			name, _ := f["name"].(string)
-			if !strings.Contains(strings.ToLower(name), strings.ToLower(s)) {
+		if q.search != "" {
+			name, _ := t.attr(kind, r, "name").(string)
+			if !strings.Contains(strings.ToLower(name), q.search) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// candidates are the records a list considers, by id: a ticket's notes when the Actions
+// list names one, else every object of the kind; t.mu is held.
+func (t *Tenant) candidates(q query) []*record {
+	if q.info.kind == change.Action {
+		if id, ok := q.ids["ticket_id"]; ok {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			tab := t.table(change.Action)
+			out := make([]*record, 0, len(t.notes[n]))
+			for _, id := range t.notes[n] {
+				out = append(out, tab[id])
+			}
+			return out
+		}
+	}
+	return t.sorted(q.info.kind)
 }
 
 // list answers GET /api/<Kind>: {"record_count": N, "<plural>": [...]}.
@@ -193,41 +220,43 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 		badRequest(w, err.Error())
 		return
 	}
+	// The matches are found first and only those answered are copied: a page of a large
+	// tenant costs a scan of its records, not a copy of every object. An order other than
+	// by id needs every match's fields.
+	ordered := strings.TrimSpace(p["order"]) != "" || flag(p, "orderdesc")
+	env := map[string]any{}
+	first, last := t.window(p, info, math.MaxInt, env)
+	if ordered {
+		first, last = 0, math.MaxInt // ordered below, then cut
+	}
 	t.mu.Lock()
-	var rows []map[string]any
-	for _, rec := range t.sorted(info.kind) {
-		if q.match(rec) {
-			rows = append(rows, copyMap(rec.fields))
+	var recs []*record // the matches answered
+	total := 0
+	for _, rec := range t.candidates(q) {
+		if q.match(t, rec) {
+			if total >= first && total < last {
+				recs = append(recs, rec)
+			}
+			total++
 		}
+	}
+	env["record_count"] = total
+	idOnly := info.idOnly != "" && flag(p, info.idOnly)
+	rows := make([]map[string]any, 0, len(recs))
+	for _, rec := range recs {
+		if idOnly && !ordered {
+			rows = append(rows, map[string]any{"id": rec.id})
+			continue
+		}
+		rows = append(rows, t.viewCopy(info.kind, rec))
 	}
 	t.mu.Unlock()
-	if rows == nil {
-		rows = []map[string]any{}
+	if ordered {
+		orderRows(rows, p)
+		first, last = t.window(p, info, total, env)
+		rows = rows[first:last]
 	}
-	orderRows(rows, p)
-	total := len(rows)
-	env := map[string]any{"record_count": total}
-	if flag(p, "pageinate") && info.kind != change.Action {
-		size := atoiDefault(p["page_size"], t.opts.PageCap)
-		no := atoiDefault(p["page_no"], 1)
-		env["page_size"] = size
-		env["page_no"] = no
-		if size <= 0 || size > t.opts.PageCap {
-			size = t.opts.PageCap
-		}
-		if no < 1 {
-			no = 1
-		}
-		start := (no - 1) * size
-		if start > total || start < 0 {
-			start = total
-		}
-		end := min(start+size, total)
-		rows = rows[start:end]
-	} else if n := atoiDefault(p["count"], 0); n > 0 && n < total {
-		rows = rows[:n]
-	}
-	if info.idOnly != "" && flag(p, info.idOnly) {
+	if idOnly {
 		for i, row := range rows {
 			rows[i] = map[string]any{"id": row["id"]}
 		}
@@ -262,7 +291,7 @@ func (t *Tenant) get(w http.ResponseWriter, r *http.Request, info kindInfo, idTe
 	rec, ok := t.table(info.kind)[id]
 	var obj map[string]any
 	if ok {
-		obj = copyMap(rec.fields)
+		obj = t.viewCopy(info.kind, rec)
 	}
 	t.mu.Unlock()
 	if ok && ticket != "" && !sameID(obj["ticket_id"], ticket) {
@@ -273,6 +302,33 @@ func (t *Tenant) get(w http.ResponseWriter, r *http.Request, info kindInfo, idTe
 		return
 	}
 	writeJSON(w, http.StatusOK, obj)
+}
+
+// window is the part of total matches a list answers: with pageinate=true, page_no (from
+// 1; 0 or less reads as 1) and page_size, at most PageCap whatever page_size asks for
+// (both echoed in env as asked); without it, the first count=N; otherwise all.
+func (t *Tenant) window(p map[string]string, info kindInfo, total int, env map[string]any) (first, last int) {
+	if flag(p, "pageinate") && info.kind != change.Action {
+		size := atoiDefault(p["page_size"], t.opts.PageCap)
+		no := atoiDefault(p["page_no"], 1)
+		env["page_size"] = size
+		env["page_no"] = no
+		if size <= 0 || size > t.opts.PageCap {
+			size = t.opts.PageCap
+		}
+		if no < 1 {
+			no = 1
+		}
+		first = (no - 1) * size
+		if first > total || first < 0 {
+			first = total
+		}
+		return first, min(first+size, total)
+	}
+	if n := atoiDefault(p["count"], 0); n > 0 && n < total {
+		return 0, n
+	}
+	return 0, total
 }
 
 func atoiDefault(s string, def int) int {

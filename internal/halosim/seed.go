@@ -245,12 +245,8 @@ type gen struct {
 
 func (g *gen) newClient(at time.Time) *record {
 	t, rng := g.t, g.rng
-	names := companyNames()
-	name := names[(int(t.nextID[change.Client])-12)%len(names)]
-	if round := (int(t.nextID[change.Client]) - 12) / len(names); round > 0 {
-		name = fmt.Sprintf("%s %d", name, round+1)
-	}
 	id := t.nextID[change.Client]
+	name := clientName(id)
 	main := g.newSite(id)
 	return t.upsert(change.Client, map[string]any{
 		"id": id, "name": name, "inactive": false,
@@ -315,7 +311,7 @@ func (t *Tenant) clientSites(clientID int64) []site {
 func (t *Tenant) perClient(kind change.Kind) map[int64]int {
 	out := map[int64]int{}
 	for _, r := range t.table(kind) {
-		if id, ok := toInt64(r.fields["client_id"]); ok {
+		if id, ok := toInt64(t.attr(kind, r, "client_id")); ok {
 			out[id]++
 		}
 	}
@@ -326,7 +322,7 @@ func (t *Tenant) perClient(kind change.Kind) map[int64]int {
 func (t *Tenant) clientRecords(kind change.Kind, clientID int64) []*record {
 	var out []*record
 	for _, r := range t.sorted(kind) {
-		if id, _ := toInt64(r.fields["client_id"]); id == clientID {
+		if id, _ := toInt64(t.attr(kind, r, "client_id")); id == clientID {
 			out = append(out, r)
 		}
 	}
@@ -335,25 +331,13 @@ func (t *Tenant) clientRecords(kind change.Kind, clientID int64) []*record {
 
 func (g *gen) clientName(clientID int64) string {
 	if c, ok := g.t.objects[change.Client][clientID]; ok {
-		s, _ := c.fields["name"].(string)
+		s, _ := g.t.attr(change.Client, c, "name").(string)
 		return s
 	}
 	return ""
 }
 
-func (g *gen) domain(clientID int64) string {
-	name := strings.ToLower(g.clientName(clientID))
-	var b strings.Builder
-	for _, r := range name {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 {
-		return "example.com"
-	}
-	return b.String() + ".example"
-}
+func (g *gen) domain(clientID int64) string { return domainOf(g.clientName(clientID)) }
 
 func (g *gen) newUser(clientID int64, at time.Time) *record {
 	rng := g.rng
@@ -378,8 +362,8 @@ func (g *gen) newAsset(clientID int64, at time.Time) *record {
 	tag := fmt.Sprintf("%s-%04d", typ.prefix, id)
 	users := []any{}
 	if us := t.clientRecords(change.Contact, clientID); len(us) > 0 && personal(typ.id) {
-		u := pick(rng, us)
-		users = append(users, map[string]any{"id": u.fields["id"], "name": u.fields["name"]})
+		u := t.view(change.Contact, pick(rng, us))
+		users = append(users, map[string]any{"id": u["id"], "name": u["name"]})
 	}
 	status := assetStatuses()[0]
 	return t.upsert(change.Asset, map[string]any{
@@ -408,10 +392,10 @@ func (g *gen) newTicket(clientID int64, at time.Time) *record {
 	var userID int64
 	userName := ""
 	if us := t.clientRecords(change.Contact, clientID); len(us) > 0 {
-		u := pick(rng, us)
-		userID = u.fields["id"].(int64)
-		userName, _ = u.fields["name"].(string)
-		if sid, ok := toInt64(u.fields["site_id"]); ok {
+		u := t.view(change.Contact, pick(rng, us))
+		userID = u["id"].(int64)
+		userName, _ = u["name"].(string)
+		if sid, ok := toInt64(u["site_id"]); ok {
 			if site, ok := t.sites[sid]; ok {
 				s = site
 			}

@@ -70,7 +70,7 @@ func (t *Tenant) Snapshot() *Snapshot {
 		recs := t.sorted(k.kind)
 		out := make([]snapshotRecord, len(recs))
 		for i, r := range recs {
-			out[i] = snapshotRecord{Marker: r.marker, Fields: copyMap(r.fields)}
+			out[i] = snapshotRecord{Marker: r.marker, Fields: t.viewCopy(k.kind, r)}
 		}
 		s.Objects[k.kind] = out
 		s.NextID[k.kind] = t.nextID[k.kind]
@@ -100,7 +100,7 @@ func (t *Tenant) Restore(s *Snapshot) error {
 				return fmt.Errorf("halosim: snapshot: a %s without a valid id", k.kind)
 			}
 			fields["id"] = id
-			tab[id] = &record{fields: fields, marker: r.Marker.UTC()}
+			tab[id] = &record{id: id, fields: fields, marker: r.Marker.UTC()}
 		}
 		objects[k.kind] = tab
 		nextID[k.kind] = max(s.NextID[k.kind], k.firstID)
@@ -111,7 +111,8 @@ func (t *Tenant) Restore(s *Snapshot) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.objects, t.nextID, t.sites = objects, nextID, sites
+	t.objects, t.nextID, t.sites, t.scaled = objects, nextID, sites, nil
+	t.reindex()
 	t.nextSite, t.seq, t.nextNotification = max(s.NextSite, 30), s.Seq, max(s.NextNotification, 40)
 	t.webhooks = restoredMaps(s.Webhooks)
 	t.notifications = restoredMaps(s.Notifications)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,12 @@ import (
 
 	"github.com/halosync/halosync/internal/change"
 )
+
+// HaloRateLimit is a hosted Halo tenant's rate limit: requests per rolling five minutes
+// (the default RateWindow), shared by every integration of the tenant (docs/HALO.md).
+// Options{RateLimit: HaloRateLimit, SendRetryAfter: true} answers as Halo does beyond it,
+// with a Retry-After.
+const HaloRateLimit = 300
 
 // Options configures a fake tenant. The zero value is usable.
 type Options struct {
@@ -132,7 +137,8 @@ type Request struct {
 //   - 429 over a rolling RateWindow; webhook management (Webhook, Notification,
 //     WebhookEvent), 403 with DenyWebhookManagement; injected faults (FailNext, Faults).
 //
-// Its data is set directly (Upsert, Delete, Seed) or changed by the generator (Step, Run,
+// Its data is set directly (Upsert, Delete, Seed, SeedScale for a tenant of a managed
+// service provider's size) or changed by the generator (Step, Run,
 // Do), which returns the webhook Event each change raises; a Sender delivers those as
 // Halo does, logging each delivery in the WebhookEvent log. With a seeded *rand.Rand and
 // a Clock, all of it is deterministic. Where Halo's behaviour is unconfirmed an Options
@@ -148,6 +154,9 @@ type Tenant struct {
 
 	mu       sync.Mutex
 	objects  map[change.Kind]map[int64]*record
+	order    map[change.Kind][]*record // each kind's records by id; nil when it must be rebuilt
+	notes    map[int64][]int64         // a ticket's note ids, ascending: the Actions list by ticket_id
+	scaled   *layout                   // how SeedScale's objects are drawn, nil without them
 	nextID   map[change.Kind]int64
 	sites    map[int64]site
 	nextSite int64
@@ -156,6 +165,8 @@ type Tenant struct {
 	hits     []time.Time
 	faults   []queuedFault
 	requests []Request
+	served   int64 // every request answered, 429s included
+	limited  int64 // the requests answered 429 by the rate limit
 	denyHook bool
 
 	webhooks         []map[string]any // in creation order
@@ -164,10 +175,17 @@ type Tenant struct {
 	deliveries       []map[string]any // the WebhookEvent log, oldest first
 }
 
-// record is one stored object and its change marker.
+// record is one stored object and its change marker. An object SeedScale made holds no
+// fields until something changes it: its fields are drawn again from the tenant's layout,
+// its id and the few values kept here each time they are read (Tenant.view), so a tenant
+// of hundreds of thousands of objects costs tens of bytes per object.
 type record struct {
-	fields map[string]any
-	marker time.Time // the change marker's value, at millisecond precision
+	fields map[string]any // nil while the object is as SeedScale made it
+	marker time.Time      // the change marker's value, at millisecond precision
+	id     int64
+	owner  int64 // SeedScale's objects: the client (ticket, user, asset) or the ticket (note)
+	born   int64 // SeedScale's objects: when it was created, Unix milliseconds
+	state  uint8 // SeedScale's objects: stateClosed, stateInactive, and a status index
 }
 
 // site is a client's site; sites are not served but objects name them.
@@ -234,6 +252,8 @@ func NewHandler(opts Options) *Tenant {
 		now:      func() time.Time { return now().UTC() },
 		done:     make(chan struct{}),
 		objects:  map[change.Kind]map[int64]*record{},
+		order:    map[change.Kind][]*record{},
+		notes:    map[int64][]int64{},
 		nextID:   map[change.Kind]int64{},
 		sites:    map[int64]site{},
 		nextSite: 30,
@@ -274,6 +294,26 @@ func appendCapped[T any](list []T, v T) []T {
 	list = append(list, v)
 	if len(list) > maxLog {
 		list = append(list[:0], list[len(list)-maxLog:]...)
+	}
+	return list
+}
+
+// appendLogged is appendCapped for the request log, which a long run (a backfill of a
+// large tenant) appends to on every request: the log grows to twice maxLog before the
+// oldest are dropped, so entries move once per maxLog requests, not on every one.
+// lastLogged reads the newest maxLog.
+func appendLogged[T any](list []T, v T) []T {
+	list = append(list, v)
+	if len(list) > 2*maxLog {
+		list = append(list[:0], list[len(list)-maxLog:]...)
+	}
+	return list
+}
+
+// lastLogged is the newest maxLog entries of a log appendLogged keeps.
+func lastLogged[T any](list []T) []T {
+	if len(list) > maxLog {
+		return list[len(list)-maxLog:]
 	}
 	return list
 }
@@ -324,19 +364,29 @@ func (t *Tenant) SetWebhookAccess(allowed bool) {
 func (t *Tenant) Requests() []Request {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]Request, len(t.requests))
-	for i, r := range t.requests {
+	logged := lastLogged(t.requests)
+	out := make([]Request, len(logged))
+	for i, r := range logged {
 		r.Query = cloneValues(r.Query)
 		out[i] = r
 	}
 	return out
 }
 
-// ResetRequests forgets the requests received so far.
+// ResetRequests forgets the requests received so far (Requests; RequestTotals go on
+// counting).
 func (t *Tenant) ResetRequests() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.requests = nil
+}
+
+// RequestTotals returns how many requests the tenant has answered since it was made, and
+// how many of them the rate limit refused with 429: unlike Requests, never capped.
+func (t *Tenant) RequestTotals() (served, limited int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.served, t.limited
 }
 
 // ---- the data API ----
@@ -374,7 +424,7 @@ func (t *Tenant) Object(kind change.Kind, id int64) (map[string]any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return copyMap(r.fields), true
+	return t.viewCopy(kind, r), true
 }
 
 // Objects returns copies of every object of a kind (deleted tickets included), by id.
@@ -384,7 +434,7 @@ func (t *Tenant) Objects(kind change.Kind) []map[string]any {
 	recs := t.sorted(kind)
 	out := make([]map[string]any, len(recs))
 	for i, r := range recs {
-		out[i] = copyMap(r.fields)
+		out[i] = t.viewCopy(kind, r)
 	}
 	return out
 }
@@ -405,21 +455,6 @@ func (t *Tenant) table(kind change.Kind) map[int64]*record {
 	return m
 }
 
-// sorted returns a kind's records by id.
-func (t *Tenant) sorted(kind change.Kind) []*record {
-	m := t.table(kind)
-	ids := make([]int64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	out := make([]*record, len(ids))
-	for i, id := range ids {
-		out[i] = m[id]
-	}
-	return out
-}
-
 // upsert stores obj at time at; t.mu is held.
 func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *record {
 	info := mustInfo(kind)
@@ -435,8 +470,9 @@ func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *rec
 		t.nextID[kind] = id + 1
 	}
 	r, exists := tab[id]
+	var ticket int64
 	if !exists {
-		r = &record{fields: map[string]any{}}
+		r = &record{id: id, fields: map[string]any{}}
 		switch kind {
 		case change.Ticket:
 			r.fields["deleted"] = false
@@ -445,6 +481,12 @@ func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *rec
 			r.fields["inactive"] = false
 		}
 		tab[id] = r
+		t.added(kind, r)
+	} else {
+		t.own(kind, r)
+		if kind == change.Action {
+			ticket = t.noteTicket(r)
+		}
 	}
 	for k, v := range obj {
 		r.fields[k] = normalize(v)
@@ -453,6 +495,9 @@ func (t *Tenant) upsert(kind change.Kind, obj map[string]any, at time.Time) *rec
 	t.bump(kind, r, at)
 	if kind == change.Asset {
 		r.fields["last_modified"] = r.fields[info.marker]
+	}
+	if kind == change.Action {
+		t.noteMoved(id, ticket, t.noteTicket(r))
 	}
 	return r
 }
@@ -464,7 +509,7 @@ func (t *Tenant) bump(kind change.Kind, r *record, at time.Time) {
 		m = r.marker.Add(time.Millisecond)
 	}
 	r.marker = m
-	r.fields[mustInfo(kind).marker] = haloTime(m)
+	t.own(kind, r).fields[mustInfo(kind).marker] = haloTime(m)
 }
 
 // delete deletes an object; t.mu is held.
@@ -475,11 +520,15 @@ func (t *Tenant) delete(kind change.Kind, id int64, at time.Time) bool {
 		return false
 	}
 	if kind == change.Ticket {
-		r.fields["deleted"] = true
+		t.own(kind, r).fields["deleted"] = true
 		t.bump(kind, r, at)
 		return true
 	}
+	if kind == change.Action {
+		t.noteMoved(id, t.noteTicket(r), 0)
+	}
 	delete(tab, id)
+	t.removed(kind, id)
 	return true
 }
 

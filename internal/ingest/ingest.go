@@ -60,6 +60,17 @@ type Request struct {
 	ContentLength int64
 	SourceIP      string
 	RequestID     string
+	// Endpoint is the endpoint the delivery came through, change.EndpointPrimary (also
+	// when empty) or change.EndpointBackup, as the transport tells it.
+	Endpoint string
+}
+
+// endpoint is the request's endpoint, the primary when the transport named none.
+func (r Request) endpoint() string {
+	if r.Endpoint == change.EndpointBackup {
+		return change.EndpointBackup
+	}
+	return change.EndpointPrimary
 }
 
 // Response is the answer to send back.
@@ -153,6 +164,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 		return h.refuse(ctx, conn, label, r, out.deliveryIDs, err)
 	}
 	h.count.Count(metrics.Metric{Name: metrics.DeliveriesAccepted, Connection: conn.ID}, 1)
+	h.count.Count(metrics.Metric{Name: metrics.DeliveriesByEndpoint, Connection: conn.ID, Label: r.endpoint()}, 1)
 	h.count.Count(metrics.Metric{Name: metrics.ChangesEnqueued, Connection: conn.ID}, int64(out.enqueued))
 	for kind, n := range out.byKind {
 		h.count.Count(metrics.Metric{Name: metrics.ChangesByKind, Connection: conn.ID, Kind: string(kind)}, n)
@@ -165,7 +177,7 @@ func (h *Handler) Handle(ctx context.Context, r Request) Response {
 		status = "filtered"
 	}
 	h.log.InfoContext(ctx, "delivery "+status, "connection", conn.ID, "changes", out.enqueued, "filtered", out.filtered,
-		"delivery_ids", out.deliveryIDs, "source_ip", r.SourceIP, "request_id", r.RequestID)
+		"delivery_ids", out.deliveryIDs, "endpoint", r.endpoint(), "source_ip", r.SourceIP, "request_id", r.RequestID)
 	body, _ := json.Marshal(struct {
 		Status   string `json:"status"`
 		Changes  int    `json:"changes"`
@@ -189,7 +201,7 @@ func (h *Handler) refuse(ctx context.Context, conn *connection.Connection, label
 	case errors.As(err, &wait):
 		resp.Header = map[string]string{"retry-after": strconv.FormatInt(int64(math.Ceil(time.Duration(wait).Seconds())), 10)}
 	}
-	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status(), "source_ip", r.SourceIP, "request_id", r.RequestID}
+	attrs := []any{"connection", label, "reason", e.Reason, "status", e.Status(), "endpoint", r.endpoint(), "source_ip", r.SourceIP, "request_id", r.RequestID}
 	if len(deliveryIDs) > 0 {
 		attrs = append(attrs, "delivery_ids", deliveryIDs)
 	}
@@ -315,6 +327,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 	}
 	received := h.now().UTC()
 	attrs := routingAttributes(conn.Routing, r.Header)
+	endpoint := r.endpoint()
 	var msgs []message.Message
 	for _, e := range events {
 		if e.ID != "" {
@@ -330,7 +343,7 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 			// Kept, never dropped: the worker resolves it with names configured since, or it
 			// waits in the dead-letter queue, where the alarm reports it.
 			m, err := message.Encode(message.Envelope{Unknown: true, Raw: e.Raw, ReceivedAt: received,
-				Change: change.Change{Connection: conn.ID, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, OccurredAt: received}})
+				Change: change.Change{Connection: conn.ID, Event: e.Name, DeliveryID: e.ID, Source: change.SourceWebhook, Endpoint: endpoint, OccurredAt: received}})
 			if err != nil {
 				return out, refusal(apierror.BodyTooLarge, "an event in the delivery is too large to queue", CodeTooLarge, err)
 			}
@@ -342,6 +355,9 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 		}
 		if err != nil {
 			return out, err
+		}
+		for i := range changes {
+			changes[i].Endpoint = endpoint
 		}
 		for i, d := range conn.Filter.MatchAll(changes) {
 			c := changes[i]

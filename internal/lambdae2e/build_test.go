@@ -15,7 +15,7 @@ import (
 )
 
 // functions are the Lambda functions the tests run; each has ./functions/<name>.
-var functions = []string{"ingest", "worker", "poller", "publish"}
+var functions = []string{"ingest", "worker", "poller", "read", "publish"}
 
 var (
 	// root is the module's directory; binDir holds the built binaries for the whole run.

@@ -124,14 +124,16 @@ func TestConvergesThroughTheEmulator(t *testing.T) {
 	t.Logf("enqueued %d changes; worker counts:%s", enqueued, applied.only(metrics.ChangesApplied))
 }
 
-// apiGateway plays API Gateway's HTTP API for the webhook route: each request becomes a
-// payload 2.0 event, one synchronous invoke of the ingest function (one at a time, as one
-// emulator serves them), and the function's answer becomes the HTTP response.
+// apiGateway plays API Gateway's HTTP API for the webhook route (or, with functionURL, the
+// ingest function's URL): each request becomes a payload 2.0 event, one synchronous
+// invoke of the ingest function (one at a time, as one emulator serves them), and the
+// function's answer becomes the HTTP response.
 type apiGateway struct {
-	t   *testing.T
-	fn  *function
-	mu  sync.Mutex
-	seq int
+	t           *testing.T
+	fn          *function
+	functionURL bool
+	mu          sync.Mutex
+	seq         int
 }
 
 func (g *apiGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +152,7 @@ func (g *apiGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.seq++
 	ev := gatewayRequest{
 		method: r.Method, conn: conn, pathSecret: secret, header: gatewayHeader(r.Header), body: body,
-		sourceIP: ip, requestID: fmt.Sprintf("req-converge-%d", g.seq),
+		sourceIP: ip, requestID: fmt.Sprintf("req-converge-%d", g.seq), functionURL: g.functionURL,
 	}.event()
 	out, err := g.fn.invoke(r.Context(), ev)
 	if err != nil {

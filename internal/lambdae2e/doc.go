@@ -10,7 +10,10 @@
 // sample events in events/ to the ingest function) and the SQS event source mapping
 // (receiving batches, invoking the worker with an events.SQSEvent, deleting what the
 // worker did not report in batchItemFailures) and check the result in DynamoDB, the
-// worker's embedded-metric-format output and the dead-letter queue.
+// worker's embedded-metric-format output and the dead-letter queue. The ingest function's
+// URL, the backup endpoint, is played too (its event: route $default, a lambda-url
+// domain): TestFailoverToTheBackupEndpoint has Halo deliver to both webhooks while the
+// primary refuses connections.
 // TestSamLocalInvokeWithTheEnvFile runs the functions as `sam local invoke --env-vars
 // events/local-env.json` does: built by their Makefile targets, with the env file's
 // variables and SAM's placeholder credentials.

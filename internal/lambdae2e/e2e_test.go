@@ -31,8 +31,10 @@ var ingestWant = map[string]struct {
 	"ingest-ticket-batch.json":      {http.StatusOK, 3}, // 4250 logged, 4250 reassigned, 4251 event only
 	"ingest-ticket-event-only.json": {http.StatusOK, 1}, // 4244, no snapshot
 	"ingest-ticket-full.json":       {http.StatusOK, 1}, // 4242, full snapshot
-	"ingest-ticket-small.json":      {http.StatusOK, 1}, // 4243, small snapshot without last_update
-	"ingest-wrong-password.json":    {http.StatusUnauthorized, 0},
+	// 4242 again, the same delivery through the function URL (the backup endpoint)
+	"ingest-ticket-function-url.json": {http.StatusOK, 1},
+	"ingest-ticket-small.json":        {http.StatusOK, 1}, // 4243, small snapshot without last_update
+	"ingest-wrong-password.json":      {http.StatusUnauthorized, 0},
 }
 
 // sampleEvent reads events/<name>.
@@ -188,12 +190,12 @@ func TestWebhooksReachDynamoDB(t *testing.T) {
 		s.post(t, name, sampleEvent(t, name), w.status, w.changes)
 		total += w.changes
 	}
-	if total != 7 {
-		t.Fatalf("the sample events enqueue %d changes; the assertions below expect 7", total)
+	if total != 8 {
+		t.Fatalf("the sample events enqueue %d changes; the assertions below expect 8", total)
 	}
 
 	p := s.player
-	p.runUntil(30*time.Second, "the 7 changes of the sample events applied", func() bool { return len(p.deleted) == total })
+	p.runUntil(30*time.Second, "the 8 changes of the sample events applied", func() bool { return len(p.deleted) == total })
 	for id, n := range p.failures {
 		t.Errorf("message %s was reported failed %d times: %s", id, n, p.bodies[id])
 	}
@@ -246,27 +248,32 @@ func TestWebhooksReachDynamoDB(t *testing.T) {
 			"summary": "Printer on the 3rd floor is jammed", "status_id": 2, "last_update": "2026-09-25T06:41:07.523",
 		})
 
-	// What the worker counted, from its EMF lines: 4242 (its base64 twin is a
-	// duplicate), 4243 and 4250 twice applied; 4244 and 4251 pending; five more
-	// duplicates and one stale.
+	// What the worker counted, from its EMF lines: 4242 (its base64 and function URL
+	// twins are duplicates), 4243 and 4250 twice applied; 4244 and 4251 pending; five
+	// more duplicates and one stale.
 	applied := func(label string) metrics.Metric {
 		return metrics.Metric{Name: metrics.ChangesApplied, Connection: conn, Label: label}
 	}
 	awaitCounts(t, s.worker, metrics.ChangesApplied, counts{
 		applied(string(change.Applied)): 4, applied(string(change.Pending)): 2,
-		applied(string(change.Duplicate)): 6, applied(string(change.Stale)): 1,
+		applied(string(change.Duplicate)): 7, applied(string(change.Stale)): 1,
 	})
 	awaitCounts(t, s.worker, metrics.ChangesFailed, counts{})
 	if errs := logRecords(t, s.worker, "ERROR"); len(errs) > 0 {
 		t.Errorf("the worker logged %d errors, the first: %s", len(errs), mustJSON(errs[0]))
 	}
-	// And what ingest counted: the warm-up GET, the wrong password, 11 deliveries.
+	// And what ingest counted: the warm-up GET, the wrong password, 12 deliveries, one
+	// of them through the function URL.
 	awaitCounts(t, s.ingest, metrics.DeliveriesRejected, counts{
 		{Name: metrics.DeliveriesRejected, Connection: "_unknown", Label: "method_not_allowed"}: 1,
 		{Name: metrics.DeliveriesRejected, Connection: conn, Label: "credentials_wrong"}:        1,
 	})
-	awaitCounts(t, s.ingest, metrics.DeliveriesAccepted, counts{{Name: metrics.DeliveriesAccepted, Connection: conn}: 11})
-	awaitCounts(t, s.ingest, metrics.ChangesEnqueued, counts{{Name: metrics.ChangesEnqueued, Connection: conn}: 13})
+	awaitCounts(t, s.ingest, metrics.DeliveriesAccepted, counts{{Name: metrics.DeliveriesAccepted, Connection: conn}: 12})
+	awaitCounts(t, s.ingest, metrics.DeliveriesByEndpoint, counts{
+		{Name: metrics.DeliveriesByEndpoint, Connection: conn, Label: change.EndpointPrimary}: 11,
+		{Name: metrics.DeliveriesByEndpoint, Connection: conn, Label: change.EndpointBackup}:  1,
+	})
+	awaitCounts(t, s.ingest, metrics.ChangesEnqueued, counts{{Name: metrics.ChangesEnqueued, Connection: conn}: 14})
 }
 
 // TestPoisonMessageGoesToTheDLQ puts a message the worker cannot decode on the queue

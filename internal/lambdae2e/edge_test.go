@@ -42,7 +42,18 @@ type gatewayRequest struct {
 	sourceIP         string // default 203.0.113.10
 	requestID        string
 	noPathParams     bool // leave pathParameters out: only rawPath names the connection
+	// functionURL makes it the event of the ingest function's URL, the backup endpoint:
+	// route $default, no path parameters, the domain <url-id>.lambda-url.<region>.on.aws.
+	functionURL bool
 }
+
+// Domain names of the two endpoints, as their events carry them.
+const (
+	gatewayAPIID      = "e2eapi"
+	gatewayDomain     = gatewayAPIID + ".execute-api.us-east-1.amazonaws.com"
+	functionURLID     = "e2efnurl"
+	functionURLDomain = functionURLID + ".lambda-url.us-east-1.on.aws"
+)
 
 // event is the API Gateway HTTP API (payload 2.0) event of r, for the route
 // METHOD /webhooks/halo/{connection} (or .../{connection}/{secret}). A body that is not
@@ -57,7 +68,11 @@ func (r gatewayRequest) event() events.APIGatewayV2HTTPRequest {
 		path += "/" + r.pathSecret
 		params["secret"] = r.pathSecret
 	}
-	if r.noPathParams {
+	routeKey, apiID, domain := r.method+" "+route, gatewayAPIID, gatewayDomain
+	if r.functionURL {
+		routeKey, apiID, domain = "$default", functionURLID, functionURLDomain
+	}
+	if r.noPathParams || r.functionURL {
 		params = nil
 	}
 	header := map[string]string{"content-type": "application/json", "user-agent": "Halo"}
@@ -71,10 +86,10 @@ func (r gatewayRequest) event() events.APIGatewayV2HTTPRequest {
 		ip = "203.0.113.10"
 	}
 	return events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: r.method + " " + route, RawPath: path, Headers: header, PathParameters: params,
+		Version: "2.0", RouteKey: routeKey, RawPath: path, Headers: header, PathParameters: params,
 		Body: body, IsBase64Encoded: encoded,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: r.requestID, Stage: "$default", RouteKey: r.method + " " + route,
+			RequestID: r.requestID, Stage: "$default", RouteKey: routeKey, APIID: apiID, DomainName: domain,
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 				Method: r.method, Path: path, Protocol: "HTTP/1.1", SourceIP: ip, UserAgent: header["user-agent"],
 			},

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -49,6 +50,7 @@ type Env struct {
 	ConfigParameter string // HALOSYNC_CONFIG_PARAMETER: the SSM parameter holding the config
 	ConfigFile      string // HALOSYNC_CONFIG_FILE: a config file, which wins (sam local invoke, the emulator tests)
 	LogLevel        string // LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL as Lambda sets it
+	ReadSettle      string // READ_SETTLE: the read function's settle window (ReadSettle when empty)
 	// FilterLevel is AWS_LAMBDA_LOG_LEVEL: the application log level below which Lambda
 	// drops the function's JSON lines.
 	FilterLevel string
@@ -68,6 +70,7 @@ func Read() Env {
 		ConfigParameter: os.Getenv("HALOSYNC_CONFIG_PARAMETER"),
 		ConfigFile:      os.Getenv("HALOSYNC_CONFIG_FILE"),
 		LogLevel:        level,
+		ReadSettle:      os.Getenv("READ_SETTLE"),
 		FilterLevel:     os.Getenv("AWS_LAMBDA_LOG_LEVEL"),
 	}
 }
@@ -231,21 +234,32 @@ type Role struct {
 	Name string
 	// Store: the function reads and writes the copy (TABLE_NAME).
 	Store bool
+	// ReadOnly: the function only reads the copy (TABLE_NAME); it needs no queue, no
+	// configuration and no secret, and builds no pipeline.
+	ReadOnly bool
 	// Publish: the function publishes change events (EVENT_BUS_NAME) from the table's
 	// stream; it needs neither the configuration nor the queue.
 	Publish bool
 }
 
-// The three functions. Each needs the configuration (HALOSYNC_CONFIG_PARAMETER or
+// The functions. Each but the read function needs the configuration (HALOSYNC_CONFIG_PARAMETER or
 // HALOSYNC_CONFIG_FILE): the worker too, since it applies changes only for the connections
 // it names, with their filters, stored fields and Halo API settings.
 var (
 	Ingest = Role{Name: "ingest"}
 	Worker = Role{Name: "worker", Store: true}
 	Poller = Role{Name: "poller", Store: true}
+	// Reader serves the read routes: it reads the table by the connection ids in the path.
+	Reader = Role{Name: "read", ReadOnly: true}
 	// Publisher reads the table's stream, which its event source mapping hands it.
 	Publisher = Role{Name: "publisher", Publish: true}
 )
+
+// ReadSettle is how long the read function leaves a write out of the changed listing
+// (readapi.Options.Settle): the worker stamps a write a moment before DynamoDB has it, and
+// GSI3 shows it a moment later still (usually well under a second); READ_SETTLE, a Go
+// duration, overrides it.
+const ReadSettle = 5 * time.Second
 
 // Function is one function's wiring, built once per cold start.
 type Function struct {
@@ -255,6 +269,10 @@ type Function struct {
 	Pipeline *pipeline.Pipeline
 	// Metrics holds the invocation's counts until awslambda.Flushed writes them.
 	Metrics *metrics.EMF
+	// Store is the copy, for a ReadOnly role (its pipeline is nil).
+	Store *dynamo.Store
+	// Settle is the read function's settle window (ReadSettle, or READ_SETTLE).
+	Settle time.Duration
 	// Publisher puts change events on the bus (the publisher role only).
 	Publisher *changeevent.Publisher
 }
@@ -277,6 +295,9 @@ func Start(r Role) *Function {
 }
 
 func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, error) {
+	if r.ReadOnly {
+		return e.buildReader(ctx, log)
+	}
 	if r.Publish {
 		return e.buildPublisher(ctx, log)
 	}
@@ -308,6 +329,26 @@ func (e Env) build(ctx context.Context, r Role, log *slog.Logger) (*Function, er
 		return nil, err
 	}
 	return f, nil
+}
+
+// buildReader wires a ReadOnly role: the table, nothing else.
+func (e Env) buildReader(ctx context.Context, log *slog.Logger) (*Function, error) {
+	if err := e.Require("TABLE_NAME"); err != nil {
+		return nil, err
+	}
+	settle := ReadSettle
+	if e.ReadSettle != "" {
+		d, err := time.ParseDuration(e.ReadSettle)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("environment: READ_SETTLE %q is not a duration such as 5s", e.ReadSettle)
+		}
+		settle = d
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	return &Function{Env: e, Log: log, Metrics: e.Metrics(os.Stdout), Store: dynamo.New(dynamodb.NewFromConfig(aws), e.TableName), Settle: settle}, nil
 }
 
 // buildPublisher wires the publisher: stream records read as the table's object items

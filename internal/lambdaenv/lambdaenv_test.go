@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -306,8 +307,19 @@ func TestLoggerLevel(t *testing.T) {
 
 // TestWorkerNeedsItsConfiguration: the worker refuses changes for connections it does not
 // know, so it does not start without the configuration.
+// noAWSProfile clears the functions' variables and leaves the SDK no profile to read, in
+// one region.
+func noAWSProfile(t *testing.T) {
+	t.Helper()
+	clearEnv(t)
+	home := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_REGION", "eu-west-1")
+}
+
 func TestWorkerNeedsItsConfiguration(t *testing.T) {
-	withoutAWSProfile(t)
+	noAWSProfile(t)
 	env := Env{QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/halosync", TableName: "halosync"}
 	_, err := env.build(context.Background(), Worker, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "HALOSYNC_CONFIG_PARAMETER") {
@@ -315,10 +327,32 @@ func TestWorkerNeedsItsConfiguration(t *testing.T) {
 	}
 }
 
+// TestReaderNeedsTheTableOnly: the read function starts with TABLE_NAME alone (no queue, no
+// configuration), with the settle window READ_SETTLE gives or ReadSettle.
+func TestReaderNeedsTheTableOnly(t *testing.T) {
+	noAWSProfile(t)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := (Env{}).build(context.Background(), Reader, log); err == nil || !strings.Contains(err.Error(), "TABLE_NAME") {
+		t.Fatalf("reader without a table: %v, want an error naming TABLE_NAME", err)
+	}
+	f, err := Env{TableName: "halosync"}.build(context.Background(), Reader, log)
+	if err != nil || f.Store == nil || f.Pipeline != nil || f.Queue != nil || f.Settle != ReadSettle {
+		t.Fatalf("reader: %+v, %v; want a store, no pipeline or queue, settle %v", f, err, ReadSettle)
+	}
+	if f, err := (Env{TableName: "halosync", ReadSettle: "250ms"}).build(context.Background(), Reader, log); err != nil || f.Settle != 250*time.Millisecond {
+		t.Fatalf("READ_SETTLE=250ms: %+v, %v", f, err)
+	}
+	for _, bad := range []string{"5", "-1s", "soon"} {
+		if _, err := (Env{TableName: "halosync", ReadSettle: bad}).build(context.Background(), Reader, log); err == nil || !strings.Contains(err.Error(), "READ_SETTLE") {
+			t.Errorf("READ_SETTLE=%s: %v, want an error naming it", bad, err)
+		}
+	}
+}
+
 // TestThePublisherNeedsItsBusOnly: the publisher starts with EVENT_BUS_NAME and nothing
 // else (no queue, table or configuration), and not without it.
 func TestThePublisherNeedsItsBusOnly(t *testing.T) {
-	withoutAWSProfile(t)
+	noAWSProfile(t)
 	log := slog.New(slog.DiscardHandler)
 	if _, err := (Env{}).build(context.Background(), Publisher, log); err == nil || !strings.Contains(err.Error(), "EVENT_BUS_NAME") {
 		t.Fatalf("publisher without a bus: %v, want an error naming EVENT_BUS_NAME", err)
@@ -328,15 +362,4 @@ func TestThePublisherNeedsItsBusOnly(t *testing.T) {
 	if err != nil || f.Publisher == nil || f.Pipeline != nil || f.Queue != nil {
 		t.Fatalf("publisher: %+v, %v", f, err)
 	}
-}
-
-// withoutAWSProfile clears the functions' variables and hides the developer's AWS
-// configuration, as in Lambda.
-func withoutAWSProfile(t *testing.T) {
-	t.Helper()
-	clearEnv(t)
-	home := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_REGION", "eu-west-1")
 }

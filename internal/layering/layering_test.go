@@ -60,6 +60,7 @@ func importsAWS(ds []string) (sdk, lambda bool) {
 var pure = []string{
 	"change", "changeevent", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
 	"message", "metrics", "apierror", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
+	"readapi",
 }
 
 func TestRulesImportNoAWS(t *testing.T) {
@@ -72,7 +73,7 @@ func TestRulesImportNoAWS(t *testing.T) {
 }
 
 func TestProductCarriesNoTestCode(t *testing.T) {
-	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller", "functions/publish"} {
+	for _, pkg := range []string{"cmd/halosync", "functions/ingest", "functions/worker", "functions/poller", "functions/read", "functions/publish"} {
 		for _, d := range deps(t, module+pkg) {
 			if d == "testing" || d == "net/http/httptest" || strings.HasSuffix(d, "test") && strings.HasPrefix(d, module) {
 				t.Errorf("%s depends on %s", pkg, d)
@@ -82,7 +83,7 @@ func TestProductCarriesNoTestCode(t *testing.T) {
 }
 
 func TestMainsAreThin(t *testing.T) {
-	for _, fn := range []string{"ingest", "worker", "poller", "publish"} {
+	for _, fn := range []string{"ingest", "worker", "poller", "read", "publish"} {
 		b, err := os.ReadFile(filepath.Join(root(t), "functions", fn, "main.go"))
 		if err != nil {
 			t.Fatal(err)

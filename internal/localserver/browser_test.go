@@ -203,6 +203,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil || !strings.Contains(webhook, "not managed") {
 		t.Errorf("the webhook's health reads %q (%v), want not managed", webhook, err)
 	}
+	endpoints, err := chromedp.Run(ctx, chromedp.Text(`section[data-connection="default"] dd[data-fact="endpoints"]`))
+	if err != nil || !strings.HasPrefix(endpoints, "primary ") || strings.HasPrefix(endpoints, "primary 0") || !strings.HasSuffix(endpoints, "backup 0") {
+		t.Errorf("the deliveries by endpoint read %q (%v), want some through the primary, none through the backup", endpoints, err)
+	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -269,14 +273,18 @@ func TestDashboardShowsAPolledConnection(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open the dashboard: %v", err)
 	}
+	// The page redraws a connection whole on each status, so each fact is read where it
+	// stands at one moment, and waited for: the first status may predate the poll's end.
 	for sel, want := range map[string]string{
 		`section[data-connection="default"] tr[data-backfill="ticket"]`: "done",
 		`section[data-connection="default"] dd[data-fact="mode"]`:       "hybrid",
 		`section[data-connection="default"] dd[data-fact="webhook"]`:    "unhealthy, checked",
 		`section[data-connection="default"] dd[data-fact="fallback"]`:   "since",
 	} {
-		if text, err := chromedp.Run(ctx, chromedp.Text(sel)); err != nil || !strings.Contains(text, want) {
-			t.Errorf("%s reads %q (%v), want %q in it", sel, text, err, want)
+		js := fmt.Sprintf(`((document.querySelector(%q) || {}).textContent || "").includes(%q)`, sel, want)
+		if err := chromedp.Do(b.step(5*time.Second), chromedp.Poll[chromedp.Void](js)); err != nil {
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+			t.Errorf("%s reads %q, want %q in it (%v)", sel, text, want, err)
 		}
 	}
 	b.reportProblems(nil)

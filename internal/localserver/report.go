@@ -89,6 +89,9 @@ type ConnectionReport struct {
 	Backfill          []BackfillReport       `json:"backfill,omitempty"`
 	SyncLatencyMS     LatencyReport          `json:"sync_latency_ms"`
 	Errors            map[string]LabelCounts `json:"errors"`
+	// Endpoints are the deliveries accepted through each endpoint, primary (the webhook
+	// route) and backup (the backup route), DeliveriesByEndpoint.
+	Endpoints LabelCounts `json:"deliveries_by_endpoint"`
 }
 
 // FallbackReport says whether the poller polls at the fallback interval because the
@@ -206,7 +209,8 @@ func (s *Server) report(ctx context.Context) Report {
 	}
 	hourAgo := s.now().Add(-time.Hour)
 	for _, id := range conns {
-		cs := ConnectionReport{Demo: slices.Contains(s.demo, id), SyncMode: "webhook", Polled: polled[id], Errors: map[string]LabelCounts{}}
+		cs := ConnectionReport{Demo: slices.Contains(s.demo, id), SyncMode: "webhook", Polled: polled[id], Errors: map[string]LabelCounts{},
+			Endpoints: LabelCounts{change.EndpointPrimary: 0, change.EndpointBackup: 0}}
 		if c, ok := s.pipeline.Connections.Get(id); ok && cs.Polled {
 			cs.SyncMode = c.Poll.Mode
 			cs.Webhook.Managed = c.Config.Webhook.Manage != nil
@@ -245,8 +249,11 @@ func (s *Server) report(ctx context.Context) Report {
 			if e.Connection != id {
 				continue
 			}
-			if e.Name == metrics.SyncLatency && e.Label == "" {
+			switch {
+			case e.Name == metrics.SyncLatency && e.Label == "":
 				cs.SyncLatencyMS.Avg = e.AvgMS
+			case e.Name == metrics.DeliveriesByEndpoint:
+				cs.Endpoints[e.Label] += e.Value
 			}
 			for name, metric := range errorCounters {
 				if e.Name == metric && e.Value > 0 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/readapi"
 )
 
 // servedRoutes reads the patterns handler registers from server.go: "METHOD /path", or
@@ -21,7 +22,9 @@ func servedRoutes(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consts := map[string]string{"ingest.PathPrefix": ingest.PathPrefix}
+	consts := map[string]string{"ingest.PathPrefix": ingest.PathPrefix,
+		"readapi.ObjectRoute": readapi.ObjectRoute, "readapi.NoteRoute": readapi.NoteRoute,
+		"readapi.DeliveryRoute": readapi.DeliveryRoute, "readapi.ChangedRoute": readapi.ChangedRoute}
 	var eval func(ast.Expr) string
 	eval = func(e ast.Expr) string {
 		switch e := e.(type) {

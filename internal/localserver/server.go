@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +22,8 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/apierror"
-
 	"github.com/halosync/halosync/internal/change"
+
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
 	"github.com/halosync/halosync/internal/haloapi"
@@ -32,15 +31,16 @@ import (
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/pipeline"
+	"github.com/halosync/halosync/internal/readapi"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/worker"
 )
 
-// Store is what the server needs of the object store: the pipeline's side, and reading
-// delivery records.
+// Store is what the server needs of the object store: the pipeline's side, and what the
+// read routes read.
 type Store interface {
 	pipeline.Store
-	Deliveries(ctx context.Context, conn, deliveryID string) ([]change.Delivery, error)
+	readapi.Store
 }
 
 // Queue is what the server needs of the embedded queue.
@@ -95,7 +95,8 @@ type Server struct {
 	pollEvery time.Duration
 
 	guard         *readGuard
-	recent        *recent // the newest delivery records, for /deliveries/recent
+	read          *readapi.API // the read routes, the read function's too
+	recent        *recent      // the newest delivery records, for /deliveries/recent
 	readiness     readiness
 	bodies        *byteBudget
 	connections   map[string]bool // the configured connection ids
@@ -169,6 +170,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		trusted: trusted, forwarded: forwarded, pipeline: p,
 		store: o.Store, queue: o.Queue, dlq: o.DeadLetter, counts: counts, log: o.Log, pollEvery: o.PollEvery,
 		guard:       newReadGuard(cfg.Server.ReadTokens, cfg.Server.Hosts, counts, o.Log),
+		read:        readapi.New(o.Store, readapi.Options{Log: o.Log, Now: now}),
 		recent:      rec,
 		readiness:   readiness{probe: o.Probe},
 		bodies:      &byteBudget{capacity: cfg.Server.BodyBytesInFlight()},
@@ -204,6 +206,9 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(ingest.PathPrefix+"{connection}", s.admitBody(s.webhook))
 	mux.HandleFunc(ingest.PathPrefix+"{connection}/{secret}", s.admitBody(s.webhook))
+	// The backup endpoint: the same deliveries, counted and recorded as the backup's.
+	mux.HandleFunc("/backup"+ingest.PathPrefix+"{connection}", s.admitBody(s.webhook))
+	mux.HandleFunc("/backup"+ingest.PathPrefix+"{connection}/{secret}", s.admitBody(s.webhook))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -214,23 +219,12 @@ func (s *Server) handler(guard *readGuard) http.Handler {
 	mux.HandleFunc("GET /deliveries/recent", guard.wrap(s.recentDeliveries))
 	mux.HandleFunc("GET /dashboard", guard.wrapPage(s.dashboard))
 	mux.HandleFunc("GET /dashboard/{asset}", guard.wrap(s.dashboardAsset))
-	mux.HandleFunc("GET /connections/{connection}/{kinds}/{id}", guard.wrap(s.object))
-	mux.HandleFunc("GET /connections/{connection}/tickets/{ticket}/actions/{id}", guard.wrap(s.action))
-	mux.HandleFunc("GET /connections/{connection}/deliveries/{deliveryId}", guard.wrap(s.deliveries))
+	mux.HandleFunc(readapi.ObjectRoute, guard.wrap(s.read.Object))
+	mux.HandleFunc(readapi.NoteRoute, guard.wrap(s.read.Note))
+	mux.HandleFunc(readapi.DeliveryRoute, guard.wrap(s.read.Delivery))
+	mux.HandleFunc(readapi.ChangedRoute, guard.wrap(s.read.Changed))
 	mux.HandleFunc("GET /connections/{connection}/events", guard.wrap(s.changeEvents))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A path no route knows gets the JSON error body every other answer has; a known
-		// path asked with another method keeps the router's 405 and its Allow header.
-		if _, pattern := mux.Handler(r); pattern == "" {
-			probe := r.Clone(r.Context())
-			probe.Method = http.MethodGet
-			if _, pattern := mux.Handler(probe); pattern == "" {
-				apierror.Write(w, apierror.NotFound, "no such route")
-				return
-			}
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return readapi.JSONErrors(mux)
 }
 
 // webhook hands the request to the ingest handler as it came: the raw body (up to one
@@ -252,6 +246,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		ContentLength: r.ContentLength,
 		SourceIP:      s.sourceIP(r),
 		RequestID:     newID(),
+		Endpoint:      endpointOf(r),
 	}
 	write := func(resp ingest.Response) {
 		w.Header().Set("content-type", "application/json")
@@ -282,6 +277,15 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	resp := s.pipeline.Ingest.Handle(r.Context(), req)
 	s.recent.ingested(label, resp, req.RequestID, s.now())
 	write(resp)
+}
+
+// endpointOf is the endpoint a delivery came through: the backup route's pattern starts
+// with /backup/, the webhook route's is the primary's.
+func endpointOf(r *http.Request) string {
+	if strings.HasPrefix(r.Pattern, "/backup/") {
+		return change.EndpointBackup
+	}
+	return change.EndpointPrimary
 }
 
 // unknownConnection is the connection ingest counts a delivery to no configured
@@ -328,48 +332,6 @@ func (s *Server) isTrusted(ip string) bool {
 		}
 	}
 	return false
-}
-
-func (s *Server) object(w http.ResponseWriter, r *http.Request) {
-	kind, err := change.ParseKind(strings.TrimSuffix(r.PathValue("kinds"), "s"))
-	if err != nil || kind == change.Action {
-		apierror.Write(w, apierror.UnknownKind, "use "+objectRoutes())
-		return
-	}
-	s.writeObject(w, r, kind, r.PathValue("id"), "")
-}
-
-func (s *Server) action(w http.ResponseWriter, r *http.Request) {
-	s.writeObject(w, r, change.Action, r.PathValue("id"), r.PathValue("ticket"))
-}
-
-func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, kind change.Kind, id, parent string) {
-	o, ok, err := s.store.Get(r.Context(), r.PathValue("connection"), kind, id, parent)
-	switch {
-	case err != nil:
-		s.log.ErrorContext(r.Context(), "read object", "kind", kind, "id", id, "error", err.Error())
-		apierror.Write(w, apierror.Internal, "the store could not be read")
-	case !ok:
-		apierror.Write(w, apierror.NotFound, fmt.Sprintf("no %s %s", kind, id))
-	default:
-		writeJSON(w, http.StatusOK, o)
-	}
-}
-
-// deliveries answers a delivery's records (change.Delivery, one per object it carried) as a
-// JSON array, 404 when none is kept.
-func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("deliveryId")
-	ds, err := s.store.Deliveries(r.Context(), r.PathValue("connection"), id)
-	switch {
-	case err != nil:
-		s.log.ErrorContext(r.Context(), "read delivery records", "delivery_id", id, "error", err.Error())
-		apierror.Write(w, apierror.Internal, "the store could not be read")
-	case len(ds) == 0:
-		apierror.Write(w, apierror.NotFound, fmt.Sprintf("no record of delivery %s (records are kept %d days)", id, int(change.DeliveryRetention.Hours()/24)))
-	default:
-		writeJSON(w, http.StatusOK, ds)
-	}
 }
 
 // PumpWorkers is how many batches the pump has the worker process at once, as Lambda
@@ -493,29 +455,10 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	return err
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("content-type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { readapi.WriteJSON(w, status, v) }
 
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// objectRoutes names the kinds the object route serves, as its path spells them: every
-// kind but notes, which are read under their ticket.
-func objectRoutes() string {
-	var names []string
-	for _, k := range change.Kinds() {
-		if k.Parent == "" {
-			names = append(names, string(k.Kind)+"s")
-		}
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

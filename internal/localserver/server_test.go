@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,6 +30,7 @@ import (
 	"github.com/halosync/halosync/internal/logtest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/readapi"
 	"github.com/halosync/halosync/internal/sqlite"
 )
 
@@ -652,6 +654,31 @@ func TestReadRoutes(t *testing.T) {
 		if r.status != http.StatusNotFound || r.errorCode(t) != "not_found" {
 			t.Errorf("GET %s/1: %d %s, want 404 not_found", kinds, r.status, r.body)
 		}
+	}
+}
+
+// TestChangedRoute: the listing of what changed is a read route like the others, behind
+// the read guard.
+func TestChangedRoute(t *testing.T) {
+	s := startServer(t, testConfig())
+	s.deliverOK(t, sampleBody(t, "ingest-ticket-full.json"))
+	tk := s.waitObject(t, "/connections/default/tickets/4242", nil)
+
+	r := do(t, http.MethodGet, s.url+"/connections/default/tickets?limit=10", bearer, nil)
+	var p readapi.Page
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &p) != nil || len(p.Items) != 1 || p.Items[0].ID != tk.ID ||
+		!p.Items[0].SyncedAt.Equal(tk.SyncedAt) || p.More || p.Next == "" {
+		t.Fatalf("GET tickets changed: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, s.url+"/connections/default/tickets?cursor="+url.QueryEscape(p.Next), bearer, nil); r.status != http.StatusOK ||
+		json.Unmarshal(r.body, &p) != nil || len(p.Items) != 0 {
+		t.Errorf("GET tickets after the cursor: %d %s, want none", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, s.url+"/connections/default/tickets?limit=0", bearer, nil); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_query" {
+		t.Errorf("limit=0: %d %s, want 400 invalid_query", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, s.url+"/connections/default/tickets", "", nil); r.status != http.StatusUnauthorized || bytes.Contains(r.body, []byte("4242")) {
+		t.Errorf("without a token: %d %s, want 401 and nothing read", r.status, r.body)
 	}
 }
 

@@ -19,25 +19,26 @@ const Namespace = "halosync"
 
 // Metric names.
 const (
-	DeliveriesAccepted  = "DeliveriesAccepted"
-	DeliveriesRejected  = "DeliveriesRejected" // label: the reason
-	ChangesEnqueued     = "ChangesEnqueued"
-	WebhookGap          = "WebhookGap"          // label: the kind; changes the poller found that the webhooks missed
-	PollFallback        = "PollFallback"        // label: engaged or recovered
-	ReconcileRefused    = "ReconcileRefused"    // label: the kind; Halo listed too few objects to believe
-	EventsUnknown       = "EventsUnknown"       // events of no known kind, kept for the dead-letter queue
-	ChangesFiltered     = "ChangesFiltered"     // label: the filter rule
-	ChangesApplied      = "ChangesApplied"      // label: the outcome (applied, pending, duplicate, stale)
-	ChangesFailed       = "ChangesFailed"       // label: the reason
-	ChangesFetched      = "ChangesFetched"      // label: found or not_found (an event-only delivery resolved)
-	ChangesDeadLettered = "ChangesDeadLettered" // label: the reason; permanent failures moved to the dead-letter queue by the worker
-	PollsFailed         = "PollsFailed"         // label: error, timeout (ran out of its share of the run), no_time (none left)
-	VersionsClamped     = "VersionsClamped"     // label: the kind; a version too far ahead of its receipt, replaced by the receipt time
-	VersionsMissing     = "VersionsMissing"     // label: the kind; a snapshot without a readable change marker
-	VersionsRepaired    = "VersionsRepaired"    // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
-	ReadsRefused        = "ReadsRefused"        // label: the reason; the local server's reading routes, under connection _server
-	EventsPublished     = "EventsPublished"     // per kind: change events the publisher put on the bus
-	EventsFailed        = "EventsFailed"        // label: the reason (put_failed, undecodable); change events not published, retried from the stream
+	DeliveriesAccepted   = "DeliveriesAccepted"
+	DeliveriesByEndpoint = "DeliveriesByEndpoint" // label: the endpoint (primary, backup) an accepted delivery came through
+	DeliveriesRejected   = "DeliveriesRejected"   // label: the reason
+	ChangesEnqueued      = "ChangesEnqueued"
+	WebhookGap           = "WebhookGap"          // label: the kind; changes the poller found that the webhooks missed
+	PollFallback         = "PollFallback"        // label: engaged or recovered
+	ReconcileRefused     = "ReconcileRefused"    // label: the kind; Halo listed too few objects to believe
+	EventsUnknown        = "EventsUnknown"       // events of no known kind, kept for the dead-letter queue
+	ChangesFiltered      = "ChangesFiltered"     // label: the filter rule
+	ChangesApplied       = "ChangesApplied"      // label: the outcome (applied, pending, duplicate, stale)
+	ChangesFailed        = "ChangesFailed"       // label: the reason
+	ChangesFetched       = "ChangesFetched"      // label: found or not_found (an event-only delivery resolved)
+	ChangesDeadLettered  = "ChangesDeadLettered" // label: the reason; permanent failures moved to the dead-letter queue by the worker
+	PollsFailed          = "PollsFailed"         // label: error, timeout (ran out of its share of the run), no_time (none left)
+	VersionsClamped      = "VersionsClamped"     // label: the kind; a version too far ahead of its receipt, replaced by the receipt time
+	VersionsMissing      = "VersionsMissing"     // label: the kind; a snapshot without a readable change marker
+	VersionsRepaired     = "VersionsRepaired"    // label: the kind; a stored object ahead of Halo's marker, replaced by Halo's
+	ReadsRefused         = "ReadsRefused"        // label: the reason; the local server's reading routes, under connection _server
+	EventsPublished      = "EventsPublished"     // per kind: change events the publisher put on the bus
+	EventsFailed         = "EventsFailed"        // label: the reason (put_failed, undecodable); change events not published, retried from the stream
 
 	// Timings (milliseconds) and volume.
 	SyncLatency    = "SyncLatency"    // ms, per kind: Halo's event time (the delivery's timestamp, else the object's marker) to the change applied

@@ -19,6 +19,7 @@ import (
 	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/poller"
+	"github.com/halosync/halosync/internal/readapi"
 	"github.com/halosync/halosync/internal/worker"
 )
 
@@ -55,6 +56,7 @@ func check(t *template, r repo) []string {
 	c.checkFunctions()
 	c.checkQueues()
 	c.checkEvents()
+	c.checkReadRoutes()
 	c.checkSchedules()
 	c.checkPolicies()
 	c.checkTable()
@@ -79,6 +81,7 @@ var wantEnv = map[string]map[string]string{
 	"IngestFunction": {"QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 	"WorkerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
 	"PollerFunction": {"TABLE_NAME": "Table", "QUEUE_URL": "ChangesQueue", configEnvVar: "ConfigParameter"},
+	"ReadFunction":   {"TABLE_NAME": "Table"},
 }
 
 // minRetryHorizon is the shortest dependency outage the queue's redrive policy must wait
@@ -684,6 +687,51 @@ func (c *checker) checkEvents() {
 	}
 }
 
+// readFunction serves the read routes (internal/readapi) in AWS.
+const readFunction = "ReadFunction"
+
+// checkReadRoutes: the read function serves every read route of internal/readapi, on an
+// HttpApi that enables the IAM authoriser, each route authorised by AWS_IAM, and nothing
+// else invokes it: the copy is never readable without AWS credentials.
+func (c *checker) checkReadRoutes() {
+	if c.t.typeOf(readFunction) != "AWS::Serverless::Function" {
+		c.addf("Resources", "missing function %s (the read routes)", readFunction)
+		return
+	}
+	served := map[string]bool{}
+	events := asMap(c.t.props(readFunction)["Events"])
+	for _, name := range sortedKeys(events) {
+		ev := asMap(events[name])
+		where := "Resources." + readFunction + ".Properties.Events." + name
+		if typ, _ := asString(ev["Type"]); typ != "HttpApi" {
+			c.addf(where+".Type", "is %q: the read function answers its HttpApi routes only", typ)
+			continue
+		}
+		props := asMap(ev["Properties"])
+		method, _ := asString(props["Method"])
+		path, _ := asString(props["Path"])
+		served[strings.ToUpper(method)+" "+path] = true
+		if a, _ := asString(get(props, "Auth", "Authorizer")); a != "AWS_IAM" {
+			c.addf(where+".Properties.Auth.Authorizer", "is %q, want AWS_IAM: a read route answers requests signed with AWS credentials only", a)
+		}
+		for _, api := range c.t.resourceTargets(props["ApiId"]) {
+			if on, _ := asBool(get(c.t.props(api), "Auth", "EnableIamAuthorizer")); !on {
+				c.addf("Resources."+api+".Properties.Auth.EnableIamAuthorizer", "is not true, which the read routes' AWS_IAM needs")
+			}
+		}
+	}
+	for _, route := range []string{readapi.ObjectRoute, readapi.NoteRoute, readapi.DeliveryRoute, readapi.ChangedRoute} {
+		if !served[route] {
+			c.addf("Resources."+readFunction+".Properties.Events", "no HttpApi event for %s", route)
+		}
+	}
+	for _, route := range sortedKeys(served) {
+		if !slices.Contains([]string{readapi.ObjectRoute, readapi.NoteRoute, readapi.DeliveryRoute, readapi.ChangedRoute}, route) {
+			c.addf("Resources."+readFunction+".Properties.Events", "%s is no route of internal/readapi", route)
+		}
+	}
+}
+
 // --- schedules ------------------------------------------------------------------------------
 
 var (
@@ -816,6 +864,10 @@ var wantGrants = map[string]map[string]string{
 		"dynamodb:UpdateItem":         "Table",
 		"dynamodb:Query":              "Table",
 	},
+	"ReadFunction": {
+		"dynamodb:GetItem": "Table", // an object, a note
+		"dynamodb:Query":   "Table", // a delivery's records, what changed (GSI3)
+	},
 	"PollerFunction": {
 		"sqs:SendMessage":     "ChangesQueue", // what it finds goes to the worker
 		"dynamodb:GetItem":    "Table",        // the copy's versions, its cursors
@@ -841,6 +893,7 @@ var wantSecrets = map[string][]string{
 
 // deniedServices are services a function must not reach: ingest makes no DynamoDB call and no
 // Halo call (docs/ARCHITECTURE.md, "Ingest"); it verifies, enqueues and answers.
+// The read function reads the table and nothing else: no queue, no configuration, no secret.
 // The publisher reads the table's stream only (its event source mapping's role) and puts
 // events: it reads neither the configuration nor a secret, and writes no item. Only it
 // publishes change events.
@@ -848,6 +901,7 @@ var deniedServices = map[string][]string{
 	"IngestFunction":    {"dynamodb", "events"},
 	"WorkerFunction":    {"events"},
 	"PollerFunction":    {"events"},
+	"ReadFunction":      {"sqs", "ssm", "secretsmanager", "events"},
 	"PublisherFunction": {"dynamodb", "ssm", "secretsmanager"},
 }
 
@@ -856,6 +910,9 @@ var deniedServices = map[string][]string{
 // index queries, never by scanning every tenant's items.
 var deniedActions = map[string][]string{
 	"PollerFunction": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"},
+	// The read function is read only: it writes nothing, whatever its code would try.
+	"ReadFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+		"dynamodb:ConditionCheckItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete"},
 }
 
 // grants maps action -> resources a function is granted, from its policy templates, inline

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/halosync/halosync/internal/auth"
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
 )
@@ -136,6 +137,9 @@ func (c *checker) checkCustomMetric(m metricUse) {
 		if m.name == metrics.DeliveriesRejected && k == "Label" && !slices.Contains(rejectionReasons, s) {
 			c.addf(m.where+".Label", "%q is no reason a delivery is rejected for", s)
 		}
+		if m.name == metrics.DeliveriesByEndpoint && k == "Label" && s != change.EndpointPrimary && s != change.EndpointBackup {
+			c.addf(m.where+".Label", "%q is no endpoint (%s, %s)", s, change.EndpointPrimary, change.EndpointBackup)
+		}
 	}
 }
 
@@ -221,15 +225,16 @@ type alarmKey struct{ namespace, metric, resource string }
 
 // wantCustomAlarms are halosync's metrics some alarm must read (docs/OPERATIONS.md, "Alarms").
 var wantCustomAlarms = map[string]string{
-	metrics.DeliveriesRejected: "deliveries refused",
-	metrics.SyncLatency:        "the copy lags",
-	metrics.ChangesByKind:      "a volume spike",
-	metrics.WebhookGap:         "the webhooks fall silent",
-	metrics.PollsFailed:        "the poller fails",
+	metrics.DeliveriesRejected:   "deliveries refused",
+	metrics.SyncLatency:          "the copy lags",
+	metrics.ChangesByKind:        "a volume spike",
+	metrics.WebhookGap:           "the webhooks fall silent",
+	metrics.PollsFailed:          "the poller fails",
+	metrics.DeliveriesByEndpoint: "one endpoint stops while the other delivers",
 }
 
 // informationalAlarms notify but are left out of the composite "unhealthy" alarm.
-var informationalAlarms = []string{"VolumeSpikeAlarm"}
+var informationalAlarms = []string{"VolumeSpikeAlarm", "ReadErrorsAlarm"}
 
 var treatMissingData = []string{"breaching", "notBreaching", "ignore", "missing"}
 

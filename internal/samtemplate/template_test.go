@@ -14,6 +14,8 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation/global"
 	"gopkg.in/yaml.v3"
+
+	"github.com/halosync/halosync/internal/readapi"
 )
 
 const (
@@ -82,10 +84,10 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	fns := gf.GetAllServerlessFunctionResources()
-	if len(fns) != 4 {
-		t.Errorf("%d serverless functions, want 4", len(fns))
+	if len(fns) != 5 {
+		t.Errorf("%d serverless functions, want 5", len(fns))
 	}
-	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300, "PublisherFunction": 60} {
+	for id, want := range map[string]int{"IngestFunction": 10, "WorkerFunction": 120, "PollerFunction": 300, "ReadFunction": 10, "PublisherFunction": 60} {
 		fn, ok := fns[id]
 		if !ok {
 			t.Errorf("no function %s", id)
@@ -153,13 +155,43 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	if deref(table.BillingMode) != "PAY_PER_REQUEST" ||
 		table.PointInTimeRecoverySpecification == nil || !deref(table.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled) ||
 		table.TimeToLiveSpecification == nil || table.TimeToLiveSpecification.AttributeName == nil || *table.TimeToLiveSpecification.AttributeName != "expires_at" ||
-		len(table.GlobalSecondaryIndexes) != 2 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" || table.GlobalSecondaryIndexes[1].IndexName != "GSI2" {
+		len(table.GlobalSecondaryIndexes) != 3 || table.GlobalSecondaryIndexes[0].IndexName != "GSI1" || table.GlobalSecondaryIndexes[1].IndexName != "GSI2" ||
+		table.GlobalSecondaryIndexes[2].IndexName != "GSI3" {
 		t.Errorf("Table = billing %v pitr %+v ttl %+v gsis %d", deref(table.BillingMode), table.PointInTimeRecoverySpecification, table.TimeToLiveSpecification, len(table.GlobalSecondaryIndexes))
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 16 {
-		t.Errorf("%d alarms, want 16", len(alarms))
+	if len(alarms) != 18 {
+		t.Errorf("%d alarms, want 18", len(alarms))
+	}
+	if down, ok := alarms["EndpointDownAlarm"]; !ok || len(down.Metrics) != 3 || down.Metrics[0].MetricStat == nil || down.Metrics[1].MetricStat == nil {
+		t.Errorf("EndpointDownAlarm = %+v", down)
+	}
+
+	// The backup endpoint: the ingest function's URL, public (ingest authenticates), with
+	// both permissions a public function URL needs.
+	urls := gf.GetAllLambdaUrlResources()
+	if u, ok := urls["IngestFunctionUrl"]; len(urls) != 1 || !ok || u.AuthType != "NONE" {
+		t.Errorf("function URLs = %+v, want IngestFunctionUrl, AuthType NONE", urls)
+	}
+	if fn := raw.resourceTargets(raw.props("IngestFunctionUrl")["TargetFunctionArn"]); len(fn) != 1 || fn[0] != "IngestFunction" {
+		t.Errorf("IngestFunctionUrl targets %v, want IngestFunction", fn)
+	}
+	perms := raw.ofType("AWS::Lambda::Permission")
+	actions := map[string]bool{}
+	for _, id := range perms {
+		p := raw.props(id)
+		a, _ := asString(p["Action"])
+		actions[a] = true
+		if fn := raw.resourceTargets(p["FunctionName"]); len(fn) != 1 || fn[0] != "IngestFunction" {
+			t.Errorf("%s grants on %v, want IngestFunction", id, p["FunctionName"])
+		}
+		if a == "lambda:InvokeFunction" && p["InvokedViaFunctionUrl"] != true {
+			t.Errorf("%s grants lambda:InvokeFunction to anyone, not only through the function URL", id)
+		}
+	}
+	if !actions["lambda:InvokeFunctionUrl"] || !actions["lambda:InvokeFunction"] {
+		t.Errorf("the function URL's permissions grant %v, want lambda:InvokeFunctionUrl and lambda:InvokeFunction", actions)
 	}
 	if lat, ok := alarms["SyncLatencyAlarm"]; !ok || deref(lat.Namespace) != "halosync" || deref(lat.MetricName) != "SyncLatency" ||
 		deref(lat.ExtendedStatistic) != "p95" || deref(lat.Period) != 300 || len(lat.Dimensions) != 0 {
@@ -185,12 +217,15 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 }
 
 // goformationUnknown are SAM properties goformation v7.14.9's schema lacks (it knows only a
-// misspelt AccessLogSetting on an HttpApi, and no LoggingConfig on a function, only in
-// Globals). goformationView drops them before goformation parses the template; cfn-lint,
-// which make lint runs, validates them with SAM's own translator.
+// misspelt AccessLogSetting on an HttpApi, no EnableIamAuthorizer in an HttpApi's Auth, no
+// LoggingConfig on a function, only in Globals, and no InvokedViaFunctionUrl on a Lambda
+// permission, which function URLs need since October 2025). goformationView drops them
+// before goformation parses the template; cfn-lint, which make lint runs, validates them
+// with SAM's own translator.
 var goformationUnknown = map[string][]string{
 	"AWS::Serverless::Function": {"LoggingConfig"},
-	"AWS::Serverless::HttpApi":  {"AccessLogSettings"},
+	"AWS::Serverless::HttpApi":  {"AccessLogSettings", "Auth"},
+	"AWS::Lambda::Permission":   {"InvokedViaFunctionUrl"},
 }
 
 // goformationView returns the template without the properties in goformationUnknown,
@@ -424,6 +459,15 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 	cases := []mutation{
 		{name: "Ref to a missing resource", text: [2]string{"TABLE_NAME: !Ref Table", "TABLE_NAME: !Ref Tabel"},
 			wants: []string{`refers to "Tabel", which is no resource`, "TABLE_NAME: refers to [], want Table"}},
+		{name: "a read route without IAM", text: [2]string{"            Path: /connections/{connection}/{kinds}\n            PayloadFormatVersion: \"2.0\"\n            Auth:\n              Authorizer: AWS_IAM",
+			"            Path: /connections/{connection}/{kinds}\n            PayloadFormatVersion: \"2.0\""},
+			wants: []string{"Events.Changed.Properties.Auth.Authorizer: is \"\", want AWS_IAM"}},
+		{name: "the API without its IAM authoriser", text: [2]string{"        EnableIamAuthorizer: true", "        EnableIamAuthorizer: false"},
+			wants: []string{"WebhookApi.Properties.Auth.EnableIamAuthorizer: is not true"}},
+		{name: "a read route missing", text: [2]string{"        Delivery:\n          Type: HttpApi", "        Delivered:\n          Type: Schedule"},
+			wants: []string{"no HttpApi event for " + readapi.DeliveryRoute, "Events.Delivered.Type: is \"Schedule\""}},
+		{name: "a read function that may write", text: [2]string{"        - DynamoDBReadPolicy:\n            TableName: !Ref Table", "        - DynamoDBCrudPolicy:\n            TableName: !Ref Table"},
+			wants: []string{"ReadFunction is granted dynamodb:PutItem, which it must not have", "ReadFunction is granted dynamodb:DeleteItem"}},
 		{name: "GetAtt of a missing resource", text: [2]string{"Queue: !GetAtt ChangesQueue.Arn", "Queue: !GetAtt ChangeQueue.Arn"},
 			wants: []string{`GetAtt of "ChangeQueue"`, "Events.Changes.Properties.Queue: is not a GetAtt <Queue>.Arn"}},
 		{name: "GetAtt of an attribute the type lacks", text: [2]string{"!GetAtt ChangesDeadLetterQueue.QueueName", "!GetAtt ChangesDeadLetterQueue.Name"},
@@ -566,9 +610,9 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{`GSI2.Projection: is "ALL", want INCLUDE`, "GSI2.Projection.NonKeyAttributes: projects [], want [deleted parent_id]"}},
 		{name: "GSI2 without the parent id", edit: delIndex(1, "Resources", "Table", "Properties", "GlobalSecondaryIndexes", 1, "Projection", "NonKeyAttributes"),
 			wants: []string{"projects [deleted], want [deleted parent_id]"}},
-		{name: "an index no code reads", edit: appendTo(map[string]any{"IndexName": "GSI3", "KeySchema": []any{map[string]any{"AttributeName": "gsi2pk", "KeyType": "HASH"}},
+		{name: "an index no code reads", edit: appendTo(map[string]any{"IndexName": "GSI4", "KeySchema": []any{map[string]any{"AttributeName": "gsi2pk", "KeyType": "HASH"}},
 			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"}}, "Resources", "Table", "Properties", "GlobalSecondaryIndexes"),
-			wants: []string{"declares GSI3, which dynamo.TableInput has not"}},
+			wants: []string{"declares GSI4, which dynamo.TableInput has not"}},
 		{name: "alarm on an undeclared resource", edit: set(ref("Nope"), "Resources", "IngestErrorsAlarm", "Properties", "Dimensions", 0, "Value"),
 			wants: []string{`Dimensions.FunctionName: refers to "Nope", which is no resource`, "no alarm on AWS/Lambda Errors of IngestFunction"}},
 		{name: "alarm on a queue by URL", edit: set(ref("ChangesQueue"), "Resources", "QueueAgeAlarm", "Properties", "Dimensions", 0, "Value"),
@@ -643,6 +687,10 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{"PollerFailingAlarm.Properties.Dimensions.Connection: refers to a resource"}},
 		{name: "rejection reason ingest never gives", edit: set(str("credentials_bad"), "Resources", "AuthRejectionsAlarm", "Properties", "Metrics", 0, "MetricStat", "Metric", "Dimensions", 0, "Value"),
 			wants: []string{`"credentials_bad" is no reason a delivery is rejected for`}},
+		{name: "endpoint ingest never tells", edit: set(str("secondary"), "Resources", "EndpointDownAlarm", "Properties", "Metrics", 1, "MetricStat", "Metric", "Dimensions", 0, "Value"),
+			wants: []string{`"secondary" is no endpoint (primary, backup)`}},
+		{name: "no alarm on an endpoint stopping", edit: del("Resources", "EndpointDownAlarm"),
+			wants: []string{"no alarm on halosync DeliveriesByEndpoint"}},
 		{name: "threshold written into the template", edit: set(300, "Resources", "QueueAgeAlarm", "Properties", "Threshold"),
 			wants: []string{"QueueAgeAlarm.Properties.Threshold: is 300, want a Ref to a Number template parameter"}},
 		{name: "threshold parameter that is no number", edit: set(str("String"), "Parameters", "Api5xxThreshold", "Type"),

@@ -279,7 +279,19 @@ CREATE TABLE IF NOT EXISTS status_marks (
 	PRIMARY KEY (connection, name)
 );
 `,
-		// 6: the outbox of change events (outbox.go), written with the change it tells of.
+		// 6: listing what changed of a kind, in the order it was written (the by-change
+		// index, change.ChangedIndexSort). Rows written before take their key from
+		// synced_at, as RFC 3339 in UTC with up to nine fractional digits.
+		`
+ALTER TABLE objects ADD COLUMN changed_sk TEXT; -- change.ChangedIndexSort, NULL while never written
+UPDATE objects SET changed_sk =
+	substr(synced_at, 1, 19) || '.' ||
+	substr(CASE WHEN substr(synced_at, 20, 1) = '.' THEN substr(synced_at, 21, length(synced_at) - 21) ELSE '' END || '000000000', 1, 9) ||
+	'Z#' || CASE WHEN parent_id != '' THEN parent_id || '#' || id ELSE id END
+	WHERE synced_at != '';
+CREATE INDEX IF NOT EXISTS objects_changed ON objects (connection, kind, changed_sk) WHERE changed_sk IS NOT NULL;
+`,
+		// 7: the outbox of change events (outbox.go), written with the change it tells of.
 		`
 CREATE TABLE IF NOT EXISTS change_events (
 	seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- write order: oldest first

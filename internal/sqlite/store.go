@@ -82,20 +82,23 @@ func putObject(ctx context.Context, tx *sql.Tx, what, pk, sk string, o change.Ob
 		gsi1sk = sql.NullString{String: change.ClientIndexSort(o.Kind, o.ID), Valid: true}
 	}
 	synced := ""
+	var changed sql.NullString
 	if !o.SyncedAt.IsZero() {
 		synced = o.SyncedAt.UTC().Format(time.RFC3339Nano)
+		changed = sql.NullString{String: change.ChangedIndexSort(o.SyncedAt, o.Kind, o.ID, o.ParentID), Valid: true}
 	}
 	_, err = tx.ExecContext(ctx, `
 INSERT INTO objects (pk, sk, connection, kind, id, parent_id, version, pending_version, deleted, fields,
-	client_id, gsi1pk, gsi1sk, synced_at, source, delivery_id, event)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	client_id, gsi1pk, gsi1sk, synced_at, source, delivery_id, event, changed_sk)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (pk, sk) DO UPDATE SET
 	connection = excluded.connection, kind = excluded.kind, id = excluded.id, parent_id = excluded.parent_id,
 	version = excluded.version, pending_version = excluded.pending_version, deleted = excluded.deleted,
 	fields = excluded.fields, client_id = excluded.client_id, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
-	synced_at = excluded.synced_at, source = excluded.source, delivery_id = excluded.delivery_id, event = excluded.event`,
+	synced_at = excluded.synced_at, source = excluded.source, delivery_id = excluded.delivery_id, event = excluded.event,
+	changed_sk = excluded.changed_sk`,
 		pk, sk, o.Connection, string(o.Kind), o.ID, o.ParentID, o.Version, o.PendingVersion, o.Deleted, fields,
-		o.ClientID, gsi1pk, gsi1sk, synced, string(o.Source), o.DeliveryID, o.Event)
+		o.ClientID, gsi1pk, gsi1sk, synced, string(o.Source), o.DeliveryID, o.Event, changed)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: write object: %w", what, err)
 	}
@@ -129,8 +132,29 @@ func (s *Store) ListByClient(ctx context.Context, conn, clientID string) ([]chan
 	if s.db.isClosed() {
 		return nil, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+objectColumns+` FROM objects
+	return s.objects(ctx, what, `SELECT `+objectColumns+` FROM objects
 		WHERE gsi1pk = ? ORDER BY gsi1sk`, change.ClientIndexKey(conn, clientID))
+}
+
+// Changed returns up to limit objects of kind in conn whose by-change key
+// (change.ChangedIndexSort: when the store wrote them, then their id) sorts above after,
+// ascending: what changed since a position, in write order. Pending markers, never
+// written, are not listed; tombstones are.
+func (s *Store) Changed(ctx context.Context, conn string, kind change.Kind, after string, limit int) ([]change.Object, error) {
+	if err := change.ValidateChangedListing(conn, kind, after, limit); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("list %s %s changed after %q", conn, kind, after)
+	if s.db.isClosed() {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, ErrClosed)
+	}
+	return s.objects(ctx, what, `SELECT `+objectColumns+` FROM objects INDEXED BY objects_changed
+		WHERE connection = ? AND kind = ? AND changed_sk > ? ORDER BY changed_sk LIMIT ?`, conn, string(kind), after, limit)
+}
+
+// objects runs a query of objectColumns and reads its rows.
+func (s *Store) objects(ctx context.Context, what, query string, args ...any) ([]change.Object, error) {
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}

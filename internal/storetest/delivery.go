@@ -95,7 +95,7 @@ func runDeliveries(t *testing.T, newStore func(t *testing.T) Store, conn func(t 
 		processed := time.Now().In(zone)
 		d := change.Delivery{
 			Connection: c, DeliveryID: "d-1", Kind: change.Ticket, ID: "42", Op: change.OpUpsert,
-			Event: "ticket reassigned", Source: change.SourceWebhook, Outcome: change.Applied, Version: 1790318467523000000,
+			Event: "ticket reassigned", Source: change.SourceWebhook, Endpoint: change.EndpointBackup, Outcome: change.Applied, Version: 1790318467523000000,
 			Changed: map[string]change.FieldChange{
 				"agent_id": {From: json.Number("7"), To: json.Number("11")},
 				"team":     {From: "1st <Line> & co", To: nil},

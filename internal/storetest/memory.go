@@ -162,6 +162,26 @@ func (m *Memory) StoredIDs(ctx context.Context, conn string, kind change.Kind, f
 	return nil
 }
 
+// Changed implements the read API's listing: the objects of kind written in conn (pending
+// markers have never been), ordered by change.ChangedIndexSort, up to limit of those above
+// after.
+func (m *Memory) Changed(_ context.Context, conn string, kind change.Kind, after string, limit int) ([]change.Object, error) {
+	if err := change.ValidateChangedListing(conn, kind, after, limit); err != nil {
+		return nil, err
+	}
+	at := func(o change.Object) string { return change.ChangedIndexSort(o.SyncedAt, kind, o.ID, o.ParentID) }
+	m.mu.Lock()
+	var out []change.Object
+	for _, o := range m.objects {
+		if o.Connection == conn && o.Kind == kind && !o.SyncedAt.IsZero() && at(o) > after {
+			out = append(out, o)
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return at(out[i]) < at(out[j]) })
+	return out[:min(limit, len(out))], nil
+}
+
 // Len is the number of stored objects.
 func (m *Memory) Len() int {
 	m.mu.Lock()

@@ -3,7 +3,7 @@
 // (the outcome and the previous values it reports included), keep delivery records
 // alike (change.Delivery: keys, expiry, change.Delivery.Replaces), keep the poller's
 // cursor documents byte for byte, and list the ids stored of a kind (tombstones marked)
-// for the poller's reconcile.
+// for the poller's reconcile, and list what changed of a kind in the order they wrote it.
 package storetest
 
 import (
@@ -29,6 +29,9 @@ type Store interface {
 	SaveCursor(ctx context.Context, conn, name string, doc []byte) error
 	// StoredIDs calls fn with every id stored of a kind in a connection, page by page.
 	StoredIDs(ctx context.Context, conn string, kind change.Kind, fn func(ids []change.StoredID) error) error
+	// Changed lists up to limit objects of a kind whose by-change key
+	// (change.ChangedIndexSort) sorts above after, ascending.
+	Changed(ctx context.Context, conn string, kind change.Kind, after string, limit int) ([]change.Object, error)
 }
 
 // Run runs the contract against the store newStore returns. Each subtest asks for its own
@@ -225,6 +228,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	runDeliveries(t, newStore, conn)
 	runCursors(t, newStore, conn)
 	runStoredIDs(t, newStore, conn)
+	runChanged(t, newStore, conn)
 	runRepairs(t, newStore, conn)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
+	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/sqlite"
 	"github.com/halosync/halosync/internal/webhooks"
@@ -308,5 +309,114 @@ func TestSignedBodyWebhook(t *testing.T) {
 	}
 	if p := s.plan(); p.Changes() {
 		t.Fatalf("second plan: %v", p.Lines())
+	}
+}
+
+// TestBackupWebhook: with backup_url, apply makes two webhooks, the primary and the
+// backup, with the same events and authentication; Halo delivers every change to both.
+// The primary's endpoint refuses connections: every change reaches the copy through the
+// backup, and status names the primary as the failing endpoint, not the backup.
+func TestBackupWebhook(t *testing.T) {
+	o := startOurs(t)
+	primaryURL := halotest.RefusedURL(t, "/webhooks/halo/acme")
+	s := newSetup(t, halosim.Options{}, strings.Replace(manageYAML, endpoint, primaryURL, 1)+"        backup_url: "+o.url+"\n")
+	if len(s.specs) != 2 {
+		t.Fatalf("specs %v, want the primary and the backup", s.specs)
+	}
+	primary, backup := s.specs[0], s.specs[1]
+	if primary.Endpoint != change.EndpointPrimary || primary.Name != "halosync:acme" || primary.URL != primaryURL ||
+		backup.Endpoint != change.EndpointBackup || backup.Name != "halosync:acme (backup)" || backup.URL != o.url ||
+		fmt.Sprint(backup.Events) != fmt.Sprint(primary.Events) || backup.Auth != primary.Auth {
+		t.Fatalf("primary %v\nbackup %v", primary, backup)
+	}
+	ctx := context.Background()
+	started := time.Now().Add(-time.Minute)
+	ids := map[string]string{}
+	for _, spec := range s.specs {
+		p, err := s.mgr.Plan(ctx, spec)
+		if err != nil || !p.Create {
+			t.Fatalf("%s: plan %v %v", spec.Name, p.Lines(), err)
+		}
+		if ids[spec.Endpoint], err = s.mgr.Apply(ctx, p); err != nil {
+			t.Fatalf("%s: %v", spec.Name, err)
+		}
+	}
+	// Each is recognised as itself, not as the other's duplicate: a second apply changes nothing.
+	for _, spec := range s.specs {
+		if p, err := s.mgr.Plan(ctx, spec); err != nil || p.Changes() || p.WebhookID != ids[spec.Endpoint] {
+			t.Fatalf("%s: second plan %v %v", spec.Name, p.Lines(), err)
+		}
+	}
+	if len(s.tenant.Webhooks()) != 2 {
+		t.Fatalf("%d webhooks in Halo, want 2", len(s.tenant.Webhooks()))
+	}
+
+	rng := rand.New(rand.NewPCG(10, 11))
+	s.tenant.Seed(rng, 3)
+	var senders []*halosim.Sender
+	for i, spec := range s.specs {
+		sender, err := s.tenant.WebhookSender(ids[spec.Endpoint], halosim.SenderOptions{PayloadType: halosim.PayloadFull, Rand: rand.New(rand.NewPCG(uint64(i), 12))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		senders = append(senders, sender)
+	}
+	events := ticketEvents(t, s.tenant, rng, 8)
+	for _, e := range events {
+		for _, sender := range senders {
+			sender.Send(e)
+			if _, err := sender.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if p, b := senders[0].Stats(), senders[1].Stats(); p.Sent != 0 || p.Failed != len(events) || b.Sent != len(events) || b.Failed != 0 {
+		t.Fatalf("primary %+v, backup %+v", p, b)
+	}
+
+	var sts []webhooks.Status
+	for _, spec := range s.specs {
+		st, err := s.mgr.Status(ctx, spec, started)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	if st := sts[0]; st.Endpoint != change.EndpointPrimary || !st.Failing || !st.Healthy || st.Deliveries.Failed != len(events) ||
+		!strings.Contains(strings.Join(st.Problems, "\n"), "primary endpoint failing: "+primaryURL) {
+		t.Fatalf("primary status %+v %+v", st, st.Deliveries)
+	}
+	if st := sts[1]; st.Endpoint != change.EndpointBackup || st.Failing || !st.Healthy || st.Deliveries.Succeeded != len(events) || len(st.Problems) != 0 {
+		t.Fatalf("backup status %+v %+v", st, st.Deliveries)
+	}
+	if got := webhooks.FailingEndpoints(sts); len(got) != 1 || got[0] != "acme primary ("+primaryURL+")" {
+		t.Fatalf("failing endpoints %q", got)
+	}
+
+	// Every ticket an event named is in the copy as the tenant has it now.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, e := range events {
+		tk, _ := s.tenant.Object(change.Ticket, e.ObjectID)
+		for {
+			obj, ok, err := o.store.Get(ctx, "acme", change.Ticket, fmt.Sprint(e.ObjectID), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && fmt.Sprint(obj.Fields["last_update"]) == fmt.Sprint(tk["last_update"]) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ticket %d not in the copy as Halo has it", e.ObjectID)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the worker's writes, bounded by deadline
+		}
+	}
+
+	// Removing one leaves the other.
+	if r, err := s.mgr.Remove(ctx, primary, false); err != nil || len(r.Webhooks) != 1 || r.Webhooks[0] != ids[change.EndpointPrimary] {
+		t.Fatalf("remove primary: %+v %v", r, err)
+	}
+	if _, ok := s.tenant.Webhook(ids[change.EndpointBackup]); !ok {
+		t.Fatal("removing the primary removed the backup")
 	}
 }

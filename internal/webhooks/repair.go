@@ -161,22 +161,33 @@ func (r *Repairer) now() time.Time {
 }
 
 // CheckFor returns the poller's webhook check for a connection, or nil when its webhook is
-// not managed (no webhook.manage): each run of the connection's poller checks, at most
-// every CheckPeriod, and repairs as configured; a failed check counts as not checked.
+// not managed (no webhook.manage): each run of the connection's poller checks every
+// webhook the connection manages (the primary and, with backup_url, the backup), at most
+// every CheckPeriod, and repairs each as configured. It reports checked when every one was
+// checked (a failed check counts as not checked), and healthy when any one is: Halo still
+// delivers through a healthy webhook, so the poll fallback waits while one is.
 func CheckFor(conn config.Connection, api API, count Counter, log *slog.Logger) (func(context.Context) (checked, healthy bool), error) {
 	if conn.Webhook.Manage == nil {
 		return nil, nil
 	}
-	spec, err := SpecFromConfig(conn)
+	specs, err := SpecsFromConfig(conn)
 	if err != nil {
 		return nil, err
 	}
-	r := &Repairer{Manager: &Manager{API: api, Log: log}, Spec: spec, Count: count, Log: log}
+	rs := make([]*Repairer, 0, len(specs))
+	for _, spec := range specs {
+		rs = append(rs, &Repairer{Manager: &Manager{API: api, Log: log}, Spec: spec, Count: count, Log: log})
+	}
 	return func(ctx context.Context) (bool, bool) {
-		rep, err := r.Check(ctx)
-		if err != nil || !rep.Checked {
-			return false, false
+		checked, healthy := true, false
+		for _, r := range rs {
+			rep, err := r.Check(ctx)
+			if err != nil || !rep.Checked {
+				checked = false
+				continue
+			}
+			healthy = healthy || rep.Healthy
 		}
-		return true, rep.Healthy
+		return checked, checked && healthy
 	}, nil
 }

@@ -1,7 +1,8 @@
 // Package webhooks manages halosync's webhook in Halo for each connection that configures
 // webhook.manage: plan and apply, status, the poller's check and repair, test deliveries,
-// replay from Halo's delivery log, removal (docs/WEBHOOKS.md). Only the webhook named
-// "<name_prefix>:<connection>" is ever changed; secrets show by fingerprint only.
+// replay from Halo's delivery log, removal (docs/WEBHOOKS.md). Only the webhooks named
+// "<name_prefix>:<connection>" and, with a backup endpoint, "<name_prefix>:<connection>
+// (backup)" are ever changed; secrets show by fingerprint only.
 package webhooks
 
 import (
@@ -14,9 +15,11 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/haloapi"
 )
@@ -102,10 +105,13 @@ type Event struct {
 // Spec is the managed webhook as a connection's configuration wants it.
 type Spec struct {
 	Connection string
-	Name       string // <prefix>:<connection>, how ours is recognised
-	URL        string
-	Auth       Auth
-	Events     []Event
+	// Endpoint is the endpoint the webhook delivers to: change.EndpointPrimary (url), or
+	// change.EndpointBackup (backup_url).
+	Endpoint string
+	Name     string // <prefix>:<connection>, or with " (backup)", how ours is recognised
+	URL      string
+	Auth     Auth
+	Events   []Event
 	// PayloadType and AutoDisableAttempts are set in Halo only when configured.
 	PayloadType         *int
 	AutoDisableAttempts *int
@@ -120,7 +126,7 @@ type Spec struct {
 
 // String describes the Spec without its secret.
 func (s Spec) String() string {
-	return fmt.Sprintf("webhooks.Spec{Connection: %q, Name: %q, URL: %q, Auth: %s, Events: %v}", s.Connection, s.Name, s.URL, s.Auth, s.Events)
+	return fmt.Sprintf("webhooks.Spec{Connection: %q, Endpoint: %q, Name: %q, URL: %q, Auth: %s, Events: %v}", s.Connection, s.Endpoint, s.Name, s.URL, s.Auth, s.Events)
 }
 
 // GoString leaves the secret out of %#v too.
@@ -128,8 +134,12 @@ func (s Spec) GoString() string { return s.String() }
 
 // Note is the webhook's note in Halo: who manages it, and the secret's fingerprint.
 func (s Spec) Note() string {
-	return fmt.Sprintf("Managed by halosync for connection %s: changes made here are undone by `halosync webhooks apply`. secret-fingerprint=%s",
-		s.Connection, s.Auth.Fingerprint())
+	of := "connection " + s.Connection
+	if s.Endpoint == change.EndpointBackup {
+		of += ", backup endpoint"
+	}
+	return fmt.Sprintf("Managed by halosync for %s: changes made here are undone by `halosync webhooks apply`. secret-fingerprint=%s",
+		of, s.Auth.Fingerprint())
 }
 
 var noteFingerprint = regexp.MustCompile(`secret-fingerprint=([0-9a-f]{8,64})`)
@@ -177,7 +187,7 @@ func SpecFromConfig(conn config.Connection) (Spec, error) {
 		return Spec{}, fmt.Errorf("connection %s: the webhook secret is empty or an unresolved reference", conn.ID)
 	}
 	s := Spec{
-		Connection: conn.ID, Name: m.WebhookName(conn.ID), URL: strings.TrimSpace(m.URL),
+		Connection: conn.ID, Endpoint: change.EndpointPrimary, Name: m.WebhookName(conn.ID), URL: strings.TrimSpace(m.URL),
 		PayloadType: m.PayloadType, AutoDisableAttempts: m.AutoDisableAttempts,
 		BatchMethod: m.Batching.BatchCode(), Repair: m.RepairMode(), CheckPeriod: m.CheckPeriod(),
 	}
@@ -197,6 +207,25 @@ func SpecFromConfig(conn config.Connection) (Spec, error) {
 		s.Events = append(s.Events, Event{Name: strings.ToLower(strings.Join(strings.Fields(e.Name), " ")), No: e.EventNo})
 	}
 	return s, nil
+}
+
+// SpecsFromConfig builds the Specs of every webhook a connection manages: the primary
+// (SpecFromConfig) and, with webhook.manage.backup_url, the backup, which differs only by
+// its name ("<prefix>:<connection> (backup)"), its URL and its note: same events, same
+// authentication, same settings, so Halo delivers every change to both endpoints.
+func SpecsFromConfig(conn config.Connection) ([]Spec, error) {
+	primary, err := SpecFromConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	out := []Spec{primary}
+	if u := strings.TrimSpace(conn.Webhook.Manage.BackupURL); u != "" {
+		backup := primary
+		backup.Endpoint, backup.Name, backup.URL = change.EndpointBackup, conn.Webhook.Manage.BackupWebhookName(conn.ID), u
+		backup.Events = slices.Clone(primary.Events)
+		out = append(out, backup)
+	}
+	return out, nil
 }
 
 // ManagedSecretRef is where the managed webhook's secret is read from, as the

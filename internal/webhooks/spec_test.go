@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/haloapi"
 	"github.com/halosync/halosync/internal/halosim"
@@ -36,6 +37,7 @@ type setup struct {
 	tenant *halosim.Tenant
 	client *haloapi.Client
 	spec   webhooks.Spec
+	specs  []webhooks.Spec // every webhook the connection manages: spec, then a backup
 	mgr    *webhooks.Manager
 }
 
@@ -72,7 +74,7 @@ func newSetup(t *testing.T, opts halosim.Options, manage string) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := webhooks.SpecFromConfig(cfg.Connections[0])
+	specs, err := webhooks.SpecsFromConfig(cfg.Connections[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func newSetup(t *testing.T, opts halosim.Options, manage string) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &setup{t: t, tenant: tn, client: c, spec: spec, mgr: &webhooks.Manager{API: c}}
+	return &setup{t: t, tenant: tn, client: c, spec: specs[0], specs: specs, mgr: &webhooks.Manager{API: c}}
 }
 
 func (s *setup) apply() string {
@@ -589,5 +591,48 @@ func TestCheckForThePoller(t *testing.T) {
 	}
 	if checked, _ := check(context.Background()); checked {
 		t.Fatal("checked again within the check period")
+	}
+}
+
+// TestCheckForBothWebhooks: with a backup webhook the poller's check covers both and
+// re-enables each; the webhooks count as healthy while either is, since Halo still
+// delivers every change through it, and unhealthy when both are down.
+func TestCheckForBothWebhooks(t *testing.T) {
+	const backupURL = "https://x7yz.lambda-url.eu-west-2.on.aws/webhooks/halo/acme"
+	s := newSetup(t, halosim.Options{}, manageYAML+"        backup_url: "+backupURL+"\n")
+	ids := map[string]string{}
+	for _, spec := range s.specs {
+		p, err := s.mgr.Plan(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids[spec.Endpoint], err = s.mgr.Apply(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manage := &config.WebhookManage{URL: endpoint, BackupURL: backupURL, Repair: config.RepairOff, CheckMinutes: 1,
+		Events:   []config.ManagedEvent{{Name: "ticket status changed", EventNo: 3}, {Name: "ticket updated"}, {Name: "new ticket logged", EventNo: 1}},
+		Batching: config.WebhookBatching{Method: "count", Limit: 50}, PayloadType: s.spec.PayloadType}
+	conn := config.Connection{ID: "acme", Webhook: config.Webhook{Manage: manage,
+		Auth: []config.AuthScheme{{Scheme: "basic", Username: "halo", Passwords: []string{"an-old-password-1", secret}}}}}
+	// A new check each time: one check is due at most every check period.
+	checkNow := func() (bool, bool) {
+		t.Helper()
+		check, err := webhooks.CheckFor(conn, s.client, nil, nil)
+		if err != nil || check == nil {
+			t.Fatalf("managed connection: %v", err)
+		}
+		return check(context.Background())
+	}
+	if checked, healthy := checkNow(); !checked || !healthy {
+		t.Fatalf("both healthy: checked %v healthy %v", checked, healthy)
+	}
+	s.raw("/api/Webhook", `[{"id":"`+ids[change.EndpointPrimary]+`","active":false,"disabled":true}]`)
+	if checked, healthy := checkNow(); !checked || !healthy {
+		t.Fatalf("the primary disabled, the backup healthy: checked %v healthy %v", checked, healthy)
+	}
+	s.raw("/api/Webhook", `[{"id":"`+ids[change.EndpointBackup]+`","active":false,"disabled":true}]`)
+	if checked, healthy := checkNow(); !checked || healthy {
+		t.Fatalf("both disabled: checked %v healthy %v", checked, healthy)
 	}
 }

@@ -7,21 +7,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/haloapi"
 )
 
 // Status is the managed webhook's state in Halo and what its recent deliveries say.
 type Status struct {
 	Connection string `json:"connection"`
-	Name       string `json:"name"`
-	Exists     bool   `json:"exists"`
-	WebhookID  string `json:"webhook_id,omitempty"`
-	Active     bool   `json:"active"`
-	Disabled   bool   `json:"disabled"`
-	URL        string `json:"url,omitempty"`
-	URLOK      bool   `json:"url_ok"`
-	AuthOK     bool   `json:"auth_ok"`
-	EventsOK   bool   `json:"events_ok"`
+	// Endpoint is the endpoint the webhook delivers to: primary or backup.
+	Endpoint  string `json:"endpoint"`
+	Name      string `json:"name"`
+	Exists    bool   `json:"exists"`
+	WebhookID string `json:"webhook_id,omitempty"`
+	Active    bool   `json:"active"`
+	Disabled  bool   `json:"disabled"`
+	URL       string `json:"url,omitempty"`
+	URLOK     bool   `json:"url_ok"`
+	AuthOK    bool   `json:"auth_ok"`
+	EventsOK  bool   `json:"events_ok"`
 	// Drift lists every field that differs from the configuration (secrets by fingerprint).
 	Drift         []FieldChange `json:"drift,omitempty"`
 	MissingEvents []Event       `json:"missing_events,omitempty"`
@@ -31,7 +34,11 @@ type Status struct {
 	// Deliveries summarises Halo's delivery log since Deliveries.Since (nil when not read).
 	Deliveries *DeliveryStats `json:"deliveries,omitempty"`
 	// Healthy: the webhook exists, is enabled and matches the configuration.
-	Healthy  bool     `json:"healthy"`
+	Healthy bool `json:"healthy"`
+	// Failing: by Halo's delivery log, the endpoint fails: deliveries failed since the
+	// window's start and none succeeded after the last failure. Problems then names the
+	// endpoint and its last error.
+	Failing  bool     `json:"failing"`
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -54,7 +61,10 @@ var LogPages = 20
 // Status reads our webhook, its subscriptions and, when since is not zero, its delivery
 // log from since on.
 func (m *Manager) Status(ctx context.Context, s Spec, since time.Time) (Status, error) {
-	st := Status{Connection: s.Connection, Name: s.Name}
+	st := Status{Connection: s.Connection, Endpoint: s.Endpoint, Name: s.Name}
+	if st.Endpoint == "" {
+		st.Endpoint = change.EndpointPrimary
+	}
 	p, w, err := m.plan(ctx, s)
 	if err != nil {
 		return st, err
@@ -112,8 +122,31 @@ func (m *Manager) Status(ctx context.Context, s Spec, since time.Time) (Status, 
 			return st, fmt.Errorf("connection %s: %w", s.Connection, err)
 		}
 		st.Deliveries = &ds
+		if ds.failing() {
+			st.Failing = true
+			st.Problems = append(st.Problems, fmt.Sprintf("%s endpoint failing: %s: no delivery succeeded since the last failure, at %s: %s",
+				st.Endpoint, s.URL, ds.LastFailure.UTC().Format(time.RFC3339), ds.LastError))
+		}
 	}
 	return st, nil
+}
+
+// failing reports whether the log says the endpoint fails now: a failure in the window,
+// and no success after the newest one.
+func (ds DeliveryStats) failing() bool {
+	return ds.Failed > 0 && ds.LastFailure != nil && (ds.LastSuccess == nil || ds.LastFailure.After(*ds.LastSuccess))
+}
+
+// FailingEndpoints names the endpoints whose webhooks fail by Halo's delivery log, as
+// "<connection> <endpoint> (<url>)", in the order given.
+func FailingEndpoints(sts []Status) []string {
+	var out []string
+	for _, st := range sts {
+		if st.Failing {
+			out = append(out, fmt.Sprintf("%s %s (%s)", st.Connection, st.Endpoint, st.URL))
+		}
+	}
+	return out
 }
 
 func countFields(cs []FieldChange, names ...string) int {

@@ -137,6 +137,7 @@ function sync(c) {
     ["mode", "sync mode", (MODES[c.sync_mode] || c.sync_mode) + (c.polled ? "" : " (no halo: settings, not polled)")],
     ["fallback", "poll fallback", fallback, c.fallback && c.fallback.active ? "bad" : ""],
     ["last-delivery", "last delivery", when(c.last_delivery)],
+    ["endpoints", "deliveries by endpoint", ["primary", "backup"].map((e) => e + " " + ((c.deliveries_by_endpoint || {})[e] || 0)).join(", ")],
     ["webhook", "managed webhook", webhook, cls],
     ["latency", "sync latency", "avg " + ms(lat.avg) + "; last hour avg " + ms(lat.last_hour_avg) + ", max " + ms(lat.last_hour_max)],
   ]);
