@@ -52,6 +52,7 @@ func (b banner) write(w io.Writer) {
 	}
 	fmt.Fprintf(&out, "  reads of the copy and /status need \"Authorization: Bearer TOKEN\"; read token: %s\n", b.tokenWhere)
 	fmt.Fprintf(&out, "  read a ticket: %s/connections/%s/tickets/{id}\n", b.url, conn)
+	fmt.Fprintf(&out, "  change events (server-sent events): %s/connections/%s/events\n", b.url, conn)
 	if b.secrets {
 		fmt.Fprintf(&out, "  dashboard: %s/dashboard?token=%s\n", b.url, b.token)
 	} else {

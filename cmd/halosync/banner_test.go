@@ -36,6 +36,23 @@ func TestBannerCommandsWorkAsPrinted(t *testing.T) {
 			t.Errorf("no dashboard address without the token:\n%s", out)
 		}
 		sendAndRead(t, p, bannerLine(t, out, "send a ticket: "), bannerLine(t, out, "read it back:  "))
+		// The change events stream it names answers, with the read token.
+		events := bannerLine(t, out, "change events (server-sent events): ")
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, events, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", events, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("content-type"), "text/event-stream") {
+			t.Errorf("GET %s: %d %s, want 200 text/event-stream", events, resp.StatusCode, resp.Header.Get("content-type"))
+		}
 	})
 	t.Run("terminal", func(t *testing.T) {
 		if _, err := exec.LookPath("script"); err != nil {
