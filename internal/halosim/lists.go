@@ -1,6 +1,7 @@
 package halosim
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/http"
@@ -153,9 +154,8 @@ func (q query) match(t *Tenant, r *record) bool {
 		}
 	case change.Action:
 		if !q.start.IsZero() || !q.end.IsZero() {
-			s, _ := t.attr(kind, r, "datetime").(string)
-			at, ok, err := change.ParseHaloTime(s)
-			if err != nil || !ok {
+			at, ok := t.noteTime(r)
+			if !ok {
 				return false
 			}
 			if (!q.start.IsZero() && at.Before(q.start)) || (!q.end.IsZero() && at.After(q.end)) {
@@ -178,6 +178,17 @@ func (q query) match(t *Tenant, r *record) bool {
 		}
 	}
 	return true
+}
+
+// noteTime is a note's datetime: read from the record as SeedScale made it, without
+// formatting it to parse it back (a bulk notes listing matches every note by it).
+func (t *Tenant) noteTime(r *record) (time.Time, bool) {
+	if r.fields == nil {
+		return time.UnixMilli(r.born).UTC(), true
+	}
+	s, _ := r.fields["datetime"].(string)
+	at, ok, err := change.ParseHaloTime(s)
+	return at, ok && err == nil
 }
 
 // candidates are the records a list considers, by id: a ticket's notes when the Actions
@@ -224,6 +235,9 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 	// tenant costs a scan of its records, not a copy of every object. An order other than
 	// by id needs every match's fields.
 	ordered := strings.TrimSpace(p["order"]) != "" || flag(p, "orderdesc")
+	// Ordered by the change marker or the id, the records themselves are sorted and only
+	// the page answered is copied: a large tenant's backfill asks every page that way.
+	byRecord := ordered && (orderField(p) == info.marker || orderField(p) == "id")
 	env := map[string]any{}
 	first, last := t.window(p, info, math.MaxInt, env)
 	if ordered {
@@ -241,6 +255,11 @@ func (t *Tenant) list(w http.ResponseWriter, r *http.Request, info kindInfo) {
 		}
 	}
 	env["record_count"] = total
+	if byRecord {
+		orderRecords(recs, orderField(p) == "id", flag(p, "orderdesc"))
+		first, last = t.window(p, info, total, env)
+		recs, ordered = recs[first:last], false
+	}
 	idOnly := info.idOnly != "" && flag(p, info.idOnly)
 	rows := make([]map[string]any, 0, len(recs))
 	for _, rec := range recs {
@@ -342,16 +361,37 @@ func atoiDefault(s string, def int) int {
 // orderRows sorts rows by the order parameter's field (id when absent), reversed with
 // orderdesc=true; ties keep id order.
 func orderRows(rows []map[string]any, p map[string]string) {
-	field := strings.ToLower(strings.TrimSpace(p["order"]))
 	desc := flag(p, "orderdesc")
-	if field == "" && !desc {
+	if strings.TrimSpace(p["order"]) == "" && !desc {
 		return
 	}
-	if field == "" {
-		field = "id"
-	}
+	field := orderField(p)
 	sort.SliceStable(rows, func(i, j int) bool {
 		c := compareValues(rows[i][field], rows[j][field])
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+}
+
+// orderField is the field a list is ordered by: order=, else the id.
+func orderField(p map[string]string) string {
+	if field := strings.ToLower(strings.TrimSpace(p["order"])); field != "" {
+		return field
+	}
+	return "id"
+}
+
+// orderRecords orders records as orderRows orders their rows, by id or by change marker
+// (the marker field's text orders as its time: one format, millisecond precision), ties
+// in the order found.
+func orderRecords(recs []*record, byID, desc bool) {
+	sort.SliceStable(recs, func(i, j int) bool {
+		c := recs[i].marker.Compare(recs[j].marker)
+		if byID {
+			c = cmp.Compare(recs[i].id, recs[j].id)
+		}
 		if desc {
 			return c > 0
 		}
