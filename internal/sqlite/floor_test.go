@@ -6,45 +6,38 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 )
 
 // BenchmarkFloorStoreApply is the least work a durable newest-wins write needs, beside
-// BenchmarkStoreApply with the same tickets and the writer's pragmas: one plain upsert
-// of a row holding the fields as JSON, guarded by the version. "one-per-tx" commits each
-// upsert in its own transaction (an fsync each, as Apply does); "group-commit" has 64
-// goroutines hand upserts to one writer that commits up to 100 per transaction, so the
-// fsync is shared. Neither reads the stored row, merges fields, keeps secondary keys or
-// writes a change event.
+// BenchmarkStoreApply with the same tickets and the writer's pragmas: one plain upsert of
+// a row holding the fields as JSON, guarded by the version. "new" and "update" commit each
+// upsert in its own transaction (an fsync each); the "-64-writers" variants hand the
+// upserts of 64 goroutines to one writer that commits up to 100 per transaction (group
+// commit, as the store's writer does). None reads the stored row, merges fields, keeps
+// secondary keys or writes a change event.
 func BenchmarkFloorStoreApply(b *testing.B) {
-	const tickets = 1000
-	fields := make([][]byte, tickets)
+	fields := make([][]byte, benchTickets)
 	for i := range fields {
 		fields[i], _ = json.Marshal(benchTicketFields(i))
 	}
-	for _, c := range []struct {
-		name    string
-		prefill bool
-	}{{"new", false}, {"update", true}} {
-		b.Run(c.name+"/one-per-tx", func(b *testing.B) {
-			db, up := openFloorDB(b)
-			if c.prefill {
-				floorPrefill(b, db, up, fields)
-			}
+	for _, update := range []bool{false, true} {
+		name := map[bool]string{false: "new", true: "update"}[update]
+		b.Run(name, func(b *testing.B) {
+			db, upsert := openFloorDB(b, update, fields)
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
 				i++
-				id, version := i%tickets, int64(2+i/tickets)
-				if !c.prefill {
-					id, version = i, 1
+				id, version := i, int64(1)
+				if update {
+					id, version = i%benchTickets, int64(2+i/benchTickets)
 				}
 				tx, err := db.BeginTx(ctx, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := tx.ExecContext(ctx, up, fmt.Sprint(id), version, fields[id%tickets]); err != nil {
+				if _, err := tx.ExecContext(ctx, upsert, fmt.Sprint(id), version, fields[id%benchTickets]); err != nil {
 					b.Fatal(err)
 				}
 				if err := tx.Commit(); err != nil {
@@ -52,11 +45,8 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 				}
 			}
 		})
-		b.Run(c.name+"/group-commit", func(b *testing.B) {
-			db, up := openFloorDB(b)
-			if c.prefill {
-				floorPrefill(b, db, up, fields)
-			}
+		b.Run(name+"-64-writers", func(b *testing.B) {
+			db, upsert := openFloorDB(b, update, fields)
 			type write struct {
 				id      int
 				version int64
@@ -64,6 +54,7 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 			}
 			writes := make(chan write)
 			stop := make(chan struct{})
+			defer close(stop)
 			go func() {
 				ctx := context.Background()
 				for {
@@ -86,7 +77,7 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 					tx, err := db.BeginTx(ctx, nil)
 					for _, w := range group {
 						if err == nil {
-							_, err = tx.ExecContext(ctx, up, fmt.Sprint(w.id), w.version, fields[w.id%tickets])
+							_, err = tx.ExecContext(ctx, upsert, fmt.Sprint(w.id), w.version, fields[w.id%benchTickets])
 						}
 					}
 					if err == nil {
@@ -99,32 +90,19 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 					}
 				}
 			}()
-			defer close(stop)
-			var n atomic.Int64
-			b.SetParallelism(32) // 64 writers on 2 cores, like a busy worker pool
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
+			parallelWriters(b, update, func(id int, version int64) error {
 				done := make(chan error, 1)
-				for pb.Next() {
-					i := int(n.Add(1))
-					id, version := i%tickets, int64(2+i/tickets)
-					if !c.prefill {
-						id, version = i, 1
-					}
-					writes <- write{id: id, version: version, done: done}
-					if err := <-done; err != nil {
-						b.Error(err)
-						return
-					}
-				}
+				writes <- write{id: id, version: version, done: done}
+				return <-done
 			})
 		})
 	}
 }
 
-// openFloorDB opens a fresh database with the writer's parameters, one connection, and a
-// table of objects keyed by id; it returns the newest-wins upsert.
-func openFloorDB(b *testing.B) (*sql.DB, string) {
+// openFloorDB opens a fresh database with the writer's parameters and one connection,
+// with a table of objects keyed by id (every ticket stored at version 1 for update); it
+// returns the newest-wins upsert.
+func openFloorDB(b *testing.B, update bool, fields [][]byte) (*sql.DB, string) {
 	db, err := sql.Open("sqlite", dsn(filepath.Join(b.TempDir(), "floor.db"), writerParams()))
 	if err != nil {
 		b.Fatal(err)
@@ -134,16 +112,13 @@ func openFloorDB(b *testing.B) (*sql.DB, string) {
 	if _, err := db.Exec(`CREATE TABLE objects (id TEXT PRIMARY KEY, version INTEGER NOT NULL, fields TEXT NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
-	return db, `INSERT INTO objects (id, version, fields) VALUES (?, ?, ?)
+	const upsert = `INSERT INTO objects (id, version, fields) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, fields = excluded.fields
 		WHERE excluded.version > objects.version`
-}
-
-// floorPrefill stores every ticket at version 1, so that the updates replace rows.
-func floorPrefill(b *testing.B, db *sql.DB, up string, fields [][]byte) {
-	for i, f := range fields {
-		if _, err := db.Exec(up, fmt.Sprint(i), 1, f); err != nil {
+	for i := 0; update && i < len(fields); i++ {
+		if _, err := db.Exec(upsert, fmt.Sprint(i), 1, fields[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return db, upsert
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,7 +180,7 @@ func BenchmarkStoreApply(b *testing.B) {
 	b.Run("update", func(b *testing.B) {
 		db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
 		s := db.Store()
-		const tickets = 1000
+		const tickets = benchTickets
 		for i := range tickets {
 			if _, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil {
 				b.Fatal(err)
@@ -191,6 +192,51 @@ func BenchmarkStoreApply(b *testing.B) {
 			c := upsert(change.Ticket, fmt.Sprint(i%tickets), int64(2+i/tickets), fields(i))
 			if out, err := s.Apply(ctx, c); err != nil || out.Outcome != change.Applied {
 				b.Fatalf("Apply = %s, %v", out.Outcome, err)
+			}
+		}
+	})
+	// The same from 64 goroutines at once, as the local server's worker pool writes: the
+	// writer commits what is waiting in one transaction.
+	for _, prefill := range []bool{false, true} {
+		name := map[bool]string{false: "new", true: "update"}[prefill] + "-64-writers"
+		b.Run(name, func(b *testing.B) {
+			s := openTestDB(b, filepath.Join(b.TempDir(), "bench.db")).Store()
+			if prefill {
+				for i := range benchTickets {
+					if _, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			parallelWriters(b, prefill, func(id int, version int64) error {
+				_, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(id), version, fields(id)))
+				return err
+			})
+		})
+	}
+}
+
+// benchTickets is how many tickets the update benchmarks write newer versions of.
+const benchTickets = 1000
+
+// parallelWriters runs write from 64 goroutines (on 2 cores; 32 per core elsewhere), each
+// call a new ticket, or with update a newer version of one of benchTickets stored ones.
+// Consecutive versions of a ticket are benchTickets calls apart, so they do not overtake
+// each other.
+func parallelWriters(b *testing.B, update bool, write func(id int, version int64) error) {
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(n.Add(1))
+			id, version := i, int64(1)
+			if update {
+				id, version = i%benchTickets, int64(2+i/benchTickets)
+			}
+			if err := write(id, version); err != nil {
+				b.Error(err)
+				return
 			}
 		}
 	})
