@@ -13,7 +13,7 @@ import (
 // BenchmarkStoreApply with the same tickets and the writer's pragmas: one plain upsert of
 // a row holding the fields as JSON, guarded by the version. "new" and "update" commit each
 // upsert in its own transaction (an fsync each); the "-64-writers" variants hand the
-// upserts of 64 goroutines to one writer that commits up to 100 per transaction (group
+// upserts of 64 goroutines to one writer that commits all that wait in one transaction (group
 // commit, as the store's writer does). None reads the stored row, merges fields, keeps
 // secondary keys or writes a change event.
 func BenchmarkFloorStoreApply(b *testing.B) {
@@ -66,7 +66,7 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 						return
 					}
 				more:
-					for len(group) < 100 {
+					for len(group) < maxGroup {
 						select {
 						case w := <-writes:
 							group = append(group, w)
