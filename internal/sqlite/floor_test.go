@@ -13,9 +13,9 @@ import (
 // BenchmarkStoreApply with the same tickets and the writer's pragmas: one plain upsert of
 // a row holding the fields as JSON, guarded by the version. "new" and "update" commit each
 // upsert in its own transaction (an fsync each); the "-64-writers" variants hand the
-// upserts of 64 goroutines to one writer that commits all that wait in one transaction (group
-// commit, as the store's writer does). None reads the stored row, merges fields, keeps
-// secondary keys or writes a change event.
+// upserts of 64 goroutines to one writer that commits all that wait in one transaction
+// (group commit, as the store's writer does). None reads the stored row, merges fields,
+// keeps secondary keys or writes a change event.
 func BenchmarkFloorStoreApply(b *testing.B) {
 	fields := make([][]byte, benchTickets)
 	for i := range fields {
