@@ -2,6 +2,9 @@ package ingest_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -96,6 +99,35 @@ func BenchmarkHandleByScheme(b *testing.B) {
 			for b.Loop() {
 				if resp := h.Handle(context.Background(), req); resp.Status != 200 {
 					b.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFloorHandle is the least work a delivery needs, beside BenchmarkHandle with the
+// same bodies and credentials: check the Basic credentials, check the body is JSON, and
+// marshal an envelope carrying the raw body. It decodes no fields, applies no limits and
+// sends nothing; the ratio to BenchmarkHandle is what the handler adds to this floor.
+func BenchmarkFloorHandle(b *testing.B) {
+	want := sha256.Sum256([]byte(user + ":" + newPass))
+	for _, size := range []int{2 << 10, 50 << 10} {
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			body := ticketDelivery(size)
+			header := map[string]string{"authorization": authtest.Basic(user, newPass), "content-type": "application/json"}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				creds, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(header["authorization"], "Basic "))
+				got := sha256.Sum256(creds)
+				if err != nil || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+					b.Fatal("credentials refused")
+				}
+				if !json.Valid(body) {
+					b.Fatal("body is not JSON")
+				}
+				if _, err := json.Marshal(message.Envelope{Raw: body, ReceivedAt: time.Now()}); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

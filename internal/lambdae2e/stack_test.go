@@ -176,7 +176,7 @@ func (s *stack) env(t *testing.T, fn, cfgFile, logLevel string) []string {
 
 // lambdaEnv is what Lambda gives every function named name (its timeout, memory and name),
 // and nothing from the developer's AWS setup: no shared config, no instance metadata.
-func lambdaEnv(t *testing.T, name string) []string {
+func lambdaEnv(t testing.TB, name string) []string {
 	home := t.TempDir()
 	return []string{
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(functionTimeout/time.Second)),

@@ -84,15 +84,7 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: create parent directory: %w", abs, err)
 	}
 
-	write, err := sql.Open("sqlite", dsn(abs, url.Values{
-		"_pragma": {
-			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
-			"journal_mode(WAL)",
-			"synchronous(FULL)",
-			"foreign_keys(1)",
-		},
-		"_txlock": {"immediate"},
-	}))
+	write, err := sql.Open("sqlite", dsn(abs, writerParams()))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -133,6 +125,20 @@ func Open(path string) (*DB, error) {
 	read.SetMaxIdleConns(readers)
 	db.read = read
 	return db, nil
+}
+
+// writerParams are the writing connection's driver parameters: a durable commit (WAL,
+// synchronous FULL) and transactions that take the write lock at BEGIN.
+func writerParams() url.Values {
+	return url.Values{
+		"_pragma": {
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			"journal_mode(WAL)",
+			"synchronous(FULL)",
+			"foreign_keys(1)",
+		},
+		"_txlock": {"immediate"},
+	}
 }
 
 // dsn builds a file: URI for path, escaped so that any file name works, with the

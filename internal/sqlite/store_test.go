@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,20 +148,23 @@ func TestStoreListByClient(t *testing.T) {
 	}
 }
 
+// benchTicketFields are the 20 fields of the benchmarks' ticket i.
+func benchTicketFields(i int) map[string]any {
+	return map[string]any{
+		"id": json.Number(fmt.Sprint(i)), "summary": fmt.Sprintf("Printer %d on fire", i),
+		"details":   "The printer on the second floor is on fire again. Please send someone with an extinguisher.",
+		"client_id": json.Number("12"), "client_name": "Acme Ltd", "site_id": json.Number("3"), "site_name": "Head office",
+		"user_id": json.Number("44"), "user_name": "Jane Doe", "agent_id": json.Number("7"), "team": "1st Line",
+		"status_id": json.Number("2"), "priority_id": json.Number("3"), "tickettype_id": json.Number("1"),
+		"category_1": "Hardware>Printer", "dateoccurred": "2025-01-02T10:11:12", "last_update": "2025-01-02T10:11:12.123",
+		"sla_id": json.Number("1"), "estimate": json.Number("1.5"), "customfields": []any{map[string]any{"id": json.Number("1"), "value": "x"}},
+	}
+}
+
 // BenchmarkStoreApply applies changes of 20 fields: "new" to an ever-growing set of
 // tickets, "update" as newer versions of 1,000 stored tickets (read, merge, write).
 func BenchmarkStoreApply(b *testing.B) {
-	fields := func(i int) map[string]any {
-		return map[string]any{
-			"id": json.Number(fmt.Sprint(i)), "summary": fmt.Sprintf("Printer %d on fire", i),
-			"details":   "The printer on the second floor is on fire again. Please send someone with an extinguisher.",
-			"client_id": json.Number("12"), "client_name": "Acme Ltd", "site_id": json.Number("3"), "site_name": "Head office",
-			"user_id": json.Number("44"), "user_name": "Jane Doe", "agent_id": json.Number("7"), "team": "1st Line",
-			"status_id": json.Number("2"), "priority_id": json.Number("3"), "tickettype_id": json.Number("1"),
-			"category_1": "Hardware>Printer", "dateoccurred": "2025-01-02T10:11:12", "last_update": "2025-01-02T10:11:12.123",
-			"sla_id": json.Number("1"), "estimate": json.Number("1.5"), "customfields": []any{map[string]any{"id": json.Number("1"), "value": "x"}},
-		}
-	}
+	fields := benchTicketFields
 	ctx := context.Background()
 	b.Run("new", func(b *testing.B) {
 		db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
@@ -176,7 +180,7 @@ func BenchmarkStoreApply(b *testing.B) {
 	b.Run("update", func(b *testing.B) {
 		db := openTestDB(b, filepath.Join(b.TempDir(), "bench.db"))
 		s := db.Store()
-		const tickets = 1000
+		const tickets = benchTickets
 		for i := range tickets {
 			if _, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil {
 				b.Fatal(err)
@@ -188,6 +192,51 @@ func BenchmarkStoreApply(b *testing.B) {
 			c := upsert(change.Ticket, fmt.Sprint(i%tickets), int64(2+i/tickets), fields(i))
 			if out, err := s.Apply(ctx, c); err != nil || out.Outcome != change.Applied {
 				b.Fatalf("Apply = %s, %v", out.Outcome, err)
+			}
+		}
+	})
+	// The same from 64 goroutines at once, as the local server's worker pool writes: the
+	// writer commits what is waiting in one transaction.
+	for _, prefill := range []bool{false, true} {
+		name := map[bool]string{false: "new", true: "update"}[prefill] + "-64-writers"
+		b.Run(name, func(b *testing.B) {
+			s := openTestDB(b, filepath.Join(b.TempDir(), "bench.db")).Store()
+			if prefill {
+				for i := range benchTickets {
+					if _, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(i), 1, fields(i))); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			parallelWriters(b, prefill, func(id int, version int64) error {
+				_, err := s.Apply(ctx, upsert(change.Ticket, fmt.Sprint(id), version, fields(id)))
+				return err
+			})
+		})
+	}
+}
+
+// benchTickets is how many tickets the update benchmarks write newer versions of.
+const benchTickets = 1000
+
+// parallelWriters runs write from 64 goroutines (on 2 cores; 32 per core elsewhere), each
+// call a new ticket, or with update a newer version of one of benchTickets stored ones.
+// Consecutive versions of a ticket are benchTickets calls apart, so they do not overtake
+// each other.
+func parallelWriters(b *testing.B, update bool, write func(id int, version int64) error) {
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(n.Add(1))
+			id, version := i, int64(1)
+			if update {
+				id, version = i%benchTickets, int64(2+i/benchTickets)
+			}
+			if err := write(id, version); err != nil {
+				b.Error(err)
+				return
 			}
 		}
 	})
