@@ -12,6 +12,9 @@ import (
 const (
 	DefaultBudgetRequests = 250
 	DefaultBudgetWindow   = 5 * time.Minute
+	// TenantLimit is Halo's own limit for the whole tenant per DefaultBudgetWindow: what
+	// the poller's share (poll.share) is a share of.
+	TenantLimit = 300
 )
 
 // Clock is the client's and the budget's source of time. Tests inject a fake one so that

@@ -142,9 +142,10 @@ type Options struct {
 	ScanEvery time.Duration
 }
 
-// order is the order kinds are read in: owners before what they own; notes are read with
-// their tickets.
-var order = []change.Kind{change.Client, change.Contact, change.Asset, change.Ticket}
+// order is the order kinds are read in: tickets first, so that a first sync brings the
+// open tickets within minutes (each kind is stored on its own, nothing waits for its
+// owner); notes are read with their tickets.
+var order = []change.Kind{change.Ticket, change.Client, change.Contact, change.Asset}
 
 // Poller reads one connection.
 type Poller struct {
@@ -203,6 +204,13 @@ func (p *Poller) Poll(ctx context.Context) (Report, error) {
 	var errs []error
 	ctx = haloapi.WithBudget(ctx, p.opts.Share)
 	for _, kind := range order {
+		if p.spent() {
+			// A backfill paused with the share spent: the kinds after it wait for the next
+			// run rather than wait on the budget here, so each run begins with tickets again
+			// and a first sync brings the open tickets before anything else.
+			p.log.InfoContext(ctx, "poll deferred to the next run: the poller's share of the budget is spent", "connection", p.conn, "kind", kind)
+			break
+		}
 		if err := p.pollKind(ctx, kind, &r); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
 			p.log.ErrorContext(ctx, "poll failed", "connection", p.conn, "kind", kind, "error", err.Error())

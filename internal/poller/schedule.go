@@ -34,12 +34,16 @@ func OptionsOf(c *connection.Connection) Options {
 	return o
 }
 
-// ShareOf is the poller's part of a connection's budget: c's poll share of its
-// configured requests per window (halo.budget), on the clock of budget, the connection's
-// client's budget, which every request also takes. In AWS each instance's budget is its
-// own part of the total: the smaller of the two binds.
+// ShareOf is the poller's part of a connection's budget: c's poll share of the tenant's
+// limit, Halo's 300 requests per 5 minutes (scaled to the budget's window) or the
+// configured budget (halo.budget) where that is set higher, as for a tenant whose limit
+// was raised; never more than the budget. It runs on the clock of budget, the
+// connection's client's budget, which every request also takes. In AWS each instance's
+// budget is its own part of the total: the smaller of the two binds.
 func ShareOf(c *connection.Connection, budget *haloapi.Budget) *haloapi.Budget {
-	return budget.Part(int(c.Poll.Share * float64(c.Config.Halo.Budget.Count())))
+	h := c.Config.Halo.Budget
+	limit := max(float64(haloapi.TenantLimit)*h.Window().Seconds()/haloapi.DefaultBudgetWindow.Seconds(), float64(h.Count()))
+	return budget.Part(min(int(c.Poll.Share*limit), h.Count()))
 }
 
 // State is the schedule's memory of a connection, kept beside the cursors.
