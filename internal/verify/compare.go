@@ -1,5 +1,6 @@
 // Package verify holds the pure core of checking the copy against Halo: one object's
-// verdict (Compare). It reads nothing itself: the caller brings Halo's object and the stored
+// verdict (Compare), and an estimate of the share of the copy equal to Halo with its
+// uncertainty (Tally, Window, Wilson). It reads nothing itself: the caller brings Halo's object and the stored
 // one (docs/ARCHITECTURE.md, "Verification (core)").
 package verify
 
