@@ -1,6 +1,7 @@
 // Package verify holds the pure core of checking the copy against Halo: one object's
-// verdict (Compare), and an estimate of the share of the copy equal to Halo with its
-// uncertainty (Tally, Window, Wilson). It reads nothing itself: the caller brings Halo's object and the stored
+// verdict (Compare), an estimate of the share of the copy equal to Halo with its
+// uncertainty (Tally, Window, Wilson), and which objects a period's request budget reads
+// (PlanSample). It reads nothing itself: the caller brings Halo's object and the stored
 // one (docs/ARCHITECTURE.md, "Verification (core)").
 package verify
 
