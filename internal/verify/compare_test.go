@@ -185,3 +185,19 @@ func TestQuirks(t *testing.T) {
 
 // absent marks a field the copy lacks.
 type absent struct{}
+
+// TestCompareReadsEachKindsMarker: a kind's version comes from its own change marker.
+func TestCompareReadsEachKindsMarker(t *testing.T) {
+	const newer = "2026-03-01T11:00:00"
+	for _, spec := range change.Kinds() {
+		halo := map[string]any{"id": json.Number("5"), spec.VersionField: newer, "name": "x"}
+		if spec.ParentField != "" {
+			halo[spec.ParentField] = json.Number("7")
+		}
+		copyFields := map[string]any{"id": json.Number("5"), spec.VersionField: marker, "name": "x"}
+		got, err := Compare(spec.Kind, halo, &change.Object{Kind: spec.Kind, ID: "5", Version: version(marker), Fields: copyFields}, Rules{}, readAt)
+		if err != nil || got.Cause != Stale || got.HaloVersion != version(newer) {
+			t.Errorf("%s: %+v, %v; want stale at %s's %s", spec.Kind, got, err, spec.Kind, spec.VersionField)
+		}
+	}
+}

@@ -54,7 +54,8 @@ type Draw struct {
 //
 // The plan is the same for the same strata, budget and seed; it never reads more than
 // budget, and reads everything when the budget covers it. Strata without objects and
-// classes without a weight are left out.
+// classes without a weight are left out. The work is budget × strata steps: a budget is of
+// Halo requests, which its rate limit keeps to about a million a day.
 func PlanSample(strata []Stratum, budget int, seed uint64) []Draw {
 	var draws []Draw
 	for _, s := range strata {
