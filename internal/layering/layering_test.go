@@ -60,7 +60,7 @@ func importsAWS(ds []string) (sdk, lambda bool) {
 var pure = []string{
 	"change", "changeevent", "config", "connection", "auth", "filter", "storedfields", "halo", "haloapi", "halosim",
 	"message", "metrics", "apierror", "ingest", "worker", "poller", "webhooks", "pipeline", "sqlite", "localserver",
-	"readapi",
+	"readapi", "verify",
 }
 
 func TestRulesImportNoAWS(t *testing.T) {
