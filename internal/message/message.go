@@ -42,7 +42,12 @@ type Envelope struct {
 	Unknown    bool            `json:"unknown,omitempty"`
 	Raw        json.RawMessage `json:"raw,omitempty"`
 	RawOmitted bool            `json:"raw_omitted,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
+	// FieldsInRaw names the key of Raw's object that holds Change.Fields, as it is when
+	// the fields are the raw event's object uncut: the message then carries them once, in
+	// the raw event, and Decode reads them from there (docs/ARCHITECTURE.md, "The change
+	// message"). Without Raw, the fields travel in the change.
+	FieldsInRaw string    `json:"fields_in_raw,omitempty"`
+	ReceivedAt  time.Time `json:"received_at"`
 }
 
 // Attribute names set on every change message, for routing and filtering downstream.
@@ -61,6 +66,9 @@ const MaxAttributes = 10
 // Encode turns an envelope into a message, leaving the raw event out when the whole would
 // exceed MaxMessageBytes; a change too large even then is an error. SQS counts attribute
 // names and values in a message's size, so they are counted here too.
+//
+// The raw event is appended as it is, never encoded again: Raw must be valid JSON (ingest
+// hands over the bytes its decoding walk checked).
 func Encode(e Envelope) (Message, error) {
 	attrs := map[string]string{
 		AttrConnection: e.Change.Connection,
@@ -76,13 +84,16 @@ func Encode(e Envelope) (Message, error) {
 	for k, v := range attrs {
 		limit -= len(k) + len(v) + len("String")
 	}
-	body, err := marshal(e)
+	if len(e.Raw) == 0 {
+		e.FieldsInRaw = ""
+	}
+	body, err := encode(e)
 	if err != nil {
 		return Message{}, err
 	}
 	if len(body) > limit && len(e.Raw) > 0 {
-		e.Raw, e.RawOmitted = nil, true
-		if body, err = marshal(e); err != nil {
+		e.Raw, e.RawOmitted, e.FieldsInRaw = nil, true, ""
+		if body, err = encode(e); err != nil {
 			return Message{}, err
 		}
 	}
@@ -93,26 +104,89 @@ func Encode(e Envelope) (Message, error) {
 	return Message{Body: body, Attributes: attrs}, nil
 }
 
-// marshal encodes the envelope as JSON that SQS accepts: it refuses the noncharacters
-// U+FFFE and U+FFFF in a body, which JSON may carry escaped.
-func marshal(e Envelope) ([]byte, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
+// rawKey opens the raw event, the last member of a message that carries it.
+const rawKey = `,"raw":`
+
+// encode writes the envelope as JSON that SQS accepts: everything but the raw event through
+// encoding/json, then the raw event as it is. SQS refuses the noncharacters U+FFFE and
+// U+FFFF in a body, which JSON may carry escaped: they are escaped as they are copied.
+func encode(e Envelope) ([]byte, error) {
+	raw := e.Raw
+	e.Raw = nil
+	if e.FieldsInRaw != "" {
+		e.Change.Fields = nil
+	}
+	var buf bytes.Buffer
+	if len(raw) > 0 {
+		buf.Grow(512 + len(rawKey) + len(raw) + 3*noncharacters(raw))
+	}
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
 	}
-	// Outside JSON strings these bytes cannot occur, so escaping them keeps the JSON valid.
-	body = bytes.ReplaceAll(body, []byte("\uFFFE"), []byte(`\ufffe`))
-	body = bytes.ReplaceAll(body, []byte("\uFFFF"), []byte(`\uffff`))
-	return body, nil
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if noncharacters(body) > 0 {
+		body = appendEscaped(nil, body)
+	}
+	if len(raw) == 0 {
+		return body, nil
+	}
+	body = append(body[:len(body)-1], rawKey...) // the envelope's closing brace
+	body = appendEscaped(body, raw)
+	return append(body, '}'), nil
 }
 
-// Decode reads a change message body.
+// The UTF-8 encodings of U+FFFE and U+FFFF share their first two bytes.
+var nonchar = []byte("\xef\xbf")
+
+// noncharacters counts U+FFFE and U+FFFF in b.
+func noncharacters(b []byte) int {
+	n := 0
+	for {
+		i := bytes.Index(b, nonchar)
+		if i < 0 || i+2 >= len(b) {
+			return n
+		}
+		if c := b[i+2]; c == 0xbe || c == 0xbf {
+			n++
+		}
+		b = b[i+2:]
+	}
+}
+
+// appendEscaped appends JSON src to dst with U+FFFE and U+FFFF escaped: outside JSON
+// strings these bytes cannot occur, so escaping them keeps the JSON valid.
+func appendEscaped(dst, src []byte) []byte {
+	for {
+		i := bytes.Index(src, nonchar)
+		if i < 0 || i+2 >= len(src) {
+			return append(dst, src...)
+		}
+		switch src[i+2] {
+		case 0xbe:
+			dst = append(append(dst, src[:i]...), `\ufffe`...)
+			src = src[i+3:]
+		case 0xbf:
+			dst = append(append(dst, src[:i]...), `\uffff`...)
+			src = src[i+3:]
+		default:
+			dst = append(dst, src[:i+2]...)
+			src = src[i+2:]
+		}
+	}
+}
+
+// Decode reads a change message body: as encoding/json reads it, faster for the messages
+// halosync writes (decodeFast). Messages written before the fields travelled in the raw
+// event (FieldsInRaw) read as they always have.
 func Decode(body []byte) (Envelope, error) {
-	var e Envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // keep Halo's numbers exactly as sent
-	if err := dec.Decode(&e); err != nil {
-		return Envelope{}, fmt.Errorf("decode change message: %w: %w", change.ErrInvalid, err)
+	e, ok := decodeFast(body)
+	if !ok {
+		var err error
+		if e, err = decodeSlow(body); err != nil {
+			return Envelope{}, err
+		}
 	}
 	if e.Unknown {
 		if e.Change.Connection == "" || len(e.Raw) == 0 {
@@ -122,6 +196,31 @@ func Decode(body []byte) (Envelope, error) {
 	}
 	if err := e.Change.ValidateQueued(); err != nil {
 		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// decodeSlow reads a message with encoding/json, exact numbers kept.
+func decodeSlow(body []byte) (Envelope, error) {
+	var e Envelope
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep Halo's numbers exactly as sent
+	if err := dec.Decode(&e); err != nil {
+		return Envelope{}, fmt.Errorf("decode change message: %w: %w", change.ErrInvalid, err)
+	}
+	if e.FieldsInRaw == "" {
+		return e, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(e.Raw, &raw); err != nil {
+		return Envelope{}, fmt.Errorf("decode change message: %w: the raw event: %w", change.ErrInvalid, err)
+	}
+	if obj, ok := raw[e.FieldsInRaw]; ok {
+		dec := json.NewDecoder(bytes.NewReader(obj))
+		dec.UseNumber()
+		if err := dec.Decode(&e.Change.Fields); err != nil {
+			return Envelope{}, fmt.Errorf("decode change message: %w: the fields in the raw event: %w", change.ErrInvalid, err)
+		}
 	}
 	return e, nil
 }
