@@ -166,7 +166,7 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	default:
 		return Event{}, unreadable(ReasonNotAnEvent, "\"timestamp\" must be a string")
 	}
-	for _, spec := range change.Kinds() {
+	for _, spec := range kindSpecs {
 		switch obj := m[spec.PayloadKey].(type) {
 		case nil:
 		case map[string]any:
@@ -177,6 +177,9 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	}
 	return e, nil
 }
+
+// kindSpecs are the kinds, listed once: change.Kinds builds its list at each call.
+var kindSpecs = change.Kinds()
 
 // stringField reads an id-like field given as a string or a number, by its exact key, as
 // change.ParseID allows ids to be written.

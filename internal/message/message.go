@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -116,26 +117,34 @@ func encode(e Envelope) ([]byte, error) {
 	if e.FieldsInRaw != "" {
 		e.Change.Fields = nil
 	}
-	var buf bytes.Buffer
-	if len(raw) > 0 {
-		buf.Grow(512 + len(rawKey) + len(raw) + 3*noncharacters(raw))
-	}
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("encode change: %w", err)
-	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if noncharacters(body) > 0 {
-		body = appendEscaped(nil, body)
-	}
 	if len(raw) == 0 {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode change: %w", err)
+		}
+		if n := noncharacters(body); n > 0 {
+			body = appendEscaped(make([]byte, 0, len(body)+3*n), body)
+		}
 		return body, nil
 	}
-	body = append(body[:len(body)-1], rawKey...) // the envelope's closing brace
+	// The envelope before the raw event is encoded in a buffer kept for the next message:
+	// the body is allocated once, at its size.
+	buf := headPool.Get().(*bytes.Buffer)
+	defer headPool.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(e); err != nil {
+		return nil, fmt.Errorf("encode change: %w", err)
+	}
+	head := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	head = head[:len(head)-1] // the envelope's closing brace
+	body := make([]byte, 0, len(head)+3*noncharacters(head)+len(rawKey)+len(raw)+3*noncharacters(raw)+1)
+	body = appendEscaped(body, head)
+	body = append(body, rawKey...)
 	body = appendEscaped(body, raw)
 	return append(body, '}'), nil
 }
+
+var headPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // The UTF-8 encodings of U+FFFE and U+FFFF share their first two bytes.
 var nonchar = []byte("\xef\xbf")

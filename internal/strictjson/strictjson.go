@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -50,7 +51,17 @@ type Decoder struct {
 	depth    int
 	maxDepth int
 	scratch  []byte // a string's bytes while its escapes are replaced
+	*stacks         // while Value decodes, from stackPool
 }
+
+// stacks hold the members and elements of the objects and arrays being decoded, innermost
+// last; kept for the next decoder, so that decoding allocates only what it returns.
+type stacks struct {
+	members  []member
+	elements []any
+}
+
+var stackPool = sync.Pool{New: func() any { return new(stacks) }}
 
 // NewDecoder reads data, refusing nesting deeper than maxDepth containers.
 func NewDecoder(data []byte, maxDepth int) *Decoder {
@@ -85,6 +96,20 @@ func (d *Decoder) End() error {
 
 // Value decodes the next value.
 func (d *Decoder) Value() (any, error) {
+	if d.stacks != nil {
+		return d.value()
+	}
+	d.stacks = stackPool.Get().(*stacks)
+	v, err := d.value()
+	clear(d.members[:cap(d.members)])
+	clear(d.elements[:cap(d.elements)])
+	d.members, d.elements = d.members[:0], d.elements[:0]
+	stackPool.Put(d.stacks)
+	d.stacks = nil
+	return v, err
+}
+
+func (d *Decoder) value() (any, error) {
 	switch c := d.Peek(); c {
 	case '{':
 		return d.object()
@@ -208,49 +233,104 @@ func (d *Decoder) key() (string, error) {
 	return key, nil
 }
 
+// smallObject is how many members an object's keys are compared one by one for; a map
+// takes over beyond.
+const smallObject = 32
+
+// object decodes an object. Its members gather on the decoder's stack until it closes, so
+// that its map is made once at its size; a larger object, or one with a key that needs
+// folding, goes on in its map.
 func (d *Decoder) object() (map[string]any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	m := make(map[string]any)
 	if d.Peek() == '}' {
-		return m, d.leave()
+		return map[string]any{}, d.leave()
 	}
+	mark := len(d.members)
+	var m map[string]any
 	var folds map[string]string
 	for {
 		key, err := d.key()
 		if err != nil {
 			return nil, err
 		}
-		if folds, err = checkKey(m, folds, key); err != nil {
-			return nil, err
+		if m == nil && (len(d.members)-mark == smallObject || !plain(key)) {
+			m = d.popMembers(mark, smallObject)
 		}
-		v, err := d.Value()
+		if m != nil {
+			folds, err = checkKey(m, folds, key)
+		} else {
+			err = checkSmall(d.members[mark:], key)
+		}
 		if err != nil {
 			return nil, err
 		}
-		m[key] = v
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			m[key] = v
+		} else {
+			d.members = append(d.members, member{key, v})
+		}
 		if done, err := d.next('}'); err != nil || done {
+			if m == nil {
+				m = d.popMembers(mark, 0)
+			}
 			return m, err
 		}
 	}
+}
+
+// member is a key and its value, of an object being decoded.
+type member struct {
+	key string
+	val any
+}
+
+// popMembers moves the members above mark into a map with room for extra more.
+func (d *Decoder) popMembers(mark, extra int) map[string]any {
+	top := d.members[mark:]
+	m := make(map[string]any, len(top)+extra)
+	for _, kv := range top {
+		m[kv.key] = kv.val
+	}
+	clear(top)
+	d.members = d.members[:mark]
+	return m
+}
+
+// checkSmall refuses a plain key (no letter to fold) that the members, all plain, hold.
+func checkSmall(members []member, key string) error {
+	for _, kv := range members {
+		if kv.key == key {
+			return fail(DuplicateKey, "key %q appears twice in one object", truncate(key, 40))
+		}
+	}
+	return nil
 }
 
 func (d *Decoder) array() ([]any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	out := []any{}
 	if d.Peek() == ']' {
-		return out, d.leave()
+		return []any{}, d.leave()
 	}
+	mark := len(d.elements)
 	for {
-		v, err := d.Value()
+		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		d.elements = append(d.elements, v)
 		if done, err := d.next(']'); err != nil || done {
+			top := d.elements[mark:]
+			out := append(make([]any, 0, len(top)), top...)
+			clear(top)
+			d.elements = d.elements[:mark]
 			return out, err
 		}
 	}
