@@ -101,13 +101,19 @@ func (d *Decoder) Value() (any, error) {
 	}
 	d.stacks = stackPool.Get().(*stacks)
 	v, err := d.value()
-	clear(d.members[:cap(d.members)])
-	clear(d.elements[:cap(d.elements)])
+	// Decoded containers cleared their part of the stacks; a failed one left its own.
+	clear(d.members)
+	clear(d.elements)
 	d.members, d.elements = d.members[:0], d.elements[:0]
-	stackPool.Put(d.stacks)
+	if cap(d.members)+cap(d.elements) <= maxPooled {
+		stackPool.Put(d.stacks)
+	}
 	d.stacks = nil
 	return v, err
 }
+
+// maxPooled bounds the stacks kept for the next decoder: a huge array's are let go.
+const maxPooled = 1 << 12
 
 func (d *Decoder) value() (any, error) {
 	switch c := d.Peek(); c {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,6 +54,27 @@ func TestValueRefuses(t *testing.T) {
 				t.Fatalf("err %v, want kind %d", err, tt.kind)
 			}
 		})
+	}
+}
+
+// TestLargeObjectsKeepTheirChecks: past the members compared one by one, the map that takes
+// over refuses the same keys.
+func TestLargeObjectsKeepTheirChecks(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 40 {
+		fmt.Fprintf(&b, `"k%d":{"a":%d},`, i, i)
+	}
+	ok := b.String() + `"last":1}`
+	if v, err := decode([]byte(ok), 4); err != nil || !reflect.DeepEqual(v, std(t, []byte(ok))) {
+		t.Fatalf("decode = %v", err)
+	}
+	for _, tail := range []string{`"k3":1}`, `"K39":1}`, `"last":1,"k0":2}`} {
+		_, err := decode([]byte(b.String()+tail), 4)
+		var se *strictjson.Error
+		if !errors.As(err, &se) || se.Kind != strictjson.DuplicateKey {
+			t.Errorf("...%s: err %v, want a duplicate key", tail, err)
+		}
 	}
 }
 
