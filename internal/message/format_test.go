@@ -151,3 +151,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendHead: the envelope a webhook's message begins with is written as
+// encoding/json writes it.
+func FuzzAppendHead(f *testing.F) {
+	f.Add("default", "6f1c2a4e-3b7d", "ticket status changed", "x-team", "noc <&> \u2028\xff\x01\b", int64(1796117398123000000), int64(0), true, "ticket", int64(1764581400123456789))
+	f.Add("", "", "", "", "", int64(-1), int64(5), false, "", int64(0))
+	f.Fuzz(func(t *testing.T, conn, id, event, attrKey, attrValue string, version, repairs int64, flag bool, key string, at int64) {
+		when := time.Unix(0, at).UTC()
+		e := Envelope{Unknown: flag, RawOmitted: !flag, FieldsInRaw: key, ReceivedAt: when, Change: change.Change{
+			Connection: conn, Kind: change.Kind(event), ID: id, ParentID: attrValue, Op: change.Operation(key), Version: version,
+			VersionFrom: attrKey, OccurredAt: when.Add(-time.Second), Source: change.Source(conn), DeliveryID: id, Event: event,
+			Endpoint: attrValue, Attributes: map[string]string{attrKey: attrValue, attrValue: attrKey}, Repairs: repairs, Backfill: flag}}
+		if flag {
+			e.Change.Attributes = nil
+		}
+		head, ok := appendHead(nil, e)
+		want, err := json.Marshal(e)
+		if !ok || err != nil {
+			t.Fatalf("appendHead %v, json.Marshal %v", ok, err)
+		}
+		if got := string(head) + "}"; got != string(want) {
+			t.Fatalf("appendHead\n%s\njson.Marshal\n%s", got, want)
+		}
+	})
+}

@@ -127,16 +127,18 @@ func encode(e Envelope) ([]byte, error) {
 		}
 		return body, nil
 	}
-	// The envelope before the raw event is encoded in a buffer kept for the next message:
+	// The envelope before the raw event is written in a buffer kept for the next message:
 	// the body is allocated once, at its size.
-	buf := headPool.Get().(*bytes.Buffer)
-	defer headPool.Put(buf)
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(e); err != nil {
-		return nil, fmt.Errorf("encode change: %w", err)
+	kept := headPool.Get().(*[]byte)
+	head, ok := appendHead((*kept)[:0], e)
+	defer func() { *kept = head[:0]; headPool.Put(kept) }()
+	if !ok {
+		var err error
+		if head, err = json.Marshal(e); err != nil {
+			return nil, fmt.Errorf("encode change: %w", err)
+		}
+		head = head[:len(head)-1] // the envelope's closing brace
 	}
-	head := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	head = head[:len(head)-1] // the envelope's closing brace
 	body := make([]byte, 0, len(head)+3*noncharacters(head)+len(rawKey)+len(raw)+3*noncharacters(raw)+1)
 	body = appendEscaped(body, head)
 	body = append(body, rawKey...)
@@ -144,7 +146,7 @@ func encode(e Envelope) ([]byte, error) {
 	return append(body, '}'), nil
 }
 
-var headPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var headPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // The UTF-8 encodings of U+FFFE and U+FFFF share their first two bytes.
 var nonchar = []byte("\xef\xbf")
