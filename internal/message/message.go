@@ -108,8 +108,9 @@ func Encode(e Envelope) (Message, error) {
 // rawKey opens the raw event, the last member of a message that carries it.
 const rawKey = `,"raw":`
 
-// encode writes the envelope as JSON that SQS accepts: everything but the raw event through
-// encoding/json, then the raw event as it is. SQS refuses the noncharacters U+FFFE and
+// encode writes the envelope as JSON that SQS accepts: everything but the raw event as
+// encoding/json writes it (appendHead, or encoding/json itself), then the raw event as it
+// is. SQS refuses the noncharacters U+FFFE and
 // U+FFFF in a body, which JSON may carry escaped: they are escaped as they are copied.
 func encode(e Envelope) ([]byte, error) {
 	raw := e.Raw
