@@ -132,12 +132,12 @@ func render(ps []pair) string {
 				compare(p, "MB-arm64", megabytes), compare(p, "MB-amd64", megabytes))
 			continue
 		}
-		fmt.Fprintf(&hot, "| %s | %s | %s | %s |\n", p.real.name, p.floor.name,
-			compare(p, "ns/op", duration), compare(p, "B/op", bytes))
+		fmt.Fprintf(&hot, "| %s | %s | %s | %s | %s |\n", p.real.name, p.floor.name,
+			compare(p, "ns/op", duration), compare(p, "B/op", bytes), others(p.real))
 	}
 	var out strings.Builder
 	if hot.Len() > 0 {
-		out.WriteString("| hot path | floor | real time/op | floor | ratio | real memory/op | floor | ratio |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+		out.WriteString("| hot path | floor | real time/op | floor | ratio | real memory/op | floor | ratio | real, also |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 		out.WriteString(hot.String())
 	}
 	if cold.Len() > 0 {
@@ -151,6 +151,29 @@ func render(ps []pair) string {
 		return "no floor benchmarks with a real benchmark beside them in the input\n"
 	}
 	return out.String()
+}
+
+// standardUnits are the figures go test reports itself (with -benchmem and SetBytes).
+var standardUnits = []string{"ns/op", "B/op", "allocs/op", "MB/s"}
+
+// others lists a real benchmark's own figures (b.ReportMetric: ingest's msg/delivery, the
+// queue message's size beside the delivery's), "-" when it reports none.
+func others(r result) string {
+	var units []string
+	for unit := range r.figures {
+		if !slices.Contains(standardUnits, unit) {
+			units = append(units, unit)
+		}
+	}
+	if len(units) == 0 {
+		return "-"
+	}
+	slices.Sort(units)
+	cells := make([]string, len(units))
+	for i, unit := range units {
+		cells[i] = fmt.Sprintf("%.2f %s", r.figures[unit], unit)
+	}
+	return strings.Join(cells, ", ")
 }
 
 // compare is the cells real, floor and ratio for unit, dashes when either lacks it.

@@ -155,7 +155,11 @@ func ParseHaloTime(s string) (t time.Time, ok bool, err error) {
 	if s == "" {
 		return time.Time{}, false, nil
 	}
-	for _, layout := range haloTimeLayouts {
+	layouts := haloTimeLayouts
+	if !strings.HasSuffix(s, "Z") && strings.LastIndexAny(s, "+-") <= len("2006-01-02") {
+		layouts = layouts[1:] // no zone: RFC 3339 cannot read it, and its failure allocates
+	}
+	for _, layout := range layouts {
 		if p, perr := time.Parse(layout, s); perr == nil {
 			p = p.UTC()
 			if p.Year() <= 1980 {

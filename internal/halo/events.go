@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
@@ -76,7 +77,7 @@ var kindWords = []struct {
 // decides the kind, then the words of the name, and "deleted"/"removed" in the name makes
 // the operation a delete. ok is false when the kind cannot be told.
 func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
-	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	n := normalName(name)
 	if r, ok := e.Extra[n]; ok {
 		return r, true
 	}
@@ -105,10 +106,32 @@ func (e Events) Resolve(name string, nestedKind change.Kind) (EventRule, bool) {
 	return EventRule{}, false
 }
 
+// normalName is an event name as the table holds it: lower case, single spaces.
+func normalName(name string) string {
+	if isNormal(name) {
+		return name // as Halo sends its names: nothing to build
+	}
+	return strings.ToLower(strings.Join(strings.Fields(name), " "))
+}
+
+// isNormal reports whether a name is already lower-case ASCII words between single spaces.
+func isNormal(name string) bool {
+	if name == "" || name[0] == ' ' || name[len(name)-1] == ' ' {
+		return name == ""
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf || c != ' ' && c <= ' ' || c == ' ' && name[i+1] == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
 // Known returns an event's name as the table holds it (lower case, single spaces) when it
 // is one of Halo's known names or a configured one; ok is false for any other name.
 func (e Events) Known(name string) (string, bool) {
-	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	n := normalName(name)
 	if _, ok := e.Extra[n]; ok {
 		return n, true
 	}
@@ -151,7 +174,7 @@ func EventsFromConfig(m map[string]config.EventMapping) (Events, error) {
 		default:
 			return Events{}, fmt.Errorf("events[%q]: op %q (upsert or delete)", name, em.Op)
 		}
-		extra[strings.ToLower(strings.Join(strings.Fields(name), " "))] = EventRule{Kind: kind, Op: op}
+		extra[normalName(name)] = EventRule{Kind: kind, Op: op}
 	}
 	return Events{Extra: extra}, nil
 }

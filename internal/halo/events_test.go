@@ -1,6 +1,7 @@
 package halo
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/halosync/halosync/internal/change"
@@ -93,6 +94,18 @@ func TestKindWordsAreWholeWords(t *testing.T) {
 	} {
 		if _, ok := (Events{}).Resolve(name, ""); ok != want {
 			t.Errorf("Resolve(%q) known = %v, want %v", name, ok, want)
+		}
+	}
+}
+
+// TestNormalNameSkipsOnlyWhatIsAlreadyNormal: a name taken as it is reads as lower case,
+// single spaces, would make it.
+func TestNormalNameSkipsOnlyWhatIsAlreadyNormal(t *testing.T) {
+	for _, name := range []string{"ticket status changed", "", " ", "a", "Ticket", "a  b", " a", "a ", "a\tb", "a\u00a0b",
+		"caf\u00e9", "sla-breached (2)", "a\nb", "\u212a", "x y z"} {
+		want := strings.ToLower(strings.Join(strings.Fields(name), " "))
+		if got := normalName(name); got != want {
+			t.Errorf("normalName(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/strictjson"
 )
 
 // ErrUnreadable marks a delivery body that is not a Halo webhook payload.
@@ -34,53 +35,64 @@ type Event struct {
 }
 
 // Decode reads a delivery body: one event object, a JSON array of events (Halo's batching),
-// or {"events": [...]} as some relays wrap batches.
+// or {"events": [...]} as some relays wrap batches. One walk over the body checks it
+// (strictjson: UTF-8, keys, numbers, depth; and the batch's size) and decodes it; each
+// event's Raw is its bytes in the body.
 func Decode(body []byte) ([]Event, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, unreadable(ReasonEmpty, "")
 	}
-	if err := check(trimmed); err != nil {
-		return nil, err
-	}
-	var raws []json.RawMessage
+	d := strictjson.NewDecoder(trimmed, MaxDepth)
+	var batch eventBatch
+	var top map[string]any
+	var err error
 	switch trimmed[0] {
 	case '[':
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, unreadable(ReasonInvalidJSON, "%v", err)
-		}
+		err = batch.read(d, true)
 	case '{':
-		// The common case, one event: decoded once. A relay's {"events": [...]} wrapper
-		// is recognised by its keys and decoded as a batch.
-		m, err := decodeObject(trimmed)
-		if err != nil {
-			return nil, err
-		}
-		_, hasEvent := m["event"]
-		if _, wrapped := m["events"].([]any); !wrapped || hasEvent {
-			e, err := eventFrom(m, trimmed)
+		top = map[string]any{}
+		err = d.Object(func(key string) error {
+			if key == "events" && d.Peek() == '[' {
+				// Perhaps a relay's wrapper: its events' bytes are kept as they are read.
+				err := batch.read(d, false)
+				top[key] = batch.values
+				return err
+			}
+			v, err := d.Value()
+			top[key] = v
+			return err
+		})
+	default:
+		_, err = d.Value()
+	}
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		return nil, strictError(trimmed, err)
+	}
+	switch trimmed[0] {
+	case '[':
+	case '{':
+		// The common case, one event. A relay's {"events": [...]} wrapper is recognised
+		// by its keys (exactly: the strict checks refused a key in two cases).
+		_, hasEvent := top["event"]
+		if _, wrapped := top["events"].([]any); !wrapped || hasEvent {
+			e, err := eventFrom(top, trimmed)
 			if err != nil {
 				return nil, err
 			}
 			return []Event{e}, nil
 		}
-		// A map, not a struct: encoding/json matches struct fields without regard to case,
-		// and only "events" itself is the wrapper's key.
-		var wrapper map[string]json.RawMessage
-		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
-			return nil, unreadable(ReasonInvalidJSON, "%v", err)
-		}
-		if err := json.Unmarshal(wrapper["events"], &raws); err != nil {
-			return nil, unreadable(ReasonInvalidJSON, "%v", err)
-		}
 	default:
 		return nil, unreadable(ReasonNotAnEvent, "the body is not a JSON object or array")
 	}
-	events := make([]Event, 0, len(raws))
-	for i, raw := range raws {
-		e, err := decodeEvent(raw)
+	events := make([]Event, 0, len(batch.raws))
+	for i, raw := range batch.raws {
+		e, err := decodeEvent(batch.values[i], raw)
 		if err != nil {
-			if len(raws) > 1 {
+			if len(batch.raws) > 1 {
 				return nil, fmt.Errorf("event %d: %w", i, err)
 			}
 			return nil, err
@@ -90,29 +102,35 @@ func Decode(body []byte) ([]Event, error) {
 	return events, nil
 }
 
-func decodeEvent(raw json.RawMessage) (Event, error) {
-	m, err := decodeObject(raw)
-	if err != nil {
-		return Event{}, err
-	}
-	return eventFrom(m, raw)
+// eventBatch is an array of events as read: each element decoded, and its bytes.
+type eventBatch struct {
+	values []any
+	raws   [][]byte
 }
 
-// decodeObject decodes one JSON object, keeping numbers exactly as written.
-func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, unreadable(ReasonNotAnEvent, "%v", err) // the syntax was checked: a wrong type
+// read reads the array at the decoder. limited: the body's own array, at most MaxEvents
+// long.
+func (b *eventBatch) read(d *strictjson.Decoder, limited bool) error {
+	b.values = []any{}
+	return d.Array(func(i int) error {
+		if limited && i == MaxEvents {
+			return unreadable(ReasonTooManyEvents, "more than %d events in one delivery", MaxEvents)
+		}
+		d.Peek()
+		start := d.Offset()
+		v, err := d.Value()
+		b.values = append(b.values, v)
+		b.raws = append(b.raws, d.Bytes(start))
+		return err
+	})
+}
+
+func decodeEvent(v any, raw []byte) (Event, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Event{}, unreadable(ReasonNotAnEvent, "an event is not a JSON object")
 	}
-	if m == nil {
-		return nil, unreadable(ReasonNotAnEvent, "an event is not a JSON object")
-	}
-	if dec.More() {
-		return nil, unreadable(ReasonInvalidJSON, "data after the JSON object")
-	}
-	return m, nil
+	return eventFrom(m, raw)
 }
 
 func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
@@ -148,7 +166,7 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	default:
 		return Event{}, unreadable(ReasonNotAnEvent, "\"timestamp\" must be a string")
 	}
-	for _, spec := range change.Kinds() {
+	for _, spec := range kindSpecs {
 		switch obj := m[spec.PayloadKey].(type) {
 		case nil:
 		case map[string]any:
@@ -159,6 +177,9 @@ func eventFrom(m map[string]any, raw json.RawMessage) (Event, error) {
 	}
 	return e, nil
 }
+
+// kindSpecs are the kinds, listed once: change.Kinds builds its list at each call.
+var kindSpecs = change.Kinds()
 
 // stringField reads an id-like field given as a string or a number, by its exact key, as
 // change.ParseID allows ids to be written.
@@ -177,7 +198,8 @@ var nestedOrder = []change.Kind{change.Ticket, change.Client, change.Contact, ch
 // Changes turns the event into the changes it announces: one for the object the event is
 // about (with its snapshot, or none for an event-only payload) and one for every other
 // object it nests (a ticket event carrying its new note). received stands in for the
-// version when the event carries neither a change marker nor a timestamp.
+// version when the event carries neither a change marker nor a timestamp. A change's Fields
+// is the event's object under its kind's PayloadKey, that very map, or nil.
 func (e Event) Changes(conn string, events Events, received time.Time) ([]change.Change, error) {
 	var nested change.Kind
 	for _, k := range nestedOrder {

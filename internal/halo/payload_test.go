@@ -613,9 +613,8 @@ func TestChangesVersionOutOfRange(t *testing.T) {
 	}
 }
 
-// FuzzDecode: Decode never panics; its errors wrap ErrUnreadable; every decoded event's
-// Changes errors (with ErrUnreadable or ErrUnknownEvent) or returns only valid changes.
-func FuzzDecode(f *testing.F) {
+// addTestdata seeds a fuzz target with the payloads of testdata.
+func addTestdata(f *testing.F) {
 	entries, err := os.ReadDir("testdata")
 	if err != nil {
 		f.Fatal(err)
@@ -630,6 +629,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+// FuzzDecode: Decode never panics; its errors wrap ErrUnreadable; every decoded event's
+// Changes errors (with ErrUnreadable or ErrUnknownEvent) or returns only valid changes.
+func FuzzDecode(f *testing.F) {
+	addTestdata(f)
 	f.Add([]byte(`{"event":"action added","object_id":7,"ticket":{"id":42},"action":{"id":7}}`))
 	f.Add([]byte(`{"events":[{"event":"user updated","user":{"id":"5","client_id":1.0}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -377,6 +377,11 @@ func (h *Handler) handle(ctx context.Context, conn *connection.Connection, known
 			if conn.Fields.Applies(c.Kind) {
 				// The raw event holds the fields the policy keeps out of the copy.
 				env.Raw, env.RawOmitted = nil, true
+			} else if c.HasSnapshot() {
+				// The fields are the raw event's object under the kind's key (halo's
+				// Changes): they travel once, in the raw event.
+				spec, _ := change.Lookup(c.Kind)
+				env.FieldsInRaw = spec.PayloadKey
 			}
 			m, err := message.Encode(env)
 			if err != nil {

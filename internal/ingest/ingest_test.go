@@ -163,6 +163,10 @@ func TestEnqueuedMessageCarriesTheChangeAndTheRawEvent(t *testing.T) {
 	if err := json.Unmarshal(env.Raw, &raw); err != nil || raw["event"] != "ticket updated" {
 		t.Fatalf("raw event %s: %v", env.Raw, err)
 	}
+	// The fields travel once, in the raw event as it came.
+	if n := strings.Count(string(m.Body), `"summary"`); n != 1 || env.FieldsInRaw != "ticket" || !bytes.Contains(m.Body, []byte(ticketBody)) {
+		t.Fatalf("the fields travel %d times: %s", n, m.Body)
+	}
 	if m.Attributes["connection"] != "default" || m.Attributes["kind"] != "ticket" || m.Attributes["source"] != "webhook" {
 		t.Fatalf("attributes %v", m.Attributes)
 	}
@@ -211,5 +215,34 @@ func TestFilteredChangesAreAnsweredAsRecords(t *testing.T) {
 	if d.Connection != "default" || d.DeliveryID != "d-1" || d.Kind != change.Ticket || d.ID != "42" || d.Event != "ticket updated" ||
 		d.Outcome != change.Filtered || d.Reason == "" || d.Summary != "filtered: "+d.Reason || d.ReceivedAt.IsZero() {
 		t.Errorf("record %+v, want ticket 42 of d-1 filtered with its rule", d)
+	}
+}
+
+// TestEachChangeReadsItsOwnObjectFromTheRawEvent: a ticket event nesting its note makes two
+// messages, each carrying the event once; each reads back its own object as its fields.
+func TestEachChangeReadsItsOwnObjectFromTheRawEvent(t *testing.T) {
+	q := &recorder{}
+	h := ingest.New(connection.MustCompileAll(testConfig()), q, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	body := `{"id":"d-2","event":"ticket updated","object_id":42,"ticket":{"id":42,"summary":"Printer","last_update":"2026-09-25T06:41:07.523"},
+		"action":{"id":7,"ticket_id":42,"note":"<p>Fixed \ufffe</p>","last_updated":"2026-09-25T06:41:07.600"}}`
+	resp := h.Handle(context.Background(), ingest.Request{Connection: "default", Method: "POST",
+		Header: map[string]string{"authorization": authtest.Basic(user, oldPass), "content-type": "application/json"}, Body: []byte(body)})
+	if resp.Status != 200 || len(q.msgs) != 2 {
+		t.Fatalf("status %d, %d messages", resp.Status, len(q.msgs))
+	}
+	want := map[change.Kind]string{change.Ticket: "Printer", change.Action: "<p>Fixed \ufffe</p>"}
+	for _, m := range q.msgs {
+		env, err := message.Decode(m.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := env.Change
+		got := c.Fields["summary"]
+		if c.Kind == change.Action {
+			got = c.Fields["note"]
+		}
+		if got != want[c.Kind] || env.FieldsInRaw != string(c.Kind) || len(m.Body) > len(body)+512 {
+			t.Fatalf("%s: fields %v from %q, %d bytes", c.Kind, c.Fields, env.FieldsInRaw, len(m.Body))
+		}
 	}
 }

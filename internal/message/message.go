@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -42,7 +43,12 @@ type Envelope struct {
 	Unknown    bool            `json:"unknown,omitempty"`
 	Raw        json.RawMessage `json:"raw,omitempty"`
 	RawOmitted bool            `json:"raw_omitted,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
+	// FieldsInRaw names the key of Raw's object that holds Change.Fields, as it is when
+	// the fields are the raw event's object uncut: the message then carries them once, in
+	// the raw event, and Decode reads them from there (docs/ARCHITECTURE.md, "The change
+	// message"). Without Raw, the fields travel in the change.
+	FieldsInRaw string    `json:"fields_in_raw,omitempty"`
+	ReceivedAt  time.Time `json:"received_at"`
 }
 
 // Attribute names set on every change message, for routing and filtering downstream.
@@ -61,6 +67,9 @@ const MaxAttributes = 10
 // Encode turns an envelope into a message, leaving the raw event out when the whole would
 // exceed MaxMessageBytes; a change too large even then is an error. SQS counts attribute
 // names and values in a message's size, so they are counted here too.
+//
+// The raw event is appended as it is, never encoded again: Raw must be valid JSON (ingest
+// hands over the bytes its decoding walk checked).
 func Encode(e Envelope) (Message, error) {
 	attrs := map[string]string{
 		AttrConnection: e.Change.Connection,
@@ -76,13 +85,16 @@ func Encode(e Envelope) (Message, error) {
 	for k, v := range attrs {
 		limit -= len(k) + len(v) + len("String")
 	}
-	body, err := marshal(e)
+	if len(e.Raw) == 0 {
+		e.FieldsInRaw = ""
+	}
+	body, err := encode(e)
 	if err != nil {
 		return Message{}, err
 	}
 	if len(body) > limit && len(e.Raw) > 0 {
-		e.Raw, e.RawOmitted = nil, true
-		if body, err = marshal(e); err != nil {
+		e.Raw, e.RawOmitted, e.FieldsInRaw = nil, true, ""
+		if body, err = encode(e); err != nil {
 			return Message{}, err
 		}
 	}
@@ -93,26 +105,100 @@ func Encode(e Envelope) (Message, error) {
 	return Message{Body: body, Attributes: attrs}, nil
 }
 
-// marshal encodes the envelope as JSON that SQS accepts: it refuses the noncharacters
-// U+FFFE and U+FFFF in a body, which JSON may carry escaped.
-func marshal(e Envelope) ([]byte, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode change: %w", err)
+// rawKey opens the raw event, the last member of a message that carries it.
+const rawKey = `,"raw":`
+
+// encode writes the envelope as JSON that SQS accepts: everything but the raw event as
+// encoding/json writes it (appendHead, or encoding/json itself), then the raw event as it
+// is. SQS refuses the noncharacters U+FFFE and
+// U+FFFF in a body, which JSON may carry escaped: they are escaped as they are copied.
+func encode(e Envelope) ([]byte, error) {
+	raw := e.Raw
+	e.Raw = nil
+	if e.FieldsInRaw != "" {
+		e.Change.Fields = nil
 	}
-	// Outside JSON strings these bytes cannot occur, so escaping them keeps the JSON valid.
-	body = bytes.ReplaceAll(body, []byte("\uFFFE"), []byte(`\ufffe`))
-	body = bytes.ReplaceAll(body, []byte("\uFFFF"), []byte(`\uffff`))
-	return body, nil
+	if len(raw) == 0 {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode change: %w", err)
+		}
+		if n := noncharacters(body); n > 0 {
+			body = appendEscaped(make([]byte, 0, len(body)+3*n), body)
+		}
+		return body, nil
+	}
+	// The envelope before the raw event is written in a buffer kept for the next message:
+	// the body is allocated once, at its size.
+	kept := headPool.Get().(*[]byte)
+	head, ok := appendHead((*kept)[:0], e)
+	defer func() { *kept = head[:0]; headPool.Put(kept) }()
+	if !ok {
+		var err error
+		if head, err = json.Marshal(e); err != nil {
+			return nil, fmt.Errorf("encode change: %w", err)
+		}
+		head = head[:len(head)-1] // the envelope's closing brace
+	}
+	body := make([]byte, 0, len(head)+3*noncharacters(head)+len(rawKey)+len(raw)+3*noncharacters(raw)+1)
+	body = appendEscaped(body, head)
+	body = append(body, rawKey...)
+	body = appendEscaped(body, raw)
+	return append(body, '}'), nil
 }
 
-// Decode reads a change message body.
+var headPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// The UTF-8 encodings of U+FFFE and U+FFFF share their first two bytes.
+var nonchar = []byte("\xef\xbf")
+
+// noncharacters counts U+FFFE and U+FFFF in b.
+func noncharacters(b []byte) int {
+	n := 0
+	for {
+		i := bytes.Index(b, nonchar)
+		if i < 0 || i+2 >= len(b) {
+			return n
+		}
+		if c := b[i+2]; c == 0xbe || c == 0xbf {
+			n++
+		}
+		b = b[i+2:]
+	}
+}
+
+// appendEscaped appends JSON src to dst with U+FFFE and U+FFFF escaped: outside JSON
+// strings these bytes cannot occur, so escaping them keeps the JSON valid.
+func appendEscaped(dst, src []byte) []byte {
+	for {
+		i := bytes.Index(src, nonchar)
+		if i < 0 || i+2 >= len(src) {
+			return append(dst, src...)
+		}
+		switch src[i+2] {
+		case 0xbe:
+			dst = append(append(dst, src[:i]...), `\ufffe`...)
+			src = src[i+3:]
+		case 0xbf:
+			dst = append(append(dst, src[:i]...), `\uffff`...)
+			src = src[i+3:]
+		default:
+			dst = append(dst, src[:i+2]...)
+			src = src[i+2:]
+		}
+	}
+}
+
+// Decode reads a change message body: as encoding/json reads it, faster for the messages
+// halosync writes (decodeFast). Messages written before the fields travelled in the raw
+// event (FieldsInRaw) read as they always have.
 func Decode(body []byte) (Envelope, error) {
-	var e Envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // keep Halo's numbers exactly as sent
-	if err := dec.Decode(&e); err != nil {
-		return Envelope{}, fmt.Errorf("decode change message: %w: %w", change.ErrInvalid, err)
+	e, ok := decodeFast(body)
+	if !ok {
+		var err error
+		if e, err = decodeSlow(body); err != nil {
+			return Envelope{}, err
+		}
 	}
 	if e.Unknown {
 		if e.Change.Connection == "" || len(e.Raw) == 0 {
@@ -122,6 +208,31 @@ func Decode(body []byte) (Envelope, error) {
 	}
 	if err := e.Change.ValidateQueued(); err != nil {
 		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// decodeSlow reads a message with encoding/json, exact numbers kept.
+func decodeSlow(body []byte) (Envelope, error) {
+	var e Envelope
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep Halo's numbers exactly as sent
+	if err := dec.Decode(&e); err != nil {
+		return Envelope{}, fmt.Errorf("decode change message: %w: %w", change.ErrInvalid, err)
+	}
+	if e.FieldsInRaw == "" {
+		return e, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(e.Raw, &raw); err != nil {
+		return Envelope{}, fmt.Errorf("decode change message: %w: the raw event: %w", change.ErrInvalid, err)
+	}
+	if obj, ok := raw[e.FieldsInRaw]; ok {
+		dec := json.NewDecoder(bytes.NewReader(obj))
+		dec.UseNumber()
+		if err := dec.Decode(&e.Change.Fields); err != nil {
+			return Envelope{}, fmt.Errorf("decode change message: %w: the fields in the raw event: %w", change.ErrInvalid, err)
+		}
 	}
 	return e, nil
 }
