@@ -14,6 +14,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
@@ -146,6 +147,15 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 				{Kind: change.Ticket, State: "running", Phase: "open tickets", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
 			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 90000},
 			Errors:        map[string]localserver.LabelCounts{"failed": {"store_error": 2}},
+			Verification: &verify.Report{WindowHours: 24,
+				All: verify.KindReport{Checked: 1500, Equal: 1494, Differing: map[string]int{"fields": 1, "stale": 2, "missing": 1, "ahead": 2},
+					Repaired: 6, Estimate: 0.9962, Low: 0.98934, High: 0.99919, LastCheckedAt: now.Add(-90 * time.Second)},
+				Kinds: map[string]verify.KindReport{
+					"ticket": {Checked: 1200, Equal: 1195, Differing: map[string]int{"fields": 1, "stale": 2, "ahead": 2}, Repaired: 5, Estimate: 0.997, Low: 0.9903, High: 0.9982},
+					"client": {Checked: 300, Equal: 300, Estimate: 1, Low: 0.98736, High: 1},
+					"asset":  {},
+				},
+			},
 		}},
 	}
 	var b strings.Builder
@@ -164,9 +174,28 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 		`backfill:\s+client done, ticket 120/300 \(open tickets, 4.5/s, 40s left\)\n`,
 		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 90000 ms \(1m30s\)`,
 		`errors:\s+failed store_error 2\n`,
+		// Verification: the estimate with its interval, checked, differing by cause in
+		// verify.Causes' order, repaired; per kind after the connection's.
+		`verification:\s+over the last 24 h, last check 2026-12-01T09:58:30Z \(1m30s ago\)\n`,
+		`verified, all kinds:\s+99\.6% equal \(98\.9–99\.9%, 95%\); 1500 checked, 1494 equal; differing missing 1, stale 2, ahead 2, fields 1; repaired 6\n` +
+			`\s+verified, asset:\s+nothing checked\n` +
+			`\s+verified, client:\s+100% equal \(98\.7–100%, 95%\); 300 checked, 300 equal; differing none; repaired 0\n` +
+			`\s+verified, ticket:\s+99\.7% equal \(99\.0–99\.8%, 95%\); 1200 checked, 1195 equal; differing stale 2, ahead 2, fields 1; repaired 5\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", row, out)
 		}
+	}
+
+	// A connection without verification prints none.
+	c := r.ByConnection["acme"]
+	c.Verification = nil
+	r.ByConnection["acme"] = c
+	b.Reset()
+	if err := printServerStatus(&b, r, now); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "verif") {
+		t.Errorf("a connection without verification prints some:\n%s", b.String())
 	}
 }

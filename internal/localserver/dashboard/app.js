@@ -135,7 +135,7 @@ function percent(share) {
   if (share >= 1) {
     return "100";
   }
-  return (Math.floor(Math.max(0, share) * 1000) / 10).toFixed(1);
+  return (Math.floor(Math.max(0, share) * 1000 + 1e-9) / 10).toFixed(1);
 }
 
 // estimate is a kind's (or the connection's) share equal with its 95% interval.
