@@ -171,6 +171,11 @@ func TestDashboardShowsVerification(t *testing.T) {
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section[data-connection="other"] [data-verification]').length`)); err != nil || n != 0 {
 		t.Errorf("connection other, without verification, shows %d panels (%v), want none", n, err)
 	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepArtifact(t, "dashboard-verification.png", png)
 
 	// A new status through the event stream: every difference repaired, the estimate 100%.
 	clean := &verify.Report{WindowHours: 6,
