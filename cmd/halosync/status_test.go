@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -197,5 +200,65 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "verif") {
 		t.Errorf("a connection without verification prints some:\n%s", b.String())
+	}
+}
+
+// TestStatusReadsVerificationFromTheServer: the verification a server's /status carries
+// reaches `halosync status` whole: printed per connection and kind, and in --json as the
+// server sent it.
+func TestStatusReadsVerificationFromTheServer(t *testing.T) {
+	checked := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	v := &verify.Report{WindowHours: 12,
+		All: verify.KindReport{Checked: 40, Equal: 39, Differing: map[string]int{"extra": 1}, Repaired: 1,
+			Estimate: 0.975, Low: 0.8712, High: 0.9956, LastCheckedAt: checked},
+		Kinds: map[string]verify.KindReport{"contact": {Checked: 40, Equal: 39, Differing: map[string]int{"extra": 1}, Repaired: 1,
+			Estimate: 0.975, Low: 0.8712, High: 0.9956, LastCheckedAt: checked}},
+	}
+	doc, err := json.Marshal(localserver.Report{Counters: []metrics.Entry{}, Connections: []string{"acme"},
+		ByConnection: map[string]localserver.ConnectionReport{"acme": {SyncMode: "poll", Polled: true, Verification: v}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "a-read-token-of-this-server"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" || r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("content-type", "application/json")
+		_, _ = w.Write(doc)
+	}))
+	t.Cleanup(srv.Close)
+	data := t.TempDir()
+	writeFile(t, filepath.Join(data, readTokenFile), token+"\n")
+
+	var out, errOut strings.Builder
+	if err := statusCmd(t.Context(), []string{"--url", srv.URL, "--data", data}, &out, &errOut); err != nil {
+		t.Fatalf("status: %v (%s)", err, errOut.String())
+	}
+	for _, row := range []string{
+		`verification:\s+over the last 12 h, last check ` + regexp.QuoteMeta(checked.Format(time.RFC3339)) + ` \([0-9hms]+ ago\)\n`,
+		`verified, all kinds:\s+97\.5% equal \(87\.1–99\.5%, 95%\); 40 checked, 39 equal; differing extra 1; repaired 1\n`,
+		`verified, contact:\s+97\.5% equal \(87\.1–99\.5%, 95%\); 40 checked, 39 equal; differing extra 1; repaired 1\n`,
+	} {
+		if !regexp.MustCompile(row).MatchString(out.String()) {
+			t.Errorf("status output lacks %q:\n%s", row, out.String())
+		}
+	}
+
+	out.Reset()
+	if err := statusCmd(t.Context(), []string{"--url", srv.URL, "--data", data, "--json"}, &out, &errOut); err != nil {
+		t.Fatalf("status --json: %v (%s)", err, errOut.String())
+	}
+	var got struct {
+		ByConnection map[string]struct {
+			Verification *verify.Report `json:"verification"`
+		} `json:"by_connection"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("status --json: %v in %s", err, out.String())
+	}
+	if g := got.ByConnection["acme"].Verification; g == nil || !reflect.DeepEqual(*g, *v) {
+		t.Errorf("status --json carries verification %+v, want %+v", g, v)
 	}
 }
