@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 const statusExample = `  halosync status                              # the server on 127.0.0.1:8080, its token in .halosync/read-token
@@ -195,7 +197,53 @@ func printConnection(w io.Writer, id string, c localserver.ConnectionReport, dem
 		errs = []string{"none"}
 	}
 	fmt.Fprintf(tw, "  errors:\t%s\n", strings.Join(errs, "; "))
+	if v := c.Verification; v != nil {
+		fmt.Fprintf(tw, "  verification:\tover the last %s h, last check %s\n", strconv.FormatFloat(v.WindowHours, 'f', -1, 64), agoTime(v.All.LastCheckedAt, now))
+		fmt.Fprintf(tw, "  verified, all kinds:\t%s\n", verifiedLine(v.All))
+		for _, kind := range slices.Sorted(maps.Keys(v.Kinds)) {
+			fmt.Fprintf(tw, "  verified, %s:\t%s\n", kind, verifiedLine(v.Kinds[kind]))
+		}
+	}
 	_ = tw.Flush()
+}
+
+// verifiedLine is one kind's (or the connection's) verification: the share equal with its
+// 95% interval, the objects checked, the differences by cause and the repairs.
+func verifiedLine(r verify.KindReport) string {
+	if r.Checked == 0 {
+		return "nothing checked"
+	}
+	return fmt.Sprintf("%s%% equal (%s–%s%%, 95%%); %d checked, %d equal; differing %s; repaired %d",
+		percent(r.Estimate), percent(r.Low), percent(r.High), r.Checked, r.Equal, differingLine(r.Differing), r.Repaired)
+}
+
+// percent prints a share (0..1) as a percentage to one decimal, rounded down so that a
+// share below 1 never reads 100; 1 reads 100 (as the dashboard page does).
+func percent(share float64) string {
+	if share >= 1 {
+		return "100"
+	}
+	return strconv.FormatFloat(math.Floor(max(share, 0)*1000+1e-9)/10, 'f', 1, 64)
+}
+
+// differingLine lists the differences by cause in verify.Causes' order (a cause it does not
+// name after them), or "none".
+func differingLine(byCause map[string]int) string {
+	var parts []string
+	for _, c := range verify.Causes {
+		if n := byCause[string(c)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(byCause)) {
+		if n := byCause[c]; n > 0 && !slices.Contains(verify.Causes, verify.Cause(c)) {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // millis prints milliseconds, and from a minute on also as a duration, which reads better
@@ -206,6 +254,14 @@ func millis(ms float64) string {
 		out += " (" + time.Duration(ms*float64(time.Millisecond)).Round(time.Second).String() + ")"
 	}
 	return out
+}
+
+// agoTime is ago of a time that is zero when it never happened.
+func agoTime(t time.Time, now time.Time) string {
+	if t.IsZero() {
+		return ago(nil, now)
+	}
+	return ago(&t, now)
 }
 
 // ago is t and how long ago it was, or "never".

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/localserver"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 // TestStatusShowsCountsPerConnection: `halosync status` reads a running server and prints
@@ -146,6 +150,15 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 				{Kind: change.Ticket, State: "running", Phase: "open tickets", Done: 120, Total: 300, PerSecond: 4.5, LeftSeconds: 40, Left: "40s"}},
 			SyncLatencyMS: localserver.LatencyReport{Avg: 225, LastHourAvg: 200.5, LastHourMax: 90000},
 			Errors:        map[string]localserver.LabelCounts{"failed": {"store_error": 2}},
+			Verification: &verify.Report{WindowHours: 24,
+				All: verify.KindReport{Checked: 1500, Equal: 1494, Differing: map[string]int{"fields": 1, "stale": 2, "missing": 1, "ahead": 2},
+					Repaired: 6, Estimate: 0.9962, Low: 0.98934, High: 0.99919, LastCheckedAt: now.Add(-90 * time.Second)},
+				Kinds: map[string]verify.KindReport{
+					"ticket": {Checked: 1200, Equal: 1195, Differing: map[string]int{"fields": 1, "stale": 2, "ahead": 2}, Repaired: 5, Estimate: 0.997, Low: 0.9903, High: 0.9982},
+					"client": {Checked: 300, Equal: 300, Estimate: 1, Low: 0.98736, High: 1},
+					"asset":  {},
+				},
+			},
 		}},
 	}
 	var b strings.Builder
@@ -164,9 +177,88 @@ func TestStatusPrintsAPolledConnection(t *testing.T) {
 		`backfill:\s+client done, ticket 120/300 \(open tickets, 4.5/s, 40s left\)\n`,
 		`sync latency:\s+avg 225 ms; last hour avg 200.5 ms, max 90000 ms \(1m30s\)`,
 		`errors:\s+failed store_error 2\n`,
+		// Verification: the estimate with its interval, checked, differing by cause in
+		// verify.Causes' order, repaired; per kind after the connection's.
+		`verification:\s+over the last 24 h, last check 2026-12-01T09:58:30Z \(1m30s ago\)\n`,
+		`verified, all kinds:\s+99\.6% equal \(98\.9–99\.9%, 95%\); 1500 checked, 1494 equal; differing missing 1, stale 2, ahead 2, fields 1; repaired 6\n` +
+			`\s+verified, asset:\s+nothing checked\n` +
+			`\s+verified, client:\s+100% equal \(98\.7–100%, 95%\); 300 checked, 300 equal; differing none; repaired 0\n` +
+			`\s+verified, ticket:\s+99\.7% equal \(99\.0–99\.8%, 95%\); 1200 checked, 1195 equal; differing stale 2, ahead 2, fields 1; repaired 5\n`,
 	} {
 		if !regexp.MustCompile(row).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", row, out)
 		}
+	}
+
+	// A connection without verification prints none.
+	c := r.ByConnection["acme"]
+	c.Verification = nil
+	r.ByConnection["acme"] = c
+	b.Reset()
+	if err := printServerStatus(&b, r, now); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "verif") {
+		t.Errorf("a connection without verification prints some:\n%s", b.String())
+	}
+}
+
+// TestStatusReadsVerificationFromTheServer: the verification a server's /status carries
+// reaches `halosync status` whole: printed per connection and kind, and in --json as the
+// server sent it.
+func TestStatusReadsVerificationFromTheServer(t *testing.T) {
+	checked := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	v := &verify.Report{WindowHours: 12,
+		All: verify.KindReport{Checked: 40, Equal: 39, Differing: map[string]int{"extra": 1}, Repaired: 1,
+			Estimate: 0.975, Low: 0.8712, High: 0.9956, LastCheckedAt: checked},
+		Kinds: map[string]verify.KindReport{"contact": {Checked: 40, Equal: 39, Differing: map[string]int{"extra": 1}, Repaired: 1,
+			Estimate: 0.975, Low: 0.8712, High: 0.9956, LastCheckedAt: checked}},
+	}
+	doc, err := json.Marshal(localserver.Report{Counters: []metrics.Entry{}, Connections: []string{"acme"},
+		ByConnection: map[string]localserver.ConnectionReport{"acme": {SyncMode: "poll", Polled: true, Verification: v}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "a-read-token-of-this-server"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" || r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("content-type", "application/json")
+		_, _ = w.Write(doc)
+	}))
+	t.Cleanup(srv.Close)
+	data := t.TempDir()
+	writeFile(t, filepath.Join(data, readTokenFile), token+"\n")
+
+	var out, errOut strings.Builder
+	if err := statusCmd(t.Context(), []string{"--url", srv.URL, "--data", data}, &out, &errOut); err != nil {
+		t.Fatalf("status: %v (%s)", err, errOut.String())
+	}
+	for _, row := range []string{
+		`verification:\s+over the last 12 h, last check ` + regexp.QuoteMeta(checked.Format(time.RFC3339)) + ` \([0-9hms]+ ago\)\n`,
+		`verified, all kinds:\s+97\.5% equal \(87\.1–99\.5%, 95%\); 40 checked, 39 equal; differing extra 1; repaired 1\n`,
+		`verified, contact:\s+97\.5% equal \(87\.1–99\.5%, 95%\); 40 checked, 39 equal; differing extra 1; repaired 1\n`,
+	} {
+		if !regexp.MustCompile(row).MatchString(out.String()) {
+			t.Errorf("status output lacks %q:\n%s", row, out.String())
+		}
+	}
+
+	out.Reset()
+	if err := statusCmd(t.Context(), []string{"--url", srv.URL, "--data", data, "--json"}, &out, &errOut); err != nil {
+		t.Fatalf("status --json: %v (%s)", err, errOut.String())
+	}
+	var got struct {
+		ByConnection map[string]struct {
+			Verification *verify.Report `json:"verification"`
+		} `json:"by_connection"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("status --json: %v in %s", err, out.String())
+	}
+	if g := got.ByConnection["acme"].Verification; g == nil || !reflect.DeepEqual(*g, *v) {
+		t.Errorf("status --json carries verification %+v, want %+v", g, v)
 	}
 }

@@ -111,6 +111,23 @@ func (b *browser) reportProblems(expected func(string) bool) {
 	}
 }
 
+// keepArtifact keeps a file after the run, as the test's artifact: .artifacts/ at the
+// repository's root (ignored by git, removed by make clean).
+func keepArtifact(t *testing.T, name string, data []byte) {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", ".artifacts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
 // TestDashboardInABrowser opens the dashboard in headless Chromium as an operator does
 // (the printed address with the token), sends a delivery, and watches it appear.
 func TestDashboardInABrowser(t *testing.T) {
@@ -212,19 +229,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kept after the run, as the test's artifact: .artifacts/ at the repository's root
-	// (ignored by git, removed by make clean).
-	shot, err := filepath.Abs(filepath.Join("..", "..", ".artifacts", "dashboard.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
+	keepArtifact(t, "dashboard.png", png)
 
 	b.reportProblems(nil)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 // ObjectCounter counts the copy's objects per connection and kind (sqlite.Store does);
@@ -92,6 +93,8 @@ type ConnectionReport struct {
 	// Endpoints are the deliveries accepted through each endpoint, primary (the webhook
 	// route) and backup (the backup route), DeliveriesByEndpoint.
 	Endpoints LabelCounts `json:"deliveries_by_endpoint"`
+
+	Verification *verify.Report `json:"verification,omitempty"`
 }
 
 // FallbackReport says whether the poller polls at the fallback interval because the

@@ -20,6 +20,7 @@ import (
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/ingest"
 	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 // This file checks the stack's observability and hardening: the alarms, the dashboard, the
@@ -92,6 +93,16 @@ var rejectionReasons = []string{
 	ingest.ReasonBadGzip, ingest.ReasonDecompressedTooLarge, ingest.ReasonAuthThrottled, ingest.ReasonBacklogFull,
 }
 
+// Verification's metrics (docs/OPERATIONS.md, "Metrics"): the gauges of the share equal,
+// labelled by kind or verifyAll, and the counts of differences and repairs, labelled by cause.
+var (
+	verifyShares = []string{"VerifyEqualShare", "VerifyEqualShareLow"}
+	verifyCounts = []string{"VerifyDiffering", "VerifyRepaired"}
+)
+
+// verifyAll is the label of a connection's estimate as a whole.
+const verifyAll = "all"
+
 // metricUse is one metric an alarm or a widget names: its dimensions' names and values (nil
 // when a SEARCH leaves them open).
 type metricUse struct {
@@ -139,6 +150,12 @@ func (c *checker) checkCustomMetric(m metricUse) {
 		}
 		if m.name == metrics.DeliveriesByEndpoint && k == "Label" && s != change.EndpointPrimary && s != change.EndpointBackup {
 			c.addf(m.where+".Label", "%q is no endpoint (%s, %s)", s, change.EndpointPrimary, change.EndpointBackup)
+		}
+		if slices.Contains(verifyShares, m.name) && k == "Label" && s != verifyAll && !slices.Contains(change.KindNames(), s) {
+			c.addf(m.where+".Label", "%q is neither %s (the connection as a whole) nor a kind (%s)", s, verifyAll, strings.Join(change.KindNames(), ", "))
+		}
+		if slices.Contains(verifyCounts, m.name) && k == "Label" && (s == string(verify.Equal) || !slices.Contains(verify.Causes, verify.Cause(s))) {
+			c.addf(m.where+".Label", "%q is no cause of a difference", s)
 		}
 	}
 }
@@ -231,6 +248,7 @@ var wantCustomAlarms = map[string]string{
 	metrics.WebhookGap:           "the webhooks fall silent",
 	metrics.PollsFailed:          "the poller fails",
 	metrics.DeliveriesByEndpoint: "one endpoint stops while the other delivers",
+	"VerifyEqualShare":           "the copy is not equal to Halo",
 }
 
 // informationalAlarms notify but are left out of the composite "unhealthy" alarm.
@@ -765,6 +783,65 @@ func TestOperationsDocumentsEveryMetric(t *testing.T) {
 	for _, n := range sortedKeys(names) {
 		if !regexp.MustCompile("(?m)^\\| [^|]*`" + n + "`").MatchString(doc) {
 			t.Errorf("%s has no row for %s", operationsDoc, n)
+		}
+	}
+}
+
+// TestDashboardGraphsVerification: the dashboard graphs verification as docs/OPERATIONS.md,
+// "Dashboard", says: the estimate and its low bound per connection (label all) against
+// VerificationAlarm's threshold, the objects checked per kind, differences and repairs by
+// cause.
+func TestDashboardGraphsVerification(t *testing.T) {
+	tp := loadTemplate(t, readFile(t, templatePath))
+	ev, err := tp.eval(tp.props("Dashboard")["DashboardBody"])
+	text, ok := ev.(string)
+	if err != nil || !ok {
+		t.Fatalf("the dashboard's body: %v", err)
+	}
+	var body struct {
+		Widgets []struct {
+			Properties struct {
+				Title       string  `json:"title"`
+				Metrics     [][]any `json:"metrics"`
+				Annotations struct {
+					Horizontal []struct {
+						Value float64 `json:"value"`
+					} `json:"horizontal"`
+				} `json:"annotations"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(text), &body); err != nil {
+		t.Fatal(err)
+	}
+	threshold, _ := asNumber(get(tp.section("Parameters")["VerifyAlarmThreshold"], "Default"))
+	want := map[string]string{
+		verifyAll + " share": `SEARCH('{halosync,Connection,Label} MetricName="VerifyEqualShare" Label="all"', 'Minimum', 900)`,
+		verifyAll + " low":   `SEARCH('{halosync,Connection,Label} MetricName="VerifyEqualShareLow" Label="all"', 'Minimum', 900)`,
+		"checked per kind":   `SEARCH('{halosync,Connection,Kind} MetricName="VerifyChecked"', 'Sum', 3600)`,
+		"differing by cause": `SEARCH('{halosync,Connection,Label} MetricName="VerifyDiffering"', 'Sum', 3600)`,
+		"repaired by cause":  `SEARCH('{halosync,Connection,Label} MetricName="VerifyRepaired"', 'Sum', 3600)`,
+	}
+	found := map[string]bool{}
+	for _, w := range body.Widgets {
+		for _, row := range w.Properties.Metrics {
+			for _, e := range row {
+				expr, _ := asString(get(e, "expression"))
+				for what, x := range want {
+					if expr != x {
+						continue
+					}
+					found[what] = true
+					if strings.Contains(x, "VerifyEqualShare\"") && (len(w.Properties.Annotations.Horizontal) != 1 || w.Properties.Annotations.Horizontal[0].Value != threshold) {
+						t.Errorf("%q graphs the estimate without VerificationAlarm's threshold (%v) as its line", w.Properties.Title, threshold)
+					}
+				}
+			}
+		}
+	}
+	for _, what := range sortedKeys(want) {
+		if !found[what] {
+			t.Errorf("the dashboard does not graph verification's %s: %s", what, want[what])
 		}
 	}
 }

@@ -161,8 +161,21 @@ func TestTemplateParsesWithGoformation(t *testing.T) {
 	}
 
 	alarms := gf.GetAllCloudWatchAlarmResources()
-	if len(alarms) != 18 {
-		t.Errorf("%d alarms, want 18", len(alarms))
+	if len(alarms) != 19 {
+		t.Errorf("%d alarms, want 19", len(alarms))
+	}
+	// The worst connection's estimate: every connection's readings share the [Label] series.
+	if v, ok := alarms["VerificationAlarm"]; !ok || deref(v.Namespace) != "halosync" || deref(v.MetricName) != "VerifyEqualShare" ||
+		deref(v.Statistic) != "Minimum" || v.ComparisonOperator != "LessThanThreshold" || deref(v.TreatMissingData) != "notBreaching" ||
+		len(v.Dimensions) != 1 || v.Dimensions[0].Name != "Label" || v.Dimensions[0].Value != "all" {
+		t.Errorf("VerificationAlarm = %+v", v)
+	}
+	p := raw.section("Parameters")["VerifyAlarmThreshold"]
+	if def, _ := asNumber(get(p, "Default")); def != 99 {
+		t.Errorf("VerifyAlarmThreshold = %v, want a percent, 99 by default", p)
+	}
+	if top, _ := asNumber(get(p, "MaxValue")); top != 100 {
+		t.Errorf("VerifyAlarmThreshold = %v, want a percent, 99 by default", p)
 	}
 	if down, ok := alarms["EndpointDownAlarm"]; !ok || len(down.Metrics) != 3 || down.Metrics[0].MetricStat == nil || down.Metrics[1].MetricStat == nil {
 		t.Errorf("EndpointDownAlarm = %+v", down)
@@ -691,6 +704,12 @@ func TestCheckerFlagsBrokenTemplates(t *testing.T) {
 			wants: []string{`"secondary" is no endpoint (primary, backup)`}},
 		{name: "no alarm on an endpoint stopping", edit: del("Resources", "EndpointDownAlarm"),
 			wants: []string{"no alarm on halosync DeliveriesByEndpoint"}},
+		{name: "no alarm on the copy's verification", edit: del("Resources", "VerificationAlarm"),
+			wants: []string{"no alarm on halosync VerifyEqualShare (the copy is not equal to Halo)"}},
+		{name: "verification alarm on a label no estimate carries", edit: set(str("everything"), "Resources", "VerificationAlarm", "Properties", "Dimensions", 0, "Value"),
+			wants: []string{`VerificationAlarm.Properties.Dimensions.Label: "everything" is neither all (the connection as a whole) nor a kind`}},
+		{name: "differences counted under no cause", edit: set(str("VerifyDiffering"), "Resources", "VerificationAlarm", "Properties", "MetricName"),
+			wants: []string{`VerificationAlarm.Properties.Dimensions.Label: "all" is no cause of a difference`}},
 		{name: "threshold written into the template", edit: set(300, "Resources", "QueueAgeAlarm", "Properties", "Threshold"),
 			wants: []string{"QueueAgeAlarm.Properties.Threshold: is 300, want a Ref to a Number template parameter"}},
 		{name: "threshold parameter that is no number", edit: set(str("String"), "Parameters", "Api5xxThreshold", "Type"),

@@ -34,6 +34,10 @@ const ERRORS = [
 
 const MODES = { hybrid: "hybrid (webhooks and polls)", poll: "poll only", webhook: "webhook only" };
 
+// The causes of a difference verification finds, in the order shown; a cause not listed
+// here follows them.
+const CAUSES = ["missing", "extra", "stale", "ahead", "fields"];
+
 // What the page knows; every render draws from it.
 const state = { status: null, recent: [], trends: [], live: false, error: "" };
 let trendsRead = 0; // when the trends were last read
@@ -120,6 +124,79 @@ function facts(rows) {
   return dl;
 }
 
+// plural names a kind's objects as people say it: notes for actions.
+function plural(k) {
+  return k === "action" ? "notes" : k + "s";
+}
+
+// percent prints a share (0..1) as a percentage to one decimal, rounded down so that a
+// share below 1 never reads 100; 1 reads 100.
+function percent(share) {
+  if (share >= 1) {
+    return "100";
+  }
+  return (Math.floor(Math.max(0, share) * 1000 + 1e-9) / 10).toFixed(1);
+}
+
+// estimate is a kind's (or the connection's) share equal with its 95% interval.
+function estimate(r) {
+  if (!r.checked) {
+    return "nothing checked";
+  }
+  return percent(r.estimate) + "% equal (" + percent(r.low) + "–" + percent(r.high) + "%, 95%)";
+}
+
+// causes lists the differences by cause, in CAUSES' order, or "none".
+function causes(differing) {
+  const d = differing || {};
+  const names = Object.keys(d).filter((c) => d[c] > 0);
+  names.sort((a, b) => {
+    const ia = CAUSES.indexOf(a) < 0 ? CAUSES.length : CAUSES.indexOf(a);
+    const ib = CAUSES.indexOf(b) < 0 ? CAUSES.length : CAUSES.indexOf(b);
+    return ia - ib || a.localeCompare(b);
+  });
+  return names.length === 0 ? "none" : names.map((c) => c + " " + d[c]).join(", ");
+}
+
+// verification is the copy checked against Halo over the window: the connection's
+// estimate on one line, then a row per kind; nothing when the report has none.
+function verification(v) {
+  const all = v.all || {};
+  const differs = Object.values(all.differing || {}).some((n) => n > 0);
+  const cls = !all.checked ? "empty" : differs ? "bad" : "good";
+  const summary = el(
+    "p",
+    { class: "verify-summary" },
+    el("span", { class: cls, "data-verify": "estimate" }, estimate(all)),
+    " of " + (all.checked || 0) + " checked over the last " + v.window_hours + " h; differing: " + causes(all.differing) + "; repaired " + (all.repaired || 0) + "; last check " + when(all.last_checked_at),
+  );
+  const body = el("tbody");
+  const names = Object.keys(v.kinds || {}).sort();
+  for (const k of names) {
+    const r = v.kinds[k];
+    const differing = causes(r.differing);
+    body.append(
+      el(
+        "tr",
+        { "data-verify-kind": k },
+        el("td", {}, plural(k)),
+        el("td", { class: "n" }, String(r.checked || 0)),
+        el("td", { class: "n" }, String(r.equal || 0)),
+        el("td", {}, estimate(r)),
+        el("td", { class: differing === "none" ? "" : "bad" }, differing),
+        el("td", { class: "n" }, String(r.repaired || 0)),
+        el("td", {}, when(r.last_checked_at)),
+      ),
+    );
+  }
+  const head = el("tr", {}, ...["kind", "checked", "equal", "estimate", "differing, by cause", "repaired", "last check"].map((h) => el("th", {}, h)));
+  const box = el("div", { class: "verification", "data-verification": "" }, summary);
+  if (names.length > 0) {
+    box.append(el("table", { class: "verify" }, el("thead", {}, head), body));
+  }
+  return box;
+}
+
 function sync(c) {
   const fallback = c.fallback && c.fallback.active ? "polling at the fallback interval since " + when(c.fallback.since) : "off";
   let webhook = "not managed (no webhook.manage)";
@@ -152,7 +229,7 @@ function objects(c) {
     dl.append(el("dd", { class: "empty" }, "the copy holds nothing yet"));
   }
   for (const k of kinds) {
-    dl.append(el("dd", { "data-kind": k }, el("span", {}, k === "action" ? "notes" : k + "s"), el("span", { class: "n" }, String(c.objects[k]))));
+    dl.append(el("dd", { "data-kind": k }, el("span", {}, plural(k)), el("span", { class: "n" }, String(c.objects[k]))));
   }
   return dl;
 }
@@ -170,7 +247,7 @@ function backfill(c) {
     } else if (b.state === "running") {
       figures = "reading (Halo gave no total)";
     }
-    const kind = b.kind === "action" ? "notes" : b.kind + "s";
+    const kind = plural(b.kind);
     const st = b.phase ? b.state + " (" + b.phase + ")" : b.state;
     body.append(el("tr", { "data-backfill": b.kind }, el("td", {}, kind), el("td", {}, st), el("td", {}, bar), el("td", {}, figures)));
   }
@@ -371,6 +448,7 @@ function render() {
         { class: "connection", "data-connection": c },
         el("h2", {}, "connection " + c, ...(demo.has(c) ? [" ", el("span", { class: "demo" }, "demo traffic")] : [])),
         sync(info),
+        ...(info.verification ? [el("h3", {}, "verification against Halo"), verification(info.verification)] : []),
         el("h3", {}, "objects in the copy"),
         objects(info),
         el("h3", {}, "backfill"),
