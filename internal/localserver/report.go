@@ -13,6 +13,7 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/poller"
 	"github.com/halosync/halosync/internal/sqlite"
+	"github.com/halosync/halosync/internal/verify"
 )
 
 // ObjectCounter counts the copy's objects per connection and kind (sqlite.Store does);
@@ -92,6 +93,9 @@ type ConnectionReport struct {
 	// Endpoints are the deliveries accepted through each endpoint, primary (the webhook
 	// route) and backup (the backup route), DeliveriesByEndpoint.
 	Endpoints LabelCounts `json:"deliveries_by_endpoint"`
+	// Verification is the copy checked against Halo over the connection's window
+	// (docs/ARCHITECTURE.md, "Verification"); absent before anything was checked.
+	Verification *verify.Report `json:"verification,omitempty"`
 }
 
 // FallbackReport says whether the poller polls at the fallback interval because the
@@ -227,6 +231,9 @@ func (s *Server) report(ctx context.Context) Report {
 				}
 			}
 			cs.Backfill = s.backfillOf(ctx, id)
+			if c, ok := s.pipeline.Connections.Get(id); ok {
+				cs.Verification, _ = poller.ReadVerification(ctx, s.store, id, c.Verify.Window, s.now())
+			}
 		}
 		cs.LastDelivery = timeOrNil(s.activity.lastDelivery(id))
 		if at, err := poller.LastWebhook(ctx, s.store, id); err == nil {

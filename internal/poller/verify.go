@@ -1,0 +1,507 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/halosync/halosync/internal/change"
+	"github.com/halosync/halosync/internal/haloapi"
+	"github.com/halosync/halosync/internal/message"
+	"github.com/halosync/halosync/internal/metrics"
+	"github.com/halosync/halosync/internal/verify"
+)
+
+// Written lists what the copy wrote of a kind, in write order (the store's by-change
+// listing): verification draws the recently changed objects from it.
+type Written interface {
+	Changed(ctx context.Context, conn string, kind change.Kind, after string, limit int) ([]change.Object, error)
+}
+
+// verifyName is the verification state's document among the connection's cursors.
+const verifyName = "_verify"
+
+// maxRecent caps how many of a kind's objects the copy wrote within the window one pass
+// lists to draw its recent sample from: one store query per kind, whatever the copy's
+// size.
+const maxRecent = 200
+
+// verifiedKinds are the kinds verification reads: every stored kind. Notes have no
+// listing of their own in every tenant, so they are drawn from the copy only.
+var verifiedKinds = []change.Kind{change.Ticket, change.Client, change.Contact, change.Asset, change.Action}
+
+// VerifyState is a connection's verification memory, kept beside the cursors: in AWS
+// every run is a new process, so the rolling window's tally, what the budget window's
+// runs spent and Halo's counts live here.
+type VerifyState struct {
+	Ledger verify.Ledger `json:"ledger"`
+	// Runs are the requests of the runs within the last budget window, the poll's and
+	// verification's: what the window has already spent of the poller's share.
+	Runs []RunSpend `json:"runs,omitempty"`
+	// Populations is Halo's count of each listed stratum ("ticket/open"), as last read.
+	Populations map[string]int `json:"populations,omitempty"`
+}
+
+// RunSpend is the requests one run spent of the poller's share.
+type RunSpend struct {
+	At     time.Time `json:"at"`
+	Poll   int       `json:"poll"`
+	Verify int       `json:"verify"`
+}
+
+// ReadVerifyState reads a connection's verification state (empty before its first pass).
+func ReadVerifyState(ctx context.Context, c Cursors, conn string) (VerifyState, error) {
+	var s VerifyState
+	doc, ok, err := c.LoadCursor(ctx, conn, verifyName)
+	if err != nil || !ok {
+		return s, err
+	}
+	if err := json.Unmarshal(doc, &s); err != nil {
+		return VerifyState{}, fmt.Errorf("verification state: %w", err)
+	}
+	return s, nil
+}
+
+func saveVerifyState(ctx context.Context, c Cursors, conn string, s VerifyState) error {
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return c.SaveCursor(ctx, conn, verifyName, doc)
+}
+
+// ReadVerification is a connection's verification over the window ending at now, for
+// status; nil before anything was checked.
+func ReadVerification(ctx context.Context, c Cursors, conn string, window time.Duration, now time.Time) (*verify.Report, error) {
+	s, err := ReadVerifyState(ctx, c, conn)
+	if err != nil || len(s.Ledger.Buckets) == 0 {
+		return nil, err
+	}
+	r := s.Ledger.Report(now, window)
+	return &r, nil
+}
+
+// VerifyRun is what one verification pass does.
+type VerifyRun struct {
+	// Budget is the most Halo requests the pass spends; All reads every object instead
+	// (the on-demand command), Halo's listings a page of PageSize objects per request.
+	Budget int
+	All    bool
+	// Kinds limits the pass to these kinds (none: every kind).
+	Kinds []change.Kind
+	// Repair enqueues a change for every difference found (else it is only reported).
+	Repair bool
+	// Seed chooses the sample (verify.PlanSample).
+	Seed uint64
+	// Window is how far back the copy's writes count as recent changes.
+	Window time.Duration
+	// Populations are Halo's counts of the listed strata as last read; the pass updates
+	// them as it reads.
+	Populations map[string]int
+	// InFlight holds, per kind, ids the same run enqueued (Report.Queued): the copy does
+	// not show them yet, and they are not judged.
+	InFlight map[change.Kind]map[string]bool
+	// Found, when set, is told every verdict, equal ones included; Progress how many of
+	// the planned reads are done.
+	Found    func(Finding)
+	Progress func(done, planned int)
+}
+
+// Finding is one object's verdict, and whether its difference was sent for repair.
+type Finding struct {
+	Kind     change.Kind
+	ID       string
+	ParentID string
+	Verdict  verify.Verdict
+	At       time.Time
+	Repaired bool
+}
+
+// VerifyResult is what a pass found.
+type VerifyResult struct {
+	Findings []Finding
+	// Requests is the Halo requests the pass spent (of the poller's share, when set).
+	Requests int
+	// Planned is how many objects the plan read.
+	Planned int
+}
+
+// errEnough stops a positional listing after its one page.
+var errEnough = errors.New("page read")
+
+// Verify checks a sample of the copy against Halo (docs/ARCHITECTURE.md, "Verification"):
+// it plans the reads by verify.PlanSample over strata drawn from Halo's listings (open
+// tickets, every object of a kind, read by position a page of one at a time) and from
+// the copy's recent writes (read from Halo by id), judges each object with
+// verify.Compare under the connection's stored-field rules and version rule, and for each
+// difference, with run.Repair, enqueues the change Halo's object calls for, its reason in
+// the delivery record (event "verify: <cause>"). It stops before it would wait on the
+// poller's share, and never spends more than run.Budget requests.
+func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error) {
+	var res VerifyResult
+	ctx = haloapi.WithBudget(ctx, p.opts.Share)
+	spentBefore := p.requests()
+	now := p.opts.Now()
+	if run.Populations == nil {
+		run.Populations = map[string]int{}
+	}
+	kinds := verifiedKinds
+	if len(run.Kinds) > 0 {
+		kinds = run.Kinds
+	}
+	recent := map[change.Kind][]change.Object{}
+	var strata []verify.Stratum
+	for _, kind := range kinds {
+		if w, ok := p.copy.(Written); ok && run.Window > 0 {
+			objs, err := w.Changed(ctx, p.conn, kind, change.ChangedFrom(now.Add(-run.Window)), maxRecent)
+			if err != nil {
+				return res, fmt.Errorf("list the copy's recent %s: %w", kind, err)
+			}
+			recent[kind] = objs
+			strata = append(strata, verify.Stratum{Kind: kind, Class: verify.Recent, Population: len(objs)})
+		}
+		for _, class := range listedClasses(kind) {
+			n, known := run.Populations[stratumKey(kind, class)]
+			if !known {
+				n = 1 // not counted yet: its first read counts it
+			}
+			strata = append(strata, verify.Stratum{Kind: kind, Class: class, Population: n})
+		}
+	}
+	budget := run.Budget
+	if run.All {
+		budget = 0
+		for _, s := range strata {
+			budget += s.Population
+		}
+	}
+	plan := verify.PlanSample(strata, budget, run.Seed)
+	for _, d := range plan {
+		res.Planned += d.N
+	}
+	done := 0
+	var msgs []message.Message
+	for _, d := range plan {
+		for _, off := range d.Offsets {
+			if !run.All && (p.spentShare() || p.requests()-spentBefore >= int64(run.Budget)) {
+				return p.endVerify(ctx, res, msgs, spentBefore)
+			}
+			var f *Finding
+			var m *message.Message
+			var err error
+			if d.Class == verify.Recent {
+				f, m, err = p.verifyStored(ctx, recent[d.Kind][off], run)
+			} else {
+				f, m, err = p.verifyListed(ctx, d, off, run)
+			}
+			if err != nil {
+				res, _ = p.endVerify(ctx, res, msgs, spentBefore)
+				return res, err
+			}
+			done++
+			if f != nil {
+				res.Findings = append(res.Findings, *f)
+				if run.Found != nil {
+					run.Found(*f)
+				}
+			}
+			if m != nil {
+				msgs = append(msgs, *m)
+			}
+			if run.Progress != nil {
+				run.Progress(done, res.Planned)
+			}
+		}
+	}
+	return p.endVerify(ctx, res, msgs, spentBefore)
+}
+
+// endVerify enqueues the pass's repairs and counts what it spent.
+func (p *Poller) endVerify(ctx context.Context, res VerifyResult, msgs []message.Message, spentBefore int64) (VerifyResult, error) {
+	res.Requests = int(p.requests() - spentBefore)
+	if len(msgs) > 0 {
+		if err := p.queue.Send(ctx, msgs); err != nil {
+			for i := range res.Findings {
+				res.Findings[i].Repaired = false
+			}
+			return res, fmt.Errorf("enqueue %d repairs: %w", len(msgs), err)
+		}
+	}
+	return res, nil
+}
+
+// requests is the requests spent of the poller's share so far (0 without one).
+func (p *Poller) requests() int64 { return p.opts.Share.Spent() }
+
+// spentShare reports whether the poller's share has no request left now: verification
+// never waits on it.
+func (p *Poller) spentShare() bool { return p.opts.Share != nil && p.opts.Share.Remaining() == 0 }
+
+// listedClasses are the strata of kind drawn from Halo's listings.
+func listedClasses(kind change.Kind) []verify.Class {
+	switch kind {
+	case change.Action:
+		return nil
+	case change.Ticket:
+		return []verify.Class{verify.Open, verify.Other}
+	}
+	return []verify.Class{verify.Other}
+}
+
+func stratumKey(kind change.Kind, class verify.Class) string {
+	return string(kind) + "/" + string(class)
+}
+
+// verifyListed reads the object at position off of the stratum's Halo listing (by id, a
+// page of one) and judges the copy's against it; the listing's record count becomes the
+// stratum's population.
+func (p *Poller) verifyListed(ctx context.Context, d verify.Draw, off int, run VerifyRun) (*Finding, *message.Message, error) {
+	q := haloapi.ListQuery{PageSize: 1, StartPage: off + 1, MaxPages: 1, IncludeInactive: true,
+		Total: func(n int) {
+			if n >= 0 {
+				run.Populations[stratumKey(d.Kind, d.Class)] = n
+			}
+		}}
+	if d.Class == verify.Open {
+		q.OpenOnly = true
+	}
+	var obj map[string]any
+	err := p.halo.List(ctx, d.Kind, q, func(page []map[string]any) error {
+		if len(page) > 0 {
+			obj = page[0]
+		}
+		return errEnough
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, nil, fmt.Errorf("verify: list %s at %d: %w", d.Kind, off+1, err)
+	}
+	if obj == nil {
+		return nil, nil, nil // the listing shrank under the plan
+	}
+	spec, _ := change.Lookup(d.Kind)
+	c, _, _, err := p.changeOf(ctx, spec, obj, p.opts.Now())
+	if err != nil {
+		p.log.WarnContext(ctx, "verify: object skipped", "connection", p.conn, "kind", d.Kind, "error", err.Error())
+		return nil, nil, nil
+	}
+	stored, ok, err := p.copy.Get(ctx, p.conn, d.Kind, c.ID, c.ParentID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify: read the copy: %w", err)
+	}
+	var s *change.Object
+	if ok {
+		s = &stored
+	}
+	return p.judge(ctx, d.Kind, c.ID, c.ParentID, obj, s, run)
+}
+
+// verifyStored reads from Halo an object the copy wrote recently and judges the copy's
+// against it: the side that finds what Halo deleted without an event.
+func (p *Poller) verifyStored(ctx context.Context, stored change.Object, run VerifyRun) (*Finding, *message.Message, error) {
+	obj, err := p.halo.Read(ctx, stored.Kind, stored.ID, stored.ParentID)
+	switch {
+	case errors.Is(err, haloapi.ErrNotFound):
+		obj = nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("verify: read %s %s: %w", stored.Kind, stored.ID, err)
+	}
+	return p.judge(ctx, stored.Kind, stored.ID, stored.ParentID, obj, &stored, run)
+}
+
+// judge compares the copy's object with Halo's and, for a difference, with run.Repair,
+// makes the change that repairs it. Not judged: an object the connection's filters keep
+// out of the copy, one the same run enqueued, and one Halo changed within the poll's
+// overlap, whose change may still be on its way through the queue.
+func (p *Poller) judge(ctx context.Context, kind change.Kind, id, parentID string, halo map[string]any, stored *change.Object, run VerifyRun) (*Finding, *message.Message, error) {
+	readAt := p.opts.Now()
+	if run.InFlight[kind][id] {
+		return nil, nil, nil
+	}
+	if halo != nil {
+		spec, _ := change.Lookup(kind)
+		c, marker, _, err := p.changeOf(ctx, spec, halo, readAt)
+		if err != nil {
+			p.log.WarnContext(ctx, "verify: object skipped", "connection", p.conn, "kind", kind, "id", id, "error", err.Error())
+			return nil, nil, nil
+		}
+		if _, keep := p.opts.Filter.Match(c); !keep || marker.After(readAt.Add(-p.opts.Overlap)) {
+			return nil, nil, nil
+		}
+	}
+	repair := run.Repair
+	v, err := verify.Compare(kind, halo, stored, verify.Rules{Fields: p.opts.Fields, Versions: p.opts.Versions}, readAt)
+	if err != nil {
+		p.log.WarnContext(ctx, "verify: object skipped", "connection", p.conn, "kind", kind, "id", id, "error", err.Error())
+		return nil, nil, nil
+	}
+	f := &Finding{Kind: kind, ID: id, ParentID: parentID, Verdict: v, At: readAt}
+	if v.Cause == verify.Equal {
+		return f, nil, nil
+	}
+	p.log.WarnContext(ctx, "verify: the copy differs from Halo", "connection", p.conn, "kind", kind, "id", id,
+		"cause", v.Cause, "stored_version", v.CopyVersion, "version", v.HaloVersion, "fields", fieldNames(v.Fields), "repair", repair)
+	if !repair {
+		return f, nil, nil
+	}
+	c, err := p.repairOf(ctx, kind, id, parentID, halo, stored, v, readAt)
+	if err != nil {
+		return f, nil, err
+	}
+	m, err := message.Encode(message.Envelope{Change: c, ReceivedAt: readAt.UTC()})
+	if err != nil {
+		p.log.WarnContext(ctx, "verify: repair too large to queue", "connection", p.conn, "kind", kind, "id", id, "error", err.Error())
+		return f, nil, nil
+	}
+	f.Repaired = true
+	return f, &m, nil
+}
+
+// repairOf is the change that makes the copy equal Halo's object, through the normal
+// path (the queue, the worker, the store's version rule), its reason in its delivery
+// record: event "verify: <cause>", under a delivery id of its own.
+//
+//   - Halo has no object (extra): a delete, at the read time or just above the stored
+//     version, as the reconcile makes one.
+//   - The copy lacks it or is behind (missing, stale): Halo's object at its marker, which
+//     the version rule applies like any newer change.
+//   - The copy holds a version Halo's marker does not reach (ahead: a version from the
+//     future), or wrong fields at Halo's version (fields), or a tombstone newer than a
+//     live object: a repair (change.Change.Repairs set to the stored version), the one
+//     write that replaces a stored version with Halo's own, whole, and only while that
+//     version is still stored (docs/ARCHITECTURE.md, "Versions").
+func (p *Poller) repairOf(ctx context.Context, kind change.Kind, id, parentID string, halo map[string]any, stored *change.Object, v verify.Verdict, readAt time.Time) (change.Change, error) {
+	var c change.Change
+	if halo == nil {
+		c = change.Change{Connection: p.conn, Kind: kind, ID: id, ParentID: parentID, Op: change.OpDelete,
+			Version: change.VersionOf(readAt), VersionFrom: "verify", OccurredAt: readAt.UTC()}
+		if stored != nil && stored.Version >= c.Version {
+			c.Version = stored.Version + 1
+		}
+	} else {
+		spec, _ := change.Lookup(kind)
+		var err error
+		if c, _, _, err = p.changeOf(ctx, spec, halo, readAt); err != nil {
+			return c, err
+		}
+		c = p.opts.Fields.Apply(c)
+		if stored != nil && stored.Version >= c.Version && !c.Deleted() {
+			c.Repairs = stored.Version
+		}
+	}
+	c.Source = change.SourcePoll
+	c.Event = "verify: " + string(v.Cause)
+	c.DeliveryID = fmt.Sprintf("verify-%s-%s-%s-%d", kind, parentID, id, readAt.UnixNano())
+	return c, nil
+}
+
+func fieldNames(fs []verify.FieldDiff) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// verifyAfter is a run's verification: it spends the part of the poller's share the
+// connection's verify settings give it in this budget window, what the window's earlier
+// runs (kept in the state, as a run may be a new process) have not spent, counts what it
+// found and repaired, and keeps the rolling window's tally. pollSpent is what the run's
+// own work spent of the share, inFlight what it enqueued.
+func (r Runner) verifyAfter(ctx context.Context, pollSpent int, inFlight map[change.Kind]map[string]bool) error {
+	p := r.Poller
+	cfg := p.opts.Verify
+	if !cfg.Enabled || p.opts.Share == nil {
+		return nil
+	}
+	for _, kind := range order {
+		c, err := p.cursor(ctx, kind)
+		if err != nil {
+			return err
+		}
+		if !c.Backfilled {
+			return nil // nothing to compare before the first sync ends
+		}
+	}
+	now := p.opts.Now()
+	st, err := ReadVerifyState(ctx, p.cursors, p.conn)
+	if err != nil {
+		return err
+	}
+	limit, budgetWindow := p.opts.Share.Limit()
+	runs := st.Runs[:0]
+	for _, s := range st.Runs {
+		if s.At.After(now.Add(-budgetWindow)) {
+			runs = append(runs, s)
+		}
+	}
+	st.Runs = append(runs, RunSpend{At: now, Poll: pollSpent})
+	allowance := verifyAllowance(cfg.Fraction, limit, st.Runs, p.opts.Share.Remaining())
+	var res VerifyResult
+	var verr error
+	if allowance > 0 {
+		if st.Populations == nil {
+			st.Populations = map[string]int{}
+		}
+		res, verr = p.Verify(ctx, VerifyRun{Budget: allowance, Repair: true, Seed: uint64(now.UnixNano()),
+			Window: cfg.Window, Populations: st.Populations, InFlight: inFlight})
+		st.Runs[len(st.Runs)-1].Verify = res.Requests
+	}
+	st.Ledger.Roll(now, cfg.Window)
+	for _, f := range res.Findings {
+		st.Ledger.Add(f.Kind, f.At, cfg.Window, f.Verdict.Cause, f.Repaired)
+		p.count.Count(metrics.Metric{Name: metrics.VerifyChecked, Connection: p.conn, Kind: string(f.Kind), Label: string(f.Kind)}, 1)
+		if f.Verdict.Cause == verify.Equal {
+			continue
+		}
+		p.count.Count(metrics.Metric{Name: metrics.VerifyDiffering, Connection: p.conn, Kind: string(f.Kind), Label: string(f.Verdict.Cause)}, 1)
+		if f.Repaired {
+			p.count.Count(metrics.Metric{Name: metrics.VerifyRepaired, Connection: p.conn, Kind: string(f.Kind), Label: string(f.Verdict.Cause)}, 1)
+		}
+	}
+	p.gauges(st.Ledger.Report(now, cfg.Window))
+	if err := saveVerifyState(ctx, p.cursors, p.conn, st); err != nil {
+		return errors.Join(verr, err)
+	}
+	return verr
+}
+
+// verifyAllowance is how many requests verification may spend now: its slice of the
+// poller's share per budget window (fraction of it; 0: what the poll leaves unused,
+// the share less the poll's requests over the window and room for one more poll like
+// its largest), less what verification already spent in the window, and never more than
+// the share has left now.
+func verifyAllowance(fraction float64, limit int, runs []RunSpend, remaining int) int {
+	poll, verified, largest := 0, 0, 0
+	for _, s := range runs {
+		poll += s.Poll
+		verified += s.Verify
+		largest = max(largest, s.Poll)
+	}
+	slice := limit - poll - largest
+	if fraction > 0 {
+		slice = int(fraction * float64(limit))
+	}
+	return max(min(slice-verified, remaining), 0)
+}
+
+// gauges counts the window's estimate: per kind and for the connection (label "all"),
+// in percent, for each scope with a check in the window.
+func (p *Poller) gauges(r verify.Report) {
+	emit := func(kind, label string, k verify.KindReport) {
+		if k.Checked == 0 {
+			return
+		}
+		p.count.Count(metrics.Metric{Name: metrics.VerifyEqualShare, Connection: p.conn, Kind: kind, Label: label}, percent(k.Estimate))
+		p.count.Count(metrics.Metric{Name: metrics.VerifyEqualShareLow, Connection: p.conn, Kind: kind, Label: label}, percent(k.Low))
+	}
+	for kind, k := range r.Kinds {
+		emit(kind, kind, k)
+	}
+	emit("", "all", r.All)
+}
+
+// percent is a share as a whole percent, rounded down: a gauge holds whole numbers, and
+// an alarm below a threshold should not be kept quiet by rounding up.
+func percent(share float64) int64 { return int64(share*100 + 1e-9) }
