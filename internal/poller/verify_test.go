@@ -33,6 +33,7 @@ type verifyWorld struct {
 	store  *storetest.Memory
 	counts *metrics.Memory
 	pipe   *pipeline.Pipeline
+	doc    string // the configuration
 
 	mu     sync.Mutex
 	queued []message.Message
@@ -75,18 +76,22 @@ func (w *verifyWorld) drain(t testing.TB) {
 	}
 }
 
-// newVerifyWorld seeds a tenant of clients clients, builds the pipeline with verify as
-// the connection's verify: section and brings the copy through its first sync. The
-// connection is in webhook mode: after the first sync only the daily reconcile and
-// verification read Halo, so whatever the copy lacks is verification's to find.
-func newVerifyWorld(t testing.TB, clients int, verifySection string) *verifyWorld {
+// newVerifyWorld seeds a tenant of clients clients, builds the pipeline with section as
+// the connection's settings below its webhook: (webhook mode, unless section has a poll:
+// of its own) and brings the copy through its first sync. In webhook mode, after the
+// first sync only the daily reconcile and verification read Halo, so whatever the copy
+// lacks is verification's to find.
+func newVerifyWorld(t testing.TB, clients int, section string) *verifyWorld {
 	t.Helper()
 	clock := halosim.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	tenant := halosim.New(halosim.Options{Clock: clock.Now, RateLimit: halosim.HaloRateLimit, SendRetryAfter: true})
 	t.Cleanup(tenant.Close)
 	tenant.Seed(rand.New(rand.NewPCG(7, 11)), clients)
 	w := &verifyWorld{clock: clock, tenant: tenant, store: storetest.NewMemory(), counts: metrics.NewMemory()}
-	doc := `connections:
+	if !strings.Contains(section, "poll:") {
+		section += "    poll: {mode: webhook}\n"
+	}
+	w.doc = `connections:
   - id: ` + verifyConn + `
     halo:
       base_url: ` + tenant.URL() + `
@@ -97,12 +102,30 @@ func newVerifyWorld(t testing.TB, clients int, verifySection string) *verifyWorl
         - scheme: basic
           username: halo
           passwords: ["verify-test-password-0123456789"]
-    poll: {mode: webhook}
-` + verifySection
-	cfg, err := config.Parse(context.Background(), []byte(doc), nil)
+` + section
+	w.build(t)
+	for range 20 {
+		w.tick(t)
+		if c, err := poller.ReadCursor(context.Background(), w.store, verifyConn, change.Asset); err != nil {
+			t.Fatal(err)
+		} else if c.Backfilled {
+			break
+		}
+	}
+	w.tick(t) // the first reconcile, due once the first sync is done; the next is a day away
+	w.repairs = nil
+	return w
+}
+
+// build makes the pipeline anew, as each run of the poller function is a new process in
+// AWS: a new client, a full budget, nothing remembered but the store.
+func (w *verifyWorld) build(t testing.TB) {
+	t.Helper()
+	cfg, err := config.Parse(context.Background(), []byte(w.doc), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := w.clock
 	w.pipe, err = pipeline.Build(cfg, pipeline.Ports{
 		Store: w.store, Queue: w, Count: w.counts, Log: testLog(t),
 		Now: clock.Now, Poll: poller.RunOptions{Now: clock.Now},
@@ -117,17 +140,6 @@ func newVerifyWorld(t testing.TB, clients int, verifySection string) *verifyWorl
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		w.tick(t)
-		if c, err := poller.ReadCursor(context.Background(), w.store, verifyConn, change.Asset); err != nil {
-			t.Fatal(err)
-		} else if c.Backfilled {
-			break
-		}
-	}
-	w.tick(t) // the first reconcile, due once the first sync is done; the next is a day away
-	w.repairs = nil
-	return w
 }
 
 // tick is a minute of the run loop: one run, the queue drained, the clock on.
