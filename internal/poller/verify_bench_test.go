@@ -2,11 +2,11 @@ package poller_test
 
 import (
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/metrics"
-	"testing"
-	"time"
 )
 
 // Verification's cost in Halo requests: an hour of the run loop (a run a minute, as the
