@@ -85,10 +85,14 @@ func ReadVerification(ctx context.Context, c Cursors, conn string, window time.D
 
 // VerifyRun is what one verification pass does.
 type VerifyRun struct {
-	// Budget is the most Halo requests the pass spends; All reads every object instead
-	// (the on-demand command), Halo's listings a page of PageSize objects per request.
+	// Budget is the most Halo requests the pass spends, and the objects it plans to read.
 	Budget int
-	All    bool
+	// All reads every object Halo lists of each kind instead, a full page per request,
+	// and every recent change of the copy (the on-demand command).
+	All bool
+	// Wait has the pass wait on the poller's share when it is spent and read what it
+	// planned (the on-demand command), instead of stopping.
+	Wait bool
 	// Kinds limits the pass to these kinds (none: every kind).
 	Kinds []change.Kind
 	// Repair enqueues a change for every difference found (else it is only reported).
@@ -170,22 +174,35 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 			strata = append(strata, verify.Stratum{Kind: kind, Class: class, Population: n})
 		}
 	}
-	budget := run.Budget
-	if run.All {
-		budget = 0
-		for _, s := range strata {
-			budget += s.Population
+	var msgs []message.Message
+	done := 0
+	took := func(f *Finding, m *message.Message) {
+		done++
+		if f != nil {
+			res.Findings = append(res.Findings, *f)
+			if run.Found != nil {
+				run.Found(*f)
+			}
+		}
+		if m != nil {
+			msgs = append(msgs, *m)
+		}
+		if run.Progress != nil {
+			run.Progress(done, res.Planned)
 		}
 	}
-	plan := verify.PlanSample(strata, budget, run.Seed)
+	if run.All {
+		err := p.verifyAll(ctx, kinds, recent, run, &res.Planned, took)
+		res, eerr := p.endVerify(ctx, res, msgs, spentBefore)
+		return res, errors.Join(err, eerr)
+	}
+	plan := verify.PlanSample(strata, run.Budget, run.Seed)
 	for _, d := range plan {
 		res.Planned += d.N
 	}
-	done := 0
-	var msgs []message.Message
 	for _, d := range plan {
 		for _, off := range d.Offsets {
-			if !run.All && (p.spentShare() || p.requests()-spentBefore >= int64(run.Budget)) {
+			if !run.Wait && (p.spentShare() || p.requests()-spentBefore >= int64(run.Budget)) {
 				return p.endVerify(ctx, res, msgs, spentBefore)
 			}
 			var f *Finding
@@ -200,22 +217,80 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 				res, _ = p.endVerify(ctx, res, msgs, spentBefore)
 				return res, err
 			}
-			done++
-			if f != nil {
-				res.Findings = append(res.Findings, *f)
-				if run.Found != nil {
-					run.Found(*f)
-				}
-			}
-			if m != nil {
-				msgs = append(msgs, *m)
-			}
-			if run.Progress != nil {
-				run.Progress(done, res.Planned)
-			}
+			took(f, m)
 		}
 	}
 	return p.endVerify(ctx, res, msgs, spentBefore)
+}
+
+// verifyAll judges every object Halo lists of each kind, a full page per request, then
+// the copy's recent changes it did not list, read from Halo by id (what Halo deleted). It
+// counts the listings first (a page of one each), so that planned is known from the
+// start.
+func (p *Poller) verifyAll(ctx context.Context, kinds []change.Kind, recent map[change.Kind][]change.Object, run VerifyRun,
+	planned *int, took func(*Finding, *message.Message)) error {
+	for _, kind := range kinds {
+		*planned += len(recent[kind])
+		if len(listedClasses(kind)) == 0 {
+			continue
+		}
+		q := haloapi.ListQuery{IncludeInactive: true, PageSize: 1, MaxPages: 1, Total: func(n int) { *planned += max(n, 0) }}
+		if err := p.halo.List(ctx, kind, q, func([]map[string]any) error { return errEnough }); err != nil && !errors.Is(err, errEnough) {
+			return fmt.Errorf("verify: count %s: %w", kind, err)
+		}
+	}
+	listed := map[string]bool{}
+	for _, kind := range kinds {
+		if len(listedClasses(kind)) == 0 {
+			continue
+		}
+		spec, _ := change.Lookup(kind)
+		err := p.halo.List(ctx, kind, haloapi.ListQuery{IncludeInactive: true}, func(page []map[string]any) error {
+			for _, obj := range page {
+				c, _, _, err := p.changeOf(ctx, spec, obj, p.opts.Now())
+				if err != nil {
+					took(nil, nil)
+					continue
+				}
+				listed[key(kind, c.ID, c.ParentID)] = true
+				stored, ok, err := p.copy.Get(ctx, p.conn, kind, c.ID, c.ParentID)
+				if err != nil {
+					return fmt.Errorf("verify: read the copy: %w", err)
+				}
+				var s *change.Object
+				if ok {
+					s = &stored
+				}
+				f, m, err := p.judge(ctx, kind, c.ID, c.ParentID, obj, s, run)
+				if err != nil {
+					return err
+				}
+				took(f, m)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("verify: list %s: %w", kind, err)
+		}
+	}
+	for _, kind := range kinds {
+		for _, o := range recent[kind] {
+			if listed[key(kind, o.ID, o.ParentID)] {
+				*planned--
+				continue
+			}
+			f, m, err := p.verifyStored(ctx, o, run)
+			if err != nil {
+				return err
+			}
+			took(f, m)
+		}
+	}
+	return nil
+}
+
+func key(kind change.Kind, id, parentID string) string {
+	return string(kind) + "/" + parentID + "/" + id
 }
 
 // endVerify enqueues the pass's repairs and counts what it spent.
