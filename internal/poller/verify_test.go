@@ -84,7 +84,8 @@ func (w *verifyWorld) drain(t testing.TB) {
 func newVerifyWorld(t testing.TB, clients int, section string) *verifyWorld {
 	t.Helper()
 	clock := halosim.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	tenant := halosim.New(halosim.Options{Clock: clock.Now, RateLimit: halosim.HaloRateLimit, SendRetryAfter: true})
+	tenant := halosim.New(halosim.Options{Clock: clock.Now, RateLimit: halosim.HaloRateLimit, SendRetryAfter: true,
+		StrictParams: true})
 	t.Cleanup(tenant.Close)
 	tenant.Seed(rand.New(rand.NewPCG(7, 11)), clients)
 	w := &verifyWorld{clock: clock, tenant: tenant, store: storetest.NewMemory(), counts: metrics.NewMemory()}
