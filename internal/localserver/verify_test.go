@@ -112,6 +112,14 @@ func TestVerificationRepairsPlantedFaultsThroughServe(t *testing.T) {
 		}
 	}
 
+	alarmed := false
+	for _, rec := range h.Logs(t) {
+		alarmed = alarmed || (rec.Str("msg") == "verification: the share of the copy equal to Halo is below verify.alarm_below" && rec.Str("level") == "WARN")
+	}
+	if !alarmed {
+		t.Error("no warning that the share equal fell below verify.alarm_below")
+	}
+
 	r := do(t, http.MethodGet, h.s.url+"/status", bearer, nil)
 	var st struct {
 		ByConnection map[string]localserver.ConnectionReport `json:"by_connection"`

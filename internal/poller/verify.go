@@ -535,7 +535,14 @@ func (r Runner) verifyAfter(ctx context.Context, pollSpent int, inFlight map[cha
 			p.count.Count(metrics.Metric{Name: metrics.VerifyRepaired, Connection: p.conn, Kind: string(f.Kind), Label: string(f.Verdict.Cause)}, 1)
 		}
 	}
-	p.gauges(st.Ledger.Report(now, cfg.Window))
+	report := st.Ledger.Report(now, cfg.Window)
+	p.gauges(report)
+	if all := report.All; len(res.Findings) > 0 && all.Checked > 0 && 100*all.Estimate < cfg.AlarmBelow {
+		// The alarm where no CloudWatch alarm watches VerifyEqualShare (halosync serve).
+		p.log.WarnContext(ctx, "verification: the share of the copy equal to Halo is below verify.alarm_below", "connection", p.conn,
+			"equal_percent", 100*all.Estimate, "low_percent", 100*all.Low, "high_percent", 100*all.High, "checked", all.Checked,
+			"alarm_below", cfg.AlarmBelow, "window", cfg.Window.String())
+	}
 	if err := saveVerifyState(ctx, p.cursors, p.conn, st); err != nil {
 		return errors.Join(verr, err)
 	}
