@@ -167,11 +167,7 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 			strata = append(strata, verify.Stratum{Kind: kind, Class: verify.Recent, Population: len(objs)})
 		}
 		for _, class := range listedClasses(kind) {
-			n, known := run.Populations[stratumKey(kind, class)]
-			if !known {
-				n = 1 // not counted yet: its first read counts it
-			}
-			strata = append(strata, verify.Stratum{Kind: kind, Class: class, Population: n})
+			strata = append(strata, verify.Stratum{Kind: kind, Class: class})
 		}
 	}
 	var msgs []message.Message
@@ -196,7 +192,28 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 		res, eerr := p.endVerify(ctx, res, msgs, spentBefore)
 		return res, errors.Join(err, eerr)
 	}
-	plan := verify.PlanSample(strata, run.Budget, run.Seed)
+	// A listing not counted yet is read at its first position first: the read counts it
+	// (record_count), so that the plan weighs it by its size.
+	budget := run.Budget
+	for i, st := range strata {
+		if st.Class == verify.Recent {
+			continue
+		}
+		n, known := run.Populations[stratumKey(st.Kind, st.Class)]
+		if !known && budget > 0 && (run.Wait || !p.spentShare()) {
+			budget--
+			res.Planned++
+			f, m, err := p.verifyListed(ctx, verify.Draw{Stratum: st}, 0, run)
+			if err != nil {
+				res, _ = p.endVerify(ctx, res, msgs, spentBefore)
+				return res, err
+			}
+			took(f, m)
+			n = run.Populations[stratumKey(st.Kind, st.Class)]
+		}
+		strata[i].Population = n
+	}
+	plan := verify.PlanSample(strata, budget, run.Seed)
 	for _, d := range plan {
 		res.Planned += d.N
 	}
