@@ -111,6 +111,10 @@ type VerifyRun struct {
 	// the planned reads are done.
 	Found    func(Finding)
 	Progress func(done, planned int)
+
+	// queued holds the objects the pass already repairs: one drawn twice (open tickets
+	// are listed with every ticket, a recent change may be listed too) is repaired once.
+	queued map[string]bool
 }
 
 // Finding is one object's verdict, and whether its difference was sent for repair.
@@ -151,6 +155,7 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 	if run.Populations == nil {
 		run.Populations = map[string]int{}
 	}
+	run.queued = map[string]bool{}
 	kinds := verifiedKinds
 	if len(run.Kinds) > 0 {
 		kinds = run.Kinds
@@ -278,7 +283,7 @@ func (p *Poller) verifyAll(ctx context.Context, kinds []change.Kind, recent map[
 				if ok {
 					s = &stored
 				}
-				f, m, err := p.judge(ctx, kind, c.ID, c.ParentID, obj, s, run)
+				f, m, err := p.judge(ctx, kind, c.ID, c.ParentID, obj, s, run, true)
 				if err != nil {
 					return err
 				}
@@ -386,7 +391,7 @@ func (p *Poller) verifyListed(ctx context.Context, d verify.Draw, off int, run V
 	if ok {
 		s = &stored
 	}
-	return p.judge(ctx, d.Kind, c.ID, c.ParentID, obj, s, run)
+	return p.judge(ctx, d.Kind, c.ID, c.ParentID, obj, s, run, true)
 }
 
 // verifyStored reads from Halo an object the copy wrote recently and judges the copy's
@@ -399,14 +404,17 @@ func (p *Poller) verifyStored(ctx context.Context, stored change.Object, run Ver
 	case err != nil:
 		return nil, nil, fmt.Errorf("verify: read %s %s: %w", stored.Kind, stored.ID, err)
 	}
-	return p.judge(ctx, stored.Kind, stored.ID, stored.ParentID, obj, &stored, run)
+	return p.judge(ctx, stored.Kind, stored.ID, stored.ParentID, obj, &stored, run, false)
 }
 
 // judge compares the copy's object with Halo's and, for a difference, with run.Repair,
 // makes the change that repairs it. Not judged: an object the connection's filters keep
 // out of the copy, one the same run enqueued, and one Halo changed within the poll's
-// overlap, whose change may still be on its way through the queue.
-func (p *Poller) judge(ctx context.Context, kind change.Kind, id, parentID string, halo map[string]any, stored *change.Object, run VerifyRun) (*Finding, *message.Message, error) {
+// overlap, whose change may still be on its way through the queue. haloFirst says Halo's
+// object was read before the copy's: a copy at or above Halo's version is then judged on
+// Halo's object read again, after the copy, since a change the webhooks brought in
+// between would look like a version ahead of Halo's, and its repair would undo it.
+func (p *Poller) judge(ctx context.Context, kind change.Kind, id, parentID string, halo map[string]any, stored *change.Object, run VerifyRun, haloFirst bool) (*Finding, *message.Message, error) {
 	readAt := p.opts.Now()
 	if run.InFlight[kind][id] {
 		return nil, nil, nil
@@ -428,13 +436,23 @@ func (p *Poller) judge(ctx context.Context, kind change.Kind, id, parentID strin
 		p.log.WarnContext(ctx, "verify: object skipped", "connection", p.conn, "kind", kind, "id", id, "error", err.Error())
 		return nil, nil, nil
 	}
+	if haloFirst && v.Cause != verify.Equal && halo != nil && stored != nil && stored.Version >= v.HaloVersion {
+		fresh, err := p.halo.Read(ctx, kind, id, parentID)
+		switch {
+		case errors.Is(err, haloapi.ErrNotFound):
+			fresh = nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("verify: read %s %s again: %w", kind, id, err)
+		}
+		return p.judge(ctx, kind, id, parentID, fresh, stored, run, false)
+	}
 	f := &Finding{Kind: kind, ID: id, ParentID: parentID, Verdict: v, At: readAt}
 	if v.Cause == verify.Equal {
 		return f, nil, nil
 	}
 	p.log.WarnContext(ctx, "verify: the copy differs from Halo", "connection", p.conn, "kind", kind, "id", id,
 		"cause", v.Cause, "stored_version", v.CopyVersion, "version", v.HaloVersion, "fields", fieldNames(v.Fields), "repair", repair)
-	if !repair {
+	if !repair || run.queued[key(kind, id, parentID)] {
 		return f, nil, nil
 	}
 	c, err := p.repairOf(ctx, kind, id, parentID, halo, stored, v, readAt)
@@ -447,6 +465,7 @@ func (p *Poller) judge(ctx context.Context, kind change.Kind, id, parentID strin
 		return f, nil, nil
 	}
 	f.Repaired = true
+	run.queued[key(kind, id, parentID)] = true
 	return f, &m, nil
 }
 

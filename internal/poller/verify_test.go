@@ -300,3 +300,44 @@ func testLog(t testing.TB) *slog.Logger {
 type tw struct{ t testing.TB }
 
 func (w tw) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// TestVerificationReadsHaloAgainBeforeItRepairsAVersionAhead: Halo's listing is read
+// before the copy, so a change the webhooks brought in between looks like a version
+// ahead of Halo's. Verification reads the object again, after the copy, and judges by
+// that: equal, and nothing undone. Halo's object still behind the copy is a version
+// from the future: repaired whatever its fields.
+func TestVerificationReadsHaloAgainBeforeItRepairsAVersionAhead(t *testing.T) {
+	ctx := context.Background()
+	listed := map[string]any{"id": "1", "summary": "before", "last_update": "2026-09-25T07:00:00"}
+	newer := map[string]any{"id": "1", "summary": "after", "last_update": "2026-09-25T07:30:00"}
+	for name, tt := range map[string]struct {
+		read      map[string]any // Halo's object read again
+		wantCause verify.Cause
+	}{
+		"a webhook's change in between": {read: newer, wantCause: verify.Equal},
+		"a version from the future":     {read: listed, wantCause: verify.Ahead},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := storetest.NewMemory()
+			q := &applying{store: store}
+			pin(t, store, change.VersionOf(time.Date(2026, 9, 25, 7, 30, 0, 0, time.UTC)), newer)
+			halo := &tickets{listed: map[string]map[string]any{"1": listed}, read: map[string]map[string]any{"1": tt.read}}
+			p := versionsPoller(halo, store, q, metrics.NewMemory())
+			res, err := p.Verify(ctx, poller.VerifyRun{Budget: 5, Repair: true})
+			if err != nil || len(res.Findings) == 0 {
+				t.Fatalf("findings %+v, %v", res.Findings, err)
+			}
+			if f := res.Findings[0]; f.Verdict.Cause != tt.wantCause || f.Repaired != (tt.wantCause != verify.Equal) || halo.gets == 0 {
+				t.Fatalf("finding %+v after %d reads by id; want %s", f, halo.gets, tt.wantCause)
+			}
+			o, _, _ := store.Get(ctx, "default", change.Ticket, "1", "")
+			if want := tt.read["summary"]; o.Fields["summary"] != want {
+				t.Fatalf("the copy's summary %v; want %v", o.Fields["summary"], want)
+			}
+			if tt.wantCause == verify.Ahead && (len(q.sent) != 1 || q.sent[0].Repairs == 0 || q.sent[0].Event != "verify: ahead" ||
+				o.Version != change.VersionOf(time.Date(2026, 9, 25, 7, 0, 0, 0, time.UTC))) {
+				t.Fatalf("sent %+v, stored version %d; want a repair down to Halo's marker", q.sent, o.Version)
+			}
+		})
+	}
+}
