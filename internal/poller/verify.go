@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -23,9 +24,10 @@ type Written interface {
 // verifyName is the verification state's document among the connection's cursors.
 const verifyName = "_verify"
 
-// maxRecent caps how many of a kind's objects the copy wrote within the window one pass
-// lists to draw its recent sample from: one store query per kind, whatever the copy's
-// size.
+// maxRecent caps how many of a kind's objects the copy wrote one pass lists to draw its
+// recent sample from: one store query per kind, whatever the copy's size. A sampled pass
+// lists from a point in the window the seed chooses, so that successive passes cover the
+// whole window of a busy copy, the newest writes most often.
 const maxRecent = 200
 
 // verifiedKinds are the kinds verification reads: every stored kind. Notes have no
@@ -88,7 +90,8 @@ type VerifyRun struct {
 	// Budget is the most Halo requests the pass spends, and the objects it plans to read.
 	Budget int
 	// All reads every object Halo lists of each kind instead, a full page per request,
-	// and every recent change of the copy (the on-demand command).
+	// and the copy's changes within the window, up to 200 per kind (the on-demand
+	// command).
 	All bool
 	// Wait has the pass wait on the poller's share when it is spent and read what it
 	// planned (the on-demand command), instead of stopping.
@@ -162,9 +165,13 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 	}
 	recent := map[change.Kind][]change.Object{}
 	var strata []verify.Stratum
-	for _, kind := range kinds {
+	for i, kind := range kinds {
 		if w, ok := p.copy.(Written); ok && run.Window > 0 {
-			objs, err := w.Changed(ctx, p.conn, kind, change.ChangedFrom(now.Add(-run.Window)), maxRecent)
+			from := now.Add(-run.Window)
+			if !run.All {
+				from = now.Add(-time.Duration(rand.New(rand.NewPCG(run.Seed, uint64(i))).Int64N(int64(run.Window))))
+			}
+			objs, err := w.Changed(ctx, p.conn, kind, change.ChangedFrom(from), maxRecent)
 			if err != nil {
 				return res, fmt.Errorf("list the copy's recent %s: %w", kind, err)
 			}
