@@ -142,6 +142,16 @@ type VerifyResult struct {
 // errEnough stops a positional listing after its one page.
 var errEnough = errors.New("page read")
 
+// verifyMargin is the time a sampled pass leaves before its context's deadline: a run's
+// time is shared among connections, and the pass's state must still be saved after it.
+const verifyMargin = 3 * time.Second
+
+// outOfTime reports whether ctx's deadline is nearer than verifyMargin.
+func outOfTime(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < verifyMargin
+}
+
 // Verify checks a sample of the copy against Halo (docs/ARCHITECTURE.md, "Verification"):
 // it plans the reads by verify.PlanSample over strata drawn from Halo's listings (open
 // tickets, every object of a kind, read by position a page of one at a time) and from
@@ -149,7 +159,8 @@ var errEnough = errors.New("page read")
 // verify.Compare under the connection's stored-field rules and version rule, and for each
 // difference, with run.Repair, enqueues the change Halo's object calls for, its reason in
 // the delivery record (event "verify: <cause>"). It stops before it would wait on the
-// poller's share, and never spends more than run.Budget requests.
+// poller's share or come within verifyMargin of ctx's deadline (unless run.Wait), and
+// never spends more than run.Budget requests.
 func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error) {
 	var res VerifyResult
 	ctx = haloapi.WithBudget(ctx, p.opts.Share)
@@ -212,7 +223,7 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 			continue
 		}
 		n, known := run.Populations[stratumKey(st.Kind, st.Class)]
-		if !known && budget > 0 && (run.Wait || !p.spentShare()) {
+		if !known && budget > 0 && (run.Wait || !(p.spentShare() || outOfTime(ctx))) {
 			budget--
 			res.Planned++
 			f, m, err := p.verifyListed(ctx, verify.Draw{Stratum: st}, 0, run)
@@ -231,7 +242,7 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 	}
 	for _, d := range plan {
 		for _, off := range d.Offsets {
-			if !run.Wait && (p.spentShare() || p.requests()-spentBefore >= int64(run.Budget)) {
+			if !run.Wait && (p.spentShare() || p.requests()-spentBefore >= int64(run.Budget) || outOfTime(ctx)) {
 				return p.endVerify(ctx, res, msgs, spentBefore)
 			}
 			var f *Finding
@@ -586,7 +597,11 @@ func (r Runner) verifyAfter(ctx context.Context, pollSpent int, inFlight map[cha
 			"equal_percent", 100*all.Estimate, "low_percent", 100*all.Low, "high_percent", 100*all.High, "checked", all.Checked,
 			"alarm_below", cfg.AlarmBelow, "window", cfg.Window.String())
 	}
-	if err := saveVerifyState(ctx, p.cursors, p.conn, st); err != nil {
+	// Saved even when the run's time ran out: the requests spent must count in the next
+	// run's allowance.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyMargin)
+	defer cancel()
+	if err := saveVerifyState(sctx, p.cursors, p.conn, st); err != nil {
 		return errors.Join(verr, err)
 	}
 	return verr

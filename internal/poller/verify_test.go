@@ -341,3 +341,23 @@ func TestVerificationReadsHaloAgainBeforeItRepairsAVersionAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestVerificationLeavesTheEndOfTheRunAlone: a pass near its run's deadline reads nothing,
+// so that the run's state is saved in time.
+func TestVerificationLeavesTheEndOfTheRunAlone(t *testing.T) {
+	listed := map[string]any{"id": "1", "summary": "x", "last_update": "2026-09-25T07:00:00"}
+	halo := &tickets{listed: map[string]map[string]any{"1": listed}}
+	store := storetest.NewMemory()
+	p := versionsPoller(halo, store, &applying{store: store}, metrics.NewMemory())
+	for _, tt := range []struct {
+		left  time.Duration
+		reads bool
+	}{{time.Second, false}, {time.Minute, true}} {
+		ctx, cancel := context.WithTimeout(context.Background(), tt.left)
+		res, err := p.Verify(ctx, poller.VerifyRun{Budget: 5, Repair: true})
+		cancel()
+		if err != nil || (len(res.Findings) > 0) != tt.reads {
+			t.Errorf("%s before the deadline: %d findings, %v; want reads %v", tt.left, len(res.Findings), err, tt.reads)
+		}
+	}
+}
