@@ -100,6 +100,11 @@ func (r Runner) verifyAfter(ctx context.Context, pollSpent int, inFlight map[cha
 	}
 	st.Runs = append(runs, RunSpend{At: now, Poll: pollSpent})
 	allowance := verifyAllowance(cfg.Fraction, limit, st.Runs, p.opts.Share.Remaining())
+	if r.Budget != nil {
+		// The client's budget binds too where it is smaller (in AWS, this instance's part
+		// of the connection's): verification does not wait on it either.
+		allowance = min(allowance, r.Budget.Remaining())
+	}
 	var res VerifyResult
 	var verr error
 	if allowance > 0 {
