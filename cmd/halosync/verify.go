@@ -123,7 +123,11 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	p := poller.New(id, client, queue, store, store, metrics.NewMemory(), log, opts)
 
 	limit, window := opts.Share.Limit()
-	progress := progressLines(stdout, limit, window)
+	perRequest := 1 // a sampled object is a request of its own
+	if *all {
+		perRequest = haloapi.DefaultPageSize // Halo's listings, a page per request
+	}
+	progress := progressLines(stdout, limit, window, perRequest)
 	var tally verify.Tally
 	repaired := 0
 	run := poller.VerifyRun{Budget: *sample, All: *all, Kinds: kinds, Repair: *repair, Wait: true,
@@ -246,14 +250,16 @@ func applier(cfg *config.Config) string {
 }
 
 // progressLines prints the pass's progress about every tenth, the first time with an
-// estimate of how long the reads take at the poller's share of limit requests per window.
-func progressLines(w io.Writer, limit int, window time.Duration) func(done, planned int) {
+// estimate of how long the reads take at the poller's share of limit requests per window,
+// perRequest objects a request (the first limit requests go at once).
+func progressLines(w io.Writer, limit int, window time.Duration, perRequest int) func(done, planned int) {
 	next, started := 0, time.Now()
 	return func(done, planned int) {
 		if done == 1 {
-			left := max(planned-limit, 0)
-			est := time.Duration(float64(left) / float64(limit) * float64(window))
-			fmt.Fprintf(w, "reading about %d objects at the poller's share (%d requests per %s): about %s\n", planned, limit, window, est.Round(time.Second))
+			requests := (planned + perRequest - 1) / perRequest
+			est := time.Duration(float64(max(requests-limit, 0)) / float64(limit) * float64(window))
+			fmt.Fprintf(w, "reading about %d objects in about %d requests at the poller's share (%d per %s): at least %s\n",
+				planned, requests, limit, window, est.Round(time.Second))
 		}
 		if done < next && done != planned {
 			return
