@@ -100,6 +100,13 @@ func (r Runner) verifyAfter(ctx context.Context, pollSpent int, inFlight map[cha
 	}
 	st.Runs = append(runs, RunSpend{At: now, Poll: pollSpent})
 	allowance := verifyAllowance(cfg.Fraction, limit, st.Runs, p.opts.Share.Remaining())
+	for _, ids := range inFlight {
+		if len(ids) > 0 {
+			// The run's own changes are still on their way to the copy: what it read would
+			// mostly be judged by a copy about to change. The next run verifies.
+			allowance = 0
+		}
+	}
 	if r.Budget != nil {
 		// The client's budget binds too where it is smaller (in AWS, this instance's part
 		// of the connection's): verification does not wait on it either.
