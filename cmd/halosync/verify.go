@@ -155,7 +155,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case e.Checked == e.Equal:
 	case *repair:
-		fmt.Fprintf(stdout, "%d repairs queued: %s applies them\n", repaired, applier(cfg))
+		fmt.Fprintf(stdout, "repairs queued: %d; %s applies them\n", repaired, applier(cfg))
 	default:
 		fmt.Fprintln(stdout, "nothing repaired (--dry-run): run without it to repair")
 	}

@@ -92,7 +92,7 @@ func TestVerifyReportsAndRepairsTheDemoCopy(t *testing.T) {
 		t.Fatalf("verify --sample 400: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "ticket "+wrong+": fields differ at the same version, repair queued") ||
-		!strings.Contains(out, "client "+missing+": missing from the copy, repair queued") || !strings.Contains(out, "repairs queued: halosync serve's worker") {
+		!strings.Contains(out, "client "+missing+": missing from the copy, repair queued") || !strings.Contains(out, "; halosync serve's worker") {
 		t.Errorf("verify output, repairing:\n%s", out)
 	}
 	db, err := sqlite.Open(filepath.Join(data, "halosync.db"))

@@ -143,6 +143,9 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 	done := 0
 	took := func(f *Finding, m *message.Message) {
 		done++
+		if run.Progress != nil {
+			run.Progress(done, res.Planned)
+		}
 		if f != nil {
 			res.Findings = append(res.Findings, *f)
 			if run.Found != nil {
@@ -151,9 +154,6 @@ func (p *Poller) Verify(ctx context.Context, run VerifyRun) (VerifyResult, error
 		}
 		if m != nil {
 			msgs = append(msgs, *m)
-		}
-		if run.Progress != nil {
-			run.Progress(done, res.Planned)
 		}
 	}
 	if run.All {
