@@ -129,9 +129,10 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	progress := progressLines(stdout, limit, window, perRequest)
 	var tally verify.Tally
-	repaired := 0
+	repaired, read := 0, 0
 	run := poller.VerifyRun{Budget: *sample, All: *all, Kinds: kinds, Repair: *repair, Wait: true,
-		Seed: uint64(time.Now().UnixNano()), Window: c.Verify.Window, Progress: progress,
+		Seed: uint64(time.Now().UnixNano()), Window: c.Verify.Window,
+		Progress: func(done, planned int) { read = done; progress(done, planned) },
 		Found: func(f poller.Finding) {
 			tally.Add(f.Verdict)
 			if f.Repaired {
@@ -149,6 +150,10 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	res, err := p.Verify(ctx, run)
 	e := tally.Estimate()
 	fmt.Fprintf(stdout, "checked %d in %d requests: %d equal, %d differing%s\n", e.Checked, res.Requests, e.Equal, e.Checked-e.Equal, byCause(e.ByCause))
+	if left := read - e.Checked; left > 0 {
+		fmt.Fprintf(stdout, "%d more read and not judged: changed in Halo within the last %s (their change may still be on its way), kept out by the connection's filters, or without a change marker\n",
+			left, c.Poll.Overlap)
+	}
 	if e.Checked > 0 {
 		fmt.Fprintf(stdout, "equal: %.1f%% (95%% interval %.1f%% to %.1f%%)\n", 100*e.Share, 100*e.Low, 100*e.High)
 	}
@@ -265,7 +270,7 @@ func progressLines(w io.Writer, limit int, window time.Duration, perRequest int)
 			return
 		}
 		next = done + max(planned/10, 1)
-		fmt.Fprintf(w, "  %d of %d checked (%s)\n", done, planned, time.Since(started).Round(time.Second))
+		fmt.Fprintf(w, "  %d of %d read (%s)\n", done, planned, time.Since(started).Round(time.Second))
 	}
 }
 
