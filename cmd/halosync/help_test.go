@@ -17,7 +17,7 @@ func TestEveryCommandHelps(t *testing.T) {
 		t.Errorf("halosync version: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	for _, c := range []string{
-		"serve", "get", "status", "sync",
+		"serve", "get", "status", "sync", "verify",
 		"webhooks", "webhooks apply", "webhooks status", "webhooks test", "webhooks replay",
 		"webhooks remove", "webhooks events", "webhooks secret",
 		"dlq", "dlq list", "dlq show", "dlq redrive", "dlq purge",

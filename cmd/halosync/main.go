@@ -1,6 +1,6 @@
 // Command halosync is the local side of halosync: `serve` runs the whole pipeline on one
 // machine; `get` prints an object from the copy; `status` shows a running server's counts;
-// `dlq` looks after the dead-letter queue.
+// `verify` checks the copy against Halo; `dlq` looks after the dead-letter queue.
 package main
 
 import (
@@ -24,6 +24,8 @@ Usage:
                  (KIND: ticket, client, contact, asset; for a note: action ID --ticket TICKET)
   halosync sync --full [--connection C] [--kind KIND] [--config FILE] [--data .halosync]
                  (the next poll reads every object again; every configured connection by default)
+  halosync verify [--connection C] [--kind KIND] [--sample N | --all] [--dry-run] [--config FILE] [--data .halosync]
+                 (the copy checked against Halo now, each difference printed and repaired)
   halosync status [--url http://127.0.0.1:8080] [--config FILE] [--data .halosync] [--json]
                  (counters of a running server, per connection)
   halosync webhooks apply|status|test|replay|remove|events|secret --config FILE [--connection C]
@@ -90,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "sync":
 		return syncCmd(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, args[1:], stdout, stderr)
 	case "webhooks":
 		return webhooksCmd(ctx, args[1:], stdout, stderr)
 	case "dlq":

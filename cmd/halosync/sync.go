@@ -32,13 +32,9 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !*full || fs.NArg() > 0 {
 		return fmt.Errorf("usage: halosync sync --full [--connection C] [--kind KIND] [--config FILE] [--data DIR]")
 	}
-	var kinds []change.Kind
-	if *kindName != "" {
-		k, err := change.ParseKind(*kindName)
-		if err != nil {
-			return err
-		}
-		kinds = append(kinds, k)
+	kinds, err := kindsOf(*kindName)
+	if err != nil {
+		return err
 	}
 	cfg, err := commandConfig(ctx, *configPath, *dataDir)
 	if err != nil {
@@ -84,4 +80,16 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "connection %s: the next poll reads %s again\n", conn, what)
 	}
 	return nil
+}
+
+// kindsOf is the kind --kind names, as a list; none when it is empty (every kind).
+func kindsOf(name string) ([]change.Kind, error) {
+	if name == "" {
+		return nil, nil
+	}
+	k, err := change.ParseKind(name)
+	if err != nil {
+		return nil, err
+	}
+	return []change.Kind{k}, nil
 }

@@ -62,7 +62,9 @@ type Change struct {
 	// Repairs makes the change a repair of a version that should never have been stored:
 	// the stored version the poller saw, above this change's. The change's snapshot (Halo's
 	// object as read) then replaces the stored state whole, at the lower version, but only
-	// while Repairs is still the stored version (docs/ARCHITECTURE.md, "Versions").
+	// while Repairs is still the stored version (docs/ARCHITECTURE.md, "Versions"). Equal
+	// to Version, it repairs fields the copy holds wrongly at Halo's own version (found by
+	// verification): the snapshot replaces them at that version, on the same condition.
 	Repairs int64 `json:"repairs,omitempty"`
 	// Backfill marks a change read by a backfill (the first sync, or `sync --full`): its
 	// marker says when the object last changed, not when halosync could first have
@@ -120,8 +122,8 @@ func (c Change) validate(queued bool) error {
 	if c.Version <= 0 {
 		return fmt.Errorf("change: %w: version must be positive", ErrInvalid)
 	}
-	if c.Repairs != 0 && (c.Repairs <= c.Version || !c.HasSnapshot()) {
-		return fmt.Errorf("change: %w: a repair lowers a stored version to a snapshot's", ErrInvalid)
+	if c.Repairs != 0 && (c.Repairs < c.Version || !c.HasSnapshot()) {
+		return fmt.Errorf("change: %w: a repair replaces a stored version with a snapshot at or below it", ErrInvalid)
 	}
 	return nil
 }
@@ -219,11 +221,11 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 
 // repair applies a change flagged as a repair (Change.Repairs): only while the stored
 // version is still the one the poller saw does Halo's object replace the stored state,
-// fields whole, at its lower version; the pending marker goes, since Halo's object as
+// fields whole, at its version (lower, or the same for a repair of fields); the pending marker goes, since Halo's object as
 // read includes every change announced before the read.
 func repair(stored *Object, next Object, c Change, now time.Time) (Object, Result) {
 	switch {
-	case stored != nil && stored.Version == c.Version:
+	case stored != nil && stored.Version == c.Version && c.Repairs != c.Version:
 		return *stored, Result{Outcome: Duplicate}
 	case stored == nil || stored.Version != c.Repairs:
 		return orEmpty(stored, next), Result{Outcome: Stale}

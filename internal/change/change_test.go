@@ -361,7 +361,7 @@ func TestValidate(t *testing.T) {
 		{"empty operation", func(c *Change) { c.Op = "" }},
 		{"zero version", func(c *Change) { c.Version = 0 }},
 		{"negative version", func(c *Change) { c.Version = -5 }},
-		{"repair that raises the version", func(c *Change) { c.Fields, c.Repairs = map[string]any{}, 1 }},
+		{"repair that raises the version", func(c *Change) { c.Fields, c.Version, c.Repairs = map[string]any{}, 2, 1 }},
 		{"repair without a snapshot", func(c *Change) { c.Repairs = 5 }},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,25 @@ type Connection struct {
 	Poll Poll `yaml:"poll"`
 	// Versions says how far the versions changes carry are believed.
 	Versions Versions `yaml:"versions"`
+	// Verify checks the copy against Halo continuously, in a slice of the poller's share
+	// (docs/ARCHITECTURE.md, "Verification").
+	Verify Verify `yaml:"verify"`
+}
+
+// Verify configures the continuous verification of a polled connection's copy.
+type Verify struct {
+	// Enabled: verify after each poll (default true; false turns it off).
+	Enabled *bool `yaml:"enabled"`
+	// Share is the part of the poller's share (poll.share) verification may spend per
+	// budget window: "unused" (default: what the poll leaves unused) or a fraction above 0
+	// and at most 1, written as a number.
+	Share string `yaml:"share"`
+	// WindowHours is the rolling window of the estimate (default 24).
+	WindowHours int `yaml:"window_hours"`
+	// AlarmBelow is the percent of the copy found equal below which the estimate is
+	// alarming (default 99); in AWS the CloudWatch alarm's threshold is a template
+	// parameter.
+	AlarmBelow float64 `yaml:"alarm_below"`
 }
 
 // Versions checks the versions of changes (docs/ARCHITECTURE.md, "Versions").

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,9 @@ func (c *Config) Validate() error {
 		}
 		if s := conn.Poll.Share; s < 0 || s > 1 {
 			return fmt.Errorf("%w: %s: poll.share %g: a part of halo.budget above 0 and at most 1 (0 or absent: 1/3)", ErrInvalid, where, s)
+		}
+		if err := conn.Verify.validate(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, where, err)
 		}
 		if n := conn.Versions.MaxSkewSeconds; n < 0 || n > MaxVersionSkewSeconds {
 			return fmt.Errorf("%w: %s: versions.max_skew_seconds must be between 1 and %d", ErrInvalid, where, MaxVersionSkewSeconds)
@@ -279,6 +283,32 @@ func (h Halo) validate() error {
 	}
 	if h.Budget.Requests < 0 || h.Budget.WindowSeconds < 0 || h.TimeoutSeconds < 0 {
 		return errors.New("budget and timeout_seconds cannot be negative")
+	}
+	return nil
+}
+
+// Fraction reads verify.share: 0 for "unused" (or absent), else the fraction.
+func (v Verify) Fraction() (float64, error) {
+	switch strings.TrimSpace(v.Share) {
+	case "", "unused":
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v.Share), 64)
+	if err != nil || f <= 0 || f > 1 {
+		return 0, fmt.Errorf("verify.share %q: \"unused\" or a fraction of poll.share above 0 and at most 1", v.Share)
+	}
+	return f, nil
+}
+
+func (v Verify) validate() error {
+	if _, err := v.Fraction(); err != nil {
+		return err
+	}
+	if v.WindowHours < 0 || v.WindowHours > 24*31 {
+		return fmt.Errorf("verify.window_hours %d: whole hours from 1 to 744 (0 or absent: 24)", v.WindowHours)
+	}
+	if v.AlarmBelow < 0 || v.AlarmBelow > 100 {
+		return fmt.Errorf("verify.alarm_below %g: a percent from 0 to 100 (0 or absent: 99)", v.AlarmBelow)
 	}
 	return nil
 }

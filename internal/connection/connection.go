@@ -43,6 +43,39 @@ type Connection struct {
 	Poll   Poll
 	// Versions is how far the versions of changes are believed (VersionsOf).
 	Versions change.VersionRule
+	// Verify is how the copy is checked against Halo (VerifyOf).
+	Verify Verify
+}
+
+// Verify is the continuous verification of a polled connection's copy.
+type Verify struct {
+	Enabled bool
+	// Fraction is the part of the poller's share verification may spend per budget
+	// window; 0: what the poll leaves unused.
+	Fraction float64
+	// Window is the rolling window of the estimate.
+	Window time.Duration
+	// AlarmBelow is the percent equal below which the estimate alarms.
+	AlarmBelow float64
+}
+
+// Defaults of the verify: settings (config.Verify documents them).
+const (
+	DefaultVerifyWindow     = 24 * time.Hour
+	DefaultVerifyAlarmBelow = 99.0
+)
+
+// VerifyOf applies the defaults to a connection's verify: settings, validated before.
+func VerifyOf(v config.Verify) Verify {
+	out := Verify{Enabled: v.Enabled == nil || *v.Enabled, Window: DefaultVerifyWindow, AlarmBelow: DefaultVerifyAlarmBelow}
+	out.Fraction, _ = v.Fraction()
+	if v.WindowHours > 0 {
+		out.Window = time.Duration(v.WindowHours) * time.Hour
+	}
+	if v.AlarmBelow > 0 {
+		out.AlarmBelow = v.AlarmBelow
+	}
+	return out
 }
 
 // Poll is when and how a connection is polled.
@@ -192,7 +225,8 @@ func Compile(c config.Connection) (*Connection, error) {
 	}
 	return &Connection{ID: c.ID, Config: c, Verifier: v, AllowIPs: allow, BodyLimit: c.Webhook.BodyLimit(),
 		Routing: routing, AuthFailures: c.Webhook.AuthThrottle.Limit(), AuthWindow: c.Webhook.AuthThrottle.Window(),
-		Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll), Versions: VersionsOf(c.Versions)}, nil
+		Filter: rules, Fields: fields, Events: events, Poll: PollOf(c.Poll), Versions: VersionsOf(c.Versions),
+		Verify: VerifyOf(c.Verify)}, nil
 }
 
 // Set is every connection of a configuration, in its order.

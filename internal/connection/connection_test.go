@@ -38,3 +38,21 @@ func TestPollRequestDefaults(t *testing.T) {
 		t.Errorf("configured %+v", p)
 	}
 }
+
+// Verification is on by default, in what the poll leaves of its share, over a day,
+// alarming below 99%.
+func TestVerifyIsCompiledWithItsDefaults(t *testing.T) {
+	off := false
+	for name, tt := range map[string]struct {
+		in   config.Verify
+		want connection.Verify
+	}{
+		"defaults": {config.Verify{}, connection.Verify{Enabled: true, Window: 24 * time.Hour, AlarmBelow: 99}},
+		"set": {config.Verify{Enabled: &off, Share: "0.2", WindowHours: 6, AlarmBelow: 95},
+			connection.Verify{Fraction: 0.2, Window: 6 * time.Hour, AlarmBelow: 95}},
+	} {
+		if got := connection.VerifyOf(tt.in); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", name, got, tt.want)
+		}
+	}
+}

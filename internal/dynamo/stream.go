@@ -50,7 +50,9 @@ func StreamEvent(oldImage, newImage []byte) (changeevent.Event, bool, error) {
 			return none, false, fmt.Errorf("dynamo: stream old image: %w", err)
 		}
 	}
-	if next.Version == 0 || next.Version == before.Version {
+	// Only a repair of fields (Change.Repairs equal to its version) writes an object again
+	// at its stored version: a write (a new synced_at) where a pending marker leaves it.
+	if next.Version == 0 || (next.Version == before.Version && next.SyncedAt.Equal(before.SyncedAt)) {
 		return none, false, nil
 	}
 	c := change.Change{
@@ -60,7 +62,7 @@ func StreamEvent(oldImage, newImage []byte) (changeevent.Event, bool, error) {
 	if next.Deleted {
 		c.Op = change.OpDelete
 	}
-	if next.Version < before.Version {
+	if oldItem != nil && next.Version <= before.Version {
 		c.Repairs = before.Version
 	}
 	r := change.Result{Outcome: change.Applied}

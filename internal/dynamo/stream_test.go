@@ -29,6 +29,9 @@ func TestTheStreamHoldsEveryChangeThatAlteredTheCopyAndNothingElse(t *testing.T)
 	}
 	note := change.Change{Connection: "c1", Kind: change.Action, ID: "5", ParentID: "1", Op: change.OpUpsert, Version: 12,
 		Source: change.SourcePoll, Fields: map[string]any{"note": "called the customer"}}
+	// Verification found the copy's fields wrong at Halo's own version, 20.
+	fieldsRepair := ticket(20, map[string]any{"agent_id": json.Number("12"), "status_id": json.Number("1")})
+	fieldsRepair.Repairs, fieldsRepair.DeliveryID, fieldsRepair.Event, fieldsRepair.Source = 20, "verify-ticket--1-1", "verify: fields", change.SourcePoll
 	steps := []struct {
 		c    change.Change
 		want change.Outcome
@@ -37,6 +40,7 @@ func TestTheStreamHoldsEveryChangeThatAlteredTheCopyAndNothingElse(t *testing.T)
 		{ticket(20, map[string]any{"agent_id": json.Number("11"), "status_id": json.Number("1")}), change.Applied},
 		{ticket(20, map[string]any{"agent_id": json.Number("11")}), change.Duplicate},
 		{ticket(15, map[string]any{"agent_id": json.Number("9")}), change.Stale},
+		{fieldsRepair, change.Applied},
 		{change.Change{Connection: "c1", Kind: change.Ticket, ID: "1", Op: change.OpUpsert, Version: 30, Source: change.SourceWebhook}, change.Pending},
 		{note, change.Applied},
 		{change.Change{Connection: "c1", Kind: change.Ticket, ID: "1", Op: change.OpDelete, Version: 40, Source: change.SourcePoll}, change.Applied},
@@ -60,13 +64,13 @@ func TestTheStreamHoldsEveryChangeThatAlteredTheCopyAndNothingElse(t *testing.T)
 	}
 
 	_, records := awstest.StreamRecords(t, name)
-	// The object writes: two applied, one pending marker, the note, the delete; the
-	// delivery record and the cursor.
-	if len(records) != 7 {
+	// The object writes: two applied, the repair of fields, one pending marker, the note,
+	// the delete; the delivery record and the cursor.
+	if len(records) != 8 {
 		for _, r := range records {
 			t.Logf("%s %s", r.EventName, r.Dynamodb.Keys)
 		}
-		t.Fatalf("%d stream records, want 7", len(records))
+		t.Fatalf("%d stream records, want 8", len(records))
 	}
 	var got []changeevent.Event
 	for _, r := range records {
@@ -89,8 +93,9 @@ func TestTheStreamHoldsEveryChangeThatAlteredTheCopyAndNothingElse(t *testing.T)
 			t.Errorf("event %d\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
-	if got[1].Detail.Summary != "reassigned: agent_id 7 → 11" || got[3].DetailType != "ticket deleted" || got[2].DetailType != "action created" {
-		t.Errorf("events %q %q %q", got[1].Detail.Summary, got[2].DetailType, got[3].DetailType)
+	if got[1].Detail.Summary != "reassigned: agent_id 7 → 11" || got[2].Detail.Summary != "reassigned: agent_id 11 → 12" ||
+		got[4].DetailType != "ticket deleted" || got[3].DetailType != "action created" {
+		t.Errorf("events %q %q %q %q", got[1].Detail.Summary, got[2].Detail.Summary, got[3].DetailType, got[4].DetailType)
 	}
 }
 

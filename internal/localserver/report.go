@@ -93,7 +93,8 @@ type ConnectionReport struct {
 	// Endpoints are the deliveries accepted through each endpoint, primary (the webhook
 	// route) and backup (the backup route), DeliveriesByEndpoint.
 	Endpoints LabelCounts `json:"deliveries_by_endpoint"`
-
+	// Verification is the copy checked against Halo over the connection's window
+	// (docs/ARCHITECTURE.md, "Verification"); absent before anything was checked.
 	Verification *verify.Report `json:"verification,omitempty"`
 }
 
@@ -230,6 +231,9 @@ func (s *Server) report(ctx context.Context) Report {
 				}
 			}
 			cs.Backfill = s.backfillOf(ctx, id)
+			if c, ok := s.pipeline.Connections.Get(id); ok {
+				cs.Verification, _ = poller.ReadVerification(ctx, s.store, id, c.Verify.Window, s.now())
+			}
 		}
 		cs.LastDelivery = timeOrNil(s.activity.lastDelivery(id))
 		if at, err := poller.LastWebhook(ctx, s.store, id); err == nil {

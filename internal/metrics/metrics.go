@@ -54,6 +54,13 @@ const (
 	FallbackActive = "FallbackActive" // 1 while the connection polls at the fallback interval, else 0 (a gauge)
 	BackfillLeft   = "BackfillLeft"   // label: the kind; objects a running backfill has still to read, by Halo's count (a gauge; 0 once done)
 	ColdStarts     = "ColdStarts"     // label: the function (ingest, worker, poller); connection FunctionConnection
+
+	// Verification of the copy against Halo (docs/ARCHITECTURE.md, "Verification").
+	VerifyChecked       = "VerifyChecked"       // per kind, label: the kind; objects compared with Halo
+	VerifyDiffering     = "VerifyDiffering"     // per kind, label: the cause (missing, extra, stale, ahead, fields)
+	VerifyRepaired      = "VerifyRepaired"      // per kind, label: the cause; differences sent for repair
+	VerifyEqualShare    = "VerifyEqualShare"    // percent of the copy found equal over the window, label: the kind or "all" (a gauge)
+	VerifyEqualShareLow = "VerifyEqualShareLow" // its 95% Wilson lower bound, same labels (a gauge)
 )
 
 // FunctionConnection is the connection a function's own metrics (ColdStarts) are counted
@@ -82,7 +89,11 @@ func Observed(name string) bool {
 }
 
 func gauge(name string) bool {
-	return name == HaloBudgetLeft || name == FallbackActive || name == BackfillLeft
+	switch name {
+	case HaloBudgetLeft, FallbackActive, BackfillLeft, VerifyEqualShare, VerifyEqualShareLow:
+		return true
+	}
+	return false
 }
 
 // Millis is d in whole milliseconds, never negative (a clock ahead of ours reads as 0).

@@ -140,6 +140,10 @@ type Options struct {
 	// ScanEvery spreads the full scan of scanned kinds over this long, a slice per poll;
 	// 0: every poll scans them in full.
 	ScanEvery time.Duration
+	// Verify is the connection's continuous verification, run after each run's own work
+	// in what it leaves of Share (docs/ARCHITECTURE.md, "Verification"); off without a
+	// Share.
+	Verify connection.Verify
 }
 
 // order is the order kinds are read in: tickets first, so that a first sync brings the

@@ -24,10 +24,10 @@ func PlanOf(p connection.Poll) Plan {
 }
 
 // OptionsOf is a connection's poller options: overlap, modes per kind, filters, stored
-// fields and version rule, compiled.
+// fields, version rule and verification, compiled.
 func OptionsOf(c *connection.Connection) Options {
 	o := Options{Overlap: c.Poll.Overlap, Modes: map[change.Kind]Mode{}, Fields: c.Fields, Filter: c.Filter, Versions: c.Versions,
-		BulkNotes: c.Poll.BulkNotes, NotesMaxAge: c.Poll.NotesMaxAge, ScanEvery: c.Poll.ScanEvery}
+		BulkNotes: c.Poll.BulkNotes, NotesMaxAge: c.Poll.NotesMaxAge, ScanEvery: c.Poll.ScanEvery, Verify: c.Verify}
 	for kind, mode := range c.Poll.Kinds {
 		o.Modes[kind] = Mode(mode)
 	}
@@ -129,7 +129,8 @@ type RequestBudget interface {
 	Remaining() int
 }
 
-// Run polls if due (or always, when force is set), then reconciles if that is due, and
+// Run polls if due (or always, when force is set), then reconciles if that is due, then
+// verifies a sample of the copy in what is left of the poller's share (verifyAfter), and
 // returns whether it polled. Due or not, it then counts the connection's gauges:
 // FallbackActive, and with a Budget, HaloRequests and HaloBudgetLeft.
 func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
@@ -137,8 +138,16 @@ func (r Runner) Run(ctx context.Context, force bool) (bool, Report, error) {
 	if r.Budget != nil {
 		before = r.Budget.Spent()
 	}
-	polled, rep, fallback, err := r.run(ctx, force)
 	p := r.Poller
+	shareBefore := p.opts.Share.Spent()
+	polled, rep, fallback, err := r.run(ctx, force)
+	if err == nil && ctx.Err() == nil {
+		// Verification takes what the run's own work left of the poller's share: it
+		// never fails the poll, and a failure shows in the log.
+		if verr := r.verifyAfter(ctx, int(p.opts.Share.Spent()-shareBefore), rep.Queued); verr != nil {
+			p.log.ErrorContext(ctx, "verification failed", "connection", p.conn, "error", verr.Error())
+		}
+	}
 	if fallback != nil {
 		active := int64(0)
 		if *fallback {

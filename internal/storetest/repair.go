@@ -63,4 +63,22 @@ func runRepairs(t *testing.T, newStore func(t *testing.T) Store, conn func(t *te
 			t.Fatalf("repaired tombstone = deleted %v version %d summary %v", o.Deleted, o.Version, o.Fields["summary"])
 		}
 	})
+
+	t.Run("a repair at the stored version replaces fields the copy holds wrongly", func(t *testing.T) {
+		s, c := newStore(t), conn(t)
+		mustApply(t, s, ticket(c, "5", 100, map[string]any{"summary": "wrong", "webhook_only": "x"}), change.Applied)
+		halo := map[string]any{"summary": "right", "last_update": "2026-05-01T10:00:00"}
+		res := mustApply(t, s, repairOf(c, "5", 100, 100, halo), change.Applied)
+		sameFields(t, res.Previous, map[string]any{"summary": "wrong"})
+		o := mustGet(t, s, c, change.Ticket, "5", "")
+		if o.Version != 100 || o.Deleted {
+			t.Fatalf("repaired = version %d deleted %v; want 100, live", o.Version, o.Deleted)
+		}
+		sameFields(t, o.Fields, halo)
+		mustApply(t, s, ticket(c, "5", 150, map[string]any{"summary": "next"}), change.Applied)
+		mustApply(t, s, repairOf(c, "5", 100, 100, halo), change.Stale) // the object moved on: too late
+		if o = mustGet(t, s, c, change.Ticket, "5", ""); o.Version != 150 || o.Fields["summary"] != "next" {
+			t.Fatalf("after a late repair: version %d summary %v", o.Version, o.Fields["summary"])
+		}
+	})
 }

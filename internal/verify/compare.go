@@ -2,7 +2,7 @@
 // verdict (Compare), an estimate of the share of the copy equal to Halo with its
 // uncertainty (Tally, Window, Wilson), and which objects a period's request budget reads
 // (PlanSample). It reads nothing itself: the caller brings Halo's object and the stored
-// one (docs/ARCHITECTURE.md, "Verification (core)").
+// one (docs/ARCHITECTURE.md, "Verification").
 package verify
 
 import (

@@ -31,6 +31,9 @@ func Wilson(k, n int) (low, high float64) {
 	d := 1 + z2/nf
 	centre := (p + z2/(2*nf)) / d
 	half := z95 / d * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
+	if k >= n {
+		return math.Max(0, centre-half), 1 // exactly: the sum rounds a hair below 1
+	}
 	return math.Max(0, centre-half), math.Min(1, centre+half)
 }
 

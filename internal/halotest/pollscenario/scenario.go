@@ -94,11 +94,16 @@ func New(t *testing.T, h Harness, s Setup) *Scenario {
 
 // connection is one connection of the configuration: the tenant's API with a generous
 // budget (Halo's own limit is the tenant's RateLimit), Basic and signed-body webhook
-// authentication, and poll, its poll: section. Versions may run a day ahead of their
+// authentication, and poll, its poll: section. Verification is off unless poll has a
+// verify: section: the scenarios count the poll's own requests. Versions may run a day ahead of their
 // receipt: a scenario steps the tenant's clock on by minutes per change, and where the
 // harness cannot move the pipeline's clock with it (the Lambda functions read the system
 // clock), the tenant's markers run hours ahead of it. The version rule has its own tests.
 func connection(id, tenantURL, poll string) string {
+	verify := "    verify: {enabled: false}\n"
+	if strings.Contains(poll, "verify:") {
+		verify = "" // a scenario of verification
+	}
 	return `  - id: ` + id + `
     halo:
       base_url: ` + tenantURL + `
@@ -107,7 +112,7 @@ func connection(id, tenantURL, poll string) string {
       client_secret: halotest-secret
       budget: {requests: 100000, window_seconds: 300}
     versions: {max_skew_seconds: 86400}
-    webhook:
+` + verify + `    webhook:
       auth:
         - scheme: basic
           username: halo
