@@ -96,7 +96,7 @@ var rejectionReasons = []string{
 // Verification's metrics (docs/OPERATIONS.md, "Metrics"): the gauges of the share equal,
 // labelled by kind or verifyAll, and the counts of differences and repairs, labelled by cause.
 var (
-	verifyShares = []string{"VerifyEqualShare", "VerifyEqualShareLow"}
+	verifyShares = []string{metrics.VerifyEqualShare, metrics.VerifyEqualShareLow}
 	verifyCounts = []string{"VerifyDiffering", "VerifyRepaired"}
 )
 
