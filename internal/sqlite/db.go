@@ -63,6 +63,10 @@ type DB struct {
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
 
+	hot        map[string]*sql.Stmt   // hotStatements, prepared on the write connection at Open
+	groupTx    atomic.Pointer[sql.Tx] // the writer's transaction the statements below belong to
+	groupStmts map[string]*sql.Stmt   // hot statements bound to groupTx; only the writer goroutine uses them
+
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
 	sends      chan *writeOp // the same, for queue sends
 	writerDone chan struct{}
@@ -99,6 +103,9 @@ func Open(path string) (*DB, error) {
 	err = db.migrate(context.Background())
 	if err == nil {
 		err = db.countQueues(context.Background())
+	}
+	if err == nil {
+		err = db.prepareHot(context.Background())
 	}
 	if err != nil {
 		close(db.closed)
@@ -362,14 +369,20 @@ func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	}
 	op.done = make(chan error, 1)
+	if b := batchOf(ctx); b != nil {
+		op.early, op.batch = true, b
+	}
+	op.batch.add()
 	db.waiting.Add(1)
 	select {
 	case to <- op:
 	case <-db.closed:
 		db.waiting.Add(-1)
+		op.batch.settle(nil) // never run: nothing to commit
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	case <-ctx.Done():
 		db.waiting.Add(-1)
+		op.batch.settle(nil)
 		return fmt.Errorf("sqlite: %s: %w", op.what, ctx.Err())
 	}
 	return <-op.done
@@ -382,6 +395,32 @@ type writeOp struct {
 	fn       func(tx *sql.Tx) error
 	messages int        // a send's messages; 0 for other writes
 	done     chan error // buffered: the writer never blocks on an answer
+	early    bool       // answered once fn has run, before the commit: a write of a batch (DeferCommits)
+	batch    *batch     // an early write's batch, told of its commit; nil: none
+	answered bool       // the writer has answered done
+}
+
+// ran answers an early write once its fn has run with result err.
+func (op *writeOp) ran(err error) {
+	if op.early && !op.answered {
+		op.answered = true
+		op.done <- err
+	}
+}
+
+// finish answers a write once its group's transaction has ended: err is the write's own
+// error, or the commit's. An early write answered before is told to its batch instead.
+func (op *writeOp) finish(err error, ranErr error) {
+	if op.answered {
+		if ranErr != nil {
+			err = nil // its own failure was answered, and it left nothing to commit
+		}
+		op.batch.settle(err)
+		return
+	}
+	op.answered = true
+	op.done <- err
+	op.batch.settle(nil)
 }
 
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
@@ -445,14 +484,15 @@ func (db *DB) writer() {
 }
 
 // commitGroup runs the group's writes in one transaction, each in a savepoint, commits,
-// and answers each caller. A caller whose context ended before its turn is answered with
-// its context's error and its write is not run. The transaction uses no caller's context,
-// so a caller leaving cannot roll back the others' writes.
+// and answers each caller: an early write once its fn has run, the others after the
+// commit. A caller whose context ended before its turn is answered with its context's
+// error and its write is not run. The transaction uses no caller's context, so a caller
+// leaving cannot roll back the others' writes.
 func (db *DB) commitGroup(group []*writeOp) {
 	live := group[:0]
 	for _, op := range group {
 		if err := op.ctx.Err(); err != nil {
-			op.done <- fmt.Errorf("sqlite: %s: %w", op.what, err)
+			op.finish(fmt.Errorf("sqlite: %s: %w", op.what, err), nil)
 			continue
 		}
 		live = append(live, op)
@@ -464,50 +504,46 @@ func (db *DB) commitGroup(group []*writeOp) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		for _, op := range live {
-			op.done <- fmt.Errorf("sqlite: %s: begin: %w", op.what, err)
+			op.finish(fmt.Errorf("sqlite: %s: begin: %w", op.what, err), nil)
 		}
 		return
 	}
+	db.beginGroup(tx)
+	errs := make([]error, len(live))
 	if len(live) == 1 { // alone: no savepoint needed
 		op := live[0]
-		if err := op.fn(tx); err != nil {
+		if errs[0] = op.fn(tx); errs[0] != nil {
 			_ = tx.Rollback()
-			op.done <- err
+			op.finish(errs[0], errs[0])
 			return
 		}
-		if err := tx.Commit(); err != nil {
-			op.done <- fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
-			return
-		}
-		op.done <- nil
-		return
-	}
-	errs := make([]error, len(live))
-	for i, op := range live {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT write_op"); err != nil {
-			db.abortGroup(tx, live, errs, err)
-			return
-		}
-		if errs[i] = op.fn(tx); errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO write_op"); err != nil {
+		op.ran(nil)
+	} else {
+		for i, op := range live {
+			if _, err := db.exec(ctx, tx, savepoint); err != nil {
 				db.abortGroup(tx, live, errs, err)
 				return
 			}
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE write_op"); err != nil {
-			db.abortGroup(tx, live, errs, err)
-			return
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		for i, op := range live {
-			if errs[i] == nil {
-				errs[i] = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				if _, err := db.exec(ctx, tx, rollbackToSavepoint); err != nil {
+					db.abortGroup(tx, live, errs, err)
+					return
+				}
 			}
+			if _, err := db.exec(ctx, tx, releaseSavepoint); err != nil {
+				db.abortGroup(tx, live, errs, err)
+				return
+			}
+			op.ran(errs[i])
 		}
 	}
+	err = tx.Commit()
 	for i, op := range live {
-		op.done <- errs[i]
+		result := errs[i]
+		if result == nil && err != nil {
+			result = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+		}
+		op.finish(result, errs[i])
 	}
 }
 
@@ -518,9 +554,10 @@ func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error
 	_ = tx.Rollback()
 	for i, op := range group {
 		if errs[i] == nil {
-			errs[i] = fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause)
+			op.finish(fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause), nil)
+			continue
 		}
-		op.done <- errs[i]
+		op.finish(errs[i], errs[i])
 	}
 }
 

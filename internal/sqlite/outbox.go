@@ -46,7 +46,7 @@ func (db *DB) addChangeEvent(ctx context.Context, tx *sql.Tx, what string, c cha
 			return fmt.Errorf("sqlite: %s: trim the change events: %w", what, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO change_events (connection, event_id, created_at, event) VALUES (?, ?, ?, ?)`,
+	if _, err := db.exec(ctx, tx, insertChangeEvent,
 		c.Connection, ev.ID, now.UnixMilli(), string(doc)); err != nil {
 		return fmt.Errorf("sqlite: %s: write change event: %w", what, err)
 	}
