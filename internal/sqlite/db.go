@@ -11,15 +11,19 @@
 //
 // Writes go through one connection and BEGIN IMMEDIATE transactions (the busy timeout
 // covers other processes on the same file); reads use a separate pool and run
-// concurrently with writes thanks to WAL mode. Every commit is synced (synchronous=FULL):
-// once Apply or Send returns, the write survives a crash of the process or the machine.
+// concurrently with writes thanks to WAL mode. Every commit is synced before its caller
+// is answered: once Apply or Send returns, the write survives a crash of the process or
+// the machine.
 //
 // The writes of concurrent callers are committed together (group commit): one writer
 // goroutine takes every write waiting, runs each in its own savepoint of one transaction
-// and commits them with one fsync. A write that fails is rolled back to its savepoint
-// alone. Callers wait in arrival order, so the queue's receives and the store's writes
-// are not starved by many concurrent sends (docs/PERFORMANCE.md, "The local pipeline
-// under load").
+// and commits it; a write that fails is rolled back to its savepoint alone. The commit
+// only writes the WAL (synchronous=NORMAL); a second goroutine, the syncer, fsyncs the WAL
+// file once for every commit made meanwhile and then answers their callers, while the
+// writer goes on with the next group. Callers wait in arrival order, so the queue's
+// receives and the store's writes are not starved by many concurrent sends
+// (docs/PERFORMANCE.md, "The local pipeline under load" and "The local pipeline with
+// group commit").
 package sqlite
 
 import (
@@ -70,6 +74,11 @@ type DB struct {
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
 	sends      chan *writeOp // the same, for queue sends
 	writerDone chan struct{}
+	syncReady  chan struct{} // the syncer is free to sync the next commit
+	syncs      chan group    // the commit the syncer syncs next
+	syncStop   chan struct{} // closed by the writer when it ends
+	syncerDone chan struct{}
+	dirSynced  bool                  // the syncer has synced the directory holding the WAL since Open
 	waiting    atomic.Int64          // writes handed to the writer and not yet taken
 	onGroup    func(work, sends int) // tests: called by the writer before it runs a group
 }
@@ -98,7 +107,9 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{})}
+		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{}),
+		syncReady: make(chan struct{}), syncs: make(chan group), syncStop: make(chan struct{}), syncerDone: make(chan struct{})}
+	go db.syncer()
 	go db.writer()
 	err = db.migrate(context.Background())
 	if err == nil {
@@ -134,14 +145,15 @@ func Open(path string) (*DB, error) {
 	return db, nil
 }
 
-// writerParams are the writing connection's driver parameters: a durable commit (WAL,
-// synchronous FULL) and transactions that take the write lock at BEGIN.
+// writerParams are the writing connection's driver parameters: WAL, commits that write
+// the WAL without syncing it (synchronous NORMAL: the syncer does, before any caller is
+// answered) and transactions that take the write lock at BEGIN.
 func writerParams() url.Values {
 	return url.Values{
 		"_pragma": {
 			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
 			"journal_mode(WAL)",
-			"synchronous(FULL)",
+			"synchronous(NORMAL)",
 			"foreign_keys(1)",
 		},
 		"_txlock": {"immediate"},
@@ -164,7 +176,7 @@ func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
 		close(db.closed)
-		<-db.writerDone // the group being committed, if any, is answered first
+		<-db.writerDone // the group being committed, if any, is synced and answered first
 		err = errors.Join(db.read.Close(), db.write.Close())
 		db.mu.Lock()
 		if db.lock != nil {
@@ -426,28 +438,51 @@ func (op *writeOp) finish(err error, ranErr error) {
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
-// writer commits the writes handed to inWriteTx and sendTx until the database is closed:
-// each time, the writes waiting at that moment, in one transaction.
+// writer runs the writes handed to inWriteTx and sendTx until the database is closed, in
+// rounds: each round takes the writes waiting at that moment and runs them in the open
+// transaction (beginning one if none is open). The transaction is committed as soon as
+// the syncer is free to sync it, or once it holds maxGroup writes; while the syncer is
+// syncing the last commit, the writes arriving meanwhile are run into the next one. So
+// commits come as fast as the disk syncs them, each carrying whatever arrived during the
+// last sync, and a write that need not wait for its commit (a batch's, DeferCommits) is
+// answered within a round, whatever the disk does.
 //
 // Every other write waiting is taken. Sends are taken too while nothing else is being
 // written; while other writes are (the worker applying what was queued: about two writes
-// per change, its Apply and its delivery record), a group takes sends of at most half as
-// many messages as the recent groups held other writes (a moving average, since the
+// per change, its Apply and its delivery record), a round takes sends of at most half as
+// many messages as the recent rounds held other writes (a moving average, since the
 // worker's writes come and go between its other work). So a crowd of senders cannot take
-// the commits from the worker: under overload, changes are accepted about as fast as they
+// the writer from the worker: under overload, changes are accepted about as fast as they
 // are applied, the other senders wait (or are refused when the backlog is full), and the
 // backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
 func (db *DB) writer() {
 	defer close(db.writerDone)
-	recent := 0.0 // moving average of the other writes per group
+	var g *group // the open transaction; nil when none is
+	defer func() {
+		if g != nil {
+			<-db.syncReady
+			db.commit(g)
+		}
+		close(db.syncStop)
+		<-db.syncerDone
+	}()
+	recent := 0.0 // moving average of the other writes per round
 	for {
 		var work, sends []*writeOp
 		messages := 0
+		var ready <-chan struct{}
+		if g != nil {
+			ready = db.syncReady
+		}
 		select {
 		case op := <-db.writes:
 			work = append(work, op)
 		case op := <-db.sends:
 			sends, messages = append(sends, op), op.messages
+		case <-ready:
+			db.commit(g)
+			g = nil
+			continue
 		case <-db.closed:
 			return
 		}
@@ -474,23 +509,48 @@ func (db *DB) writer() {
 				break send
 			}
 		}
-		group := append(work, sends...)
-		db.waiting.Add(-int64(len(group)))
+		round := append(work, sends...)
+		db.waiting.Add(-int64(len(round)))
 		if db.onGroup != nil {
 			db.onGroup(len(work), len(sends))
 		}
-		db.commitGroup(group)
+		g = db.run(g, round)
+		if g == nil {
+			continue
+		}
+		if len(g.ops) >= maxGroup {
+			<-db.syncReady
+			db.commit(g)
+			g = nil
+			continue
+		}
+		select {
+		case <-db.syncReady:
+			db.commit(g)
+			g = nil
+		default: // the syncer is busy: the next round joins this transaction
+		}
 	}
 }
 
-// commitGroup runs the group's writes in one transaction, each in a savepoint, commits,
-// and answers each caller: an early write once its fn has run, the others after the
-// commit. A caller whose context ended before its turn is answered with its context's
-// error and its write is not run. The transaction uses no caller's context, so a caller
-// leaving cannot roll back the others' writes.
-func (db *DB) commitGroup(group []*writeOp) {
-	live := group[:0]
-	for _, op := range group {
+// group is the writer's open transaction and the writes run in it, each with its own
+// error (nil: its write is in the transaction).
+type group struct {
+	tx   *sql.Tx
+	ops  []*writeOp
+	errs []error
+}
+
+// run runs round's writes in g, beginning a transaction when g is nil, each in a savepoint
+// (but for a lone write in a new transaction, which rolls the transaction back when it
+// fails), and answers each early write once it has run. A caller whose context ended
+// before its turn is answered with its context's error and its write is not run. The
+// transaction uses no caller's context, so a caller leaving cannot roll back the others'
+// writes. It returns the open transaction, nil when there is none (nothing was run, or
+// the transaction broke and every caller was answered).
+func (db *DB) run(g *group, round []*writeOp) *group {
+	live := round[:0]
+	for _, op := range round {
 		if err := op.ctx.Err(); err != nil {
 			op.finish(fmt.Errorf("sqlite: %s: %w", op.what, err), nil)
 			continue
@@ -498,53 +558,149 @@ func (db *DB) commitGroup(group []*writeOp) {
 		live = append(live, op)
 	}
 	if len(live) == 0 {
-		return
+		return g
 	}
 	ctx := context.Background()
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		for _, op := range live {
-			op.finish(fmt.Errorf("sqlite: %s: begin: %w", op.what, err), nil)
+	if g == nil {
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			for _, op := range live {
+				op.finish(fmt.Errorf("sqlite: %s: begin: %w", op.what, err), nil)
+			}
+			return nil
 		}
+		db.beginGroup(tx)
+		g = &group{tx: tx}
+		if len(live) == 1 { // alone: no savepoint needed
+			op := live[0]
+			if err := op.fn(tx); err != nil {
+				_ = tx.Rollback()
+				op.finish(err, err)
+				return nil
+			}
+			op.ran(nil)
+			g.ops, g.errs = append(g.ops, op), append(g.errs, nil)
+			return g
+		}
+	}
+	start := len(g.ops)
+	g.ops, g.errs = append(g.ops, live...), append(g.errs, make([]error, len(live))...)
+	for i := start; i < len(g.ops); i++ {
+		op := g.ops[i]
+		if _, err := db.exec(ctx, g.tx, savepoint); err != nil {
+			db.abort(g, err)
+			return nil
+		}
+		if g.errs[i] = op.fn(g.tx); g.errs[i] != nil {
+			if _, err := db.exec(ctx, g.tx, rollbackToSavepoint); err != nil {
+				db.abort(g, err)
+				return nil
+			}
+		}
+		if _, err := db.exec(ctx, g.tx, releaseSavepoint); err != nil {
+			db.abort(g, err)
+			return nil
+		}
+		op.ran(g.errs[i])
+	}
+	return g
+}
+
+// abort rolls the whole transaction back after it broke (a savepoint could not be set,
+// rolled back to or released): every caller is answered with an error, its own if its
+// write failed, else cause (the writes of the round not yet run too).
+func (db *DB) abort(g *group, cause error) {
+	_ = g.tx.Rollback()
+	for i, op := range g.ops {
+		if g.errs[i] == nil {
+			op.finish(fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause), nil)
+			continue
+		}
+		op.finish(g.errs[i], g.errs[i])
+	}
+}
+
+// commit commits g and hands it to the syncer, which has just said it is free (syncReady):
+// it must be sent a round, empty when the commit failed and every caller was answered.
+func (db *DB) commit(g *group) {
+	if err := g.tx.Commit(); err != nil {
+		for i, op := range g.ops {
+			result := g.errs[i]
+			if result == nil {
+				result = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			}
+			op.finish(result, g.errs[i])
+		}
+		db.syncs <- group{}
 		return
 	}
-	db.beginGroup(tx)
-	errs := make([]error, len(live))
-	if len(live) == 1 { // alone: no savepoint needed
-		op := live[0]
-		if errs[0] = op.fn(tx); errs[0] != nil {
-			_ = tx.Rollback()
-			op.finish(errs[0], errs[0])
+	db.syncs <- *g
+}
+
+// syncer makes the writer's commits durable, one at a time: it says it is free
+// (syncReady), takes the commit the writer then makes, fsyncs the WAL, and answers the
+// commit's callers (a failed fsync is each write's error). It ends once the writer has
+// closed syncStop, after the last commit is answered.
+//
+// Syncing the WAL file after SQLite has written a commit's frames to it makes the commit
+// as durable as synchronous=FULL does (which syncs the same file at the same point), and
+// a commit is not answered before: in WAL mode the database file is only written by
+// checkpoints, which sync the WAL before and the database after (synchronous=NORMAL).
+// Readers may see a commit a moment before it is synced; a crash in that moment takes it
+// away again, unanswered, so no caller was told it was kept.
+func (db *DB) syncer() {
+	defer close(db.syncerDone)
+	for {
+		select {
+		case db.syncReady <- struct{}{}:
+		case <-db.syncStop:
 			return
 		}
-		op.ran(nil)
-	} else {
-		for i, op := range live {
-			if _, err := db.exec(ctx, tx, savepoint); err != nil {
-				db.abortGroup(tx, live, errs, err)
-				return
+		g := <-db.syncs
+		if len(g.ops) == 0 {
+			continue
+		}
+		err := db.syncWAL()
+		for i, op := range g.ops {
+			result := g.errs[i]
+			if result == nil && err != nil {
+				result = fmt.Errorf("sqlite: %s: sync the write-ahead log: %w", op.what, err)
 			}
-			if errs[i] = op.fn(tx); errs[i] != nil {
-				if _, err := db.exec(ctx, tx, rollbackToSavepoint); err != nil {
-					db.abortGroup(tx, live, errs, err)
-					return
-				}
-			}
-			if _, err := db.exec(ctx, tx, releaseSavepoint); err != nil {
-				db.abortGroup(tx, live, errs, err)
-				return
-			}
-			op.ran(errs[i])
+			op.finish(result, g.errs[i])
 		}
 	}
-	err = tx.Commit()
-	for i, op := range live {
-		result := errs[i]
-		if result == nil && err != nil {
-			result = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
-		}
-		op.finish(result, errs[i])
+}
+
+// syncWAL fsyncs the WAL file, opened afresh each time so that a WAL SQLite has deleted
+// and created again is the one synced, and once after Open the directory holding it, so
+// that the file's name is durable too (as SQLite does when it syncs a WAL it created).
+func (db *DB) syncWAL() error {
+	f, err := os.OpenFile(db.path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		return err
 	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !db.dirSynced {
+		err = syncDir(filepath.Dir(db.path))
+		db.dirSynced = err == nil
+	}
+	return err
+}
+
+// syncDir fsyncs directory dir, making the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // abortGroup rolls the whole group back after its transaction broke (a savepoint could
