@@ -703,20 +703,6 @@ func syncDir(dir string) error {
 	return err
 }
 
-// abortGroup rolls the whole group back after its transaction broke (a savepoint could
-// not be set, rolled back to or released): every caller is answered with an error, its
-// own if its write failed, else cause.
-func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error) {
-	_ = tx.Rollback()
-	for i, op := range group {
-		if errs[i] == nil {
-			op.finish(fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause), nil)
-			continue
-		}
-		op.finish(errs[i], errs[i])
-	}
-}
-
 // countQueues reads how many messages each queue holds, for depth.
 func (db *DB) countQueues(ctx context.Context) error {
 	return db.inWriteTx(ctx, "count queued messages", func(tx *sql.Tx) error {
