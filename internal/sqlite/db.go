@@ -70,6 +70,7 @@ type DB struct {
 	hot        map[string]*sql.Stmt   // hotStatements, prepared on the write connection at Open
 	groupTx    atomic.Pointer[sql.Tx] // the writer's transaction the statements below belong to
 	groupStmts map[string]*sql.Stmt   // hot statements bound to groupTx; only the writer goroutine uses them
+	opWrote    bool                   // a statement run by exec in groupTx changed a row; the writer's
 
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
 	sends      chan *writeOp // the same, for queue sends
@@ -370,10 +371,22 @@ func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) er
 	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn})
 }
 
-// sendTx is inWriteTx for a send of messages messages to a queue: the writer lets sends
+// hotWriteTx is inWriteTx for a write run for every delivery (hotStatements), run without
+// a savepoint of its own: fn writes only through db.exec, and fails after writing only
+// when a statement does (the database's own failure: full, I/O), in which case the whole
+// group's transaction is rolled back and every caller answered with an error. A failure
+// before any write (a stale receipt, a value that cannot be encoded) leaves the others'
+// writes alone, as a savepoint would. Saving the savepoint saves its statements and the
+// copies of every page the write touches (docs/PERFORMANCE.md, "The local pipeline with
+// group commit").
+func (db *DB) hotWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn, bare: true})
+}
+
+// sendTx is hotWriteTx for a send of messages messages to a queue: the writer lets sends
 // in only as fast as the other writes (the worker's) can keep up with (see writer).
 func (db *DB) sendTx(ctx context.Context, what string, messages int, fn func(tx *sql.Tx) error) error {
-	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages})
+	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages, bare: true})
 }
 
 func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
@@ -410,6 +423,7 @@ type writeOp struct {
 	early    bool       // answered once fn has run, before the commit: a write of a batch (DeferCommits)
 	batch    *batch     // an early write's batch, told of its commit; nil: none
 	answered bool       // the writer has answered done
+	bare     bool       // run without a savepoint (hotWriteTx)
 }
 
 // ran answers an early write once its fn has run with result err.
@@ -543,7 +557,8 @@ type group struct {
 
 // run runs round's writes in g, beginning a transaction when g is nil, each in a savepoint
 // (but for a lone write in a new transaction, which rolls the transaction back when it
-// fails), and answers each early write once it has run. A caller whose context ended
+// fails, and a hotWriteTx's, which rolls back every write when it fails after writing),
+// and answers each early write once it has run. A caller whose context ended
 // before its turn is answered with its context's error and its write is not run. The
 // transaction uses no caller's context, so a caller leaving cannot roll back the others'
 // writes. It returns the open transaction, nil when there is none (nothing was run, or
@@ -587,6 +602,15 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 	g.ops, g.errs = append(g.ops, live...), append(g.errs, make([]error, len(live))...)
 	for i := start; i < len(g.ops); i++ {
 		op := g.ops[i]
+		if op.bare {
+			db.opWrote = false
+			if g.errs[i] = op.fn(g.tx); g.errs[i] != nil && db.opWrote {
+				db.abort(g, g.errs[i])
+				return nil
+			}
+			op.ran(g.errs[i])
+			continue
+		}
 		if _, err := db.exec(ctx, g.tx, savepoint); err != nil {
 			db.abort(g, err)
 			return nil

@@ -42,13 +42,14 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 	markReceived = `UPDATE queue_messages
 					SET receive_count = ?, visible_at = ?, receipt = ? WHERE seq = ?`
 	deleteReceived      = `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`
+	selectNextVisible   = `SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?`
 	savepoint           = `SAVEPOINT write_op`
 	rollbackToSavepoint = `ROLLBACK TO write_op`
 	releaseSavepoint    = `RELEASE write_op`
 )
 
 var hotStatements = []string{selectObject, upsertObject, insertChangeEvent, upsertDelivery, insertMessage,
-	selectVisible, markReceived, deleteReceived, savepoint, rollbackToSavepoint, releaseSavepoint}
+	selectVisible, markReceived, deleteReceived, selectNextVisible, savepoint, rollbackToSavepoint, releaseSavepoint}
 
 // prepareHot prepares hotStatements on the write connection. It runs while the writer is
 // idle (Open, after the schema is up to date): preparing takes the connection.
@@ -87,12 +88,22 @@ func (db *DB) beginGroup(tx *sql.Tx) {
 	db.groupTx.Store(tx)
 }
 
-// exec runs query in tx, prepared when it is a hot statement.
+// exec runs query in tx, prepared when it is a hot statement. In the writer's group
+// transaction it notes whether the statement changed a row (opWrote, for hotWriteTx).
 func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	var err error
 	if st := db.stmt(ctx, tx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = tx.ExecContext(ctx, query, args...)
 	}
-	return tx.ExecContext(ctx, query, args...)
+	if err == nil && db.groupTx.Load() == tx {
+		if n, _ := res.RowsAffected(); n > 0 {
+			db.opWrote = true
+		}
+	}
+	return res, err
 }
 
 // query runs query in tx, prepared when it is a hot statement.

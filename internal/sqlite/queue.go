@@ -180,7 +180,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 		nextVisible time.Time
 		movedToDLQ  int64
 	)
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
@@ -196,7 +196,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			for _, m := range batch {
 				if q.opts.MaxReceive > 0 && q.opts.DeadLetter != "" && m.receiveCount >= q.opts.MaxReceive {
 					// SQS redrive: the message keeps its id, body, attributes and sent time.
-					if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+					if _, err := q.db.exec(ctx, tx, `UPDATE queue_messages
 						SET queue = ?, receive_count = 0, visible_at = ?, receipt = NULL WHERE seq = ?`,
 						q.opts.DeadLetter, nowMs, m.seq); err != nil {
 						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
@@ -216,8 +216,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			return nil
 		}
 		var next sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(visible_at) FROM queue_messages
-			WHERE queue = ? AND visible_at > ?`, q.name, nowMs).Scan(&next); err != nil {
+		if err := q.db.queryRow(ctx, tx, selectNextVisible, q.name, nowMs).Scan(&next); err != nil {
 			return fmt.Errorf("sqlite: %s: next visible message: %w", what, err)
 		}
 		if next.Valid {
@@ -284,7 +283,7 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
 	var deleted int64
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		for _, h := range receiptHandles {
 			res, err := q.db.exec(ctx, tx, deleteReceived, q.name, h)
@@ -314,9 +313,9 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
+		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)

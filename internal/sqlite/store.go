@@ -42,7 +42,7 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 	what := fmt.Sprintf("apply %s %s %s v%d", c.Connection, c.Kind, c.ID, c.Version)
 	pk, sk := change.PartitionKey(c.Connection, c.Kind, c.ID, c.ParentID), change.SortKey(c.Kind, c.ID)
 	var result change.Result
-	err := s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		var stored *change.Object
 		o, err := scanObject(s.db.queryRow(ctx, tx, selectObject, pk, sk))
@@ -58,10 +58,15 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 		if res.Outcome != change.Applied && res.Outcome != change.Pending {
 			return nil
 		}
+		// Everything that may fail is encoded before the first write (hotWriteTx).
+		ev, err := newStoredEvent(what, c, res, next.SyncedAt)
+		if err != nil {
+			return err
+		}
 		if err := s.db.putObject(ctx, tx, what, pk, sk, next); err != nil {
 			return err
 		}
-		return s.db.addChangeEvent(ctx, tx, what, c, res, next.SyncedAt)
+		return s.db.addChangeEvent(ctx, tx, what, c.Connection, ev)
 	})
 	if err != nil {
 		return change.Result{}, err
@@ -251,10 +256,10 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 	now := time.Now()
 	weak := d.Conditional()
 	cleanup := s.db.deliveryWrites.Add(1)%expiredCleanupEvery == 1
-	return s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	return s.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		if cleanup {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE expires_at <= ?`, now.Unix()); err != nil {
+			if _, err := s.db.exec(ctx, tx, `DELETE FROM deliveries WHERE expires_at <= ?`, now.Unix()); err != nil {
 				return fmt.Errorf("sqlite: %s: delete expired records: %w", what, err)
 			}
 		}
