@@ -81,7 +81,8 @@ type DB struct {
 	syncerDone chan struct{}
 	dirSynced  bool                  // the syncer has synced the directory holding the WAL since Open
 	waiting    atomic.Int64          // writes handed to the writer and not yet taken
-	onGroup    func(work, sends int) // tests: called by the writer before it runs a group
+	onGroup    func(work, sends int) // tests: called by the writer before it runs a round
+	onSync     func() error          // tests: called by the syncer before each fsync; an error fails it
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -684,7 +685,13 @@ func (db *DB) syncer() {
 		if len(g.ops) == 0 {
 			continue
 		}
-		err := db.syncWAL()
+		var err error
+		if db.onSync != nil {
+			err = db.onSync()
+		}
+		if err == nil {
+			err = db.syncWAL()
+		}
 		for i, op := range g.ops {
 			result := g.errs[i]
 			if result == nil && err != nil {
