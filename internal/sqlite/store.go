@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -207,14 +208,22 @@ func encodeFields(fields map[string]any) (string, error) {
 
 // encodeJSON writes v as encodeFields does.
 func encodeJSON(v any) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		encodeBuffers.Put(buf)
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
+
+// encodeBuffers are encodeJSON's buffers, reused: every applied change and delivery
+// record is encoded, a few KB each.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeFields reads a JSON object written by encodeFields, numbers as json.Number.
 func decodeFields(s string) (map[string]any, error) {
