@@ -34,10 +34,11 @@ const (
 // real binary, built here): 20,000 distinct 2 KB ticket deliveries POSTed to the webhook
 // route by 32 senders at once, each answered 200 once queued durably, until the worker has
 // applied every one. It reports applied-s (from the first POST until /status counts every
-// change applied), answered-s (until the last POST was answered), cpu-us/delivery (the server process's user and system CPU over that
-// time, from /proc, divided by the deliveries) and ns/op as the wall time per delivery;
-// the load generator's own CPU is not counted. docs/PERFORMANCE.md, "The local pipeline
-// with group commit", records it beside BenchmarkFloorServe.
+// change applied), answered-s (until the last POST was answered), cpu-us/delivery (the
+// server process's user and system CPU over that time, from /proc, divided by the
+// deliveries), peak-RSS-MiB (the server's) and ns/op as the wall time per delivery; the
+// load generator's own CPU is not counted. docs/PERFORMANCE.md, "The local pipeline with
+// group commit", records it beside BenchmarkFloorServe.
 func BenchmarkServe(b *testing.B) {
 	bin := buildProgram(b, "./cmd/halosync")
 	benchPipeline(b, func(b *testing.B, dir string) *pipelineServer {
@@ -85,6 +86,7 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pipelineConcurrency * 2}, Timeout: time.Minute}
 	var wall, posting, cpu time.Duration
+	var peak int64
 	var refused int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -100,6 +102,7 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 		}
 		wall += time.Since(began)
 		cpu += processCPU(b, srv.cmd.Process.Pid) - cpu0
+		peak = max(peak, peakRSS(b, srv.cmd.Process.Pid))
 		b.StopTimer()
 		_ = srv.cmd.Process.Kill()
 		_ = srv.cmd.Wait()
@@ -110,6 +113,7 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 	b.ReportMetric(posting.Seconds()/float64(b.N), "answered-s")
 	b.ReportMetric(float64(cpu.Microseconds())/per, "cpu-us/delivery")
 	b.ReportMetric(float64(wall.Nanoseconds())/per, "ns/op")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	if refused > 0 {
 		b.ReportMetric(float64(refused)/float64(b.N), "refused")
 	}
@@ -292,6 +296,25 @@ func processCPU(b *testing.B, pid int) time.Duration {
 		b.Fatalf("unexpected /proc/%d/stat: %q", pid, stat)
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// peakRSS is the most memory process pid has held resident (VmHWM).
+func peakRSS(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times: 100 on every Linux
