@@ -121,11 +121,18 @@ func pairs(results []result) []pair {
 	return out
 }
 
-// render prints the hot paths (time and memory per operation), then the cold starts
-// (init time and bootstrap sizes), as Markdown tables.
+// render prints the hot paths (time and memory per operation), the whole pipelines (time
+// until every delivery is applied, server CPU per delivery), then the cold starts (init
+// time and bootstrap sizes), as Markdown tables.
 func render(ps []pair) string {
-	var hot, cold strings.Builder
+	var hot, whole, cold strings.Builder
 	for _, p := range ps {
+		if _, ok := p.real.figures["applied-s"]; ok {
+			fmt.Fprintf(&whole, "| %s | %s | %s |\n", p.real.name,
+				compare(p, "applied-s", func(v float64) string { return fmt.Sprintf("%.2f s", v) }),
+				compare(p, "cpu-us/delivery", func(v float64) string { return duration(v * 1e3) }))
+			continue
+		}
 		if _, ok := p.real.figures["init-ms"]; ok {
 			fmt.Fprintf(&cold, "| %s | %s | %s | %s |\n", p.real.name,
 				compare(p, "init-ms", func(v float64) string { return fmt.Sprintf("%.1f ms", v) }),
@@ -139,6 +146,13 @@ func render(ps []pair) string {
 	if hot.Len() > 0 {
 		out.WriteString("| hot path | floor | real time/op | floor | ratio | real memory/op | floor | ratio | real, also |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 		out.WriteString(hot.String())
+	}
+	if whole.Len() > 0 {
+		if out.Len() > 0 {
+			out.WriteString("\n")
+		}
+		out.WriteString("| pipeline | real: all applied | floor | ratio | real server CPU/delivery | floor | ratio |\n|---|--:|--:|--:|--:|--:|--:|\n")
+		out.WriteString(whole.String())
 	}
 	if cold.Len() > 0 {
 		if out.Len() > 0 {

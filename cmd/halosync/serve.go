@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/halosync/halosync/internal/localserver"
@@ -98,6 +100,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serveCtx, stopServe = context.WithCancel(context.WithoutCancel(ctx))
 		defer stopServe()
 		context.AfterFunc(ctx, func() { sim.halt(); stopServe() })
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(localserver.ServeGCPercent)
 	}
 	return srv.Serve(serveCtx, *addr, func(a net.Addr) {
 		b.url = "http://" + a.String()

@@ -51,6 +51,14 @@ type Queue interface {
 	Delete(ctx context.Context, receiptHandles ...string) error
 }
 
+// CommitDeferrer is a store whose writes (its own and its database's queues') can be
+// answered before their commit and committed later with others (sqlite.Store's
+// DeferCommits): the writes made with the returned context are answered once run, and
+// wait returns once they are all on disk, or the first commit that failed.
+type CommitDeferrer interface {
+	DeferCommits(ctx context.Context) (deferred context.Context, wait func() error)
+}
+
 // QueueStats reports queue depth for the status page, where the queue can tell.
 type QueueStats interface {
 	Stats(ctx context.Context) (visible, inFlight int, err error)
@@ -114,6 +122,7 @@ type Server struct {
 	feed          *feed       // the open event streams
 	outbox        EventOutbox // the store's change events; nil when it keeps none
 	changed       *signal     // wakes the change event streams
+	deferCommits  func(context.Context) (context.Context, func() error)
 	changeStreams changeStreams
 	objects       objectCounts
 	prunedTo      time.Time // the trends' window start at the last save: idle saves write nothing
@@ -180,6 +189,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	}
 	if ob, ok := o.Store.(EventOutbox); ok {
 		s.outbox = ob
+	}
+	s.deferCommits = func(ctx context.Context) (context.Context, func() error) { return ctx, func() error { return nil } }
+	if d, ok := o.Store.(CommitDeferrer); ok {
+		s.deferCommits = d.DeferCommits
 	}
 	if err := s.loadStatus(context.Background()); err != nil {
 		return nil, fmt.Errorf("load the saved status: %w", err)
@@ -349,6 +362,12 @@ const PumpWorkers = 16
 // makes one long poll, not one per worker. Batches may be applied in any order, as in
 // AWS: the newest-wins rule makes the order of changes irrelevant. Pump returns when ctx
 // has ended and the batches in flight are done.
+//
+// With a store that defers commits (CommitDeferrer), a batch's writes are answered as
+// soon as they have run and are committed with the other batches' and the senders'
+// writes; the batch's messages are deleted only once all its writes are on disk, so an
+// accepted change is never lost, only delivered again. The receive and the delete are
+// answered before their commit too: a lost one delivers a message again.
 func (s *Server) Pump(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -359,7 +378,8 @@ func (s *Server) Pump(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		msgs, err := s.queue.Receive(ctx, 10, 2*time.Second)
+		deferred, _ := s.deferCommits(ctx)
+		msgs, err := s.queue.Receive(deferred, 10, 2*time.Second)
 		if err != nil || len(msgs) == 0 {
 			<-free
 			if err != nil && ctx.Err() == nil {
@@ -381,20 +401,38 @@ func (s *Server) Pump(ctx context.Context) {
 }
 
 func (s *Server) deliver(ctx context.Context, msgs []message.Received) {
+	batch, committed := s.deferCommits(ctx)
 	failed := map[string]bool{}
-	for _, id := range s.pipeline.Worker.HandleBatch(ctx, msgs, s.queue) {
+	for _, id := range s.pipeline.Worker.HandleBatch(batch, msgs, s.queue) {
 		failed[id] = true
 	}
+	if err := committed(); err != nil {
+		// Not deleted: the messages come back after their visibility timeout.
+		s.log.ErrorContext(ctx, "the batch's writes were not committed; its messages will be delivered again",
+			"messages", len(msgs), "error", err.Error())
+		return
+	}
+	s.changed.notify() // the change event streams read what is now committed
 	var done []string
 	for _, m := range msgs {
 		if !failed[m.ID] {
 			done = append(done, m.ReceiptHandle)
 		}
 	}
-	if err := s.queue.Delete(ctx, done...); err != nil {
+	deferred, _ := s.deferCommits(ctx)
+	if err := s.queue.Delete(deferred, done...); err != nil {
 		s.log.ErrorContext(ctx, "delete processed messages", "error", err.Error())
 	}
 }
+
+// ServeGCPercent is the garbage collector's target `halosync serve` sets unless the GOGC
+// environment variable sets one (a process-wide setting, so the command sets it, not
+// Serve): a collection once the heap has grown by four times what the last one left. The
+// server's live heap is small (tens of MB) and every delivery allocates its body, message
+// and records, so Go's default (100) spends about a tenth of the server's CPU collecting;
+// at 400 that share is about a quarter as large, for a heap up to five times the live one
+// (docs/PERFORMANCE.md, "The local pipeline with group commit").
+const ServeGCPercent = 400
 
 // Serve listens on addr and runs the pump until ctx ends, then shuts down gracefully.
 // ready, if set, receives the bound address once the server accepts connections.

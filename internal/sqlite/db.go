@@ -11,15 +11,19 @@
 //
 // Writes go through one connection and BEGIN IMMEDIATE transactions (the busy timeout
 // covers other processes on the same file); reads use a separate pool and run
-// concurrently with writes thanks to WAL mode. Every commit is synced (synchronous=FULL):
-// once Apply or Send returns, the write survives a crash of the process or the machine.
+// concurrently with writes thanks to WAL mode. Every commit is synced before its caller
+// is answered: once Apply or Send returns, the write survives a crash of the process or
+// the machine.
 //
 // The writes of concurrent callers are committed together (group commit): one writer
 // goroutine takes every write waiting, runs each in its own savepoint of one transaction
-// and commits them with one fsync. A write that fails is rolled back to its savepoint
-// alone. Callers wait in arrival order, so the queue's receives and the store's writes
-// are not starved by many concurrent sends (docs/PERFORMANCE.md, "The local pipeline
-// under load").
+// and commits it; a write that fails is rolled back to its savepoint alone. The commit
+// only writes the WAL (synchronous=NORMAL); a second goroutine, the syncer, fsyncs the WAL
+// file once for every commit made meanwhile and then answers their callers, while the
+// writer goes on with the next group. Callers wait in arrival order, so the queue's
+// receives and the store's writes are not starved by many concurrent sends
+// (docs/PERFORMANCE.md, "The local pipeline under load" and "The local pipeline with
+// group commit").
 package sqlite
 
 import (
@@ -63,11 +67,22 @@ type DB struct {
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
 
+	hot        map[string]*sql.Stmt   // hotStatements, prepared on the write connection at Open
+	groupTx    atomic.Pointer[sql.Tx] // the writer's transaction the statements below belong to
+	groupStmts map[string]*sql.Stmt   // hot statements bound to groupTx; only the writer goroutine uses them
+	opWrote    bool                   // a statement run by exec in groupTx changed a row; the writer's
+
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
 	sends      chan *writeOp // the same, for queue sends
 	writerDone chan struct{}
+	syncReady  chan struct{} // the syncer is free to sync the next commit
+	syncs      chan group    // the commit the syncer syncs next
+	syncStop   chan struct{} // closed by the writer when it ends
+	syncerDone chan struct{}
+	dirSynced  bool                  // the syncer has synced the directory holding the WAL since Open
 	waiting    atomic.Int64          // writes handed to the writer and not yet taken
-	onGroup    func(work, sends int) // tests: called by the writer before it runs a group
+	onGroup    func(work, sends int) // tests: called by the writer before it runs a round
+	onSync     func() error          // tests: called by the syncer before each fsync; an error fails it
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -94,11 +109,16 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{})}
+		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{}),
+		syncReady: make(chan struct{}), syncs: make(chan group), syncStop: make(chan struct{}), syncerDone: make(chan struct{})}
+	go db.syncer()
 	go db.writer()
 	err = db.migrate(context.Background())
 	if err == nil {
 		err = db.countQueues(context.Background())
+	}
+	if err == nil {
+		err = db.prepareHot(context.Background())
 	}
 	if err != nil {
 		close(db.closed)
@@ -127,14 +147,19 @@ func Open(path string) (*DB, error) {
 	return db, nil
 }
 
-// writerParams are the writing connection's driver parameters: a durable commit (WAL,
-// synchronous FULL) and transactions that take the write lock at BEGIN.
+// writerParams are the writing connection's driver parameters: WAL, commits that write
+// the WAL without syncing it (synchronous NORMAL: the syncer does, before any caller is
+// answered), a checkpoint once the WAL holds 8,000 pages (32 MB with 4 KB pages, rather
+// than SQLite's 1,000: the pages every delivery touches, the ends of the tables and
+// indexes, are copied into the database once per checkpoint, whatever number of commits
+// wrote them) and transactions that take the write lock at BEGIN.
 func writerParams() url.Values {
 	return url.Values{
 		"_pragma": {
 			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
 			"journal_mode(WAL)",
-			"synchronous(FULL)",
+			"synchronous(NORMAL)",
+			"wal_autocheckpoint(8000)",
 			"foreign_keys(1)",
 		},
 		"_txlock": {"immediate"},
@@ -157,7 +182,7 @@ func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
 		close(db.closed)
-		<-db.writerDone // the group being committed, if any, is answered first
+		<-db.writerDone // the group being committed, if any, is synced and answered first
 		err = errors.Join(db.read.Close(), db.write.Close())
 		db.mu.Lock()
 		if db.lock != nil {
@@ -351,10 +376,22 @@ func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) er
 	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn})
 }
 
-// sendTx is inWriteTx for a send of messages messages to a queue: the writer lets sends
+// hotWriteTx is inWriteTx for a write run for every delivery (hotStatements), run without
+// a savepoint of its own: fn writes only through db.exec, and fails after writing only
+// when a statement does (the database's own failure: full, I/O), in which case the whole
+// group's transaction is rolled back and every caller answered with an error. A failure
+// before any write (a stale receipt, a value that cannot be encoded) leaves the others'
+// writes alone, as a savepoint would. Saving the savepoint saves its statements and the
+// copies of every page the write touches (docs/PERFORMANCE.md, "The local pipeline with
+// group commit").
+func (db *DB) hotWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn, bare: true})
+}
+
+// sendTx is hotWriteTx for a send of messages messages to a queue: the writer lets sends
 // in only as fast as the other writes (the worker's) can keep up with (see writer).
 func (db *DB) sendTx(ctx context.Context, what string, messages int, fn func(tx *sql.Tx) error) error {
-	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages})
+	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages, bare: true})
 }
 
 func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
@@ -362,14 +399,20 @@ func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	}
 	op.done = make(chan error, 1)
+	if b := batchOf(ctx); b != nil {
+		op.early, op.batch = true, b
+	}
+	op.batch.add()
 	db.waiting.Add(1)
 	select {
 	case to <- op:
 	case <-db.closed:
 		db.waiting.Add(-1)
+		op.batch.settle(nil) // never run: nothing to commit
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	case <-ctx.Done():
 		db.waiting.Add(-1)
+		op.batch.settle(nil)
 		return fmt.Errorf("sqlite: %s: %w", op.what, ctx.Err())
 	}
 	return <-op.done
@@ -382,33 +425,83 @@ type writeOp struct {
 	fn       func(tx *sql.Tx) error
 	messages int        // a send's messages; 0 for other writes
 	done     chan error // buffered: the writer never blocks on an answer
+	early    bool       // answered once fn has run, before the commit: a write of a batch (DeferCommits)
+	batch    *batch     // an early write's batch, told of its commit; nil: none
+	answered bool       // the writer has answered done
+	bare     bool       // run without a savepoint (hotWriteTx)
+}
+
+// ran answers an early write once its fn has run with result err.
+func (op *writeOp) ran(err error) {
+	if op.early && !op.answered {
+		op.answered = true
+		op.done <- err
+	}
+}
+
+// finish answers a write once its group's transaction has ended: err is the write's own
+// error, or the commit's. An early write answered before is told to its batch instead.
+func (op *writeOp) finish(err error, ranErr error) {
+	if op.answered {
+		if ranErr != nil {
+			err = nil // its own failure was answered, and it left nothing to commit
+		}
+		op.batch.settle(err)
+		return
+	}
+	op.answered = true
+	op.done <- err
+	op.batch.settle(nil)
 }
 
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
-// writer commits the writes handed to inWriteTx and sendTx until the database is closed:
-// each time, the writes waiting at that moment, in one transaction.
+// writer runs the writes handed to inWriteTx and sendTx until the database is closed, in
+// rounds: each round takes the writes waiting at that moment and runs them in the open
+// transaction (beginning one if none is open). The transaction is committed as soon as
+// the syncer is free to sync it, or once it holds maxGroup writes; while the syncer is
+// syncing the last commit, the writes arriving meanwhile are run into the next one. So
+// commits come as fast as the disk syncs them, each carrying whatever arrived during the
+// last sync, and a write that need not wait for its commit (a batch's, DeferCommits) is
+// answered within a round, whatever the disk does.
 //
 // Every other write waiting is taken. Sends are taken too while nothing else is being
 // written; while other writes are (the worker applying what was queued: about two writes
-// per change, its Apply and its delivery record), a group takes sends of at most half as
-// many messages as the recent groups held other writes (a moving average, since the
+// per change, its Apply and its delivery record), a round takes sends of at most half as
+// many messages as the recent rounds held other writes (a moving average, since the
 // worker's writes come and go between its other work). So a crowd of senders cannot take
-// the commits from the worker: under overload, changes are accepted about as fast as they
+// the writer from the worker: under overload, changes are accepted about as fast as they
 // are applied, the other senders wait (or are refused when the backlog is full), and the
 // backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
 func (db *DB) writer() {
 	defer close(db.writerDone)
-	recent := 0.0 // moving average of the other writes per group
+	var g *group // the open transaction; nil when none is
+	defer func() {
+		if g != nil {
+			<-db.syncReady
+			db.commit(g)
+		}
+		close(db.syncStop)
+		<-db.syncerDone
+	}()
+	recent := 0.0 // moving average of the other writes per round
 	for {
 		var work, sends []*writeOp
 		messages := 0
+		var ready <-chan struct{}
+		if g != nil {
+			ready = db.syncReady
+		}
 		select {
 		case op := <-db.writes:
 			work = append(work, op)
 		case op := <-db.sends:
 			sends, messages = append(sends, op), op.messages
+		case <-ready:
+			db.commit(g)
+			g = nil
+			continue
 		case <-db.closed:
 			return
 		}
@@ -435,93 +528,214 @@ func (db *DB) writer() {
 				break send
 			}
 		}
-		group := append(work, sends...)
-		db.waiting.Add(-int64(len(group)))
+		round := append(work, sends...)
+		db.waiting.Add(-int64(len(round)))
 		if db.onGroup != nil {
 			db.onGroup(len(work), len(sends))
 		}
-		db.commitGroup(group)
+		g = db.run(g, round)
+		if g == nil {
+			continue
+		}
+		if len(g.ops) >= maxGroup {
+			<-db.syncReady
+			db.commit(g)
+			g = nil
+			continue
+		}
+		select {
+		case <-db.syncReady:
+			db.commit(g)
+			g = nil
+		default: // the syncer is busy: the next round joins this transaction
+		}
 	}
 }
 
-// commitGroup runs the group's writes in one transaction, each in a savepoint, commits,
-// and answers each caller. A caller whose context ended before its turn is answered with
-// its context's error and its write is not run. The transaction uses no caller's context,
-// so a caller leaving cannot roll back the others' writes.
-func (db *DB) commitGroup(group []*writeOp) {
-	live := group[:0]
-	for _, op := range group {
+// group is the writer's open transaction and the writes run in it, each with its own
+// error (nil: its write is in the transaction).
+type group struct {
+	tx   *sql.Tx
+	ops  []*writeOp
+	errs []error
+}
+
+// run runs round's writes in g, beginning a transaction when g is nil, each in a savepoint
+// (but for a lone write in a new transaction, which rolls the transaction back when it
+// fails, and a hotWriteTx's, which rolls back every write when it fails after writing),
+// and answers each early write once it has run. A caller whose context ended
+// before its turn is answered with its context's error and its write is not run. The
+// transaction uses no caller's context, so a caller leaving cannot roll back the others'
+// writes. It returns the open transaction, nil when there is none (nothing was run, or
+// the transaction broke and every caller was answered).
+func (db *DB) run(g *group, round []*writeOp) *group {
+	live := round[:0]
+	for _, op := range round {
 		if err := op.ctx.Err(); err != nil {
-			op.done <- fmt.Errorf("sqlite: %s: %w", op.what, err)
+			op.finish(fmt.Errorf("sqlite: %s: %w", op.what, err), nil)
 			continue
 		}
 		live = append(live, op)
 	}
 	if len(live) == 0 {
-		return
+		return g
 	}
 	ctx := context.Background()
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		for _, op := range live {
-			op.done <- fmt.Errorf("sqlite: %s: begin: %w", op.what, err)
+	if g == nil {
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			for _, op := range live {
+				op.finish(fmt.Errorf("sqlite: %s: begin: %w", op.what, err), nil)
+			}
+			return nil
 		}
-		return
+		db.beginGroup(tx)
+		g = &group{tx: tx}
+		if len(live) == 1 { // alone: no savepoint needed
+			op := live[0]
+			if err := op.fn(tx); err != nil {
+				_ = tx.Rollback()
+				op.finish(err, err)
+				return nil
+			}
+			op.ran(nil)
+			g.ops, g.errs = append(g.ops, op), append(g.errs, nil)
+			return g
+		}
 	}
-	if len(live) == 1 { // alone: no savepoint needed
-		op := live[0]
-		if err := op.fn(tx); err != nil {
-			_ = tx.Rollback()
-			op.done <- err
-			return
+	start := len(g.ops)
+	g.ops, g.errs = append(g.ops, live...), append(g.errs, make([]error, len(live))...)
+	for i := start; i < len(g.ops); i++ {
+		op := g.ops[i]
+		if op.bare {
+			db.opWrote = false
+			if g.errs[i] = op.fn(g.tx); g.errs[i] != nil && db.opWrote {
+				db.abort(g, g.errs[i])
+				return nil
+			}
+			op.ran(g.errs[i])
+			continue
 		}
-		if err := tx.Commit(); err != nil {
-			op.done <- fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
-			return
+		if _, err := db.exec(ctx, g.tx, savepoint); err != nil {
+			db.abort(g, err)
+			return nil
 		}
-		op.done <- nil
-		return
-	}
-	errs := make([]error, len(live))
-	for i, op := range live {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT write_op"); err != nil {
-			db.abortGroup(tx, live, errs, err)
-			return
-		}
-		if errs[i] = op.fn(tx); errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO write_op"); err != nil {
-				db.abortGroup(tx, live, errs, err)
-				return
+		if g.errs[i] = op.fn(g.tx); g.errs[i] != nil {
+			if _, err := db.exec(ctx, g.tx, rollbackToSavepoint); err != nil {
+				db.abort(g, err)
+				return nil
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE write_op"); err != nil {
-			db.abortGroup(tx, live, errs, err)
-			return
+		if _, err := db.exec(ctx, g.tx, releaseSavepoint); err != nil {
+			db.abort(g, err)
+			return nil
 		}
+		op.ran(g.errs[i])
 	}
-	if err := tx.Commit(); err != nil {
-		for i, op := range live {
-			if errs[i] == nil {
-				errs[i] = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
-			}
+	return g
+}
+
+// abort rolls the whole transaction back after it broke (a savepoint could not be set,
+// rolled back to or released): every caller is answered with an error, its own if its
+// write failed, else cause (the writes of the round not yet run too).
+func (db *DB) abort(g *group, cause error) {
+	_ = g.tx.Rollback()
+	for i, op := range g.ops {
+		if g.errs[i] == nil {
+			op.finish(fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause), nil)
+			continue
 		}
-	}
-	for i, op := range live {
-		op.done <- errs[i]
+		op.finish(g.errs[i], g.errs[i])
 	}
 }
 
-// abortGroup rolls the whole group back after its transaction broke (a savepoint could
-// not be set, rolled back to or released): every caller is answered with an error, its
-// own if its write failed, else cause.
-func (db *DB) abortGroup(tx *sql.Tx, group []*writeOp, errs []error, cause error) {
-	_ = tx.Rollback()
-	for i, op := range group {
-		if errs[i] == nil {
-			errs[i] = fmt.Errorf("sqlite: %s: group transaction rolled back: %w", op.what, cause)
+// commit commits g and hands it to the syncer, which has just said it is free (syncReady):
+// it must be sent a round, empty when the commit failed and every caller was answered.
+func (db *DB) commit(g *group) {
+	if err := g.tx.Commit(); err != nil {
+		for i, op := range g.ops {
+			result := g.errs[i]
+			if result == nil {
+				result = fmt.Errorf("sqlite: %s: commit: %w", op.what, err)
+			}
+			op.finish(result, g.errs[i])
 		}
-		op.done <- errs[i]
+		db.syncs <- group{}
+		return
 	}
+	db.syncs <- *g
+}
+
+// syncer makes the writer's commits durable, one at a time: it says it is free
+// (syncReady), takes the commit the writer then makes, fsyncs the WAL, and answers the
+// commit's callers (a failed fsync is each write's error). It ends once the writer has
+// closed syncStop, after the last commit is answered.
+//
+// Syncing the WAL file after SQLite has written a commit's frames to it makes the commit
+// as durable as synchronous=FULL does (which syncs the same file at the same point), and
+// a commit is not answered before: in WAL mode the database file is only written by
+// checkpoints, which sync the WAL before and the database after (synchronous=NORMAL).
+// Readers may see a commit a moment before it is synced; a crash in that moment takes it
+// away again, unanswered, so no caller was told it was kept.
+func (db *DB) syncer() {
+	defer close(db.syncerDone)
+	for {
+		select {
+		case db.syncReady <- struct{}{}:
+		case <-db.syncStop:
+			return
+		}
+		g := <-db.syncs
+		if len(g.ops) == 0 {
+			continue
+		}
+		var err error
+		if db.onSync != nil {
+			err = db.onSync()
+		}
+		if err == nil {
+			err = db.syncWAL()
+		}
+		for i, op := range g.ops {
+			result := g.errs[i]
+			if result == nil && err != nil {
+				result = fmt.Errorf("sqlite: %s: sync the write-ahead log: %w", op.what, err)
+			}
+			op.finish(result, g.errs[i])
+		}
+	}
+}
+
+// syncWAL fsyncs the WAL file, opened afresh each time so that a WAL SQLite has deleted
+// and created again is the one synced, and once after Open the directory holding it, so
+// that the file's name is durable too (as SQLite does when it syncs a WAL it created).
+func (db *DB) syncWAL() error {
+	f, err := os.OpenFile(db.path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !db.dirSynced {
+		err = syncDir(filepath.Dir(db.path))
+		db.dirSynced = err == nil
+	}
+	return err
+}
+
+// syncDir fsyncs directory dir, making the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // countQueues reads how many messages each queue holds, for depth.

@@ -46,8 +46,14 @@ func TestOpenCreatesParentsAndConfiguresTheFile(t *testing.T) {
 		t.Fatalf("journal_mode = %q, err %v; want wal", mode, err)
 	}
 	var sync, version int
-	if err := db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
-		t.Fatalf("synchronous on the write connection = %d, err %v; want 2 (FULL)", sync, err)
+	// NORMAL: the commit writes the WAL, and the syncer syncs it before any caller is
+	// answered.
+	if err := db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
+		t.Fatalf("synchronous on the write connection = %d, err %v; want 1 (NORMAL)", sync, err)
+	}
+	var checkpointPages int
+	if err := db.write.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&checkpointPages); err != nil || checkpointPages != 8000 {
+		t.Fatalf("wal_autocheckpoint = %d, err %v; want 8000", checkpointPages, err)
 	}
 	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != len(migrations()) {
 		t.Fatalf("user_version = %d, err %v; want %d", version, err, len(migrations()))

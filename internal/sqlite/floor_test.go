@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -99,11 +101,15 @@ func BenchmarkFloorStoreApply(b *testing.B) {
 	}
 }
 
-// openFloorDB opens a fresh database with the writer's parameters and one connection,
+// openFloorDB opens a fresh database with the writer's parameters, but commits synced by
+// SQLite (synchronous FULL), and one connection,
 // with a table of objects keyed by id (every ticket stored at version 1 for update); it
 // returns the newest-wins upsert.
 func openFloorDB(b *testing.B, update bool, fields [][]byte) (*sql.DB, string) {
-	db, err := sql.Open("sqlite", dsn(filepath.Join(b.TempDir(), "floor.db"), writerParams()))
+	params := writerParams()
+	params["_pragma"] = slices.DeleteFunc(params["_pragma"], func(p string) bool { return strings.HasPrefix(p, "synchronous") })
+	params.Add("_pragma", "synchronous(FULL)") // each commit synced by SQLite itself
+	db, err := sql.Open("sqlite", dsn(filepath.Join(b.TempDir(), "floor.db"), params))
 	if err != nil {
 		b.Fatal(err)
 	}

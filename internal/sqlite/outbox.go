@@ -28,26 +28,35 @@ type StoredEvent struct {
 	Event []byte
 }
 
-// addChangeEvent writes the event of change c, applied with result r, in the transaction
-// that applied it: an event is in the outbox exactly when its change is in the copy.
-func (db *DB) addChangeEvent(ctx context.Context, tx *sql.Tx, what string, c change.Change, r change.Result, syncedAt time.Time) error {
+// newStoredEvent is the event of change c, applied with result r, encoded; nil when the
+// change tells of none.
+func newStoredEvent(what string, c change.Change, r change.Result, syncedAt time.Time) (*StoredEvent, error) {
 	ev, ok := changeevent.New(c, r, syncedAt)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	doc, err := ev.Encode()
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: encode change event: %w: %w", what, change.ErrInvalid, err)
+		return nil, fmt.Errorf("sqlite: %s: encode change event: %w: %w", what, change.ErrInvalid, err)
+	}
+	return &StoredEvent{ID: ev.ID, Event: doc}, nil
+}
+
+// addChangeEvent writes ev (newStoredEvent; nil: nothing) into conn's outbox in the
+// transaction that applied its change: an event is in the outbox exactly when its change
+// is in the copy.
+func (db *DB) addChangeEvent(ctx context.Context, tx *sql.Tx, what, conn string, ev *StoredEvent) error {
+	if ev == nil {
+		return nil
 	}
 	now := time.Now()
 	if db.eventWrites.Add(1)%outboxTrimEvery == 1 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM change_events WHERE created_at < ? OR seq <= (SELECT MAX(seq) FROM change_events) - ?`,
+		if _, err := db.exec(ctx, tx, `DELETE FROM change_events WHERE created_at < ? OR seq <= (SELECT MAX(seq) FROM change_events) - ?`,
 			now.Add(-OutboxRetention).UnixMilli(), OutboxKeep); err != nil {
 			return fmt.Errorf("sqlite: %s: trim the change events: %w", what, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO change_events (connection, event_id, created_at, event) VALUES (?, ?, ?, ?)`,
-		c.Connection, ev.ID, now.UnixMilli(), string(doc)); err != nil {
+	if _, err := db.exec(ctx, tx, insertChangeEvent, conn, ev.ID, now.UnixMilli(), string(ev.Event)); err != nil {
 		return fmt.Errorf("sqlite: %s: write change event: %w", what, err)
 	}
 	return nil

@@ -107,15 +107,9 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	}
 	err := q.db.sendTx(ctx, what, len(msgs), func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
-			VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: %s: %w", what, err)
-		}
-		defer stmt.Close()
 		now := time.Now().UnixMilli()
 		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, q.name, r.id, r.body, r.attrs, now, now); err != nil {
+			if _, err := q.db.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, now, now); err != nil {
 				return fmt.Errorf("sqlite: %s: insert: %w", what, err)
 			}
 		}
@@ -176,7 +170,9 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 
 // receiveOnce receives what is visible now, in one transaction. When it finds nothing it
 // also tells when the next in-flight message becomes visible (zero when none is in
-// flight).
+// flight). With a context from DeferCommits it is answered before its commit: a receive
+// whose commit is lost leaves its messages visible, to be received again, which
+// at-least-once delivery allows (and a restart's Claim does for every message in flight).
 func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received, time.Time, error) {
 	what := "receive from " + q.name
 	var (
@@ -184,7 +180,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 		nextVisible time.Time
 		movedToDLQ  int64
 	)
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
@@ -200,7 +196,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			for _, m := range batch {
 				if q.opts.MaxReceive > 0 && q.opts.DeadLetter != "" && m.receiveCount >= q.opts.MaxReceive {
 					// SQS redrive: the message keeps its id, body, attributes and sent time.
-					if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
+					if _, err := q.db.exec(ctx, tx, `UPDATE queue_messages
 						SET queue = ?, receive_count = 0, visible_at = ?, receipt = NULL WHERE seq = ?`,
 						q.opts.DeadLetter, nowMs, m.seq); err != nil {
 						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
@@ -210,9 +206,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 				}
 				m.ReceiptHandle = newReceiptHandle()
 				m.ReceiveCount = m.receiveCount + 1
-				if _, err := tx.ExecContext(ctx, `UPDATE queue_messages
-					SET receive_count = ?, visible_at = ?, receipt = ? WHERE seq = ?`,
-					m.ReceiveCount, visibleAt, m.ReceiptHandle, m.seq); err != nil {
+				if _, err := q.db.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, m.ReceiptHandle, m.seq); err != nil {
 					return fmt.Errorf("sqlite: %s: mark message %s received: %w", what, m.ID, err)
 				}
 				out = append(out, m.Received)
@@ -222,8 +216,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			return nil
 		}
 		var next sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(visible_at) FROM queue_messages
-			WHERE queue = ? AND visible_at > ?`, q.name, nowMs).Scan(&next); err != nil {
+		if err := q.db.queryRow(ctx, tx, selectNextVisible, q.name, nowMs).Scan(&next); err != nil {
 			return fmt.Errorf("sqlite: %s: next visible message: %w", what, err)
 		}
 		if next.Valid {
@@ -251,9 +244,7 @@ type stored struct {
 
 // visible reads up to limit messages visible at nowMs, oldest first.
 func (q *Queue) visible(ctx context.Context, tx *sql.Tx, nowMs int64, limit int) ([]stored, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, id, body, attributes, sent_at, receive_count
-		FROM queue_messages INDEXED BY queue_messages_order
-		WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?`, q.name, nowMs, limit)
+	rows, err := q.db.query(ctx, tx, selectVisible, q.name, nowMs, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read visible messages: %w", err)
 	}
@@ -284,22 +275,18 @@ func (q *Queue) visible(ctx context.Context, tx *sql.Tx, nowMs int64, limit int)
 
 // Delete removes the messages received with receiptHandles. A handle that is unknown or
 // stale (the message was received again since, or is already gone) is ignored, as in
-// SQS.
+// SQS. With a context from DeferCommits it is answered before its commit: a delete
+// lost to a crash delivers its messages again, as at-least-once delivery allows.
 func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	if len(receiptHandles) == 0 {
 		return nil
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
 	var deleted int64
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`)
-		if err != nil {
-			return fmt.Errorf("sqlite: %s: %w", what, err)
-		}
-		defer stmt.Close()
 		for _, h := range receiptHandles {
-			res, err := stmt.ExecContext(ctx, q.name, h)
+			res, err := q.db.exec(ctx, tx, deleteReceived, q.name, h)
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
@@ -326,9 +313,9 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
+		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)

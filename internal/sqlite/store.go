@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -42,10 +43,10 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 	what := fmt.Sprintf("apply %s %s %s v%d", c.Connection, c.Kind, c.ID, c.Version)
 	pk, sk := change.PartitionKey(c.Connection, c.Kind, c.ID, c.ParentID), change.SortKey(c.Kind, c.ID)
 	var result change.Result
-	err := s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		var stored *change.Object
-		row := tx.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE pk = ? AND sk = ?`, pk, sk)
-		o, err := scanObject(row)
+		o, err := scanObject(s.db.queryRow(ctx, tx, selectObject, pk, sk))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -58,10 +59,15 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 		if res.Outcome != change.Applied && res.Outcome != change.Pending {
 			return nil
 		}
-		if err := putObject(ctx, tx, what, pk, sk, next); err != nil {
+		// Everything that may fail is encoded before the first write (hotWriteTx).
+		ev, err := newStoredEvent(what, c, res, next.SyncedAt)
+		if err != nil {
 			return err
 		}
-		return s.db.addChangeEvent(ctx, tx, what, c, res, next.SyncedAt)
+		if err := s.db.putObject(ctx, tx, what, pk, sk, next); err != nil {
+			return err
+		}
+		return s.db.addChangeEvent(ctx, tx, what, c.Connection, ev)
 	})
 	if err != nil {
 		return change.Result{}, err
@@ -70,7 +76,7 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 }
 
 // putObject writes o under pk, sk, replacing what is there.
-func putObject(ctx context.Context, tx *sql.Tx, what, pk, sk string, o change.Object) error {
+func (db *DB) putObject(ctx context.Context, tx *sql.Tx, what, pk, sk string, o change.Object) error {
 	fields, err := encodeFields(o.Fields)
 	if err != nil {
 		// A value JSON cannot hold will never fit, however often it is retried.
@@ -87,16 +93,7 @@ func putObject(ctx context.Context, tx *sql.Tx, what, pk, sk string, o change.Ob
 		synced = o.SyncedAt.UTC().Format(time.RFC3339Nano)
 		changed = sql.NullString{String: change.ChangedIndexSort(o.SyncedAt, o.Kind, o.ID, o.ParentID), Valid: true}
 	}
-	_, err = tx.ExecContext(ctx, `
-INSERT INTO objects (pk, sk, connection, kind, id, parent_id, version, pending_version, deleted, fields,
-	client_id, gsi1pk, gsi1sk, synced_at, source, delivery_id, event, changed_sk)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (pk, sk) DO UPDATE SET
-	connection = excluded.connection, kind = excluded.kind, id = excluded.id, parent_id = excluded.parent_id,
-	version = excluded.version, pending_version = excluded.pending_version, deleted = excluded.deleted,
-	fields = excluded.fields, client_id = excluded.client_id, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
-	synced_at = excluded.synced_at, source = excluded.source, delivery_id = excluded.delivery_id, event = excluded.event,
-	changed_sk = excluded.changed_sk`,
+	_, err = db.exec(ctx, tx, upsertObject,
 		pk, sk, o.Connection, string(o.Kind), o.ID, o.ParentID, o.Version, o.PendingVersion, o.Deleted, fields,
 		o.ClientID, gsi1pk, gsi1sk, synced, string(o.Source), o.DeliveryID, o.Event, changed)
 	if err != nil {
@@ -113,7 +110,7 @@ func (s *Store) Get(ctx context.Context, conn string, kind change.Kind, id, pare
 		return change.Object{}, false, fmt.Errorf("sqlite: get %s %s %s: %w", conn, kind, id, ErrClosed)
 	}
 	pk, sk := change.PartitionKey(conn, kind, id, parentID), change.SortKey(kind, id)
-	row := s.db.read.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE pk = ? AND sk = ?`, pk, sk)
+	row := s.db.read.QueryRowContext(ctx, selectObject, pk, sk)
 	o, err := scanObject(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return change.Object{}, false, nil
@@ -211,14 +208,22 @@ func encodeFields(fields map[string]any) (string, error) {
 
 // encodeJSON writes v as encodeFields does.
 func encodeJSON(v any) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		encodeBuffers.Put(buf)
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
+
+// encodeBuffers are encodeJSON's buffers, reused: every applied change and delivery
+// record is encoded, a few KB each.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeFields reads a JSON object written by encodeFields, numbers as json.Number.
 func decodeFields(s string) (map[string]any, error) {
@@ -260,21 +265,14 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 	now := time.Now()
 	weak := d.Conditional()
 	cleanup := s.db.deliveryWrites.Add(1)%expiredCleanupEvery == 1
-	return s.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	return s.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
 		if cleanup {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE expires_at <= ?`, now.Unix()); err != nil {
+			if _, err := s.db.exec(ctx, tx, `DELETE FROM deliveries WHERE expires_at <= ?`, now.Unix()); err != nil {
 				return fmt.Errorf("sqlite: %s: delete expired records: %w", what, err)
 			}
 		}
-		// change.Delivery.Replaces: a duplicate or stale record (or an applied one whose
-		// changes are not known) keeps an unexpired record of the same version that says
-		// the delivery applied it or marked it pending.
-		_, err := tx.ExecContext(ctx, `
-INSERT INTO deliveries (pk, sk, outcome, version, expires_at, record) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (pk, sk) DO UPDATE SET
-	outcome = excluded.outcome, version = excluded.version, expires_at = excluded.expires_at, record = excluded.record
-WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.version
-	AND deliveries.outcome IN (?, ?))`,
+		_, err := s.db.exec(ctx, tx, upsertDelivery,
 			change.DeliveryPartitionKey(d.Connection, d.DeliveryID), change.DeliverySortKey(d.Kind, d.ID),
 			string(d.Outcome), d.Version, d.ExpiresAt().Unix(), record,
 			weak, d.ProcessedAt.Unix(), string(change.Applied), string(change.Pending))
