@@ -7,12 +7,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
 )
 
-var connectionID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// The patterns are compiled on first use, not at package init, which every Lambda
+// function's cold start pays (docs/PERFORMANCE.md, "Cold start").
+var connectionID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`) })
 
 // Validate checks the document is usable.
 func (c *Config) Validate() error {
@@ -22,7 +25,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, conn := range c.Connections {
 		where := fmt.Sprintf("connections[%d]", i)
-		if !connectionID.MatchString(conn.ID) {
+		if !connectionID().MatchString(conn.ID) {
 			return fmt.Errorf("%w: %s: id %q must be 1-63 lower-case letters, digits, '-' or '_'", ErrInvalid, where, conn.ID)
 		}
 		if seen[conn.ID] {
@@ -90,7 +93,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %s: webhook.allow_ips: %w", ErrInvalid, where, err)
 		}
 		for j, h := range conn.Webhook.RoutingHeaders {
-			if !headerName.MatchString(h) {
+			if !headerName().MatchString(h) {
 				return fmt.Errorf("%w: %s: webhook.routing_headers[%d]: %q is not a header name", ErrInvalid, where, j, h)
 			}
 		}
@@ -106,7 +109,7 @@ func (c *Config) Validate() error {
 	if _, err := ParseCIDRs(c.Server.TrustedProxies); err != nil {
 		return fmt.Errorf("%w: server.trusted_proxies: %w", ErrInvalid, err)
 	}
-	if h := c.Server.ForwardedHeader; h != "" && !headerName.MatchString(h) {
+	if h := c.Server.ForwardedHeader; h != "" && !headerName().MatchString(h) {
 		return fmt.Errorf("%w: server.forwarded_header: %q is not a header name", ErrInvalid, h)
 	}
 	if err := c.Server.validate(c.Connections); err != nil {
@@ -132,19 +135,21 @@ const MinReadToken = 16
 
 // token68 is what a bearer token may hold (RFC 6750's b64token), so it travels in a header
 // as it is.
-var token68 = regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`)
+var token68 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`) })
 
 // hostName is a DNS name or an IPv4 address, or an IPv6 address in brackets, without a port.
-var hostName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$`)
+var hostName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$`)
+})
 
 func (s Server) validate(conns []Connection) error {
 	for k, t := range s.ReadTokens {
-		if len(t) < MinReadToken || !token68.MatchString(t) {
+		if len(t) < MinReadToken || !token68().MatchString(t) {
 			return fmt.Errorf("read_tokens[%d]: a token is at least %d characters of letters, digits and -._~+/", k, MinReadToken)
 		}
 	}
 	for k, h := range s.Hosts {
-		if !hostName.MatchString(h) {
+		if !hostName().MatchString(h) {
 			return fmt.Errorf("hosts[%d]: %q is not a host name (no scheme or port; IPv6 in brackets)", k, h)
 		}
 	}
@@ -177,12 +182,12 @@ func checkSecrets(scheme, field string, secrets []string) error {
 	return nil
 }
 
-var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+var headerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`) })
 
 func (a AuthScheme) validate() error {
 	switch a.Scheme {
 	case "header", "hmac":
-		if !headerName.MatchString(a.Header) {
+		if !headerName().MatchString(a.Header) {
 			return fmt.Errorf("%s: header %q is not a header name", a.Scheme, a.Header)
 		}
 		if a.Scheme == "header" {

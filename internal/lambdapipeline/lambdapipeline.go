@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -117,7 +118,7 @@ func load(ctx context.Context, e lambdaenv.Env, ssm Parameters, sm secretref.Rea
 	}
 	var resolver config.Resolver = config.LocalResolver{Next: secretref.NewResolver(sm)}
 	if withholdHalo {
-		resolver = withheld{refs: haloOnlyRefs(data), next: resolver}
+		resolver = &withheld{data: data, next: resolver}
 	}
 	c, err := config.Parse(ctx, data, resolver)
 	if err != nil {
@@ -129,13 +130,18 @@ func load(ctx context.Context, e lambdaenv.Env, ssm Parameters, sm secretref.Rea
 // withheldValue stands for a Halo API credential a role does not read.
 const withheldValue = "withheld: this function makes no Halo API call"
 
-// withheld resolves every reference but refs, which it leaves unread.
+// withheld resolves every reference but the connections' halo: credentials
+// (haloOnlyRefs), which it leaves unread. It reads the document for them at the first
+// reference: a document without references is not parsed again.
 type withheld struct {
-	refs map[string]bool
+	data []byte
 	next config.Resolver
+	once sync.Once
+	refs map[string]bool
 }
 
-func (w withheld) Resolve(ctx context.Context, ref string) (string, error) {
+func (w *withheld) Resolve(ctx context.Context, ref string) (string, error) {
+	w.once.Do(func() { w.refs = haloOnlyRefs(w.data) })
 	if w.refs[ref] {
 		return withheldValue, nil
 	}
