@@ -72,7 +72,7 @@ func (f *Function) Pipeline(store pipeline.Store) *pipeline.Pipeline {
 func (f *Function) pipeline(store pipeline.Store) (*pipeline.Pipeline, error) {
 	ports := pipeline.Ports{Queue: f.Queue, Store: store, Count: f.Metrics, Log: f.Log, APIInstances: apiInstances}
 	if f.Env.DeadLetterURL != "" {
-		ports.DeadLetters = sqsqueue.Open(f.AWS, f.Env.DeadLetterURL)
+		ports.DeadLetters = f.Queue.At(f.Env.DeadLetterURL)
 	}
 	return pipeline.Build(f.Config, ports)
 }
