@@ -13,9 +13,23 @@ import (
 	"github.com/halosync/halosync/internal/change"
 )
 
-// The patterns are compiled on first use, not at package init, which every Lambda
-// function's cold start pays (docs/PERFORMANCE.md, "Cold start").
-var connectionID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`) })
+// validConnectionID says whether id is 1-63 lower-case letters, digits, '-' or '_', a
+// letter or digit first (^[a-z0-9][a-z0-9_-]{0,62}$). It is written out, not a pattern:
+// every Lambda function checks it at each cold start (docs/PERFORMANCE.md, "Cold start").
+func validConnectionID(id string) bool {
+	if id == "" || len(id) > 63 {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks the document is usable.
 func (c *Config) Validate() error {
@@ -25,7 +39,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, conn := range c.Connections {
 		where := fmt.Sprintf("connections[%d]", i)
-		if !connectionID().MatchString(conn.ID) {
+		if !validConnectionID(conn.ID) {
 			return fmt.Errorf("%w: %s: id %q must be 1-63 lower-case letters, digits, '-' or '_'", ErrInvalid, where, conn.ID)
 		}
 		if seen[conn.ID] {
@@ -132,6 +146,9 @@ func (c *Config) Validate() error {
 
 // MinReadToken is the shortest read token accepted: it guards every mirrored ticket.
 const MinReadToken = 16
+
+// The patterns are compiled on first use, not at package init, which every Lambda
+// function's cold start pays (docs/PERFORMANCE.md, "Cold start").
 
 // token68 is what a bearer token may hold (RFC 6750's b64token), so it travels in a header
 // as it is.
