@@ -37,6 +37,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			}
 		}
 	case yaml.MappingNode:
+		var names map[string]reflect.StructField
+		if t.Kind() == reflect.Struct {
+			names = yamlKeys(t)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			switch t.Kind() {
@@ -45,7 +49,6 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 					return err
 				}
 			case reflect.Struct:
-				names := yamlKeys(t)
 				f, ok := names[k.Value]
 				if !ok {
 					return unknownKey(k, path, names)

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,9 +43,13 @@ type Client struct {
 	svc      Service
 	cfg      aws.Config
 	endpoint string
-	http     aws.HTTPClient
 	signer   *v4.Signer
-	retryer  aws.Retryer
+
+	// The HTTP client and the retryer are made at the first call: a function whose
+	// configuration is a file never calls (docs/PERFORMANCE.md, "Cold start").
+	once    sync.Once
+	http    aws.HTTPClient
+	retryer aws.Retryer
 }
 
 // New returns a client for svc in cfg's region, with cfg's credentials, HTTP client and
@@ -52,20 +57,27 @@ type Client struct {
 // endpoint (AWS_ENDPOINT_URL_<ID>, through cfg.ConfigSources), else cfg.BaseEndpoint
 // (AWS_ENDPOINT_URL), else the region's.
 func New(cfg aws.Config, svc Service) *Client {
-	c := &Client{svc: svc, cfg: cfg, endpoint: endpoint(cfg, svc), http: cfg.HTTPClient, signer: v4.NewSigner()}
-	if c.http == nil {
-		c.http = awshttp.NewBuildableClient()
-	}
-	if cfg.Retryer != nil {
-		c.retryer = cfg.Retryer()
-	} else {
+	return &Client{svc: svc, cfg: cfg, endpoint: endpoint(cfg, svc), signer: v4.NewSigner()}
+}
+
+func (c *Client) init() {
+	c.once.Do(func() {
+		if c.http == nil {
+			c.http = c.cfg.HTTPClient
+		}
+		if c.http == nil {
+			c.http = awshttp.NewBuildableClient()
+		}
+		if c.cfg.Retryer != nil {
+			c.retryer = c.cfg.Retryer()
+			return
+		}
 		c.retryer = retry.NewStandard(func(o *retry.StandardOptions) {
-			if cfg.RetryMaxAttempts > 0 {
-				o.MaxAttempts = cfg.RetryMaxAttempts
+			if c.cfg.RetryMaxAttempts > 0 {
+				o.MaxAttempts = c.cfg.RetryMaxAttempts
 			}
 		})
-	}
-	return c
+	})
 }
 
 // The questions the SDK's clients ask of cfg.ConfigSources about endpoints.
@@ -129,6 +141,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // error. Errors the SDK's retryer holds retryable (throttling, 5xx, a failed connection)
 // are retried as it says.
 func (c *Client) Call(ctx context.Context, operation string, in, out any) error {
+	c.init()
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", c.svc.ID, operation, err)
