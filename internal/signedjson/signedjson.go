@@ -156,9 +156,13 @@ func (c *Client) Call(ctx context.Context, operation string, in, out any) error 
 		if ctx.Err() != nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
 			break
 		}
-		if release, err = c.retryToken(ctx, err); err != nil {
+		// A retry is taken from the retryer's quota; once it is spent, the operation's
+		// error is returned, not the quota's.
+		next, qerr := c.retryer.GetRetryToken(ctx, err)
+		if qerr != nil {
 			break
 		}
+		release = next
 		delay, derr := c.retryer.RetryDelay(attempt, err)
 		if derr != nil {
 			break
@@ -177,16 +181,6 @@ func (c *Client) Call(ctx context.Context, operation string, in, out any) error 
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// retryToken takes a retry from the retryer's quota; when the quota is spent it returns
-// the operation's error, not the quota's.
-func (c *Client) retryToken(ctx context.Context, opErr error) (func(error) error, error) {
-	release, err := c.retryer.GetRetryToken(ctx, opErr)
-	if err != nil {
-		return nil, opErr
-	}
-	return release, nil
 }
 
 func (c *Client) send(ctx context.Context, operation string, body []byte, out any) error {

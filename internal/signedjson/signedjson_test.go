@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go"
@@ -211,5 +212,22 @@ func TestCallWithoutCredentials(t *testing.T) {
 	c := New(aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String("http://127.0.0.1:1")}, testService)
 	if err := c.Call(context.Background(), "GetParameter", struct{}{}, &struct{}{}); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Fatalf("no credentials: %v", err)
+	}
+}
+
+// TestCallWithoutRetryQuotaReturnsTheServicesError: when the retryer's quota is spent, the
+// call stops at its first failure and says why the service refused it.
+func TestCallWithoutRetryQuotaReturnsTheServicesError(t *testing.T) {
+	c, fake := newClient(t, answer{503, nil, `{"__type":"ServiceUnavailable","message":"try later"}`})
+	c.cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = noBackoff{}
+			o.RateLimiter = ratelimit.NewTokenRateLimit(0)
+		})
+	}
+	err := c.Call(context.Background(), "GetParameter", struct{}{}, &struct{}{})
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != "ServiceUnavailable" || len(fake.requests) != 1 {
+		t.Fatalf("%v after %d requests, want ServiceUnavailable after 1", err, len(fake.requests))
 	}
 }
