@@ -34,6 +34,7 @@ import (
 	"github.com/halosync/halosync/internal/halosim"
 	"github.com/halosync/halosync/internal/halotest"
 	"github.com/halosync/halosync/internal/ingest"
+	"github.com/halosync/halosync/internal/lambdaevent"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/metrics"
 	"github.com/halosync/halosync/internal/pipeline"
@@ -144,7 +145,7 @@ func TestEveryEventRunsThroughItsHandler(t *testing.T) {
 				var e events.DynamoDBEvent
 				decodeStrict(t, f, &e)
 				bus := &recordingBus{}
-				resp, err := awslambda.Publisher(changeevent.NewPublisher(dynamo.StreamEvent, bus, metrics.Discard{}, log))(context.Background(), e)
+				resp, err := lambdaevent.Publisher(changeevent.NewPublisher(dynamo.StreamEvent, bus, metrics.Discard{}, log))(context.Background(), e)
 				if err != nil || len(resp.BatchItemFailures) != 0 {
 					t.Fatalf("failures %v err %v", resp.BatchItemFailures, err)
 				}

@@ -6,9 +6,12 @@ import (
 
 	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/lambdaenv"
+	"github.com/halosync/halosync/internal/lambdaevent"
+	"github.com/halosync/halosync/internal/lambdapipeline"
 )
 
 func main() {
-	fn := lambdaenv.Start(lambdaenv.Ingest)
-	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Ingest(fn.Pipeline.Ingest)))
+	fn := lambdapipeline.Start(lambdaenv.Ingest)
+	p := fn.Pipeline(nil) // no store: the ingest function does not link DynamoDB's client
+	lambda.Start(lambdaevent.Flushed(fn.Metrics, awslambda.Ingest(p.Ingest)))
 }

@@ -8,10 +8,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/lambdaenv"
+	"github.com/halosync/halosync/internal/lambdaevent"
+	"github.com/halosync/halosync/internal/lambdapipeline"
 )
 
 func main() {
-	fn := lambdaenv.Start(lambdaenv.Poller)
-	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Poller(fn.Pipeline.Poller, fn.Log)))
+	fn := lambdapipeline.Start(lambdaenv.Poller)
+	p := fn.Pipeline(dynamo.Open(fn.AWS, fn.Env.TableName))
+	lambda.Start(lambdaevent.Flushed(fn.Metrics, awslambda.Poller(p.Poller, fn.Log)))
 }

@@ -5,13 +5,15 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/lambdaenv"
+	"github.com/halosync/halosync/internal/lambdaevent"
 	"github.com/halosync/halosync/internal/readapi"
 )
 
 func main() {
 	fn := lambdaenv.Start(lambdaenv.Reader)
-	api := readapi.New(fn.Store, readapi.Options{Log: fn.Log, Settle: fn.Settle})
-	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Read(api.Handler(), fn.Log)))
+	store := dynamo.Open(fn.AWS, fn.Env.TableName)
+	api := readapi.New(store, readapi.Options{Log: fn.Log, Settle: fn.Settle})
+	lambda.Start(lambdaevent.Flushed(fn.Metrics, lambdaevent.Read(api.Handler(), fn.Log)))
 }

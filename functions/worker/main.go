@@ -6,10 +6,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/dynamo"
 	"github.com/halosync/halosync/internal/lambdaenv"
+	"github.com/halosync/halosync/internal/lambdaevent"
+	"github.com/halosync/halosync/internal/lambdapipeline"
 )
 
 func main() {
-	fn := lambdaenv.Start(lambdaenv.Worker)
-	lambda.Start(awslambda.Flushed(fn.Metrics, awslambda.Worker(fn.Pipeline.Worker, fn.Queue)))
+	fn := lambdapipeline.Start(lambdaenv.Worker)
+	p := fn.Pipeline(dynamo.Open(fn.AWS, fn.Env.TableName))
+	lambda.Start(lambdaevent.Flushed(fn.Metrics, awslambda.Worker(p.Worker, fn.Queue)))
 }

@@ -1,7 +1,9 @@
-// Package awslambda adapts aws-lambda-go's event types to the handlers: API Gateway HTTP
-// API (payload 2.0) requests to ingest, SQS batches to the worker's batch policy, and the
-// EventBridge scheduled event to the poller's run loop. Lambda and the runtime interface
-// emulator go through these functions; the local server calls the handlers directly.
+// Package awslambda adapts aws-lambda-go's event types to the pipeline's handlers: API
+// Gateway HTTP API (payload 2.0) requests to ingest, SQS batches to the worker's batch
+// policy, and the EventBridge scheduled event to the poller's run loop. Lambda and the
+// runtime interface emulator go through these functions; the local server calls the
+// handlers directly. The read and publish functions' adapters, which need none of the
+// pipeline, are in internal/lambdaevent.
 package awslambda
 
 import (
@@ -17,18 +19,6 @@ import (
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/worker"
 )
-
-// Flusher writes what was counted.
-type Flusher interface{ Flush() }
-
-// Flushed runs h, then flushes f: an invocation's metrics are written once, as it ends,
-// before Lambda may freeze the process (docs/ARCHITECTURE.md, "Observability").
-func Flushed[E, R any](f Flusher, h func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
-	return func(ctx context.Context, e E) (R, error) {
-		defer f.Flush()
-		return h(ctx, e)
-	}
-}
 
 // Ingest returns the handler of the webhook route for both of the ingest function's
 // endpoints, which hand it the same HTTP API payload 2.0 event: the API Gateway HTTP API

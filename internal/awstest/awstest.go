@@ -1,6 +1,6 @@
 // Package awstest gives tests AWS SDK clients wired to the local stand-ins that
-// scripts/standins.sh starts (DynamoDB Local and the fauxqs SQS emulator), and an
-// SDK-shaped fake of SSM Parameter Store, for which no stand-in exists.
+// scripts/standins.sh starts (DynamoDB Local and the fauxqs SQS emulator), and a fake of
+// an AWS JSON API (SSM, Secrets Manager), for which no stand-in exists.
 //
 // The stand-ins' addresses come from HALOSYNC_TEST_DYNAMODB_ENDPOINT and
 // HALOSYNC_TEST_SQS_ENDPOINT (`bash scripts/standins.sh env` prints them; `make test` sets

@@ -5,15 +5,14 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -42,16 +41,16 @@ func Parse(ctx context.Context, data []byte, r Resolver) (*Config, error) {
 	if err := checkPollNumbers(&root); err != nil {
 		return nil, err
 	}
+	if root.Kind == 0 { // nothing but comments, or nothing
+		return nil, fmt.Errorf("%w: the document is empty", ErrInvalid)
+	}
+	// Decoded from the parsed node, not parsed again (a Lambda function parses it at each
+	// cold start: docs/PERFORMANCE.md, "Cold start"); checkKeys has refused unknown keys.
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the document is empty", ErrInvalid)
-		}
+	if err := root.Decode(&c); err != nil {
 		// The YAML library quotes the offending value, which may be a secret: keep the
 		// place and the types, drop the value.
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, quotedValue.ReplaceAllString(err.Error(), "a value"))
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, quotedValue().ReplaceAllString(err.Error(), "a value"))
 	}
 	if err := c.resolve(ctx, r); err != nil {
 		return nil, err
@@ -87,7 +86,7 @@ func ReadFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-var quotedValue = regexp.MustCompile("`[^`]*`")
+var quotedValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("`[^`]*`") })
 
 // Connection returns the connection with the given id.
 func (c *Config) Connection(id string) (*Connection, bool) {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -36,6 +37,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			}
 		}
 	case yaml.MappingNode:
+		var names map[string]reflect.StructField
+		if t.Kind() == reflect.Struct {
+			names = yamlKeys(t)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			switch t.Kind() {
@@ -44,7 +49,6 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 					return err
 				}
 			case reflect.Struct:
-				names := yamlKeys(t)
 				f, ok := names[k.Value]
 				if !ok {
 					return unknownKey(k, path, names)
@@ -122,14 +126,14 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line \d+: `)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line \d+: `) })
 
 // syntaxError says where a document that does not parse goes wrong. The YAML library
 // names the line its enclosing construct starts on; the first line after which the
 // document stops parsing is where to look.
 func syntaxError(data []byte, err error) error {
-	msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), ""), "yaml: ")
-	msg = quotedValue.ReplaceAllString(msg, "a value")
+	msg := strings.TrimPrefix(yamlLine().ReplaceAllString(err.Error(), ""), "yaml: ")
+	msg = quotedValue().ReplaceAllString(msg, "a value")
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	for n := 1; n <= len(lines); n++ {
 		var node yaml.Node

@@ -8,12 +8,29 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
 )
 
-var connectionID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// validConnectionID says whether id is 1-63 lower-case letters, digits, '-' or '_', a
+// letter or digit first (^[a-z0-9][a-z0-9_-]{0,62}$). It is written out, not a pattern:
+// every Lambda function checks it at each cold start (docs/PERFORMANCE.md, "Cold start").
+func validConnectionID(id string) bool {
+	if id == "" || len(id) > 63 {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks the document is usable.
 func (c *Config) Validate() error {
@@ -23,7 +40,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, conn := range c.Connections {
 		where := fmt.Sprintf("connections[%d]", i)
-		if !connectionID.MatchString(conn.ID) {
+		if !validConnectionID(conn.ID) {
 			return fmt.Errorf("%w: %s: id %q must be 1-63 lower-case letters, digits, '-' or '_'", ErrInvalid, where, conn.ID)
 		}
 		if seen[conn.ID] {
@@ -94,7 +111,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %s: webhook.allow_ips: %w", ErrInvalid, where, err)
 		}
 		for j, h := range conn.Webhook.RoutingHeaders {
-			if !headerName.MatchString(h) {
+			if !headerName().MatchString(h) {
 				return fmt.Errorf("%w: %s: webhook.routing_headers[%d]: %q is not a header name", ErrInvalid, where, j, h)
 			}
 		}
@@ -110,7 +127,7 @@ func (c *Config) Validate() error {
 	if _, err := ParseCIDRs(c.Server.TrustedProxies); err != nil {
 		return fmt.Errorf("%w: server.trusted_proxies: %w", ErrInvalid, err)
 	}
-	if h := c.Server.ForwardedHeader; h != "" && !headerName.MatchString(h) {
+	if h := c.Server.ForwardedHeader; h != "" && !headerName().MatchString(h) {
 		return fmt.Errorf("%w: server.forwarded_header: %q is not a header name", ErrInvalid, h)
 	}
 	if err := c.Server.validate(c.Connections); err != nil {
@@ -134,21 +151,26 @@ func (c *Config) Validate() error {
 // MinReadToken is the shortest read token accepted: it guards every mirrored ticket.
 const MinReadToken = 16
 
+// The patterns are compiled on first use, not at package init, which every Lambda
+// function's cold start pays (docs/PERFORMANCE.md, "Cold start").
+
 // token68 is what a bearer token may hold (RFC 6750's b64token), so it travels in a header
 // as it is.
-var token68 = regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`)
+var token68 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`) })
 
 // hostName is a DNS name or an IPv4 address, or an IPv6 address in brackets, without a port.
-var hostName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$`)
+var hostName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$`)
+})
 
 func (s Server) validate(conns []Connection) error {
 	for k, t := range s.ReadTokens {
-		if len(t) < MinReadToken || !token68.MatchString(t) {
+		if len(t) < MinReadToken || !token68().MatchString(t) {
 			return fmt.Errorf("read_tokens[%d]: a token is at least %d characters of letters, digits and -._~+/", k, MinReadToken)
 		}
 	}
 	for k, h := range s.Hosts {
-		if !hostName.MatchString(h) {
+		if !hostName().MatchString(h) {
 			return fmt.Errorf("hosts[%d]: %q is not a host name (no scheme or port; IPv6 in brackets)", k, h)
 		}
 	}
@@ -181,12 +203,12 @@ func checkSecrets(scheme, field string, secrets []string) error {
 	return nil
 }
 
-var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+var headerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`) })
 
 func (a AuthScheme) validate() error {
 	switch a.Scheme {
 	case "header", "hmac":
-		if !headerName.MatchString(a.Header) {
+		if !headerName().MatchString(a.Header) {
 			return fmt.Errorf("%s: header %q is not a header name", a.Scheme, a.Header)
 		}
 		if a.Scheme == "header" {

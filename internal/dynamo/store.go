@@ -100,6 +100,9 @@ func New(client API, table string) *Store {
 	return &Store{client: client, table: table, now: time.Now}
 }
 
+// Open returns the store on table through a DynamoDB client made from cfg.
+func Open(cfg aws.Config, table string) *Store { return New(dynamodb.NewFromConfig(cfg), table) }
+
 // form is one shape of conditional write.
 type form int
 

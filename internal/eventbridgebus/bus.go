@@ -29,6 +29,9 @@ type Bus struct {
 // New returns the bus named name (or its ARN).
 func New(client API, name string) *Bus { return &Bus{client: client, name: name} }
 
+// Open returns the bus named name (or its ARN) through an EventBridge client made from cfg.
+func Open(cfg aws.Config, name string) *Bus { return New(eventbridge.NewFromConfig(cfg), name) }
+
 // Put puts up to changeevent.MaxBatch events in one PutEvents call and returns each
 // event's error (nil when EventBridge took it), or an error when the call failed whole.
 // An event that cannot be encoded fails alone.

@@ -1,16 +1,15 @@
-// Package secrets resolves "secretsmanager:" references in the configuration from AWS
-// Secrets Manager, once per process.
+// Package secrets reads and writes "secretsmanager:" references in the configuration
+// through the SDK's Secrets Manager client, for the halosync command. The Lambda functions
+// resolve them without the SDK's client (internal/secretref).
 package secrets
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/halosync/halosync/internal/secretref"
 )
 
 // API is the part of the Secrets Manager client used.
@@ -19,60 +18,24 @@ type API interface {
 }
 
 // Prefix starts a Secrets Manager reference: secretsmanager:<secret id or ARN>[#<json key>].
-const Prefix = "secretsmanager:"
+const Prefix = secretref.Prefix
 
 // Resolver resolves references, fetching each secret once.
-type Resolver struct {
-	api   API
-	mu    sync.Mutex
-	cache map[string]string
-}
+type Resolver = secretref.Resolver
 
 // NewResolver returns a resolver over api.
-func NewResolver(api API) *Resolver { return &Resolver{api: api, cache: map[string]string{}} }
+func NewResolver(api API) *Resolver { return secretref.NewResolver(reader{api}) }
 
-// Resolve returns the secret's string value or, with #key, the key's value in the secret's
-// JSON document. Errors name the secret, never its value.
-func (r *Resolver) Resolve(ctx context.Context, ref string) (string, error) {
-	rest, ok := strings.CutPrefix(ref, Prefix)
-	if !ok {
-		return "", fmt.Errorf("not a Secrets Manager reference")
-	}
-	id, key, _ := strings.Cut(rest, "#")
-	if id == "" {
-		return "", fmt.Errorf("secretsmanager reference names no secret")
-	}
-	value, err := r.get(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	if key == "" {
-		return value, nil
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(value), &doc); err != nil {
-		return "", fmt.Errorf("secret %s is not a JSON document, so key %q cannot be read", id, key)
-	}
-	v, ok := doc[key].(string)
-	if !ok {
-		return "", fmt.Errorf("secret %s has no string key %q", id, key)
-	}
-	return v, nil
-}
+// reader reads secrets through the SDK's client.
+type reader struct{ api API }
 
-func (r *Resolver) get(ctx context.Context, id string) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if v, ok := r.cache[id]; ok {
-		return v, nil
-	}
+func (r reader) SecretString(ctx context.Context, id string) (string, bool, error) {
 	out, err := r.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
 	if err != nil {
-		return "", fmt.Errorf("read secret %s: %w", id, err)
+		return "", false, err
 	}
 	if out.SecretString == nil {
-		return "", fmt.Errorf("secret %s has no string value", id)
+		return "", false, nil
 	}
-	r.cache[id] = *out.SecretString
-	return *out.SecretString, nil
+	return *out.SecretString, true, nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/halosync/halosync/internal/secretref"
 )
 
 // WriteAPI is the part of the Secrets Manager client a Store uses.
@@ -32,7 +34,7 @@ func NewStore(api WriteAPI) *Store { return &Store{api: api} }
 
 // Lookup returns the value at ref; found is false when the secret or its key is empty.
 func (s *Store) Lookup(ctx context.Context, ref string) (string, bool, error) {
-	id, key, err := parseRef(ref)
+	id, key, err := secretref.Parse(ref)
 	if err != nil {
 		return "", false, err
 	}
@@ -60,7 +62,7 @@ func (s *Store) Lookup(ctx context.Context, ref string) (string, bool, error) {
 
 // Store writes value at ref: the whole secret, or one key of its JSON document.
 func (s *Store) Store(ctx context.Context, ref, value string) error {
-	id, key, err := parseRef(ref)
+	id, key, err := secretref.Parse(ref)
 	if err != nil {
 		return err
 	}
@@ -97,18 +99,6 @@ func (s *Store) read(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("read secret %s: %w", id, err)
 	}
 	return aws.ToString(out.SecretString), nil
-}
-
-func parseRef(ref string) (id, key string, err error) {
-	rest, ok := strings.CutPrefix(ref, Prefix)
-	if !ok {
-		return "", "", errors.New("not a Secrets Manager reference")
-	}
-	id, key, _ = strings.Cut(rest, "#")
-	if id == "" {
-		return "", "", errors.New("secretsmanager reference names no secret")
-	}
-	return id, key, nil
 }
 
 // document reads a secret's JSON document; an empty secret is an empty document.

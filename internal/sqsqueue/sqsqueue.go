@@ -65,6 +65,13 @@ func New(client API, queueURL string) *Queue {
 	return &Queue{client: client, url: queueURL, retryDelay: 100 * time.Millisecond}
 }
 
+// Open returns the queue at queueURL through an SQS client made from cfg.
+func Open(cfg aws.Config, queueURL string) *Queue { return New(sqs.NewFromConfig(cfg), queueURL) }
+
+// At returns the queue at queueURL through q's client (a dead-letter queue beside its
+// queue: one client, built once).
+func (q *Queue) At(queueURL string) *Queue { return New(q.client, queueURL) }
+
 // URL is the queue's URL.
 func (q *Queue) URL() string { return q.url }
 

@@ -361,3 +361,36 @@ func TestDeleteBatches(t *testing.T) {
 		t.Fatalf("Delete = %v", err)
 	}
 }
+
+// TestAtSendsThroughTheSameClient: a dead-letter queue opened At its URL beside its queue
+// sends to that URL through the queue's client.
+func TestAtSendsThroughTheSameClient(t *testing.T) {
+	client, mainURL, dlqURL := newPair(t, 30*time.Second, 5)
+	api := &countingSQS{Client: client}
+	dlq := New(api, mainURL).At(dlqURL)
+	ctx := context.Background()
+	if dlq.URL() != dlqURL {
+		t.Fatalf("URL %s, want %s", dlq.URL(), dlqURL)
+	}
+	if err := dlq.Send(ctx, []message.Message{{Body: []byte("dead letter")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := api.batches.Load(); n != 1 {
+		t.Fatalf("%d batches through the queue's client, want 1", n)
+	}
+	// A bound, not a pause: the stand-in serves every package's tests at once.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := dlq.Receive(ctx, 1, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r) == 1 {
+			if string(r[0].Body) != "dead letter" {
+				t.Fatalf("body %q", r[0].Body)
+			}
+			return
+		}
+	}
+	t.Fatal("the message sent At the dead-letter queue's URL never arrived there")
+}

@@ -8,52 +8,55 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+
 	"github.com/halosync/halosync/internal/awstest"
 )
 
-func TestGet(t *testing.T) {
-	fake := &awstest.SSM{Output: &ssm.GetParameterOutput{Parameter: &types.Parameter{
-		Name: aws.String("/halosync/config"), Type: types.ParameterTypeSecureString, Value: aws.String("connections: []\n"),
-	}}}
-	got, err := Get(context.Background(), fake, "/halosync/config")
-	if err != nil || string(got) != "connections: []\n" {
-		t.Fatalf("Get = %q, %v", got, err)
+// TestGetSendsWhatTheSDKSends: the request is the SDK client's GetParameter, decrypted,
+// and the value is read from its answer.
+func TestGetSendsWhatTheSDKSends(t *testing.T) {
+	fake, cfg := awstest.NewJSONAPI(t, 200, `{"Parameter":{"Name":"/halosync/config","Type":"SecureString","Value":"connections: []\n","Version":3}}`)
+	value, err := New(cfg).Get(context.Background(), "/halosync/config")
+	if err != nil || string(value) != "connections: []\n" {
+		t.Fatalf("Get = %q, %v", value, err)
 	}
-	if len(fake.Calls) != 1 {
-		t.Fatalf("%d calls", len(fake.Calls))
+	if _, err := ssm.NewFromConfig(cfg).GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/halosync/config"), WithDecryption: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
 	}
-	in := fake.Calls[0]
-	if aws.ToString(in.Name) != "/halosync/config" {
-		t.Errorf("Name = %q", aws.ToString(in.Name))
+	got := fake.Requests()
+	if len(got) != 2 || got[0] != got[1] {
+		t.Fatalf("requests %+v: want ours the same as the SDK's", got)
 	}
-	if in.WithDecryption == nil || !*in.WithDecryption {
-		t.Errorf("WithDecryption = %v, want true", in.WithDecryption)
+	if r := got[0]; r.Target != "AmazonSSM.GetParameter" || !strings.Contains(r.Body, `"WithDecryption":true`) {
+		t.Fatalf("request %+v", r)
 	}
 }
 
 func TestGetEmptyValueIsReturned(t *testing.T) {
-	fake := &awstest.SSM{Output: &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String("")}}}
-	got, err := Get(context.Background(), fake, "p")
+	_, cfg := awstest.NewJSONAPI(t, 200, `{"Parameter":{"Value":""}}`)
+	got, err := New(cfg).Get(context.Background(), "p")
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Get = %q, %v", got, err)
 	}
 }
 
 func TestGetError(t *testing.T) {
-	apiErr := errors.New("ParameterNotFound")
-	_, err := Get(context.Background(), &awstest.SSM{Err: apiErr}, "/halosync/config")
-	if !errors.Is(err, apiErr) || !strings.Contains(err.Error(), "/halosync/config") {
-		t.Fatalf("err = %v, want the API error wrapped with the parameter's name", err)
+	_, cfg := awstest.NewJSONAPI(t, 400, `{"__type":"ParameterNotFound","message":"Parameter /halosync/config not found."}`)
+	_, err := New(cfg).Get(context.Background(), "/halosync/config")
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ParameterNotFound" || !strings.Contains(err.Error(), "read SSM parameter /halosync/config") {
+		t.Fatalf("err = %v, want ParameterNotFound wrapped with the parameter's name", err)
 	}
 }
 
 func TestGetNoValue(t *testing.T) {
-	for name, out := range map[string]*ssm.GetParameterOutput{
-		"nil parameter": {},
-		"nil value":     {Parameter: &types.Parameter{Name: aws.String("/halosync/config")}},
+	for name, body := range map[string]string{
+		"nil parameter": `{}`,
+		"nil value":     `{"Parameter":{"Name":"/halosync/config"}}`,
 	} {
-		got, err := Get(context.Background(), &awstest.SSM{Output: out}, "/halosync/config")
+		_, cfg := awstest.NewJSONAPI(t, 200, body)
+		got, err := New(cfg).Get(context.Background(), "/halosync/config")
 		if err == nil || got != nil || !strings.Contains(err.Error(), "/halosync/config") {
 			t.Errorf("%s: Get = %q, %v; want an error naming the parameter", name, got, err)
 		}

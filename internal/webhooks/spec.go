@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halosync/halosync/internal/change"
@@ -142,11 +143,13 @@ func (s Spec) Note() string {
 		of, s.Auth.Fingerprint())
 }
 
-var noteFingerprint = regexp.MustCompile(`secret-fingerprint=([0-9a-f]{8,64})`)
+// noteFingerprint is compiled on first use, not at package init, which every Lambda
+// function's cold start pays (docs/PERFORMANCE.md, "Cold start").
+var noteFingerprint = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`secret-fingerprint=([0-9a-f]{8,64})`) })
 
 // fingerprintIn reads the secret fingerprint a note carries ("" without one).
 func fingerprintIn(note string) string {
-	if m := noteFingerprint.FindStringSubmatch(note); m != nil {
+	if m := noteFingerprint().FindStringSubmatch(note); m != nil {
 		return m[1]
 	}
 	return ""

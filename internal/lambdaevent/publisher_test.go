@@ -1,4 +1,4 @@
-package awslambda_test
+package lambdaevent_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/halosync/halosync/internal/awslambda"
 	"github.com/halosync/halosync/internal/changeevent"
 	"github.com/halosync/halosync/internal/dynamo"
+	"github.com/halosync/halosync/internal/lambdaevent"
 	"github.com/halosync/halosync/internal/metrics"
 )
 
@@ -52,7 +52,7 @@ func TestPublisherReadsLambdasStreamEvent(t *testing.T) {
 	bus := &takingBus{refuse: "2"}
 	p := changeevent.NewPublisher(dynamo.StreamEvent, bus, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	p.Attempts, p.Backoff = 1, 0
-	resp, err := awslambda.Publisher(p)(context.Background(), e)
+	resp, err := lambdaevent.Publisher(p)(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package awslambda_test
+package lambdaevent_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/halosync/halosync/internal/awslambda"
+	"github.com/halosync/halosync/internal/lambdaevent"
 )
 
 func readEvent(path, query string, iam *events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription) events.APIGatewayV2HTTPRequest {
@@ -35,7 +35,7 @@ func TestReadServesOnlyIAMCallers(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 		_, _ = w.Write([]byte(`{"items":[]}`))
 	})
-	read := awslambda.Read(h, slog.New(slog.DiscardHandler))
+	read := lambdaevent.Read(h, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 
 	for name, iam := range map[string]*events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
