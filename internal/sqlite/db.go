@@ -335,6 +335,16 @@ CREATE INDEX IF NOT EXISTS change_events_connection ON change_events (connection
 CREATE INDEX IF NOT EXISTS change_events_id ON change_events (event_id);
 CREATE INDEX IF NOT EXISTS change_events_age ON change_events (created_at);
 `,
+		// 8: the queue's order index holds visible_at, so a receive skips the messages in
+		// flight at the head of the queue without reading their rows (bodies and all);
+		// it also answers when the next one becomes visible, so the index on
+		// (queue, visible_at) goes, and a receive updates one index fewer
+		// (docs/PERFORMANCE.md, "Second pass").
+		`
+DROP INDEX IF EXISTS queue_messages_visible;
+DROP INDEX IF EXISTS queue_messages_order;
+CREATE INDEX queue_messages_order ON queue_messages (queue, seq, visible_at);
+`,
 	}
 }
 
