@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -467,14 +468,27 @@ func (op *writeOp) finish(err error, ranErr error) {
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
+// While the writes come in crowds (the recent commits carried lingerAfter on average), a
+// commit waits for lingerOps writes, or until its transaction has been open lingerFor,
+// even when the syncer is free: every commit writes the pages its writes touched into
+// the WAL, and the pages every delivery touches (the ends of the tables and indexes) are
+// the same for every write of a commit, so a commit of 64 writes writes about as many of
+// them as one of 20. A lone write (the recent commits were small) is committed as soon
+// as the syncer is free (docs/PERFORMANCE.md, "Second pass").
+const (
+	lingerAfter = 16
+	lingerOps   = 64
+	lingerFor   = 2 * time.Millisecond
+)
+
 // writer runs the writes handed to inWriteTx and sendTx until the database is closed, in
 // rounds: each round takes the writes waiting at that moment and runs them in the open
-// transaction (beginning one if none is open). The transaction is committed as soon as
-// the syncer is free to sync it, or once it holds maxGroup writes; while the syncer is
-// syncing the last commit, the writes arriving meanwhile are run into the next one. So
-// commits come as fast as the disk syncs them, each carrying whatever arrived during the
-// last sync, and a write that need not wait for its commit (a batch's, DeferCommits) is
-// answered within a round, whatever the disk does.
+// transaction (beginning one if none is open). The transaction is committed once the
+// syncer is free to sync it and it is ready (lingerOps), or once it holds maxGroup
+// writes; while the syncer is syncing the last commit, the writes arriving meanwhile are
+// run into the next one. So commits come at most as fast as the disk syncs them, each
+// carrying whatever arrived during the last sync, and a write that need not wait for its
+// commit (a batch's, DeferCommits) is answered within a round, whatever the disk does.
 //
 // Every other write waiting is taken. Sends are taken too while nothing else is being
 // written; while other writes are (the worker applying what was queued: about two writes
@@ -486,22 +500,34 @@ const maxGroup = 256
 // backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
 func (db *DB) writer() {
 	defer close(db.writerDone)
-	var g *group // the open transaction; nil when none is
+	w := groupWriter{db: db}
 	defer func() {
-		if g != nil {
-			<-db.syncReady
-			db.commit(g)
+		if w.g != nil {
+			w.commit()
 		}
 		close(db.syncStop)
 		<-db.syncerDone
 	}()
 	recent := 0.0 // moving average of the other writes per round
+	linger := time.NewTimer(lingerFor)
+	linger.Stop()
 	for {
 		var work, sends []*writeOp
 		messages := 0
 		var ready <-chan struct{}
-		if g != nil {
+		var lingered <-chan time.Time
+		switch {
+		case w.g == nil:
+		case !w.syncFree:
 			ready = db.syncReady
+		default: // the syncer waits for a transaction not ready yet
+			left := lingerFor - time.Since(w.g.began)
+			if left <= 0 {
+				w.commit()
+				continue
+			}
+			linger.Reset(left)
+			lingered = linger.C
 		}
 		select {
 		case op := <-db.writes:
@@ -509,12 +535,16 @@ func (db *DB) writer() {
 		case op := <-db.sends:
 			sends, messages = append(sends, op), op.messages
 		case <-ready:
-			db.commit(g)
-			g = nil
+			w.syncFree = true
+			w.commitIfReady()
+			continue
+		case <-lingered:
+			w.commit()
 			continue
 		case <-db.closed:
 			return
 		}
+		linger.Stop()
 	others:
 		for len(work)+len(sends) < maxGroup {
 			select {
@@ -543,31 +573,58 @@ func (db *DB) writer() {
 		if db.onGroup != nil {
 			db.onGroup(len(work), len(sends))
 		}
-		g = db.run(g, round)
-		if g == nil {
+		if w.g = db.run(w.g, round); w.g == nil {
 			continue
 		}
-		if len(g.ops) >= maxGroup {
-			<-db.syncReady
-			db.commit(g)
-			g = nil
+		if len(w.g.ops) >= maxGroup {
+			w.commit()
 			continue
 		}
-		select {
-		case <-db.syncReady:
-			db.commit(g)
-			g = nil
-		default: // the syncer is busy: the next round joins this transaction
+		if !w.syncFree {
+			select {
+			case <-db.syncReady:
+				w.syncFree = true
+			default: // the syncer is busy: the next round joins this transaction
+			}
 		}
+		w.commitIfReady()
 	}
+}
+
+// groupWriter is the writer goroutine's state: its open transaction and whether the
+// syncer has said it is free (syncReady) and waits for the next commit.
+type groupWriter struct {
+	db       *DB
+	g        *group // the open transaction; nil when none is
+	syncFree bool
+	recent   float64 // moving average of the writes per commit
+}
+
+// commitIfReady commits the open transaction when the syncer is free and the transaction
+// need not linger for more writes (lingerAfter).
+func (w *groupWriter) commitIfReady() {
+	if w.g != nil && w.syncFree && (w.recent < lingerAfter || len(w.g.ops) >= lingerOps) {
+		w.commit()
+	}
+}
+
+// commit commits the open transaction, waiting for the syncer when it is busy.
+func (w *groupWriter) commit() {
+	if !w.syncFree {
+		<-w.db.syncReady
+	}
+	w.recent += (float64(len(w.g.ops)) - w.recent) / 4
+	w.db.commit(w.g)
+	w.g, w.syncFree = nil, false
 }
 
 // group is the writer's open transaction and the writes run in it, each with its own
 // error (nil: its write is in the transaction).
 type group struct {
-	tx   *sql.Tx
-	ops  []*writeOp
-	errs []error
+	began time.Time // when its transaction began
+	tx    *sql.Tx
+	ops   []*writeOp
+	errs  []error
 }
 
 // run runs round's writes in g, beginning a transaction when g is nil, each in a savepoint
@@ -600,7 +657,7 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 			return nil
 		}
 		db.beginGroup(tx)
-		g = &group{tx: tx}
+		g = &group{tx: tx, began: time.Now()}
 		if len(live) == 1 { // alone: no savepoint needed
 			op := live[0]
 			if err := op.fn(tx); err != nil {
