@@ -336,14 +336,30 @@ CREATE INDEX IF NOT EXISTS change_events_connection ON change_events (connection
 CREATE INDEX IF NOT EXISTS change_events_id ON change_events (event_id);
 CREATE INDEX IF NOT EXISTS change_events_age ON change_events (created_at);
 `,
-		// 8: the queue's order index holds visible_at, so a receive skips the messages in
-		// flight at the head of the queue without reading their rows (bodies and all);
-		// it also answers when the next one becomes visible, so the index on
-		// (queue, visible_at) goes, and a receive updates one index fewer
-		// (docs/PERFORMANCE.md, "Second pass").
+		// 8: the queue's messages are found by their seq alone (a receipt handle starts
+		// with it), so the unique indexes on id (random, never looked up) and on receipt
+		// go, and the order index holds visible_at, so that a receive skips the messages
+		// in flight at the head of the queue without reading their rows; it also answers
+		// when the next one becomes visible, so the index on (queue, visible_at) goes too.
+		// A send, a receive and a delete write two b-trees each, not four
+		// (docs/PERFORMANCE.md, "Second pass"). The counter of seq carries over.
 		`
-DROP INDEX IF EXISTS queue_messages_visible;
-DROP INDEX IF EXISTS queue_messages_order;
+CREATE TABLE queue_messages_v8 (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- send order: oldest first
+	queue         TEXT    NOT NULL,
+	id            TEXT    NOT NULL,                  -- random (newMessageID)
+	body          BLOB    NOT NULL,
+	attributes    TEXT,                              -- JSON object of strings, NULL = none
+	sent_at       INTEGER NOT NULL,                  -- Unix ms
+	visible_at    INTEGER NOT NULL,                  -- Unix ms; receivable when <= now
+	receive_count INTEGER NOT NULL DEFAULT 0,
+	receipt       TEXT                               -- handle of the latest receive ("<seq>.<random>"), NULL before
+);
+INSERT INTO sqlite_sequence (name, seq) SELECT 'queue_messages_v8', seq FROM sqlite_sequence WHERE name = 'queue_messages';
+INSERT INTO queue_messages_v8 (seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt)
+	SELECT seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt FROM queue_messages;
+DROP TABLE queue_messages;
+ALTER TABLE queue_messages_v8 RENAME TO queue_messages;
 CREATE INDEX queue_messages_order ON queue_messages (queue, seq, visible_at);
 `,
 	}
