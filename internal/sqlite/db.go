@@ -20,7 +20,8 @@
 // and commits it; a write that fails is rolled back to its savepoint alone. The commit
 // only writes the WAL (synchronous=NORMAL); a second goroutine, the syncer, fsyncs the WAL
 // file once for every commit made meanwhile and then answers their callers, while the
-// writer goes on with the next group. Callers wait in arrival order, so the queue's
+// writer goes on with the next group; while writes come in crowds, a commit waits a
+// moment for more (lingerOps). Callers wait in arrival order, so the queue's
 // receives and the store's writes are not starved by many concurrent sends
 // (docs/PERFORMANCE.md, "The local pipeline under load" and "The local pipeline with
 // group commit").
