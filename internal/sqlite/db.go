@@ -20,7 +20,8 @@
 // and commits it; a write that fails is rolled back to its savepoint alone. The commit
 // only writes the WAL (synchronous=NORMAL); a second goroutine, the syncer, fsyncs the WAL
 // file once for every commit made meanwhile and then answers their callers, while the
-// writer goes on with the next group. Callers wait in arrival order, so the queue's
+// writer goes on with the next group; while writes come in crowds, a commit waits a
+// moment for more (lingerOps). Callers wait in arrival order, so the queue's
 // receives and the store's writes are not starved by many concurrent sends
 // (docs/PERFORMANCE.md, "The local pipeline under load" and "The local pipeline with
 // group commit").
@@ -37,6 +38,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -335,6 +337,32 @@ CREATE INDEX IF NOT EXISTS change_events_connection ON change_events (connection
 CREATE INDEX IF NOT EXISTS change_events_id ON change_events (event_id);
 CREATE INDEX IF NOT EXISTS change_events_age ON change_events (created_at);
 `,
+		// 8: the queue's messages are found by their seq alone (a receipt handle starts
+		// with it), so the unique indexes on id (random, never looked up) and on receipt
+		// go, and the order index holds visible_at, so that a receive skips the messages
+		// in flight at the head of the queue without reading their rows; it also answers
+		// when the next one becomes visible, so the index on (queue, visible_at) goes too.
+		// A send, a receive and a delete write two b-trees each, not four
+		// (docs/PERFORMANCE.md, "Second pass"). The counter of seq carries over.
+		`
+CREATE TABLE queue_messages_v8 (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- send order: oldest first
+	queue         TEXT    NOT NULL,
+	id            TEXT    NOT NULL,                  -- random (newMessageID)
+	body          BLOB    NOT NULL,
+	attributes    TEXT,                              -- JSON object of strings, NULL = none
+	sent_at       INTEGER NOT NULL,                  -- Unix ms
+	visible_at    INTEGER NOT NULL,                  -- Unix ms; receivable when <= now
+	receive_count INTEGER NOT NULL DEFAULT 0,
+	receipt       TEXT                               -- handle of the latest receive ("<seq>.<random>"), NULL before
+);
+INSERT INTO sqlite_sequence (name, seq) SELECT 'queue_messages_v8', seq FROM sqlite_sequence WHERE name = 'queue_messages';
+INSERT INTO queue_messages_v8 (seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt)
+	SELECT seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt FROM queue_messages;
+DROP TABLE queue_messages;
+ALTER TABLE queue_messages_v8 RENAME TO queue_messages;
+CREATE INDEX queue_messages_order ON queue_messages (queue, seq, visible_at);
+`,
 	}
 }
 
@@ -457,14 +485,27 @@ func (op *writeOp) finish(err error, ranErr error) {
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
+// While the writes come in crowds (the recent commits carried lingerAfter on average), a
+// commit waits for lingerOps writes, or until its transaction has been open lingerFor,
+// even when the syncer is free: every commit writes the pages its writes touched into
+// the WAL, and the pages every delivery touches (the ends of the tables and indexes) are
+// the same for every write of a commit, so a commit of 64 writes writes about as many of
+// them as one of 20. A lone write (the recent commits were small) is committed as soon
+// as the syncer is free (docs/PERFORMANCE.md, "Second pass").
+const (
+	lingerAfter = 16
+	lingerOps   = 64
+	lingerFor   = 2 * time.Millisecond
+)
+
 // writer runs the writes handed to inWriteTx and sendTx until the database is closed, in
 // rounds: each round takes the writes waiting at that moment and runs them in the open
-// transaction (beginning one if none is open). The transaction is committed as soon as
-// the syncer is free to sync it, or once it holds maxGroup writes; while the syncer is
-// syncing the last commit, the writes arriving meanwhile are run into the next one. So
-// commits come as fast as the disk syncs them, each carrying whatever arrived during the
-// last sync, and a write that need not wait for its commit (a batch's, DeferCommits) is
-// answered within a round, whatever the disk does.
+// transaction (beginning one if none is open). The transaction is committed once the
+// syncer is free to sync it and it is ready (lingerOps), or once it holds maxGroup
+// writes; while the syncer is syncing the last commit, the writes arriving meanwhile are
+// run into the next one. So commits come at most as fast as the disk syncs them, each
+// carrying whatever arrived during the last sync, and a write that need not wait for its
+// commit (a batch's, DeferCommits) is answered within a round, whatever the disk does.
 //
 // Every other write waiting is taken. Sends are taken too while nothing else is being
 // written; while other writes are (the worker applying what was queued: about two writes
@@ -476,22 +517,34 @@ const maxGroup = 256
 // backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
 func (db *DB) writer() {
 	defer close(db.writerDone)
-	var g *group // the open transaction; nil when none is
+	w := groupWriter{db: db}
 	defer func() {
-		if g != nil {
-			<-db.syncReady
-			db.commit(g)
+		if w.g != nil {
+			w.commit()
 		}
 		close(db.syncStop)
 		<-db.syncerDone
 	}()
 	recent := 0.0 // moving average of the other writes per round
+	linger := time.NewTimer(lingerFor)
+	linger.Stop()
 	for {
 		var work, sends []*writeOp
 		messages := 0
 		var ready <-chan struct{}
-		if g != nil {
+		var lingered <-chan time.Time
+		switch {
+		case w.g == nil:
+		case !w.syncFree:
 			ready = db.syncReady
+		default: // the syncer waits for a transaction not ready yet
+			left := lingerFor - time.Since(w.g.began)
+			if left <= 0 {
+				w.commit()
+				continue
+			}
+			linger.Reset(left)
+			lingered = linger.C
 		}
 		select {
 		case op := <-db.writes:
@@ -499,12 +552,16 @@ func (db *DB) writer() {
 		case op := <-db.sends:
 			sends, messages = append(sends, op), op.messages
 		case <-ready:
-			db.commit(g)
-			g = nil
+			w.syncFree = true
+			w.commitIfReady()
+			continue
+		case <-lingered:
+			w.commit()
 			continue
 		case <-db.closed:
 			return
 		}
+		linger.Stop()
 	others:
 		for len(work)+len(sends) < maxGroup {
 			select {
@@ -533,31 +590,58 @@ func (db *DB) writer() {
 		if db.onGroup != nil {
 			db.onGroup(len(work), len(sends))
 		}
-		g = db.run(g, round)
-		if g == nil {
+		if w.g = db.run(w.g, round); w.g == nil {
 			continue
 		}
-		if len(g.ops) >= maxGroup {
-			<-db.syncReady
-			db.commit(g)
-			g = nil
+		if len(w.g.ops) >= maxGroup {
+			w.commit()
 			continue
 		}
-		select {
-		case <-db.syncReady:
-			db.commit(g)
-			g = nil
-		default: // the syncer is busy: the next round joins this transaction
+		if !w.syncFree {
+			select {
+			case <-db.syncReady:
+				w.syncFree = true
+			default: // the syncer is busy: the next round joins this transaction
+			}
 		}
+		w.commitIfReady()
 	}
+}
+
+// groupWriter is the writer goroutine's state: its open transaction and whether the
+// syncer has said it is free (syncReady) and waits for the next commit.
+type groupWriter struct {
+	db       *DB
+	g        *group // the open transaction; nil when none is
+	syncFree bool
+	recent   float64 // moving average of the writes per commit
+}
+
+// commitIfReady commits the open transaction when the syncer is free and the transaction
+// need not linger for more writes (lingerAfter).
+func (w *groupWriter) commitIfReady() {
+	if w.g != nil && w.syncFree && (w.recent < lingerAfter || len(w.g.ops) >= lingerOps) {
+		w.commit()
+	}
+}
+
+// commit commits the open transaction, waiting for the syncer when it is busy.
+func (w *groupWriter) commit() {
+	if !w.syncFree {
+		<-w.db.syncReady
+	}
+	w.recent += (float64(len(w.g.ops)) - w.recent) / 4
+	w.db.commit(w.g)
+	w.g, w.syncFree = nil, false
 }
 
 // group is the writer's open transaction and the writes run in it, each with its own
 // error (nil: its write is in the transaction).
 type group struct {
-	tx   *sql.Tx
-	ops  []*writeOp
-	errs []error
+	began time.Time // when its transaction began
+	tx    *sql.Tx
+	ops   []*writeOp
+	errs  []error
 }
 
 // run runs round's writes in g, beginning a transaction when g is nil, each in a savepoint
@@ -590,7 +674,7 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 			return nil
 		}
 		db.beginGroup(tx)
-		g = &group{tx: tx}
+		g = &group{tx: tx, began: time.Now()}
 		if len(live) == 1 { // alone: no savepoint needed
 			op := live[0]
 			if err := op.fn(tx); err != nil {

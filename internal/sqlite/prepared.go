@@ -41,8 +41,9 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 		WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?`
 	markReceived = `UPDATE queue_messages
 					SET receive_count = ?, visible_at = ?, receipt = ? WHERE seq = ?`
-	deleteReceived      = `DELETE FROM queue_messages WHERE queue = ? AND receipt = ?`
-	selectNextVisible   = `SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?`
+	deleteReceived    = `DELETE FROM queue_messages WHERE seq = ? AND queue = ? AND receipt = ?`
+	selectNextVisible = `SELECT MIN(visible_at) FROM queue_messages INDEXED BY queue_messages_order
+		WHERE queue = ? AND visible_at > ?`
 	savepoint           = `SAVEPOINT write_op`
 	rollbackToSavepoint = `ROLLBACK TO write_op`
 	releaseSavepoint    = `RELEASE write_op`

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/halosync/halosync/internal/message"
@@ -204,7 +206,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 					movedToDLQ++
 					continue
 				}
-				m.ReceiptHandle = newReceiptHandle()
+				m.ReceiptHandle = newReceiptHandle(m.seq)
 				m.ReceiveCount = m.receiveCount + 1
 				if _, err := q.db.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, m.ReceiptHandle, m.seq); err != nil {
 					return fmt.Errorf("sqlite: %s: mark message %s received: %w", what, m.ID, err)
@@ -286,7 +288,11 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		for _, h := range receiptHandles {
-			res, err := q.db.exec(ctx, tx, deleteReceived, q.name, h)
+			seq, ok := receiptSeq(h)
+			if !ok {
+				continue // not a handle of ours: unknown
+			}
+			res, err := q.db.exec(ctx, tx, deleteReceived, seq, q.name, h)
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
@@ -315,8 +321,12 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	}
 	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?`,
-			time.Now().Add(timeout).UnixMilli(), q.name, receiptHandle)
+		seq, ok := receiptSeq(receiptHandle)
+		if !ok {
+			return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
+		}
+		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?`,
+			time.Now().Add(timeout).UnixMilli(), seq, q.name, receiptHandle)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)
 		}
@@ -370,5 +380,16 @@ func newMessageID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// newReceiptHandle returns a fresh random receipt handle (128 random bits).
-func newReceiptHandle() string { return rand.Text() }
+// newReceiptHandle returns a fresh receipt handle for the message seq: its seq, so that
+// the message is found by its primary key, and 128 random bits.
+func newReceiptHandle(seq int64) string { return strconv.FormatInt(seq, 10) + "." + rand.Text() }
+
+// receiptSeq is the seq a receipt handle names; false when h is not a handle Receive made.
+func receiptSeq(h string) (int64, bool) {
+	s, _, ok := strings.Cut(h, ".")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(s, 10, 64)
+	return seq, err == nil
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -456,4 +457,63 @@ func TestQueueRefusesSendsBeyondItsBacklog(t *testing.T) {
 		}
 	}
 	sendBodies(t, q, "f")
+}
+
+// TestMigrationKeepsQueuedMessages opens a file written by schema 7, with its queue's
+// unique indexes: its messages are received in the order they were sent, with their ids,
+// bodies and attributes, and a message sent after takes a seq above every earlier one,
+// deleted ones included.
+func TestMigrationKeepsQueuedMessages(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "halosync.db")
+	raw, err := sql.Open("sqlite", dsn(path, writerParams()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range migrations()[:7] {
+		if _, err := raw.ExecContext(ctx, step); err != nil {
+			t.Fatalf("schema step %d: %v", i+1, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) VALUES ('q', 'm1', 'one', '{"a":"1"}', 1, 1)`,
+		`INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) VALUES ('q', 'm2', 'two', NULL, 2, 2)`,
+		`INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) VALUES ('q', 'm3', 'three', NULL, 3, 3)`,
+		`DELETE FROM queue_messages WHERE id = 'm3'`,
+		`PRAGMA user_version = 7`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openTestDB(t, path)
+	q := db.Queue("q", QueueOptions{})
+	if err := q.Send(ctx, []message.Message{{Body: []byte("four")}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Receive(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range got {
+		bodies = append(bodies, string(m.Body))
+	}
+	if strings.Join(bodies, ",") != "one,two,four" || got[0].ID != "m1" || got[0].Attributes["a"] != "1" {
+		t.Fatalf("received %v (%+v)", bodies, got)
+	}
+	var seq int64
+	if err := db.read.QueryRowContext(ctx, `SELECT seq FROM queue_messages WHERE CAST(body AS TEXT) = 'four'`).Scan(&seq); err != nil || seq != 4 {
+		t.Fatalf("the message sent after the migration has seq %d (%v), want 4", seq, err)
+	}
+	if err := q.Delete(ctx, got[0].ReceiptHandle, got[1].ReceiptHandle, got[2].ReceiptHandle); err != nil {
+		t.Fatal(err)
+	}
+	if visible, inFlight, err := q.Stats(ctx); err != nil || visible+inFlight != 0 {
+		t.Fatalf("after deleting everything: %d visible, %d in flight, %v", visible, inFlight, err)
+	}
 }
