@@ -5,6 +5,11 @@ GO        ?= go
 FUNCTIONS := ingest worker poller read publish
 GOARCH_LAMBDA ?= arm64
 LDFLAGS   := -s -w
+# lambda.norpc: no net/rpc in the bootstraps (provided.al2023 speaks the Runtime API);
+# nethttpomithttp2: no HTTP/2 in net/http. Every call a function makes (the Runtime API,
+# SQS, DynamoDB, EventBridge, SSM, Secrets Manager, Halo) is HTTP/1.1, and HTTP/2's code
+# is a third of a megabyte of each bootstrap (docs/PERFORMANCE.md, "Cold start").
+LAMBDA_TAGS := lambda.norpc,nethttpomithttp2
 BUILD_DIR ?= .aws-sam/bootstrap
 
 .PHONY: run install test unit lint bench load fuzz build clean deploy standins-start standins-stop \
@@ -51,7 +56,7 @@ build: $(FUNCTIONS:%=build-%)
 # A static pattern rule: make searches no implicit rule for a phony target.
 $(FUNCTIONS:%=build-%): build-%:
 	mkdir -p $(BUILD_DIR)/$*
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/$*/bootstrap ./functions/$*
 
 # Targets sam build calls (BuildMethod: makefile), one per function's logical id. sam build
@@ -63,28 +68,28 @@ $(FUNCTIONS:%=build-%): build-%:
 LOCAL_CONFIG := events/halosync.local.yaml
 
 build-IngestFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/ingest
 	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 build-WorkerFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/worker
 	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 build-PollerFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/poller
 	cp $(LOCAL_CONFIG) $(ARTIFACTS_DIR)/
 
 # The read function reads no configuration: it needs the table only.
 build-ReadFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/read
 
 # The publisher reads no configuration: it has nothing to copy.
 build-PublisherFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags $(LAMBDA_TAGS) -trimpath \
 		-ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish
 
 deploy:

@@ -85,7 +85,7 @@ func build(t *testing.T) binaries {
 	buildOnce.Do(func() {
 		start := time.Now()
 		out := filepath.Join(binDir, "out")
-		args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out + string(filepath.Separator)}
+		args := []string{"build", "-tags", makefileTags(t), "-trimpath", "-ldflags", "-s -w", "-o", out + string(filepath.Separator)}
 		for _, fn := range functions {
 			args = append(args, "./functions/"+fn)
 		}
@@ -123,3 +123,20 @@ func build(t *testing.T) binaries {
 
 // rieCommand is the emulator's package.
 const rieCommand = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+
+// makefileTags reads LAMBDA_TAGS from the Makefile, so that the bootstraps tested and
+// measured here are built with the tags `make build` and `sam build` use.
+func makefileTags(tb testing.TB) string {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if name, value, ok := strings.Cut(line, ":="); ok && strings.TrimSpace(name) == "LAMBDA_TAGS" {
+			return strings.TrimSpace(value)
+		}
+	}
+	tb.Fatal("the Makefile sets no LAMBDA_TAGS")
+	return ""
+}

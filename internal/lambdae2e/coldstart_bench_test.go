@@ -119,7 +119,7 @@ func startOnce(b *testing.B, bootstrap string, env []string, next <-chan time.Ti
 
 // buildBootstrap builds pkg as a Lambda bootstrap for linux/arch, with the Makefile's flags.
 func buildBootstrap(b *testing.B, pkg, arch, out string) {
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", makefileTags(b), "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if output, err := cmd.CombinedOutput(); err != nil {

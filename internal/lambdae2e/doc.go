@@ -3,7 +3,7 @@
 // (docs/ARCHITECTURE.md, "Tests").
 //
 // The tests build each function's `bootstrap` the way the Makefile does (CGO off,
-// -tags lambda.norpc, -trimpath, stripped) but for the host's architecture, and the AWS
+// its LAMBDA_TAGS, -trimpath, stripped) but for the host's architecture, and the AWS
 // Lambda Runtime Interface Emulator (a go.mod tool). Each function runs under its own
 // emulator process, with the local stand-ins (DynamoDB Local and the SQS emulator that
 // scripts/standins.sh starts) as its AWS. The tests then play API Gateway (POSTing the

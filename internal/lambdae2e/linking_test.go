@@ -30,7 +30,7 @@ func TestBootstrapsLinkOnlyWhatTheyCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fn, func(t *testing.T) {
-			cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+tt.fn)
+			cmd := exec.Command("go", "list", "-deps", "-tags", makefileTags(t), "./functions/"+tt.fn)
 			cmd.Dir = root
 			out, err := cmd.Output()
 			if err != nil {
