@@ -17,7 +17,6 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/halosync/halosync/internal/change"
 	"github.com/halosync/halosync/internal/config"
@@ -186,7 +185,7 @@ func openSQS(ctx context.Context, sq config.SQSQueues) (*deadLetters, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	client := sqs.NewFromConfig(aws)
+	client := sqsqueue.NewClient(aws)
 	dlq := sqsqueue.New(client, sq.DeadLetterURL)
 	d := &deadLetters{
 		where: "the dead-letter queue " + sq.DeadLetterURL,

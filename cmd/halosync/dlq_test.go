@@ -166,7 +166,7 @@ connections:
 // where the worker applies it; purge --yes deletes the rest.
 func TestDeadLetterOnSQS(t *testing.T) {
 	ctx := context.Background()
-	client := awstest.SQS(t)
+	client := sqsqueue.NewClient(awstest.SQSConfig(t))
 	env := awstest.ProcessEnv(t)
 	name := "halosync-cli-" + strings.ReplaceAll(time.Now().UTC().Format("150405.000000000"), ".", "")
 	mainURL, dlqURL, err := sqsqueue.CreateQueuePair(ctx, client, name, 30*time.Second, 5)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/halosync/halosync/internal/config"
 	"github.com/halosync/halosync/internal/connection"
@@ -236,7 +235,7 @@ func repairQueue(ctx context.Context, cfg *config.Config, db *sqlite.DB, queueUR
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	return sqsqueue.New(sqs.NewFromConfig(aws), url), nil
+	return sqsqueue.Open(aws, url), nil
 }
 
 // refusingQueue is the queue of a dry run, which enqueues nothing.

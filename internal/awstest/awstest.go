@@ -81,6 +81,15 @@ func SQS(tb testing.TB) *sqs.Client {
 	})
 }
 
+// SQSConfig is an SDK configuration whose clients call the SQS stand-in. It skips or
+// fails tb when the endpoint is not set.
+func SQSConfig(tb testing.TB) aws.Config {
+	tb.Helper()
+	cfg := Config()
+	cfg.BaseEndpoint = aws.String(SQSEndpoint(tb))
+	return cfg
+}
+
 // ProcessEnv is the environment a launched process (a Lambda bootstrap, the CLI) needs to
 // reach both stand-ins through the SDK's own configuration: endpoint URLs, region and
 // dummy credentials. Append it to os.Environ(). It skips or fails tb when either endpoint

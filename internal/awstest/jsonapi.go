@@ -13,11 +13,12 @@ import (
 
 // JSONRequest is what a JSONAPI saw of one request.
 type JSONRequest struct {
-	Target, ContentType, Body string
+	Target, ContentType, QueryMode, Body string
 }
 
-// JSONAPI fakes an AWS JSON 1.1 API (SSM, Secrets Manager), for which no stand-in runs
-// here: it answers every request with one status and body and records each request.
+// JSONAPI fakes an AWS JSON API (SSM, Secrets Manager, for which no stand-in runs here;
+// SQS, to compare requests with the SDK client's): it answers every request with one
+// status and body and records each request.
 type JSONAPI struct {
 	mu       sync.Mutex
 	requests []JSONRequest
@@ -31,7 +32,7 @@ func NewJSONAPI(t *testing.T, status int, body string) (*JSONAPI, aws.Config) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
-		f.requests = append(f.requests, JSONRequest{r.Header.Get("X-Amz-Target"), r.Header.Get("Content-Type"), string(b)})
+		f.requests = append(f.requests, JSONRequest{r.Header.Get("X-Amz-Target"), r.Header.Get("Content-Type"), r.Header.Get("X-Amzn-Query-Mode"), string(b)})
 		f.mu.Unlock()
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)

@@ -164,7 +164,7 @@ func newHarness(t *testing.T, table, conn string, seed uint64) *harness {
 	h.copy = dynamo.New(ddb, table)
 
 	var err error
-	h.mainURL, h.dlqURL, err = sqsqueue.CreateQueuePair(ctx, h.sqs, fmt.Sprintf("halosync-faults-%s-%d", conn, time.Now().UnixNano()), visibility, maxReceive)
+	h.mainURL, h.dlqURL, err = sqsqueue.CreateQueuePair(ctx, sqsqueue.NewClient(awstest.SQSConfig(t)), fmt.Sprintf("halosync-faults-%s-%d", conn, time.Now().UnixNano()), visibility, maxReceive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,9 @@ func newHarness(t *testing.T, table, conn string, seed uint64) *harness {
 		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = sdkMaxBackoff })
 	}
 	store := dynamo.New(dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(h.proxy[dynamoDB].URL()) }), table)
-	h.queue = sqsqueue.New(sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(h.proxy[sqsQueue].URL()) }), h.mainURL)
+	queueCfg := cfg
+	queueCfg.BaseEndpoint = aws.String(h.proxy[sqsQueue].URL())
+	h.queue = sqsqueue.Open(queueCfg, h.mainURL)
 
 	doc, err := config.Parse(ctx, []byte(configDoc(conn, h.proxy[haloAPI].URL())), nil)
 	if err != nil {

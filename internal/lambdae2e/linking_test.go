@@ -9,22 +9,22 @@ import (
 
 // TestBootstrapsLinkOnlyWhatTheyCall: each function's bootstrap carries the SDK service
 // clients it calls and nothing of config.LoadDefaultConfig's chain (shared files, SSO, STS,
-// instance metadata), nor the SSM and Secrets Manager clients (the configuration is read by
-// signed calls); the read and publish functions carry none of the pipeline. Each package
+// instance metadata), nor the SQS, SSM and Secrets Manager clients (the queue and the
+// configuration are reached by signed calls, internal/signedjson); the read and publish functions carry none of the pipeline. Each package
 // linked is initialised at every cold start (docs/PERFORMANCE.md, "Cold start").
 func TestBootstrapsLinkOnlyWhatTheyCall(t *testing.T) {
 	const sdk, app = "github.com/aws/aws-sdk-go-v2/", "github.com/halosync/halosync/internal/"
 	never := []string{sdk + "config", sdk + "credentials", sdk + "feature/ec2/imds", sdk + "service/sso", sdk + "service/ssooidc",
-		sdk + "service/sts", sdk + "service/signin", sdk + "service/ssm", sdk + "service/secretsmanager"}
-	services := []string{"dynamodb", "sqs", "eventbridge"}
+		sdk + "service/sts", sdk + "service/signin", sdk + "service/ssm", sdk + "service/secretsmanager", sdk + "service/sqs"}
+	services := []string{"dynamodb", "eventbridge"}
 	tests := []struct {
 		fn       string
 		services []string
 		without  []string
 	}{
-		{"ingest", []string{"sqs"}, nil},
-		{"worker", []string{"dynamodb", "sqs"}, nil},
-		{"poller", []string{"dynamodb", "sqs"}, nil},
+		{"ingest", nil, nil},
+		{"worker", []string{"dynamodb"}, nil},
+		{"poller", []string{"dynamodb"}, nil},
 		{"read", []string{"dynamodb"}, []string{app + "config", app + "pipeline", app + "awslambda", "go.yaml.in/yaml/v3"}},
 		{"publish", []string{"dynamodb", "eventbridge"}, []string{app + "config", app + "pipeline", app + "awslambda", "go.yaml.in/yaml/v3"}},
 	}

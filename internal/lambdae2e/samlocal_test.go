@@ -159,7 +159,9 @@ func TestSamLocalInvokeWithTheEnvFile(t *testing.T) {
 	}
 	name := path.Base(queueURL)
 	deleteQueues(t, sq, queueURL, dlqURL) // left by an interrupted run, if any
-	gotQueue, gotDLQ, err := sqsqueue.CreateQueuePair(ctx, sq, name, visibility, maxReceive)
+	queuesCfg := awstest.SQSConfig(t)
+	queuesCfg.Region = samRegion
+	gotQueue, gotDLQ, err := sqsqueue.CreateQueuePair(ctx, sqsqueue.NewClient(queuesCfg), name, visibility, maxReceive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,12 +90,13 @@ func newStack(t *testing.T, label string, opts ...stackOption) *stack {
 	}
 	t.Cleanup(func() { deleteTable(t, ddb, name) })
 	var err error
-	s.qURL, s.dlqURL, err = sqsqueue.CreateQueuePair(ctx, sq, name, visibility, maxReceive)
+	queues := sqsqueue.NewClient(awstest.SQSConfig(t))
+	s.qURL, s.dlqURL, err = sqsqueue.CreateQueuePair(ctx, queues, name, visibility, maxReceive)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteQueues(t, sq, s.qURL, s.dlqURL) })
-	s.queue, s.dlq = sqsqueue.New(sq, s.qURL), sqsqueue.New(sq, s.dlqURL)
+	s.queue, s.dlq = sqsqueue.New(queues, s.qURL), sqsqueue.New(queues, s.dlqURL)
 	s.store = dynamo.New(ddb, name)
 
 	// The configuration document, as HALOSYNC_CONFIG_FILE: the example, copied.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/halosync/halosync/internal/secretref"
 	"github.com/halosync/halosync/internal/signedjson"
+	"github.com/halosync/halosync/internal/sqsqueue"
 	"github.com/halosync/halosync/internal/ssmparam"
 )
 
@@ -72,7 +73,7 @@ func TestAWSEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		return map[string]string{
-			"sqs":            aws.ToString(sqs.NewFromConfig(cfg).Options().BaseEndpoint),
+			"sqs":            sqsqueue.NewClient(cfg).Endpoint(),
 			"dynamodb":       aws.ToString(dynamodb.NewFromConfig(cfg).Options().BaseEndpoint),
 			"eventbridge":    aws.ToString(eventbridge.NewFromConfig(cfg).Options().BaseEndpoint),
 			"ssm":            signedjson.New(cfg, ssmparam.Service).Endpoint(),
@@ -89,17 +90,19 @@ func TestAWSEndpoints(t *testing.T) {
 	}
 	clearAWS(t)
 	t.Setenv("AWS_REGION", "eu-west-1")
-	check(t, endpoints(t), map[string]string{"sqs": "", "dynamodb": "", "eventbridge": "",
+	check(t, endpoints(t), map[string]string{"sqs": "https://sqs.eu-west-1.amazonaws.com", "dynamodb": "", "eventbridge": "",
 		"ssm": "https://ssm.eu-west-1.amazonaws.com", "secretsmanager": "https://secretsmanager.eu-west-1.amazonaws.com"})
 
 	t.Setenv("AWS_ENDPOINT_URL", "http://localhost:4566")
+	check(t, endpoints(t), map[string]string{"sqs": "http://localhost:4566"})
+	t.Setenv("AWS_ENDPOINT_URL_SQS", "http://localhost:9324")
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000")
 	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://localhost:9000")
-	check(t, endpoints(t), map[string]string{"sqs": "http://localhost:4566", "dynamodb": "http://localhost:8000",
+	check(t, endpoints(t), map[string]string{"sqs": "http://localhost:9324", "dynamodb": "http://localhost:8000",
 		"eventbridge": "http://localhost:4566", "ssm": "http://localhost:4566", "secretsmanager": "http://localhost:9000"})
 
 	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE")
-	check(t, endpoints(t), map[string]string{"sqs": "", "dynamodb": "", "eventbridge": "",
+	check(t, endpoints(t), map[string]string{"sqs": "https://sqs.eu-west-1.amazonaws.com", "dynamodb": "", "eventbridge": "",
 		"ssm": "https://ssm.eu-west-1.amazonaws.com", "secretsmanager": "https://secretsmanager.eu-west-1.amazonaws.com"})
 
 	clearAWS(t)

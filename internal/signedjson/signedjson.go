@@ -1,8 +1,9 @@
-// Package signedjson calls one operation of an AWS JSON 1.1 API (SSM, Secrets Manager): a
+// Package signedjson calls one operation of an AWS JSON 1.0 or 1.1 API (SQS; SSM, Secrets Manager): a
 // POST signed with the SDK's SigV4 signer, retried as the SDK's standard retryer says,
 // without the service's SDK client. The Lambda functions read their configuration and
-// secrets through it: a service's SDK client package costs a bootstrap its size and its
-// package initialisation at every cold start (docs/PERFORMANCE.md, "Cold start").
+// secrets, and use their queues (internal/sqsqueue), through it: a service's SDK client
+// package costs a bootstrap its size and its package initialisation at every cold start
+// (docs/PERFORMANCE.md, "Cold start").
 package signedjson
 
 import (
@@ -26,7 +27,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// Service names an AWS JSON 1.1 API.
+// Service names an AWS JSON API.
 type Service struct {
 	// ID is the SDK's service id, as in AWS_ENDPOINT_URL_<ID> (upper case, spaces as
 	// underscores): "SSM", "Secrets Manager".
@@ -36,6 +37,12 @@ type Service struct {
 	SigningName string
 	// TargetPrefix starts X-Amz-Target: "AmazonSSM", "secretsmanager".
 	TargetPrefix string
+	// JSONVersion is the protocol's version, "1.0" (SQS) or "1.1"; empty means 1.1.
+	JSONVersion string
+	// QueryCompatible marks an API that moved from AWS Query to JSON (SQS): its requests
+	// say X-Amzn-Query-Mode, as the SDK's client says it. Errors keep the JSON code
+	// (__type), which for such an API's modelled errors is the code its SDK client reports.
+	QueryCompatible bool
 }
 
 // Client calls one service's operations.
@@ -195,8 +202,15 @@ func (c *Client) send(ctx context.Context, operation string, body []byte, out an
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	version := c.svc.JSONVersion
+	if version == "" {
+		version = "1.1"
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-"+version)
 	req.Header.Set("X-Amz-Target", c.svc.TargetPrefix+"."+operation)
+	if c.svc.QueryCompatible {
+		req.Header.Set("X-Amzn-Query-Mode", "true")
+	}
 	if err := c.signer.SignHTTP(ctx, creds, req, sha256Hex(string(body)), c.svc.SigningName, c.cfg.Region, time.Now()); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}

@@ -231,3 +231,26 @@ func TestCallWithoutRetryQuotaReturnsTheServicesError(t *testing.T) {
 		t.Fatalf("%v after %d requests, want ServiceUnavailable after 1", err, len(fake.requests))
 	}
 }
+
+// TestCallSpeaksTheServiceProtocol: a JSON 1.0 service gets its content type, and a query
+// compatible one X-Amzn-Query-Mode (SQS, as its SDK client sends them); a JSON 1.1 service
+// neither.
+func TestCallSpeaksTheServiceProtocol(t *testing.T) {
+	for _, tt := range []struct {
+		svc                    Service
+		contentType, queryMode string
+	}{
+		{testService, "application/x-amz-json-1.1", ""},
+		{Service{ID: "SQS", SigningName: "sqs", TargetPrefix: "AmazonSQS", JSONVersion: "1.0", QueryCompatible: true}, "application/x-amz-json-1.0", "true"},
+	} {
+		c, fake := newClient(t, answer{200, nil, `{}`})
+		c.svc = tt.svc
+		if err := c.Call(context.Background(), "Op", struct{}{}, &struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		h := fake.requests[0].header
+		if h.Get("Content-Type") != tt.contentType || h.Get("X-Amzn-Query-Mode") != tt.queryMode || h.Get("X-Amz-Target") != tt.svc.TargetPrefix+".Op" {
+			t.Errorf("%s: headers %v", tt.svc.ID, h)
+		}
+	}
+}

@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/halosync/halosync/internal/message"
 )
 
@@ -156,13 +152,13 @@ func (q *Queue) scan(ctx context.Context, act func([]message.Received) ([]messag
 func (q *Queue) release(ctx context.Context, msgs []message.Received) error {
 	for start := 0; start < len(msgs); start += MaxBatch {
 		chunk := msgs[start:min(start+MaxBatch, len(msgs))]
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		visibleNow := 0
+		entries := make([]handleEntry, len(chunk))
 		for i, m := range chunk {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(start + i)), ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: 0}
+			entries[i] = handleEntry{ID: strconv.Itoa(start + i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: &visibleNow}
 		}
-		out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
-		if err != nil {
+		var out batchResult
+		if err := q.client.Call(ctx, "ChangeMessageVisibilityBatch", handleBatchRequest{QueueURL: q.url, Entries: entries}, &out); err != nil {
 			return fmt.Errorf("make %d messages visible again: %w", len(msgs)-start, err)
 		}
 		if len(out.Failed) > 0 {

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/halosync/halosync/internal/message"
+	"github.com/halosync/halosync/internal/signedjson"
 )
 
 // SQS limits.
@@ -43,14 +42,22 @@ const (
 // (SenderFault false: throttling, an internal error) is sent before Send gives up.
 const sendAttempts = 3
 
-// API is the part of the SQS client the queue uses; *sqs.Client satisfies it.
+// API calls one SQS operation in AWS JSON 1.0 (X-Amz-Target AmazonSQS.<operation>) with
+// in as its JSON body, decoding the answer into out; *signedjson.Client, as NewClient
+// makes it, satisfies it. The queue speaks SQS's protocol without the SDK's SQS client,
+// whose package the Lambda functions would otherwise load at every cold start
+// (docs/PERFORMANCE.md, "Cold start").
 type API interface {
-	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
-	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
-	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
-	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	Call(ctx context.Context, operation string, in, out any) error
 }
+
+// Service is SQS's AWS JSON 1.0 API.
+var Service = signedjson.Service{ID: "SQS", SigningName: "sqs", TargetPrefix: "AmazonSQS", JSONVersion: "1.0", QueryCompatible: true}
+
+// NewClient returns an SQS client with cfg's credentials, region, retryer and endpoint
+// (AWS_ENDPOINT_URL_SQS, else AWS_ENDPOINT_URL, else the region's, as the SDK's client
+// resolves it).
+func NewClient(cfg aws.Config) *signedjson.Client { return signedjson.New(cfg, Service) }
 
 // Queue is one SQS queue. It is safe for concurrent use.
 type Queue struct {
@@ -65,8 +72,8 @@ func New(client API, queueURL string) *Queue {
 	return &Queue{client: client, url: queueURL, retryDelay: 100 * time.Millisecond}
 }
 
-// Open returns the queue at queueURL through an SQS client made from cfg.
-func Open(cfg aws.Config, queueURL string) *Queue { return New(sqs.NewFromConfig(cfg), queueURL) }
+// Open returns the queue at queueURL through an SQS client made from cfg (NewClient).
+func Open(cfg aws.Config, queueURL string) *Queue { return New(NewClient(cfg), queueURL) }
 
 // At returns the queue at queueURL through q's client (a dead-letter queue beside its
 // queue: one client, built once).
@@ -82,7 +89,7 @@ func (q *Queue) URL() string { return q.url }
 // least once: when Send fails, some messages may have been sent, and sending them again
 // makes duplicates, which consumers must tolerate (the store does).
 func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
-	var entries []types.SendMessageBatchRequestEntry
+	var entries []sendEntry
 	for i, m := range msgs {
 		e, err := entry(i, m)
 		if err != nil {
@@ -132,8 +139,8 @@ func (e *batchError) Error() string { return fmt.Sprintf("%d entries failed: %v"
 
 // sendBatch sends one batch, resending the entries SQS failed on its side up to
 // sendAttempts times. It returns a *batchError when entries failed for good.
-func (q *Queue) sendBatch(ctx context.Context, entries []types.SendMessageBatchRequestEntry) error {
-	var final []types.BatchResultErrorEntry
+func (q *Queue) sendBatch(ctx context.Context, entries []sendEntry) error {
+	var final []batchFailure
 	delay := q.retryDelay
 	for attempt := 1; len(entries) > 0; attempt++ {
 		if attempt > 1 {
@@ -144,17 +151,17 @@ func (q *Queue) sendBatch(ctx context.Context, entries []types.SendMessageBatchR
 			}
 			delay *= 2
 		}
-		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
-		if err != nil {
+		var out batchResult
+		if err := q.client.Call(ctx, "SendMessageBatch", sendBatchRequest{QueueURL: q.url, Entries: entries}, &out); err != nil {
 			return fmt.Errorf("send message batch: %w", err)
 		}
-		byID := make(map[string]types.SendMessageBatchRequestEntry, len(entries))
+		byID := make(map[string]sendEntry, len(entries))
 		for _, e := range entries {
-			byID[aws.ToString(e.Id)] = e
+			byID[e.ID] = e
 		}
 		entries = entries[:0:0]
 		for _, f := range out.Failed {
-			if e, ok := byID[aws.ToString(f.Id)]; ok && !f.SenderFault && attempt < sendAttempts {
+			if e, ok := byID[f.ID]; ok && !f.SenderFault && attempt < sendAttempts {
 				entries = append(entries, e)
 			} else {
 				final = append(final, f)
@@ -167,17 +174,17 @@ func (q *Queue) sendBatch(ctx context.Context, entries []types.SendMessageBatchR
 	return nil
 }
 
-func entryError(f types.BatchResultErrorEntry) error {
+func entryError(f batchFailure) error {
 	fault := "SQS"
 	if f.SenderFault {
 		fault = "sender"
 	}
-	return fmt.Errorf("message %s: %s: %s (%s fault)", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message), fault)
+	return fmt.Errorf("message %s: %s: %s (%s fault)", f.ID, f.Code, f.Message, fault)
 }
 
 // entry makes the batch entry of message i; its id is the message's index in the Send.
-func entry(i int, m message.Message) (types.SendMessageBatchRequestEntry, error) {
-	e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(m.Body))}
+func entry(i int, m message.Message) (sendEntry, error) {
+	e := sendEntry{ID: strconv.Itoa(i), MessageBody: string(m.Body)}
 	if len(m.Body) == 0 {
 		return e, fmt.Errorf("message %d has an empty body, which SQS rejects", i)
 	}
@@ -186,9 +193,9 @@ func entry(i int, m message.Message) (types.SendMessageBatchRequestEntry, error)
 			continue
 		}
 		if e.MessageAttributes == nil {
-			e.MessageAttributes = map[string]types.MessageAttributeValue{}
+			e.MessageAttributes = map[string]attributeValue{}
 		}
-		e.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		e.MessageAttributes[k] = attributeValue{DataType: "String", StringValue: v}
 	}
 	if len(e.MessageAttributes) > MaxAttributes {
 		return e, fmt.Errorf("message %d has %d attributes; SQS allows %d", i, len(e.MessageAttributes), MaxAttributes)
@@ -200,10 +207,10 @@ func entry(i int, m message.Message) (types.SendMessageBatchRequestEntry, error)
 }
 
 // entrySize is the size SQS counts: the body and each attribute's name, type and value.
-func entrySize(e types.SendMessageBatchRequestEntry) int {
-	n := len(aws.ToString(e.MessageBody))
+func entrySize(e sendEntry) int {
+	n := len(e.MessageBody)
 	for k, v := range e.MessageAttributes {
-		n += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
+		n += len(k) + len(v.DataType) + len(v.StringValue)
 	}
 	return n
 }
@@ -229,17 +236,15 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 // receive receives up to maxMessages, long-polling for wait (whole seconds), hidden for
 // visibility (whole seconds; 0: the queue's visibility timeout).
 func (q *Queue) receive(ctx context.Context, maxMessages int, wait, visibility time.Duration) ([]message.Received, error) {
-	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:            aws.String(q.url),
-		MaxNumberOfMessages: int32(maxMessages),
-		WaitTimeSeconds:     int32((wait + time.Second - 1) / time.Second),
-		VisibilityTimeout:   int32(visibility / time.Second),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
-			types.MessageSystemAttributeNameApproximateReceiveCount,
-			types.MessageSystemAttributeNameSentTimestamp,
-		},
-		MessageAttributeNames: []string{"All"},
-	})
+	var out receiveResult
+	err := q.client.Call(ctx, "ReceiveMessage", receiveRequest{
+		QueueURL:                    q.url,
+		MaxNumberOfMessages:         maxMessages,
+		WaitTimeSeconds:             int((wait + time.Second - 1) / time.Second),
+		VisibilityTimeout:           int(visibility / time.Second),
+		MessageSystemAttributeNames: []string{attributeReceiveCount, attributeSentTimestamp},
+		MessageAttributeNames:       []string{"All"},
+	}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -247,20 +252,20 @@ func (q *Queue) receive(ctx context.Context, maxMessages int, wait, visibility t
 }
 
 // received turns SQS messages into received messages.
-func received(in []types.Message) []message.Received {
+func received(in []receivedMessage) []message.Received {
 	msgs := make([]message.Received, 0, len(in))
 	for _, m := range in {
-		r := message.Received{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
+		r := message.Received{ID: m.MessageID, Body: []byte(m.Body), ReceiptHandle: m.ReceiptHandle}
 		if len(m.MessageAttributes) > 0 {
 			r.Attributes = make(map[string]string, len(m.MessageAttributes))
 			for k, v := range m.MessageAttributes {
-				r.Attributes[k] = aws.ToString(v.StringValue)
+				r.Attributes[k] = v.StringValue
 			}
 		}
-		if s, ok := m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]; ok {
+		if s, ok := m.Attributes[attributeReceiveCount]; ok {
 			r.ReceiveCount, _ = strconv.Atoi(s)
 		}
-		if s, ok := m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)]; ok {
+		if s, ok := m.Attributes[attributeSentTimestamp]; ok {
 			if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 				r.SentAt = time.UnixMilli(ms)
 			}
@@ -276,12 +281,12 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	var first error
 	for start := 0; start < len(receiptHandles); start += MaxBatch {
 		chunk := receiptHandles[start:min(start+MaxBatch, len(receiptHandles))]
-		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		entries := make([]handleEntry, len(chunk))
 		for i, h := range chunk {
-			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(start + i)), ReceiptHandle: aws.String(h)}
+			entries[i] = handleEntry{ID: strconv.Itoa(start + i), ReceiptHandle: h}
 		}
-		out, err := q.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
-		if err != nil {
+		var out batchResult
+		if err := q.client.Call(ctx, "DeleteMessageBatch", handleBatchRequest{QueueURL: q.url, Entries: entries}, &out); err != nil {
 			return fmt.Errorf("sqs delete from %s: %w", q.url, err)
 		}
 		failed += len(out.Failed)
@@ -299,21 +304,15 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 // at most 12 hours); zero makes it visible at once.
 func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error {
 	timeout = min(max(timeout, 0), maxVisibility)
-	_, err := q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl:          aws.String(q.url),
-		ReceiptHandle:     aws.String(receiptHandle),
-		VisibilityTimeout: int32(timeout / time.Second),
-	})
+	err := q.client.Call(ctx, "ChangeMessageVisibility", changeVisibilityRequest{
+		QueueURL:          q.url,
+		ReceiptHandle:     receiptHandle,
+		VisibilityTimeout: int(timeout / time.Second),
+	}, &struct{}{})
 	if err != nil {
 		return fmt.Errorf("sqs change visibility on %s: %w", q.url, err)
 	}
 	return nil
-}
-
-// AdminAPI is the part of the SQS client CreateQueuePair uses; *sqs.Client satisfies it.
-type AdminAPI interface {
-	CreateQueue(ctx context.Context, in *sqs.CreateQueueInput, optFns ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
-	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 // DLQSuffix names a queue's dead-letter queue: <name>-dlq.
@@ -326,25 +325,24 @@ const dlqRetention = 14 * 24 * time.Hour
 // name with the given visibility timeout (whole seconds) and its dead-letter queue
 // name-dlq, to which SQS moves a message received more than maxReceive times. It is for
 // tests and local use; in AWS the template creates the queues.
-func CreateQueuePair(ctx context.Context, client AdminAPI, name string, visibility time.Duration, maxReceive int) (mainURL, dlqURL string, err error) {
+func CreateQueuePair(ctx context.Context, client API, name string, visibility time.Duration, maxReceive int) (mainURL, dlqURL string, err error) {
 	if maxReceive < 1 {
 		return "", "", fmt.Errorf("sqs create queue %s: max receive count %d must be at least 1", name, maxReceive)
 	}
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName:  aws.String(name + DLQSuffix),
-		Attributes: map[string]string{string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(dlqRetention / time.Second))},
-	})
+	var dlq createQueueResult
+	err = client.Call(ctx, "CreateQueue", createQueueRequest{
+		QueueName:  name + DLQSuffix,
+		Attributes: map[string]string{"MessageRetentionPeriod": strconv.Itoa(int(dlqRetention / time.Second))},
+	}, &dlq)
 	if err != nil {
 		return "", "", fmt.Errorf("sqs create queue %s%s: %w", name, DLQSuffix, err)
 	}
-	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       dlq.QueueUrl,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
+	var attrs queueAttributesResult
+	err = client.Call(ctx, "GetQueueAttributes", queueAttributesRequest{QueueURL: dlq.QueueURL, AttributeNames: []string{"QueueArn"}}, &attrs)
 	if err != nil {
 		return "", "", fmt.Errorf("sqs create queue %s: read the dead-letter queue's ARN: %w", name, err)
 	}
-	arn := attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
+	arn := attrs.Attributes["QueueArn"]
 	if arn == "" {
 		return "", "", fmt.Errorf("sqs create queue %s: the dead-letter queue has no ARN", name)
 	}
@@ -355,15 +353,16 @@ func CreateQueuePair(ctx context.Context, client AdminAPI, name string, visibili
 	if err != nil {
 		return "", "", fmt.Errorf("sqs create queue %s: %w", name, err)
 	}
-	created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(name),
+	var created createQueueResult
+	err = client.Call(ctx, "CreateQueue", createQueueRequest{
+		QueueName: name,
 		Attributes: map[string]string{
-			string(types.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(visibility / time.Second)),
-			string(types.QueueAttributeNameRedrivePolicy):     string(redrive),
+			"VisibilityTimeout": strconv.Itoa(int(visibility / time.Second)),
+			"RedrivePolicy":     string(redrive),
 		},
-	})
+	}, &created)
 	if err != nil {
 		return "", "", fmt.Errorf("sqs create queue %s: %w", name, err)
 	}
-	return aws.ToString(created.QueueUrl), aws.ToString(dlq.QueueUrl), nil
+	return created.QueueURL, dlq.QueueURL, nil
 }

@@ -17,15 +17,16 @@ import (
 	"github.com/halosync/halosync/internal/awstest"
 	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/queuetest"
+	"github.com/halosync/halosync/internal/signedjson"
 )
 
 var queueSeq atomic.Int64
 
 // newPair creates a fresh, uniquely named queue pair on the SQS stand-in and deletes it
 // when the test ends.
-func newPair(t *testing.T, visibility time.Duration, maxReceive int) (client *sqs.Client, mainURL, dlqURL string) {
+func newPair(t *testing.T, visibility time.Duration, maxReceive int) (client *signedjson.Client, mainURL, dlqURL string) {
 	t.Helper()
-	client = awstest.SQS(t)
+	client = NewClient(awstest.SQSConfig(t))
 	name := fmt.Sprintf("halosync-test-%d-%d", time.Now().UnixNano(), queueSeq.Add(1))
 	mainURL, dlqURL, err := CreateQueuePair(context.Background(), client, name, visibility, maxReceive)
 	if err != nil {
@@ -33,7 +34,7 @@ func newPair(t *testing.T, visibility time.Duration, maxReceive int) (client *sq
 	}
 	t.Cleanup(func() {
 		for _, u := range []string{mainURL, dlqURL} {
-			if _, err := client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(u)}); err != nil {
+			if err := client.Call(context.Background(), "DeleteQueue", map[string]string{"QueueUrl": u}, &struct{}{}); err != nil {
 				t.Errorf("delete queue %s: %v", u, err)
 			}
 		}
@@ -59,8 +60,8 @@ func TestCreateQueuePair(t *testing.T) {
 	client, mainURL, dlqURL := newPair(t, 45*time.Second, 3)
 	ctx := context.Background()
 	attrs := func(url string) map[string]string {
-		out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
-		if err != nil {
+		var out queueAttributesResult
+		if err := client.Call(ctx, "GetQueueAttributes", queueAttributesRequest{QueueURL: url, AttributeNames: []string{"All"}}, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out.Attributes
@@ -91,18 +92,20 @@ func TestCreateQueuePair(t *testing.T) {
 
 // countingSQS counts batch sends on a real client.
 type countingSQS struct {
-	*sqs.Client
+	API
 	batches atomic.Int64
 }
 
-func (c *countingSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, o ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	c.batches.Add(1)
-	return c.Client.SendMessageBatch(ctx, in, o...)
+func (c *countingSQS) Call(ctx context.Context, operation string, in, out any) error {
+	if operation == "SendMessageBatch" {
+		c.batches.Add(1)
+	}
+	return c.API.Call(ctx, operation, in, out)
 }
 
 func TestSendSplitsBatchesBySize(t *testing.T) {
 	client, url, _ := newPair(t, 30*time.Second, 5)
-	api := &countingSQS{Client: client}
+	api := &countingSQS{API: client}
 	q := New(api, url)
 	ctx := context.Background()
 	var msgs []message.Message
@@ -183,50 +186,47 @@ func TestReceiveReturnsWhenCancelledWhileWaiting(t *testing.T) {
 
 // fakeSQS scripts SendMessageBatch answers and records requests.
 type fakeSQS struct {
-	API
 	mu       sync.Mutex
-	sends    []*sqs.SendMessageBatchInput
-	fail     func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry
-	receives []*sqs.ReceiveMessageInput
-	deletes  []*sqs.DeleteMessageBatchInput
+	sends    []sendBatchRequest
+	fail     func(call int, e sendEntry) *batchFailure
+	receives []receiveRequest
+	deletes  []handleBatchRequest
 }
 
-func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+func (f *fakeSQS) Call(_ context.Context, operation string, in, out any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.sends = append(f.sends, in)
-	out := &sqs.SendMessageBatchOutput{}
-	for _, e := range in.Entries {
-		if f.fail != nil {
-			if r := f.fail(len(f.sends), e); r != nil {
-				r.Id = e.Id
-				out.Failed = append(out.Failed, *r)
-				continue
+	switch operation {
+	case "SendMessageBatch":
+		req, res := in.(sendBatchRequest), out.(*batchResult)
+		f.sends = append(f.sends, req)
+		for _, e := range req.Entries {
+			if f.fail != nil {
+				if r := f.fail(len(f.sends), e); r != nil {
+					r.ID = e.ID
+					res.Failed = append(res.Failed, *r)
+				}
 			}
 		}
-		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m" + aws.ToString(e.Id))})
-	}
-	return out, nil
-}
-
-func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	f.receives = append(f.receives, in)
-	return &sqs.ReceiveMessageOutput{Messages: []types.Message{{
-		MessageId: aws.String("id1"), ReceiptHandle: aws.String("rh1"), Body: aws.String("body"),
-		Attributes:        map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1767225600123"},
-		MessageAttributes: map[string]types.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("ticket")}},
-	}}}, nil
-}
-
-func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
-	f.deletes = append(f.deletes, in)
-	out := &sqs.DeleteMessageBatchOutput{}
-	for _, e := range in.Entries {
-		if aws.ToString(e.ReceiptHandle) == "bad" {
-			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"), SenderFault: true})
+	case "ReceiveMessage":
+		f.receives = append(f.receives, in.(receiveRequest))
+		*out.(*receiveResult) = receiveResult{Messages: []receivedMessage{{
+			MessageID: "id1", ReceiptHandle: "rh1", Body: "body",
+			Attributes:        map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1767225600123"},
+			MessageAttributes: map[string]attributeValue{"kind": {DataType: "String", StringValue: "ticket"}},
+		}}}
+	case "DeleteMessageBatch":
+		req, res := in.(handleBatchRequest), out.(*batchResult)
+		f.deletes = append(f.deletes, req)
+		for _, e := range req.Entries {
+			if e.ReceiptHandle == "bad" {
+				res.Failed = append(res.Failed, batchFailure{ID: e.ID, Code: "ReceiptHandleIsInvalid", SenderFault: true})
+			}
 		}
+	default:
+		return fmt.Errorf("fake SQS: %s not scripted", operation)
 	}
-	return out, nil
+	return nil
 }
 
 func messages(n int) []message.Message {
@@ -246,10 +246,10 @@ func TestSendBatchesAndAttributes(t *testing.T) {
 		t.Fatalf("23 messages went in %d batches", len(f.sends))
 	}
 	e := f.sends[2].Entries[2]
-	if aws.ToString(e.Id) != "22" || aws.ToString(e.MessageBody) != "m22" {
-		t.Fatalf("entry %s %s", aws.ToString(e.Id), aws.ToString(e.MessageBody))
+	if e.ID != "22" || e.MessageBody != "m22" {
+		t.Fatalf("entry %s %s", e.ID, e.MessageBody)
 	}
-	if a := e.MessageAttributes; len(a) != 1 || aws.ToString(a["n"].DataType) != "String" || aws.ToString(a["n"].StringValue) != "22" {
+	if a := e.MessageAttributes; len(a) != 1 || a["n"].DataType != "String" || a["n"].StringValue != "22" {
 		t.Fatalf("attributes %+v (empty values must be left out)", a)
 	}
 	if err := New(f, "q").Send(context.Background(), nil); err != nil || len(f.sends) != 3 {
@@ -258,9 +258,9 @@ func TestSendBatchesAndAttributes(t *testing.T) {
 }
 
 func TestSendRetriesServerFaults(t *testing.T) {
-	f := &fakeSQS{fail: func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry {
-		if call == 1 && (aws.ToString(e.Id) == "1" || aws.ToString(e.Id) == "3") {
-			return &types.BatchResultErrorEntry{Code: aws.String("InternalError"), SenderFault: false}
+	f := &fakeSQS{fail: func(call int, e sendEntry) *batchFailure {
+		if call == 1 && (e.ID == "1" || e.ID == "3") {
+			return &batchFailure{Code: "InternalError", SenderFault: false}
 		}
 		return nil
 	}}
@@ -269,18 +269,18 @@ func TestSendRetriesServerFaults(t *testing.T) {
 	if err := q.Send(context.Background(), messages(5)); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sends) != 2 || len(f.sends[1].Entries) != 2 || aws.ToString(f.sends[1].Entries[0].Id) != "1" {
+	if len(f.sends) != 2 || len(f.sends[1].Entries) != 2 || f.sends[1].Entries[0].ID != "1" {
 		t.Fatalf("%d requests; the retry carried %d entries", len(f.sends), len(f.sends[len(f.sends)-1].Entries))
 	}
 }
 
 func TestSendGivesUp(t *testing.T) {
-	f := &fakeSQS{fail: func(call int, e types.SendMessageBatchRequestEntry) *types.BatchResultErrorEntry {
-		switch aws.ToString(e.Id) {
+	f := &fakeSQS{fail: func(call int, e sendEntry) *batchFailure {
+		switch e.ID {
 		case "0":
-			return &types.BatchResultErrorEntry{Code: aws.String("InternalError")}
+			return &batchFailure{Code: "InternalError"}
 		case "12":
-			return &types.BatchResultErrorEntry{Code: aws.String("InvalidMessageContents"), Message: aws.String("bad char"), SenderFault: true}
+			return &batchFailure{Code: "InvalidMessageContents", Message: "bad char", SenderFault: true}
 		}
 		return nil
 	}}
@@ -319,14 +319,14 @@ func TestReceiveRequest(t *testing.T) {
 	for _, c := range []struct {
 		max, wantMax   int
 		wait           time.Duration
-		wantWaitSecond int32
+		wantWaitSecond int
 	}{{0, 1, 0, 0}, {5, 5, 1500 * time.Millisecond, 2}, {50, 10, time.Minute, 20}, {-1, 1, -time.Second, 0}} {
 		msgs, err := q.Receive(ctx, c.max, c.wait)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in := f.receives[len(f.receives)-1]
-		if int(in.MaxNumberOfMessages) != c.wantMax || in.WaitTimeSeconds != c.wantWaitSecond {
+		if in.MaxNumberOfMessages != c.wantMax || in.WaitTimeSeconds != c.wantWaitSecond {
 			t.Errorf("Receive(%d, %v) asked for %d messages waiting %d s", c.max, c.wait, in.MaxNumberOfMessages, in.WaitTimeSeconds)
 		}
 		if fmt.Sprint(in.MessageAttributeNames) != "[All]" || len(in.MessageSystemAttributeNames) != 2 {
@@ -366,7 +366,7 @@ func TestDeleteBatches(t *testing.T) {
 // sends to that URL through the queue's client.
 func TestAtSendsThroughTheSameClient(t *testing.T) {
 	client, mainURL, dlqURL := newPair(t, 30*time.Second, 5)
-	api := &countingSQS{Client: client}
+	api := &countingSQS{API: client}
 	dlq := New(api, mainURL).At(dlqURL)
 	ctx := context.Background()
 	if dlq.URL() != dlqURL {
@@ -393,4 +393,32 @@ func TestAtSendsThroughTheSameClient(t *testing.T) {
 		}
 	}
 	t.Fatal("the message sent At the dead-letter queue's URL never arrived there")
+}
+
+// TestSendMessageBatchSendsWhatTheSDKSends: a batch with a message attribute goes as the
+// SDK's SQS client sends it: target, content type, query mode and body, byte for byte.
+func TestSendMessageBatchSendsWhatTheSDKSends(t *testing.T) {
+	fake, cfg := awstest.NewJSONAPI(t, 200, `{"Successful":[],"Failed":[]}`)
+	const url = "https://sqs.eu-west-1.amazonaws.com/123456789012/changes"
+	msg := message.Message{Body: []byte(`{"id":42}`), Attributes: map[string]string{message.AttrKind: "ticket"}}
+	if err := Open(cfg, url).Send(context.Background(), []message.Message{msg}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqs.NewFromConfig(cfg).SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{
+		QueueUrl: aws.String(url),
+		Entries: []types.SendMessageBatchRequestEntry{{
+			Id: aws.String("0"), MessageBody: aws.String(`{"id":42}`),
+			MessageAttributes: map[string]types.MessageAttributeValue{message.AttrKind: {DataType: aws.String("String"), StringValue: aws.String("ticket")}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fake.Requests()
+	if len(got) != 2 || got[0] != got[1] {
+		t.Fatalf("requests\n ours %+v\n SDK's %+v", got[0], got[len(got)-1])
+	}
+	if r := got[0]; r.Target != "AmazonSQS.SendMessageBatch" || r.ContentType != "application/x-amz-json-1.0" || r.QueryMode != "true" {
+		t.Fatalf("request %+v", r)
+	}
 }
