@@ -2,6 +2,8 @@ package sqsqueue
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -191,6 +193,16 @@ type fakeSQS struct {
 	fail     func(call int, e sendEntry) *batchFailure
 	receives []receiveRequest
 	deletes  []handleBatchRequest
+	// corrupt answers a body checksum that is not the body's.
+	corrupt bool
+}
+
+func (f *fakeSQS) md5(body string) string {
+	if f.corrupt {
+		return "00000000000000000000000000000000"
+	}
+	sum := md5.Sum([]byte(body))
+	return hex.EncodeToString(sum[:])
 }
 
 func (f *fakeSQS) Call(_ context.Context, operation string, in, out any) error {
@@ -205,13 +217,15 @@ func (f *fakeSQS) Call(_ context.Context, operation string, in, out any) error {
 				if r := f.fail(len(f.sends), e); r != nil {
 					r.ID = e.ID
 					res.Failed = append(res.Failed, *r)
+					continue
 				}
 			}
+			res.Successful = append(res.Successful, batchSuccess{ID: e.ID, MessageID: "m" + e.ID, MD5OfMessageBody: f.md5(e.MessageBody)})
 		}
 	case "ReceiveMessage":
 		f.receives = append(f.receives, in.(receiveRequest))
 		*out.(*receiveResult) = receiveResult{Messages: []receivedMessage{{
-			MessageID: "id1", ReceiptHandle: "rh1", Body: "body",
+			MessageID: "id1", ReceiptHandle: "rh1", Body: "body", MD5OfBody: f.md5("body"),
 			Attributes:        map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1767225600123"},
 			MessageAttributes: map[string]attributeValue{"kind": {DataType: "String", StringValue: "ticket"}},
 		}}}
@@ -420,5 +434,18 @@ func TestSendMessageBatchSendsWhatTheSDKSends(t *testing.T) {
 	}
 	if r := got[0]; r.Target != "AmazonSQS.SendMessageBatch" || r.ContentType != "application/x-amz-json-1.0" || r.QueryMode != "true" {
 		t.Fatalf("request %+v", r)
+	}
+}
+
+// TestChecksumMismatchFails: a send or a receive whose body checksum is not the body's
+// fails, as with the SDK's SQS client.
+func TestChecksumMismatchFails(t *testing.T) {
+	f := &fakeSQS{corrupt: true}
+	q := New(f, "q")
+	if err := q.Send(context.Background(), messages(1)); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("Send = %v, want a checksum error", err)
+	}
+	if msgs, err := q.Receive(context.Background(), 1, 0); err == nil || len(msgs) != 0 || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("Receive = %d messages, %v; want a checksum error", len(msgs), err)
 	}
 }

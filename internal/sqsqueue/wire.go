@@ -44,9 +44,17 @@ type batchFailure struct {
 	Message     string `json:"Message"`
 }
 
-// batchResult is the answer of the batch operations; only the failures matter.
+// batchResult is the answer of the batch operations: the failures, and for a send the
+// body checksums of the messages sent.
 type batchResult struct {
-	Failed []batchFailure `json:"Failed"`
+	Successful []batchSuccess `json:"Successful"`
+	Failed     []batchFailure `json:"Failed"`
+}
+
+type batchSuccess struct {
+	ID               string `json:"Id"`
+	MessageID        string `json:"MessageId"`
+	MD5OfMessageBody string `json:"MD5OfMessageBody"`
 }
 
 type receiveRequest struct {
@@ -62,6 +70,7 @@ type receivedMessage struct {
 	MessageID         string                    `json:"MessageId"`
 	ReceiptHandle     string                    `json:"ReceiptHandle"`
 	Body              string                    `json:"Body"`
+	MD5OfBody         string                    `json:"MD5OfBody"`
 	Attributes        map[string]string         `json:"Attributes"`
 	MessageAttributes map[string]attributeValue `json:"MessageAttributes"`
 }
