@@ -2,7 +2,8 @@
 // poller): after lambdaenv.Start, it loads the configuration document from where the
 // environment says (SSM Parameter Store, secrets from Secrets Manager, both through signed
 // calls without the SDK's clients: internal/ssmparam, internal/secretref; or a file),
-// opens the queue and builds the pipeline over it and, for the functions that keep the
+// opens the queue (SQS, also through signed calls: internal/sqsqueue) and builds the
+// pipeline over it and, for the functions that keep the
 // copy, the DynamoDB store their main opens.
 //
 // The configuration comes from HALOSYNC_CONFIG_FILE when that is set, else from the SSM
