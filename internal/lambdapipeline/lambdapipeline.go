@@ -3,8 +3,8 @@
 // environment says (SSM Parameter Store, secrets from Secrets Manager, both through signed
 // calls without the SDK's clients: internal/ssmparam, internal/secretref; or a file),
 // opens the queue (SQS, also through signed calls: internal/sqsqueue) and builds the
-// pipeline over it and, for the functions that keep the
-// copy, the DynamoDB store their main opens.
+// pipeline over it and, for the functions that keep the copy, the DynamoDB store their
+// main opens.
 //
 // The configuration comes from HALOSYNC_CONFIG_FILE when that is set, else from the SSM
 // parameter HALOSYNC_CONFIG_PARAMETER names; an empty variable counts as unset. template.yaml
