@@ -489,13 +489,13 @@ const maxGroup = 256
 // commit waits for lingerOps writes, or until its transaction has been open lingerFor,
 // even when the syncer is free: every commit writes the pages its writes touched into
 // the WAL, and the pages every delivery touches (the ends of the tables and indexes) are
-// the same for every write of a commit, so a commit of 64 writes writes about as many of
+// the same for every write of a commit, so a commit of 128 writes writes about as many of
 // them as one of 20. A lone write (the recent commits were small) is committed as soon
-// as the syncer is free (docs/PERFORMANCE.md, "Second pass").
+// as the syncer is free (docs/PERFORMANCE.md, "Second pass" and "Third pass").
 const (
 	lingerAfter = 16
-	lingerOps   = 64
-	lingerFor   = 2 * time.Millisecond
+	lingerOps   = 128
+	lingerFor   = 4 * time.Millisecond
 )
 
 // writer runs the writes handed to inWriteTx and sendTx until the database is closed, in

@@ -113,3 +113,27 @@ func TestTheOutboxKeepsADay(t *testing.T) {
 		t.Fatalf("the outbox holds %+v, want the recent event and the new one", stored)
 	}
 }
+
+// TestTheOutboxKeepsTheNewestEvents: beyond OutboxKeep events, the next trim deletes the
+// oldest, whatever their age.
+func TestTheOutboxKeepsTheNewestEvents(t *testing.T) {
+	db, s := newTestStore(t)
+	ctx := context.Background()
+	err := db.inWriteTx(ctx, "many recent events", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO change_events (connection, event_id, created_at, event) SELECT 'c1', 'e' || i, ?, '{}' FROM n`,
+			OutboxKeep+5, time.Now().Add(-time.Hour).UnixMilli())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, upsert(change.Ticket, "1", 10, map[string]any{"status_id": json.Number("1")}), change.Applied)
+	stored, err := s.ChangeEvents(ctx, "c1", 0, OutboxKeep+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != OutboxKeep+1 || stored[0].ID != "e6" {
+		t.Fatalf("the outbox holds %d events from %q, want %d from e6", len(stored), stored[0].ID, OutboxKeep+1)
+	}
+}
