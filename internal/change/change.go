@@ -221,8 +221,9 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 
 // repair applies a change flagged as a repair (Change.Repairs): only while the stored
 // version is still the one the poller saw does Halo's object replace the stored state,
-// fields whole, at its version (lower, or the same for a repair of fields); the pending marker goes, since Halo's object as
-// read includes every change announced before the read.
+// fields whole, at its version (lower, or the same for a repair of fields); the pending
+// marker goes, since Halo's object as read includes every change announced before the
+// read.
 func repair(stored *Object, next Object, c Change, now time.Time) (Object, Result) {
 	switch {
 	case stored != nil && stored.Version == c.Version && c.Repairs != c.Version:

@@ -8,10 +8,11 @@ import (
 )
 
 // TestBootstrapsLinkOnlyWhatTheyCall: each function's bootstrap carries the SDK service
-// clients it calls and nothing of config.LoadDefaultConfig's chain (shared files, SSO, STS,
-// instance metadata), nor the SQS, SSM and Secrets Manager clients (the queue and the
-// configuration are reached by signed calls, internal/signedjson); the read and publish functions carry none of the pipeline. Each package
-// linked is initialised at every cold start (docs/PERFORMANCE.md, "Cold start").
+// clients it calls and nothing of config.LoadDefaultConfig's chain (shared files, SSO,
+// STS, instance metadata), nor the SQS, SSM and Secrets Manager clients (the queue and the
+// configuration are reached by signed calls, internal/signedjson); the read and publish
+// functions carry none of the pipeline. Each package linked is initialised at every cold
+// start (docs/PERFORMANCE.md, "Cold start").
 func TestBootstrapsLinkOnlyWhatTheyCall(t *testing.T) {
 	const sdk, app = "github.com/aws/aws-sdk-go-v2/", "github.com/halosync/halosync/internal/"
 	never := []string{sdk + "config", sdk + "credentials", sdk + "feature/ec2/imds", sdk + "service/sso", sdk + "service/ssooidc",

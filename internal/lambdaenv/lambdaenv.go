@@ -114,8 +114,9 @@ type Role struct {
 }
 
 // The functions. Each but the read and publish functions needs the configuration
-// (HALOSYNC_CONFIG_PARAMETER or HALOSYNC_CONFIG_FILE, internal/lambdapipeline): the worker too, since it applies changes only for the connections
-// it names, with their filters, stored fields and Halo API settings.
+// (HALOSYNC_CONFIG_PARAMETER or HALOSYNC_CONFIG_FILE, internal/lambdapipeline): the
+// worker too, since it applies changes only for the connections it names, with their
+// filters, stored fields and Halo API settings.
 var (
 	Ingest = Role{Name: "ingest"}
 	Worker = Role{Name: "worker", Store: true}

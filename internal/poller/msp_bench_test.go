@@ -17,7 +17,8 @@ package poller_test
 //
 // Figures: requests/op and 429s/op as the tenant counted them, sim-min/op the simulated
 // time, windows/op the five-minute windows of the tenant's whole limit the requests fill,
-// %limit (backfill, day) the share of the tenant's limit they used over that time. `make bench` runs them at full size; HALOSYNC_BENCH_TICKETS=n scales every
+// %limit (backfill, day) the share of the tenant's limit they used over that time.
+// `make bench` runs them at full size; HALOSYNC_BENCH_TICKETS=n scales every
 // count to n tickets' worth, HALOSYNC_BENCH_LATENCY_MS sets the latency (default 250),
 // HALOSYNC_BENCH_DAY_HOURS the part of a day BenchmarkMSPDay simulates (default 3).
 // docs/PERFORMANCE.md, "Halo at MSP scale", records them.

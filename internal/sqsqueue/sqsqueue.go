@@ -84,12 +84,13 @@ func (q *Queue) At(queueURL string) *Queue { return New(q.client, queueURL) }
 // URL is the queue's URL.
 func (q *Queue) URL() string { return q.url }
 
-// Send sends msgs in batches (at most ten messages and 256 KiB a batch), each attribute
-// as a String message attribute; attributes with an empty value are left out, since SQS
+// Send sends msgs in batches (at most ten messages and 256 KiB a batch), each attribute as
+// a String message attribute; attributes with an empty value are left out, since SQS
 // rejects them. A message SQS can never take (empty, over 1 MiB: message.ErrTooLarge, more
-// than ten attributes) fails the whole Send before anything is sent. Entries SQS failed on its side are resent a few times. Delivery is at
-// least once: when Send fails, some messages may have been sent, and sending them again
-// makes duplicates, which consumers must tolerate (the store does).
+// than ten attributes) fails the whole Send before anything is sent. Entries SQS failed on
+// its side are resent a few times. Delivery is at least once: when Send fails, some
+// messages may have been sent, and sending them again makes duplicates, which consumers
+// must tolerate (the store does).
 func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	var entries []sendEntry
 	for i, m := range msgs {
