@@ -35,10 +35,13 @@ func newRecent(n int, added func(change.Delivery)) *recent {
 func (r *recent) add(d change.Delivery) {
 	r.mu.Lock()
 	r.put(d)
-	r.unsaved = append(r.unsaved, d)
-	if over := len(r.unsaved) - len(r.ring); over > 0 {
-		r.unsaved = append(r.unsaved[:0], r.unsaved[over:]...)
+	// Only the newest len(ring) are saved (takeUnsaved); the older ones are dropped once
+	// twice that many have gathered, not one by one, so that an add copies no records
+	// while the saves wait (docs/PERFORMANCE.md, "Fourth pass").
+	if len(r.unsaved) == 2*len(r.ring) {
+		r.unsaved = append(r.unsaved[:0], r.unsaved[len(r.ring):]...)
 	}
+	r.unsaved = append(r.unsaved, d)
 	r.mu.Unlock()
 	if r.added != nil {
 		r.added(d)
@@ -66,7 +69,7 @@ func (r *recent) takeUnsaved() []change.Delivery {
 	defer r.mu.Unlock()
 	out := r.unsaved
 	r.unsaved = nil
-	return out
+	return out[max(0, len(out)-len(r.ring)):]
 }
 
 // keepUnsaved gives back records a save did not keep, before any added since.

@@ -281,7 +281,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		write(resp)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.pipeline.Ingest.BodyLimit(conn))+1))
+	body, err := readBody(r.Body, r.ContentLength, int64(s.pipeline.Ingest.BodyLimit(conn))+1)
 	if err != nil {
 		apierror.Write(w, apierror.UnreadableBody, "the body could not be read")
 		return
@@ -290,6 +290,27 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	resp := s.pipeline.Ingest.Handle(r.Context(), req)
 	s.recent.ingested(label, resp, req.RequestID, s.now())
 	write(resp)
+}
+
+// readBody reads up to limit bytes of body into one buffer sized by the request's
+// Content-Length (size; -1 when unknown), rather than growing one from 512 bytes as
+// io.ReadAll does (docs/PERFORMANCE.md, "Fourth pass").
+func readBody(body io.Reader, size, limit int64) ([]byte, error) {
+	b := make([]byte, 0, min(max(size, 511), limit)+1)
+	r := io.LimitReader(body, limit)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // endpointOf is the endpoint a delivery came through: the backup route's pattern starts
