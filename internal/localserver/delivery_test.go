@@ -51,6 +51,18 @@ func (s *testServer) waitDeliveries(t *testing.T, conn, id string) []change.Deli
 		ds, r = s.deliveries(t, conn, id)
 		return r.status == http.StatusOK, fmt.Sprintf("%d %s", r.status, r.body)
 	})
+	// A record is readable once its transaction commits, and in the recent list a moment
+	// later, when the worker that wrote it gets on: what a test does next comes after it
+	// in both.
+	eventually(t, pollTimeout, "delivery "+id+" in the recent list", func() (bool, string) {
+		recent, r := s.recent(t, "")
+		for _, d := range recent {
+			if d.DeliveryID == id {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d %s", r.status, r.body)
+	})
 	return ds
 }
 
