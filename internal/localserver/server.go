@@ -376,6 +376,12 @@ func (s *Server) isTrusted(ip string) bool {
 // load").
 const PumpWorkers = 16
 
+// continuousConsumer is a queue that hands this process's sends straight to its
+// receives while a consumer says it receives continuously (sqlite.Queue.Consume).
+type continuousConsumer interface {
+	Consume() (stop func())
+}
+
 // Pump feeds queued messages to the worker until ctx ends, as Lambda's SQS event source
 // mapping does: batches of up to ten to the worker's batch policy, up to PumpWorkers
 // batches at once; messages it reports as failed stay on the queue for a later retry, the
@@ -390,6 +396,9 @@ const PumpWorkers = 16
 // accepted change is never lost, only delivered again. The receive and the delete are
 // answered before their commit too: a lost one delivers a message again.
 func (s *Server) Pump(ctx context.Context) {
+	if c, ok := s.queue.(continuousConsumer); ok {
+		defer c.Consume()() // after the batches in flight are done
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	free := make(chan struct{}, PumpWorkers)

@@ -61,10 +61,11 @@ type DB struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 
-	mu      sync.Mutex
-	signals map[string]chan struct{} // per queue name, closed and replaced on every send
-	depths  map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
-	lock    *os.File                 // held by Claim until Close
+	mu       sync.Mutex
+	signals  map[string]chan struct{} // per queue name, closed and replaced on every send
+	handoffs map[string]*handoff      // per queue name with a consumer in this process (Queue.Consume)
+	depths   map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
+	lock     *os.File                 // held by Claim until Close
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
@@ -111,7 +112,8 @@ func Open(path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		depths: map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{}),
+		handoffs: map[string]*handoff{},
+		depths:   map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{}),
 		syncReady: make(chan struct{}), syncs: make(chan group), syncStop: make(chan struct{}), syncerDone: make(chan struct{})}
 	go db.syncer()
 	go db.writer()

@@ -34,8 +34,8 @@ ON CONFLICT (pk, sk) DO UPDATE SET
 	outcome = excluded.outcome, version = excluded.version, expires_at = excluded.expires_at, record = excluded.record
 WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.version
 	AND deliveries.outcome IN (?, ?))`
-	insertMessage = `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
-			VALUES (?, ?, ?, ?, ?, ?)`
+	insertMessage = `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at, receive_count, receipt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	selectVisible = `SELECT seq, id, body, attributes, sent_at, receive_count
 		FROM queue_messages INDEXED BY queue_messages_order
 		WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?`
@@ -44,6 +44,8 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 	deleteReceived    = `DELETE FROM queue_messages WHERE seq = ? AND queue = ? AND receipt = ?`
 	selectNextVisible = `SELECT MIN(visible_at) FROM queue_messages INDEXED BY queue_messages_order
 		WHERE queue = ? AND visible_at > ?`
+	putBackHanded = `UPDATE queue_messages SET visible_at = ?, receive_count = receive_count - 1, receipt = NULL
+		WHERE seq = ? AND queue = ? AND receipt = ?`
 	savepoint           = `SAVEPOINT write_op`
 	rollbackToSavepoint = `ROLLBACK TO write_op`
 	releaseSavepoint    = `RELEASE write_op`

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +75,8 @@ func (db *DB) Queue(name string, opts QueueOptions) *Queue {
 func (q *Queue) Name() string { return q.name }
 
 // Send enqueues msgs in one transaction: when it returns nil, every message is on disk
-// and any receiver of this queue waiting in this process is woken. A body larger than
+// and any receiver of this queue waiting in this process is woken; while the queue has a
+// consumer in this process (Consume), the messages are handed straight to its receives. A body larger than
 // message.MaxMessageBytes is an error wrapping message.ErrTooLarge, and nothing is sent.
 func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if len(msgs) == 0 {
@@ -107,18 +110,54 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 			rows[i].attrs = sql.NullString{String: string(a), Valid: true}
 		}
 	}
+	h := q.db.handoff(q.name, false)
+	var handed []handedMessage
+	if h.reserve(len(msgs)) {
+		// Made before the writer takes the send, which only fills in each row's seq.
+		handed = make([]handedMessage, len(msgs))
+		for i, r := range rows {
+			handed[i] = handedMessage{token: newReceiptToken(), Received: message.Received{
+				ID: r.id, Body: bytes.Clone(r.body), Attributes: maps.Clone(msgs[i].Attributes), ReceiveCount: 1}}
+		}
+	}
 	err := q.db.sendTx(ctx, what, len(msgs), func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		now := time.Now().UnixMilli()
-		for _, r := range rows {
-			if _, err := q.db.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, now, now); err != nil {
+		now := time.Now()
+		nowMs := now.UnixMilli()
+		for i, r := range rows {
+			visibleAt, receives, receipt := nowMs, 0, sql.NullString{}
+			if handed != nil { // inserted as received by this process's consumer
+				visibleAt, receives = now.Add(q.opts.Visibility).UnixMilli(), 1
+				receipt = sql.NullString{String: handed[i].token, Valid: true}
+			}
+			res, err := q.db.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, nowMs, visibleAt, receives, receipt)
+			if err != nil {
 				return fmt.Errorf("sqlite: %s: insert: %w", what, err)
+			}
+			if handed != nil {
+				seq, err := res.LastInsertId()
+				if err != nil {
+					return fmt.Errorf("sqlite: %s: insert: %w", what, err)
+				}
+				m := &handed[i]
+				m.seq, m.ReceiptHandle, m.SentAt = seq, receiptHandle(seq, m.token), time.UnixMilli(nowMs).UTC()
 			}
 		}
 		return nil
 	})
+	if handed != nil {
+		if err != nil {
+			handed = nil
+		}
+		// A send whose messages the consumer left meanwhile puts them back; in flight,
+		// they would wait for their visibility timeout.
+		q.putBack(context.WithoutCancel(ctx), h.settle(len(msgs), handed))
+	}
 	if err != nil {
 		return err
+	}
+	if handed == nil {
+		h.tableAt(time.Time{})
 	}
 	depth.Add(int64(len(msgs)))
 	q.db.notify(q.name)
@@ -135,17 +174,46 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]message.Received, error) {
 	limit := min(MaxReceiveBatch, max(1, maxMessages))
 	deadline := time.Now().Add(wait)
+	h := q.db.handoff(q.name, false)
 	for {
 		woken := q.db.signal(q.name) // before looking, so a send meanwhile is not missed
-		got, nextVisible, err := q.receiveOnce(ctx, limit)
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, ctxErr
-			}
-			return nil, err
+		now := time.Now()
+		consuming := h.active()
+		var nextVisible time.Time
+		due, marks := true, uint64(0)
+		if consuming {
+			due, marks = h.due(now)
 		}
-		if len(got) > 0 {
-			return got, nil
+		if due {
+			got, next, err := q.receiveOnce(ctx, limit)
+			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					return nil, ctxErr
+				}
+				return nil, err
+			}
+			if len(got) > 0 {
+				return got, nil
+			}
+			nextVisible = next
+			if consuming {
+				h.checked(now, next, marks)
+			}
+		}
+		if consuming {
+			got, stale := h.take(limit, now)
+			q.putBack(ctx, stale)
+			if len(got) > 0 {
+				out := make([]message.Received, len(got))
+				for i, m := range got {
+					out[i] = m.Received
+				}
+				return out, nil
+			}
+			if len(stale) > 0 {
+				continue // put back: visible in the table now
+			}
+			nextVisible = h.next(nextVisible)
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
@@ -206,9 +274,10 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 					movedToDLQ++
 					continue
 				}
-				m.ReceiptHandle = newReceiptHandle(m.seq)
+				token := newReceiptToken()
+				m.ReceiptHandle = receiptHandle(m.seq, token)
 				m.ReceiveCount = m.receiveCount + 1
-				if _, err := q.db.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, m.ReceiptHandle, m.seq); err != nil {
+				if _, err := q.db.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, token, m.seq); err != nil {
 					return fmt.Errorf("sqlite: %s: mark message %s received: %w", what, m.ID, err)
 				}
 				out = append(out, m.Received)
@@ -288,11 +357,11 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		for _, h := range receiptHandles {
-			seq, ok := receiptSeq(h)
+			seq, token, ok := parseReceipt(h)
 			if !ok {
 				continue // not a handle of ours: unknown
 			}
-			res, err := q.db.exec(ctx, tx, deleteReceived, seq, q.name, h)
+			res, err := q.db.exec(ctx, tx, deleteReceived, seq, q.name, token)
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
@@ -321,12 +390,12 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	}
 	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		seq, ok := receiptSeq(receiptHandle)
+		seq, token, ok := parseReceipt(receiptHandle)
 		if !ok {
 			return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
 		}
 		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?`,
-			time.Now().Add(timeout).UnixMilli(), seq, q.name, receiptHandle)
+			time.Now().Add(timeout).UnixMilli(), seq, q.name, token)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)
 		}
@@ -342,6 +411,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	if err != nil {
 		return err
 	}
+	q.db.handoff(q.name, false).tableAt(time.Now().Add(timeout))
 	if timeout == 0 {
 		q.db.notify(q.name)
 	}
@@ -380,16 +450,23 @@ func newMessageID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// newReceiptHandle returns a fresh receipt handle for the message seq: its seq, so that
-// the message is found by its primary key, and 128 random bits.
-func newReceiptHandle(seq int64) string { return strconv.FormatInt(seq, 10) + "." + rand.Text() }
+// A receipt handle is "<seq>.<token>": the message's seq, so that it is found by its
+// primary key, and 128 random bits, the token, which the message's row keeps (receipt)
+// until it is received again.
 
-// receiptSeq is the seq a receipt handle names; false when h is not a handle Receive made.
-func receiptSeq(h string) (int64, bool) {
-	s, _, ok := strings.Cut(h, ".")
-	if !ok {
-		return 0, false
+// newReceiptToken returns a fresh receipt token.
+func newReceiptToken() string { return rand.Text() }
+
+// receiptHandle is the handle of the receive of message seq with token.
+func receiptHandle(seq int64, token string) string { return strconv.FormatInt(seq, 10) + "." + token }
+
+// parseReceipt is the seq and token a receipt handle names; false when h is not a handle
+// Receive made.
+func parseReceipt(h string) (seq int64, token string, ok bool) {
+	s, token, ok := strings.Cut(h, ".")
+	if !ok || token == "" {
+		return 0, "", false
 	}
 	seq, err := strconv.ParseInt(s, 10, 64)
-	return seq, err == nil
+	return seq, token, err == nil
 }

@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/halosync/halosync/internal/message"
+)
+
+// While a queue has a consumer in this process (Consume), a send hands its messages
+// straight to that consumer's receives: the send inserts each message already marked
+// received (receive count 1, a receipt, invisible for the visibility timeout), and once
+// the send is on disk the messages wait in memory for the next Receive, which returns
+// them without reading or writing the table. A message so costs the writer one statement
+// (its insert) and its delete, not also a read and an update (docs/PERFORMANCE.md, "Fifth
+// pass"). On disk a handed message is an ordinary message in flight, so a crash loses
+// nothing: Claim makes it visible again at the next start, as it does every message a
+// dead consumer held.
+//
+// Its visibility timeout starts when it is sent, not when it is received: a message that
+// has waited longer than handoffMaxWait for a receive is put back (visible at once, its
+// receive not counted) and received from the table instead, with a full timeout. While
+// handoffCapacity messages wait, further sends insert theirs visible, as without a
+// consumer; a receive then reads the table first, so the older messages are not passed
+// by newer ones for long.
+const (
+	handoffCapacity = 512
+	handoffMaxWait  = time.Second
+)
+
+// handoff is the messages handed to one queue's consumers in this process, and when the
+// table may hold visible messages of the queue.
+type handoff struct {
+	mu        sync.Mutex
+	consumers int
+	reserved  int             // slots taken by sends not yet on disk
+	ready     []handedMessage // on disk, waiting for a receive, oldest first
+	// tableDue is when the queue's table may next hold a visible message that was not
+	// handed here (a send that found no room, a retry's visibility, a message sent by
+	// another process): a receive reads the table first once it is due. Zero: now.
+	tableDue time.Time
+	marks    uint64 // tableAt calls, so that a read of the table does not overrule one made meanwhile
+	maxWait  time.Duration
+}
+
+// handedMessage is a message inserted as received, with its row's seq.
+type handedMessage struct {
+	message.Received
+	seq   int64
+	token string // the receipt stored with the row
+}
+
+// handoff is queue name's hand-off, nil while it has no consumer in this process.
+func (db *DB) handoff(name string, create bool) *handoff {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	h := db.handoffs[name]
+	if h == nil && create {
+		h = &handoff{maxWait: handoffMaxWait}
+		db.handoffs[name] = h
+	}
+	return h
+}
+
+// Consume tells the queue that this process receives from it continuously (the local
+// server's pump) until stop is called: until then, sends hand their messages straight to
+// Receive (see handoff). Receive behaves as before, oldest messages first, each returned
+// once per receive; only a message's visibility timeout starts at its send rather than
+// its receive (at most handoffMaxWait earlier). stop puts back the messages handed and
+// not yet received. Consume is for a database claimed by this process (Claim): the
+// hand-off relies on this process being the queue's one consumer.
+func (q *Queue) Consume() (stop func()) {
+	h := q.db.handoff(q.name, true)
+	h.mu.Lock()
+	h.consumers++
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.consumers--
+			var back []handedMessage
+			if h.consumers == 0 {
+				back, h.ready = h.ready, nil
+			}
+			h.mu.Unlock()
+			q.putBack(context.Background(), back)
+		})
+	}
+}
+
+// active tells whether the queue has a consumer in this process; nil-safe.
+func (h *handoff) active() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.consumers > 0
+}
+
+// next is the earlier of t (zero: none) and when the table is next due to be read.
+func (h *handoff) next(t time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	due := h.tableDue
+	if due.IsZero() {
+		due = time.Now()
+	}
+	if t.IsZero() || due.Before(t) {
+		return due
+	}
+	return t
+}
+
+// reserve takes n slots for a send's messages, all or none; false when the queue has no
+// consumer or not n free slots.
+func (h *handoff) reserve(n int) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.consumers == 0 || h.reserved+len(h.ready)+n > handoffCapacity {
+		return false
+	}
+	h.reserved += n
+	return true
+}
+
+// settle frees a send's n reserved slots and, when its messages are on disk (msgs not
+// nil), queues them for the next receive. It returns the messages it could not hand on
+// because the last consumer left meanwhile: they are to be put back.
+func (h *handoff) settle(n int, msgs []handedMessage) (back []handedMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reserved -= n
+	if h.consumers == 0 {
+		return msgs
+	}
+	h.ready = append(h.ready, msgs...)
+	return nil
+}
+
+// tableAt notes that the table may hold a visible message from at; zero: now.
+func (h *handoff) tableAt(at time.Time) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.marks++
+	if at.Before(h.tableDue) {
+		h.tableDue = at
+	}
+}
+
+// due tells whether a receive should read the table before taking handed messages, and
+// the marks to give checked after that read.
+func (h *handoff) due(now time.Time) (bool, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !now.Before(h.tableDue), h.marks
+}
+
+// checked records a read of the table at now that found nothing visible; next is when
+// its next message in flight becomes visible (zero: none), marks what due said before
+// the read. The table is read again then, and at the latest after recheckInterval, for
+// what other processes send; sooner when tableAt was told of a message meanwhile.
+func (h *handoff) checked(now, next time.Time, marks uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.marks != marks {
+		return
+	}
+	due := now.Add(recheckInterval)
+	if !next.IsZero() && next.Before(due) {
+		due = next
+	}
+	h.tableDue = due
+}
+
+// take returns up to limit handed messages, oldest first, and the ones that waited too
+// long (handoffMaxWait) to be handed on, which are to be put back.
+func (h *handoff) take(limit int, now time.Time) (got, stale []handedMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := 0
+	for ; i < len(h.ready) && len(got) < limit; i++ {
+		m := h.ready[i]
+		if now.Sub(m.SentAt) > h.maxWait {
+			stale = append(stale, m)
+			continue
+		}
+		got = append(got, m)
+	}
+	h.ready = h.ready[i:]
+	if len(h.ready) == 0 {
+		h.ready = nil // let the backing array go
+	}
+	return got, stale
+}
+
+// putBack makes handed messages visible again at once, their receive uncounted, for the
+// table's receives. A message deleted or received again since is left alone (its
+// receipt no longer matches). Failing to put one back only delays it: it becomes visible
+// at the end of its visibility timeout, or at the next Claim.
+func (q *Queue) putBack(ctx context.Context, msgs []handedMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	what := fmt.Sprintf("put back %d message(s) in %s", len(msgs), q.name)
+	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
+		now := time.Now().UnixMilli()
+		for _, m := range msgs {
+			if _, err := q.db.exec(ctx, tx, putBackHanded, now, m.seq, q.name, m.token); err != nil {
+				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		q.db.handoff(q.name, false).tableAt(time.Time{})
+		q.db.notify(q.name)
+	}
+}
