@@ -36,7 +36,8 @@ const (
 // applied every one. It reports applied-s (from the first POST until /status counts every
 // change applied), answered-s (until the last POST was answered), cpu-us/delivery (the
 // server process's user and system CPU over that time, from /proc, divided by the
-// deliveries), peak-RSS-MiB (the server's) and ns/op as the wall time per delivery; the
+// deliveries), peak-RSS-MiB (the server's), written-KiB/delivery (what the server wrote to
+// its files and sockets, from /proc) and ns/op as the wall time per delivery; the
 // load generator's own CPU is not counted. docs/PERFORMANCE.md, "The local pipeline with
 // group commit", records it beside BenchmarkFloorServe.
 func BenchmarkServe(b *testing.B) {
@@ -86,13 +87,14 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pipelineConcurrency * 2}, Timeout: time.Minute}
 	var wall, posting, cpu time.Duration
-	var peak int64
+	var peak, written int64
 	var refused int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		srv := start(b, b.TempDir())
 		cpu0 := processCPU(b, srv.cmd.Process.Pid)
+		written0 := processWritten(b, srv.cmd.Process.Pid)
 		b.StartTimer()
 		began := time.Now()
 		refused += postAll(b, client, srv.url, bodies)
@@ -102,6 +104,7 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 		}
 		wall += time.Since(began)
 		cpu += processCPU(b, srv.cmd.Process.Pid) - cpu0
+		written += processWritten(b, srv.cmd.Process.Pid) - written0
 		peak = max(peak, peakRSS(b, srv.cmd.Process.Pid))
 		b.StopTimer()
 		_ = srv.cmd.Process.Kill()
@@ -114,6 +117,7 @@ func benchPipeline(b *testing.B, start func(b *testing.B, dir string) *pipelineS
 	b.ReportMetric(float64(cpu.Microseconds())/per, "cpu-us/delivery")
 	b.ReportMetric(float64(wall.Nanoseconds())/per, "ns/op")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(written)/per/1024, "written-KiB/delivery")
 	if refused > 0 {
 		b.ReportMetric(float64(refused)/float64(b.N), "refused")
 	}
@@ -296,6 +300,26 @@ func processCPU(b *testing.B, pid int) time.Duration {
 		b.Fatalf("unexpected /proc/%d/stat: %q", pid, stat)
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// processWritten is how many bytes process pid has written through write system calls
+// (wchar: its files, the WAL among them, and its sockets).
+func processWritten(b *testing.B, pid int) int64 {
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(io)) {
+		if rest, ok := strings.CutPrefix(line, "wchar:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				b.Fatalf("wchar %q: %v", rest, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no wchar in /proc/%d/io", pid)
+	return 0
 }
 
 // peakRSS is the most memory process pid has held resident (VmHWM).
