@@ -47,7 +47,7 @@ func (s Server) BodyBytesInFlight() int64 {
 // Store names where the copy is kept.
 type Store struct {
 	Driver string `yaml:"driver"` // sqlite (default) or dynamodb
-	Path   string `yaml:"path"`   // sqlite: the database file; default <data dir>/halosync.db
+	Path   string `yaml:"path"`   // sqlite: the database file; default <data dir>/halosync.db (queues beside it: sqlite.QueuePath)
 	Table  string `yaml:"table"`  // dynamodb: the table name
 	Region string `yaml:"region"` // dynamodb: optional
 }

@@ -20,7 +20,7 @@ func (q *Queue) Peek(ctx context.Context, limit int) ([]message.Received, error)
 	if q.db.isClosed() {
 		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, ErrClosed)
 	}
-	tx, err := q.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := q.db.queue.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, err)
 	}
@@ -43,7 +43,7 @@ func (q *Queue) PeekNewest(ctx context.Context, limit int) ([]message.Received, 
 	if q.db.isClosed() {
 		return nil, fmt.Errorf("sqlite: peek at %s: %w", q.name, ErrClosed)
 	}
-	rows, err := q.db.read.QueryContext(ctx, `SELECT id, attributes, sent_at, receive_count
+	rows, err := q.db.queue.read.QueryContext(ctx, `SELECT id, attributes, sent_at, receive_count
 		FROM queue_messages INDEXED BY queue_messages_order
 		WHERE queue = ? AND visible_at <= ? ORDER BY seq DESC LIMIT ?`, q.name, time.Now().UnixMilli(), max(limit, 0))
 	if err != nil {
@@ -134,7 +134,7 @@ func (q *Queue) Purge(ctx context.Context, pick func(message.Received) bool, pro
 func (q *Queue) pickAndRun(ctx context.Context, what string, pick func(message.Received) bool,
 	act func(ctx context.Context, tx *sql.Tx, seq, nowMs int64) error) (int, error) {
 	n := 0
-	err := q.db.inWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.queue.inWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		n = 0 // a group retried alone runs this again
 		nowMs := time.Now().UnixMilli()

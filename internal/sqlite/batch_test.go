@@ -128,7 +128,7 @@ func TestAHotWriteFailingAfterWritingRollsBackItsGroup(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := openTestDB(t, filepath.Join(t.TempDir(), "q.db"))
 			ctx := context.Background()
-			_, held, release := holdWriter(t, db)
+			_, held, release := holdWriter(t, db.file)
 			insert := func(name string) func(tx *sql.Tx) error {
 				return func(tx *sql.Tx) error {
 					_, err := db.exec(ctx, tx, `INSERT INTO cursors (pk, sk, doc, updated_at) VALUES ('t', ?, '{}', '')`, name)
@@ -150,9 +150,9 @@ func TestAHotWriteFailingAfterWritingRollsBackItsGroup(t *testing.T) {
 					return refused
 				})
 			}()
-			waitWaiting(t, db, 1)
+			waitWaiting(t, db.file, 1)
 			go func() { other <- db.hotWriteTx(ctx, "other", insert("other")) }()
-			waitWaiting(t, db, 2)
+			waitWaiting(t, db.file, 2)
 			release()
 			if err := <-first; err != nil {
 				t.Fatal(err)

@@ -47,7 +47,7 @@ func (db *DB) Claim(ctx context.Context) (int, error) {
 	db.lock = f
 	db.mu.Unlock()
 	var released int64
-	err = db.inWriteTx(ctx, "release the messages of a previous consumer", func(tx *sql.Tx) error {
+	err = db.queue.inWriteTx(ctx, "release the messages of a previous consumer", func(tx *sql.Tx) error {
 		now := time.Now().UnixMilli()
 		res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE visible_at > ?`, now, now)
 		if err != nil {

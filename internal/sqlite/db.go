@@ -1,6 +1,7 @@
 // Package sqlite holds the embedded adapters of the local all-in-one server (`halosync
-// serve`): the object store and the durable queues, both in one SQLite database file, on
-// the pure-Go driver modernc.org/sqlite so that CGO_ENABLED=0 builds keep working.
+// serve`): the object store and the durable queues, in two SQLite database files side by
+// side (QueuePath), on the pure-Go driver modernc.org/sqlite so that CGO_ENABLED=0 builds
+// keep working.
 //
 // The store lays objects out with the DynamoDB keys (change.PartitionKey, change.SortKey
 // and the by-client index keys), so the local and the AWS copies look alike; the poller's
@@ -9,22 +10,22 @@
 // behave like SQS: at-least-once delivery, visibility timeouts, receipt handles, and
 // redrive to a dead-letter queue after a maximum number of receives.
 //
-// Writes go through one connection and BEGIN IMMEDIATE transactions (the busy timeout
-// covers other processes on the same file); reads use a separate pool and run
+// Each file's writes go through one connection and BEGIN IMMEDIATE transactions (the busy
+// timeout covers other processes on the same file); reads use a separate pool and run
 // concurrently with writes thanks to WAL mode. Every commit is synced before its caller
 // is answered: once Apply or Send returns, the write survives a crash of the process or
 // the machine.
 //
-// The writes of concurrent callers are committed together (group commit): one writer
-// goroutine takes every write waiting, runs each in its own savepoint of one transaction
-// and commits it; a write that fails is rolled back to its savepoint alone. The commit
-// only writes the WAL (synchronous=NORMAL); a second goroutine, the syncer, fsyncs the WAL
-// file once for every commit made meanwhile and then answers their callers, while the
-// writer goes on with the next group; while writes come in crowds, a commit waits a
-// moment for more (lingerOps). Callers wait in arrival order, so the queue's
-// receives and the store's writes are not starved by many concurrent sends
-// (docs/PERFORMANCE.md, "The local pipeline under load" and "The local pipeline with
-// group commit").
+// The writes of concurrent callers to a file are committed together (group commit): the
+// file's writer goroutine takes every write waiting, runs each in its own savepoint of
+// one transaction and commits it; a write that fails is rolled back to its savepoint
+// alone. The commit only writes the WAL (synchronous=NORMAL); a second goroutine, the
+// syncer, fsyncs the WAL file once for every commit made meanwhile and then answers their
+// callers, while the writer goes on with the next group; while writes come in crowds, a
+// commit waits a moment for more (lingering). The queues have their file, so a send
+// neither waits for the worker's writes nor takes the store's writer from them
+// (docs/PERFORMANCE.md, "The local pipeline under load", "The local pipeline with group
+// commit" and its "Fifth pass").
 package sqlite
 
 import (
@@ -36,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,12 +53,14 @@ var ErrClosed = errors.New("sqlite: database is closed")
 // before giving up with SQLITE_BUSY.
 const busyTimeoutMillis = 10000
 
-// DB is one SQLite database file holding the object store and any number of queues.
-// It is safe for concurrent use.
+// DB is the embedded database: the store's file (objects, delivery records, the outbox,
+// cursors, the status) and the queues' file beside it (queueFile), each written by its own
+// writer goroutine. A send so commits without waiting for the worker's writes, which
+// linger to be committed in crowds, and the two writers run on two cores
+// (docs/PERFORMANCE.md, "Fifth pass"). It is safe for concurrent use.
 type DB struct {
-	path  string
-	write *sql.DB // exactly one connection: writes are serialised here
-	read  *sql.DB // concurrent readers (query_only)
+	*file       // the store's
+	queue *file // the queues'
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -69,23 +73,33 @@ type DB struct {
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
+}
 
-	hot        map[string]*sql.Stmt   // hotStatements, prepared on the write connection at Open
+// file is one SQLite database file: its write connection with the writer and syncer
+// goroutines that commit on it, and its pool of readers.
+type file struct {
+	path   string
+	write  *sql.DB         // exactly one connection: writes are serialised here
+	read   *sql.DB         // concurrent readers (query_only)
+	closed <-chan struct{} // the DB's: closed by Close
+	linger lingering       // how its commits wait for crowds of writes
+
+	hotList    []string               // the statements prepared at open
+	hot        map[string]*sql.Stmt   // hotList, prepared on the write connection at Open
 	groupTx    atomic.Pointer[sql.Tx] // the writer's transaction the statements below belong to
 	groupStmts map[string]*sql.Stmt   // hot statements bound to groupTx; only the writer goroutine uses them
 	opWrote    bool                   // a statement run by exec in groupTx changed a row; the writer's
 
 	writes     chan *writeOp // to the writer goroutine; unbuffered, so every op taken is answered
-	sends      chan *writeOp // the same, for queue sends
 	writerDone chan struct{}
 	syncReady  chan struct{} // the syncer is free to sync the next commit
 	syncs      chan group    // the commit the syncer syncs next
 	syncStop   chan struct{} // closed by the writer when it ends
 	syncerDone chan struct{}
-	dirSynced  bool                  // the syncer has synced the directory holding the WAL since Open
-	waiting    atomic.Int64          // writes handed to the writer and not yet taken
-	onGroup    func(work, sends int) // tests: called by the writer before it runs a round
-	onSync     func() error          // tests: called by the syncer before each fsync; an error fails it
+	dirSynced  bool         // the syncer has synced the directory holding the WAL since Open
+	waiting    atomic.Int64 // writes handed to the writer and not yet taken
+	onGroup    func(n int)  // tests: called by the writer before it runs a round of n writes
+	onSync     func() error // tests: called by the syncer before each fsync; an error fails it
 }
 
 // Open opens (creating it and its parent directories if needed) the database at path and
@@ -102,53 +116,103 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: create parent directory: %w", abs, err)
 	}
 
-	write, err := sql.Open("sqlite", dsn(abs, writerParams()))
+	db := &DB{closed: make(chan struct{}), signals: map[string]chan struct{}{}, handoffs: map[string]*handoff{},
+		depths: map[string]*atomic.Int64{}}
+	store, err := openFile(abs, db.closed, migrations(), storeStatements, storeLinger)
 	if err != nil {
+		close(db.closed)
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	queue, err := openFile(QueuePath(abs), db.closed, queueMigrations(), queueStatements, queueLinger)
+	if err != nil {
+		close(db.closed)
+		store.close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", QueuePath(abs), err)
+	}
+	db.file, db.queue = store, queue
+	err = db.moveQueuedMessages(context.Background())
+	if err == nil {
+		err = db.countQueues(context.Background())
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return db, nil
+}
+
+// QueuePath is the file of the queues of the database at path: "halosync.queue.db"
+// beside "halosync.db".
+func QueuePath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + ".queue" + ext
+}
+
+// openFile opens the database file at path with its writer and syncer, which run until
+// closed is closed, brings its schema up to date with steps and prepares hot.
+func openFile(path string, closed <-chan struct{}, steps, hot []string, linger lingering) (*file, error) {
+	write, err := sql.Open("sqlite", dsn(path, writerParams()))
+	if err != nil {
+		return nil, err
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-
-	db := &DB{path: abs, write: write, closed: make(chan struct{}), signals: map[string]chan struct{}{},
-		handoffs: map[string]*handoff{},
-		depths:   map[string]*atomic.Int64{}, writes: make(chan *writeOp), sends: make(chan *writeOp), writerDone: make(chan struct{}),
+	f := &file{path: path, write: write, closed: closed, linger: linger, hotList: hot,
+		writes: make(chan *writeOp), writerDone: make(chan struct{}),
 		syncReady: make(chan struct{}), syncs: make(chan group), syncStop: make(chan struct{}), syncerDone: make(chan struct{})}
-	go db.syncer()
-	go db.writer()
-	err = db.migrate(context.Background())
+	stop := make(chan struct{})
+	f.closed = mergeClosed(closed, stop)
+	go f.syncer()
+	go f.writer()
+	err = f.migrate(context.Background(), steps)
 	if err == nil {
-		err = db.countQueues(context.Background())
+		err = f.prepareHot(context.Background())
 	}
 	if err == nil {
-		err = db.prepareHot(context.Background())
+		f.read, err = sql.Open("sqlite", dsn(path, url.Values{
+			"_pragma": {
+				fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+				"foreign_keys(1)",
+				"query_only(1)",
+			},
+		}))
 	}
 	if err != nil {
-		close(db.closed)
-		<-db.writerDone
+		close(stop)
+		<-f.writerDone
 		_ = write.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
-	}
-
-	read, err := sql.Open("sqlite", dsn(abs, url.Values{
-		"_pragma": {
-			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
-			"foreign_keys(1)",
-			"query_only(1)",
-		},
-	}))
-	if err != nil {
-		close(db.closed)
-		<-db.writerDone
-		_ = write.Close()
-		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
+		return nil, err
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
-	read.SetMaxOpenConns(readers)
-	read.SetMaxIdleConns(readers)
-	db.read = read
-	return db, nil
+	f.read.SetMaxOpenConns(readers)
+	f.read.SetMaxIdleConns(readers)
+	return f, nil
+}
+
+// mergeClosed is a channel closed once a or b is.
+func mergeClosed(a <-chan struct{}, b chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		select {
+		case <-a:
+		case <-b:
+		}
+		close(out)
+	}()
+	return out
+}
+
+// close waits for f's writer (the group being committed is synced and answered first)
+// once the DB is closed, and closes its connections.
+func (f *file) close() error {
+	<-f.writerDone
+	var err error
+	if f.read != nil {
+		err = f.read.Close()
+	}
+	return errors.Join(err, f.write.Close())
 }
 
 // writerParams are the writing connection's driver parameters: WAL, commits that write
@@ -177,7 +241,7 @@ func dsn(path string, params url.Values) string {
 	return u.String()
 }
 
-// Path is the absolute path of the database file.
+// Path is the absolute path of the store's database file (QueuePath: the queues').
 func (db *DB) Path() string { return db.path }
 
 // Close closes the database. A Receive waiting on one of its queues returns ErrClosed.
@@ -186,8 +250,7 @@ func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
 		close(db.closed)
-		<-db.writerDone // the group being committed, if any, is synced and answered first
-		err = errors.Join(db.read.Close(), db.write.Close())
+		err = errors.Join(db.file.close(), db.queue.close())
 		db.mu.Lock()
 		if db.lock != nil {
 			err = errors.Join(err, db.lock.Close()) // releases the claim
@@ -201,13 +264,112 @@ func (db *DB) Close() error {
 }
 
 // isClosed reports whether Close was called.
-func (db *DB) isClosed() bool {
+func (f *file) isClosed() bool {
 	select {
-	case <-db.closed:
+	case <-f.closed:
 		return true
 	default:
 		return false
 	}
+}
+
+// queueMigrations are the schema steps of the queues' file, as migrations are the
+// store's. Its table is the store's queue_messages as of step 8 there.
+func queueMigrations() []string {
+	return []string{
+		`
+CREATE TABLE IF NOT EXISTS queue_messages (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- send order: oldest first
+	queue         TEXT    NOT NULL,
+	id            TEXT    NOT NULL,                  -- random (newMessageID)
+	body          BLOB    NOT NULL,
+	attributes    TEXT,                              -- JSON object of strings, NULL = none
+	sent_at       INTEGER NOT NULL,                  -- Unix ms
+	visible_at    INTEGER NOT NULL,                  -- Unix ms; receivable when <= now
+	receive_count INTEGER NOT NULL DEFAULT 0,
+	receipt       TEXT                               -- token of the latest receive's handle, NULL before
+);
+CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq, visible_at);
+`,
+	}
+}
+
+// moveQueuedMessages moves the messages a store file written before the queues had a
+// file of their own still holds into the queues' file, keeping their seq, and carries the
+// store's count of seq over, so that a later message comes after every earlier one. Each
+// chunk is on disk in the queues' file before it is deleted from the store's, and a
+// message moved twice (a crash in between) is inserted once: none is lost or repeated.
+// The store's table stays, empty, so that its schema steps keep applying.
+func (db *DB) moveQueuedMessages(ctx context.Context) error {
+	const chunk = 500
+	type row struct {
+		seq                      int64
+		queue, id                string
+		body                     []byte
+		attrs                    sql.NullString
+		sentAt, visibleAt, count int64
+	}
+	for {
+		var rows []row
+		err := func() error {
+			rs, err := db.read.QueryContext(ctx, `SELECT seq, queue, id, body, attributes, sent_at, visible_at, receive_count
+				FROM queue_messages ORDER BY seq LIMIT ?`, chunk)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var r row
+				if err := rs.Scan(&r.seq, &r.queue, &r.id, &r.body, &r.attrs, &r.sentAt, &r.visibleAt, &r.count); err != nil {
+					return err
+				}
+				rows = append(rows, r)
+			}
+			return rs.Err()
+		}()
+		if err != nil {
+			return fmt.Errorf("move the queued messages: read: %w", err)
+		}
+		if len(rows) == 0 {
+			break
+		}
+		err = db.queue.inWriteTx(ctx, "move the queued messages", func(tx *sql.Tx) error {
+			for _, r := range rows {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO queue_messages
+					(seq, queue, id, body, attributes, sent_at, visible_at, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+					r.seq, r.queue, r.id, r.body, r.attrs, r.sentAt, r.visibleAt, r.count); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = db.inWriteTx(ctx, "delete the moved messages", func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq <= ?`, rows[len(rows)-1].seq)
+				return err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("move the queued messages: %w", err)
+		}
+	}
+	var was, is sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'queue_messages'`).Scan(&was); err != nil {
+		return fmt.Errorf("move the queued messages: %w", err)
+	}
+	if err := db.queue.read.QueryRowContext(ctx, `SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'queue_messages'`).Scan(&is); err != nil {
+		return fmt.Errorf("move the queued messages: %w", err)
+	}
+	if was.Int64 <= is.Int64 {
+		return nil
+	}
+	return db.queue.inWriteTx(ctx, "carry the queue's sequence over", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sqlite_sequence WHERE name = 'queue_messages'`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES ('queue_messages', ?)`, was.Int64)
+		return err
+	})
 }
 
 // migrations are the schema steps, in order; step i brings user_version from i to i+1.
@@ -376,13 +538,12 @@ CREATE INDEX queue_messages_order ON queue_messages (queue, seq, visible_at);
 // migrate brings the schema up to date in one transaction. The schema version is kept in
 // PRAGMA user_version; a file with a newer version than this code knows is refused rather
 // than misread.
-func (db *DB) migrate(ctx context.Context) error {
-	return db.inWriteTx(ctx, "migrate schema", func(tx *sql.Tx) error {
+func (f *file) migrate(ctx context.Context, steps []string) error {
+	return f.inWriteTx(ctx, "migrate schema", func(tx *sql.Tx) error {
 		var current int
 		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		steps := migrations()
 		if current > len(steps) {
 			return fmt.Errorf("schema version %d is newer than this halosync knows (%d); upgrade halosync", current, len(steps))
 		}
@@ -407,8 +568,8 @@ func (db *DB) migrate(ctx context.Context) error {
 // in its own savepoint: when it returns an error, only its own statements are rolled back.
 // Once the writer has taken fn, inWriteTx waits for the commit whatever ctx does, so its
 // answer always says whether fn's writes are on disk.
-func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn})
+func (f *file) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return f.submit(ctx, &writeOp{ctx: ctx, what: what, fn: fn})
 }
 
 // hotWriteTx is inWriteTx for a write run for every delivery (hotStatements), run without
@@ -419,18 +580,12 @@ func (db *DB) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) er
 // writes alone, as a savepoint would. Saving the savepoint saves its statements and the
 // copies of every page the write touches (docs/PERFORMANCE.md, "The local pipeline with
 // group commit").
-func (db *DB) hotWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	return db.submit(ctx, db.writes, &writeOp{ctx: ctx, what: what, fn: fn, bare: true})
+func (f *file) hotWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return f.submit(ctx, &writeOp{ctx: ctx, what: what, fn: fn, bare: true})
 }
 
-// sendTx is hotWriteTx for a send of messages messages to a queue: the writer lets sends
-// in only as fast as the other writes (the worker's) can keep up with (see writer).
-func (db *DB) sendTx(ctx context.Context, what string, messages int, fn func(tx *sql.Tx) error) error {
-	return db.submit(ctx, db.sends, &writeOp{ctx: ctx, what: what, fn: fn, messages: messages, bare: true})
-}
-
-func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
-	if db.isClosed() {
+func (f *file) submit(ctx context.Context, op *writeOp) error {
+	if f.isClosed() {
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	}
 	op.done = make(chan error, 1)
@@ -438,15 +593,15 @@ func (db *DB) submit(ctx context.Context, to chan *writeOp, op *writeOp) error {
 		op.early, op.batch = true, b
 	}
 	op.batch.add()
-	db.waiting.Add(1)
+	f.waiting.Add(1)
 	select {
-	case to <- op:
-	case <-db.closed:
-		db.waiting.Add(-1)
+	case f.writes <- op:
+	case <-f.closed:
+		f.waiting.Add(-1)
 		op.batch.settle(nil) // never run: nothing to commit
 		return fmt.Errorf("sqlite: %s: %w", op.what, ErrClosed)
 	case <-ctx.Done():
-		db.waiting.Add(-1)
+		f.waiting.Add(-1)
 		op.batch.settle(nil)
 		return fmt.Errorf("sqlite: %s: %w", op.what, ctx.Err())
 	}
@@ -458,7 +613,6 @@ type writeOp struct {
 	ctx      context.Context
 	what     string
 	fn       func(tx *sql.Tx) error
-	messages int        // a send's messages; 0 for other writes
 	done     chan error // buffered: the writer never blocks on an answer
 	early    bool       // answered once fn has run, before the commit: a write of a batch (DeferCommits)
 	batch    *batch     // an early write's batch, told of its commit; nil: none
@@ -492,60 +646,60 @@ func (op *writeOp) finish(err error, ranErr error) {
 // maxGroup bounds the writes one commit carries, so a group's transaction stays short.
 const maxGroup = 256
 
-// While the writes come in crowds (the recent commits carried lingerAfter on average), a
-// commit waits for lingerOps writes, or until its transaction has been open lingerFor,
-// even when the syncer is free: every commit writes the pages its writes touched into
-// the WAL, and the pages every delivery touches (the ends of the tables and indexes) are
-// the same for every write of a commit, so a commit of 128 writes writes about as many of
-// them as one of 20. A lone write (the recent commits were small) is committed as soon
-// as the syncer is free (docs/PERFORMANCE.md, "Second pass" and "Third pass").
-const (
-	lingerAfter = 16
-	lingerOps   = 128
-	lingerFor   = 4 * time.Millisecond
+// lingering is how a file's commits wait for more writes: while the writes come in crowds
+// (the recent commits carried after writes or more on average), a commit waits until it
+// holds writes writes, or until its transaction has been open wait, even when the syncer
+// is free. Every commit writes the pages its writes touched into the WAL, and the pages every write touches
+// (the ends of the tables and indexes) are the same for every write of a commit, so a
+// commit of 128 writes writes about as many of them as one of 20. A lone write (the
+// recent commits were small) is committed as soon as the syncer is free
+// (docs/PERFORMANCE.md, "Second pass" and "Third pass").
+type lingering struct {
+	after  float64
+	writes int
+	wait   time.Duration
+}
+
+// The store's writes (the worker's) linger long: a batch's writes are answered before
+// their commit, and a delivery touches several tables and indexes. The queues' writes
+// are sends, each waited for by a webhook's answer, and a commit of them writes little
+// more than the messages, so they linger briefly (docs/PERFORMANCE.md, "Fifth pass").
+var (
+	storeLinger = lingering{after: 16, writes: 128, wait: 4 * time.Millisecond}
+	queueLinger = lingering{after: 16, writes: 64, wait: 2 * time.Millisecond}
 )
 
-// writer runs the writes handed to inWriteTx and sendTx until the database is closed, in
-// rounds: each round takes the writes waiting at that moment and runs them in the open
-// transaction (beginning one if none is open). The transaction is committed once the
-// syncer is free to sync it and it is ready (lingerOps), or once it holds maxGroup
-// writes; while the syncer is syncing the last commit, the writes arriving meanwhile are
-// run into the next one. So commits come at most as fast as the disk syncs them, each
-// carrying whatever arrived during the last sync, and a write that need not wait for its
-// commit (a batch's, DeferCommits) is answered within a round, whatever the disk does.
-//
-// Every other write waiting is taken. Sends are taken too while nothing else is being
-// written; while other writes are (the worker applying what was queued: about two writes
-// per change, its Apply and its delivery record), a round takes sends of at most half as
-// many messages as the recent rounds held other writes (a moving average, since the
-// worker's writes come and go between its other work). So a crowd of senders cannot take
-// the writer from the worker: under overload, changes are accepted about as fast as they
-// are applied, the other senders wait (or are refused when the backlog is full), and the
-// backlog stays what it was (docs/PERFORMANCE.md, "The local pipeline under load").
-func (db *DB) writer() {
-	defer close(db.writerDone)
-	w := groupWriter{db: db}
+// writer runs the writes handed to inWriteTx and hotWriteTx until the database is
+// closed, in rounds: each round takes every write waiting at that moment (at most
+// maxGroup) and runs them in the open transaction (beginning one if none is open). The
+// transaction is committed once the syncer is free to sync it and it is ready
+// (lingering), or once it holds maxGroup writes; while the syncer is syncing the last
+// commit, the writes arriving meanwhile are run into the next one. So commits come at most
+// as fast as the disk syncs them, each carrying whatever arrived during the last sync,
+// and a write that need not wait for its commit (a batch's, DeferCommits) is answered
+// within a round, whatever the disk does.
+func (f *file) writer() {
+	defer close(f.writerDone)
+	w := groupWriter{f: f}
 	defer func() {
 		if w.g != nil {
 			w.commit()
 		}
-		close(db.syncStop)
-		<-db.syncerDone
+		close(f.syncStop)
+		<-f.syncerDone
 	}()
-	recent := 0.0 // moving average of the other writes per round
-	linger := time.NewTimer(lingerFor)
+	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
-		var work, sends []*writeOp
-		messages := 0
+		var round []*writeOp
 		var ready <-chan struct{}
 		var lingered <-chan time.Time
 		switch {
 		case w.g == nil:
 		case !w.syncFree:
-			ready = db.syncReady
+			ready = f.syncReady
 		default: // the syncer waits for a transaction not ready yet
-			left := lingerFor - time.Since(w.g.began)
+			left := f.linger.wait - time.Since(w.g.began)
 			if left <= 0 {
 				w.commit()
 				continue
@@ -554,10 +708,8 @@ func (db *DB) writer() {
 			lingered = linger.C
 		}
 		select {
-		case op := <-db.writes:
-			work = append(work, op)
-		case op := <-db.sends:
-			sends, messages = append(sends, op), op.messages
+		case op := <-f.writes:
+			round = append(round, op)
 		case <-ready:
 			w.syncFree = true
 			w.commitIfReady()
@@ -565,39 +717,24 @@ func (db *DB) writer() {
 		case <-lingered:
 			w.commit()
 			continue
-		case <-db.closed:
+		case <-f.closed:
 			return
 		}
 		linger.Stop()
-	others:
-		for len(work)+len(sends) < maxGroup {
+	more:
+		for len(round) < maxGroup {
 			select {
-			case op := <-db.writes:
-				work = append(work, op)
+			case op := <-f.writes:
+				round = append(round, op)
 			default:
-				break others
+				break more
 			}
 		}
-		recent += (float64(len(work)) - recent) / 8
-		budget := maxGroup
-		if recent >= 0.25 {
-			budget = max(1, int(recent/2))
+		f.waiting.Add(-int64(len(round)))
+		if f.onGroup != nil {
+			f.onGroup(len(round))
 		}
-	send:
-		for messages < budget && len(work)+len(sends) < maxGroup {
-			select {
-			case op := <-db.sends:
-				sends, messages = append(sends, op), messages+op.messages
-			default:
-				break send
-			}
-		}
-		round := append(work, sends...)
-		db.waiting.Add(-int64(len(round)))
-		if db.onGroup != nil {
-			db.onGroup(len(work), len(sends))
-		}
-		if w.g = db.run(w.g, round); w.g == nil {
+		if w.g = f.run(w.g, round); w.g == nil {
 			continue
 		}
 		if len(w.g.ops) >= maxGroup {
@@ -606,7 +743,7 @@ func (db *DB) writer() {
 		}
 		if !w.syncFree {
 			select {
-			case <-db.syncReady:
+			case <-f.syncReady:
 				w.syncFree = true
 			default: // the syncer is busy: the next round joins this transaction
 			}
@@ -618,16 +755,17 @@ func (db *DB) writer() {
 // groupWriter is the writer goroutine's state: its open transaction and whether the
 // syncer has said it is free (syncReady) and waits for the next commit.
 type groupWriter struct {
-	db       *DB
+	f        *file
 	g        *group // the open transaction; nil when none is
 	syncFree bool
 	recent   float64 // moving average of the writes per commit
 }
 
 // commitIfReady commits the open transaction when the syncer is free and the transaction
-// need not linger for more writes (lingerAfter).
+// need not linger for more writes (lingering).
 func (w *groupWriter) commitIfReady() {
-	if w.g != nil && w.syncFree && (w.recent < lingerAfter || len(w.g.ops) >= lingerOps) {
+	l := w.f.linger
+	if w.g != nil && w.syncFree && (w.recent < l.after || len(w.g.ops) >= l.writes) {
 		w.commit()
 	}
 }
@@ -635,10 +773,10 @@ func (w *groupWriter) commitIfReady() {
 // commit commits the open transaction, waiting for the syncer when it is busy.
 func (w *groupWriter) commit() {
 	if !w.syncFree {
-		<-w.db.syncReady
+		<-w.f.syncReady
 	}
 	w.recent += (float64(len(w.g.ops)) - w.recent) / 4
-	w.db.commit(w.g)
+	w.f.commit(w.g)
 	w.g, w.syncFree = nil, false
 }
 
@@ -659,7 +797,7 @@ type group struct {
 // transaction uses no caller's context, so a caller leaving cannot roll back the others'
 // writes. It returns the open transaction, nil when there is none (nothing was run, or
 // the transaction broke and every caller was answered).
-func (db *DB) run(g *group, round []*writeOp) *group {
+func (f *file) run(g *group, round []*writeOp) *group {
 	live := round[:0]
 	for _, op := range round {
 		if err := op.ctx.Err(); err != nil {
@@ -673,14 +811,14 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 	}
 	ctx := context.Background()
 	if g == nil {
-		tx, err := db.write.BeginTx(ctx, nil)
+		tx, err := f.write.BeginTx(ctx, nil)
 		if err != nil {
 			for _, op := range live {
 				op.finish(fmt.Errorf("sqlite: %s: begin: %w", op.what, err), nil)
 			}
 			return nil
 		}
-		db.beginGroup(tx)
+		f.beginGroup(tx)
 		g = &group{tx: tx, began: time.Now()}
 		if len(live) == 1 { // alone: no savepoint needed
 			op := live[0]
@@ -699,26 +837,26 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 	for i := start; i < len(g.ops); i++ {
 		op := g.ops[i]
 		if op.bare {
-			db.opWrote = false
-			if g.errs[i] = op.fn(g.tx); g.errs[i] != nil && db.opWrote {
-				db.abort(g, g.errs[i])
+			f.opWrote = false
+			if g.errs[i] = op.fn(g.tx); g.errs[i] != nil && f.opWrote {
+				f.abort(g, g.errs[i])
 				return nil
 			}
 			op.ran(g.errs[i])
 			continue
 		}
-		if _, err := db.exec(ctx, g.tx, savepoint); err != nil {
-			db.abort(g, err)
+		if _, err := f.exec(ctx, g.tx, savepoint); err != nil {
+			f.abort(g, err)
 			return nil
 		}
 		if g.errs[i] = op.fn(g.tx); g.errs[i] != nil {
-			if _, err := db.exec(ctx, g.tx, rollbackToSavepoint); err != nil {
-				db.abort(g, err)
+			if _, err := f.exec(ctx, g.tx, rollbackToSavepoint); err != nil {
+				f.abort(g, err)
 				return nil
 			}
 		}
-		if _, err := db.exec(ctx, g.tx, releaseSavepoint); err != nil {
-			db.abort(g, err)
+		if _, err := f.exec(ctx, g.tx, releaseSavepoint); err != nil {
+			f.abort(g, err)
 			return nil
 		}
 		op.ran(g.errs[i])
@@ -729,7 +867,7 @@ func (db *DB) run(g *group, round []*writeOp) *group {
 // abort rolls the whole transaction back after it broke (a savepoint could not be set,
 // rolled back to or released): every caller is answered with an error, its own if its
 // write failed, else cause (the writes of the round not yet run too).
-func (db *DB) abort(g *group, cause error) {
+func (f *file) abort(g *group, cause error) {
 	_ = g.tx.Rollback()
 	for i, op := range g.ops {
 		if g.errs[i] == nil {
@@ -742,7 +880,7 @@ func (db *DB) abort(g *group, cause error) {
 
 // commit commits g and hands it to the syncer, which has just said it is free (syncReady):
 // it must be sent a round, empty when the commit failed and every caller was answered.
-func (db *DB) commit(g *group) {
+func (f *file) commit(g *group) {
 	if err := g.tx.Commit(); err != nil {
 		for i, op := range g.ops {
 			result := g.errs[i]
@@ -751,10 +889,10 @@ func (db *DB) commit(g *group) {
 			}
 			op.finish(result, g.errs[i])
 		}
-		db.syncs <- group{}
+		f.syncs <- group{}
 		return
 	}
-	db.syncs <- *g
+	f.syncs <- *g
 }
 
 // syncer makes the writer's commits durable, one at a time: it says it is free
@@ -768,24 +906,24 @@ func (db *DB) commit(g *group) {
 // checkpoints, which sync the WAL before and the database after (synchronous=NORMAL).
 // Readers may see a commit a moment before it is synced; a crash in that moment takes it
 // away again, unanswered, so no caller was told it was kept.
-func (db *DB) syncer() {
-	defer close(db.syncerDone)
+func (f *file) syncer() {
+	defer close(f.syncerDone)
 	for {
 		select {
-		case db.syncReady <- struct{}{}:
-		case <-db.syncStop:
+		case f.syncReady <- struct{}{}:
+		case <-f.syncStop:
 			return
 		}
-		g := <-db.syncs
+		g := <-f.syncs
 		if len(g.ops) == 0 {
 			continue
 		}
 		var err error
-		if db.onSync != nil {
-			err = db.onSync()
+		if f.onSync != nil {
+			err = f.onSync()
 		}
 		if err == nil {
-			err = db.syncWAL()
+			err = f.syncWAL()
 		}
 		for i, op := range g.ops {
 			result := g.errs[i]
@@ -800,18 +938,18 @@ func (db *DB) syncer() {
 // syncWAL fsyncs the WAL file, opened afresh each time so that a WAL SQLite has deleted
 // and created again is the one synced, and once after Open the directory holding it, so
 // that the file's name is durable too (as SQLite does when it syncs a WAL it created).
-func (db *DB) syncWAL() error {
-	f, err := os.OpenFile(db.path+"-wal", os.O_RDWR, 0)
+func (f *file) syncWAL() error {
+	wal, err := os.OpenFile(f.path+"-wal", os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
+	err = wal.Sync()
+	if cerr := wal.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && !db.dirSynced {
-		err = syncDir(filepath.Dir(db.path))
-		db.dirSynced = err == nil
+	if err == nil && !f.dirSynced {
+		err = syncDir(filepath.Dir(f.path))
+		f.dirSynced = err == nil
 	}
 	return err
 }
@@ -831,7 +969,7 @@ func syncDir(dir string) error {
 
 // countQueues reads how many messages each queue holds, for depth.
 func (db *DB) countQueues(ctx context.Context) error {
-	return db.inWriteTx(ctx, "count queued messages", func(tx *sql.Tx) error {
+	return db.queue.inWriteTx(ctx, "count queued messages", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT queue, COUNT(*) FROM queue_messages GROUP BY queue`)
 		if err != nil {
 			return fmt.Errorf("count queued messages: %w", err)

@@ -23,12 +23,13 @@ import (
 // Its visibility timeout starts when it is sent, not when it is received: a message that
 // has waited longer than handoffMaxWait for a receive is put back (visible at once, its
 // receive not counted) and received from the table instead, with a full timeout. While
-// handoffCapacity messages wait, further sends insert theirs visible, as without a
-// consumer; a receive then reads the table first, so the older messages are not passed
-// by newer ones for long.
+// handoffCapacity messages wait, a send waits up to handoffFullWait for room, and then
+// inserts its messages visible, as without a consumer; a receive then reads the table
+// first, so the older messages are not passed by newer ones for long.
 const (
 	handoffCapacity = 512
 	handoffMaxWait  = time.Second
+	handoffFullWait = 50 * time.Millisecond
 )
 
 // handoff is the messages handed to one queue's consumers in this process, and when the
@@ -42,8 +43,10 @@ type handoff struct {
 	// handed here (a send that found no room, a retry's visibility, a message sent by
 	// another process): a receive reads the table first once it is due. Zero: now.
 	tableDue time.Time
-	marks    uint64 // tableAt calls, so that a read of the table does not overrule one made meanwhile
-	maxWait  time.Duration
+	marks    uint64        // tableAt calls, so that a read of the table does not overrule one made meanwhile
+	room     chan struct{} // closed when a receive takes messages: room for the sends waiting
+	maxWait  time.Duration // handoffMaxWait
+	fullWait time.Duration // handoffFullWait
 }
 
 // handedMessage is a message inserted as received, with its row's seq.
@@ -59,7 +62,7 @@ func (db *DB) handoff(name string, create bool) *handoff {
 	defer db.mu.Unlock()
 	h := db.handoffs[name]
 	if h == nil && create {
-		h = &handoff{maxWait: handoffMaxWait}
+		h = &handoff{maxWait: handoffMaxWait, fullWait: handoffFullWait}
 		db.handoffs[name] = h
 	}
 	return h
@@ -85,6 +88,7 @@ func (q *Queue) Consume() (stop func()) {
 			var back []handedMessage
 			if h.consumers == 0 {
 				back, h.ready = h.ready, nil
+				h.roomMade()
 			}
 			h.mu.Unlock()
 			q.putBack(context.Background(), back)
@@ -116,19 +120,53 @@ func (h *handoff) next(t time.Time) time.Time {
 	return t
 }
 
-// reserve takes n slots for a send's messages, all or none; false when the queue has no
-// consumer or not n free slots.
-func (h *handoff) reserve(n int) bool {
+// reserve takes n slots for a send's messages, all or none. While the hand-off is full
+// (the consumer is behind) it waits up to fullWait for a receive to make room, so that
+// under overload senders wait their turn rather than pile a backlog into the table; false
+// when the queue has no consumer, or still no room (a consumer held up for longer, by
+// Halo's API say, costs each send that wait, not its acceptance).
+func (h *handoff) reserve(ctx context.Context, n int) bool {
 	if h == nil {
 		return false
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.consumers == 0 || h.reserved+len(h.ready)+n > handoffCapacity {
-		return false
+	var timeout <-chan time.Time
+	for {
+		h.mu.Lock()
+		switch {
+		case h.consumers == 0 || n > handoffCapacity:
+			h.mu.Unlock()
+			return false
+		case h.reserved+len(h.ready)+n <= handoffCapacity:
+			h.reserved += n
+			h.mu.Unlock()
+			return true
+		}
+		if h.room == nil {
+			h.room = make(chan struct{})
+		}
+		room := h.room
+		h.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(h.fullWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-room:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
-	h.reserved += n
-	return true
+}
+
+// roomMade wakes the sends waiting for room; h.mu held.
+func (h *handoff) roomMade() {
+	if h.room != nil {
+		close(h.room)
+		h.room = nil
+	}
 }
 
 // settle frees a send's n reserved slots and, when its messages are on disk (msgs not
@@ -201,6 +239,9 @@ func (h *handoff) take(limit int, now time.Time) (got, stale []handedMessage) {
 	if len(h.ready) == 0 {
 		h.ready = nil // let the backing array go
 	}
+	if i > 0 {
+		h.roomMade()
+	}
 	return got, stale
 }
 
@@ -213,11 +254,11 @@ func (q *Queue) putBack(ctx context.Context, msgs []handedMessage) {
 		return
 	}
 	what := fmt.Sprintf("put back %d message(s) in %s", len(msgs), q.name)
-	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		now := time.Now().UnixMilli()
 		for _, m := range msgs {
-			if _, err := q.db.exec(ctx, tx, putBackHanded, now, m.seq, q.name, m.token); err != nil {
+			if _, err := q.db.queue.exec(ctx, tx, putBackHanded, now, m.seq, q.name, m.token); err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
 		}

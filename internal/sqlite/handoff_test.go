@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halosync/halosync/internal/message"
 	"github.com/halosync/halosync/internal/queuetest"
 )
 
@@ -154,7 +155,8 @@ func TestHandedMessagesWaitingTooLongArePutBack(t *testing.T) {
 }
 
 func TestAFullHandOffSendsToTheTable(t *testing.T) {
-	_, q, _ := consumedQueue(t, time.Minute)
+	db, q, _ := consumedQueue(t, time.Minute)
+	db.handoff(q.name, false).fullWait = 0 // no receive comes to make room
 	n := handoffCapacity + 40
 	for i := range n {
 		sendBodies(t, q, fmt.Sprint(i))
@@ -179,5 +181,32 @@ func TestAFullHandOffSendsToTheTable(t *testing.T) {
 	// The table's visible messages go first, so that they are not passed by newer ones.
 	if first != fmt.Sprint(handoffCapacity) {
 		t.Errorf("first received %s, want %d, the oldest visible one", first, handoffCapacity)
+	}
+}
+
+// A send that finds the hand-off full waits for a receive to make room, and is handed on.
+func TestASendWaitsForRoomInTheHandOff(t *testing.T) {
+	db, q, _ := consumedQueue(t, time.Minute)
+	db.handoff(q.name, false).fullWait = time.Minute
+	for i := range handoffCapacity {
+		sendBodies(t, q, fmt.Sprint(i))
+	}
+	sent := make(chan error, 1)
+	go func() {
+		sent <- q.Send(context.Background(), []message.Message{{Body: []byte("late")}})
+	}()
+	select {
+	case err := <-sent:
+		t.Fatalf("a send into a full hand-off returned (%v) before a receive made room", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := q.Receive(context.Background(), 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if v, f := stats(t, q); v != 0 || f != handoffCapacity+1 {
+		t.Fatalf("%d visible, %d in flight; want the late message handed on too", v, f)
 	}
 }

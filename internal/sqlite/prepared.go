@@ -51,75 +51,80 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 	releaseSavepoint    = `RELEASE write_op`
 )
 
-var hotStatements = []string{selectObject, upsertObject, insertChangeEvent, upsertDelivery, insertMessage,
-	selectVisible, markReceived, deleteReceived, selectNextVisible, savepoint, rollbackToSavepoint, releaseSavepoint}
+// The hot statements of each file: the store's and the queues'.
+var (
+	storeStatements = []string{selectObject, upsertObject, insertChangeEvent, upsertDelivery,
+		savepoint, rollbackToSavepoint, releaseSavepoint}
+	queueStatements = []string{insertMessage, selectVisible, markReceived, deleteReceived, selectNextVisible,
+		savepoint, rollbackToSavepoint, releaseSavepoint}
+)
 
-// prepareHot prepares hotStatements on the write connection. It runs while the writer is
+// prepareHot prepares the file's hot statements on its write connection. It runs while the writer is
 // idle (Open, after the schema is up to date): preparing takes the connection.
-func (db *DB) prepareHot(ctx context.Context) error {
-	hot := make(map[string]*sql.Stmt, len(hotStatements))
-	for _, q := range hotStatements {
-		st, err := db.write.PrepareContext(ctx, q)
+func (f *file) prepareHot(ctx context.Context) error {
+	hot := make(map[string]*sql.Stmt, len(f.hotList))
+	for _, q := range f.hotList {
+		st, err := f.write.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare statement: %w", err)
 		}
 		hot[q] = st
 	}
-	db.hot, db.groupStmts = hot, make(map[string]*sql.Stmt, len(hot))
+	f.hot, f.groupStmts = hot, make(map[string]*sql.Stmt, len(hot))
 	return nil
 }
 
 // stmt is query's prepared statement bound to tx, nil when query is not a hot one or tx
 // is not the writer's group transaction (a read transaction of the read pool).
-func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	parent := db.hot[query]
-	if parent == nil || db.groupTx.Load() != tx {
+func (f *file) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	parent := f.hot[query]
+	if parent == nil || f.groupTx.Load() != tx {
 		return nil
 	}
 	// Only the writer goroutine gets here: it runs every write of its transaction.
-	st := db.groupStmts[query]
+	st := f.groupStmts[query]
 	if st == nil {
 		st = tx.StmtContext(ctx, parent)
-		db.groupStmts[query] = st
+		f.groupStmts[query] = st
 	}
 	return st
 }
 
 // beginGroup makes tx the transaction the hot statements are bound to.
-func (db *DB) beginGroup(tx *sql.Tx) {
-	clear(db.groupStmts)
-	db.groupTx.Store(tx)
+func (f *file) beginGroup(tx *sql.Tx) {
+	clear(f.groupStmts)
+	f.groupTx.Store(tx)
 }
 
 // exec runs query in tx, prepared when it is a hot statement. In the writer's group
 // transaction it notes whether the statement changed a row (opWrote, for hotWriteTx).
-func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+func (f *file) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
 	var err error
-	if st := db.stmt(ctx, tx, query); st != nil {
+	if st := f.stmt(ctx, tx, query); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
 		res, err = tx.ExecContext(ctx, query, args...)
 	}
-	if err == nil && db.groupTx.Load() == tx {
+	if err == nil && f.groupTx.Load() == tx {
 		if n, _ := res.RowsAffected(); n > 0 {
-			db.opWrote = true
+			f.opWrote = true
 		}
 	}
 	return res, err
 }
 
 // query runs query in tx, prepared when it is a hot statement.
-func (db *DB) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	if st := db.stmt(ctx, tx, query); st != nil {
+func (f *file) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := f.stmt(ctx, tx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return tx.QueryContext(ctx, query, args...)
 }
 
 // queryRow runs query in tx for one row, prepared when it is a hot statement.
-func (db *DB) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := db.stmt(ctx, tx, query); st != nil {
+func (f *file) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := f.stmt(ctx, tx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, query, args...)

@@ -112,7 +112,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	}
 	h := q.db.handoff(q.name, false)
 	var handed []handedMessage
-	if h.reserve(len(msgs)) {
+	if h.reserve(ctx, len(msgs)) {
 		// Made before the writer takes the send, which only fills in each row's seq.
 		handed = make([]handedMessage, len(msgs))
 		for i, r := range rows {
@@ -120,7 +120,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 				ID: r.id, Body: bytes.Clone(r.body), Attributes: maps.Clone(msgs[i].Attributes), ReceiveCount: 1}}
 		}
 	}
-	err := q.db.sendTx(ctx, what, len(msgs), func(tx *sql.Tx) error {
+	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
@@ -130,7 +130,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 				visibleAt, receives = now.Add(q.opts.Visibility).UnixMilli(), 1
 				receipt = sql.NullString{String: handed[i].token, Valid: true}
 			}
-			res, err := q.db.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, nowMs, visibleAt, receives, receipt)
+			res, err := q.db.queue.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, nowMs, visibleAt, receives, receipt)
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: insert: %w", what, err)
 			}
@@ -250,7 +250,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 		nextVisible time.Time
 		movedToDLQ  int64
 	)
-	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		now := time.Now()
 		nowMs := now.UnixMilli()
@@ -266,7 +266,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			for _, m := range batch {
 				if q.opts.MaxReceive > 0 && q.opts.DeadLetter != "" && m.receiveCount >= q.opts.MaxReceive {
 					// SQS redrive: the message keeps its id, body, attributes and sent time.
-					if _, err := q.db.exec(ctx, tx, `UPDATE queue_messages
+					if _, err := q.db.queue.exec(ctx, tx, `UPDATE queue_messages
 						SET queue = ?, receive_count = 0, visible_at = ?, receipt = NULL WHERE seq = ?`,
 						q.opts.DeadLetter, nowMs, m.seq); err != nil {
 						return fmt.Errorf("sqlite: %s: move message %s to %s: %w", what, m.ID, q.opts.DeadLetter, err)
@@ -277,7 +277,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 				token := newReceiptToken()
 				m.ReceiptHandle = receiptHandle(m.seq, token)
 				m.ReceiveCount = m.receiveCount + 1
-				if _, err := q.db.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, token, m.seq); err != nil {
+				if _, err := q.db.queue.exec(ctx, tx, markReceived, m.ReceiveCount, visibleAt, token, m.seq); err != nil {
 					return fmt.Errorf("sqlite: %s: mark message %s received: %w", what, m.ID, err)
 				}
 				out = append(out, m.Received)
@@ -287,7 +287,7 @@ func (q *Queue) receiveOnce(ctx context.Context, limit int) ([]message.Received,
 			return nil
 		}
 		var next sql.NullInt64
-		if err := q.db.queryRow(ctx, tx, selectNextVisible, q.name, nowMs).Scan(&next); err != nil {
+		if err := q.db.queue.queryRow(ctx, tx, selectNextVisible, q.name, nowMs).Scan(&next); err != nil {
 			return fmt.Errorf("sqlite: %s: next visible message: %w", what, err)
 		}
 		if next.Valid {
@@ -315,7 +315,7 @@ type stored struct {
 
 // visible reads up to limit messages visible at nowMs, oldest first.
 func (q *Queue) visible(ctx context.Context, tx *sql.Tx, nowMs int64, limit int) ([]stored, error) {
-	rows, err := q.db.query(ctx, tx, selectVisible, q.name, nowMs, limit)
+	rows, err := q.db.queue.query(ctx, tx, selectVisible, q.name, nowMs, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read visible messages: %w", err)
 	}
@@ -354,14 +354,14 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	}
 	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
 	var deleted int64
-	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		for _, h := range receiptHandles {
 			seq, token, ok := parseReceipt(h)
 			if !ok {
 				continue // not a handle of ours: unknown
 			}
-			res, err := q.db.exec(ctx, tx, deleteReceived, seq, q.name, token)
+			res, err := q.db.queue.exec(ctx, tx, deleteReceived, seq, q.name, token)
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
@@ -388,13 +388,13 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
-	err := q.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		seq, token, ok := parseReceipt(receiptHandle)
 		if !ok {
 			return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
 		}
-		res, err := q.db.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?`,
+		res, err := q.db.queue.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), seq, q.name, token)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, err)
@@ -425,7 +425,7 @@ func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
 		return 0, 0, fmt.Errorf("sqlite: stats of %s: %w", q.name, ErrClosed)
 	}
 	now := time.Now().UnixMilli()
-	err = q.db.read.QueryRowContext(ctx, `SELECT
+	err = q.db.queue.read.QueryRowContext(ctx, `SELECT
 			COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0)
 		FROM queue_messages WHERE queue = ?`, now, now, q.name).Scan(&visible, &inFlight)
 	if err != nil {

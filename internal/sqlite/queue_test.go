@@ -507,7 +507,7 @@ func TestMigrationKeepsQueuedMessages(t *testing.T) {
 		t.Fatalf("received %v (%+v)", bodies, got)
 	}
 	var seq int64
-	if err := db.read.QueryRowContext(ctx, `SELECT seq FROM queue_messages WHERE CAST(body AS TEXT) = 'four'`).Scan(&seq); err != nil || seq != 4 {
+	if err := db.queue.read.QueryRowContext(ctx, `SELECT seq FROM queue_messages WHERE CAST(body AS TEXT) = 'four'`).Scan(&seq); err != nil || seq != 4 {
 		t.Fatalf("the message sent after the migration has seq %d (%v), want 4", seq, err)
 	}
 	if err := q.Delete(ctx, got[0].ReceiptHandle, got[1].ReceiptHandle, got[2].ReceiptHandle); err != nil {
