@@ -665,7 +665,7 @@ type lingering struct {
 // are sends, each waited for by a webhook's answer, and a commit of them writes little
 // more than the messages, so they linger briefly (docs/PERFORMANCE.md, "Fifth pass").
 var (
-	storeLinger = lingering{after: 16, writes: 128, wait: 4 * time.Millisecond}
+	storeLinger = lingering{after: 16, writes: 256, wait: 8 * time.Millisecond}
 	queueLinger = lingering{after: 16, writes: 64, wait: 2 * time.Millisecond}
 )
 

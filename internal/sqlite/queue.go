@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +74,10 @@ func (q *Queue) Name() string { return q.name }
 
 // Send enqueues msgs in one transaction: when it returns nil, every message is on disk
 // and any receiver of this queue waiting in this process is woken; while the queue has a
-// consumer in this process (Consume), the messages are handed straight to its receives. A body larger than
-// message.MaxMessageBytes is an error wrapping message.ErrTooLarge, and nothing is sent.
+// consumer in this process (Consume), the messages are handed straight to its receives,
+// bodies and attributes as they are: the caller must not change them after Send. A body
+// larger than message.MaxMessageBytes is an error wrapping message.ErrTooLarge, and
+// nothing is sent.
 func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -117,7 +117,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		handed = make([]handedMessage, len(msgs))
 		for i, r := range rows {
 			handed[i] = handedMessage{token: newReceiptToken(), Received: message.Received{
-				ID: r.id, Body: bytes.Clone(r.body), Attributes: maps.Clone(msgs[i].Attributes), ReceiveCount: 1}}
+				ID: r.id, Body: r.body, Attributes: msgs[i].Attributes, ReceiveCount: 1}}
 		}
 	}
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
