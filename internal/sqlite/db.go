@@ -532,6 +532,8 @@ CREATE INDEX queue_messages_order ON queue_messages (queue, seq, visible_at);
 		// index on it put every applied change's write on a random page of its own
 		// (docs/PERFORMANCE.md, "Fifth pass").
 		`DROP INDEX IF EXISTS change_events_id;`,
+		// 10: the outbox is trimmed by seq (trimChangeEvents), never looked up by age.
+		`DROP INDEX IF EXISTS change_events_age;`,
 	}
 }
 

@@ -20,6 +20,15 @@ const (
 	outboxTrimEvery = 64
 )
 
+// trimChangeEvents deletes the events before the newest OutboxKeep and those older than
+// the retention, as one range of seq from the oldest: events are written in time order,
+// so the first event young enough is found walking from the oldest, past only the events
+// it deletes, and the delete touches only the rows it deletes (a condition on the age of
+// every row would read the whole outbox each time).
+const trimChangeEvents = `DELETE FROM change_events WHERE seq < MAX(
+	(SELECT MAX(seq) FROM change_events) - ? + 1,
+	COALESCE((SELECT seq FROM change_events WHERE created_at >= ? ORDER BY seq LIMIT 1), (SELECT MAX(seq) FROM change_events) + 1))`
+
 // StoredEvent is one change event in the outbox: its place (Seq, increasing in write
 // order), its stable id and the event as JSON (changeevent.Event.Encode).
 type StoredEvent struct {
@@ -51,8 +60,7 @@ func (db *DB) addChangeEvent(ctx context.Context, tx *sql.Tx, what, conn string,
 	}
 	now := time.Now()
 	if db.eventWrites.Add(1)%outboxTrimEvery == 1 {
-		if _, err := db.exec(ctx, tx, `DELETE FROM change_events WHERE created_at < ? OR seq <= (SELECT MAX(seq) FROM change_events) - ?`,
-			now.Add(-OutboxRetention).UnixMilli(), OutboxKeep); err != nil {
+		if _, err := db.exec(ctx, tx, trimChangeEvents, OutboxKeep, now.Add(-OutboxRetention).UnixMilli()); err != nil {
 			return fmt.Errorf("sqlite: %s: trim the change events: %w", what, err)
 		}
 	}

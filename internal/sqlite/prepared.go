@@ -53,7 +53,7 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 
 // The hot statements of each file: the store's and the queues'.
 var (
-	storeStatements = []string{selectObject, upsertObject, insertChangeEvent, upsertDelivery,
+	storeStatements = []string{selectObject, upsertObject, insertChangeEvent, trimChangeEvents, upsertDelivery,
 		savepoint, rollbackToSavepoint, releaseSavepoint}
 	queueStatements = []string{insertMessage, selectVisible, markReceived, deleteReceived, selectNextVisible,
 		savepoint, rollbackToSavepoint, releaseSavepoint}
