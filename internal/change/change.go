@@ -189,7 +189,7 @@ func Apply(stored *Object, c Change, now time.Time) (Object, Result) {
 		next = *stored
 		next.Fields = copyFields(stored.Fields)
 	} else {
-		next = Object{Connection: c.Connection, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID, Fields: map[string]any{}}
+		next = Object{Connection: c.Connection, Kind: c.Kind, ID: c.ID, ParentID: c.ParentID, Fields: make(map[string]any, len(c.Fields))}
 	}
 	if c.Repairs != 0 {
 		return repair(stored, next, c, now)

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -203,7 +205,117 @@ func encodeFields(fields map[string]any) (string, error) {
 	if fields == nil {
 		return "{}", nil
 	}
+	if s, ok := plainFields(fields); ok {
+		return s, nil
+	}
 	return encodeJSON(fields)
+}
+
+// plainFields writes fields as encodeJSON does (keys sorted, HTML characters unescaped)
+// when every key and value is plain: a string of printable ASCII without quotes or
+// backslashes, a json.Number, a bool or null. Those are written as they are, without
+// reflection, into one allocation; false for anything else (nested values, other
+// characters), which encodeJSON writes.
+func plainFields(fields map[string]any) (string, bool) {
+	keys := make([]string, 0, len(fields))
+	size := 2
+	for k, v := range fields {
+		if !plainString(k) {
+			return "", false
+		}
+		keys = append(keys, k)
+		size += len(k) + 4 // quotes, colon, comma
+		switch v := v.(type) {
+		case string:
+			if !plainString(v) {
+				return "", false
+			}
+			size += len(v) + 2
+		case json.Number:
+			if !plainNumber(string(v)) {
+				return "", false
+			}
+			size += len(v)
+		case bool, nil:
+			size += 5
+		default:
+			return "", false
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(k)
+		b.WriteString(`":`)
+		switch v := fields[k].(type) {
+		case string:
+			b.WriteByte('"')
+			b.WriteString(v)
+			b.WriteByte('"')
+		case json.Number:
+			b.WriteString(string(v))
+		case bool:
+			b.WriteString(strconv.FormatBool(v))
+		case nil:
+			b.WriteString("null")
+		}
+	}
+	b.WriteByte('}')
+	return b.String(), true
+}
+
+// plainString: every byte is printable ASCII other than a quote or a backslash, which
+// JSON writes as they are.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainNumber: s is a JSON number (encoding/json refuses a json.Number that is not).
+func plainNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i, n = i+1, n+1
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // encodeJSON writes v as encodeFields does.
