@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/halosync/halosync/internal/auth/authtest"
@@ -29,8 +32,42 @@ func (r *recorder) Send(_ context.Context, m []message.Message) error {
 	if r.err != nil {
 		return r.err
 	}
+	for _, msg := range m {
+		checkHandedEnvelope(msg)
+	}
 	r.msgs = append(r.msgs, m...)
 	return nil
+}
+
+// handedMismatches lists the messages, of every ingest test, whose handed envelope
+// (message.Message.Envelope, which the local pipeline's worker reads instead of the body)
+// is not what the body decodes to; TestMain fails the package on any.
+var (
+	handedMu         sync.Mutex
+	handedMismatches []string
+)
+
+func checkHandedEnvelope(m message.Message) {
+	if m.Envelope == nil {
+		return
+	}
+	want, err := message.Decode(m.Body)
+	got, gotErr := message.Check(*m.Envelope)
+	if (err != nil) != (gotErr != nil) || !reflect.DeepEqual(got, want) {
+		handedMu.Lock()
+		defer handedMu.Unlock()
+		handedMismatches = append(handedMismatches, fmt.Sprintf("handed %+v (%v)\ndecoded %+v (%v)", got, gotErr, want, err))
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(handedMismatches) > 0 {
+		fmt.Fprintf(os.Stderr, "%d message(s) hand over an envelope their body does not decode to; the first:\n%s\n",
+			len(handedMismatches), handedMismatches[0])
+		code = 1
+	}
+	os.Exit(code)
 }
 
 const (

@@ -21,6 +21,10 @@ const MaxMessageBytes = 256 * 1024
 type Message struct {
 	Body       []byte
 	Attributes map[string]string
+	// Envelope is what Body decodes to, when Encode made the message: a consumer in the
+	// sending process (the embedded queue's hand-off) reads it rather than decoding Body
+	// again (Received.Envelope). It never leaves the process.
+	Envelope *Envelope
 }
 
 // Received is one message as a consumer receives it.
@@ -31,6 +35,9 @@ type Received struct {
 	ReceiptHandle string
 	ReceiveCount  int
 	SentAt        time.Time
+	// Envelope is the sent message's Envelope when it was handed over in this process;
+	// nil when the message was read from the queue (Decode reads Body).
+	Envelope *Envelope
 }
 
 // Envelope is the body of a change message: the normalized change and, when it fits, the
@@ -102,7 +109,32 @@ func Encode(e Envelope) (Message, error) {
 		return Message{}, fmt.Errorf("encode change: %s %s is %d bytes, over the %d byte message limit: %w",
 			e.Change.Kind, e.Change.ID, len(body), limit, ErrTooLarge)
 	}
-	return Message{Body: body, Attributes: attrs}, nil
+	return Message{Body: body, Attributes: attrs, Envelope: decoded(e)}, nil
+}
+
+// decoded is the envelope Decode reads from e's encoding, without the encoding: the same
+// times (as JSON carries them) and everything else as it is; nil when the encoding
+// escaped noncharacters in the raw event, whose bytes then differ.
+func decoded(e Envelope) *Envelope {
+	if len(e.Raw) > 0 && noncharacters(e.Raw) > 0 {
+		return nil
+	}
+	e.ReceivedAt = viaJSON(e.ReceivedAt)
+	e.Change.OccurredAt = viaJSON(e.Change.OccurredAt)
+	return &e
+}
+
+// viaJSON is t as it reads back from its JSON encoding.
+func viaJSON(t time.Time) time.Time {
+	b, err := t.MarshalJSON()
+	if err != nil {
+		return t // out of JSON's range: the encoding fails first
+	}
+	var back time.Time
+	if err := back.UnmarshalJSON(b); err != nil {
+		return t
+	}
+	return back
 }
 
 // rawKey opens the raw event, the last member of a message that carries it.
@@ -200,6 +232,12 @@ func Decode(body []byte) (Envelope, error) {
 			return Envelope{}, err
 		}
 	}
+	return Check(e)
+}
+
+// Check checks a decoded envelope as Decode does: an unknown event names its connection
+// and carries its raw event; a change is one the queue may carry (ValidateQueued).
+func Check(e Envelope) (Envelope, error) {
 	if e.Unknown {
 		if e.Change.Connection == "" || len(e.Raw) == 0 {
 			return Envelope{}, fmt.Errorf("decode change message: %w: an unknown event without its connection or raw event", change.ErrInvalid)

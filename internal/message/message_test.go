@@ -3,8 +3,10 @@ package message_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/halosync/halosync/internal/change"
@@ -73,5 +75,49 @@ func TestDecodeRefusesInvalidMessages(t *testing.T) {
 		if _, err := message.Decode([]byte(body)); !errors.Is(err, change.ErrInvalid) {
 			t.Errorf("Decode(%q) = %v, want ErrInvalid", body, err)
 		}
+	}
+}
+
+// The envelope a message carries for a consumer in the sending process is what its body
+// decodes to, exactly: the worker reads one or the other.
+func TestTheHandedEnvelopeIsWhatTheBodyDecodesTo(t *testing.T) {
+	local := time.FixedZone("local", 2*3600)
+	raw := json.RawMessage(`{"event":"ticket updated","ticket":{"id":42,"summary":"s","n":12.50,"deep":[{"x":null}]}}`)
+	fields := map[string]any{"id": json.Number("42"), "summary": "s", "n": json.Number("12.50"), "deep": []any{map[string]any{"x": nil}}}
+	c := ticket(fields)
+	c.OccurredAt = time.Date(2026, 9, 25, 6, 30, 0, 123456789, local)
+	c.Attributes = map[string]string{"team": "noc"}
+	for name, e := range map[string]message.Envelope{
+		"fields in the raw event": {Change: c, Raw: raw, FieldsInRaw: "ticket", ReceivedAt: time.Now()},
+		"fields in the change":    {Change: c, Raw: raw, ReceivedAt: time.Now().UTC()},
+		"no raw event":            {Change: c, RawOmitted: true, ReceivedAt: time.Now().In(local)},
+		"unknown event": {Unknown: true, Raw: raw, ReceivedAt: time.Now(),
+			Change: change.Change{Connection: "default", Event: "odd", DeliveryID: "d", Source: change.SourceWebhook}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := message.Encode(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Envelope == nil {
+				t.Fatal("no envelope handed with the message")
+			}
+			want, err := message.Decode(m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := message.Check(*m.Envelope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("handed %+v\ndecoded %+v", got, want)
+			}
+		})
+	}
+	// A raw event whose noncharacters the body escapes is read from the body.
+	m, err := message.Encode(message.Envelope{Change: c, Raw: json.RawMessage(`{"event":"a` + "\uFFFE" + `"}`)})
+	if err != nil || m.Envelope != nil {
+		t.Fatalf("an envelope handed (%v) for a raw event the body escapes", err)
 	}
 }

@@ -52,7 +52,7 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []message.Received, retry
 		if bounded {
 			work, cancel = context.WithDeadline(ctx, deadline.Add(-Margin/2))
 		}
-		_, err := w.Process(work, m.ID, m.Body)
+		_, err := w.process(work, m.ID, m.Body, m.Envelope)
 		cancel()
 		if err == nil {
 			continue

@@ -181,3 +181,28 @@ func TestPermanentFailuresAreMovedWithTheirReason(t *testing.T) {
 		t.Fatalf("with the dead-letter queue refusing: failed %v, delays %v; want bad failed and visible at once", failed, retry)
 	}
 }
+
+// TestBatchReadsAHandedEnvelope: a message handed over in this process with its envelope
+// (the embedded queue's hand-off) is applied from the envelope, checked as a decoded one
+// is, without decoding its body again.
+func TestBatchReadsAHandedEnvelope(t *testing.T) {
+	store := storetest.NewMemory()
+	w := worker.New(store, metrics.Discard{}, slog.New(slog.DiscardHandler), connection.Set{{ID: "default"}}, nil)
+	sent, err := message.Encode(message.Envelope{Change: change.Change{Connection: "default", Kind: change.Ticket, ID: "7",
+		Op: change.OpUpsert, Version: 5, Source: change.SourceWebhook, Fields: map[string]any{"summary": "handed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invalid := *sent.Envelope
+	invalid.Change.ID = ""
+	failed := w.HandleBatch(context.Background(), []message.Received{
+		{ID: "handed", Body: []byte("not read"), Envelope: sent.Envelope},
+		{ID: "invalid", Body: sent.Body, Envelope: &invalid},
+	}, nil)
+	if !slices.Equal(failed, []string{"invalid"}) {
+		t.Fatalf("failed %v, want only the invalid envelope", failed)
+	}
+	if o, ok, _ := store.Get(context.Background(), "default", change.Ticket, "7", ""); !ok || o.Fields["summary"] != "handed" {
+		t.Fatalf("stored %+v (%v), want the handed change", o, ok)
+	}
+}

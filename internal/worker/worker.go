@@ -110,7 +110,20 @@ func reasonOf(err error) string {
 
 // Process applies one message body and returns the outcome.
 func (w *Worker) Process(ctx context.Context, messageID string, body []byte) (change.Outcome, error) {
-	env, err := message.Decode(body)
+	return w.process(ctx, messageID, body, nil)
+}
+
+// process is Process of a message whose envelope may have been handed over with it in
+// this process (message.Received.Envelope): then it is checked as Decode checks it, not
+// decoded again.
+func (w *Worker) process(ctx context.Context, messageID string, body []byte, handed *message.Envelope) (change.Outcome, error) {
+	var env message.Envelope
+	var err error
+	if handed != nil {
+		env, err = message.Check(*handed)
+	} else {
+		env, err = message.Decode(body)
+	}
 	if err != nil {
 		w.count.Count(metrics.Metric{Name: metrics.ChangesFailed, Connection: "_unknown", Label: "undecodable"}, 1)
 		w.log.ErrorContext(ctx, "change message undecodable", "message_id", messageID, "reason", "undecodable", "error", err.Error())
