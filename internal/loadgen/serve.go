@@ -18,14 +18,18 @@ import (
 	"github.com/halosync/halosync/internal/metrics"
 )
 
-// Credentials of the load configuration's Basic authentication (loopback only).
+// Credentials of the load configuration's Basic authentication, and the read token it
+// configures for the generator's reads (/status, the copy, delivery records); loopback
+// only.
 const (
-	User     = "halo"
-	Password = "load-password"
+	User      = "halo"
+	Password  = "load-password"
+	ReadToken = "halosync-load-read-token"
 )
 
 // ServeConfig is the configuration `halosync serve` runs under load: one connection,
-// Basic authentication, no Halo API (so no polling), the queue settings given.
+// Basic authentication, no Halo API (so no polling), ReadToken for reads, the queue
+// settings given.
 // A maxBacklog of 0 leaves the key out: the default applies.
 func ServeConfig(visibilitySeconds, maxBacklog int) string {
 	cfg := fmt.Sprintf(`connections:
@@ -35,9 +39,11 @@ func ServeConfig(visibilitySeconds, maxBacklog int) string {
         - scheme: basic
           username: %s
           passwords: [%q]
+server:
+  read_tokens: [%q]
 queue:
   visibility_seconds: %d
-`, User, Password, visibilitySeconds)
+`, User, Password, ReadToken, visibilitySeconds)
 	if maxBacklog != 0 {
 		cfg += fmt.Sprintf("  max_backlog: %d\n", maxBacklog)
 	}
@@ -215,6 +221,7 @@ func (h *HTTP) get(ctx context.Context, path string, v any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("authorization", "Bearer "+ReadToken)
 	resp, err := h.Client.Do(req)
 	if err != nil {
 		return 0, err

@@ -27,7 +27,6 @@ const (
 	pipelineDeliveries  = 20000
 	pipelineConcurrency = 32
 	pipelineBodyBytes   = 2048
-	pipelineReadToken   = "pipeline-bench-read-token"
 )
 
 // BenchmarkServe is `halosync serve`'s whole local pipeline, run as its own process (the
@@ -44,8 +43,7 @@ func BenchmarkServe(b *testing.B) {
 	bin := buildProgram(b, "./cmd/halosync")
 	benchPipeline(b, func(b *testing.B, dir string) *pipelineServer {
 		cfg := filepath.Join(dir, "halosync.yaml")
-		if err := os.WriteFile(cfg, []byte(loadgen.ServeConfig(30, 0)+
-			"server:\n  read_tokens: [\""+pipelineReadToken+"\"]\n"), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(loadgen.ServeConfig(30, 0)), 0o600); err != nil {
 			b.Fatal(err)
 		}
 		return startPipelineServer(b, exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
@@ -208,7 +206,7 @@ func servePipelineApplied(ctx context.Context, client *http.Client, url string) 
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("authorization", "Bearer "+pipelineReadToken)
+	req.Header.Set("authorization", "Bearer "+loadgen.ReadToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
