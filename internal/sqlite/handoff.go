@@ -223,7 +223,7 @@ func (h *handoff) checked(now, next time.Time, marks uint64) {
 
 // take returns up to limit handed messages, oldest first, and the ones that waited too
 // long (handoffMaxWait) to be handed on, which are to be put back.
-func (h *handoff) take(limit int, now time.Time) (got, stale []handedMessage) {
+func (h *handoff) take(limit int, now time.Time) (got []message.Received, stale []handedMessage) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	i := 0
@@ -233,7 +233,10 @@ func (h *handoff) take(limit int, now time.Time) (got, stale []handedMessage) {
 			stale = append(stale, m)
 			continue
 		}
-		got = append(got, m)
+		if got == nil {
+			got = make([]message.Received, 0, min(limit, len(h.ready)-i))
+		}
+		got = append(got, m.Received)
 	}
 	h.ready = h.ready[i:]
 	if len(h.ready) == 0 {

@@ -82,7 +82,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	what := fmt.Sprintf("send %d message(s) to %s", len(msgs), q.name)
+	what := "send " + strconv.Itoa(len(msgs)) + " message(s) to " + q.name
 	depth := q.db.depth(q.name)
 	if n := depth.Load(); q.opts.MaxBacklog > 0 && n >= int64(q.opts.MaxBacklog) {
 		// Refused before the writer: a full queue costs the sender no write.
@@ -204,11 +204,7 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 			got, stale := h.take(limit, now)
 			q.putBack(ctx, stale)
 			if len(got) > 0 {
-				out := make([]message.Received, len(got))
-				for i, m := range got {
-					out[i] = m.Received
-				}
-				return out, nil
+				return got, nil
 			}
 			if len(stale) > 0 {
 				continue // put back: visible in the table now
@@ -352,7 +348,7 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	if len(receiptHandles) == 0 {
 		return nil
 	}
-	what := fmt.Sprintf("delete %d message(s) from %s", len(receiptHandles), q.name)
+	what := "delete " + strconv.Itoa(len(receiptHandles)) + " message(s) from " + q.name
 	var deleted int64
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)

@@ -42,7 +42,9 @@ func (s *Store) Apply(ctx context.Context, c change.Change) (change.Result, erro
 	if err := c.Validate(); err != nil {
 		return change.Result{}, err
 	}
-	what := fmt.Sprintf("apply %s %s %s v%d", c.Connection, c.Kind, c.ID, c.Version)
+	// Built without fmt: Apply and RecordDelivery run for every change, and this is
+	// needed only in an error.
+	what := "apply " + c.Connection + " " + string(c.Kind) + " " + c.ID + " v" + strconv.FormatInt(c.Version, 10)
 	pk, sk := change.PartitionKey(c.Connection, c.Kind, c.ID, c.ParentID), change.SortKey(c.Kind, c.ID)
 	var result change.Result
 	err := s.db.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
@@ -365,7 +367,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d change.Delivery) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
-	what := fmt.Sprintf("record delivery %s %s %s %s", d.Connection, d.DeliveryID, d.Kind, d.ID)
+	what := "record delivery " + d.Connection + " " + d.DeliveryID + " " + string(d.Kind) + " " + d.ID
 	if !d.ReceivedAt.IsZero() {
 		d.ReceivedAt = d.ReceivedAt.UTC()
 	}
