@@ -73,7 +73,7 @@ func (s *testServer) fullStatus(t *testing.T) fullStatus {
 // holds per kind, the sync latency as a mean in milliseconds, its errors by reason.
 func TestStatusShowsEachConnection(t *testing.T) {
 	s := startServer(t, testConfig())
-	before := time.Now().UTC()
+	before := time.Now().UTC().Truncate(time.Millisecond) // the status keeps milliseconds
 	s.deliverOK(t, sampleBody(t, "ingest-ticket-full.json"))
 	s.waitDeliveries(t, "default", "6f1c2a4e-3b7d-4e0a-9a51-2c8d7e6f5a10")
 	if r := s.deliver(t, "default", authtest.Basic(user, "wrong"), sampleBody(t, "ingest-ticket-full.json")); r.status != http.StatusUnauthorized {
