@@ -119,15 +119,20 @@ func Open(path string) (*DB, error) {
 	db := &DB{closed: make(chan struct{}), signals: map[string]chan struct{}{}, handoffs: map[string]*handoff{},
 		depths: map[string]*atomic.Int64{}}
 	store, err := openFile(abs, db.closed, migrations(), storeStatements, storeLinger)
-	if err != nil {
-		close(db.closed)
-		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	var queue *file
+	if err == nil {
+		if queue, err = openFile(QueuePath(abs), db.closed, queueMigrations(), queueStatements, queueLinger); err != nil {
+			err = fmt.Errorf("%s: %w", QueuePath(abs), err)
+		}
 	}
-	queue, err := openFile(QueuePath(abs), db.closed, queueMigrations(), queueStatements, queueLinger)
 	if err != nil {
-		close(db.closed)
-		store.close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", QueuePath(abs), err)
+		close(db.closed) // ends the writers of the files opened
+		for _, f := range []*file{store, queue} {
+			if f != nil {
+				_ = f.close()
+			}
+		}
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	db.file, db.queue = store, queue
 	err = db.moveQueuedMessages(context.Background())
@@ -149,7 +154,9 @@ func QueuePath(path string) string {
 }
 
 // openFile opens the database file at path with its writer and syncer, which run until
-// closed is closed, brings its schema up to date with steps and prepares hot.
+// closed is closed, brings its schema up to date with steps and prepares hot. When it
+// fails after starting them, it returns the file with the error: the caller closes
+// closed, then the file.
 func openFile(path string, closed <-chan struct{}, steps, hot []string, linger lingering) (*file, error) {
 	write, err := sql.Open("sqlite", dsn(path, writerParams()))
 	if err != nil {
@@ -162,46 +169,29 @@ func openFile(path string, closed <-chan struct{}, steps, hot []string, linger l
 	f := &file{path: path, write: write, closed: closed, linger: linger, hotList: hot,
 		writes: make(chan *writeOp), writerDone: make(chan struct{}),
 		syncReady: make(chan struct{}), syncs: make(chan group), syncStop: make(chan struct{}), syncerDone: make(chan struct{})}
-	stop := make(chan struct{})
-	f.closed = mergeClosed(closed, stop)
 	go f.syncer()
 	go f.writer()
-	err = f.migrate(context.Background(), steps)
-	if err == nil {
-		err = f.prepareHot(context.Background())
+	if err := f.migrate(context.Background(), steps); err != nil {
+		return f, err
 	}
-	if err == nil {
-		f.read, err = sql.Open("sqlite", dsn(path, url.Values{
-			"_pragma": {
-				fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
-				"foreign_keys(1)",
-				"query_only(1)",
-			},
-		}))
+	if err := f.prepareHot(context.Background()); err != nil {
+		return f, err
 	}
+	read, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_pragma": {
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			"foreign_keys(1)",
+			"query_only(1)",
+		},
+	}))
 	if err != nil {
-		close(stop)
-		<-f.writerDone
-		_ = write.Close()
-		return nil, err
+		return f, err
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
-	f.read.SetMaxOpenConns(readers)
-	f.read.SetMaxIdleConns(readers)
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	f.read = read
 	return f, nil
-}
-
-// mergeClosed is a channel closed once a or b is.
-func mergeClosed(a <-chan struct{}, b chan struct{}) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-a:
-		case <-b:
-		}
-		close(out)
-	}()
-	return out
 }
 
 // close waits for f's writer (the group being committed is synced and answered first)
@@ -578,8 +568,8 @@ func (f *file) inWriteTx(ctx context.Context, what string, fn func(tx *sql.Tx) e
 	return f.submit(ctx, &writeOp{ctx: ctx, what: what, fn: fn})
 }
 
-// hotWriteTx is inWriteTx for a write run for every delivery (hotStatements), run without
-// a savepoint of its own: fn writes only through db.exec, and fails after writing only
+// hotWriteTx is inWriteTx for a write run for every delivery (the file's hot statements),
+// run without a savepoint of its own: fn writes only through f.exec, and fails after writing only
 // when a statement does (the database's own failure: full, I/O), in which case the whole
 // group's transaction is rolled back and every caller answered with an error. A failure
 // before any write (a stale receipt, a value that cannot be encoded) leaves the others'
