@@ -40,7 +40,7 @@ func (r *recorder) Send(_ context.Context, m []message.Message) error {
 }
 
 // handedMismatches lists the messages, of every ingest test, whose handed envelope
-// (message.Message.Envelope, which the local pipeline's worker reads instead of the body)
+// (message.Message.Handed, which the local pipeline's worker reads instead of the body)
 // is not what the body decodes to; TestMain fails the package on any.
 var (
 	handedMu         sync.Mutex
@@ -48,11 +48,12 @@ var (
 )
 
 func checkHandedEnvelope(m message.Message) {
-	if m.Envelope == nil {
+	handed := m.Handed()
+	if handed == nil {
 		return
 	}
 	want, err := message.Decode(m.Body)
-	got, gotErr := message.Check(*m.Envelope)
+	got, gotErr := message.Check(*handed)
 	if (err != nil) != (gotErr != nil) || !reflect.DeepEqual(got, want) {
 		handedMu.Lock()
 		defer handedMu.Unlock()

@@ -21,9 +21,10 @@ const MaxMessageBytes = 256 * 1024
 type Message struct {
 	Body       []byte
 	Attributes map[string]string
-	// Envelope is what Body decodes to, when Encode made the message: a consumer in the
-	// sending process (the embedded queue's hand-off) reads it rather than decoding Body
-	// again (Received.Envelope). It never leaves the process.
+	// Envelope is the envelope Encode wrote into Body, as the sender had it; nil when
+	// Encode did not make the message. Handed gives it as Decode reads it back, for a
+	// consumer in the sending process (the embedded queue's hand-off). It never leaves
+	// the process.
 	Envelope *Envelope
 }
 
@@ -35,8 +36,8 @@ type Received struct {
 	ReceiptHandle string
 	ReceiveCount  int
 	SentAt        time.Time
-	// Envelope is the sent message's Envelope when it was handed over in this process;
-	// nil when the message was read from the queue (Decode reads Body).
+	// Envelope is the sent message's envelope (Message.Handed) when it was handed over
+	// in this process; nil when the message was read from the queue (Decode reads Body).
 	Envelope *Envelope
 }
 
@@ -109,16 +110,18 @@ func Encode(e Envelope) (Message, error) {
 		return Message{}, fmt.Errorf("encode change: %s %s is %d bytes, over the %d byte message limit: %w",
 			e.Change.Kind, e.Change.ID, len(body), limit, ErrTooLarge)
 	}
-	return Message{Body: body, Attributes: attrs, Envelope: decoded(e)}, nil
+	return Message{Body: body, Attributes: attrs, Envelope: &e}, nil
 }
 
-// decoded is the envelope Decode reads from e's encoding, without the encoding: the same
-// times (as JSON carries them) and everything else as it is; nil when the encoding
-// escaped noncharacters in the raw event, whose bytes then differ.
-func decoded(e Envelope) *Envelope {
-	if len(e.Raw) > 0 && noncharacters(e.Raw) > 0 {
+// Handed is what m's body decodes to, without decoding it: its Envelope with the times as
+// JSON carries them, everything else as it is. nil when m has no Envelope, or when the
+// body escaped noncharacters in the raw event, whose bytes then differ. Only a consumer
+// in the sending process pays for it, not every Encode.
+func (m Message) Handed() *Envelope {
+	if m.Envelope == nil || len(m.Envelope.Raw) > 0 && noncharacters(m.Envelope.Raw) > 0 {
 		return nil
 	}
+	e := *m.Envelope
 	e.ReceivedAt = viaJSON(e.ReceivedAt)
 	e.Change.OccurredAt = viaJSON(e.Change.OccurredAt)
 	return &e

@@ -99,14 +99,15 @@ func TestTheHandedEnvelopeIsWhatTheBodyDecodesTo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Envelope == nil {
+			handed := m.Handed()
+			if handed == nil {
 				t.Fatal("no envelope handed with the message")
 			}
 			want, err := message.Decode(m.Body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := message.Check(*m.Envelope)
+			got, err := message.Check(*handed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func TestTheHandedEnvelopeIsWhatTheBodyDecodesTo(t *testing.T) {
 	}
 	// A raw event whose noncharacters the body escapes is read from the body.
 	m, err := message.Encode(message.Envelope{Change: c, Raw: json.RawMessage(`{"event":"a` + "\uFFFE" + `"}`)})
-	if err != nil || m.Envelope != nil {
+	if err != nil || m.Handed() != nil {
 		t.Fatalf("an envelope handed (%v) for a raw event the body escapes", err)
 	}
 }

@@ -117,7 +117,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		handed = make([]handedMessage, len(msgs))
 		for i, r := range rows {
 			handed[i] = handedMessage{token: newReceiptToken(), Received: message.Received{
-				ID: r.id, Body: r.body, Attributes: msgs[i].Attributes, ReceiveCount: 1, Envelope: msgs[i].Envelope}}
+				ID: r.id, Body: r.body, Attributes: msgs[i].Attributes, ReceiveCount: 1, Envelope: msgs[i].Handed()}}
 		}
 	}
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {

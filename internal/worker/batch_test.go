@@ -193,10 +193,11 @@ func TestBatchReadsAHandedEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invalid := *sent.Envelope
+	handed := sent.Handed()
+	invalid := *handed
 	invalid.Change.ID = ""
 	failed := w.HandleBatch(context.Background(), []message.Received{
-		{ID: "handed", Body: []byte("not read"), Envelope: sent.Envelope},
+		{ID: "handed", Body: []byte("not read"), Envelope: handed},
 		{ID: "invalid", Body: sent.Body, Envelope: &invalid},
 	}, nil)
 	if !slices.Equal(failed, []string{"invalid"}) {
