@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -103,6 +104,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(localserver.ServeGCPercent)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The default follows the CPUs and the container's CPU limit.
+		runtime.GOMAXPROCS(localserver.ServeProcsPerCPU * runtime.GOMAXPROCS(0))
 	}
 	return srv.Serve(serveCtx, *addr, func(a net.Addr) {
 		b.url = "http://" + a.String()

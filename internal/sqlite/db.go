@@ -25,7 +25,8 @@
 // commit waits a moment for more (lingering). The queues have their file, so a send
 // neither waits for the worker's writes nor takes the store's writer from them
 // (docs/PERFORMANCE.md, "The local pipeline under load", "The local pipeline with group
-// commit" and its "Fifth pass").
+// commit" and its "Fifth pass"); while this process consumes a queue, its sends skip the
+// file altogether for the hand-off log (handedlog.go, "Sixth pass").
 package sqlite
 
 import (
@@ -66,10 +67,11 @@ type DB struct {
 	closed    chan struct{}
 
 	mu       sync.Mutex
-	signals  map[string]chan struct{} // per queue name, closed and replaced on every send
-	handoffs map[string]*handoff      // per queue name with a consumer in this process (Queue.Consume)
-	depths   map[string]*atomic.Int64 // per queue name: messages held, counted at open, then by this process's writes
-	lock     *os.File                 // held by Claim until Close
+	signals  map[string]chan struct{}  // per queue name, closed and replaced on every send
+	handoffs map[string]*handoff       // per queue name with a consumer in this process (Queue.Consume)
+	depths   map[string]*atomic.Int64  // per queue name: messages held, counted at open, then by this process's writes
+	lock     *os.File                  // held by Claim until Close
+	handed   atomic.Pointer[handedLog] // the hand-off log, opened by Claim
 
 	deliveryWrites atomic.Uint64 // RecordDelivery calls, to delete expired records every so often
 	eventWrites    atomic.Uint64 // change events written, to trim the outbox every so often
@@ -241,6 +243,9 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.closed)
 		err = errors.Join(db.file.close(), db.queue.close())
+		if l := db.handedLog(); l != nil {
+			err = errors.Join(err, l.close())
+		}
 		db.mu.Lock()
 		if db.lock != nil {
 			err = errors.Join(err, db.lock.Close()) // releases the claim
@@ -251,6 +256,32 @@ func (db *DB) Close() error {
 		}
 	})
 	return err
+}
+
+// handedLog is the hand-off log, nil before Claim.
+func (db *DB) handedLog() *handedLog { return db.handed.Load() }
+
+// reserveSeqs sets n seqs of the queues' table aside for the hand-off log, as if n
+// messages had been inserted, and returns the first.
+func (db *DB) reserveSeqs(ctx context.Context, n int64) (int64, error) {
+	var first int64
+	err := db.queue.inWriteTx(ctx, "set message seqs aside", func(tx *sql.Tx) error {
+		ctx := inGroup(ctx)
+		var last int64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'queue_messages'`).Scan(&last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES ('queue_messages', ?)`, n)
+		case err == nil:
+			_, err = tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = ? WHERE name = 'queue_messages'`, last+n)
+		}
+		first = last + 1
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: set message seqs aside: %w", err)
+	}
+	return first, nil
 }
 
 // isClosed reports whether Close was called.

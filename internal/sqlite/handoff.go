@@ -10,22 +10,21 @@ import (
 	"github.com/halosync/halosync/internal/message"
 )
 
-// While a queue has a consumer in this process (Consume), a send hands its messages
-// straight to that consumer's receives: the send inserts each message already marked
-// received (receive count 1, a receipt, invisible for the visibility timeout), and once
-// the send is on disk the messages wait in memory for the next Receive, which returns
-// them without reading or writing the table. A message so costs the writer one statement
-// (its insert) and its delete, not also a read and an update (docs/PERFORMANCE.md, "Fifth
-// pass"). On disk a handed message is an ordinary message in flight, so a crash loses
-// nothing: Claim makes it visible again at the next start, as it does every message a
-// dead consumer held.
+// While a queue has a consumer in this process (Consume) and the database is claimed by
+// it (Claim), a send hands its messages straight to that consumer's receives: the send
+// appends them to the hand-off log (handedLog) instead of the queues' table, and once
+// they are on disk they wait in memory for the next Receive, which returns them without
+// reading or writing the table. A delete of such a message only marks it gone in the log
+// (docs/PERFORMANCE.md, "Fifth pass" and "Sixth pass"). A crash loses nothing: Claim
+// puts what the log holds into the table at the next start, visible, as it does every
+// message a dead consumer held.
 //
 // Its visibility timeout starts when it is sent, not when it is received: a message that
-// has waited longer than handoffMaxWait for a receive is put back (visible at once, its
-// receive not counted) and received from the table instead, with a full timeout. While
-// handoffCapacity messages wait, a send waits up to handoffFullWait for room, and then
-// inserts its messages visible, as without a consumer; a receive then reads the table
-// first, so the older messages are not passed by newer ones for long.
+// has waited longer than handoffMaxWait for a receive is put back (inserted into the
+// table visible, its receive not counted) and received from the table instead, with a
+// full timeout. While handoffCapacity messages wait, a send waits up to handoffFullWait
+// for room, and then inserts its messages in the table, as without a consumer; a receive
+// then reads the table first, so the older messages are not passed by newer ones for long.
 const (
 	handoffCapacity = 512
 	handoffMaxWait  = time.Second
@@ -37,8 +36,8 @@ const (
 type handoff struct {
 	mu        sync.Mutex
 	consumers int
-	reserved  int             // slots taken by sends not yet on disk
-	ready     []handedMessage // on disk, waiting for a receive, oldest first
+	reserved  int            // slots taken by sends not yet on disk
+	ready     []*handedEntry // in the hand-off log, waiting for a receive, oldest first
 	// tableDue is when the queue's table may next hold a visible message that was not
 	// handed here (a send that found no room, a retry's visibility, a message sent by
 	// another process): a receive reads the table first once it is due. Zero: now.
@@ -47,13 +46,6 @@ type handoff struct {
 	room     chan struct{} // closed when a receive takes messages: room for the sends waiting
 	maxWait  time.Duration // handoffMaxWait
 	fullWait time.Duration // handoffFullWait
-}
-
-// handedMessage is a message inserted as received, with its row's seq.
-type handedMessage struct {
-	message.Received
-	seq   int64
-	token string // the receipt stored with the row
 }
 
 // handoff is queue name's hand-off, nil while it has no consumer in this process.
@@ -85,7 +77,7 @@ func (q *Queue) Consume() (stop func()) {
 		once.Do(func() {
 			h.mu.Lock()
 			h.consumers--
-			var back []handedMessage
+			var back []*handedEntry
 			if h.consumers == 0 {
 				back, h.ready = h.ready, nil
 				h.roomMade()
@@ -169,10 +161,10 @@ func (h *handoff) roomMade() {
 	}
 }
 
-// settle frees a send's n reserved slots and, when its messages are on disk (msgs not
+// settle frees a send's n reserved slots and, when its messages are in the log (msgs not
 // nil), queues them for the next receive. It returns the messages it could not hand on
 // because the last consumer left meanwhile: they are to be put back.
-func (h *handoff) settle(n int, msgs []handedMessage) (back []handedMessage) {
+func (h *handoff) settle(n int, msgs []*handedEntry) (back []*handedEntry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reserved -= n
@@ -221,22 +213,27 @@ func (h *handoff) checked(now, next time.Time, marks uint64) {
 	h.tableDue = due
 }
 
-// take returns up to limit handed messages, oldest first, and the ones that waited too
-// long (handoffMaxWait) to be handed on, which are to be put back.
-func (h *handoff) take(limit int, now time.Time) (got []message.Received, stale []handedMessage) {
+// take returns up to limit handed messages still in log, oldest first, marked received,
+// the ones that waited too long (handoffMaxWait) to be handed on, which are to be put
+// back, and when the visibility timeout of the first returned ends (zero: none returned).
+func (h *handoff) take(l *handedLog, limit int, now time.Time) (got []message.Received, stale []*handedEntry, ends time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	i := 0
 	for ; i < len(h.ready) && len(got) < limit; i++ {
-		m := h.ready[i]
-		if now.Sub(m.SentAt) > h.maxWait {
-			stale = append(stale, m)
+		e := h.ready[i]
+		if now.Sub(e.SentAt) > h.maxWait {
+			stale = append(stale, e)
 			continue
+		}
+		if !l.take(e) {
+			continue // moved to the table: its visibility timeout ended
 		}
 		if got == nil {
 			got = make([]message.Received, 0, min(limit, len(h.ready)-i))
+			ends = e.visibleAt
 		}
-		got = append(got, m.Received)
+		got = append(got, e.Received)
 	}
 	h.ready = h.ready[i:]
 	if len(h.ready) == 0 {
@@ -245,30 +242,64 @@ func (h *handoff) take(limit int, now time.Time) (got []message.Received, stale 
 	if i > 0 {
 		h.roomMade()
 	}
-	return got, stale
+	return got, stale, ends
 }
 
-// putBack makes handed messages visible again at once, their receive uncounted, for the
-// table's receives. A message deleted or received again since is left alone (its
-// receipt no longer matches). Failing to put one back only delays it: it becomes visible
-// at the end of its visibility timeout, or at the next Claim.
-func (q *Queue) putBack(ctx context.Context, msgs []handedMessage) {
+// putBack makes handed messages not received visible again at once, their receive
+// uncounted, in the table. Failing to put one back only delays it: it stays in the log,
+// and goes to the table when its visibility timeout ends, or at the next Claim.
+func (q *Queue) putBack(ctx context.Context, msgs []*handedEntry) {
 	if len(msgs) == 0 {
 		return
 	}
-	what := fmt.Sprintf("put back %d message(s) in %s", len(msgs), q.name)
+	l := q.db.handedLog()
+	if msgs = l.claimMoving(msgs); len(msgs) > 0 {
+		_ = q.moveHanded(ctx, l, msgs, time.Now())
+	}
+}
+
+// moveHanded inserts handed messages of the queue, marked moving, into the table with
+// their seq, visible at visibleAt, and notes them gone from the log once the insert is on
+// disk. A message received through the hand-off keeps its receive and its receipt
+// handle (a visibility changed, a timeout ended); one not received is inserted as never
+// received.
+func (q *Queue) moveHanded(ctx context.Context, l *handedLog, es []*handedEntry, visibleAt time.Time) error {
+	what := fmt.Sprintf("move %d handed message(s) to the table of %s", len(es), q.name)
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		now := time.Now().UnixMilli()
-		for _, m := range msgs {
-			if _, err := q.db.queue.exec(ctx, tx, putBackHanded, now, m.seq, q.name, m.token); err != nil {
+		for _, e := range es {
+			receives, receipt := 0, sql.NullString{}
+			if e.taken {
+				receives, receipt = 1, sql.NullString{String: e.token, Valid: true}
+			}
+			if _, err := q.db.queue.exec(ctx, tx, insertHanded, e.seq, q.name, e.ID, e.Body, e.attrs,
+				e.SentAt.UnixMilli(), visibleAt.UnixMilli(), receives, receipt); err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
 		}
 		return nil
 	})
-	if err == nil {
-		q.db.handoff(q.name, false).tableAt(time.Time{})
+	l.moved(es, err)
+	if err != nil {
+		return err
+	}
+	q.db.handoff(q.name, false).tableAt(visibleAt)
+	if !visibleAt.After(time.Now()) {
 		q.db.notify(q.name)
 	}
+	return nil
+}
+
+// moveExpired moves the queue's handed messages whose visibility timeout has ended into
+// the table, visible, and tells when the next one's ends (zero: none is in the log).
+func (q *Queue) moveExpired(ctx context.Context, now time.Time) (time.Time, error) {
+	l := q.db.handedLog()
+	if l == nil {
+		return time.Time{}, nil
+	}
+	expired, next := l.expired(q.name, now)
+	if len(expired) == 0 {
+		return next, nil
+	}
+	return next, q.moveHanded(ctx, l, expired, now)
 }

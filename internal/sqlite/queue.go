@@ -111,57 +111,63 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		}
 	}
 	h := q.db.handoff(q.name, false)
-	var handed []handedMessage
-	if h.reserve(ctx, len(msgs)) {
-		// Made before the writer takes the send, which only fills in each row's seq.
-		handed = make([]handedMessage, len(msgs))
-		for i, r := range rows {
-			handed[i] = handedMessage{token: newReceiptToken(), Received: message.Received{
-				ID: r.id, Body: r.body, Attributes: msgs[i].Attributes, ReceiveCount: 1, Envelope: msgs[i].Handed()}}
+	if l := q.db.handedLog(); l.usable() && h.reserve(ctx, len(msgs)) {
+		handed, err := q.hand(ctx, l, msgs, func(i int) (string, []byte, sql.NullString) { return rows[i].id, rows[i].body, rows[i].attrs })
+		// A send whose messages the consumer left meanwhile puts them back.
+		q.putBack(context.WithoutCancel(ctx), h.settle(len(msgs), handed))
+		if err == nil {
+			depth.Add(int64(len(msgs)))
+			q.db.notify(q.name)
+			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		// The log failed, and takes no more messages: the table takes them.
 	}
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		now := time.Now()
-		nowMs := now.UnixMilli()
-		for i, r := range rows {
-			visibleAt, receives, receipt := nowMs, 0, sql.NullString{}
-			if handed != nil { // inserted as received by this process's consumer
-				visibleAt, receives = now.Add(q.opts.Visibility).UnixMilli(), 1
-				receipt = sql.NullString{String: handed[i].token, Valid: true}
-			}
-			res, err := q.db.queue.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, nowMs, visibleAt, receives, receipt)
-			if err != nil {
+		nowMs := time.Now().UnixMilli()
+		for _, r := range rows {
+			if _, err := q.db.queue.exec(ctx, tx, insertMessage, q.name, r.id, r.body, r.attrs, nowMs, nowMs, 0, nil); err != nil {
 				return fmt.Errorf("sqlite: %s: insert: %w", what, err)
-			}
-			if handed != nil {
-				seq, err := res.LastInsertId()
-				if err != nil {
-					return fmt.Errorf("sqlite: %s: insert: %w", what, err)
-				}
-				m := &handed[i]
-				m.seq, m.ReceiptHandle, m.SentAt = seq, receiptHandle(seq, m.token), time.UnixMilli(nowMs).UTC()
 			}
 		}
 		return nil
 	})
-	if handed != nil {
-		if err != nil {
-			handed = nil
-		}
-		// A send whose messages the consumer left meanwhile puts them back; in flight,
-		// they would wait for their visibility timeout.
-		q.putBack(context.WithoutCancel(ctx), h.settle(len(msgs), handed))
-	}
 	if err != nil {
 		return err
 	}
-	if handed == nil {
-		h.tableAt(time.Time{})
-	}
+	h.tableAt(time.Time{})
 	depth.Add(int64(len(msgs)))
 	q.db.notify(q.name)
 	return nil
+}
+
+// hand appends msgs to the hand-off log l, as received by this process's consumer (a
+// receive count of 1, a receipt, invisible for the visibility timeout from now), and
+// returns them once they are on disk; row gives message i's id, body and attributes as
+// the table would store them.
+func (q *Queue) hand(ctx context.Context, l *handedLog, msgs []message.Message, row func(i int) (string, []byte, sql.NullString)) ([]*handedEntry, error) {
+	first, err := l.seqs(ctx, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	sentAt := time.UnixMilli(now.UnixMilli()).UTC()
+	visibleAt := now.Add(q.opts.Visibility)
+	entries := make([]*handedEntry, len(msgs))
+	for i, m := range msgs {
+		seq, token := first+int64(i), newReceiptToken()
+		id, body, attrs := row(i)
+		entries[i] = &handedEntry{seq: seq, token: token, queue: q.name, attrs: attrs, visibleAt: visibleAt,
+			Received: message.Received{ID: id, Body: body, Attributes: m.Attributes, ReceiptHandle: receiptHandle(seq, token),
+				ReceiveCount: 1, SentAt: sentAt, Envelope: m.Handed()}}
+	}
+	if err := l.append(ctx, entries); err != nil {
+		return nil, err
+	}
+	return entries, nil
 }
 
 // Receive returns up to maxMessages (clamped to 1..MaxReceiveBatch) visible messages, oldest
@@ -185,7 +191,12 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 			due, marks = h.due(now)
 		}
 		if due {
-			got, next, err := q.receiveOnce(ctx, limit)
+			handedNext, err := q.moveExpired(ctx, now)
+			var got []message.Received
+			var next time.Time
+			if err == nil {
+				got, next, err = q.receiveOnce(ctx, limit)
+			}
 			if err != nil {
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return nil, ctxErr
@@ -195,15 +206,16 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 			if len(got) > 0 {
 				return got, nil
 			}
-			nextVisible = next
+			nextVisible = earliest(next, handedNext)
 			if consuming {
-				h.checked(now, next, marks)
+				h.checked(now, nextVisible, marks)
 			}
 		}
 		if consuming {
-			got, stale := h.take(limit, now)
+			got, stale, ends := h.take(q.db.handedLog(), limit, now)
 			q.putBack(ctx, stale)
 			if len(got) > 0 {
+				h.tableAt(ends) // its timeout ends: the next receive moves it to the table
 				return got, nil
 			}
 			if len(stale) > 0 {
@@ -349,31 +361,46 @@ func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 		return nil
 	}
 	what := "delete " + strconv.Itoa(len(receiptHandles)) + " message(s) from " + q.name
+	type receipt struct {
+		seq   int64
+		token string
+	}
+	l := q.db.handedLog()
 	var deleted int64
-	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
-		ctx := inGroup(ctx)
-		for _, h := range receiptHandles {
-			seq, token, ok := parseReceipt(h)
-			if !ok {
-				continue // not a handle of ours: unknown
-			}
-			res, err := q.db.queue.exec(ctx, tx, deleteReceived, seq, q.name, token)
-			if err != nil {
-				return fmt.Errorf("sqlite: %s: %w", what, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("sqlite: %s: %w", what, err)
-			}
-			deleted += n
+	var inTable []receipt
+	for _, h := range receiptHandles {
+		seq, token, ok := parseReceipt(h)
+		if !ok {
+			continue // not a handle of ours: unknown
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		if found, gone := l.delete(q.name, seq, token); found {
+			if gone {
+				deleted++
+			}
+			continue
+		}
+		inTable = append(inTable, receipt{seq, token})
+	}
+	var err error
+	if len(inTable) > 0 {
+		err = q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
+			ctx := inGroup(ctx)
+			for _, r := range inTable {
+				res, err := q.db.queue.exec(ctx, tx, deleteReceived, r.seq, q.name, r.token)
+				if err != nil {
+					return fmt.Errorf("sqlite: %s: %w", what, err)
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return fmt.Errorf("sqlite: %s: %w", what, err)
+				}
+				deleted += n
+			}
+			return nil
+		})
 	}
 	q.db.depth(q.name).Add(-deleted)
-	return nil
+	return err
 }
 
 // ChangeVisibility makes the message received with receiptHandle visible again after
@@ -384,12 +411,17 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: %s: negative timeout %v", what, timeout)
 	}
+	seq, token, ok := parseReceipt(receiptHandle)
+	if !ok {
+		return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
+	}
+	if l := q.db.handedLog(); l != nil {
+		if e := l.received(q.name, seq, token); e != nil {
+			return q.moveHanded(ctx, l, []*handedEntry{e}, time.Now().Add(timeout))
+		}
+	}
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
-		seq, token, ok := parseReceipt(receiptHandle)
-		if !ok {
-			return fmt.Errorf("sqlite: %s: %w", what, ErrUnknownReceipt)
-		}
 		res, err := q.db.queue.exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?`,
 			time.Now().Add(timeout).UnixMilli(), seq, q.name, token)
 		if err != nil {
@@ -416,6 +448,8 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, time
 
 // Stats counts the queue's messages: visible ones (waiting to be received) and in-flight
 // ones (received, neither deleted nor visible again yet), like SQS's approximate counts.
+// The messages handed to this process's consumer count as in flight; another process
+// does not see them (Consume).
 func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
 	if q.db.isClosed() {
 		return 0, 0, fmt.Errorf("sqlite: stats of %s: %w", q.name, ErrClosed)
@@ -427,7 +461,15 @@ func (q *Queue) Stats(ctx context.Context) (visible, inFlight int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlite: stats of %s: %w", q.name, err)
 	}
-	return visible, inFlight, nil
+	return visible, inFlight + q.db.handedLog().inFlight(q.name), nil
+}
+
+// earliest is the earlier of a and b, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // inGroup is the context of statements run inside a group transaction: the caller's,
