@@ -22,8 +22,8 @@ import (
 // The messages a send hands to this process's consumer (see handoff) are kept on disk in
 // the hand-off log rather than in the queues' table: a send appends its messages to the
 // log, and its answer waits for the fsync that takes every append made meanwhile; a
-// delete only notes the message gone in memory and appends a mark, which the next fsync
-// takes along. A table row costs a b-tree insert and delete and their pages in the WAL;
+// delete only notes the message gone in memory and adds a mark, which the next group
+// takes along (or, without one, a write of its own after markDelay). A table row costs a b-tree insert and delete and their pages in the WAL;
 // an append costs the message's bytes (docs/PERFORMANCE.md, "Sixth pass").
 //
 // A handed message leaves the log for the table when it is not simply deleted: put back
@@ -63,6 +63,7 @@ type handedLog struct {
 	reserve func(ctx context.Context, n int64) (int64, error)
 
 	appends chan *logAppend
+	marking chan struct{} // a mark waits where none did: the writer's idle wait starts
 	closed  chan struct{}
 	done    chan struct{} // the writer has ended
 	once    sync.Once
@@ -120,7 +121,7 @@ func handedLogPrefix(queuePath string) string {
 // dropRecovered, to be called once they are in the table.
 func openHandedLog(queuePath string, reserve func(ctx context.Context, n int64) (int64, error)) (*handedLog, []*handedEntry, error) {
 	l := &handedLog{prefix: handedLogPrefix(queuePath), segmentBytes: handedSegmentBytes, reserve: reserve,
-		appends: make(chan *logAppend), closed: make(chan struct{}), done: make(chan struct{}),
+		appends: make(chan *logAppend), marking: make(chan struct{}, 1), closed: make(chan struct{}), done: make(chan struct{}),
 		entries: map[int64]*handedEntry{}}
 	dir := filepath.Dir(l.prefix)
 	names, err := os.ReadDir(dir)
@@ -253,22 +254,36 @@ func (l *handedLog) append(ctx context.Context, entries []*handedEntry) error {
 	return <-a.done
 }
 
-// writer writes the appends in groups until the log is closed, then the marks left: each
+// writer writes the appends in groups until the log is closed, then the marks left
+// (markDelay: also when no send comes to take them along); each
 // group is every append waiting when the last group's fsync ended (at most
 // maxLogGroup), written with one write and one fsync, as the group commit of the
 // queues' file before it. A group does not wait for more appends: the fsync is the
 // group's only cost, and a wait lengthens every send (docs/PERFORMANCE.md, "Sixth pass").
 func (l *handedLog) writer() {
 	defer close(l.done)
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	for {
 		var group []*logAppend
+		var marked <-chan time.Time
+		if l.marked() {
+			idle.Reset(markDelay)
+			marked = idle.C
+		}
 		select {
 		case a := <-l.appends:
 			group = append(group, a)
+		case <-marked:
+			_ = l.write(nil)
+			continue
+		case <-l.marking:
+			continue
 		case <-l.closed:
 			_ = l.write(nil)
 			return
 		}
+		idle.Stop()
 	more:
 		for len(group) < maxLogGroup {
 			select {
@@ -287,6 +302,18 @@ func (l *handedLog) writer() {
 
 // maxLogGroup bounds the appends one write of the log carries.
 const maxLogGroup = 256
+
+// markDelay is how long marks wait for a send to write them with before they are written
+// alone: a mark lost to a crash delivers its message again, so a server that goes quiet
+// after a burst does not leave the burst's marks unwritten.
+const markDelay = 100 * time.Millisecond
+
+// marked tells whether marks wait to be written.
+func (l *handedLog) marked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.marks) > 0 && l.err == nil
+}
 
 // write writes the marks waiting and group's records to the newest segment, starting a
 // new one when it is full, and syncs it; then group's entries are the log's.
@@ -412,6 +439,12 @@ func (l *handedLog) removeSettled() {
 func (l *handedLog) gone(e *handedEntry) {
 	delete(l.entries, e.seq)
 	e.seg.live--
+	if len(l.marks) == 0 {
+		select {
+		case l.marking <- struct{}{}:
+		default: // the writer is told already
+		}
+	}
 	l.marks = appendGoneRecord(l.marks, e.seq)
 	l.removeSettled()
 }

@@ -237,3 +237,22 @@ func TestPutBackMessagesKeepTheirPlace(t *testing.T) {
 		t.Fatalf("received in the order %v, want 1, 2, 3", order)
 	}
 }
+
+// A delete's mark is written soon even when no send follows to take it along, so a quiet
+// server's crash does not deliver again what it had finished.
+func TestMarksAreWrittenWithoutASend(t *testing.T) {
+	db, q, _ := consumedQueue(t, time.Hour)
+	sendBodies(t, q, "a")
+	got := receiveAll(t, q, 1, 10*time.Second)
+	if err := q.Delete(context.Background(), got[0].ReceiptHandle); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.handedLog().marked() {
+		if time.Now().After(deadline) {
+			t.Fatal("the delete's mark is still not written after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with no event to wait on
+	}
+	claimCrashImage(t, db.Path(), 0)
+}
