@@ -354,8 +354,9 @@ func (q *Queue) visible(ctx context.Context, tx *sql.Tx, nowMs int64, limit int)
 
 // Delete removes the messages received with receiptHandles. A handle that is unknown or
 // stale (the message was received again since, or is already gone) is ignored, as in
-// SQS. With a context from DeferCommits it is answered before its commit: a delete
-// lost to a crash delivers its messages again, as at-least-once delivery allows.
+// SQS. With a context from DeferCommits it is answered before its commit, and a handed
+// message's delete before its mark is written (handedLog): a delete lost to a crash
+// delivers its messages again, as at-least-once delivery allows.
 func (q *Queue) Delete(ctx context.Context, receiptHandles ...string) error {
 	if len(receiptHandles) == 0 {
 		return nil
