@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,4 +256,74 @@ func TestMarksAreWrittenWithoutASend(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling a condition with no event to wait on
 	}
 	claimCrashImage(t, db.Path(), 0)
+}
+
+// Under concurrent sends, with a consumer that deletes some messages, lets others' short
+// visibility timeouts end and makes others visible again, every message is delivered until
+// deleted, none is lost, and the queue ends empty.
+func TestHandedMessagesUnderChurn(t *testing.T) {
+	const senders, each = 8, 50
+	db := openTestDB(t, filepath.Join(t.TempDir(), "halosync.db"))
+	claim(t, db)
+	// Small files, filled and reused during the run; no dead-letter queue, so nothing
+	// leaves but by a delete.
+	db.handedLog().segmentBytes = 16 << 10
+	q := db.Queue("changes", QueueOptions{Visibility: 100 * time.Millisecond})
+	t.Cleanup(q.Consume())
+	ctx := context.Background()
+	sent := make(chan error, senders)
+	for s := range senders {
+		go func() {
+			for i := range each {
+				b := fmt.Sprintf("%d-%d", s, i)
+				if err := q.Send(ctx, []message.Message{{Body: []byte(b), Attributes: map[string]string{"body": b}}}); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+	}
+	deleted := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; len(deleted) < senders*each; n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages deleted after 30 s", len(deleted), senders*each)
+		}
+		msgs, err := q.Receive(ctx, 10, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range msgs {
+			if m.Attributes["body"] != string(m.Body) {
+				t.Fatalf("received %q with attributes %v", m.Body, m.Attributes)
+			}
+			switch (n + i) % 5 {
+			case 0: // left alone: its visibility timeout ends
+			case 1:
+				if err := q.ChangeVisibility(ctx, m.ReceiptHandle, 0); err != nil && !errors.Is(err, ErrUnknownReceipt) {
+					t.Fatal(err)
+				}
+			default:
+				if err := q.Delete(ctx, m.ReceiptHandle); err != nil {
+					t.Fatal(err)
+				}
+				deleted[string(m.Body)] = true
+			}
+		}
+	}
+	for range senders {
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if more, err := q.Receive(ctx, 10, 300*time.Millisecond); err != nil || len(more) != 0 {
+		t.Fatalf("after every message was deleted a receive got %d (%v), want none", len(more), err)
+	}
+	if v, f := stats(t, q); v != 0 || f != 0 {
+		t.Fatalf("%d visible, %d in flight at the end; want none", v, f)
+	}
+	if d := db.depth(q.name).Load(); d != 0 {
+		t.Fatalf("the queue counts %d messages at the end, want 0", d)
+	}
 }
