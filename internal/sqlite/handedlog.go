@@ -23,8 +23,9 @@ import (
 // the hand-off log rather than in the queues' table: a send appends its messages to the
 // log, and its answer waits for the fsync that takes every append made meanwhile; a
 // delete only notes the message gone in memory and adds a mark, which the next group
-// takes along (or, without one, a write of its own after markDelay). A table row costs a b-tree insert and delete and their pages in the WAL;
-// an append costs the message's bytes (docs/PERFORMANCE.md, "Sixth pass").
+// takes along (or, without one, a write of its own after markDelay). A table row costs a
+// b-tree insert and delete and their pages in the WAL; an append costs the message's
+// bytes (docs/PERFORMANCE.md, "Sixth pass").
 //
 // A handed message leaves the log for the table when it is not simply deleted: put back
 // (not received in time, or the consumer stopped), its visibility changed, or its
@@ -32,11 +33,12 @@ import (
 // handle stays valid; the log notes it gone once the insert is on disk.
 //
 // The log is files beside the queues' file, halosync.queue.handed.<n>.log, a new one
-// once the last holds handedSegmentBytes; a file is removed once every message in it and
-// in the files before it is gone. Claim reads what a previous process left: every message
-// not marked gone is inserted into the table, visible, as Claim makes every message in
-// flight visible. A mark lost to a crash only delivers its message again, which
-// at-least-once delivery allows; a torn record at a file's end was never acknowledged.
+// once the last holds handedSegmentBytes; once every message in a file and in the files
+// before it is gone, the file is kept to be written again as a later one (newSegment) or
+// removed. Claim reads what a previous process left: every message not marked gone is
+// inserted into the table, visible, as Claim makes every message in flight visible. A
+// mark lost to a crash only delivers its message again, which at-least-once delivery
+// allows; a torn record at a file's end was never acknowledged.
 
 const (
 	handedSegmentBytes = 4 << 20
