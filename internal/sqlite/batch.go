@@ -35,6 +35,15 @@ func batchOf(ctx context.Context) *batch {
 	return b
 }
 
+// undeferred is ctx without its batch (DeferCommits): a write made with it is answered
+// once it is on disk.
+func undeferred(ctx context.Context) context.Context {
+	if batchOf(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, batchKey{}, (*batch)(nil))
+}
+
 // wait waits until every write of the batch has been committed or has failed, and
 // returns the first commit error.
 func (b *batch) wait() error {

@@ -328,3 +328,27 @@ func TestHandedMessagesUnderChurn(t *testing.T) {
 		t.Fatalf("the queue counts %d messages at the end, want 0", d)
 	}
 }
+
+// A move out of the log waits for the table's commit even in a batch whose writes are
+// answered before theirs (DeferCommits): the log marks a moved message gone once the move
+// is answered, so a commit that then failed would lose it.
+func TestAMoveOutOfTheLogWaitsForItsCommit(t *testing.T) {
+	db, q, _ := consumedQueue(t, time.Hour)
+	sendBodies(t, q, "a")
+	got := receiveAll(t, q, 1, 10*time.Second)
+	db.queue.onSync = func() error { return errors.New("the disk is gone") }
+	deferred, _ := db.Store().DeferCommits(context.Background())
+	if err := q.ChangeVisibility(deferred, got[0].ReceiptHandle, 0); err == nil {
+		t.Fatal("a move whose commit failed was answered as done")
+	}
+	if _, f := stats(t, q); f != 1 {
+		t.Fatalf("%d in flight, want a still in the log", f)
+	}
+	db.queue.onSync = nil
+	if err := q.ChangeVisibility(context.Background(), got[0].ReceiptHandle, 0); err != nil {
+		t.Fatal(err)
+	}
+	if again := receiveAll(t, q, 1, 10*time.Second); again[0].ID != got[0].ID {
+		t.Fatalf("received %s, want %s again", again[0].ID, got[0].ID)
+	}
+}

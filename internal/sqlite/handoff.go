@@ -260,11 +260,14 @@ func (q *Queue) putBack(ctx context.Context, msgs []*handedEntry) {
 
 // moveHanded inserts handed messages of the queue, marked moving, into the table with
 // their seq, visible at visibleAt, and notes them gone from the log once the insert is on
-// disk. A message received through the hand-off keeps its receive and its receipt
+// disk, whatever ctx's DeferCommits says. A message received through the hand-off keeps its receive and its receipt
 // handle (a visibility changed, a timeout ended); one not received is inserted as never
 // received.
 func (q *Queue) moveHanded(ctx context.Context, l *handedLog, es []*handedEntry, visibleAt time.Time) error {
 	what := fmt.Sprintf("move %d handed message(s) to the table of %s", len(es), q.name)
+	// Never answered before its commit (DeferCommits): once answered, the log marks the
+	// messages gone, and a mark on disk before the insert would lose them to a crash.
+	ctx = undeferred(ctx)
 	err := q.db.queue.hotWriteTx(ctx, what, func(tx *sql.Tx) error {
 		ctx := inGroup(ctx)
 		for _, e := range es {
@@ -272,9 +275,19 @@ func (q *Queue) moveHanded(ctx context.Context, l *handedLog, es []*handedEntry,
 			if e.taken {
 				receives, receipt = 1, sql.NullString{String: e.token, Valid: true}
 			}
-			if _, err := q.db.queue.exec(ctx, tx, insertHanded, e.seq, q.name, e.ID, e.Body, e.attrs,
-				e.SentAt.UnixMilli(), visibleAt.UnixMilli(), receives, receipt); err != nil {
+			res, err := q.db.queue.exec(ctx, tx, insertHanded, e.seq, q.name, e.ID, e.Body, e.attrs,
+				e.SentAt.UnixMilli(), visibleAt.UnixMilli(), receives, receipt)
+			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 1 {
+				continue
+			}
+			// Moved before, by a move whose fsync failed (SQLite kept its commit): the
+			// row must be this message's, or the seqs set aside were not.
+			var id string
+			if err := q.db.queue.queryRow(ctx, tx, `SELECT id FROM queue_messages WHERE seq = ?`, e.seq).Scan(&id); err != nil || id != e.ID {
+				return fmt.Errorf("sqlite: %s: seq %d holds message %q, not %s (%v)", what, e.seq, id, e.ID, err)
 			}
 		}
 		return nil
