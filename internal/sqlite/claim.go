@@ -66,9 +66,7 @@ func (db *DB) Claim(ctx context.Context) (int, error) {
 		// What the hand-off log holds, as received once: a message moved to the table
 		// before (its mark lost) is there already.
 		for _, e := range left {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO queue_messages
-				(seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, 1, NULL)`,
-				e.seq, e.queue, e.ID, e.Body, e.attrs, e.SentAt.UnixMilli(), now)
+			res, err := tx.ExecContext(ctx, insertHanded, e.seq, e.queue, e.ID, e.Body, e.attrs, e.SentAt.UnixMilli(), now, 1, nil)
 			if err != nil {
 				return fmt.Errorf("sqlite: claim %s: recover handed message %s: %w", db.path, e.ID, err)
 			}

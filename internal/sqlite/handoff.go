@@ -280,7 +280,7 @@ func (q *Queue) moveHanded(ctx context.Context, l *handedLog, es []*handedEntry,
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: %w", what, err)
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 1 {
+			if n, _ := res.RowsAffected(); n == 1 {
 				continue
 			}
 			// Moved before, by a move whose fsync failed (SQLite kept its commit): the

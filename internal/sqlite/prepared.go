@@ -44,8 +44,9 @@ WHERE NOT (? AND deliveries.expires_at > ? AND deliveries.version = excluded.ver
 	deleteReceived    = `DELETE FROM queue_messages WHERE seq = ? AND queue = ? AND receipt = ?`
 	selectNextVisible = `SELECT MIN(visible_at) FROM queue_messages INDEXED BY queue_messages_order
 		WHERE queue = ? AND visible_at > ?`
-	// insertHanded moves a handed message into the table with its seq (moveHanded); a
-	// row already there is a move before whose commit's fsync failed.
+	// insertHanded puts a handed message into the table with its seq (moveHanded, and
+	// Claim's recovery); a row already there is a move before whose commit's fsync failed,
+	// or one whose mark a crash lost.
 	insertHanded = `INSERT OR IGNORE INTO queue_messages (seq, queue, id, body, attributes, sent_at, visible_at, receive_count, receipt)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	savepoint           = `SAVEPOINT write_op`

@@ -88,17 +88,12 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 		// Refused before the writer: a full queue costs the sender no write.
 		return fmt.Errorf("sqlite: %s: %d messages queued, the most is %d: %w", what, n, q.opts.MaxBacklog, message.ErrBacklogFull)
 	}
-	type row struct {
-		id    string
-		body  []byte
-		attrs sql.NullString
-	}
-	rows := make([]row, len(msgs))
+	rows := make([]messageRow, len(msgs))
 	for i, m := range msgs {
 		if len(m.Body) > message.MaxMessageBytes {
 			return fmt.Errorf("sqlite: %s: message %d is %d bytes, over %d: %w", what, i, len(m.Body), message.MaxMessageBytes, message.ErrTooLarge)
 		}
-		rows[i] = row{id: newMessageID(), body: m.Body}
+		rows[i] = messageRow{id: newMessageID(), body: m.Body}
 		if m.Body == nil {
 			rows[i].body = []byte{}
 		}
@@ -112,7 +107,7 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	}
 	h := q.db.handoff(q.name, false)
 	if l := q.db.handedLog(); l.usable() && h.reserve(ctx, len(msgs)) {
-		handed, err := q.hand(ctx, l, msgs, func(i int) (string, []byte, sql.NullString) { return rows[i].id, rows[i].body, rows[i].attrs })
+		handed, err := q.hand(ctx, l, msgs, rows)
 		// A send whose messages the consumer left meanwhile puts them back.
 		q.putBack(context.WithoutCancel(ctx), h.settle(len(msgs), handed))
 		if err == nil {
@@ -144,11 +139,17 @@ func (q *Queue) Send(ctx context.Context, msgs []message.Message) error {
 	return nil
 }
 
-// hand appends msgs to the hand-off log l, as received by this process's consumer (a
-// receive count of 1, a receipt, invisible for the visibility timeout from now), and
-// returns them once they are on disk; row gives message i's id, body and attributes as
-// the table would store them.
-func (q *Queue) hand(ctx context.Context, l *handedLog, msgs []message.Message, row func(i int) (string, []byte, sql.NullString)) ([]*handedEntry, error) {
+// messageRow is a sent message's id, body and attributes as the table stores them.
+type messageRow struct {
+	id    string
+	body  []byte
+	attrs sql.NullString
+}
+
+// hand appends msgs, stored as rows, to the hand-off log l, as received by this
+// process's consumer (a receive count of 1, a receipt, invisible for the visibility
+// timeout from now), and returns them once they are on disk.
+func (q *Queue) hand(ctx context.Context, l *handedLog, msgs []message.Message, rows []messageRow) ([]*handedEntry, error) {
 	first, err := l.seqs(ctx, len(msgs))
 	if err != nil {
 		return nil, err
@@ -159,9 +160,9 @@ func (q *Queue) hand(ctx context.Context, l *handedLog, msgs []message.Message, 
 	entries := make([]*handedEntry, len(msgs))
 	for i, m := range msgs {
 		seq, token := first+int64(i), newReceiptToken()
-		id, body, attrs := row(i)
-		entries[i] = &handedEntry{seq: seq, token: token, queue: q.name, attrs: attrs, visibleAt: visibleAt,
-			Received: message.Received{ID: id, Body: body, Attributes: m.Attributes, ReceiptHandle: receiptHandle(seq, token),
+		r := rows[i]
+		entries[i] = &handedEntry{seq: seq, token: token, queue: q.name, attrs: r.attrs, visibleAt: visibleAt,
+			Received: message.Received{ID: r.id, Body: r.body, Attributes: m.Attributes, ReceiptHandle: receiptHandle(seq, token),
 				ReceiveCount: 1, SentAt: sentAt, Envelope: m.Handed()}}
 	}
 	if err := l.append(ctx, entries); err != nil {
